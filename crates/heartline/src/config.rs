@@ -1,0 +1,266 @@
+//! Everything a connection can be told, as a builder with documented defaults.
+
+use crate::{Backoff, Heartbeat};
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::rc::Rc;
+
+/// How binary frames are handed over: as an `ArrayBuffer` (default) or a `Blob`
+/// ([`WebSocket.binaryType`](https://developer.mozilla.org/docs/Web/API/WebSocket/binaryType)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BinaryType {
+    /// Binary frames arrive as `ArrayBuffer`.
+    #[default]
+    ArrayBuffer,
+    /// Binary frames arrive as `Blob`.
+    Blob,
+}
+
+/// What to do after the server closes with a given code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosePolicy {
+    /// Reconnect with the usual backoff.
+    Reconnect,
+    /// Reconnect, but only after the maximum delay (the server asked us to back off).
+    WaitMax,
+    /// Do not reconnect: retrying cannot help.
+    Stop,
+}
+
+/// The default policy: no reconnect after 1002, 1003, 1007, 1008, 1009, 1010 and 4000–4999;
+/// 1013 (Try Again Later) waits the maximum delay; everything else reconnects.
+///
+/// ```
+/// use heartline::{default_close_policy, ClosePolicy};
+/// assert_eq!(default_close_policy(1006), ClosePolicy::Reconnect);
+/// assert_eq!(default_close_policy(4001), ClosePolicy::Stop);
+/// assert_eq!(default_close_policy(1013), ClosePolicy::WaitMax);
+/// ```
+pub fn default_close_policy(code: u16) -> ClosePolicy {
+    match code {
+        1002 | 1003 | 1007 | 1008 | 1009 | 1010 | 4000..=4999 => ClosePolicy::Stop,
+        1013 => ClosePolicy::WaitMax,
+        _ => ClosePolicy::Reconnect,
+    }
+}
+
+/// Where the URL comes from: fixed, or asked for before every attempt (e.g. a fresh token).
+#[derive(Clone)]
+pub enum UrlSource {
+    /// The same URL every time.
+    Fixed(String),
+    /// Called before every attempt.
+    Provider(Rc<dyn Fn() -> String>),
+}
+
+impl fmt::Debug for UrlSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlSource::Fixed(url) => f.debug_tuple("Fixed").field(url).finish(),
+            UrlSource::Provider(_) => f.write_str("Provider(..)"),
+        }
+    }
+}
+
+impl PartialEq for UrlSource {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (UrlSource::Fixed(a), UrlSource::Fixed(b)) => a == b,
+            (UrlSource::Provider(a), UrlSource::Provider(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Limits of the queue of frames sent while the socket is not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLimits {
+    /// Most frames queued. Default 256.
+    pub max_frames: usize,
+    /// Most bytes queued. Default 8 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        Self {
+            max_frames: 256,
+            max_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Connection settings. Build with [`Config::new`] and the `with_*` methods.
+///
+/// ```
+/// use heartline::{Config, BinaryType, ClosePolicy};
+/// let config = Config::new("ws://127.0.0.1:8080/ws")
+///     .with_protocols(["chat.v1"])
+///     .with_binary_type(BinaryType::Blob)
+///     .with_heartbeat_timing(5_000, 2_000)
+///     .with_reconnect_delays(500, 10_000, 1.5)
+///     .with_max_retries(Some(10))
+///     .with_close_policy(4000..=4099, ClosePolicy::Reconnect);
+/// assert_eq!(config.max_retries, Some(10));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The URL, or a provider asked before each attempt.
+    pub url: UrlSource,
+    /// Sub-protocols offered to the server. Default none.
+    pub protocols: Vec<String>,
+    /// How binary frames are delivered. Default `ArrayBuffer`.
+    pub binary_type: BinaryType,
+    /// Heartbeat, or `None` to turn it off. Default on ([`Heartbeat::default`]).
+    pub heartbeat: Option<Heartbeat>,
+    /// Reconnect automatically after a loss. Default true.
+    pub reconnect: bool,
+    /// Delay schedule between attempts. Default [`Backoff::default`] (1 s to 30 s, ×2, jitter).
+    pub backoff: Backoff,
+    /// Attempts per loss before giving up (status `Failed`); `None` = unlimited (default).
+    pub max_retries: Option<u32>,
+    /// How long a connection must stay open before the attempt counter resets, ms. Default 5 000.
+    pub min_uptime_ms: u64,
+    /// How long an attempt may stay CONNECTING before it is abandoned, ms. Default 10 000.
+    pub open_timeout_ms: Option<u64>,
+    /// Queue limits while not open.
+    pub outbox: OutboxLimits,
+    /// Per-code overrides of [`default_close_policy`], first match wins.
+    pub close_policy: Vec<(RangeInclusive<u16>, ClosePolicy)>,
+    /// Seed of the jitter; `None` seeds from the browser's `Math.random()`.
+    pub seed: Option<u64>,
+}
+
+impl Config {
+    /// A configuration with every default, connecting to `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: UrlSource::Fixed(url.into()),
+            protocols: Vec::new(),
+            binary_type: BinaryType::default(),
+            heartbeat: Some(Heartbeat::default()),
+            reconnect: true,
+            backoff: Backoff::default(),
+            max_retries: None,
+            min_uptime_ms: 5_000,
+            open_timeout_ms: Some(10_000),
+            outbox: OutboxLimits::default(),
+            close_policy: Vec::new(),
+            seed: None,
+        }
+    }
+
+    /// Asks `provider` for the URL before every attempt.
+    pub fn with_url_provider(mut self, provider: impl Fn() -> String + 'static) -> Self {
+        self.url = UrlSource::Provider(Rc::new(provider));
+        self
+    }
+
+    /// Offers these sub-protocols.
+    pub fn with_protocols<S: Into<String>>(
+        mut self,
+        protocols: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Delivers binary frames as `ArrayBuffer` or `Blob`.
+    pub fn with_binary_type(mut self, binary_type: BinaryType) -> Self {
+        self.binary_type = binary_type;
+        self
+    }
+
+    /// Replaces the heartbeat settings; `None` turns the heartbeat off.
+    pub fn with_heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Keeps the heartbeat texts and sets its interval and pong timeout, in ms.
+    pub fn with_heartbeat_timing(mut self, interval_ms: u64, pong_timeout_ms: u64) -> Self {
+        let heartbeat = self.heartbeat.get_or_insert_with(Heartbeat::default);
+        heartbeat.interval_ms = interval_ms;
+        heartbeat.pong_timeout_ms = pong_timeout_ms;
+        self
+    }
+
+    /// Turns automatic reconnecting on or off.
+    pub fn with_reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+
+    /// Sets the backoff's floor, cap and growth factor (jitter stays as it was).
+    pub fn with_reconnect_delays(mut self, min_ms: u64, max_ms: u64, factor: f64) -> Self {
+        self.backoff = Backoff {
+            min_ms,
+            max_ms,
+            factor,
+            jitter: self.backoff.jitter,
+        };
+        self
+    }
+
+    /// Turns jitter on or off.
+    pub fn with_jitter(mut self, jitter: bool) -> Self {
+        self.backoff.jitter = jitter;
+        self
+    }
+
+    /// Gives up after this many attempts per loss (`None`: never).
+    pub fn with_max_retries(mut self, max_retries: Option<u32>) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// How long a connection must stay open before the attempt counter resets.
+    pub fn with_min_uptime(mut self, min_uptime_ms: u64) -> Self {
+        self.min_uptime_ms = min_uptime_ms;
+        self
+    }
+
+    /// Abandons an attempt still CONNECTING after this long (`None`: wait for the browser).
+    pub fn with_open_timeout(mut self, open_timeout_ms: Option<u64>) -> Self {
+        self.open_timeout_ms = open_timeout_ms;
+        self
+    }
+
+    /// Bounds the queue of frames sent while not open.
+    pub fn with_outbox_limits(mut self, max_frames: usize, max_bytes: usize) -> Self {
+        self.outbox = OutboxLimits {
+            max_frames,
+            max_bytes,
+        };
+        self
+    }
+
+    /// Overrides the policy for a range of close codes (earlier overrides win).
+    pub fn with_close_policy(mut self, codes: RangeInclusive<u16>, policy: ClosePolicy) -> Self {
+        self.close_policy.push((codes, policy));
+        self
+    }
+
+    /// Seeds the jitter, for reproducible schedules.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The policy for a close code: the first matching override, else the default.
+    pub fn policy_for(&self, code: u16) -> ClosePolicy {
+        self.close_policy
+            .iter()
+            .find(|(codes, _)| codes.contains(&code))
+            .map(|(_, policy)| *policy)
+            .unwrap_or_else(|| default_close_policy(code))
+    }
+
+    /// The URL for the next attempt.
+    pub fn next_url(&self) -> String {
+        match &self.url {
+            UrlSource::Fixed(url) => url.clone(),
+            UrlSource::Provider(provider) => provider(),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Heartbeat settings and the bookkeeping of one outstanding ping.
+
+/// Heartbeat settings: send `message` after `interval_ms` without inbound traffic; if no frame
+/// arrives within `pong_timeout_ms` of the ping, the connection is treated as lost. A frame equal
+/// to `reply` is swallowed (not delivered) and measured as the round-trip time.
+///
+/// ```
+/// use heartline::Heartbeat;
+/// let heartbeat = Heartbeat { interval_ms: 5_000, ..Heartbeat::default() };
+/// assert_eq!(heartbeat.message, "ping");
+/// assert_eq!(heartbeat.reply.as_deref(), Some("pong"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Text sent as the ping. Default `"ping"`.
+    pub message: String,
+    /// Quiet time before a ping, in ms. Default 20 000.
+    pub interval_ms: u64,
+    /// How long to wait for any frame after a ping, in ms. Default 10 000.
+    pub pong_timeout_ms: u64,
+    /// The server's reply text, swallowed and timed. Default `Some("pong")`.
+    pub reply: Option<String>,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Self {
+            message: "ping".into(),
+            interval_ms: 20_000,
+            pong_timeout_ms: 10_000,
+            reply: Some("pong".into()),
+        }
+    }
+}
+
+/// The state of the heartbeat on one open connection.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PingClock {
+    sent_at: Option<u64>,
+}
+
+impl PingClock {
+    pub(crate) fn sent(&mut self, now_ms: u64) {
+        self.sent_at = Some(now_ms);
+    }
+
+    pub(crate) fn outstanding(&self) -> bool {
+        self.sent_at.is_some()
+    }
+
+    /// Any inbound frame answers the ping; returns the round-trip time if one was out.
+    pub(crate) fn answered(&mut self, now_ms: u64) -> Option<u64> {
+        self.sent_at.take().map(|sent| now_ms.saturating_sub(sent))
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.sent_at = None;
+    }
+}

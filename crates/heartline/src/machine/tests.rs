@@ -1,0 +1,597 @@
+//! Every rule of the machine, with a fake clock.
+
+use super::*;
+use crate::Heartbeat;
+
+/// Drives a machine with a fake clock and remembers what it asked for.
+struct Harness {
+    machine: Machine<String>,
+    now: u64,
+    log: Vec<Command<String>>,
+}
+
+impl Harness {
+    fn new(config: Config) -> Self {
+        Self {
+            machine: Machine::new(config.with_seed(7)),
+            now: 0,
+            log: Vec::new(),
+        }
+    }
+
+    fn config() -> Config {
+        Config::new("ws://test/ws")
+            .with_heartbeat_timing(1_000, 500)
+            .with_reconnect_delays(100, 2_000, 2.0)
+            .with_jitter(false)
+            .with_open_timeout(Some(3_000))
+            .with_min_uptime(5_000)
+    }
+
+    fn input(&mut self, input: Input<'_>) -> Vec<Command<String>> {
+        let out = self.machine.handle(input, self.now);
+        self.log.extend(out.iter().cloned());
+        out
+    }
+
+    fn at(&mut self, now: u64) -> &mut Self {
+        assert!(now >= self.now, "the clock goes forward");
+        self.now = now;
+        self
+    }
+
+    /// Moves the clock to the timer's due time and fires it.
+    fn fire(&mut self, kind: TimerKind) -> Vec<Command<String>> {
+        let due = self
+            .machine
+            .timer_due(kind)
+            .unwrap_or_else(|| panic!("{kind:?} is not armed"));
+        self.now = self.now.max(due);
+        self.input(Input::Timer(kind))
+    }
+
+    fn open(&mut self) {
+        self.input(Input::Connect);
+        self.input(Input::Opened);
+        assert_eq!(self.machine.status(), Status::Open);
+    }
+
+    fn lose(&mut self, code: u16) -> Vec<Command<String>> {
+        self.input(Input::Closed(CloseInfo {
+            code,
+            reason: String::new(),
+            was_clean: code != 1006,
+        }))
+    }
+
+    fn opens(commands: &[Command<String>]) -> usize {
+        commands
+            .iter()
+            .filter(|c| matches!(c, Command::OpenSocket { .. }))
+            .count()
+    }
+
+    fn sent(commands: &[Command<String>]) -> Vec<String> {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Send(text) => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn connect_opens_and_arms_the_open_timeout() {
+    let mut h = Harness::new(Harness::config());
+    let out = h.input(Input::Connect);
+    assert_eq!(
+        out[0],
+        Command::OpenSocket {
+            url: "ws://test/ws".into()
+        }
+    );
+    assert!(out.contains(&Command::ArmTimer(TimerKind::OpenTimeout, 3_000)));
+    assert_eq!(h.machine.status(), Status::Connecting { attempt: 0 });
+    assert_eq!(h.machine.status().ready_state(), 0);
+    // A second connect while connecting opens nothing more.
+    assert_eq!(Harness::opens(&h.input(Input::Connect)), 0);
+}
+
+#[test]
+fn opened_disarms_open_timeout_and_arms_the_heartbeat() {
+    let mut h = Harness::new(Harness::config());
+    h.input(Input::Connect);
+    let out = h.at(20).input(Input::Opened);
+    assert!(out.contains(&Command::DisarmTimer(TimerKind::OpenTimeout)));
+    assert!(out.contains(&Command::ArmTimer(TimerKind::Ping, 1_020)));
+    assert!(out.contains(&Command::Report(Event::Opened)));
+    assert_eq!(h.machine.status().ready_state(), 1);
+}
+
+#[test]
+fn frames_sent_while_not_open_are_flushed_in_order_on_open() {
+    let mut h = Harness::new(Harness::config());
+    for text in ["one", "two", "three"] {
+        assert!(
+            h.machine.send(text.to_string()).unwrap().is_empty(),
+            "queued, not sent"
+        );
+    }
+    assert_eq!(h.machine.queued(), 3);
+    h.input(Input::Connect);
+    let out = h.input(Input::Opened);
+    assert_eq!(Harness::sent(&out), ["one", "two", "three"]);
+    assert!(out.contains(&Command::Report(Event::Flushed { frames: 3 })));
+    assert_eq!(h.machine.queued(), 0);
+    // Once open, a send goes straight out.
+    assert_eq!(
+        h.machine.send("four".into()).unwrap(),
+        [Command::Send("four".to_string())]
+    );
+}
+
+#[test]
+fn frames_queued_during_a_reconnect_are_flushed_after_it() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.lose(1006);
+    h.machine.send("a".into()).unwrap();
+    h.machine.send("b".into()).unwrap();
+    h.fire(TimerKind::Reconnect);
+    let out = h.input(Input::Opened);
+    assert_eq!(Harness::sent(&out), ["a", "b"]);
+}
+
+#[test]
+fn outbox_overflow_is_an_error_naming_the_limit() {
+    let mut h = Harness::new(Harness::config().with_outbox_limits(2, 10));
+    h.machine.send("12345".into()).unwrap();
+    let error = h.machine.send("123456".into()).unwrap_err();
+    assert_eq!(
+        error,
+        SendError::OutboxBytes {
+            max_bytes: 10,
+            queued_bytes: 5,
+            frame_bytes: 6
+        }
+    );
+    assert!(error.to_string().contains("10 bytes"), "{error}");
+    h.machine.send("1".into()).unwrap();
+    let error = h.machine.send("2".into()).unwrap_err();
+    assert_eq!(error, SendError::OutboxFull { max_frames: 2 });
+    assert!(error.to_string().contains("2 frames"), "{error}");
+    assert_eq!(h.machine.queued(), 2, "refused frames are not queued");
+}
+
+#[test]
+fn error_then_close_schedules_exactly_one_reconnect() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.log.clear();
+    let out = h.input(Input::Error);
+    assert_eq!(
+        out,
+        [Command::Report(Event::Error)],
+        "an error alone schedules nothing"
+    );
+    h.lose(1006);
+    // A second close (e.g. a late event) is ignored.
+    h.lose(1006);
+    let arms = h
+        .log
+        .iter()
+        .filter(|c| matches!(c, Command::ArmTimer(TimerKind::Reconnect, _)))
+        .count();
+    assert_eq!(arms, 1);
+    assert_eq!(Harness::opens(&h.fire(TimerKind::Reconnect)), 1);
+    assert_eq!(h.machine.stats().reconnects, 1);
+}
+
+#[test]
+fn user_close_never_reconnects_even_with_a_timer_in_flight() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.lose(1006);
+    assert!(matches!(h.machine.status(), Status::Reconnecting { .. }));
+    let due = h.machine.timer_due(TimerKind::Reconnect).unwrap();
+    let out = h.machine.close(1000, "bye").unwrap();
+    assert!(out.contains(&Command::DisarmTimer(TimerKind::Reconnect)));
+    assert_eq!(h.machine.status(), Status::Stopped);
+    // The driver's old timer fires anyway: nothing opens.
+    h.at(due);
+    assert!(h.input(Input::Timer(TimerKind::Reconnect)).is_empty());
+    assert!(h.input(Input::Online).is_empty());
+    assert!(h.input(Input::Visible).is_empty());
+    assert_eq!(h.machine.status(), Status::Stopped);
+}
+
+#[test]
+fn user_close_of_an_open_socket_ends_stopped() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let out = h.machine.close(4000, "bye").unwrap();
+    assert!(out.contains(&Command::CloseSocket {
+        code: 4000,
+        reason: "bye".into()
+    }));
+    assert_eq!(h.machine.status(), Status::Closing);
+    assert_eq!(h.machine.status().ready_state(), 2);
+    let out = h.input(Input::Closed(CloseInfo {
+        code: 4000,
+        reason: "bye".into(),
+        was_clean: true,
+    }));
+    assert!(
+        !out.iter().any(|c| matches!(c, Command::ArmTimer(..))),
+        "{out:?}"
+    );
+    assert_eq!(h.machine.status(), Status::Stopped);
+    assert_eq!(
+        h.machine.stats().last_close.as_ref().map(|c| c.code),
+        Some(4000)
+    );
+}
+
+#[test]
+fn open_after_a_user_close_clears_the_stop_flag() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.machine.close(1000, "").unwrap();
+    h.input(Input::Closed(CloseInfo {
+        code: 1000,
+        reason: String::new(),
+        was_clean: true,
+    }));
+    assert_eq!(Harness::opens(&h.input(Input::Connect)), 1);
+    h.input(Input::Opened);
+    // Lost again: now it reconnects.
+    h.lose(1006);
+    assert!(matches!(
+        h.machine.status(),
+        Status::Reconnecting { attempt: 1, .. }
+    ));
+}
+
+#[test]
+fn invalid_close_is_refused_and_changes_nothing() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    assert_eq!(
+        h.machine.close(1001, ""),
+        Err(CloseError::CodeNotSendable { code: 1001 })
+    );
+    assert!(matches!(
+        h.machine.close(1000, &"x".repeat(124)),
+        Err(CloseError::ReasonTooLong { bytes: 124 })
+    ));
+    assert_eq!(h.machine.status(), Status::Open);
+    h.lose(1006);
+    assert!(
+        matches!(h.machine.status(), Status::Reconnecting { .. }),
+        "stop flag not set"
+    );
+}
+
+#[test]
+fn heartbeat_pings_after_a_quiet_interval_and_swallows_the_reply() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let out = h.fire(TimerKind::Ping);
+    assert_eq!(h.now, 1_000);
+    assert_eq!(Harness::sent(&out), ["ping"]);
+    assert!(out.contains(&Command::ArmTimer(TimerKind::PongTimeout, 1_500)));
+    let out = h.at(1_042).input(Input::Frame(FrameRef::Text("pong")));
+    assert!(!out.contains(&Command::Deliver), "the reply is swallowed");
+    assert!(out.contains(&Command::Report(Event::HeartbeatReply { rtt_ms: 42 })));
+    assert!(out.contains(&Command::DisarmTimer(TimerKind::PongTimeout)));
+    assert_eq!(h.machine.stats().rtt_ms, Some(42));
+    // Application frames are delivered.
+    assert!(h
+        .input(Input::Frame(FrameRef::Text("hello")))
+        .contains(&Command::Deliver));
+    assert!(h
+        .input(Input::Frame(FrameRef::Binary(3)))
+        .contains(&Command::Deliver));
+}
+
+#[test]
+fn any_inbound_frame_counts_as_life() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    // Traffic at 600 ms: the ping due at 1 000 is moved to 1 600 instead of being sent.
+    h.at(600).input(Input::Frame(FrameRef::Text("chat")));
+    let out = h.fire(TimerKind::Ping);
+    assert!(Harness::sent(&out).is_empty());
+    assert!(out.contains(&Command::ArmTimer(TimerKind::Ping, 1_600)));
+    // After a ping, an ordinary frame answers it just as well as the reply.
+    h.fire(TimerKind::Ping);
+    let out = h.at(1_700).input(Input::Frame(FrameRef::Text("chat")));
+    assert!(out.contains(&Command::DisarmTimer(TimerKind::PongTimeout)));
+    assert!(out.contains(&Command::Deliver));
+    assert_eq!(h.machine.status(), Status::Open);
+}
+
+#[test]
+fn silence_is_detected_within_interval_plus_pong_timeout_then_reconnects_once() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping);
+    let out = h.fire(TimerKind::PongTimeout);
+    assert_eq!(h.now, 1_500, "interval + pong timeout");
+    assert!(out.contains(&Command::Report(Event::HeartbeatTimeout)));
+    assert!(out
+        .iter()
+        .any(|c| matches!(c, Command::AbandonSocket { .. })));
+    let close = h.machine.stats().last_close.clone().unwrap();
+    assert_eq!((close.code, close.was_clean), (1006, false));
+    assert!(
+        close.reason.contains("heartbeat timeout"),
+        "{}",
+        close.reason
+    );
+    // The abandoned socket's own close event arrives later: still one loss.
+    h.lose(1006);
+    let arms = h
+        .log
+        .iter()
+        .filter(|c| matches!(c, Command::ArmTimer(TimerKind::Reconnect, _)))
+        .count();
+    assert_eq!(arms, 1);
+    assert_eq!(Harness::opens(&h.fire(TimerKind::Reconnect)), 1);
+}
+
+#[test]
+fn no_heartbeat_when_turned_off() {
+    let mut h = Harness::new(Harness::config().with_heartbeat(None));
+    h.open();
+    assert_eq!(h.machine.timer_due(TimerKind::Ping), None);
+    assert!(h
+        .input(Input::Frame(FrameRef::Text("pong")))
+        .contains(&Command::Deliver));
+}
+
+#[test]
+fn custom_heartbeat_texts() {
+    let heartbeat = Heartbeat {
+        message: "{\"t\":\"hb\"}".into(),
+        reply: Some("ok".into()),
+        interval_ms: 10,
+        pong_timeout_ms: 10,
+    };
+    let mut h = Harness::new(Harness::config().with_heartbeat(Some(heartbeat)));
+    h.open();
+    assert_eq!(Harness::sent(&h.fire(TimerKind::Ping)), ["{\"t\":\"hb\"}"]);
+    assert!(!h
+        .input(Input::Frame(FrameRef::Text("ok")))
+        .contains(&Command::Deliver));
+    assert!(h
+        .input(Input::Frame(FrameRef::Text("pong")))
+        .contains(&Command::Deliver));
+}
+
+#[test]
+fn backoff_grows_per_attempt_and_caps() {
+    let mut h = Harness::new(Harness::config().with_open_timeout(None));
+    h.open();
+    let mut delays = Vec::new();
+    for _ in 0..6 {
+        let out = h.lose(1006);
+        delays.extend(out.iter().filter_map(|c| match c {
+            Command::Report(Event::ReconnectScheduled { delay_ms, .. }) => Some(*delay_ms),
+            _ => None,
+        }));
+        h.fire(TimerKind::Reconnect);
+    }
+    assert_eq!(delays, [200, 400, 800, 1_600, 2_000, 2_000]);
+    assert_eq!(h.machine.stats().reconnects, 6);
+}
+
+#[test]
+fn a_connection_that_stayed_up_resets_the_attempt_counter() {
+    let mut h = Harness::new(Harness::config().with_heartbeat(None));
+    h.open();
+    h.lose(1006);
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    // Short uptime: the counter keeps growing.
+    h.at(h.now + 100).lose(1006);
+    assert!(matches!(
+        h.machine.status(),
+        Status::Reconnecting { attempt: 2, .. }
+    ));
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    // Up for min_uptime: back to attempt 1.
+    h.at(h.now + 5_000).lose(1006);
+    assert!(matches!(
+        h.machine.status(),
+        Status::Reconnecting { attempt: 1, .. }
+    ));
+}
+
+#[test]
+fn retries_exhausted_fails() {
+    let mut h = Harness::new(
+        Harness::config()
+            .with_max_retries(Some(2))
+            .with_open_timeout(None),
+    );
+    h.open();
+    h.lose(1006);
+    h.fire(TimerKind::Reconnect);
+    h.lose(1006);
+    h.fire(TimerKind::Reconnect);
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Failed);
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), None);
+    // open() starts over.
+    assert_eq!(Harness::opens(&h.input(Input::Connect)), 1);
+}
+
+#[test]
+fn close_codes_that_retrying_cannot_help_do_not_reconnect() {
+    for code in [1002, 1003, 1007, 1008, 1009, 1010, 4000, 4001, 4999] {
+        let mut h = Harness::new(Harness::config());
+        h.open();
+        h.lose(code);
+        assert_eq!(h.machine.status(), Status::Closed, "code {code}");
+        assert_eq!(
+            h.machine.timer_due(TimerKind::Reconnect),
+            None,
+            "code {code}"
+        );
+    }
+    for code in [1000, 1001, 1006, 1011, 1012, 3000] {
+        let mut h = Harness::new(Harness::config());
+        h.open();
+        h.lose(code);
+        assert!(
+            matches!(h.machine.status(), Status::Reconnecting { .. }),
+            "code {code}"
+        );
+    }
+}
+
+#[test]
+fn try_again_later_waits_the_maximum_delay() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let out = h.at(10).lose(1013);
+    assert!(out.contains(&Command::Report(Event::ReconnectScheduled {
+        attempt: 1,
+        delay_ms: 2_000
+    })));
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_010));
+}
+
+#[test]
+fn close_policy_can_be_overridden() {
+    let config = Harness::config()
+        .with_close_policy(4000..=4099, ClosePolicy::Reconnect)
+        .with_close_policy(1006..=1006, ClosePolicy::Stop);
+    let mut h = Harness::new(config);
+    h.open();
+    h.lose(4001);
+    assert!(matches!(h.machine.status(), Status::Reconnecting { .. }));
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Closed);
+}
+
+#[test]
+fn reconnect_off_stays_closed() {
+    let mut h = Harness::new(Harness::config().with_reconnect(false));
+    h.open();
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Closed);
+}
+
+#[test]
+fn open_timeout_abandons_the_attempt_and_retries() {
+    let mut h = Harness::new(Harness::config());
+    h.input(Input::Connect);
+    let out = h.fire(TimerKind::OpenTimeout);
+    assert_eq!(h.now, 3_000);
+    assert!(out
+        .iter()
+        .any(|c| matches!(c, Command::AbandonSocket { .. })));
+    assert!(matches!(
+        h.machine.status(),
+        Status::Reconnecting { attempt: 1, .. }
+    ));
+    // The abandoned socket's late open is ignored.
+    assert!(h.input(Input::Opened).is_empty());
+}
+
+#[test]
+fn offline_pauses_retries_and_online_retries_at_once() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.lose(1006);
+    let out = h.input(Input::Offline);
+    assert!(out.contains(&Command::DisarmTimer(TimerKind::Reconnect)));
+    assert_eq!(h.machine.status(), Status::Offline);
+    let out = h.at(50).input(Input::Online);
+    assert_eq!(Harness::opens(&out), 1);
+    assert!(matches!(h.machine.status(), Status::Connecting { .. }));
+}
+
+#[test]
+fn a_loss_while_offline_waits_for_online() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let out = h.input(Input::Offline);
+    assert_eq!(
+        Harness::sent(&out),
+        ["ping"],
+        "offline while open: check the socket now"
+    );
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Offline);
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), None);
+}
+
+#[test]
+fn becoming_visible_retries_now_or_pings_now() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    assert_eq!(Harness::sent(&h.at(10).input(Input::Visible)), ["ping"]);
+    // Not twice while a ping is out.
+    assert!(Harness::sent(&h.input(Input::Visible)).is_empty());
+    h.lose(1006);
+    assert_eq!(Harness::opens(&h.input(Input::Visible)), 1);
+}
+
+#[test]
+fn the_url_provider_is_asked_before_every_attempt() {
+    let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = counter.clone();
+    let config = Harness::config().with_url_provider(move || {
+        count.set(count.get() + 1);
+        format!("ws://test/ws?token={}", count.get())
+    });
+    let mut h = Harness::new(config);
+    assert!(h.input(Input::Connect).contains(&Command::OpenSocket {
+        url: "ws://test/ws?token=1".into()
+    }));
+    h.input(Input::Opened);
+    h.lose(1006);
+    assert!(h.fire(TimerKind::Reconnect).contains(&Command::OpenSocket {
+        url: "ws://test/ws?token=2".into()
+    }));
+    assert_eq!(counter.get(), 2);
+}
+
+#[test]
+fn status_changes_are_reported_once_each() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping);
+    h.input(Input::Frame(FrameRef::Text("pong")));
+    let statuses: Vec<Status> = h
+        .log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Report(Event::Status(status)) => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [Status::Connecting { attempt: 0 }, Status::Open],
+        "heartbeats change no status"
+    );
+}
+
+#[test]
+fn frames_and_closes_of_a_written_off_socket_are_ignored() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping);
+    h.fire(TimerKind::PongTimeout);
+    assert!(h.input(Input::Frame(FrameRef::Text("late"))).is_empty());
+    assert!(h.input(Input::Error).is_empty());
+}

@@ -1,0 +1,119 @@
+//! The bounded queue of frames sent while the socket is not open.
+
+use crate::OutboxLimits;
+use std::collections::VecDeque;
+use std::fmt;
+
+/// Something that can be sent: the machine needs its size and a way to make the heartbeat text.
+pub trait Payload {
+    /// The heartbeat message as a payload.
+    fn from_text(text: String) -> Self;
+    /// Size in bytes, counted against the outbox limit.
+    fn byte_len(&self) -> usize;
+}
+
+impl Payload for String {
+    fn from_text(text: String) -> Self {
+        text
+    }
+    fn byte_len(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Why a frame could not be queued. Nothing is dropped silently: `send` returns this instead.
+///
+/// ```
+/// use heartline::SendError;
+/// let error = SendError::OutboxFull { max_frames: 2 };
+/// assert!(error.to_string().contains("2 frames"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The queue already holds its maximum number of frames.
+    OutboxFull {
+        /// The frame limit.
+        max_frames: usize,
+    },
+    /// The frame would take the queue over its byte limit.
+    OutboxBytes {
+        /// The byte limit.
+        max_bytes: usize,
+        /// Bytes queued already.
+        queued_bytes: usize,
+        /// Size of the refused frame.
+        frame_bytes: usize,
+    },
+    /// The browser refused the frame (its message).
+    Browser(String),
+    /// The value could not be encoded as JSON.
+    Encode(String),
+    /// The connection has not been started yet (a hook before its first effect).
+    NotStarted,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::OutboxFull { max_frames } => write!(
+                f,
+                "not sent: the socket is not open and the outbox already holds its limit of {max_frames} frames"
+            ),
+            SendError::OutboxBytes { max_bytes, queued_bytes, frame_bytes } => write!(
+                f,
+                "not sent: the socket is not open and {frame_bytes} more bytes would take the outbox \
+                 ({queued_bytes} bytes queued) over its limit of {max_bytes} bytes"
+            ),
+            SendError::Browser(message) => write!(f, "the browser refused the frame: {message}"),
+            SendError::Encode(message) => write!(f, "not sent: cannot encode as JSON: {message}"),
+            SendError::NotStarted => write!(f, "not sent: the connection has not been started yet"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+#[derive(Debug)]
+pub(crate) struct Outbox<P> {
+    frames: VecDeque<P>,
+    bytes: usize,
+    limits: OutboxLimits,
+}
+
+impl<P: Payload> Outbox<P> {
+    pub(crate) fn new(limits: OutboxLimits) -> Self {
+        Self {
+            frames: VecDeque::new(),
+            bytes: 0,
+            limits,
+        }
+    }
+
+    pub(crate) fn push(&mut self, payload: P) -> Result<(), SendError> {
+        if self.frames.len() >= self.limits.max_frames {
+            return Err(SendError::OutboxFull {
+                max_frames: self.limits.max_frames,
+            });
+        }
+        let frame_bytes = payload.byte_len();
+        if self.bytes + frame_bytes > self.limits.max_bytes {
+            return Err(SendError::OutboxBytes {
+                max_bytes: self.limits.max_bytes,
+                queued_bytes: self.bytes,
+                frame_bytes,
+            });
+        }
+        self.bytes += frame_bytes;
+        self.frames.push_back(payload);
+        Ok(())
+    }
+
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = P> + '_ {
+        self.bytes = 0;
+        self.frames.drain(..)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.frames.len()
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The run command: installs what is missing, builds the app in release, and
+# serves it with the chat server at http://127.0.0.1:8080 (PORT=... to change).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+bash scripts/install.sh
+say "trunk build --release"
+trunk build --release --offline
+say "cargo build --release -p heartline-server"
+cargo build --locked --release -p heartline-server
+exec ./target/release/heartline-server --addr "${HOST:-127.0.0.1}:${PORT:-8080}" --dist dist

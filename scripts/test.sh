@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then runs formatting, lints, host
+# tests, the browser suites in headless Chromium and Firefox against a real
+# server, and the Playwright end-to-end tests. Exits non-zero on any failure.
+#
+#   bash scripts/test.sh            everything
+#   ONLY=browser bash scripts/test.sh   one stage: lint, host, build, browser, e2e
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+bash scripts/install.sh || { echo "install failed" >&2; exit 1; }
+
+WORK="$(mktemp -d)"
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+RESULTS=()
+FAILED=0
+step() {
+  local name=$1
+  shift
+  say "$name"
+  local started=$SECONDS
+  if "$@"; then
+    RESULTS+=("ok    $name ($((SECONDS - started))s)")
+  else
+    RESULTS+=("FAIL  $name ($((SECONDS - started))s)")
+    FAILED=$((FAILED + 1))
+  fi
+}
+wants() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+
+WASM_PACKAGES=(-p heartline -p heartline-chat -p heartline-protocol)
+
+if wants lint; then
+  step "cargo fmt --check" cargo fmt --all -- --check
+  step "clippy (host)" cargo clippy --locked --workspace --all-targets -- -D warnings
+  step "clippy (wasm32)" cargo clippy --locked --target wasm32-unknown-unknown "${WASM_PACKAGES[@]}" --all-targets -- -D warnings
+fi
+
+if wants host; then
+  step "host tests" cargo test --locked -p heartline -p heartline-protocol -p heartline-server
+fi
+
+start_server() {
+  PORT="$(free_port)"
+  ./target/debug/heartline-server --addr "127.0.0.1:$PORT" --dist dist --test-mode >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  if ! wait_for_line "$WORK/server.log" "listening on" 30; then
+    cat "$WORK/server.log"
+    return 1
+  fi
+  export HEARTLINE_TEST_SERVER="127.0.0.1:$PORT"
+  echo "test server at http://$HEARTLINE_TEST_SERVER (log: $WORK/server.log)"
+}
+
+browser_suite() {
+  local browser=$1
+  local driver_env
+  case $browser in
+    chromium) driver_env=(CHROMEDRIVER=/usr/bin/chromedriver) ;;
+    firefox) driver_env=(GECKODRIVER="$(command -v geckodriver)") ;;
+  esac
+  echo "browser: $browser"
+  env "${driver_env[@]}" WASM_BINDGEN_TEST_TIMEOUT=600 \
+    cargo test --locked --target wasm32-unknown-unknown -p heartline -p heartline-chat
+}
+
+if wants build || wants browser || wants e2e; then
+  step "build app (trunk --release)" trunk build --release --offline
+  step "build server" cargo build --locked -p heartline-server
+fi
+
+if wants browser || wants e2e; then
+  if start_server; then
+    if wants browser; then
+      step "browser tests (headless Chromium)" browser_suite chromium
+      step "browser tests (headless Firefox)" browser_suite firefox
+    fi
+    if wants e2e; then
+      step "end-to-end (Playwright, Chromium)" env HEARTLINE_URL="http://$HEARTLINE_TEST_SERVER" \
+        bash -c 'cd e2e && npm test --silent'
+    fi
+  else
+    RESULTS+=("FAIL  start test server")
+    FAILED=$((FAILED + 1))
+  fi
+fi
+
+printf '\n==> summary\n'
+printf '  %s\n' "${RESULTS[@]}"
+if [ "$FAILED" -gt 0 ]; then
+  echo "FAILED: $FAILED step(s)"
+  exit 1
+fi
+echo "all steps passed"

@@ -1,0 +1,90 @@
+//! Command-line flags and environment variables of the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything the server can be told at start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`--addr`, `HEARTLINE_ADDR`), default `127.0.0.1:8080`.
+    pub addr: SocketAddr,
+    /// Folder of the trunk-built app (`--dist`, `HEARTLINE_DIST`), default `dist`.
+    pub dist: PathBuf,
+    /// Enables the fault-injection endpoints under `/test/` (`--test-mode`). Never on by default.
+    pub test_mode: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dist: PathBuf::from("dist"),
+            test_mode: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Help text printed on a bad flag.
+    pub const USAGE: &'static str =
+        "usage: heartline-server [--addr HOST:PORT] [--dist DIR] [--test-mode]
+  --addr       listen address (env HEARTLINE_ADDR, default 127.0.0.1:8080)
+  --dist       folder of the built app (env HEARTLINE_DIST, default dist)
+  --test-mode  enable the fault-injection endpoints under /test/ (tests only)";
+
+    /// Reads the environment, then the flags (flags win).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Ok(addr) = std::env::var("HEARTLINE_ADDR") {
+            config.addr = parse_addr(&addr)?;
+        }
+        if let Ok(dist) = std::env::var("HEARTLINE_DIST") {
+            config.dist = PathBuf::from(dist);
+        }
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            match flag.as_str() {
+                "--addr" => config.addr = parse_addr(&value(&flag, args.next())?)?,
+                "--dist" => config.dist = PathBuf::from(value(&flag, args.next())?),
+                "--test-mode" => config.test_mode = true,
+                "-h" | "--help" => return Err("help requested".into()),
+                other => return Err(format!("unknown flag `{other}`")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+fn value(flag: &str, value: Option<String>) -> Result<String, String> {
+    value.ok_or_else(|| format!("`{flag}` needs a value"))
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not an address like 127.0.0.1:8080"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config =
+            ServerConfig::from_args(args(&["--addr", "127.0.0.1:9999", "--test-mode"])).unwrap();
+        assert_eq!(config.addr.port(), 9999);
+        assert!(config.test_mode);
+    }
+
+    #[test]
+    fn bad_flags_are_explained() {
+        let error = ServerConfig::from_args(args(&["--addr", "nowhere"])).unwrap_err();
+        assert!(error.contains("nowhere"), "{error}");
+        let error = ServerConfig::from_args(args(&["--bogus"])).unwrap_err();
+        assert!(error.contains("--bogus"), "{error}");
+    }
+}

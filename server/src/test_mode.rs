@@ -1,0 +1,241 @@
+//! Fault-injection endpoints for the browser tests (only with `--test-mode`).
+//!
+//! - `GET /test/ws?key=K&mode=M[&then=M2][&after_ms=N][&code=C&reason=R]` — a WebSocket whose
+//!   first connection per key behaves as `mode` and every later one as `then` (default: `mode`).
+//!   Modes: `echo` (as `/echo`), `silent` (accepts, never answers: a dead peer with TCP open),
+//!   `close` (sends close `code`/`reason` after `after_ms`), `drop` (drops TCP without a close
+//!   frame after `after_ms`; the browser sees 1006).
+//! - `GET /test/stats?key=K` — JSON: connections opened and open now, texts received, closes received.
+//! - `GET /test/outage?ms=N` — every connection is dropped and the listener goes away for `N` ms.
+
+use crate::echo;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tower_http::cors::CorsLayer;
+
+/// Requests to take the listener down for a while.
+#[derive(Clone)]
+pub struct Outages {
+    sender: Arc<watch::Sender<(u64, Duration)>>,
+}
+
+impl Default for Outages {
+    fn default() -> Self {
+        Self {
+            sender: Arc::new(watch::channel((0, Duration::ZERO)).0),
+        }
+    }
+}
+
+impl Outages {
+    /// A future that resolves with the outage length once one is requested after this call.
+    pub fn requested(&self) -> impl std::future::Future<Output = Duration> + Send + 'static {
+        let mut receiver = self.sender.subscribe();
+        async move {
+            match receiver.changed().await {
+                Ok(()) => receiver.borrow().1,
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+
+    fn request(&self, duration: Duration) {
+        self.sender.send_modify(|(generation, length)| {
+            *generation += 1;
+            *length = duration;
+        });
+    }
+}
+
+#[derive(Clone, Default)]
+struct TestState {
+    outages: Outages,
+    stats: Arc<Mutex<HashMap<String, KeyStats>>>,
+}
+
+/// What happened on the connections of one test key.
+#[derive(Clone, Default, Serialize)]
+struct KeyStats {
+    opened: u32,
+    open_now: u32,
+    received: Vec<String>,
+    closes: Vec<CloseRecord>,
+}
+
+#[derive(Clone, Serialize)]
+struct CloseRecord {
+    code: Option<u16>,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct WsParams {
+    key: String,
+    mode: Mode,
+    then: Option<Mode>,
+    #[serde(default)]
+    after_ms: u64,
+    #[serde(default = "default_code")]
+    code: u16,
+    #[serde(default)]
+    reason: String,
+}
+
+fn default_code() -> u16 {
+    1000
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    Echo,
+    Silent,
+    Close,
+    Drop,
+}
+
+#[derive(Deserialize)]
+struct KeyParam {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct OutageParam {
+    ms: u64,
+}
+
+/// The `/test` routes. CORS is open because the test page comes from the test runner's origin.
+pub fn router(outages: Outages) -> Router {
+    let state = TestState {
+        outages,
+        stats: Arc::default(),
+    };
+    Router::new()
+        .route("/ws", get(ws))
+        .route("/stats", get(stats))
+        .route("/outage", get(outage))
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}
+
+async fn ws(
+    upgrade: WebSocketUpgrade,
+    Query(params): Query<WsParams>,
+    State(state): State<TestState>,
+) -> Response {
+    let first = {
+        let Ok(mut stats) = state.stats.lock() else {
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "stats poisoned",
+            )
+                .into_response();
+        };
+        let entry = stats.entry(params.key.clone()).or_default();
+        entry.opened += 1;
+        entry.open_now += 1;
+        entry.opened == 1
+    };
+    let mode = if first {
+        params.mode
+    } else {
+        params.then.unwrap_or(params.mode)
+    };
+    let outage = state.outages.requested();
+    upgrade.on_upgrade(move |socket| async move {
+        tokio::select! {
+            () = behave(socket, mode, &params, &state) => {}
+            // An outage drops the TCP connection without a close frame, like a crash.
+            _ = outage => {}
+        }
+        state.update(&params.key, |stats| stats.open_now -= 1);
+    })
+}
+
+async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &TestState) {
+    let deadline = tokio::time::sleep(Duration::from_millis(params.after_ms));
+    tokio::pin!(deadline);
+    let mut acted = false;
+    loop {
+        let message = tokio::select! {
+            () = &mut deadline, if !acted && matches!(mode, Mode::Close | Mode::Drop) => {
+                acted = true;
+                match mode {
+                    Mode::Drop => return,
+                    _ => {
+                        let frame = CloseFrame { code: params.code, reason: params.reason.clone().into() };
+                        if socket.send(Message::Close(Some(frame))).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            message = socket.recv() => message,
+        };
+        let Some(Ok(message)) = message else { return };
+        state.record(&params.key, &message);
+        if matches!(message, Message::Close(_)) {
+            return;
+        }
+        if matches!(mode, Mode::Echo) {
+            if let Some(reply) = echo::reply_to(message) {
+                if socket.send(reply).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl TestState {
+    fn update(&self, key: &str, change: impl FnOnce(&mut KeyStats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            change(stats.entry(key.to_owned()).or_default());
+        }
+    }
+
+    fn record(&self, key: &str, message: &Message) {
+        self.update(key, |stats| match message {
+            Message::Text(text) => stats.received.push(text.to_string()),
+            Message::Binary(bytes) => stats
+                .received
+                .push(format!("<binary {} bytes>", bytes.len())),
+            Message::Close(frame) => stats.closes.push(CloseRecord {
+                code: frame.as_ref().map(|frame| frame.code),
+                reason: frame
+                    .as_ref()
+                    .map(|frame| frame.reason.to_string())
+                    .unwrap_or_default(),
+            }),
+            Message::Ping(_) | Message::Pong(_) => {}
+        });
+    }
+}
+
+async fn stats(
+    Query(KeyParam { key }): Query<KeyParam>,
+    State(state): State<TestState>,
+) -> Json<KeyStats> {
+    let stats = state
+        .stats
+        .lock()
+        .map(|stats| stats.get(&key).cloned().unwrap_or_default());
+    Json(stats.unwrap_or_default())
+}
+
+async fn outage(
+    Query(OutageParam { ms }): Query<OutageParam>,
+    State(state): State<TestState>,
+) -> &'static str {
+    state.outages.request(Duration::from_millis(ms.min(30_000)));
+    "outage started"
+}
