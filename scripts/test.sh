@@ -72,7 +72,8 @@ browser_suite() {
   esac
   echo "browser: $browser"
   env "${driver_env[@]}" WASM_BINDGEN_TEST_TIMEOUT=600 \
-    cargo test --locked --target wasm32-unknown-unknown -p heartline -p heartline-chat
+    cargo test --locked --target wasm32-unknown-unknown \
+      -p heartline --test browser --test restart -p heartline-chat --test app
 }
 
 if wants build || wants browser || wants e2e; then

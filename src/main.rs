@@ -1,5 +1,10 @@
-//! The Heartline chat room (placeholder until the chat issue lands).
+//! Mounts the app.
+
+use heartline_chat::{echo_url_for_page, App, AppProps};
 
 fn main() {
-    yew::Renderer::<heartline_chat::App>::new().render();
+    let props = AppProps {
+        echo_url: echo_url_for_page().into(),
+    };
+    yew::Renderer::<App>::with_props(props).render();
 }

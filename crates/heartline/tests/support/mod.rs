@@ -13,8 +13,12 @@ use wasm_bindgen_futures::JsFuture;
 
 /// `host:port` of the real server the test command started, learned at compile time.
 pub fn server() -> &'static str {
-    option_env!("HEARTLINE_TEST_SERVER")
-        .expect("HEARTLINE_TEST_SERVER is not set: run the browser tests through scripts/test.sh")
+    match option_env!("HEARTLINE_TEST_SERVER") {
+        Some(server) => server,
+        None => panic!(
+            "HEARTLINE_TEST_SERVER is not set: run the browser tests through scripts/test.sh"
+        ),
+    }
 }
 
 /// A key no other test uses, so server stats are per test.
