@@ -7,6 +7,7 @@ cd "$ROOT"
 
 TRUNK_VERSION=0.21.14
 GECKODRIVER_VERSION=0.37.1
+PY_WEBSOCKETS_VERSION=17.4
 
 have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -16,7 +17,7 @@ need_apt=()
 have chromium || need_apt+=(chromium)
 have chromedriver || need_apt+=(chromium-driver)
 have firefox-esr || need_apt+=(firefox-esr)
-have python3 || need_apt+=(python3)
+have python3 || need_apt+=(python3 python3-pip)
 have node || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
@@ -44,6 +45,13 @@ fi
 if ! geckodriver --version 2>/dev/null | head -n 1 | grep -q "^geckodriver $GECKODRIVER_VERSION"; then
   say "cargo install geckodriver $GECKODRIVER_VERSION"
   cargo install geckodriver --version "$GECKODRIVER_VERSION" --force
+fi
+
+# Python `websockets`, for the server test that chats from a client not written in Rust.
+if [ "$(python3 -c 'import websockets; print(websockets.__version__)' 2>/dev/null)" != "$PY_WEBSOCKETS_VERSION" ]; then
+  say "pip install websockets==$PY_WEBSOCKETS_VERSION"
+  python3 -m pip install -q "websockets==$PY_WEBSOCKETS_VERSION" 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages "websockets==$PY_WEBSOCKETS_VERSION"
 fi
 
 # Node packages (Playwright and binaryen's wasm-opt) from the committed lock file.

@@ -1,5 +1,6 @@
 //! Command-line flags and environment variables of the server.
 
+use crate::chat::limits::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,6 +13,11 @@ pub struct ServerConfig {
     pub dist: PathBuf,
     /// Enables the fault-injection endpoints under `/test/` (`--test-mode`). Never on by default.
     pub test_mode: bool,
+    /// Origins allowed besides the server's own (`--allow-origin`, repeatable, or
+    /// `HEARTLINE_ALLOWED_ORIGINS` comma-separated; `*` for any). Default: same origin only.
+    pub allowed_origins: Vec<String>,
+    /// Frame sizes, connections, flood guard, history size.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -20,6 +26,8 @@ impl Default for ServerConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dist: PathBuf::from("dist"),
             test_mode: false,
+            allowed_origins: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -30,7 +38,15 @@ impl ServerConfig {
         "usage: heartline-server [--addr HOST:PORT] [--dist DIR] [--test-mode]
   --addr       listen address (env HEARTLINE_ADDR, default 127.0.0.1:8080)
   --dist       folder of the built app (env HEARTLINE_DIST, default dist)
-  --test-mode  enable the fault-injection endpoints under /test/ (tests only)";
+  --test-mode  enable the fault-injection endpoints under /test/ (tests only)
+  --allow-origin ORIGIN   also accept chat connections from ORIGIN (repeatable; * for any)
+                          (env HEARTLINE_ALLOWED_ORIGINS, comma-separated; default same origin)
+  --history N             messages kept per room (env HEARTLINE_HISTORY, default 1000)
+  --max-text-bytes N      largest text frame (default 65536)
+  --max-binary-bytes N    largest binary frame (default 5242880)
+  --max-connections N     most chat connections at once (default 10000)
+  --flood-burst N         frames allowed at once per connection (default 20)
+  --flood-per-second N    frames per second refilled (default 10)";
 
     /// Reads the environment, then the flags (flags win).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -41,12 +57,40 @@ impl ServerConfig {
         if let Ok(dist) = std::env::var("HEARTLINE_DIST") {
             config.dist = PathBuf::from(dist);
         }
+        if let Ok(origins) = std::env::var("HEARTLINE_ALLOWED_ORIGINS") {
+            config.allowed_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Ok(history) = std::env::var("HEARTLINE_HISTORY") {
+            config.limits.history = number("HEARTLINE_HISTORY", &history)?;
+        }
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
             match flag.as_str() {
                 "--addr" => config.addr = parse_addr(&value(&flag, args.next())?)?,
                 "--dist" => config.dist = PathBuf::from(value(&flag, args.next())?),
                 "--test-mode" => config.test_mode = true,
+                "--allow-origin" => config.allowed_origins.push(value(&flag, args.next())?),
+                "--history" => config.limits.history = number(&flag, &value(&flag, args.next())?)?,
+                "--max-text-bytes" => {
+                    config.limits.max_text_bytes = number(&flag, &value(&flag, args.next())?)?
+                }
+                "--max-binary-bytes" => {
+                    config.limits.max_binary_bytes = number(&flag, &value(&flag, args.next())?)?
+                }
+                "--max-connections" => {
+                    config.limits.max_connections = number(&flag, &value(&flag, args.next())?)?
+                }
+                "--flood-burst" => {
+                    config.limits.burst = number(&flag, &value(&flag, args.next())?)?
+                }
+                "--flood-per-second" => {
+                    config.limits.per_second = number(&flag, &value(&flag, args.next())?)?
+                }
                 "-h" | "--help" => return Err("help requested".into()),
                 other => return Err(format!("unknown flag `{other}`")),
             }
@@ -57,6 +101,11 @@ impl ServerConfig {
 
 fn value(flag: &str, value: Option<String>) -> Result<String, String> {
     value.ok_or_else(|| format!("`{flag}` needs a value"))
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("`{flag}` needs a whole number, not `{text}`"))
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {

@@ -1,10 +1,11 @@
-//! The Heartline chat server: serves the trunk-built app, the echo endpoint and,
-//! in test mode, the fault-injection endpoints the browser tests use.
+//! The Heartline chat server: serves the trunk-built app, the chat on `/ws`, the echo endpoint,
+//! `/health` and, in test mode, the fault-injection endpoints the browser tests use.
 
+pub mod chat;
 mod config;
 mod echo;
 mod listener;
 mod test_mode;
 
 pub use config::ServerConfig;
-pub use listener::run;
+pub use listener::{run, start, Running};

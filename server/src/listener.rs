@@ -1,20 +1,74 @@
-//! The accept loop. In test mode it can be taken down and brought back on the
-//! same port, which is how the browser tests see a server restart.
+//! The accept loop. In test mode it can be taken down and brought back on the same port,
+//! which is how the browser tests see a server restart.
 
+use crate::chat::{self, ChatState};
 use crate::{echo, test_mode, ServerConfig};
-use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 
-/// Serves until `shutdown` resolves.
+/// A running server.
+pub struct Running {
+    /// The address it listens on (the real port when asked for port 0).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<io::Result<()>>,
+    chat: ChatState,
+}
+
+impl Running {
+    /// Closes every chat connection with 1012 (Service Restart) and stops, within 2 seconds.
+    pub async fn shutdown(self) -> io::Result<()> {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let result = tokio::time::timeout_at(deadline, self.task).await;
+        // Sessions send their close frames on their own tasks; wait for them too, within the bound.
+        while self.chat.connections.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match result {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(io::Error::other(join_error)),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then shuts down gracefully.
 pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let running = start(config).await?;
+    // The scripts wait for this exact line.
+    println!("heartline-server listening on http://{}", running.addr);
+    shutdown.await;
+    tracing::info!("shutting down: closing every connection with 1012");
+    running.shutdown().await
+}
+
+/// Binds and starts serving in the background.
+pub async fn start(config: ServerConfig) -> io::Result<Running> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let outages = test_mode::Outages::default();
-    let mut app = Router::new().route("/echo", axum::routing::get(echo::handler));
+    let chat = ChatState::new(
+        config.limits.clone(),
+        config.allowed_origins.clone(),
+        stop_rx.clone(),
+    );
+    let mut app = Router::new()
+        .route("/echo", get(echo::handler))
+        .route("/ws", get(chat::handler).with_state(chat.clone()))
+        .route("/health", get(health).with_state(chat.clone()));
     if config.test_mode {
         tracing::warn!("test mode: fault-injection endpoints are enabled under /test/");
         app = app.nest("/test", test_mode::router(outages.clone()));
@@ -22,24 +76,21 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> io
     let index = config.dist.join("index.html");
     let app = app.fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)));
 
-    let serving = async {
-        let mut first = true;
+    let listener = bind(config.addr, 1).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let mut listener = Some(listener);
         loop {
-            let listener = bind(config.addr, first).await?;
-            if first {
-                // The scripts wait for this exact line.
-                println!(
-                    "heartline-server listening on http://{}",
-                    listener.local_addr()?
-                );
-                first = false;
-            }
+            let current = match listener.take() {
+                Some(listener) => listener,
+                None => bind(addr, 50).await?,
+            };
             let mut stop = stop_rx.clone();
-            // Subscribed before serving, so no request can slip in unseen.
+            // Subscribed before serving, so no outage request can slip in unseen.
             let outage = outages.requested();
-            let down_for = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let down_for = Arc::new(Mutex::new(None));
             let down_for_set = down_for.clone();
-            axum::serve(listener, app.clone())
+            axum::serve(current, app.clone())
                 .with_graceful_shutdown(async move {
                     tokio::select! {
                         _ = stop.wait_for(|stopped| *stopped) => {}
@@ -52,31 +103,30 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> io
                 })
                 .await?;
             let outage = down_for.lock().ok().and_then(|mut slot| slot.take());
-            match outage {
-                Some(duration) => {
-                    tracing::info!(?duration, "test outage: listener down");
-                    tokio::time::sleep(duration).await;
-                    tracing::info!("test outage over: listener back");
-                }
-                None => return Ok::<(), io::Error>(()),
-            }
+            let Some(duration) = outage else {
+                return Ok(());
+            };
+            tracing::info!(?duration, "test outage: listener down");
+            tokio::time::sleep(duration).await;
+            tracing::info!("test outage over: listener back");
         }
-    };
-    tokio::pin!(serving);
-    tokio::select! {
-        result = &mut serving => result,
-        () = shutdown => {
-            let _ = stop_tx.send(true);
-            // Bounded: a stuck connection must not keep the process alive.
-            let _ = tokio::time::timeout(Duration::from_secs(2), serving).await;
-            Ok(())
-        }
-    }
+    });
+    Ok(Running {
+        addr,
+        stop: stop_tx,
+        task,
+        chat,
+    })
+}
+
+async fn health(State(chat): State<ChatState>) -> Json<serde_json::Value> {
+    Json(
+        serde_json::json!({ "status": "ok", "connections": chat.connections.load(Ordering::SeqCst) }),
+    )
 }
 
 /// Binds; after an outage the old socket may linger a moment, so retry briefly.
-async fn bind(addr: std::net::SocketAddr, first: bool) -> io::Result<TcpListener> {
-    let mut tries = if first { 1 } else { 50 };
+async fn bind(addr: SocketAddr, mut tries: u32) -> io::Result<TcpListener> {
     loop {
         match TcpListener::bind(addr).await {
             Ok(listener) => return Ok(listener),

@@ -1,5 +1,43 @@
 //! Heartline chat wire types, shared by the app and the server.
+//!
+//! The chat speaks JSON text frames on `/ws`, plus binary frames from the client for images and
+//! sketches. Every frame is listed below with an example.
+//!
+//! ## Client → server
+//! | frame | example |
+//! |---|---|
+//! | join | `{"type":"join","room":"lobby","nick":"ada","client_id":"c-7f3a","last_seq":41}` (`last_seq` optional: resume after it) |
+//! | say | `{"type":"say","client_msg_id":"m-1","text":"hello"}` |
+//! | typing | `{"type":"typing"}` |
+//! | leave | `{"type":"leave"}` |
+//! | image | binary: `[u32 BE header length][header JSON][image bytes]`, header `{"kind":"image","client_msg_id":"m-2","mime":"image/png"}` |
+//! | sketch | binary: same layout, header `{"kind":"sketch","client_msg_id":"m-3","width":64,"height":48}`, then `width × height × 4` RGBA bytes (canvas `ImageData`) |
+//! | heartbeat | the text `ping` (answered `pong`) |
+//!
+//! ## Server → client
+//! | frame | example |
+//! |---|---|
+//! | welcome | `{"type":"welcome","v":1,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42}` |
+//! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","data":"<base64>"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"data":"<base64 RGBA>"}` |
+//! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
+//! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
+//! | typing | `{"type":"typing","nick":"bob"}` |
+//! | error | `{"type":"error","code":"bad_json","message":"expected value at line 1 column 1"}` |
+//! | heartbeat reply | the text `pong` |
+//!
+//! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
+//! the messages after it in `history`, then live ones; `gap: true` says older ones were dropped from
+//! the history the server keeps. A `say` resent with the same `client_id` and `client_msg_id` is
+//! not stored twice: the sender gets the original `ack` again.
 #![deny(missing_docs)]
+
+mod binary;
+mod close_codes;
+
+pub use binary::{decode_upload, encode_upload, BinaryError, UploadHeader};
+pub use close_codes::{AppCloseCode, APP_CLOSE_CODES};
+
+use serde::{Deserialize, Serialize};
 
 /// Version of the chat protocol spoken on `/ws`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -10,6 +48,195 @@ pub const PING: &str = "ping";
 /// Text frame the server sends back for [`PING`].
 pub const PONG: &str = "pong";
 
+/// Longest nickname, in characters.
+pub const MAX_NICK_CHARS: usize = 32;
+
+/// Image types the server accepts.
+pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// Largest sketch side, in pixels.
+pub const MAX_SKETCH_SIDE: u32 = 1024;
+
+/// A text frame from the client.
+///
+/// ```
+/// use heartline_protocol::ClientFrame;
+/// let frame: ClientFrame = serde_json::from_str(r#"{"type":"say","client_msg_id":"m-1","text":"hi"}"#).unwrap();
+/// assert_eq!(frame, ClientFrame::Say { client_msg_id: "m-1".into(), text: "hi".into() });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Enter a room (once per connection).
+    Join {
+        /// Room name.
+        room: String,
+        /// Nickname, 1–32 characters, no control characters, unique in the room.
+        nick: String,
+        /// A stable id of this client (survives reconnects and reloads), for deduplication.
+        client_id: String,
+        /// The last seq this client has: the server replays what came after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<u64>,
+    },
+    /// Post a text message.
+    Say {
+        /// The client's id of this message, for ack and deduplication.
+        client_msg_id: String,
+        /// The text.
+        text: String,
+    },
+    /// The user is typing.
+    Typing,
+    /// Leave the room (the server closes with 1000).
+    Leave,
+}
+
+/// What a message carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    /// Text, shown as text (never as markup).
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image file.
+    Image {
+        /// Its MIME type, one of [`IMAGE_TYPES`].
+        mime: String,
+        /// Its bytes, base64.
+        data: String,
+    },
+    /// A drawing: raw RGBA pixels as canvas `ImageData` gives them.
+    Sketch {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// `width × height × 4` bytes, base64.
+        data: String,
+    },
+}
+
+impl Body {
+    /// Bytes this body takes in memory (for history budgets).
+    pub fn size(&self) -> usize {
+        match self {
+            Body::Text { text } => text.len(),
+            Body::Image { mime, data } => mime.len() + data.len(),
+            Body::Sketch { data, .. } => data.len() + 8,
+        }
+    }
+}
+
+/// A message as stored and delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Room name.
+    pub room: String,
+    /// Per-room sequence number, only growing.
+    pub seq: u64,
+    /// Sender's nickname.
+    pub from: String,
+    /// Server time, ms since the Unix epoch.
+    pub ts: u64,
+    /// The sender's id of the message.
+    pub client_msg_id: String,
+    /// The content.
+    pub body: Body,
+}
+
+/// A text frame from the server.
+///
+/// ```
+/// use heartline_protocol::ServerFrame;
+/// let json = serde_json::to_string(&ServerFrame::Ack { client_msg_id: "m-1".into(), seq: 3 }).unwrap();
+/// assert_eq!(json, r#"{"type":"ack","client_msg_id":"m-1","seq":3}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The answer to `join`.
+    Welcome {
+        /// Protocol version.
+        v: u32,
+        /// Your nickname.
+        you: String,
+        /// Everyone in the room, you included.
+        members: Vec<String>,
+        /// Messages after your `last_seq` (or the recent history), in seq order.
+        history: Vec<ChatMessage>,
+        /// True when messages you missed are no longer kept.
+        gap: bool,
+        /// The room's latest seq.
+        last_seq: u64,
+    },
+    /// A message in the room (yours included), in seq order.
+    Message(ChatMessage),
+    /// Your message is stored with this seq.
+    Ack {
+        /// Your id of the message.
+        client_msg_id: String,
+        /// Its seq.
+        seq: u64,
+    },
+    /// Someone entered the room.
+    Joined {
+        /// Their nickname.
+        nick: String,
+    },
+    /// Someone left the room.
+    Left {
+        /// Their nickname.
+        nick: String,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Their nickname.
+        nick: String,
+    },
+    /// A request was refused; the connection stays open.
+    Error {
+        /// Machine-readable code, e.g. `bad_json`, `not_joined`, `flood`.
+        code: String,
+        /// What went wrong, for people.
+        message: String,
+    },
+}
+
+/// Why a nickname is refused, if it is.
+///
+/// ```
+/// use heartline_protocol::nick_problem;
+/// assert!(nick_problem("ada").is_none());
+/// assert!(nick_problem("").is_some());
+/// assert!(nick_problem("a\u{7}b").is_some());
+/// ```
+pub fn nick_problem(nick: &str) -> Option<&'static str> {
+    if nick.trim().is_empty() {
+        Some("the nickname is empty")
+    } else if nick.chars().count() > MAX_NICK_CHARS {
+        Some("the nickname is longer than 32 characters")
+    } else if nick.chars().any(char::is_control) {
+        Some("the nickname contains control characters")
+    } else {
+        None
+    }
+}
+
+/// Base64 (standard alphabet, padded), as image and sketch bodies carry bytes.
+pub fn to_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes [`to_base64`]'s output; `None` if it is not valid base64.
+pub fn from_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -17,5 +244,44 @@ mod tests {
     #[test]
     fn heartbeat_texts_differ() {
         assert_ne!(PING, PONG);
+    }
+
+    #[test]
+    fn join_without_last_seq_parses() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"join","room":"r","nick":"n","client_id":"c"}"#)
+                .unwrap();
+        assert!(matches!(frame, ClientFrame::Join { last_seq: None, .. }));
+    }
+
+    #[test]
+    fn message_round_trips() {
+        let message = ServerFrame::Message(ChatMessage {
+            room: "r".into(),
+            seq: 1,
+            from: "ada".into(),
+            ts: 2,
+            client_msg_id: "m".into(),
+            body: Body::Image {
+                mime: "image/png".into(),
+                data: to_base64(&[1, 2, 3]),
+            },
+        });
+        let json = serde_json::to_string(&message).unwrap();
+        assert!(json.contains(r#""kind":"image""#), "{json}");
+        assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), message);
+    }
+
+    #[test]
+    fn unknown_types_are_errors() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"shout"}"#).is_err());
+    }
+
+    #[test]
+    fn nick_rules() {
+        assert!(nick_problem(&"a".repeat(32)).is_none());
+        assert!(nick_problem(&"a".repeat(33)).is_some());
+        assert!(nick_problem("   ").is_some());
+        assert!(nick_problem("李雷").is_none());
     }
 }

@@ -1,0 +1,61 @@
+//! The application close codes (4000–4999) the chat server uses.
+
+/// An application close code with its name and meaning.
+///
+/// ```
+/// use heartline_protocol::AppCloseCode;
+/// assert_eq!(AppCloseCode::NICK_TAKEN.code, 4002);
+/// assert_eq!(AppCloseCode::find(4001).map(|c| c.name), Some("Bad Nickname"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppCloseCode {
+    /// The code.
+    pub code: u16,
+    /// Short name.
+    pub name: &'static str,
+    /// What it means, for people.
+    pub meaning: &'static str,
+}
+
+impl AppCloseCode {
+    /// The nickname is empty, too long or has control characters.
+    pub const BAD_NICK: AppCloseCode = AppCloseCode {
+        code: 4001,
+        name: "Bad Nickname",
+        meaning: "The nickname is empty, longer than 32 characters, or has control characters.",
+    };
+    /// Someone in the room already has this nickname.
+    pub const NICK_TAKEN: AppCloseCode = AppCloseCode {
+        code: 4002,
+        name: "Nickname Taken",
+        meaning: "Someone in the room already uses this nickname; pick another.",
+    };
+    /// The room name is empty or too long.
+    pub const BAD_ROOM: AppCloseCode = AppCloseCode {
+        code: 4003,
+        name: "Bad Room",
+        meaning: "The room name is empty, longer than 64 characters, or has control characters.",
+    };
+    /// The client did not join in time.
+    pub const JOIN_TIMEOUT: AppCloseCode = AppCloseCode {
+        code: 4004,
+        name: "Join Timeout",
+        meaning: "The client did not send join in time after connecting.",
+    };
+
+    /// Looks a code up in [`APP_CLOSE_CODES`].
+    pub fn find(code: u16) -> Option<AppCloseCode> {
+        APP_CLOSE_CODES
+            .iter()
+            .copied()
+            .find(|entry| entry.code == code)
+    }
+}
+
+/// Every application close code the server sends.
+pub const APP_CLOSE_CODES: &[AppCloseCode] = &[
+    AppCloseCode::BAD_NICK,
+    AppCloseCode::NICK_TAKEN,
+    AppCloseCode::BAD_ROOM,
+    AppCloseCode::JOIN_TIMEOUT,
+];

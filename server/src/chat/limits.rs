@@ -1,0 +1,91 @@
+//! Per-connection limits: frame sizes and the flood guard.
+
+use std::time::Instant;
+
+/// Limits of the chat endpoint (flags and env in [`crate::ServerConfig`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest text frame, bytes (default 64 KiB). Over → close 1009.
+    pub max_text_bytes: usize,
+    /// Largest binary frame, bytes (default 5 MiB). Over → close 1009.
+    pub max_binary_bytes: usize,
+    /// Most simultaneous chat connections (default 10 000). Over → close 1013.
+    pub max_connections: usize,
+    /// Flood guard: burst of frames allowed at once (default 20).
+    pub burst: u32,
+    /// Flood guard: frames per second refilled (default 10).
+    pub per_second: u32,
+    /// Messages kept per room (default 1 000).
+    pub history: usize,
+    /// How long a connection may stay without joining, ms (default 30 000). Over → close 4004.
+    pub join_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_bytes: 64 * 1024,
+            max_binary_bytes: 5 * 1024 * 1024,
+            max_connections: 10_000,
+            burst: 20,
+            per_second: 10,
+            history: 1_000,
+            join_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// A token bucket: `burst` tokens, refilled at `per_second`.
+#[derive(Debug)]
+pub struct FloodGuard {
+    tokens: f64,
+    burst: f64,
+    per_second: f64,
+    last: Instant,
+}
+
+impl FloodGuard {
+    /// A full bucket.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            tokens: limits.burst as f64,
+            burst: limits.burst as f64,
+            per_second: limits.per_second as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token; false when the client is flooding.
+    pub fn allow(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn burst_then_refill() {
+        let limits = Limits {
+            burst: 3,
+            per_second: 2,
+            ..Limits::default()
+        };
+        let mut guard = FloodGuard::new(&limits);
+        let start = guard.last;
+        assert!((0..3).all(|_| guard.allow(start)));
+        assert!(!guard.allow(start));
+        assert!(guard.allow(start + Duration::from_millis(500)));
+        assert!(!guard.allow(start + Duration::from_millis(500)));
+    }
+}

@@ -1,0 +1,401 @@
+//! One chat connection: join, then messages in and the room's feed out, until either side
+//! leaves. Every bad input is answered: an error frame when the connection can go on, the
+//! standard close code when it cannot.
+
+use super::hub::{missed, to_json, JoinError, Live};
+use super::limits::FloodGuard;
+use super::store::{Appended, Draft};
+use super::ChatState;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use heartline_protocol::{
+    decode_upload, nick_problem, to_base64, AppCloseCode, Body, ClientFrame, ServerFrame,
+    UploadHeader, PING, PONG, PROTOCOL_VERSION,
+};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Where a connection stands.
+struct Joined {
+    room: String,
+    nick: String,
+    client_id: String,
+    /// The highest seq this client has been sent.
+    delivered: u64,
+}
+
+/// Why the session ends, and with what close frame.
+struct Close(u16, String);
+
+impl Close {
+    fn app(code: AppCloseCode, detail: &str) -> Self {
+        Close(code.code, format!("{}: {detail}", code.name))
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn error_frame(code: &str, message: impl Into<String>) -> Message {
+    Message::Text(
+        to_json(&ServerFrame::Error {
+            code: code.into(),
+            message: message.into(),
+        })
+        .to_string()
+        .into(),
+    )
+}
+
+/// Runs a connection to its end.
+pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
+    let mut stop = state.stop.clone();
+    let mut guard = FloodGuard::new(&state.limits);
+    let mut joined: Option<Joined> = None;
+    let mut feed: Option<tokio::sync::broadcast::Receiver<Live>> = None;
+    let join_deadline = tokio::time::sleep(Duration::from_millis(state.limits.join_timeout_ms));
+    tokio::pin!(join_deadline);
+
+    let close = loop {
+        tokio::select! {
+            () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                break Some(Close(1012, "server restarting".into()));
+            }
+            () = &mut join_deadline, if joined.is_none() => {
+                break Some(Close::app(AppCloseCode::JOIN_TIMEOUT, "no join received"));
+            }
+            live = async { feed.as_mut().map(|feed| feed.recv()).expect("guarded").await }, if feed.is_some() => {
+                let Some(member) = joined.as_mut() else { continue };
+                match forward(&mut socket, &state, member, id, live).await {
+                    Ok(()) => {}
+                    Err(()) => break None,
+                }
+            }
+            incoming = socket.recv() => {
+                let message = match incoming {
+                    Some(Ok(message)) => message,
+                    Some(Err(error)) => break close_for_error(&error),
+                    None => break None,
+                };
+                match handle(&mut socket, &state, &mut guard, &mut joined, &mut feed, id, message).await {
+                    Ok(()) => {}
+                    Err(close) => break close,
+                }
+            }
+        }
+    };
+
+    if let Some(member) = &joined {
+        state.hub.leave(&member.room, id);
+    }
+    if let Some(Close(code, reason)) = close {
+        tracing::info!(conn = id, code, %reason, "closing");
+        let _ = socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+        // Give the peer a moment to answer the close, so the browser reports it as clean.
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// A receive error: a frame too large (1009), invalid UTF-8 (1007), or the peer gone.
+fn close_for_error(error: &axum::Error) -> Option<Close> {
+    let inner = error.to_string();
+    let source =
+        std::error::Error::source(error).and_then(|e| e.downcast_ref::<tungstenite::Error>());
+    match source {
+        Some(tungstenite::Error::Capacity(detail)) => {
+            Some(Close(1009, format!("frame too large: {detail}")))
+        }
+        Some(tungstenite::Error::Utf8(_)) => {
+            Some(Close(1007, "text frame is not valid UTF-8".into()))
+        }
+        Some(tungstenite::Error::Protocol(detail)) => {
+            Some(Close(1002, format!("protocol error: {detail}")))
+        }
+        _ => {
+            tracing::debug!(%inner, "receive error");
+            None
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, message: Message) -> Result<(), Option<Close>> {
+    socket.send(message).await.map_err(|_| None)
+}
+
+async fn handle(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    guard: &mut FloodGuard,
+    joined: &mut Option<Joined>,
+    feed: &mut Option<tokio::sync::broadcast::Receiver<Live>>,
+    id: u64,
+    message: Message,
+) -> Result<(), Option<Close>> {
+    let limits = &state.limits;
+    match message {
+        Message::Text(text) if text.as_str() == PING => {
+            send(socket, Message::Text(PONG.into())).await
+        }
+        Message::Text(text) if text.len() > limits.max_text_bytes => Err(Some(Close(
+            1009,
+            format!(
+                "text frame of {} bytes; the limit is {}",
+                text.len(),
+                limits.max_text_bytes
+            ),
+        ))),
+        Message::Binary(bytes) if bytes.len() > limits.max_binary_bytes => Err(Some(Close(
+            1009,
+            format!(
+                "binary frame of {} bytes; the limit is {}",
+                bytes.len(),
+                limits.max_binary_bytes
+            ),
+        ))),
+        Message::Ping(_) | Message::Pong(_) => Ok(()),
+        Message::Close(_) => Err(None),
+        Message::Text(text) => {
+            if !guard.allow(Instant::now()) {
+                return flood(socket).await;
+            }
+            let frame = match parse(&text) {
+                Ok(frame) => frame,
+                Err((code, message)) => return send(socket, error_frame(code, message)).await,
+            };
+            match (frame, joined.as_mut()) {
+                (
+                    ClientFrame::Join {
+                        room,
+                        nick,
+                        client_id,
+                        last_seq,
+                    },
+                    None,
+                ) => {
+                    if let Some(problem) = nick_problem(&nick) {
+                        return Err(Some(Close::app(AppCloseCode::BAD_NICK, problem)));
+                    }
+                    if room.trim().is_empty()
+                        || room.chars().count() > 64
+                        || room.chars().any(char::is_control)
+                    {
+                        return Err(Some(Close::app(
+                            AppCloseCode::BAD_ROOM,
+                            "use 1–64 printable characters",
+                        )));
+                    }
+                    let membership = match state.hub.join(&room, id, &nick, last_seq) {
+                        Ok(membership) => membership,
+                        Err(JoinError::NickTaken) => {
+                            return Err(Some(Close::app(
+                                AppCloseCode::NICK_TAKEN,
+                                &format!("{nick:?} is in the room"),
+                            )))
+                        }
+                    };
+                    tracing::info!(conn = id, %room, %nick, ?last_seq, "joined");
+                    let delivered = membership.history.last_seq.max(last_seq.unwrap_or(0));
+                    *feed = Some(membership.receiver);
+                    *joined = Some(Joined {
+                        room,
+                        nick: nick.clone(),
+                        client_id,
+                        delivered,
+                    });
+                    let welcome = ServerFrame::Welcome {
+                        v: PROTOCOL_VERSION,
+                        you: nick,
+                        members: membership.members,
+                        history: membership.history.messages,
+                        gap: membership.history.gap,
+                        last_seq: membership.history.last_seq,
+                    };
+                    send(socket, Message::Text(to_json(&welcome).to_string().into())).await
+                }
+                (ClientFrame::Join { .. }, Some(_)) => {
+                    send(
+                        socket,
+                        error_frame(
+                            "already_joined",
+                            "this connection has joined a room already",
+                        ),
+                    )
+                    .await
+                }
+                (_, None) => send(socket, error_frame("not_joined", "send join first")).await,
+                (
+                    ClientFrame::Say {
+                        client_msg_id,
+                        text,
+                    },
+                    Some(member),
+                ) => {
+                    if text.trim().is_empty() {
+                        return send(socket, error_frame("empty_text", "the message is empty"))
+                            .await;
+                    }
+                    post(socket, state, member, client_msg_id, Body::Text { text }).await
+                }
+                (ClientFrame::Typing, Some(member)) => {
+                    state.hub.notice(
+                        &member.room,
+                        id,
+                        &ServerFrame::Typing {
+                            nick: member.nick.clone(),
+                        },
+                    );
+                    Ok(())
+                }
+                (ClientFrame::Leave, Some(_)) => Err(Some(Close(1000, "left".into()))),
+            }
+        }
+        Message::Binary(bytes) => {
+            if !guard.allow(Instant::now()) {
+                return flood(socket).await;
+            }
+            let (header, payload) =
+                decode_upload(&bytes).map_err(|error| Some(Close(1003, error.to_string())))?;
+            let Some(member) = joined.as_mut() else {
+                return send(socket, error_frame("not_joined", "send join first")).await;
+            };
+            let (client_msg_id, body) = match header {
+                UploadHeader::Image {
+                    client_msg_id,
+                    mime,
+                } => (
+                    client_msg_id,
+                    Body::Image {
+                        mime,
+                        data: to_base64(payload),
+                    },
+                ),
+                UploadHeader::Sketch {
+                    client_msg_id,
+                    width,
+                    height,
+                } => (
+                    client_msg_id,
+                    Body::Sketch {
+                        width,
+                        height,
+                        data: to_base64(payload),
+                    },
+                ),
+            };
+            post(socket, state, member, client_msg_id, body).await
+        }
+    }
+}
+
+/// Parses a text frame, telling bad JSON from an unknown type from a malformed frame.
+fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|error| ("bad_json", error.to_string()))?;
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    serde_json::from_value(value).map_err(|error| {
+        if ["join", "say", "typing", "leave"].contains(&kind.as_str()) {
+            ("bad_frame", format!("{kind}: {error}"))
+        } else {
+            (
+                "unknown_type",
+                format!("unknown frame type {kind:?}; expected join, say, typing or leave"),
+            )
+        }
+    })
+}
+
+async fn flood(socket: &mut WebSocket) -> Result<(), Option<Close>> {
+    let _ = socket
+        .send(error_frame("flood", "too many messages; slow down"))
+        .await;
+    Err(Some(Close(1008, "flooding".into())))
+}
+
+async fn post(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: &mut Joined,
+    client_msg_id: String,
+    body: Body,
+) -> Result<(), Option<Close>> {
+    let draft = Draft {
+        from: member.nick.clone(),
+        client_id: member.client_id.clone(),
+        client_msg_id: client_msg_id.clone(),
+        body,
+    };
+    let seq = match state.hub.post(&member.room, draft, now_ms()) {
+        Appended::New(message) => message.seq,
+        Appended::Duplicate(seq) => seq,
+    };
+    send(
+        socket,
+        Message::Text(
+            to_json(&ServerFrame::Ack { client_msg_id, seq })
+                .to_string()
+                .into(),
+        ),
+    )
+    .await
+}
+
+/// Sends one item of the room's feed, skipping what history already gave.
+async fn forward(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: &mut Joined,
+    id: u64,
+    live: Result<Live, RecvError>,
+) -> Result<(), ()> {
+    match live {
+        Ok(Live::Message { seq, json }) => {
+            if seq > member.delivered {
+                member.delivered = seq;
+                socket
+                    .send(Message::Text(json.to_string().into()))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        }
+        Ok(Live::Notice { from, json }) => {
+            if from != id {
+                socket
+                    .send(Message::Text(json.to_string().into()))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        }
+        Err(RecvError::Lagged(skipped)) => {
+            // Too slow for the feed: catch up from the store, so no message is lost.
+            tracing::warn!(conn = id, skipped, "lagged; catching up from history");
+            for message in missed(&state.hub, &member.room, member.delivered) {
+                member.delivered = message.seq;
+                let frame = to_json(&ServerFrame::Message(message));
+                socket
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .map_err(|_| ())?;
+            }
+        }
+        Err(RecvError::Closed) => return Err(()),
+    }
+    Ok(())
+}
