@@ -49,11 +49,14 @@ fi
 
 if wants host; then
   step "host tests" cargo test --locked -p heartline -p heartline-protocol -p heartline-server
+  step "host tests (app state)" cargo test --locked -p heartline-chat --lib
 fi
 
+# The browser suites' pages come from the test runner's own origin, hence --allow-origin '*'.
 start_server() {
   PORT="$(free_port)"
-  ./target/debug/heartline-server --addr "127.0.0.1:$PORT" --dist dist --test-mode >"$WORK/server.log" 2>&1 &
+  ./target/debug/heartline-server --addr "127.0.0.1:$PORT" --dist dist --test-mode \
+    --allow-origin '*' >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   if ! wait_for_line "$WORK/server.log" "listening on" 30; then
     cat "$WORK/server.log"

@@ -1,10 +1,10 @@
 //! Mounts the app.
 
-use heartline_chat::{echo_url_for_page, App, AppProps};
+use heartline_chat::{chat_url_for_page, App, AppProps};
 
 fn main() {
     let props = AppProps {
-        echo_url: echo_url_for_page().into(),
+        url: chat_url_for_page().into(),
     };
     yew::Renderer::<App>::with_props(props).render();
 }

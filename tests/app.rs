@@ -1,11 +1,11 @@
-//! The app in real browsers, rendered into the test page, against the real server.
+//! The chat app in real browsers, rendered into the test page, against the real server.
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
 use heartline_chat::{App, AppProps};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlElement, HtmlInputElement};
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -16,66 +16,130 @@ fn server() -> &'static str {
     }
 }
 
-fn mount() -> Element {
+async fn mount() -> Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
     let props = AppProps {
-        echo_url: format!("ws://{}/echo", server()).into(),
+        url: format!("ws://{}/ws", server()).into(),
     };
     yew::Renderer::<App>::with_root_and_props(root.clone(), props).render();
+    yew::scheduler::flush().await;
     root
 }
 
 /// Waits, up to `deadline_ms`, for an element under `root` matching `selector` whose text
 /// contains `text`; renders are flushed between looks.
-async fn text_appears(root: &Element, selector: &str, text: &str, deadline_ms: f64) {
+async fn text_appears(root: &Element, selector: &str, text: &str, deadline_ms: f64) -> Element {
     let start = js_sys::Date::now();
     loop {
         yew::scheduler::flush().await;
-        let found = root
-            .query_selector(selector)
-            .unwrap()
-            .map(|e| e.text_content().unwrap_or_default());
-        if found.as_deref().is_some_and(|t| t.contains(text)) {
-            return;
+        let all = root.query_selector_all(selector).unwrap();
+        let mut seen = Vec::new();
+        for i in 0..all.length() {
+            let element: Element = all.item(i).unwrap().dyn_into().unwrap();
+            let content = element.text_content().unwrap_or_default();
+            if content.contains(text) {
+                return element;
+            }
+            seen.push(content);
         }
         assert!(
             js_sys::Date::now() - start < deadline_ms,
-            "`{selector}` never showed {text:?}; it shows {found:?}"
+            "`{selector}` never showed {text:?}; it shows {seen:?}"
         );
         TimeoutFuture::new(20).await;
     }
 }
 
-#[wasm_bindgen_test]
-async fn shows_the_connection_opening() {
-    let root = mount();
-    text_appears(&root, "[role=status]", "Open", 5_000.0).await;
+fn type_into(root: &Element, selector: &str, value: &str) {
+    let element = root.query_selector(selector).unwrap().unwrap();
+    if let Some(input) = element.dyn_ref::<HtmlInputElement>() {
+        input.set_value(value);
+    } else if let Some(area) = element.dyn_ref::<HtmlTextAreaElement>() {
+        area.set_value(value);
+    }
+    element
+        .dispatch_event(&web_sys::InputEvent::new("input").unwrap())
+        .unwrap();
 }
 
-#[wasm_bindgen_test]
-async fn a_message_comes_back_through_the_echo() {
-    let root = mount();
-    text_appears(&root, "[role=status]", "Open", 5_000.0).await;
-    let input: HtmlInputElement = root
-        .query_selector("#message")
-        .unwrap()
-        .unwrap()
-        .dyn_into()
-        .unwrap();
-    input.set_value("hello <b>echo</b>");
-    let event = web_sys::InputEvent::new("input").unwrap();
-    input.dispatch_event(&event).unwrap();
-    yew::scheduler::flush().await;
+fn click(root: &Element, selector: &str) {
     let button: HtmlElement = root
-        .query_selector("button[type=submit]")
+        .query_selector(selector)
         .unwrap()
         .unwrap()
         .dyn_into()
         .unwrap();
     button.click();
-    text_appears(&root, "[role=log]", "← hello <b>echo</b>", 5_000.0).await;
-    // Shown as text, never as markup.
+}
+
+async fn join(root: &Element, nick: &str, room: &str) {
+    type_into(root, "#nick", nick);
+    type_into(root, "#room", room);
+    yew::scheduler::flush().await;
+    click(root, ".join button[type=submit]");
+    text_appears(root, "[role=status]", "Connected", 5_000.0).await;
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}{}", (js_sys::Math::random() * 1e6) as u32)
+}
+
+#[wasm_bindgen_test]
+async fn joining_shows_connected_and_my_name_in_members() {
+    let root = mount().await;
+    let nick = unique("ada");
+    join(&root, &nick, &unique("room")).await;
+    text_appears(&root, "ul[aria-label=Members] li", &nick, 2_000.0).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_message_is_pending_until_the_server_has_it_then_shows_once() {
+    let root = mount().await;
+    join(&root, &unique("bob"), &unique("room")).await;
+    type_into(&root, "#composer-text", "hello <b>room</b>");
+    yew::scheduler::flush().await;
+    click(&root, ".composer button[type=submit]");
+    let line = text_appears(
+        &root,
+        "[role=log] li[data-seq]",
+        "hello <b>room</b>",
+        5_000.0,
+    )
+    .await;
+    assert_eq!(line.get_attribute("data-seq").as_deref(), Some("1"));
+    // Shown as text, never as markup; and once.
     assert!(root.query_selector("[role=log] b").unwrap().is_none());
+    yew::scheduler::flush().await;
+    assert_eq!(
+        root.query_selector_all("[role=log] li.pending")
+            .unwrap()
+            .length(),
+        0
+    );
+    assert_eq!(
+        root.query_selector_all("[role=log] li[data-seq]")
+            .unwrap()
+            .length(),
+        1
+    );
+}
+
+#[wasm_bindgen_test]
+async fn disconnect_keeps_a_message_pending_and_reconnect_delivers_it() {
+    let root = mount().await;
+    join(&root, &unique("cy"), &unique("room")).await;
+    click(&root, ".connection button:first-of-type");
+    text_appears(&root, "[role=status]", "Disconnected", 3_000.0).await;
+    type_into(&root, "#composer-text", "while away");
+    yew::scheduler::flush().await;
+    click(&root, ".composer button[type=submit]");
+    let pending = text_appears(&root, "[role=log] li.pending", "while away", 2_000.0).await;
+    assert!(pending
+        .get_attribute("aria-label")
+        .unwrap_or_default()
+        .contains("pending"));
+    click(&root, ".connection button:last-of-type");
+    text_appears(&root, "[role=log] li[data-seq]", "while away", 5_000.0).await;
 }

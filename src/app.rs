@@ -1,0 +1,94 @@
+//! The root: the join screen or the chat, and the language switch.
+
+use crate::chat_room::ChatRoom;
+use crate::components::join_form::JoinForm;
+use crate::i18n::Lang;
+use crate::state::{Action, ChatState, Identity};
+use crate::storage;
+use yew::prelude::*;
+
+/// The chat endpoint of the server that served this page.
+pub fn chat_url_for_page() -> String {
+    let location = web_sys::window().map(|window| window.location());
+    let host = location
+        .as_ref()
+        .and_then(|l| l.host().ok())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let secure = location
+        .as_ref()
+        .and_then(|l| l.protocol().ok())
+        .is_some_and(|p| p == "https:");
+    format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
+}
+
+/// Props of [`App`].
+#[derive(Properties, PartialEq)]
+pub struct AppProps {
+    /// The chat endpoint.
+    pub url: AttrValue,
+}
+
+/// The app.
+#[function_component]
+pub fn App(props: &AppProps) -> Html {
+    let state = use_reducer(ChatState::default);
+    let lang = use_state(|| storage::get("lang").map_or(Lang::En, |code| Lang::from_code(&code)));
+    let rejected = use_state(|| None::<String>);
+    let t = lang.texts();
+
+    let on_join = {
+        let (state, rejected) = (state.clone(), rejected.clone());
+        Callback::from(move |me: Identity| {
+            storage::set("nick", &me.nick);
+            storage::set("room", &me.room);
+            rejected.set(None);
+            let pending = storage::load_outbox(&me.room);
+            state.dispatch(Action::Join(me, pending));
+        })
+    };
+    let on_rejected = {
+        let (state, rejected) = (state.clone(), rejected.clone());
+        Callback::from(move |why: String| {
+            rejected.set(Some(why));
+            state.dispatch(Action::Leave);
+        })
+    };
+    let on_leave = {
+        let state = state.clone();
+        Callback::from(move |_: MouseEvent| state.dispatch(Action::Leave))
+    };
+    let switch = {
+        let lang = lang.clone();
+        Callback::from(move |_: MouseEvent| {
+            let next = lang.other();
+            storage::set("lang", next.code());
+            lang.set(next);
+        })
+    };
+
+    html! {
+        <main lang={if *lang == Lang::Zh { "zh" } else { "en" }}>
+            <header>
+                <h1>{ "Heartline" }</h1>
+                <button type="button" class="lang" onclick={switch}>{ t.switch }</button>
+                if state.me.is_some() {
+                    <button type="button" onclick={on_leave}>{ t.leave }</button>
+                }
+            </header>
+            {
+                match state.me.clone() {
+                    None => html! {
+                        <JoinForm nick={storage::get("nick").unwrap_or_default()} room={storage::get("room").unwrap_or_default()}
+                            problem={(*rejected).clone()} {on_join} texts={t} />
+                    },
+                    Some(me) => {
+                        let key = format!("{}/{}", me.room, me.nick);
+                        html! {
+                            <ChatRoom {key} url={props.url.clone()} state={state.clone()} {me} {on_rejected} texts={t} />
+                        }
+                    }
+                }
+            }
+        </main>
+    }
+}

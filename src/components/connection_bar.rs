@@ -1,0 +1,109 @@
+//! The connection, honestly: ready state in words, heartbeat RTT, reconnect countdown, the last
+//! close with code, name and meaning, and the Disconnect / Reconnect now buttons.
+
+use crate::i18n::Texts;
+use gloo_timers::callback::Interval;
+use heartline::{CloseInfo, Status};
+use heartline_protocol::AppCloseCode;
+use yew::prelude::*;
+
+/// Props of [`ConnectionBar`].
+#[derive(Properties, PartialEq)]
+pub struct ConnectionBarProps {
+    /// The connection's status.
+    pub status: Status,
+    /// Joined the room on this connection.
+    pub welcomed: bool,
+    /// Last heartbeat round trip, ms.
+    pub rtt_ms: Option<u64>,
+    /// How the last connection ended.
+    pub last_close: Option<CloseInfo>,
+    /// Disconnect (stays disconnected).
+    pub on_disconnect: Callback<()>,
+    /// Reconnect now.
+    pub on_reconnect: Callback<()>,
+    /// UI strings.
+    pub texts: &'static Texts,
+}
+
+/// The name and meaning of a close code: the app's own 4xxx codes first, then the standard table.
+pub fn describe_close(close: &CloseInfo) -> (String, String) {
+    match AppCloseCode::find(close.code) {
+        Some(app) => (app.name.to_string(), app.meaning.to_string()),
+        None => (
+            close.code_name().to_string(),
+            close.close_code().meaning().to_string(),
+        ),
+    }
+}
+
+/// The connection bar.
+#[function_component]
+pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
+    let now = use_state(js_sys::Date::now);
+    // Ticks only while a reconnect is scheduled, for the countdown.
+    {
+        let now = now.clone();
+        let waiting = matches!(props.status, Status::Reconnecting { .. });
+        use_effect_with(waiting, move |waiting| {
+            now.set(js_sys::Date::now());
+            let ticker = waiting.then(|| {
+                let now = now.clone();
+                Interval::new(250, move || now.set(js_sys::Date::now()))
+            });
+            move || drop(ticker)
+        });
+    }
+    let t = props.texts;
+    let words = match props.status {
+        Status::Connecting { attempt: 0 } => "Connecting".to_string(),
+        Status::Connecting { attempt } => format!("Connecting (attempt {attempt})"),
+        Status::Open if !props.welcomed => "Open, joining".to_string(),
+        Status::Open => "Connected".to_string(),
+        Status::Reconnecting {
+            attempt,
+            next_at_ms,
+        } => {
+            let seconds = (next_at_ms as f64 - *now).max(0.0) / 1000.0;
+            format!(
+                "Reconnecting, attempt {attempt}, {} {seconds:.1} s",
+                t.reconnecting_in
+            )
+        }
+        Status::Stopped => "Disconnected".to_string(),
+        other => other.label().to_string(),
+    };
+    let state_class = match props.status {
+        Status::Open => "ok",
+        Status::Connecting { .. } | Status::Reconnecting { .. } | Status::Closing => "warn",
+        _ => "bad",
+    };
+    let can_disconnect = !matches!(props.status, Status::Stopped | Status::Closing);
+    let can_reconnect = !matches!(
+        props.status,
+        Status::Open | Status::Connecting { .. } | Status::Closing
+    );
+    let disconnect = props.on_disconnect.reform(|_: MouseEvent| ());
+    let reconnect = props.on_reconnect.reform(|_: MouseEvent| ());
+    html! {
+        <section class="connection" aria-label="Connection">
+            <p role="status" class={classes!("state", state_class)}>
+                { words }
+                <span class="ready-state">{ format!(" · readyState {}", props.status.ready_state()) }</span>
+            </p>
+            if let Some(rtt) = props.rtt_ms {
+                <p class="rtt">{ format!("{} {rtt} ms", t.rtt) }</p>
+            }
+            if let Some(close) = &props.last_close {
+                <p class="last-close">
+                    { format!("{}: {} {} — {}", t.last_close, close.code, describe_close(close).0, describe_close(close).1) }
+                    if !close.reason.is_empty() { { format!(" ({})", close.reason) } }
+                </p>
+            }
+            <div class="actions">
+                <button type="button" onclick={disconnect} disabled={!can_disconnect}>{ t.disconnect }</button>
+                <button type="button" onclick={reconnect} disabled={!can_reconnect}>{ t.reconnect_now }</button>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,76 @@
+//! The join screen: nickname and room.
+
+use crate::i18n::Texts;
+use crate::state::Identity;
+use heartline_protocol::{nick_problem, MAX_NICK_CHARS};
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+/// Props of [`JoinForm`].
+#[derive(Properties, PartialEq)]
+pub struct JoinFormProps {
+    /// Remembered nickname.
+    pub nick: String,
+    /// Remembered room.
+    pub room: String,
+    /// Why the last join ended, if it did (e.g. nickname taken).
+    pub problem: Option<String>,
+    /// Called with a valid identity.
+    pub on_join: Callback<Identity>,
+    /// UI strings.
+    pub texts: &'static Texts,
+}
+
+/// Nickname and room, checked before anything is sent.
+#[function_component]
+pub fn JoinForm(props: &JoinFormProps) -> Html {
+    let nick = use_state(|| props.nick.clone());
+    let room = use_state(|| {
+        if props.room.is_empty() {
+            "lobby".to_string()
+        } else {
+            props.room.clone()
+        }
+    });
+    let error = use_state(|| None::<String>);
+    let bind = |state: &UseStateHandle<String>| {
+        let state = state.clone();
+        Callback::from(move |event: InputEvent| {
+            state.set(event.target_unchecked_into::<HtmlInputElement>().value())
+        })
+    };
+    let on_submit = {
+        let (nick, room, error, on_join) = (
+            nick.clone(),
+            room.clone(),
+            error.clone(),
+            props.on_join.clone(),
+        );
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let (nick, room) = (nick.trim().to_string(), room.trim().to_string());
+            if let Some(problem) = nick_problem(&nick) {
+                error.set(Some(problem.to_string()));
+            } else if room.is_empty() || room.chars().count() > 64 {
+                error.set(Some("the room name needs 1–64 characters".into()));
+            } else {
+                error.set(None);
+                on_join.emit(Identity { nick, room });
+            }
+        })
+    };
+    let t = props.texts;
+    let shown = (*error).clone().or_else(|| props.problem.clone());
+    html! {
+        <form class="join" onsubmit={on_submit}>
+            <label for="nick">{ t.nickname }</label>
+            <input id="nick" value={(*nick).clone()} oninput={bind(&nick)} maxlength={MAX_NICK_CHARS.to_string()} autocomplete="nickname" required=true />
+            <label for="room">{ t.room }</label>
+            <input id="room" value={(*room).clone()} oninput={bind(&room)} maxlength="64" required=true />
+            <button type="submit">{ t.join }</button>
+            if let Some(problem) = shown {
+                <p role="alert" class="problem">{ problem }</p>
+            }
+        </form>
+    }
+}

@@ -1,0 +1,134 @@
+//! The UI's words in English and Chinese.
+
+/// The UI language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// 中文.
+    Zh,
+}
+
+/// Every string the UI shows.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Texts {
+    pub nickname: &'static str,
+    pub room: &'static str,
+    pub join: &'static str,
+    pub message: &'static str,
+    pub send: &'static str,
+    pub members: &'static str,
+    pub disconnect: &'static str,
+    pub reconnect_now: &'static str,
+    pub pending: &'static str,
+    pub sent: &'static str,
+    pub image: &'static str,
+    pub sketch: &'static str,
+    pub send_sketch: &'static str,
+    pub clear: &'static str,
+    pub leave: &'static str,
+    pub typing: &'static str,
+    pub rtt: &'static str,
+    pub last_close: &'static str,
+    pub reconnecting_in: &'static str,
+    pub joined: &'static str,
+    pub left: &'static str,
+    pub lost: &'static str,
+    pub reconnected: &'static str,
+    pub gap: &'static str,
+    pub messages: &'static str,
+    pub switch: &'static str,
+}
+
+const EN: Texts = Texts {
+    nickname: "Nickname",
+    room: "Room",
+    join: "Join",
+    message: "Message",
+    send: "Send",
+    members: "Members",
+    disconnect: "Disconnect",
+    reconnect_now: "Reconnect now",
+    pending: "pending",
+    sent: "sent",
+    image: "Image",
+    sketch: "Sketch",
+    send_sketch: "Send sketch",
+    clear: "Clear",
+    leave: "Leave",
+    typing: "is typing…",
+    rtt: "RTT",
+    last_close: "Last close",
+    reconnecting_in: "next try in",
+    joined: "joined",
+    left: "left",
+    lost: "Connection lost",
+    reconnected: "Reconnected",
+    gap: "Some older messages are no longer kept by the server.",
+    messages: "Messages",
+    switch: "中文",
+};
+
+const ZH: Texts = Texts {
+    nickname: "昵称",
+    room: "房间",
+    join: "加入",
+    message: "消息",
+    send: "发送",
+    members: "成员",
+    disconnect: "断开",
+    reconnect_now: "立即重连",
+    pending: "待发送",
+    sent: "已发送",
+    image: "图片",
+    sketch: "涂鸦",
+    send_sketch: "发送涂鸦",
+    clear: "清除",
+    leave: "离开",
+    typing: "正在输入…",
+    rtt: "往返时间",
+    last_close: "上次关闭",
+    reconnecting_in: "下次重试",
+    joined: "加入了",
+    left: "离开了",
+    lost: "连接断开",
+    reconnected: "已重新连接",
+    gap: "服务器已不再保存部分较早的消息。",
+    messages: "消息列表",
+    switch: "English",
+};
+
+impl Lang {
+    /// The strings of this language.
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Zh => &ZH,
+        }
+    }
+
+    /// The other language.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::En => Lang::Zh,
+            Lang::Zh => Lang::En,
+        }
+    }
+
+    /// Stored code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// From a stored code.
+    pub fn from_code(code: &str) -> Lang {
+        if code == "zh" {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+}

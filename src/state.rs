@@ -1,0 +1,346 @@
+//! The chat's state and its reducer: pure (no clock, no IO); the hook feeds it.
+
+use heartline_protocol::ChatMessage;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::rc::Rc;
+use yew::Reducible;
+
+/// Who I am in which room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Nickname.
+    pub nick: String,
+    /// Room.
+    pub room: String,
+}
+
+/// What a pending message carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PendingBody {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image or sketch upload frame, ready to send (kept in memory only).
+    #[serde(skip)]
+    Upload {
+        /// What to show while pending.
+        label: String,
+        /// The binary frame.
+        frame: Rc<Vec<u8>>,
+    },
+}
+
+/// A message sent but not yet confirmed by its broadcast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// Its id, for ack and deduplication.
+    pub client_msg_id: String,
+    /// What it carries.
+    pub body: PendingBody,
+    /// The seq from the ack, once acked.
+    #[serde(default)]
+    pub acked: Option<u64>,
+}
+
+impl Pending {
+    /// Whether it can be saved to localStorage (text only).
+    pub fn persistable(&self) -> bool {
+        matches!(self.body, PendingBody::Text { .. })
+    }
+
+    /// What to show.
+    pub fn preview(&self) -> &str {
+        match &self.body {
+            PendingBody::Text { text } => text,
+            PendingBody::Upload { label, .. } => label,
+        }
+    }
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// A chat message.
+    Message(Rc<ChatMessage>),
+    /// A system line (joins, leaves, reconnects).
+    System(String),
+}
+
+/// The chat's state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatState {
+    /// Set once joined (the chat view shows); `None` shows the join screen.
+    pub me: Option<Identity>,
+    /// The log, in arrival order; messages in seq order.
+    pub entries: Vec<Entry>,
+    /// Seqs already in the log, so a replay never doubles a message.
+    pub seen: HashSet<u64>,
+    /// The highest seq received: the resume point.
+    pub last_seq: Option<u64>,
+    /// Everyone in the room.
+    pub members: Vec<String>,
+    /// The outbox.
+    pub pending: Vec<Pending>,
+    /// True between `welcome` and the next loss.
+    pub welcomed: bool,
+    /// Who is typing.
+    pub typing: Vec<String>,
+    /// A problem to show (e.g. an image over the limit).
+    pub problem: Option<String>,
+}
+
+/// Everything that changes the state.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Enter a room (with the outbox remembered for it).
+    Join(Identity, Vec<Pending>),
+    /// Back to the join screen.
+    Leave,
+    /// The server's welcome.
+    Welcome {
+        /// Members.
+        members: Vec<String>,
+        /// Missed messages.
+        history: Vec<ChatMessage>,
+        /// Older messages are gone.
+        gap: Option<String>,
+    },
+    /// A message arrived.
+    Message(ChatMessage),
+    /// The server stored one of mine.
+    Ack {
+        /// Its id.
+        client_msg_id: String,
+        /// Its seq.
+        seq: u64,
+    },
+    /// Someone joined (the line to show).
+    MemberJoined(String, String),
+    /// Someone left (the line to show).
+    MemberLeft(String, String),
+    /// Someone is typing.
+    Typing(String),
+    /// Their typing indicator expired.
+    TypingDone(String),
+    /// A message to send.
+    Queue(Pending),
+    /// The connection was lost or closed (the line to show).
+    Lost(Option<String>),
+    /// A system line.
+    System(String),
+    /// Show or clear a problem.
+    Problem(Option<String>),
+}
+
+impl ChatState {
+    fn add_message(&mut self, message: ChatMessage) {
+        if !self.seen.insert(message.seq) {
+            return;
+        }
+        self.last_seq = Some(
+            self.last_seq
+                .map_or(message.seq, |last| last.max(message.seq)),
+        );
+        let mine = self.me.as_ref().is_some_and(|me| me.nick == message.from);
+        if mine {
+            self.pending
+                .retain(|p| p.client_msg_id != message.client_msg_id);
+        }
+        self.typing.retain(|nick| *nick != message.from);
+        self.entries.push(Entry::Message(Rc::new(message)));
+    }
+}
+
+impl Reducible for ChatState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut state = (*self).clone();
+        match action {
+            Action::Join(me, pending) => {
+                state = ChatState {
+                    me: Some(me),
+                    pending,
+                    ..ChatState::default()
+                };
+            }
+            Action::Leave => state = ChatState::default(),
+            Action::Welcome {
+                members,
+                history,
+                gap,
+            } => {
+                state.members = members;
+                state.welcomed = true;
+                if let Some(line) = gap {
+                    state.entries.push(Entry::System(line));
+                }
+                for message in history {
+                    state.add_message(message);
+                }
+            }
+            Action::Message(message) => state.add_message(message),
+            Action::Ack { client_msg_id, seq } => {
+                if let Some(pending) = state
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.client_msg_id == client_msg_id)
+                {
+                    pending.acked = Some(seq);
+                }
+                // Already broadcast to me (a resend after reconnect): nothing is pending any more.
+                if state.seen.contains(&seq) {
+                    state.pending.retain(|p| p.client_msg_id != client_msg_id);
+                }
+            }
+            Action::MemberJoined(nick, line) => {
+                if !state.members.contains(&nick) {
+                    state.members.push(nick);
+                    state.members.sort();
+                }
+                state.entries.push(Entry::System(line));
+            }
+            Action::MemberLeft(nick, line) => {
+                state.members.retain(|m| *m != nick);
+                state.typing.retain(|m| *m != nick);
+                state.entries.push(Entry::System(line));
+            }
+            Action::Typing(nick) => {
+                if !state.typing.contains(&nick) {
+                    state.typing.push(nick);
+                }
+            }
+            Action::TypingDone(nick) => state.typing.retain(|m| *m != nick),
+            Action::Queue(pending) => state.pending.push(pending),
+            Action::Lost(line) => {
+                if !state.welcomed && line.is_none() {
+                    return self;
+                }
+                state.welcomed = false;
+                state.typing.clear();
+                if let Some(line) = line {
+                    state.entries.push(Entry::System(line));
+                }
+            }
+            Action::System(line) => state.entries.push(Entry::System(line)),
+            Action::Problem(problem) => state.problem = problem,
+        }
+        Rc::new(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use heartline_protocol::Body;
+
+    fn message(seq: u64, from: &str, id: &str) -> ChatMessage {
+        ChatMessage {
+            room: "r".into(),
+            seq,
+            from: from.into(),
+            ts: 0,
+            client_msg_id: id.into(),
+            body: Body::Text { text: id.into() },
+        }
+    }
+
+    fn joined() -> Rc<ChatState> {
+        let me = Identity {
+            nick: "ada".into(),
+            room: "r".into(),
+        };
+        Rc::new(ChatState::default()).reduce(Action::Join(me, Vec::new()))
+    }
+
+    fn seqs(state: &ChatState) -> Vec<u64> {
+        state
+            .entries
+            .iter()
+            .filter_map(|e| {
+                if let Entry::Message(m) = e {
+                    Some(m.seq)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_replayed_message_is_shown_once() {
+        let state = joined()
+            .reduce(Action::Message(message(1, "bob", "a")))
+            .reduce(Action::Welcome {
+                members: vec![],
+                history: vec![message(1, "bob", "a"), message(2, "bob", "b")],
+                gap: None,
+            });
+        assert_eq!(seqs(&state), [1, 2]);
+        assert_eq!(state.last_seq, Some(2));
+    }
+
+    #[test]
+    fn pending_until_my_message_arrives() {
+        let pending = Pending {
+            client_msg_id: "m1".into(),
+            body: PendingBody::Text { text: "hi".into() },
+            acked: None,
+        };
+        let state = joined().reduce(Action::Queue(pending));
+        let state = state.reduce(Action::Ack {
+            client_msg_id: "m1".into(),
+            seq: 1,
+        });
+        assert_eq!(
+            state.pending[0].acked,
+            Some(1),
+            "acked but still shown until the broadcast"
+        );
+        let state = state.reduce(Action::Message(message(1, "ada", "m1")));
+        assert!(state.pending.is_empty());
+        assert_eq!(seqs(&state), [1]);
+    }
+
+    #[test]
+    fn an_ack_for_a_message_already_shown_clears_it() {
+        let pending = Pending {
+            client_msg_id: "m1".into(),
+            body: PendingBody::Text { text: "hi".into() },
+            acked: None,
+        };
+        let state = joined().reduce(Action::Message(message(4, "ada", "m1")));
+        let state = state.reduce(Action::Queue(pending)).reduce(Action::Ack {
+            client_msg_id: "m1".into(),
+            seq: 4,
+        });
+        assert!(state.pending.is_empty());
+    }
+
+    #[test]
+    fn text_pendings_are_saved_and_uploads_are_not() {
+        let text = Pending {
+            client_msg_id: "t".into(),
+            body: PendingBody::Text { text: "x".into() },
+            acked: None,
+        };
+        let upload = Pending {
+            client_msg_id: "u".into(),
+            body: PendingBody::Upload {
+                label: "[sketch]".into(),
+                frame: Rc::new(vec![1]),
+            },
+            acked: None,
+        };
+        assert!(text.persistable() && !upload.persistable());
+        let json = serde_json::to_string(&vec![text.clone()]).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<Pending>>(&json).unwrap(),
+            vec![text]
+        );
+    }
+}
