@@ -31,7 +31,17 @@ pub struct AppProps {
 /// The app.
 #[function_component]
 pub fn App(props: &AppProps) -> Html {
-    let state = use_reducer(ChatState::default);
+    // Rejoin after a reload if the user had joined and not left.
+    let state = use_reducer(|| {
+        let remembered = storage::get("joined").as_deref() == Some("1");
+        match (remembered, storage::get("nick"), storage::get("room")) {
+            (true, Some(nick), Some(room)) => {
+                let pending = storage::load_outbox(&room);
+                ChatState::joined(Identity { nick, room }, pending)
+            }
+            _ => ChatState::default(),
+        }
+    });
     let lang = use_state(|| storage::get("lang").map_or(Lang::En, |code| Lang::from_code(&code)));
     let rejected = use_state(|| None::<String>);
     let t = lang.texts();
@@ -41,6 +51,7 @@ pub fn App(props: &AppProps) -> Html {
         Callback::from(move |me: Identity| {
             storage::set("nick", &me.nick);
             storage::set("room", &me.room);
+            storage::set("joined", "1");
             rejected.set(None);
             let pending = storage::load_outbox(&me.room);
             state.dispatch(Action::Join(me, pending));
@@ -50,12 +61,16 @@ pub fn App(props: &AppProps) -> Html {
         let (state, rejected) = (state.clone(), rejected.clone());
         Callback::from(move |why: String| {
             rejected.set(Some(why));
+            storage::set("joined", "0");
             state.dispatch(Action::Leave);
         })
     };
     let on_leave = {
         let state = state.clone();
-        Callback::from(move |_: MouseEvent| state.dispatch(Action::Leave))
+        Callback::from(move |_: MouseEvent| {
+            storage::set("joined", "0");
+            state.dispatch(Action::Leave);
+        })
     };
     let switch = {
         let lang = lang.clone();

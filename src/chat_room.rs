@@ -19,6 +19,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use yew::prelude::*;
 
+/// The longest wait between reconnect attempts, ms.
+pub const MAX_BACKOFF_MS: u64 = 8_000;
+
 /// Largest image the server takes (its binary limit, less room for the header).
 pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024 - 1024;
 
@@ -90,13 +93,17 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             let socket = socket_slot.borrow().clone();
             match notice {
                 Notice::Event(Event::Opened) => {
-                    let last_seq = latest.borrow().last_seq;
+                    let (last_seq, epoch) = {
+                        let latest = latest.borrow();
+                        (latest.last_seq, latest.epoch.clone())
+                    };
                     if let Some(socket) = &socket {
                         let join = ClientFrame::Join {
                             room: me.room.clone(),
                             nick: me.nick.clone(),
                             client_id: storage::client_id(),
                             last_seq,
+                            epoch,
                         };
                         let _ = socket.send_json(&join);
                     }
@@ -123,13 +130,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             members,
                             history,
                             gap,
+                            epoch,
                             ..
                         } => {
-                            let resumed = latest.borrow().last_seq.is_some();
+                            let resumed = latest.borrow().epoch.is_some();
                             state.dispatch(Action::Welcome {
                                 members,
                                 history,
                                 gap: gap.then(|| t.gap.to_string()),
+                                epoch,
                             });
                             if resumed {
                                 state.dispatch(Action::System(t.reconnected.to_string()));
@@ -173,7 +182,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             }
         })
     };
-    let config = use_memo(props.url.clone(), |url| Config::new(url.to_string()));
+    // A chat wants to be back soon: retries from 0.5 s up to 8 s apart.
+    let config = use_memo(props.url.clone(), |url| {
+        Config::new(url.to_string()).with_reconnect_delays(500, MAX_BACKOFF_MS, 2.0)
+    });
     let socket = use_heartline((*config).clone(), on_notice);
     *socket_slot.borrow_mut() = Some(socket.clone());
 

@@ -81,6 +81,8 @@ pub struct ChatState {
     pub seen: HashSet<u64>,
     /// The highest seq received: the resume point.
     pub last_seq: Option<u64>,
+    /// The server store's epoch the seqs belong to.
+    pub epoch: Option<String>,
     /// Everyone in the room.
     pub members: Vec<String>,
     /// The outbox.
@@ -108,6 +110,8 @@ pub enum Action {
         history: Vec<ChatMessage>,
         /// Older messages are gone.
         gap: Option<String>,
+        /// The store's epoch.
+        epoch: String,
     },
     /// A message arrived.
     Message(ChatMessage),
@@ -137,6 +141,15 @@ pub enum Action {
 }
 
 impl ChatState {
+    /// The state right after joining `me`'s room with these messages still pending.
+    pub fn joined(me: Identity, pending: Vec<Pending>) -> Self {
+        ChatState {
+            me: Some(me),
+            pending,
+            ..ChatState::default()
+        }
+    }
+
     fn add_message(&mut self, message: ChatMessage) {
         if !self.seen.insert(message.seq) {
             return;
@@ -161,20 +174,21 @@ impl Reducible for ChatState {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut state = (*self).clone();
         match action {
-            Action::Join(me, pending) => {
-                state = ChatState {
-                    me: Some(me),
-                    pending,
-                    ..ChatState::default()
-                };
-            }
+            Action::Join(me, pending) => state = ChatState::joined(me, pending),
             Action::Leave => state = ChatState::default(),
             Action::Welcome {
                 members,
                 history,
                 gap,
+                epoch,
             } => {
                 state.members = members;
+                // A new epoch (the server lost its history): our seqs mean nothing there any more.
+                if state.epoch.as_ref() != Some(&epoch) {
+                    state.seen.clear();
+                    state.last_seq = None;
+                    state.epoch = Some(epoch);
+                }
                 state.welcomed = true;
                 if let Some(line) = gap {
                     state.entries.push(Entry::System(line));
@@ -271,17 +285,43 @@ mod tests {
             .collect()
     }
 
+    fn welcome(history: Vec<ChatMessage>, epoch: &str) -> Action {
+        Action::Welcome {
+            members: vec![],
+            history,
+            gap: None,
+            epoch: epoch.into(),
+        }
+    }
+
     #[test]
     fn a_replayed_message_is_shown_once() {
         let state = joined()
-            .reduce(Action::Message(message(1, "bob", "a")))
-            .reduce(Action::Welcome {
-                members: vec![],
-                history: vec![message(1, "bob", "a"), message(2, "bob", "b")],
-                gap: None,
-            });
-        assert_eq!(seqs(&state), [1, 2]);
-        assert_eq!(state.last_seq, Some(2));
+            .reduce(welcome(
+                vec![message(1, "bob", "a"), message(2, "bob", "b")],
+                "e",
+            ))
+            .reduce(Action::Message(message(3, "bob", "c")))
+            // A reconnect whose replay overlaps what we have.
+            .reduce(welcome(
+                vec![message(2, "bob", "b"), message(3, "bob", "c")],
+                "e",
+            ))
+            .reduce(Action::Message(message(3, "bob", "c")));
+        assert_eq!(seqs(&state), [1, 2, 3]);
+        assert_eq!(state.last_seq, Some(3));
+    }
+
+    #[test]
+    fn a_new_epoch_starts_the_seqs_over() {
+        let state = joined().reduce(welcome(vec![message(1, "bob", "a")], "old"));
+        let state = state.reduce(welcome(vec![message(1, "ada", "x")], "new"));
+        assert_eq!(
+            seqs(&state),
+            [1, 1],
+            "the restarted server's seq 1 is another message"
+        );
+        assert_eq!(state.epoch.as_deref(), Some("new"));
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The epoch of the chat store (as every welcome names it).
+    pub fn epoch(&self) -> &str {
+        self.chat.hub.store().epoch()
+    }
+
     /// Closes every chat connection with 1012 (Service Restart) and stops, within 2 seconds.
     pub async fn shutdown(self) -> io::Result<()> {
         let _ = self.stop.send(true);

@@ -83,11 +83,23 @@ async fn join(
     nick: &str,
     last_seq: Option<u64>,
 ) -> (Client, ServerFrame) {
+    let resume = last_seq.map(|seq| (seq, server.epoch().to_string()));
+    join_in(server, room, nick, resume).await
+}
+
+/// Joins, resuming after a seq of an epoch.
+async fn join_in(
+    server: &Running,
+    room: &str,
+    nick: &str,
+    resume: Option<(u64, String)>,
+) -> (Client, ServerFrame) {
     let mut client = connect(server).await;
     let mut frame =
         json!({"type": "join", "room": room, "nick": nick, "client_id": format!("client-{nick}")});
-    if let Some(seq) = last_seq {
+    if let Some((seq, epoch)) = resume {
         frame["last_seq"] = json!(seq);
+        frame["epoch"] = json!(epoch);
     }
     send(&mut client, frame).await;
     let welcome = next(&mut client).await;
@@ -518,4 +530,19 @@ async fn a_python_client_can_chat() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+#[tokio::test]
+async fn a_resume_from_another_epoch_is_a_first_join() {
+    let server = server().await;
+    let (mut ada, _) = join(&server, "r", "ada", None).await;
+    say(&mut ada, "1", "one").await;
+    next_ack(&mut ada).await;
+    // A client whose seqs come from before a restart (another epoch) gets the whole history.
+    let (_bob, welcome) = join_in(&server, "r", "bob", Some((7, "old-epoch".into()))).await;
+    let ServerFrame::Welcome { history, epoch, .. } = welcome else {
+        unreachable!()
+    };
+    assert_eq!(epoch, server.epoch());
+    assert_eq!(history.iter().map(|m| m.seq).collect::<Vec<_>>(), [1]);
 }

@@ -6,7 +6,7 @@
 //! ## Client → server
 //! | frame | example |
 //! |---|---|
-//! | join | `{"type":"join","room":"lobby","nick":"ada","client_id":"c-7f3a","last_seq":41}` (`last_seq` optional: resume after it) |
+//! | join | `{"type":"join","room":"lobby","nick":"ada","client_id":"c-7f3a","last_seq":41,"epoch":"18c2f"}` (`last_seq` and `epoch` optional: resume after it) |
 //! | say | `{"type":"say","client_msg_id":"m-1","text":"hello"}` |
 //! | typing | `{"type":"typing"}` |
 //! | leave | `{"type":"leave"}` |
@@ -17,7 +17,7 @@
 //! ## Server → client
 //! | frame | example |
 //! |---|---|
-//! | welcome | `{"type":"welcome","v":1,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42}` |
+//! | welcome | `{"type":"welcome","v":1,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42,"epoch":"18c2f"}` |
 //! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","data":"<base64>"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"data":"<base64 RGBA>"}` |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
 //! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
@@ -27,7 +27,9 @@
 //!
 //! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
 //! the messages after it in `history`, then live ones; `gap: true` says older ones were dropped from
-//! the history the server keeps. A `say` resent with the same `client_id` and `client_msg_id` is
+//! the history the server keeps. Seqs belong to the store's `epoch`: an in-memory store starts a
+//! new epoch when the server restarts, and a `join` whose epoch differs is treated as a first join
+//! (the client should forget the seqs it saw). A `say` resent with the same `client_id` and `client_msg_id` is
 //! not stored twice: the sender gets the original `ack` again.
 #![deny(missing_docs)]
 
@@ -78,6 +80,10 @@ pub enum ClientFrame {
         /// The last seq this client has: the server replays what came after it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
+        /// The store epoch `last_seq` belongs to (from an earlier welcome). A different epoch
+        /// (the server's history was reset, e.g. by a restart) means `last_seq` is ignored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
     },
     /// Post a text message.
     Say {
@@ -171,6 +177,8 @@ pub enum ServerFrame {
         gap: bool,
         /// The room's latest seq.
         last_seq: u64,
+        /// The store's epoch: seqs of different epochs are unrelated.
+        epoch: String,
     },
     /// A message in the room (yours included), in seq order.
     Message(ChatMessage),

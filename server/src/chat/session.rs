@@ -183,9 +183,14 @@ async fn handle(
                         nick,
                         client_id,
                         last_seq,
+                        epoch,
                     },
                     None,
                 ) => {
+                    let epoch_now = state.hub.store().epoch().to_owned();
+                    // Seqs from another epoch mean nothing here: treat it as a first join.
+                    let last_seq =
+                        last_seq.filter(|_| epoch.as_deref() == Some(epoch_now.as_str()));
                     if let Some(problem) = nick_problem(&nick) {
                         return Err(Some(Close::app(AppCloseCode::BAD_NICK, problem)));
                     }
@@ -223,6 +228,7 @@ async fn handle(
                         history: membership.history.messages,
                         gap: membership.history.gap,
                         last_seq: membership.history.last_seq,
+                        epoch: epoch_now,
                     };
                     send(socket, Message::Text(to_json(&welcome).to_string().into())).await
                 }

@@ -44,12 +44,16 @@ pub trait RoomStore: Send + Sync + 'static {
     fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Appended;
     /// The messages after `after` (all kept ones for `None`).
     fn since(&self, room: &str, after: Option<u64>) -> History;
+    /// Names this store's numbering of seqs: it changes when the history is lost (a restart of
+    /// an in-memory store), so clients know their old seqs mean nothing here.
+    fn epoch(&self) -> &str;
 }
 
 /// Rooms in memory, each keeping its last `capacity` messages.
 #[derive(Debug)]
 pub struct MemoryStore {
     capacity: usize,
+    epoch: String,
     rooms: Mutex<HashMap<String, Room>>,
 }
 
@@ -66,14 +70,22 @@ struct Room {
 impl MemoryStore {
     /// A store keeping `capacity` messages per room (at least 1).
     pub fn new(capacity: usize) -> Self {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Self {
             capacity: capacity.max(1),
+            epoch: format!("{:x}", started.as_nanos()),
             rooms: Mutex::default(),
         }
     }
 }
 
 impl RoomStore for MemoryStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
     fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Appended {
         let mut rooms = self
             .rooms
