@@ -49,7 +49,7 @@ fi
 
 if wants host; then
   step "host tests" cargo test --locked -p heartline -p heartline-protocol -p heartline-server
-  step "host tests (app state)" cargo test --locked -p heartline-chat --lib
+  step "host tests (app state, playground log)" cargo test --locked -p heartline-chat
 fi
 
 # The browser suites' pages come from the test runner's own origin, hence --allow-origin '*'.

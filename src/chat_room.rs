@@ -9,7 +9,7 @@ use crate::components::message_list::MessageList;
 use crate::components::sketch_pad::SketchPad;
 use crate::i18n::Texts;
 use crate::state::{Action, ChatState, Identity, Pending, PendingBody};
-use crate::storage;
+use crate::storage::{random_id, Store};
 use gloo_timers::callback::Timeout;
 use heartline::{use_heartline, Config, Event, Inbound, Notice, Status, UseHeartline};
 use heartline_protocol::{encode_upload, ClientFrame, ServerFrame, UploadHeader, IMAGE_TYPES};
@@ -34,6 +34,8 @@ pub struct ChatRoomProps {
     pub state: UseReducerHandle<ChatState>,
     /// Who I am.
     pub me: Identity,
+    /// The app's localStorage.
+    pub store: Store,
     /// The server closed us for good (e.g. nickname taken): back to the join screen with this.
     pub on_rejected: Callback<String>,
     /// UI strings.
@@ -89,6 +91,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             props.on_rejected.clone(),
             typing_timers.clone(),
         );
+        let store = props.store.clone();
         Callback::from(move |notice: Notice| {
             let socket = socket_slot.borrow().clone();
             match notice {
@@ -101,7 +104,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         let join = ClientFrame::Join {
                             room: me.room.clone(),
                             nick: me.nick.clone(),
-                            client_id: storage::client_id(),
+                            client_id: store.client_id(),
                             last_seq,
                             epoch,
                         };
@@ -191,9 +194,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
 
     // The outbox follows the state into localStorage.
     {
-        let room = props.me.room.clone();
+        let (room, store) = (props.me.room.clone(), props.store.clone());
         use_effect_with(state.pending.clone(), move |pending| {
-            storage::save_outbox(&room, pending);
+            store.save_outbox(&room, pending);
         });
     }
 
@@ -208,7 +211,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         })
     };
     let on_text = queue.reform(|text: String| Pending {
-        client_msg_id: storage::random_id("m"),
+        client_msg_id: random_id("m"),
         body: PendingBody::Text { text },
         acked: None,
     });
@@ -312,7 +315,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
 
 /// A pending upload: the header gets the message id, then the frame is built once.
 fn upload(header: UploadHeader, payload: &[u8], label: String) -> Pending {
-    let id = storage::random_id("m");
+    let id = random_id("m");
     let header = match header {
         UploadHeader::Image { mime, .. } => UploadHeader::Image {
             client_msg_id: id.clone(),

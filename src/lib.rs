@@ -4,7 +4,8 @@ pub mod app;
 pub mod chat_room;
 pub mod components;
 pub mod i18n;
+pub mod playground;
 pub mod state;
 pub mod storage;
 
-pub use app::{chat_url_for_page, App, AppProps};
+pub use app::{chat_url_for_page, App, AppProps, ChatApp};

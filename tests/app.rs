@@ -2,7 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use gloo_timers::future::TimeoutFuture;
-use heartline_chat::{App, AppProps};
+use heartline_chat::{AppProps, ChatApp};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
@@ -20,10 +20,13 @@ async fn mount() -> Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
+    // Each app gets its own localStorage namespace: the tests run side by side on one page.
+    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
     let props = AppProps {
         url: format!("ws://{}/ws", server()).into(),
+        namespace: namespace.into(),
     };
-    yew::Renderer::<App>::with_root_and_props(root.clone(), props).render();
+    yew::Renderer::<ChatApp>::with_root_and_props(root.clone(), props).render();
     yew::scheduler::flush().await;
     root
 }
