@@ -8,6 +8,6 @@ cd "$ROOT"
 bash scripts/install.sh
 say "trunk build --release"
 trunk build --release --offline
-say "cargo build --release -p heartline-server"
-cargo build --locked --release -p heartline-server
-exec ./target/release/heartline-server --addr "${HOST:-127.0.0.1}:${PORT:-8080}" --dist dist
+say "cargo build --profile server -p heartline-server"
+cargo build --locked --profile server -p heartline-server
+exec ./target/server/heartline-server --addr "${HOST:-127.0.0.1}:${PORT:-8080}" --dist dist

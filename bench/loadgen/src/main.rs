@@ -1,0 +1,125 @@
+//! `heartline-loadgen URL CLIENTS MESSAGES`: CLIENTS chat clients join one room on URL; the
+//! first sends MESSAGES messages (each carrying its send time); every client counts what it
+//! receives. Prints one JSON line: deliveries per second and broadcast latency p50/p99 in ms.
+//! Speaks the chat protocol's join/say/message subset, which the Node.js peer server speaks too.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(url), Some(clients), Some(messages)) = (
+        args.first().cloned(),
+        args.get(1).and_then(|n| n.parse::<usize>().ok()),
+        args.get(2).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
+        eprintln!("usage: heartline-loadgen ws://HOST:PORT/ws CLIENTS MESSAGES");
+        return ExitCode::from(2);
+    };
+    match run(&url, clients, messages).await {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(url: &str, clients: usize, messages: usize) -> Result<Value, String> {
+    let epoch = Arc::new(Instant::now());
+    let room = format!("bench-{}", std::process::id());
+    let mut sockets = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| format!("connect {i}: {e}"))?;
+        let join = json!({"type": "join", "room": room, "nick": format!("c{i}"), "client_id": format!("lg-{i}")});
+        socket
+            .send(Message::Text(join.to_string().into()))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Wait for the welcome before the next client, so every member is in the room.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) if text.contains("\"welcome\"") => break,
+                Ok(Some(Ok(_))) => continue,
+                other => return Err(format!("client {i} got no welcome: {other:?}")),
+            }
+        }
+        sockets.push(socket);
+    }
+    let mut sender = None;
+    let mut readers = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let (sink, mut stream) = socket.split();
+        if i == 0 {
+            sender = Some(sink);
+        }
+        let epoch = epoch.clone();
+        readers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(messages);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while latencies.len() < messages {
+                let next = tokio::time::timeout_at(deadline, stream.next()).await;
+                let Ok(Some(Ok(Message::Text(text)))) = next else {
+                    break;
+                };
+                let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                if frame["type"] != "message" {
+                    continue;
+                }
+                let sent: f64 = frame["body"]["text"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0.0);
+                latencies.push(epoch.elapsed().as_secs_f64() * 1000.0 - sent);
+            }
+            (latencies, epoch.elapsed())
+        }));
+    }
+    let mut sender = sender.ok_or("no clients")?;
+    let start = epoch.elapsed();
+    for i in 0..messages {
+        let sent = epoch.elapsed().as_secs_f64() * 1000.0;
+        let say =
+            json!({"type": "say", "client_msg_id": format!("m{i}"), "text": format!("{sent:.3}")});
+        sender
+            .send(Message::Text(say.to_string().into()))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let mut all = Vec::with_capacity(clients * messages);
+    let mut last = start;
+    for reader in readers {
+        let (latencies, finished) = reader.await.map_err(|e| e.to_string())?;
+        all.extend(latencies);
+        last = last.max(finished);
+    }
+    let expected = clients * messages;
+    let seconds = (last - start).as_secs_f64().max(1e-9);
+    all.sort_by(|a, b| a.total_cmp(b));
+    let quantile = |q: f64| {
+        all.get(((all.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Ok(json!({
+        "clients": clients,
+        "messages": messages,
+        "delivered": all.len(),
+        "expected": expected,
+        "per_second": all.len() as f64 / seconds,
+        "p50_ms": quantile(0.5),
+        "p99_ms": quantile(0.99),
+    }))
+}

@@ -1,0 +1,125 @@
+// The browser side of the benchmarks: the same jobs through four clients on one page —
+// heartline (Rust/wasm), the raw browser WebSocket, reconnecting-websocket and VueUse.
+import init, * as heartline from '/pkg/heartline_bench.js';
+import ReconnectingWebSocket from 'reconnecting-websocket';
+import { useWebSocket } from '@vueuse/core';
+import { watch, effectScope } from 'vue';
+
+// Each peer: open(url, binary) -> { send(data), onMessage(fn), close() } once open.
+const peers = {
+  async raw(url) {
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    return { send: (d) => ws.send(d), onMessage: (fn) => (ws.onmessage = fn), close: () => ws.close() };
+  },
+  async rws(url) {
+    const ws = new ReconnectingWebSocket(url, [], { maxEnqueuedMessages: Infinity });
+    ws.binaryType = 'arraybuffer';
+    await new Promise((resolve) => ws.addEventListener('open', resolve, { once: true }));
+    let handler = () => {};
+    ws.addEventListener('message', (e) => handler(e));
+    return { send: (d) => ws.send(d), onMessage: (fn) => (handler = fn), close: () => ws.close() };
+  },
+  async vueuse(url) {
+    const scope = effectScope();
+    let handler = () => {};
+    const socket = scope.run(() =>
+      useWebSocket(url, {
+        immediate: true,
+        autoReconnect: false,
+        onMessage: (_ws, event) => handler(event),
+      }),
+    );
+    socket.ws.value && (socket.ws.value.binaryType = 'arraybuffer');
+    await new Promise((resolve) => {
+      const stop = watch(socket.status, (status) => {
+        if (status === 'OPEN') {
+          stop();
+          resolve();
+        }
+      }, { immediate: true });
+    });
+    socket.ws.value.binaryType = 'arraybuffer';
+    return {
+      send: (d) => socket.send(d, false),
+      onMessage: (fn) => (handler = fn),
+      close: () => {
+        socket.close();
+        scope.stop();
+      },
+    };
+  },
+};
+
+async function throughput(peer, url, frames, size) {
+  const socket = await peers[peer](url);
+  const text = 'x'.repeat(size);
+  let seen = 0;
+  const done = new Promise((resolve) =>
+    socket.onMessage(() => {
+      if (++seen === frames) resolve(performance.now());
+    }),
+  );
+  const start = performance.now();
+  for (let i = 0; i < frames; i++) socket.send(text);
+  const end = await done;
+  socket.close();
+  return end - start;
+}
+
+async function roundTrips(peer, url, count) {
+  const socket = await peers[peer](url);
+  const times = [];
+  let resolveNext;
+  socket.onMessage(() => resolveNext(performance.now()));
+  for (let i = 0; i < count; i++) {
+    const arrived = new Promise((resolve) => (resolveNext = resolve));
+    const start = performance.now();
+    socket.send(`rt${i}`);
+    times.push((await arrived) - start);
+  }
+  socket.close();
+  return times;
+}
+
+async function binary(peer, url, count, bytes) {
+  const socket = await peers[peer](url);
+  const buffer = new ArrayBuffer(bytes);
+  let seen = 0;
+  const done = new Promise((resolve) =>
+    socket.onMessage(() => {
+      if (++seen === count) resolve(performance.now());
+    }),
+  );
+  const start = performance.now();
+  for (let i = 0; i < count; i++) socket.send(buffer);
+  const end = await done;
+  socket.close();
+  return end - start;
+}
+
+window.bench = {
+  async textThroughput(peer, url, frames, size) {
+    if (peer === 'heartline') return heartline.heartline_text_throughput(url, frames, size);
+    return throughput(peer, url, frames, size);
+  },
+  async roundTrips(peer, url, count) {
+    if (peer === 'heartline') return Array.from(await heartline.heartline_round_trips(url, count));
+    return roundTrips(peer, url, count);
+  },
+  async binary(peer, url, count, bytes) {
+    if (peer === 'heartline') return heartline.heartline_binary(url, count, bytes);
+    return binary(peer, url, count, bytes);
+  },
+  detection: (url, interval, timeout) => heartline.heartline_detection(url, interval, timeout),
+  reconnect: async (url) => Array.from(await heartline.heartline_reconnect(url)),
+  cycles: (url, n) => heartline.heartline_cycles(url, n),
+  wasmMemory: () => heartline.wasm_memory_bytes(),
+};
+
+await init();
+document.getElementById('ready').textContent = 'ready';

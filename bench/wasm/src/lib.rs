@@ -1,0 +1,189 @@
+//! Heartline's side of the browser benchmarks (called from `bench/site/bench.js`). Each function
+//! connects, does one measured job and resolves with milliseconds on the page's
+//! `performance.now()` clock, timed at the moment the library reports each event.
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+use heartline::{Config, Event, Heartline, Notice, Status};
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+
+fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|performance| {
+            let now = js_sys::Reflect::get(&performance, &"now".into()).ok()?;
+            now.dyn_ref::<js_sys::Function>()?
+                .call0(&performance)
+                .ok()?
+                .as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// A connection and the stream of its notices, each with the time it arrived.
+struct Probe {
+    socket: Heartline,
+    notices: mpsc::UnboundedReceiver<(f64, Notice)>,
+}
+
+impl Probe {
+    fn connect(config: Config) -> Self {
+        let (sender, notices) = mpsc::unbounded();
+        let socket = Heartline::connect(config, move |notice| {
+            let _ = sender.unbounded_send((now(), notice));
+        });
+        Self { socket, notices }
+    }
+
+    async fn until(&mut self, wanted: impl Fn(&Notice) -> bool) -> Result<(f64, Notice), JsValue> {
+        while let Some((at, notice)) = self.notices.next().await {
+            if wanted(&notice) {
+                return Ok((at, notice));
+            }
+        }
+        Err("notices ended".into())
+    }
+
+    async fn opened(&mut self) -> Result<f64, JsValue> {
+        Ok(self.until(|n| *n == Notice::Event(Event::Opened)).await?.0)
+    }
+
+    async fn messages(&mut self, count: u32) -> Result<f64, JsValue> {
+        let mut seen = 0;
+        let mut last = 0.0;
+        while seen < count {
+            let (at, _) = self.until(|n| matches!(n, Notice::Message(_))).await?;
+            seen += 1;
+            last = at;
+        }
+        Ok(last)
+    }
+}
+
+fn config(url: &str) -> Config {
+    // The heartbeat stays on (its default interval does not fire within a run).
+    Config::new(url).with_outbox_limits(1 << 20, 1 << 30)
+}
+
+/// Sends `frames` text frames of `size` bytes without waiting, and resolves with the ms until
+/// the last echo arrived.
+#[wasm_bindgen]
+pub async fn heartline_text_throughput(
+    url: String,
+    frames: u32,
+    size: u32,
+) -> Result<f64, JsValue> {
+    let mut probe = Probe::connect(config(&url));
+    probe.opened().await?;
+    let text = "x".repeat(size as usize);
+    let start = now();
+    for _ in 0..frames {
+        probe
+            .socket
+            .send_text(text.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    let end = probe.messages(frames).await?;
+    Ok(end - start)
+}
+
+/// `count` sequential round trips; resolves with each one's ms.
+#[wasm_bindgen]
+pub async fn heartline_round_trips(url: String, count: u32) -> Result<Vec<f64>, JsValue> {
+    let mut probe = Probe::connect(config(&url));
+    probe.opened().await?;
+    let mut times = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let start = now();
+        probe
+            .socket
+            .send_text(format!("rt{i}"))
+            .map_err(|e| e.to_string())?;
+        let end = probe.messages(1).await?;
+        times.push(end - start);
+    }
+    Ok(times)
+}
+
+/// `count` binary echoes of `bytes` each, pipelined; resolves with the ms until the last.
+#[wasm_bindgen]
+pub async fn heartline_binary(url: String, count: u32, bytes: u32) -> Result<f64, JsValue> {
+    let mut probe = Probe::connect(config(&url));
+    probe.opened().await?;
+    let buffer = Uint8Array::new_with_length(bytes).buffer();
+    let start = now();
+    for _ in 0..count {
+        probe
+            .socket
+            .send_array_buffer(&buffer)
+            .map_err(|e| e.to_string())?;
+    }
+    let end = probe.messages(count).await?;
+    Ok(end - start)
+}
+
+/// Against a silent server: ms from open to the loss being reported.
+#[wasm_bindgen]
+pub async fn heartline_detection(
+    url: String,
+    interval_ms: u32,
+    timeout_ms: u32,
+) -> Result<f64, JsValue> {
+    let config = config(&url).with_heartbeat_timing(interval_ms as u64, timeout_ms as u64);
+    let mut probe = Probe::connect(config);
+    let opened = probe.opened().await?;
+    let (lost, _) = probe
+        .until(|n| *n == Notice::Event(Event::HeartbeatTimeout))
+        .await?;
+    Ok(lost - opened)
+}
+
+/// Against a server that drops the first connection: [scheduled delay, ms from the loss to OPEN].
+#[wasm_bindgen]
+pub async fn heartline_reconnect(url: String) -> Result<Vec<f64>, JsValue> {
+    let config = config(&url)
+        .with_reconnect_delays(200, 200, 1.0)
+        .with_jitter(false);
+    let mut probe = Probe::connect(config);
+    probe.opened().await?;
+    let (lost, notice) = probe
+        .until(|n| matches!(n, Notice::Event(Event::ReconnectScheduled { .. })))
+        .await?;
+    let Notice::Event(Event::ReconnectScheduled { delay_ms, .. }) = notice else {
+        return Err("unreachable".into());
+    };
+    let reopened = probe.opened().await?;
+    Ok(vec![delay_ms as f64, reopened - lost])
+}
+
+/// `cycles` times: connect, wait for OPEN, close, wait for the close to finish.
+#[wasm_bindgen]
+pub async fn heartline_cycles(url: String, cycles: u32) -> Result<(), JsValue> {
+    for _ in 0..cycles {
+        let mut probe = Probe::connect(config(&url));
+        probe.opened().await?;
+        probe
+            .socket
+            .close(1000, "cycle")
+            .map_err(|e| e.to_string())?;
+        probe
+            .until(|n| *n == Notice::Event(Event::Status(Status::Stopped)))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The size of this module's linear memory, bytes.
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|memory| {
+            memory
+                .buffer()
+                .dyn_into::<js_sys::ArrayBuffer>()
+                .map_or(0.0, |b| b.byte_length() as f64)
+        })
+        .unwrap_or(0.0)
+}
