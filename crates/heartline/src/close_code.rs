@@ -151,6 +151,10 @@ impl fmt::Display for CloseCode {
 }
 
 /// The longest close reason a browser accepts, in bytes of UTF-8.
+///
+/// ```
+/// assert_eq!(heartline::MAX_REASON_BYTES, 123);
+/// ```
 pub const MAX_REASON_BYTES: usize = 123;
 
 /// Why a `close(code, reason)` was refused before it reached the browser.

@@ -7,6 +7,11 @@ use std::rc::Rc;
 
 /// How binary frames are handed over: as an `ArrayBuffer` (default) or a `Blob`
 /// ([`WebSocket.binaryType`](https://developer.mozilla.org/docs/Web/API/WebSocket/binaryType)).
+///
+/// ```
+/// use heartline::{BinaryType, Config};
+/// assert_eq!(Config::new("ws://host").binary_type, BinaryType::ArrayBuffer);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BinaryType {
     /// Binary frames arrive as `ArrayBuffer`.
@@ -17,6 +22,13 @@ pub enum BinaryType {
 }
 
 /// What to do after the server closes with a given code.
+///
+/// ```
+/// use heartline::{ClosePolicy, Config};
+/// let config = Config::new("ws://host").with_close_policy(4000..=4099, ClosePolicy::Reconnect);
+/// assert_eq!(config.policy_for(4001), ClosePolicy::Reconnect);
+/// assert_eq!(config.policy_for(4100), ClosePolicy::Stop);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClosePolicy {
     /// Reconnect with the usual backoff.
@@ -45,6 +57,12 @@ pub fn default_close_policy(code: u16) -> ClosePolicy {
 }
 
 /// Where the URL comes from: fixed, or asked for before every attempt (e.g. a fresh token).
+///
+/// ```
+/// use heartline::Config;
+/// let config = Config::new("ws://host").with_url_provider(|| format!("ws://host/?token={}", 42));
+/// assert_eq!(config.next_url(), "ws://host/?token=42");
+/// ```
 #[derive(Clone)]
 pub enum UrlSource {
     /// The same URL every time.
@@ -73,6 +91,12 @@ impl PartialEq for UrlSource {
 }
 
 /// Limits of the queue of frames sent while the socket is not open.
+///
+/// ```
+/// use heartline::{Config, OutboxLimits};
+/// let config = Config::new("ws://host").with_outbox_limits(10, 1_024);
+/// assert_eq!(config.outbox, OutboxLimits { max_frames: 10, max_bytes: 1_024 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxLimits {
     /// Most frames queued. Default 256.

@@ -16,6 +16,11 @@ use web_sys::{Blob, CloseEvent, MessageEvent, WebSocket};
 
 /// A frame to send. Text and bytes are counted in bytes against the outbox limit, a `Blob` by
 /// its size.
+///
+/// ```
+/// use heartline::{Outgoing, Payload};
+/// assert_eq!(Outgoing::Bytes(vec![1, 2, 3]).byte_len(), 3);
+/// ```
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     /// A text frame.
@@ -44,6 +49,12 @@ impl Payload for Outgoing {
 }
 
 /// A frame received. Binary frames come as `ArrayBuffer` or `Blob` per [`BinaryType`].
+///
+/// ```
+/// use heartline::Inbound;
+/// let frame = Inbound::Text("hi".into());
+/// assert_eq!((frame.as_text(), frame.byte_len(), frame.is_binary()), (Some("hi"), 2, false));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     /// A text frame.
@@ -92,6 +103,12 @@ impl Inbound {
 }
 
 /// What the application is told: frames, and the machine's [`Event`]s.
+///
+/// ```
+/// use heartline::{Event, Notice, Status};
+/// let notice = Notice::Event(Event::Status(Status::Open));
+/// assert!(matches!(notice, Notice::Event(Event::Status(Status::Open))));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     /// An application frame (heartbeat replies are not delivered).
@@ -157,17 +174,9 @@ fn now_ms() -> u64 {
 /// Feeds an input, carries out the commands, then tells the application, with no borrow held
 /// (the application may call back into the handle, or drop it).
 fn feed(inner: &Rc<RefCell<Inner>>, input: Input<'_>, frame: Option<Inbound>) {
-    let (notices, notify) = {
-        let Ok(mut state) = inner.try_borrow_mut() else {
-            return;
-        };
-        let commands = state.machine.handle(input, now_ms());
-        let notices = state.execute(commands, frame);
-        (notices, state.notify.clone())
-    };
-    for notice in notices {
-        notify(notice);
-    }
+    let _ = step::<std::convert::Infallible>(inner, frame, |machine| {
+        Ok(machine.handle(input, now_ms()))
+    });
 }
 
 fn feed_weak(inner: &Weak<RefCell<Inner>>, input: Input<'_>) {
@@ -438,19 +447,24 @@ impl Heartline {
         &self,
         change: impl FnOnce(&mut Machine<Outgoing>) -> Result<Vec<Command<Outgoing>>, E>,
     ) -> Result<(), E> {
-        step(&self.inner, change)
+        step(&self.inner, None, change)
     }
 }
 
-/// Applies a user request to the machine, carries out the commands, then tells the application.
+/// Applies an input or a user request to the machine, carries out the commands, then tells
+/// the application with no borrow held (it may call back into the handle, or drop it).
 fn step<E>(
     inner: &Rc<RefCell<Inner>>,
+    frame: Option<Inbound>,
     change: impl FnOnce(&mut Machine<Outgoing>) -> Result<Vec<Command<Outgoing>>, E>,
 ) -> Result<(), E> {
     let (notices, notify) = {
-        let mut state = inner.borrow_mut();
+        // Never borrowed here already: browser events and timers run on their own turns.
+        let Ok(mut state) = inner.try_borrow_mut() else {
+            return Ok(());
+        };
         let commands = change(&mut state.machine)?;
-        let notices = state.execute(commands, None);
+        let notices = state.execute(commands, frame);
         (notices, state.notify.clone())
     };
     for notice in notices {
@@ -484,7 +498,7 @@ fn window_listeners(this: &Weak<RefCell<Inner>>) -> Vec<EventListener> {
     let weak = this.clone();
     listeners.push(EventListener::new(&window, "beforeunload", move |_| {
         if let Some(inner) = weak.upgrade() {
-            let _ = step(&inner, |machine| machine.close(1000, "page unload"));
+            let _ = step(&inner, None, |machine| machine.close(1000, "page unload"));
         }
     }));
     if let Some(document) = window.document() {

@@ -8,6 +8,14 @@ use yew::prelude::*;
 
 /// What [`use_heartline`] returns: the status (the component re-renders when it changes, not on
 /// every heartbeat), the last close, and the connection's methods.
+///
+/// ```no_run
+/// # use heartline::UseHeartline;
+/// fn bar(socket: &UseHeartline) -> String {
+///     let close = socket.last_close.as_ref().map(|c| format!(", last close {} {}", c.code, c.code_name()));
+///     format!("{}{}", socket.status.label(), close.unwrap_or_default())
+/// }
+/// ```
 #[derive(Clone)]
 pub struct UseHeartline {
     /// The current status.

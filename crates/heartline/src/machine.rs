@@ -8,6 +8,11 @@ use crate::outbox::{Outbox, Payload, SendError};
 use crate::Rng;
 
 /// The timers the machine asks the driver to keep.
+///
+/// ```
+/// use heartline::TimerKind;
+/// assert_eq!(TimerKind::ALL.map(TimerKind::index), [0, 1, 2, 3]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerKind {
     /// Time for the next reconnect attempt.
@@ -65,6 +70,14 @@ impl CloseInfo {
 }
 
 /// What an inbound frame looks like to the machine (the payload itself stays with the driver).
+///
+/// ```
+/// use heartline::{Command, Config, FrameRef, Input, Machine};
+/// let mut machine: Machine<String> = Machine::new(Config::new("ws://host"));
+/// machine.handle(Input::Connect, 0);
+/// machine.handle(Input::Opened, 1);
+/// assert!(machine.handle(Input::Frame(FrameRef::Binary(3)), 2).contains(&Command::Deliver));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameRef<'a> {
     /// A text frame.
@@ -74,6 +87,16 @@ pub enum FrameRef<'a> {
 }
 
 /// What happened: browser events, timers and the user's requests.
+///
+/// ```
+/// use heartline::{CloseInfo, Config, Input, Machine, Status};
+/// let mut machine: Machine<String> = Machine::new(Config::new("ws://host"));
+/// machine.handle(Input::Connect, 0);
+/// machine.handle(Input::Opened, 5);
+/// let lost = CloseInfo { code: 1006, reason: String::new(), was_clean: false };
+/// machine.handle(Input::Closed(lost), 9);
+/// assert!(matches!(machine.status(), Status::Reconnecting { attempt: 1, .. }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input<'a> {
     /// The user asked to connect (also clears the stop flag).
@@ -97,6 +120,12 @@ pub enum Input<'a> {
 }
 
 /// The connection's state as the application sees it.
+///
+/// ```
+/// use heartline::Status;
+/// let status = Status::Reconnecting { attempt: 2, next_at_ms: 1_000 };
+/// assert_eq!((status.label(), status.ready_state()), ("Reconnecting", 3));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// An attempt is under way (`attempt` 0 is the first connect).
@@ -153,6 +182,14 @@ impl Status {
 }
 
 /// Something the application is told.
+///
+/// ```
+/// use heartline::{Config, Event, Input, Machine, Command};
+/// let mut machine: Machine<String> = Machine::new(Config::new("ws://host"));
+/// machine.handle(Input::Connect, 0);
+/// let commands = machine.handle(Input::Opened, 1);
+/// assert!(commands.contains(&Command::Report(Event::Opened)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The status changed.
@@ -187,6 +224,13 @@ pub enum Event {
 }
 
 /// What the driver must do.
+///
+/// ```
+/// use heartline::{Command, Config, Input, Machine, TimerKind};
+/// let mut machine: Machine<String> = Machine::new(Config::new("ws://host").with_open_timeout(Some(500)));
+/// let commands = machine.handle(Input::Connect, 100);
+/// assert!(commands.contains(&Command::ArmTimer(TimerKind::OpenTimeout, 600)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command<P> {
     /// Open a new socket to this URL (the previous one is already gone).
@@ -221,6 +265,15 @@ pub enum Command<P> {
 }
 
 /// Counters and the latest facts, for display.
+///
+/// ```
+/// use heartline::{Config, Input, Machine};
+/// let mut machine: Machine<String> = Machine::new(Config::new("ws://host"));
+/// machine.handle(Input::Connect, 0);
+/// machine.handle(Input::Opened, 1);
+/// machine.send("hi".to_string()).unwrap();
+/// assert_eq!(machine.stats().frames_out, 1);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Frames received (heartbeat replies included).
@@ -508,20 +561,8 @@ impl<P: Payload> Machine<P> {
             }
             (TimerKind::OpenTimeout, Status::Connecting { .. }) => {
                 let timeout = self.config.open_timeout_ms.unwrap_or(0);
-                out.push(Command::AbandonSocket {
-                    code: 1000,
-                    reason: "open timeout".into(),
-                });
-                let reason = format!("open timeout: not open after {timeout} ms");
-                self.lost(
-                    CloseInfo {
-                        code: 1006,
-                        reason,
-                        was_clean: false,
-                    },
-                    now_ms,
-                    out,
-                );
+                let detail = format!("not open after {timeout} ms");
+                self.write_off("open timeout", &detail, now_ms, out);
             }
             (TimerKind::Ping, Status::Open) => {
                 let interval = self
@@ -543,23 +584,27 @@ impl<P: Payload> Machine<P> {
                     .as_ref()
                     .map_or(0, |heartbeat| heartbeat.pong_timeout_ms);
                 out.push(Command::Report(Event::HeartbeatTimeout));
-                out.push(Command::AbandonSocket {
-                    code: 1000,
-                    reason: "heartbeat timeout".into(),
-                });
-                let reason = format!("heartbeat timeout: no frame within {timeout} ms of the ping");
-                self.lost(
-                    CloseInfo {
-                        code: 1006,
-                        reason,
-                        was_clean: false,
-                    },
-                    now_ms,
-                    out,
-                );
+                let detail = format!("no frame within {timeout} ms of the ping");
+                self.write_off("heartbeat timeout", &detail, now_ms, out);
             }
             _ => {}
         }
+    }
+
+    /// The machine itself gives up on the socket (no open, no heartbeat reply): the driver
+    /// detaches and closes it, and the loss is reported as an abnormal closure (1006), as the
+    /// browser would report a dead connection.
+    fn write_off(&mut self, why: &str, detail: &str, now_ms: u64, out: &mut Commands<P>) {
+        out.push(Command::AbandonSocket {
+            code: 1000,
+            reason: why.into(),
+        });
+        let close = CloseInfo {
+            code: 1006,
+            reason: format!("{why}: {detail}"),
+            was_clean: false,
+        };
+        self.lost(close, now_ms, out);
     }
 
     /// The connection is gone without the user asking: decide whether and when to retry.

@@ -5,6 +5,11 @@ use std::collections::VecDeque;
 use std::fmt;
 
 /// Something that can be sent: the machine needs its size and a way to make the heartbeat text.
+///
+/// ```
+/// use heartline::Payload;
+/// assert_eq!(String::from_text("ping".into()).byte_len(), 4);
+/// ```
 pub trait Payload {
     /// The heartbeat message as a payload.
     fn from_text(text: String) -> Self;
