@@ -171,17 +171,29 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-/// Feeds an input, carries out the commands, then tells the application, with no borrow held
-/// (the application may call back into the handle, or drop it).
-fn feed(inner: &Rc<RefCell<Inner>>, input: Input<'_>, frame: Option<Inbound>) {
-    let _ = step::<std::convert::Infallible>(inner, frame, |machine| {
+/// Feeds an input, carries out the commands, then tells the application.
+fn feed(inner: &Rc<RefCell<Inner>>, input: Input<'_>) {
+    let _ = step::<std::convert::Infallible>(inner, None, |machine, _| {
         Ok(machine.handle(input, now_ms()))
+    });
+}
+
+/// Feeds an inbound frame: the machine sees its text or size, then the frame itself is handed
+/// on (not copied) if the machine says to deliver it.
+fn feed_frame(inner: &Rc<RefCell<Inner>>, frame: Inbound) {
+    let _ = step::<std::convert::Infallible>(inner, Some(frame), |machine, frame| {
+        let seen = match frame {
+            Some(Inbound::Text(text)) => FrameRef::Text(text),
+            Some(other) => FrameRef::Binary(other.byte_len()),
+            None => FrameRef::Binary(0),
+        };
+        Ok(machine.handle(Input::Frame(seen), now_ms()))
     });
 }
 
 fn feed_weak(inner: &Weak<RefCell<Inner>>, input: Input<'_>) {
     if let Some(inner) = inner.upgrade() {
-        feed(&inner, input, None);
+        feed(&inner, input);
     }
 }
 
@@ -275,27 +287,16 @@ impl Inner {
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let Some(inner) = this.upgrade() else { return };
             let data = event.data();
-            if let Some(text) = data.as_string() {
-                feed(
-                    &inner,
-                    Input::Frame(FrameRef::Text(&text)),
-                    Some(Inbound::Text(text.clone())),
-                );
-            } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
-                let size = buffer.byte_length() as usize;
-                feed(
-                    &inner,
-                    Input::Frame(FrameRef::Binary(size)),
-                    Some(Inbound::ArrayBuffer(buffer.clone())),
-                );
-            } else if let Some(blob) = data.dyn_ref::<Blob>() {
-                let size = blob.size() as usize;
-                feed(
-                    &inner,
-                    Input::Frame(FrameRef::Binary(size)),
-                    Some(Inbound::Blob(blob.clone())),
-                );
-            }
+            let frame = if let Some(text) = data.as_string() {
+                Inbound::Text(text)
+            } else if let Ok(buffer) = data.clone().dyn_into::<ArrayBuffer>() {
+                Inbound::ArrayBuffer(buffer)
+            } else if let Ok(blob) = data.dyn_into::<Blob>() {
+                Inbound::Blob(blob)
+            } else {
+                return;
+            };
+            feed_frame(&inner, frame);
         });
         let this = self.this.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
@@ -377,7 +378,7 @@ impl Heartline {
 
     /// Opens (or reopens after [`close`](Self::close)); clears the stop flag. No-op while open.
     pub fn open(&self) {
-        feed(&self.inner, Input::Connect, None);
+        feed(&self.inner, Input::Connect);
     }
 
     /// Closes with a code (1000 or 3000–4999) and a reason (≤ 123 bytes) and sets the stop flag:
@@ -447,7 +448,7 @@ impl Heartline {
         &self,
         change: impl FnOnce(&mut Machine<Outgoing>) -> Result<Vec<Command<Outgoing>>, E>,
     ) -> Result<(), E> {
-        step(&self.inner, None, change)
+        step(&self.inner, None, |machine, _| change(machine))
     }
 }
 
@@ -456,14 +457,14 @@ impl Heartline {
 fn step<E>(
     inner: &Rc<RefCell<Inner>>,
     frame: Option<Inbound>,
-    change: impl FnOnce(&mut Machine<Outgoing>) -> Result<Vec<Command<Outgoing>>, E>,
+    change: impl FnOnce(&mut Machine<Outgoing>, Option<&Inbound>) -> Result<Vec<Command<Outgoing>>, E>,
 ) -> Result<(), E> {
     let (notices, notify) = {
         // Never borrowed here already: browser events and timers run on their own turns.
         let Ok(mut state) = inner.try_borrow_mut() else {
             return Ok(());
         };
-        let commands = change(&mut state.machine)?;
+        let commands = change(&mut state.machine, frame.as_ref())?;
         let notices = state.execute(commands, frame);
         (notices, state.notify.clone())
     };
@@ -498,7 +499,9 @@ fn window_listeners(this: &Weak<RefCell<Inner>>) -> Vec<EventListener> {
     let weak = this.clone();
     listeners.push(EventListener::new(&window, "beforeunload", move |_| {
         if let Some(inner) = weak.upgrade() {
-            let _ = step(&inner, None, |machine| machine.close(1000, "page unload"));
+            let _ = step(&inner, None, |machine, _| {
+                machine.close(1000, "page unload")
+            });
         }
     }));
     if let Some(document) = window.document() {
