@@ -66,6 +66,36 @@ fn config(url: &str) -> Config {
     Config::new(url).with_outbox_limits(1 << 20, 1 << 30)
 }
 
+/// Opens a connection that counts inbound messages in its callback (as the JS peers do in
+/// `onmessage`) and resolves `done` with the time the `expected`-th arrives.
+async fn counting(
+    url: &str,
+    expected: u32,
+) -> Result<(Heartline, futures::channel::oneshot::Receiver<f64>), JsValue> {
+    let (opened_tx, opened_rx) = futures::channel::oneshot::channel();
+    let (done_tx, done_rx) = futures::channel::oneshot::channel();
+    let seen = std::cell::Cell::new(0u32);
+    let state = std::cell::RefCell::new((Some(opened_tx), Some(done_tx)));
+    let socket = Heartline::connect(config(url), move |notice| match notice {
+        Notice::Event(Event::Opened) => {
+            if let Some(tx) = state.borrow_mut().0.take() {
+                let _ = tx.send(());
+            }
+        }
+        Notice::Message(_) => {
+            seen.set(seen.get() + 1);
+            if seen.get() == expected {
+                if let Some(tx) = state.borrow_mut().1.take() {
+                    let _ = tx.send(now());
+                }
+            }
+        }
+        _ => {}
+    });
+    opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
+    Ok((socket, done_rx))
+}
+
 /// Sends `frames` text frames of `size` bytes without waiting, and resolves with the ms until
 /// the last echo arrived.
 #[wasm_bindgen]
@@ -74,17 +104,13 @@ pub async fn heartline_text_throughput(
     frames: u32,
     size: u32,
 ) -> Result<f64, JsValue> {
-    let mut probe = Probe::connect(config(&url));
-    probe.opened().await?;
+    let (socket, done) = counting(&url, frames).await?;
     let text = "x".repeat(size as usize);
     let start = now();
     for _ in 0..frames {
-        probe
-            .socket
-            .send_text(text.clone())
-            .map_err(|e| e.to_string())?;
+        socket.send_text(text.as_str()).map_err(|e| e.to_string())?;
     }
-    let end = probe.messages(frames).await?;
+    let end = done.await.map_err(|_| JsValue::from("closed early"))?;
     Ok(end - start)
 }
 
@@ -109,17 +135,15 @@ pub async fn heartline_round_trips(url: String, count: u32) -> Result<Vec<f64>, 
 /// `count` binary echoes of `bytes` each, pipelined; resolves with the ms until the last.
 #[wasm_bindgen]
 pub async fn heartline_binary(url: String, count: u32, bytes: u32) -> Result<f64, JsValue> {
-    let mut probe = Probe::connect(config(&url));
-    probe.opened().await?;
+    let (socket, done) = counting(&url, count).await?;
     let buffer = Uint8Array::new_with_length(bytes).buffer();
     let start = now();
     for _ in 0..count {
-        probe
-            .socket
+        socket
             .send_array_buffer(&buffer)
             .map_err(|e| e.to_string())?;
     }
-    let end = probe.messages(count).await?;
+    let end = done.await.map_err(|_| JsValue::from("closed early"))?;
     Ok(end - start)
 }
 
