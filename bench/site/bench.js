@@ -55,17 +55,17 @@ const peers = {
   },
 };
 
-async function throughput(peer, url, frames, size) {
+// Sends `count` copies of `payload` without waiting; resolves with the ms until the last echo.
+async function pipelined(peer, url, count, payload) {
   const socket = await peers[peer](url);
-  const text = 'x'.repeat(size);
   let seen = 0;
   const done = new Promise((resolve) =>
     socket.onMessage(() => {
-      if (++seen === frames) resolve(performance.now());
+      if (++seen === count) resolve(performance.now());
     }),
   );
   const start = performance.now();
-  for (let i = 0; i < frames; i++) socket.send(text);
+  for (let i = 0; i < count; i++) socket.send(payload);
   const end = await done;
   socket.close();
   return end - start;
@@ -86,26 +86,10 @@ async function roundTrips(peer, url, count) {
   return times;
 }
 
-async function binary(peer, url, count, bytes) {
-  const socket = await peers[peer](url);
-  const buffer = new ArrayBuffer(bytes);
-  let seen = 0;
-  const done = new Promise((resolve) =>
-    socket.onMessage(() => {
-      if (++seen === count) resolve(performance.now());
-    }),
-  );
-  const start = performance.now();
-  for (let i = 0; i < count; i++) socket.send(buffer);
-  const end = await done;
-  socket.close();
-  return end - start;
-}
-
 window.bench = {
   async textThroughput(peer, url, frames, size) {
     if (peer === 'heartline') return heartline.heartline_text_throughput(url, frames, size);
-    return throughput(peer, url, frames, size);
+    return pipelined(peer, url, frames, 'x'.repeat(size));
   },
   async roundTrips(peer, url, count) {
     if (peer === 'heartline') return Array.from(await heartline.heartline_round_trips(url, count));
@@ -113,7 +97,7 @@ window.bench = {
   },
   async binary(peer, url, count, bytes) {
     if (peer === 'heartline') return heartline.heartline_binary(url, count, bytes);
-    return binary(peer, url, count, bytes);
+    return pipelined(peer, url, count, new ArrayBuffer(bytes));
   },
   detection: (url, interval, timeout) => heartline.heartline_detection(url, interval, timeout),
   reconnect: async (url) => Array.from(await heartline.heartline_reconnect(url)),
