@@ -16,6 +16,7 @@ fi
 say "build"
 trunk build --release --offline
 (cd bench/counter && trunk build --release --offline)
+(cd bench/minimal && trunk build --release --offline)
 cargo build --locked --profile server -p heartline-server -p heartline-loadgen
 cargo build --locked --release --target wasm32-unknown-unknown -p heartline-bench
 SITE="$ROOT/target/bench-site"

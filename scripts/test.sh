@@ -39,7 +39,7 @@ step() {
 }
 wants() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 
-WASM_PACKAGES=(-p heartline -p heartline-chat -p heartline-protocol -p heartline-bench -p yew-counter)
+WASM_PACKAGES=(-p heartline -p heartline-chat -p heartline-protocol -p heartline-bench -p yew-counter -p heartline-minimal)
 
 if wants lint; then
   step "cargo fmt --check" cargo fmt --all -- --check
