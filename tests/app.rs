@@ -20,7 +20,8 @@ async fn mount() -> Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
-    // Each app gets its own localStorage namespace: the tests run side by side on one page.
+    // Each app gets its own localStorage namespace: the tests share one page, and an app that
+    // finds another test's remembered room would rejoin it instead of showing the join form.
     let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
     let props = AppProps {
         url: format!("ws://{}/ws", server()).into(),

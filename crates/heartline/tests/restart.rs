@@ -1,5 +1,5 @@
-//! A server restart, in a test binary of its own: the outage takes the whole listener down,
-//! so it must not overlap the other tests (wasm-bindgen-test runs a binary's tests concurrently).
+//! A server restart, in a test binary of its own: the outage drops every connection and takes
+//! the listener away, so no other test may be using the server meanwhile.
 #![cfg(target_arch = "wasm32")]
 
 mod support;
