@@ -12,6 +12,8 @@ pub enum Lang {
 /// Every string the UI shows.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Texts {
+    /// Close-code meanings in Chinese.
+    pub zh: bool,
     pub nickname: &'static str,
     pub room: &'static str,
     pub join: &'static str,
@@ -31,6 +33,16 @@ pub struct Texts {
     pub rtt: &'static str,
     pub last_close: &'static str,
     pub reconnecting_in: &'static str,
+    pub connecting: &'static str,
+    pub attempt: &'static str,
+    pub joining: &'static str,
+    pub connected: &'static str,
+    pub reconnecting: &'static str,
+    pub disconnected: &'static str,
+    pub offline: &'static str,
+    pub failed: &'static str,
+    pub closing: &'static str,
+    pub closed: &'static str,
     pub joined: &'static str,
     pub left: &'static str,
     pub lost: &'static str,
@@ -41,6 +53,7 @@ pub struct Texts {
 }
 
 const EN: Texts = Texts {
+    zh: false,
     nickname: "Nickname",
     room: "Room",
     join: "Join",
@@ -60,6 +73,16 @@ const EN: Texts = Texts {
     rtt: "RTT",
     last_close: "Last close",
     reconnecting_in: "next try in",
+    connecting: "Connecting",
+    attempt: "attempt",
+    joining: "Open, joining",
+    connected: "Connected",
+    reconnecting: "Reconnecting",
+    disconnected: "Disconnected",
+    offline: "Offline, waiting for the network",
+    failed: "Failed: gave up reconnecting",
+    closing: "Closing",
+    closed: "Closed",
     joined: "joined",
     left: "left",
     lost: "Connection lost",
@@ -70,6 +93,7 @@ const EN: Texts = Texts {
 };
 
 const ZH: Texts = Texts {
+    zh: true,
     nickname: "昵称",
     room: "房间",
     join: "加入",
@@ -89,6 +113,16 @@ const ZH: Texts = Texts {
     rtt: "往返时间",
     last_close: "上次关闭",
     reconnecting_in: "下次重试",
+    connecting: "正在连接",
+    attempt: "尝试",
+    joining: "已连接，正在加入",
+    connected: "已连接",
+    reconnecting: "正在重连",
+    disconnected: "已断开",
+    offline: "离线，等待网络",
+    failed: "重连失败，已放弃",
+    closing: "正在关闭",
+    closed: "已关闭",
     joined: "加入了",
     left: "离开了",
     lost: "连接断开",

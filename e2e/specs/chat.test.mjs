@@ -189,3 +189,15 @@ test('an image over the limit is refused with a message, nothing sent', async ()
   assert.equal(await a.page.getByRole('log').locator('li').count(), 0);
   await a.context.close();
 });
+
+test('the 中文 switch translates the connection bar and is remembered', async () => {
+  const a = await joinPage(process.env.HEARTLINE_URL, 'lin', uniqueRoom());
+  await a.page.getByRole('button', { name: '中文' }).click();
+  await a.page.getByRole('status').filter({ hasText: '已连接' }).waitFor();
+  await a.page.getByRole('button', { name: '断开' }).waitFor();
+  await a.page.reload();
+  await a.page.getByRole('status').filter({ hasText: '已连接' }).waitFor({ timeout: 10_000 });
+  await a.page.getByRole('button', { name: 'English' }).click();
+  await a.page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+  await a.context.close();
+});

@@ -56,22 +56,25 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
     }
     let t = props.texts;
     let words = match props.status {
-        Status::Connecting { attempt: 0 } => "Connecting".to_string(),
-        Status::Connecting { attempt } => format!("Connecting (attempt {attempt})"),
-        Status::Open if !props.welcomed => "Open, joining".to_string(),
-        Status::Open => "Connected".to_string(),
+        Status::Connecting { attempt: 0 } => t.connecting.to_string(),
+        Status::Connecting { attempt } => format!("{} ({} {attempt})", t.connecting, t.attempt),
+        Status::Open if !props.welcomed => t.joining.to_string(),
+        Status::Open => t.connected.to_string(),
         Status::Reconnecting {
             attempt,
             next_at_ms,
         } => {
             let seconds = (next_at_ms as f64 - *now).max(0.0) / 1000.0;
             format!(
-                "Reconnecting, attempt {attempt}, {} {seconds:.1} s",
-                t.reconnecting_in
+                "{}, {} {attempt}, {} {seconds:.1} s",
+                t.reconnecting, t.attempt, t.reconnecting_in
             )
         }
-        Status::Stopped => "Disconnected".to_string(),
-        other => other.label().to_string(),
+        Status::Stopped => t.disconnected.to_string(),
+        Status::Offline => t.offline.to_string(),
+        Status::Failed => t.failed.to_string(),
+        Status::Closing => t.closing.to_string(),
+        Status::Closed => t.closed.to_string(),
     };
     let state_class = match props.status {
         Status::Open => "ok",
@@ -94,7 +97,12 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
             if let Some(rtt) = props.rtt_ms {
                 <p class="rtt">{ format!("{} {rtt} ms", t.rtt) }</p>
             }
-            if let Some(close) = &props.last_close {
+            if let Some(close) = props.last_close.as_ref().filter(|_| t.zh) {
+                <p class="last-close">
+                    { format!("{}: {} {} — {}", t.last_close, close.code, describe_close(close).0,
+                        AppCloseCode::find(close.code).map_or(close.close_code().meaning_zh(), |app| app.meaning)) }
+                </p>
+            } else if let Some(close) = &props.last_close {
                 <p class="last-close">
                     { format!("{}: {} {} — {}", t.last_close, close.code, describe_close(close).0, describe_close(close).1) }
                     if !close.reason.is_empty() { { format!(" ({})", close.reason) } }
