@@ -49,7 +49,7 @@ fn transmit(socket: &UseHeartline, pending: &Pending) {
             client_msg_id: pending.client_msg_id.clone(),
             text: text.clone(),
         }),
-        PendingBody::Upload { frame, label } if label.starts_with("[image") => {
+        PendingBody::Image { frame, .. } => {
             // Images go out as a Blob, as a file from <input type=file> would.
             let parts = Array::of1(&Uint8Array::from(&frame[..]));
             match web_sys::Blob::new_with_u8_array_sequence(&parts) {
@@ -58,7 +58,7 @@ fn transmit(socket: &UseHeartline, pending: &Pending) {
             }
         }
         // Sketches go out as the ArrayBuffer of their pixels (after the header).
-        PendingBody::Upload { frame, .. } => socket.send(heartline::Outgoing::ArrayBuffer(
+        PendingBody::Sketch { frame } => socket.send(heartline::Outgoing::ArrayBuffer(
             Uint8Array::from(&frame[..]).buffer(),
         )),
     };
@@ -327,9 +327,10 @@ fn upload(header: UploadHeader, payload: &[u8], label: String) -> Pending {
             height,
         },
     };
-    let body = PendingBody::Upload {
-        label,
-        frame: Rc::new(encode_upload(&header, payload)),
+    let frame = Rc::new(encode_upload(&header, payload));
+    let body = match header {
+        UploadHeader::Image { .. } => PendingBody::Image { label, frame },
+        UploadHeader::Sketch { .. } => PendingBody::Sketch { frame },
     };
     Pending {
         client_msg_id: id,

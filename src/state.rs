@@ -24,14 +24,44 @@ pub enum PendingBody {
         /// The text.
         text: String,
     },
-    /// An image or sketch upload frame, ready to send (kept in memory only).
-    #[serde(skip)]
-    Upload {
+    /// An image's upload frame, ready to send (as a `Blob`).
+    Image {
         /// What to show while pending.
         label: String,
-        /// The binary frame.
+        /// The binary frame (header and file bytes).
+        #[serde(with = "base64_frame")]
         frame: Rc<Vec<u8>>,
     },
+    /// A sketch's upload frame, ready to send (as an `ArrayBuffer`).
+    Sketch {
+        /// The binary frame (header and RGBA pixels).
+        #[serde(with = "base64_frame")]
+        frame: Rc<Vec<u8>>,
+    },
+}
+
+/// Largest upload kept in localStorage while pending (larger ones stay in memory only, as
+/// localStorage holds a few MiB per origin).
+pub const MAX_SAVED_UPLOAD: usize = 1024 * 1024;
+
+/// Upload frames are saved as base64 text.
+mod base64_frame {
+    use heartline_protocol::{from_base64, to_base64};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use std::rc::Rc;
+
+    pub fn serialize<S: Serializer>(frame: &Rc<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&to_base64(frame))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Rc<Vec<u8>>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        from_base64(&text)
+            .map(Rc::new)
+            .ok_or_else(|| D::Error::custom("not base64"))
+    }
 }
 
 /// A message sent but not yet confirmed by its broadcast.
@@ -47,16 +77,23 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Whether it can be saved to localStorage (text only).
+    /// Whether it should be saved to localStorage: text always, uploads up to
+    /// [`MAX_SAVED_UPLOAD`].
     pub fn persistable(&self) -> bool {
-        matches!(self.body, PendingBody::Text { .. })
+        match &self.body {
+            PendingBody::Text { .. } => true,
+            PendingBody::Image { frame, .. } | PendingBody::Sketch { frame } => {
+                frame.len() <= MAX_SAVED_UPLOAD
+            }
+        }
     }
 
     /// What to show.
     pub fn preview(&self) -> &str {
         match &self.body {
             PendingBody::Text { text } => text,
-            PendingBody::Upload { label, .. } => label,
+            PendingBody::Image { label, .. } => label,
+            PendingBody::Sketch { .. } => "[sketch]",
         }
     }
 }
@@ -362,25 +399,30 @@ mod tests {
     }
 
     #[test]
-    fn text_pendings_are_saved_and_uploads_are_not() {
+    fn pendings_are_saved_but_huge_uploads_are_not() {
         let text = Pending {
             client_msg_id: "t".into(),
             body: PendingBody::Text { text: "x".into() },
             acked: None,
         };
-        let upload = Pending {
-            client_msg_id: "u".into(),
-            body: PendingBody::Upload {
-                label: "[sketch]".into(),
-                frame: Rc::new(vec![1]),
+        let sketch = Pending {
+            client_msg_id: "s".into(),
+            body: PendingBody::Sketch {
+                frame: Rc::new(vec![0, 1, 255]),
             },
             acked: None,
         };
-        assert!(text.persistable() && !upload.persistable());
-        let json = serde_json::to_string(&vec![text.clone()]).unwrap();
-        assert_eq!(
-            serde_json::from_str::<Vec<Pending>>(&json).unwrap(),
-            vec![text]
-        );
+        let huge = Pending {
+            client_msg_id: "i".into(),
+            body: PendingBody::Image {
+                label: "[image big.png]".into(),
+                frame: Rc::new(vec![0; MAX_SAVED_UPLOAD + 1]),
+            },
+            acked: None,
+        };
+        assert!(text.persistable() && sketch.persistable() && !huge.persistable());
+        let saved = vec![text, sketch];
+        let json = serde_json::to_string(&saved).unwrap();
+        assert_eq!(serde_json::from_str::<Vec<Pending>>(&json).unwrap(), saved);
     }
 }

@@ -50,11 +50,19 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Saves the pending text messages of a room (images and sketches stay in memory only).
+    /// Saves the pending messages of a room; when the uploads do not fit the browser's quota,
+    /// saves the texts alone. False if even that was refused.
     pub fn save_outbox(&self, room: &str, pending: &[Pending]) -> bool {
-        let texts: Vec<&Pending> = pending.iter().filter(|p| p.persistable()).collect();
-        let json = serde_json::to_string(&texts).unwrap_or_else(|_| "[]".into());
-        self.set(&format!("outbox.{room}"), &json)
+        let key = format!("outbox.{room}");
+        let save = |keep: &dyn Fn(&Pending) -> bool| {
+            let kept: Vec<&Pending> = pending.iter().filter(|p| keep(p)).collect();
+            self.set(
+                &key,
+                &serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
+            )
+        };
+        save(&|p| p.persistable())
+            || save(&|p| matches!(p.body, crate::state::PendingBody::Text { .. }))
     }
 }
 
