@@ -10,6 +10,11 @@ use yew_router::prelude::*;
 
 /// The chat endpoint of the server that served this page.
 pub fn chat_url_for_page() -> String {
+    socket_url_for_page("/ws")
+}
+
+/// A WebSocket URL for `path` on the server that served this page (wss on an https page).
+pub fn socket_url_for_page(path: &str) -> String {
     let location = web_sys::window().map(|window| window.location());
     let host = location
         .as_ref()
@@ -19,7 +24,7 @@ pub fn chat_url_for_page() -> String {
         .as_ref()
         .and_then(|l| l.protocol().ok())
         .is_some_and(|p| p == "https:");
-    format!("{}://{host}/ws", if secure { "wss" } else { "ws" })
+    format!("{}://{host}{path}", if secure { "wss" } else { "ws" })
 }
 
 /// Props of [`ChatApp`].

@@ -114,11 +114,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
                 Notice::Event(Event::Closed(close)) => {
                     if close.code == 4001 || close.code == 4002 || close.code == 4003 {
-                        let (name, meaning) = describe_close(&close);
+                        let (name, meaning) = describe_close(&close, t.zh);
                         on_rejected.emit(format!("{name}: {meaning}"));
                         return;
                     }
-                    let (name, _) = describe_close(&close);
+                    let (name, _) = describe_close(&close, t.zh);
                     state.dispatch(Action::Lost(Some(format!(
                         "{} ({} {name})",
                         t.lost, close.code

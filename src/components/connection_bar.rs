@@ -26,14 +26,13 @@ pub struct ConnectionBarProps {
     pub texts: &'static Texts,
 }
 
-/// The name and meaning of a close code: the app's own 4xxx codes first, then the standard table.
-pub fn describe_close(close: &CloseInfo) -> (String, String) {
+/// The name and meaning of a close code: the app's own 4xxx codes first, then the standard
+/// table; the standard meanings in Chinese when `zh`.
+pub fn describe_close(close: &CloseInfo, zh: bool) -> (&'static str, &'static str) {
     match AppCloseCode::find(close.code) {
-        Some(app) => (app.name.to_string(), app.meaning.to_string()),
-        None => (
-            close.code_name().to_string(),
-            close.close_code().meaning().to_string(),
-        ),
+        Some(app) => (app.name, app.meaning),
+        None if zh => (close.code_name(), close.close_code().meaning_zh()),
+        None => (close.code_name(), close.close_code().meaning()),
     }
 }
 
@@ -97,14 +96,12 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
             if let Some(rtt) = props.rtt_ms {
                 <p class="rtt">{ format!("{} {rtt} ms", t.rtt) }</p>
             }
-            if let Some(close) = props.last_close.as_ref().filter(|_| t.zh) {
+            if let Some(close) = &props.last_close {
                 <p class="last-close">
-                    { format!("{}: {} {} — {}", t.last_close, close.code, describe_close(close).0,
-                        AppCloseCode::find(close.code).map_or(close.close_code().meaning_zh(), |app| app.meaning)) }
-                </p>
-            } else if let Some(close) = &props.last_close {
-                <p class="last-close">
-                    { format!("{}: {} {} — {}", t.last_close, close.code, describe_close(close).0, describe_close(close).1) }
+                    {{
+                        let (name, meaning) = describe_close(close, t.zh);
+                        format!("{}: {} {name} — {meaning}", t.last_close, close.code)
+                    }}
                     if !close.reason.is_empty() { { format!(" ({})", close.reason) } }
                 </p>
             }

@@ -108,7 +108,7 @@ fn input_value(event: &InputEvent) -> String {
 
 /// The default URL: this server's echo endpoint.
 fn default_url() -> String {
-    crate::app::chat_url_for_page().replace("/ws", "/echo")
+    crate::app::socket_url_for_page("/echo")
 }
 
 /// Checks a URL before anything is opened.
