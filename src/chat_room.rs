@@ -107,6 +107,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             client_id: store.client_id(),
                             last_seq,
                             epoch,
+                            secret: store.secret(),
+                            tab_id: Some(store.tab_id()),
                         };
                         let _ = socket.send_json(&join);
                     }
@@ -134,8 +136,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             history,
                             gap,
                             epoch,
+                            secret,
                             ..
                         } => {
+                            store.set_secret(&secret);
                             let resumed = latest.borrow().epoch.is_some();
                             state.dispatch(Action::Welcome {
                                 members,
@@ -176,7 +180,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                 Timeout::new(3_000, move || done.dispatch(Action::TypingDone(who)));
                             typing_timers.borrow_mut().insert(nick, timer);
                         }
-                        ServerFrame::Error { code, message } => {
+                        ServerFrame::Error { code, message, .. } => {
                             state.dispatch(Action::Problem(Some(format!("{code}: {message}"))));
                         }
                     }

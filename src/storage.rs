@@ -43,6 +43,51 @@ impl Store {
         id
     }
 
+    /// The secret the server gave this client id (it backs the id in later joins).
+    pub fn secret(&self) -> Option<String> {
+        self.get("secret")
+    }
+
+    /// Keeps the secret from a welcome.
+    pub fn set_secret(&self, secret: &str) {
+        if self.secret().as_deref() != Some(secret) {
+            self.set("secret", secret);
+        }
+    }
+
+    /// The server refused our client id (another client holds it): start over with a new one.
+    pub fn forget_client_id(&self) {
+        if let Some(storage) = storage() {
+            let _ = storage.remove_item(&format!("{}client_id", self.prefix));
+            let _ = storage.remove_item(&format!("{}secret", self.prefix));
+        }
+    }
+
+    /// This tab's id, kept in sessionStorage: a reload keeps it (so the server replaces the old
+    /// connection at once), another tab gets its own. A duplicated tab copies it; the server then
+    /// closes one of the two with 4005 and that one calls [`Store::new_tab_id`].
+    pub fn tab_id(&self) -> String {
+        let key = format!("{}tab_id", self.prefix);
+        let session = web_sys::window().and_then(|w| w.session_storage().ok().flatten());
+        if let Some(id) = session
+            .as_ref()
+            .and_then(|s| s.get_item(&key).ok().flatten())
+        {
+            return id;
+        }
+        self.new_tab_id()
+    }
+
+    /// Gives this tab a new id.
+    pub fn new_tab_id(&self) -> String {
+        let key = format!("{}tab_id", self.prefix);
+        let id = random_id("t");
+        if let Some(session) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+            let _ = session.set_item(&key, &id);
+        }
+        id
+    }
+
     /// The pending text messages of a room.
     pub fn load_outbox(&self, room: &str) -> Vec<Pending> {
         self.get(&format!("outbox.{room}"))

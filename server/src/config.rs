@@ -46,7 +46,9 @@ impl ServerConfig {
   --max-binary-bytes N    largest binary frame (default 5242880)
   --max-connections N     most chat connections at once (default 10000)
   --flood-burst N         frames allowed at once per connection (default 20)
-  --flood-per-second N    frames per second refilled (default 10)";
+  --flood-per-second N    frames per second refilled (default 10)
+  --liveness-timeout-ms N close a connection silent for this long, pings unanswered
+                          (env HEARTLINE_LIVENESS_TIMEOUT_MS, default 45000)";
 
     /// Reads the environment, then the flags (flags win).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -67,6 +69,9 @@ impl ServerConfig {
         }
         if let Ok(history) = std::env::var("HEARTLINE_HISTORY") {
             config.limits.history = number("HEARTLINE_HISTORY", &history)?;
+        }
+        if let Ok(ms) = std::env::var("HEARTLINE_LIVENESS_TIMEOUT_MS") {
+            config.limits.liveness_timeout_ms = number("HEARTLINE_LIVENESS_TIMEOUT_MS", &ms)?;
         }
         let mut args = args.into_iter();
         while let Some(flag) = args.next() {
@@ -90,6 +95,9 @@ impl ServerConfig {
                 }
                 "--flood-per-second" => {
                     config.limits.per_second = number(&flag, &value(&flag, args.next())?)?
+                }
+                "--liveness-timeout-ms" => {
+                    config.limits.liveness_timeout_ms = number(&flag, &value(&flag, args.next())?)?
                 }
                 "-h" | "--help" => return Err("help requested".into()),
                 other => return Err(format!("unknown flag `{other}`")),

@@ -1,143 +1,18 @@
 //! The chat server driven by real WebSocket clients on loopback, one test per rule.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{encode_upload, Body, ServerFrame, UploadHeader};
 use heartline_server::chat::limits::Limits;
-use heartline_server::{start, Running, ServerConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
+use support::*;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const DEADLINE: Duration = Duration::from_secs(5);
-
-async fn server_with(limits: Limits) -> Running {
-    let config = ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        limits,
-        ..ServerConfig::default()
-    };
-    start(config).await.expect("server starts")
-}
-
-async fn server() -> Running {
-    server_with(Limits::default()).await
-}
-
-async fn connect(server: &Running) -> Client {
-    let (client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .expect("connects");
-    client
-}
-
-async fn send(client: &mut Client, value: Value) {
-    client
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .expect("sends");
-}
-
-/// The next chat frame (heartbeat replies skipped), within the deadline.
-async fn next(client: &mut Client) -> ServerFrame {
-    loop {
-        let message = tokio::time::timeout(DEADLINE, client.next())
-            .await
-            .expect("a frame in time");
-        match message {
-            Some(Ok(Message::Text(text))) if text.as_str() == "pong" => continue,
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text).expect("a server frame")
-            }
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-/// Waits for the close frame; returns its code and reason.
-async fn closed(client: &mut Client) -> (u16, String) {
-    loop {
-        let message = tokio::time::timeout(DEADLINE, client.next())
-            .await
-            .expect("a close in time");
-        match message {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                return (frame.code.into(), frame.reason.to_string())
-            }
-            Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
-            Some(Ok(_)) => continue,
-            Some(Err(error)) => panic!("error instead of a close: {error}"),
-        }
-    }
-}
-
-async fn join(
-    server: &Running,
-    room: &str,
-    nick: &str,
-    last_seq: Option<u64>,
-) -> (Client, ServerFrame) {
-    let resume = last_seq.map(|seq| (seq, server.epoch().to_string()));
-    join_in(server, room, nick, resume).await
-}
-
-/// Joins, resuming after a seq of an epoch.
-async fn join_in(
-    server: &Running,
-    room: &str,
-    nick: &str,
-    resume: Option<(u64, String)>,
-) -> (Client, ServerFrame) {
-    let mut client = connect(server).await;
-    let mut frame =
-        json!({"type": "join", "room": room, "nick": nick, "client_id": format!("client-{nick}")});
-    if let Some((seq, epoch)) = resume {
-        frame["last_seq"] = json!(seq);
-        frame["epoch"] = json!(epoch);
-    }
-    send(&mut client, frame).await;
-    let welcome = next(&mut client).await;
-    assert!(
-        matches!(welcome, ServerFrame::Welcome { .. }),
-        "{welcome:?}"
-    );
-    (client, welcome)
-}
-
-async fn say(client: &mut Client, id: &str, text: &str) {
-    send(
-        client,
-        json!({"type": "say", "client_msg_id": id, "text": text}),
-    )
-    .await;
-}
-
-/// Reads frames until a message; returns (seq, text).
-async fn next_message(client: &mut Client) -> (u64, String) {
-    loop {
-        if let ServerFrame::Message(message) = next(client).await {
-            let text = match message.body {
-                Body::Text { text } => text,
-                other => format!("{other:?}"),
-            };
-            return (message.seq, text);
-        }
-    }
-}
-
-async fn next_ack(client: &mut Client) -> (String, u64) {
-    loop {
-        if let ServerFrame::Ack { client_msg_id, seq } = next(client).await {
-            return (client_msg_id, seq);
-        }
-    }
-}
 
 #[tokio::test]
 async fn two_clients_chat_both_ways() {

@@ -42,6 +42,18 @@ impl AppCloseCode {
         name: "Join Timeout",
         meaning: "The client did not send join in time after connecting.",
     };
+    /// A newer connection from the same client and tab took this one's place.
+    pub const REPLACED: AppCloseCode = AppCloseCode {
+        code: 4005,
+        name: "Replaced",
+        meaning: "A newer connection from the same tab replaced this one.",
+    };
+    /// The client id belongs to another client: the join did not carry its secret.
+    pub const CLIENT_ID_TAKEN: AppCloseCode = AppCloseCode {
+        code: 4006,
+        name: "Client Id Taken",
+        meaning: "This client id is held by another client; the app picks a new one.",
+    };
 
     /// Looks a code up in [`APP_CLOSE_CODES`].
     pub fn find(code: u16) -> Option<AppCloseCode> {
@@ -58,4 +70,6 @@ pub const APP_CLOSE_CODES: &[AppCloseCode] = &[
     AppCloseCode::NICK_TAKEN,
     AppCloseCode::BAD_ROOM,
     AppCloseCode::JOIN_TIMEOUT,
+    AppCloseCode::REPLACED,
+    AppCloseCode::CLIENT_ID_TAKEN,
 ];

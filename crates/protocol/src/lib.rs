@@ -6,7 +6,7 @@
 //! ## Client → server
 //! | frame | example |
 //! |---|---|
-//! | join | `{"type":"join","room":"lobby","nick":"ada","client_id":"c-7f3a","last_seq":41,"epoch":"18c2f"}` (`last_seq` and `epoch` optional: resume after it) |
+//! | join | `{"type":"join","room":"lobby","nick":"ada","client_id":"c-7f3a","secret":"s-9d…","tab_id":"t-41","last_seq":41,"epoch":"18c2f"}` (`last_seq` and `epoch` optional: resume after it; `secret` optional on a client's first join, then required; `tab_id` optional) |
 //! | say | `{"type":"say","client_msg_id":"m-1","text":"hello"}` |
 //! | typing | `{"type":"typing"}` |
 //! | leave | `{"type":"leave"}` |
@@ -17,12 +17,12 @@
 //! ## Server → client
 //! | frame | example |
 //! |---|---|
-//! | welcome | `{"type":"welcome","v":1,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42,"epoch":"18c2f"}` |
+//! | welcome | `{"type":"welcome","v":2,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10}}` |
 //! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","data":"<base64>"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"data":"<base64 RGBA>"}` |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
 //! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
 //! | typing | `{"type":"typing","nick":"bob"}` |
-//! | error | `{"type":"error","code":"bad_json","message":"expected value at line 1 column 1"}` |
+//! | error | `{"type":"error","code":"bad_json","message":"expected value at line 1 column 1"}`; about one message: `{"type":"error","code":"empty_text","message":"the message is empty","client_msg_id":"m-1"}` |
 //! | heartbeat reply | the text `pong` |
 //!
 //! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
@@ -31,6 +31,22 @@
 //! new epoch when the server restarts, and a `join` whose epoch differs is treated as a first join
 //! (the client should forget the seqs it saw). A `say` resent with the same `client_id` and `client_msg_id` is
 //! not stored twice: the sender gets the original `ack` again.
+//!
+//! ## Identity, tabs and limits (version 2)
+//! The deduplication key belongs to whoever holds the client's `secret`: the server mints it at a
+//! client id's first join and hands it only to that client, in its `welcome`; later joins with that
+//! client id must present it, or are closed with 4006. One client id with one nickname is one
+//! member however many connections (tabs) it has: presence lists it once, `joined`/`left` are sent
+//! for its first and last connection. A join with the `tab_id` of a connection that is still there
+//! (a half-open one, after a network loss) replaces it at once (the old one is closed with 4005).
+//! The server checks liveness itself with protocol pings. The `welcome` announces the limits the
+//! server enforces: a text frame over `max_text_bytes` or a binary frame over `max_binary_bytes`
+//! closes with 1009; more than `burst` frames at once, refilled at `per_second`, closes with 1008.
+//!
+//! | version | change |
+//! |---|---|
+//! | 1 | first version |
+//! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`; close codes 4005, 4006 |
 #![deny(missing_docs)]
 
 mod binary;
@@ -42,7 +58,7 @@ pub use close_codes::{AppCloseCode, APP_CLOSE_CODES};
 use serde::{Deserialize, Serialize};
 
 /// Version of the chat protocol spoken on `/ws`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Text frame the heartbeat sends; the server answers [`PONG`].
 pub const PING: &str = "ping";
@@ -84,6 +100,12 @@ pub enum ClientFrame {
         /// (the server's history was reset, e.g. by a restart) means `last_seq` is ignored.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
+        /// The secret a welcome gave this client id; none on its first join.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
+        /// This tab's id: a join from the same client and tab replaces that tab's old connection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tab_id: Option<String>,
     },
     /// Post a text message.
     Say {
@@ -179,6 +201,10 @@ pub enum ServerFrame {
         last_seq: u64,
         /// The store's epoch: seqs of different epochs are unrelated.
         epoch: String,
+        /// This client id's secret: present it in every later join. Sent only to its client.
+        secret: String,
+        /// The limits the server enforces on this connection.
+        limits: ServerLimits,
     },
     /// A message in the room (yours included), in seq order.
     Message(ChatMessage),
@@ -210,7 +236,58 @@ pub enum ServerFrame {
         code: String,
         /// What went wrong, for people.
         message: String,
+        /// The message refused, when the error is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
     },
+}
+
+/// The limits a server enforces, announced in every `welcome` so a client can respect them
+/// before sending.
+///
+/// ```
+/// use heartline_protocol::ServerLimits;
+/// let limits = ServerLimits { max_text_bytes: 100, max_binary_bytes: 1_000, burst: 20, per_second: 10 };
+/// assert!(limits.say_fits("m-1", "hello"));
+/// assert!(!limits.say_fits("m-1", &"x".repeat(100)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerLimits {
+    /// Largest text frame, bytes of UTF-8 (the whole JSON frame). Over: close 1009.
+    pub max_text_bytes: usize,
+    /// Largest binary frame, bytes (header included). Over: close 1009.
+    pub max_binary_bytes: usize,
+    /// Frames allowed at once. Over: an `error` `flood`, then close 1008.
+    pub burst: u32,
+    /// Frames per second the allowance refills.
+    pub per_second: u32,
+}
+
+impl ServerLimits {
+    /// Whether a `say` with this id and text fits in one text frame.
+    pub fn say_fits(&self, client_msg_id: &str, text: &str) -> bool {
+        say_frame_bytes(client_msg_id, text) <= self.max_text_bytes
+    }
+
+    /// The longest text (bytes of UTF-8, as JSON escapes it) a `say` can carry.
+    pub fn max_say_text_bytes(&self, client_msg_id: &str) -> usize {
+        self.max_text_bytes
+            .saturating_sub(say_frame_bytes(client_msg_id, ""))
+    }
+}
+
+/// Bytes of the `say` frame carrying `text`, as sent on the wire.
+///
+/// ```
+/// use heartline_protocol::say_frame_bytes;
+/// assert_eq!(say_frame_bytes("m", "hi"), r#"{"type":"say","client_msg_id":"m","text":"hi"}"#.len());
+/// ```
+pub fn say_frame_bytes(client_msg_id: &str, text: &str) -> usize {
+    serde_json::to_string(&ClientFrame::Say {
+        client_msg_id: client_msg_id.to_owned(),
+        text: text.to_owned(),
+    })
+    .map_or(usize::MAX, |json| json.len())
 }
 
 /// Why a nickname is refused, if it is.

@@ -19,6 +19,9 @@ pub struct Limits {
     pub history: usize,
     /// How long a connection may stay without joining, ms (default 30 000). Over → close 4004.
     pub join_timeout_ms: u64,
+    /// A connection that sends nothing, not even a pong to the server's pings, for this long is
+    /// closed, ms (default 45 000): a half-open peer leaves presence within this time.
+    pub liveness_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -31,6 +34,19 @@ impl Default for Limits {
             per_second: 10,
             history: 1_000,
             join_timeout_ms: 30_000,
+            liveness_timeout_ms: 45_000,
+        }
+    }
+}
+
+impl Limits {
+    /// What a `welcome` announces.
+    pub fn announced(&self) -> heartline_protocol::ServerLimits {
+        heartline_protocol::ServerLimits {
+            max_text_bytes: self.max_text_bytes,
+            max_binary_bytes: self.max_binary_bytes,
+            burst: self.burst,
+            per_second: self.per_second,
         }
     }
 }

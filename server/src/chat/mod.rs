@@ -2,6 +2,7 @@
 //! [`hub`], storage behind [`store::RoomStore`], one connection's life in [`session`].
 
 pub mod hub;
+pub mod identity;
 pub mod limits;
 pub mod session;
 pub mod store;
@@ -29,6 +30,8 @@ pub struct ChatState {
     pub stop: watch::Receiver<bool>,
     /// Open chat connections.
     pub connections: Arc<AtomicUsize>,
+    /// Client ids and the secrets that back them.
+    pub identities: Arc<identity::Identities>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -42,6 +45,7 @@ impl ChatState {
             allowed_origins: Arc::new(allowed_origins),
             stop,
             connections: Arc::default(),
+            identities: Arc::default(),
             next_id: Arc::default(),
         }
     }

@@ -2,7 +2,7 @@
 //! leaves. Every bad input is answered: an error frame when the connection can go on, the
 //! standard close code when it cannot.
 
-use super::hub::{missed, to_json, JoinError, Live};
+use super::hub::{missed, to_json, JoinError, Joiner, Live};
 use super::limits::FloodGuard;
 use super::store::{Appended, Draft};
 use super::ChatState;
@@ -39,10 +39,16 @@ fn now_ms() -> u64 {
 }
 
 fn error_frame(code: &str, message: impl Into<String>) -> Message {
+    error_about(code, message, None)
+}
+
+/// An error frame about one message of the client's.
+fn error_about(code: &str, message: impl Into<String>, client_msg_id: Option<String>) -> Message {
     Message::Text(
         to_json(&ServerFrame::Error {
             code: code.into(),
             message: message.into(),
+            client_msg_id,
         })
         .to_string()
         .into(),
@@ -57,6 +63,14 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
     let mut feed: Option<tokio::sync::broadcast::Receiver<Live>> = None;
     let join_deadline = tokio::time::sleep(Duration::from_millis(state.limits.join_timeout_ms));
     tokio::pin!(join_deadline);
+    // Fired by the hub when a newer connection of the same tab takes this one's place.
+    let mut replaced: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    // Liveness: a protocol ping every third of the timeout; anything heard counts as life.
+    let liveness = Duration::from_millis(state.limits.liveness_timeout_ms.max(3));
+    let mut pings = tokio::time::interval(liveness / 3);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    pings.reset();
+    let mut last_heard = Instant::now();
 
     let close = loop {
         tokio::select! {
@@ -65,6 +79,20 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
             }
             () = &mut join_deadline, if joined.is_none() => {
                 break Some(Close::app(AppCloseCode::JOIN_TIMEOUT, "no join received"));
+            }
+            _ = async { replaced.as_mut().expect("guarded").await }, if replaced.is_some() => {
+                // The hub has already removed this connection from the room.
+                joined = None;
+                break Some(Close::app(AppCloseCode::REPLACED, "a newer connection of this tab took over"));
+            }
+            _ = pings.tick() => {
+                if last_heard.elapsed() >= liveness {
+                    tracing::info!(conn = id, "no sign of life; closing");
+                    break Some(Close(1001, format!("nothing heard for {} ms", liveness.as_millis())));
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break None;
+                }
             }
             live = async { feed.as_mut().map(|feed| feed.recv()).expect("guarded").await }, if feed.is_some() => {
                 let Some(member) = joined.as_mut() else { continue };
@@ -75,11 +103,14 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
             }
             incoming = socket.recv() => {
                 let message = match incoming {
-                    Some(Ok(message)) => message,
+                    Some(Ok(message)) => {
+                        last_heard = Instant::now();
+                        message
+                    }
                     Some(Err(error)) => break close_for_error(&error),
                     None => break None,
                 };
-                match handle(&mut socket, &state, &mut guard, &mut joined, &mut feed, id, message).await {
+                match handle(&mut socket, &state, &mut guard, &mut joined, &mut feed, &mut replaced, id, message).await {
                     Ok(()) => {}
                     Err(close) => break close,
                 }
@@ -142,6 +173,7 @@ async fn handle(
     guard: &mut FloodGuard,
     joined: &mut Option<Joined>,
     feed: &mut Option<tokio::sync::broadcast::Receiver<Live>>,
+    replaced: &mut Option<tokio::sync::oneshot::Receiver<()>>,
     id: u64,
     message: Message,
 ) -> Result<(), Option<Close>> {
@@ -184,6 +216,8 @@ async fn handle(
                         client_id,
                         last_seq,
                         epoch,
+                        secret,
+                        tab_id,
                     },
                     None,
                 ) => {
@@ -203,7 +237,21 @@ async fn handle(
                             "use 1–64 printable characters",
                         )));
                     }
-                    let membership = match state.hub.join(&room, id, &nick, last_seq) {
+                    let Ok(secret) = state.identities.admit(&client_id, secret.as_deref()) else {
+                        return Err(Some(Close::app(
+                            AppCloseCode::CLIENT_ID_TAKEN,
+                            "the join did not carry this client id's secret",
+                        )));
+                    };
+                    let (replaced_tx, replaced_rx) = tokio::sync::oneshot::channel();
+                    let joiner = Joiner {
+                        id,
+                        nick: &nick,
+                        client_id: &client_id,
+                        tab_id: tab_id.as_deref(),
+                        replaced: replaced_tx,
+                    };
+                    let membership = match state.hub.join(&room, joiner, last_seq) {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
@@ -215,6 +263,7 @@ async fn handle(
                     tracing::info!(conn = id, %room, %nick, ?last_seq, "joined");
                     let delivered = membership.history.last_seq.max(last_seq.unwrap_or(0));
                     *feed = Some(membership.receiver);
+                    *replaced = Some(replaced_rx);
                     *joined = Some(Joined {
                         room,
                         nick: nick.clone(),
@@ -229,6 +278,8 @@ async fn handle(
                         gap: membership.history.gap,
                         last_seq: membership.history.last_seq,
                         epoch: epoch_now,
+                        secret,
+                        limits: state.limits.announced(),
                     };
                     send(socket, Message::Text(to_json(&welcome).to_string().into())).await
                 }
@@ -251,15 +302,16 @@ async fn handle(
                     Some(member),
                 ) => {
                     if text.trim().is_empty() {
-                        return send(socket, error_frame("empty_text", "the message is empty"))
-                            .await;
+                        let error =
+                            error_about("empty_text", "the message is empty", Some(client_msg_id));
+                        return send(socket, error).await;
                     }
                     post(socket, state, member, client_msg_id, Body::Text { text }).await
                 }
                 (ClientFrame::Typing, Some(member)) => {
                     state.hub.notice(
                         &member.room,
-                        id,
+                        &member.nick,
                         &ServerFrame::Typing {
                             nick: member.nick.clone(),
                         },
@@ -381,8 +433,9 @@ async fn forward(
                     .map_err(|_| ())?;
             }
         }
-        Ok(Live::Notice { from, json }) => {
-            if from != id {
+        Ok(Live::Notice { about, json }) => {
+            // Not about myself: my other tabs are me.
+            if *about != *member.nick {
                 socket
                     .send(Message::Text(json.to_string().into()))
                     .await

@@ -1,0 +1,167 @@
+//! Helpers shared by the server's test binaries: a server on a free loopback port, clients that
+//! join (remembering each client id's secret, as the app does), and reads with deadlines.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use heartline_protocol::{Body, ServerFrame};
+use heartline_server::chat::limits::Limits;
+use heartline_server::{start, Running, ServerConfig};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+pub async fn server_with(limits: Limits) -> Running {
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        limits,
+        ..ServerConfig::default()
+    };
+    start(config).await.expect("server starts")
+}
+
+pub async fn server() -> Running {
+    server_with(Limits::default()).await
+}
+
+pub async fn connect(server: &Running) -> Client {
+    let (client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .expect("connects");
+    client
+}
+
+pub async fn send(client: &mut Client, value: Value) {
+    client
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .expect("sends");
+}
+
+/// The next chat frame (heartbeat replies skipped), within the deadline.
+pub async fn next(client: &mut Client) -> ServerFrame {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a frame in time");
+        match message {
+            Some(Ok(Message::Text(text))) if text.as_str() == "pong" => continue,
+            // The server's liveness pings (tungstenite answers them itself).
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text).expect("a server frame")
+            }
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Waits for the close frame; returns its code and reason.
+pub async fn closed(client: &mut Client) -> (u16, String) {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a close in time");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (frame.code.into(), frame.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) | None => panic!("closed without a code"),
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => panic!("error instead of a close: {error}"),
+        }
+    }
+}
+
+pub async fn join(
+    server: &Running,
+    room: &str,
+    nick: &str,
+    last_seq: Option<u64>,
+) -> (Client, ServerFrame) {
+    let resume = last_seq.map(|seq| (seq, server.epoch().to_string()));
+    join_in(server, room, nick, resume).await
+}
+
+/// Joins, resuming after a seq of an epoch.
+pub async fn join_in(
+    server: &Running,
+    room: &str,
+    nick: &str,
+    resume: Option<(u64, String)>,
+) -> (Client, ServerFrame) {
+    let mut client = connect(server).await;
+    let client_id = format!("client-{nick}");
+    let mut frame = json!({"type": "join", "room": room, "nick": nick, "client_id": client_id});
+    if let Some(secret) = secret_of(server, &client_id) {
+        frame["secret"] = json!(secret);
+    }
+    if let Some((seq, epoch)) = resume {
+        frame["last_seq"] = json!(seq);
+        frame["epoch"] = json!(epoch);
+    }
+    send(&mut client, frame).await;
+    let welcome = next(&mut client).await;
+    let ServerFrame::Welcome { secret, .. } = &welcome else {
+        panic!("expected a welcome, got {welcome:?}")
+    };
+    remember_secret(server, &client_id, secret);
+    (client, welcome)
+}
+
+/// Secrets the servers of this test binary gave, by (server address, client id).
+static SECRETS: Mutex<Option<HashMap<(String, String), String>>> = Mutex::new(None);
+
+/// The secret a server gave a client id, if it gave one.
+pub fn secret_of(server: &Running, client_id: &str) -> Option<String> {
+    let secrets = SECRETS.lock().unwrap();
+    secrets
+        .as_ref()?
+        .get(&(server.addr.to_string(), client_id.to_owned()))
+        .cloned()
+}
+
+/// Keeps a secret for the next join of that client id.
+pub fn remember_secret(server: &Running, client_id: &str, secret: &str) {
+    let mut secrets = SECRETS.lock().unwrap();
+    secrets.get_or_insert_with(HashMap::new).insert(
+        (server.addr.to_string(), client_id.to_owned()),
+        secret.to_owned(),
+    );
+}
+
+pub async fn say(client: &mut Client, id: &str, text: &str) {
+    send(
+        client,
+        json!({"type": "say", "client_msg_id": id, "text": text}),
+    )
+    .await;
+}
+
+/// Reads frames until a message; returns (seq, text).
+pub async fn next_message(client: &mut Client) -> (u64, String) {
+    loop {
+        if let ServerFrame::Message(message) = next(client).await {
+            let text = match message.body {
+                Body::Text { text } => text,
+                other => format!("{other:?}"),
+            };
+            return (message.seq, text);
+        }
+    }
+}
+
+pub async fn next_ack(client: &mut Client) -> (String, u64) {
+    loop {
+        if let ServerFrame::Ack { client_msg_id, seq } = next(client).await {
+            return (client_msg_id, seq);
+        }
+    }
+}
