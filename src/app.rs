@@ -48,7 +48,7 @@ pub fn ChatApp(props: &AppProps) -> Html {
             let remembered = storage.get("joined").as_deref() == Some("1");
             match (remembered, storage.get("nick"), storage.get("room")) {
                 (true, Some(nick), Some(room)) => {
-                    let pending = storage.load_outbox(&room);
+                    let pending = storage.load_outbox(&room, &nick);
                     ChatState::joined(Identity { nick, room }, pending)
                 }
                 _ => ChatState::default(),
@@ -71,7 +71,7 @@ pub fn ChatApp(props: &AppProps) -> Html {
             storage.set("room", &me.room);
             storage.set("joined", "1");
             rejected.set(None);
-            let pending = storage.load_outbox(&me.room);
+            let pending = storage.load_outbox(&me.room, &me.nick);
             state.dispatch(Action::Join(me, pending));
         })
     };

@@ -1,6 +1,8 @@
 //! The chat view: connects with `use_heartline`, turns server frames into reducer actions,
 //! and keeps the outbox: a message stays pending (and in localStorage) until its ack, and is
-//! resent after every welcome, so nothing is lost across reconnects and reloads.
+//! resent after every welcome at the pace the server announced, so nothing is lost across
+//! reconnects and reloads; a message the server refuses is marked, with Retry and Delete, and
+//! never blocks the ones after it.
 
 use crate::components::composer::Composer;
 use crate::components::connection_bar::{describe_close, ConnectionBar};
@@ -8,11 +10,15 @@ use crate::components::member_list::MemberList;
 use crate::components::message_list::MessageList;
 use crate::components::sketch_pad::SketchPad;
 use crate::i18n::Texts;
+use crate::pacer::Pacer;
 use crate::state::{Action, ChatState, Identity, Pending, PendingBody};
 use crate::storage::{random_id, Store};
 use gloo_timers::callback::Timeout;
-use heartline::{use_heartline, Config, Event, Inbound, Notice, Status, UseHeartline};
-use heartline_protocol::{encode_upload, ClientFrame, ServerFrame, UploadHeader, IMAGE_TYPES};
+use heartline::{use_heartline, ClosePolicy, Config, Event, Inbound, Notice, Status, UseHeartline};
+use heartline_protocol::{
+    encode_upload, say_frame_bytes, ClientFrame, ServerFrame, ServerLimits, UploadHeader,
+    IMAGE_TYPES,
+};
 use js_sys::{Array, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,7 +49,7 @@ pub struct ChatRoomProps {
 }
 
 /// Sends one pending message on the socket (text as JSON, uploads as binary).
-fn transmit(socket: &UseHeartline, pending: &Pending) {
+fn transmit(socket: &UseHeartline, pending: &Pending) -> Result<(), heartline::SendError> {
     let result = match &pending.body {
         PendingBody::Text { text } => socket.send_json(&ClientFrame::Say {
             client_msg_id: pending.client_msg_id.clone(),
@@ -62,9 +68,24 @@ fn transmit(socket: &UseHeartline, pending: &Pending) {
             Uint8Array::from(&frame[..]).buffer(),
         )),
     };
-    if let Err(error) = result {
+    if let Err(error) = &result {
         web_sys::console::warn_1(&format!("not sent yet: {error}").into());
     }
+    result
+}
+
+/// Why a frame cannot be sent under the announced limits, if it cannot.
+fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<String> {
+    let (size, limit) = match &pending.body {
+        PendingBody::Text { text } => (
+            say_frame_bytes(&pending.client_msg_id, text),
+            limits.max_text_bytes,
+        ),
+        PendingBody::Image { frame, .. } | PendingBody::Sketch { frame } => {
+            (frame.len(), limits.max_binary_bytes)
+        }
+    };
+    (size > limit).then(|| t.too_large(size, limit))
 }
 
 /// The chat view.
@@ -73,33 +94,44 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let state = props.state.clone();
     let t = props.texts;
     let rtt = use_state_eq(|| None::<u64>);
-    // The latest state, for the socket's callback between renders.
-    let latest = use_mut_ref(|| (*state).clone());
-    *latest.borrow_mut() = (*state).clone();
     let socket_slot: Rc<RefCell<Option<UseHeartline>>> = use_mut_ref(|| None);
     let typing_timers = use_mut_ref(HashMap::<String, Timeout>::new);
+    // What this connection was given and the server has not acked yet, in send order: when the
+    // server refuses a frame by closing (1009, 1003, 1007), it is the first of these, as the
+    // server acks each message before it reads the next frame.
+    let in_flight: Rc<RefCell<Vec<String>>> = use_mut_ref(Vec::new);
+    // Paces sends under the server's flood guard; made from each welcome's limits.
+    let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);
+    // Wakes the outbox pump when the pacer has a token again.
+    let wake = use_mut_ref(|| None::<Timeout>);
+    let tick = use_state(|| 0_u32);
+    // The secret sent in the last join: a 4006 with a newer one in storage is another tab's.
+    let sent_secret = use_mut_ref(|| None::<String>);
 
     let on_notice = {
-        let (state, latest, socket_slot, rtt) = (
+        let (state, socket_slot, rtt, in_flight, pacer) = (
             state.clone(),
-            latest.clone(),
             socket_slot.clone(),
             rtt.clone(),
+            in_flight.clone(),
+            pacer.clone(),
         );
-        let (me, on_rejected, typing_timers) = (
+        let (me, on_rejected, typing_timers, sent_secret) = (
             props.me.clone(),
             props.on_rejected.clone(),
             typing_timers.clone(),
+            sent_secret.clone(),
         );
         let store = props.store.clone();
         Callback::from(move |notice: Notice| {
             let socket = socket_slot.borrow().clone();
             match notice {
                 Notice::Event(Event::Opened) => {
-                    let (last_seq, epoch) = {
-                        let latest = latest.borrow();
-                        (latest.last_seq, latest.epoch.clone())
-                    };
+                    in_flight.borrow_mut().clear();
+                    *pacer.borrow_mut() = None;
+                    let (last_seq, epoch) = (state.last_seq, state.epoch.clone());
+                    let secret = store.secret();
+                    sent_secret.borrow_mut().clone_from(&secret);
                     if let Some(socket) = &socket {
                         let join = ClientFrame::Join {
                             room: me.room.clone(),
@@ -107,7 +139,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             client_id: store.client_id(),
                             last_seq,
                             epoch,
-                            secret: store.secret(),
+                            secret,
                             tab_id: Some(store.tab_id()),
                         };
                         let _ = socket.send_json(&join);
@@ -115,12 +147,31 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 }
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
                 Notice::Event(Event::Closed(close)) => {
-                    if close.code == 4001 || close.code == 4002 || close.code == 4003 {
-                        let (name, meaning) = describe_close(&close, t.zh);
-                        on_rejected.emit(format!("{name}: {meaning}"));
-                        return;
+                    let (name, meaning) = describe_close(&close, t.zh);
+                    match close.code {
+                        4001..=4003 => {
+                            on_rejected.emit(format!("{name}: {meaning}"));
+                            return;
+                        }
+                        // Another tab copied this tab's id (a duplicated tab): take a new one.
+                        4005 => {
+                            store.new_tab_id();
+                        }
+                        // Another tab may have stored the secret since; only a secret that is
+                        // still ours was refused, and then the id is someone else's.
+                        4006 if store.secret() == *sent_secret.borrow() => {
+                            store.forget_client_id();
+                        }
+                        // The server refused the frame it was reading: the first unacked one.
+                        1003 | 1007 | 1009 => {
+                            if let Some(id) = in_flight.borrow_mut().first().cloned() {
+                                let reason = format!("{} {name}: {}", close.code, close.reason);
+                                state.dispatch(Action::Refused(id, reason));
+                            }
+                        }
+                        _ => {}
                     }
-                    let (name, _) = describe_close(&close, t.zh);
+                    in_flight.borrow_mut().clear();
                     state.dispatch(Action::Lost(Some(format!(
                         "{} ({} {name})",
                         t.lost, close.code
@@ -137,30 +188,30 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             gap,
                             epoch,
                             secret,
+                            limits,
+                            last_seq,
                             ..
                         } => {
                             store.set_secret(&secret);
-                            let resumed = latest.borrow().epoch.is_some();
+                            *pacer.borrow_mut() = Some(Pacer::new(&limits, js_sys::Date::now()));
+                            let resumed = state.epoch.is_some();
                             state.dispatch(Action::Welcome {
                                 members,
                                 history,
                                 gap: gap.then(|| t.gap.to_string()),
                                 epoch,
+                                last_seq,
+                                limits,
                             });
                             if resumed {
                                 state.dispatch(Action::System(t.reconnected.to_string()));
                             }
-                            // Resend what was never acknowledged; the server drops duplicates.
-                            if let Some(socket) = &socket {
-                                for pending in
-                                    latest.borrow().pending.iter().filter(|p| p.acked.is_none())
-                                {
-                                    transmit(socket, pending);
-                                }
-                            }
+                            // The outbox pump resends what is unacknowledged, once this
+                            // welcome is in the state (so nothing it confirmed goes again).
                         }
                         ServerFrame::Message(message) => state.dispatch(Action::Message(message)),
                         ServerFrame::Ack { client_msg_id, seq } => {
+                            in_flight.borrow_mut().retain(|id| *id != client_msg_id);
                             state.dispatch(Action::Ack { client_msg_id, seq })
                         }
                         ServerFrame::Joined { nick } => {
@@ -180,6 +231,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                 Timeout::new(3_000, move || done.dispatch(Action::TypingDone(who)));
                             typing_timers.borrow_mut().insert(nick, timer);
                         }
+                        ServerFrame::Error {
+                            code,
+                            message,
+                            client_msg_id: Some(id),
+                        } => {
+                            in_flight.borrow_mut().retain(|sent| *sent != id);
+                            state.dispatch(Action::Refused(id, format!("{code}: {message}")));
+                        }
                         ServerFrame::Error { code, message, .. } => {
                             state.dispatch(Action::Problem(Some(format!("{code}: {message}"))));
                         }
@@ -189,27 +248,90 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             }
         })
     };
-    // A chat wants to be back soon: retries from 0.5 s up to 8 s apart.
+    // A chat wants to be back soon: retries from 0.5 s up to 8 s apart. Every close this server
+    // sends is followed by a reconnect, except a refused nickname or room (the join screen says
+    // why): a refused message is marked and taken out of the queue first (see above).
     let config = use_memo(props.url.clone(), |url| {
-        Config::new(url.to_string()).with_reconnect_delays(500, MAX_BACKOFF_MS, 2.0)
+        Config::new(url.to_string())
+            .with_reconnect_delays(500, MAX_BACKOFF_MS, 2.0)
+            .with_close_policy(1003..=1003, ClosePolicy::Reconnect)
+            .with_close_policy(1007..=1009, ClosePolicy::Reconnect)
+            .with_close_policy(4004..=4006, ClosePolicy::Reconnect)
     });
     let socket = use_heartline((*config).clone(), on_notice);
     *socket_slot.borrow_mut() = Some(socket.clone());
 
     // The outbox follows the state into localStorage.
     {
-        let (room, store) = (props.me.room.clone(), props.store.clone());
+        let (me, store) = (props.me.clone(), props.store.clone());
         use_effect_with(state.pending.clone(), move |pending| {
-            store.save_outbox(&room, pending);
+            store.save_outbox(&me.room, &me.nick, pending);
+        });
+    }
+
+    // The outbox pump: after every render that changed the outbox, the welcome or the socket,
+    // send what this connection has not been given yet, in order, at the pacer's pace. It reads
+    // the state of this render and the socket's live status, never a snapshot from an earlier
+    // render (so an image read asynchronously is sent by the state at the moment it is queued).
+    {
+        let outbox: Vec<(String, bool)> = state
+            .pending
+            .iter()
+            .map(|p| {
+                (
+                    p.client_msg_id.clone(),
+                    p.acked.is_some() || p.failed.is_some(),
+                )
+            })
+            .collect();
+        let (state, socket, in_flight, pacer, wake, tick_handle) = (
+            state.clone(),
+            socket.clone(),
+            in_flight.clone(),
+            pacer.clone(),
+            wake.clone(),
+            tick.clone(),
+        );
+        use_effect_with((outbox, state.welcomed, socket.status, *tick), move |_| {
+            let open = socket.with(|h| h.status()) == Some(Status::Open);
+            if !state.welcomed || !open {
+                return;
+            }
+            let Some(limits) = state.limits else { return };
+            let mut pacer = pacer.borrow_mut();
+            let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, js_sys::Date::now()));
+            for pending in state
+                .pending
+                .iter()
+                .filter(|p| p.acked.is_none() && p.failed.is_none())
+            {
+                if in_flight.borrow().contains(&pending.client_msg_id) {
+                    continue;
+                }
+                if let Some(why) = over_limit(pending, &limits, t) {
+                    state.dispatch(Action::Refused(pending.client_msg_id.clone(), why));
+                    continue;
+                }
+                let now = js_sys::Date::now();
+                if !pacer.take(now) {
+                    let tick = tick_handle.clone();
+                    let wait = pacer.wait_ms(now).max(1);
+                    *wake.borrow_mut() = Some(Timeout::new(wait, move || {
+                        tick.set((*tick).wrapping_add(1))
+                    }));
+                    return;
+                }
+                if transmit(&socket, pending).is_err() {
+                    return;
+                }
+                in_flight.borrow_mut().push(pending.client_msg_id.clone());
+            }
         });
     }
 
     let queue = {
-        let (state, socket) = (state.clone(), socket.clone());
+        let state = state.clone();
         Callback::from(move |pending: Pending| {
-            if state.welcomed && socket.status == Status::Open {
-                transmit(&socket, &pending);
-            }
             state.dispatch(Action::Queue(pending));
             state.dispatch(Action::Problem(None));
         })
@@ -218,7 +340,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         client_msg_id: random_id("m"),
         body: PendingBody::Text { text },
         acked: None,
+        failed: None,
     });
+    let max_image_bytes = state
+        .limits
+        .map_or(MAX_IMAGE_BYTES, |l| l.max_binary_bytes.saturating_sub(1024));
     let on_image = {
         let (queue, state) = (queue.clone(), state.clone());
         Callback::from(move |file: web_sys::File| {
@@ -231,12 +357,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 ))));
                 return;
             }
-            if size > MAX_IMAGE_BYTES {
-                let limit = MAX_IMAGE_BYTES / 1024;
-                state.dispatch(Action::Problem(Some(format!(
-                    "not sent: the image is {} KiB; the limit is {limit} KiB",
-                    size / 1024
-                ))));
+            if size > max_image_bytes {
+                state.dispatch(Action::Problem(Some(t.too_large(size, max_image_bytes))));
                 return;
             }
             let (queue, state) = (queue.clone(), state.clone());
@@ -253,6 +375,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     client_msg_id: String::new(),
                     mime,
                 };
+                // Only queued: the pump decides when to send, by the state at that moment.
                 queue.emit(upload(header, &bytes, format!("[image {}]", file.name())));
             });
         })
@@ -291,6 +414,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let socket = socket.clone();
         Callback::from(move |()| socket.open())
     };
+    let on_retry = {
+        let state = state.clone();
+        Callback::from(move |id: String| state.dispatch(Action::Retry(id)))
+    };
+    let on_delete = {
+        let state = state.clone();
+        Callback::from(move |id: String| state.dispatch(Action::Delete(id)))
+    };
 
     let typing_line = match state.typing.as_slice() {
         [] => String::new(),
@@ -303,12 +434,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             <div class="room">
                 <section class="conversation">
                     <h2>{ format!("#{}", props.me.room) }</h2>
-                    <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.me.nick.clone()} texts={t} />
+                    <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.me.nick.clone()}
+                        {on_retry} {on_delete} texts={t} />
                     <p class="typing" aria-live="polite">{ typing_line }</p>
                     if let Some(problem) = &state.problem {
                         <p role="alert" class="problem">{ problem }</p>
                     }
-                    <Composer {on_text} {on_image} {on_typing} texts={t} />
+                    <Composer {on_text} {on_image} {on_typing} limits={state.limits} texts={t} />
                     <SketchPad {on_sketch} texts={t} />
                 </section>
                 <MemberList members={state.members.clone()} me={props.me.nick.clone()} label={t.members} />
@@ -340,5 +472,6 @@ fn upload(header: UploadHeader, payload: &[u8], label: String) -> Pending {
         client_msg_id: id,
         body,
         acked: None,
+        failed: None,
     }
 }

@@ -50,6 +50,14 @@ pub struct Texts {
     pub gap: &'static str,
     pub messages: &'static str,
     pub switch: &'static str,
+    pub not_sent: &'static str,
+    pub retry: &'static str,
+    pub delete: &'static str,
+    /// "too long" / "too large", before the sizes.
+    pub too_large_words: &'static str,
+    /// "the limit is", before the limit.
+    pub limit_is: &'static str,
+    pub bytes: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -90,6 +98,12 @@ const EN: Texts = Texts {
     gap: "Some older messages are no longer kept by the server.",
     messages: "Messages",
     switch: "中文",
+    not_sent: "not sent",
+    retry: "Retry",
+    delete: "Delete",
+    too_large_words: "Too long to send:",
+    limit_is: "the server's limit is",
+    bytes: "bytes",
 };
 
 const ZH: Texts = Texts {
@@ -130,7 +144,48 @@ const ZH: Texts = Texts {
     gap: "服务器已不再保存部分较早的消息。",
     messages: "消息列表",
     switch: "English",
+    not_sent: "未发送",
+    retry: "重试",
+    delete: "删除",
+    too_large_words: "内容过长，无法发送：",
+    limit_is: "服务器上限为",
+    bytes: "字节",
 };
+
+impl Texts {
+    /// Says that `size` bytes are over `limit`, in words and in KiB.
+    ///
+    /// ```
+    /// use heartline_chat::i18n::Lang;
+    /// let line = Lang::En.texts().too_large(70_012, 65_536);
+    /// assert_eq!(line, "Too long to send: 70 012 bytes; the server's limit is 65 536 bytes (64 KiB).");
+    /// ```
+    pub fn too_large(&self, size: usize, limit: usize) -> String {
+        format!(
+            "{} {} {}; {} {} {} ({} KiB).",
+            self.too_large_words,
+            grouped(size),
+            self.bytes,
+            self.limit_is,
+            grouped(limit),
+            self.bytes,
+            limit / 1024
+        )
+    }
+}
+
+/// 70012 → "70 012" (a thin space would be nicer, but screen readers read a plain one).
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
 
 impl Lang {
     /// The strings of this language.

@@ -4,6 +4,7 @@ pub mod app;
 pub mod chat_room;
 pub mod components;
 pub mod i18n;
+pub mod pacer;
 pub mod playground;
 pub mod state;
 pub mod storage;

@@ -1,6 +1,6 @@
 //! The chat's state and its reducer: pure (no clock, no IO); the hook feeds it.
 
-use heartline_protocol::ChatMessage;
+use heartline_protocol::{ChatMessage, ServerLimits};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -74,6 +74,10 @@ pub struct Pending {
     /// The seq from the ack, once acked.
     #[serde(default)]
     pub acked: Option<u64>,
+    /// Why the server refused it, once it did: it is then kept out of the resend queue until
+    /// the user retries or deletes it.
+    #[serde(default)]
+    pub failed: Option<String>,
 }
 
 impl Pending {
@@ -130,6 +134,8 @@ pub struct ChatState {
     pub typing: Vec<String>,
     /// A problem to show (e.g. an image over the limit).
     pub problem: Option<String>,
+    /// The limits the server announced in its last welcome.
+    pub limits: Option<ServerLimits>,
 }
 
 /// Everything that changes the state.
@@ -149,6 +155,10 @@ pub enum Action {
         gap: Option<String>,
         /// The store's epoch.
         epoch: String,
+        /// The room's latest seq.
+        last_seq: u64,
+        /// The server's limits.
+        limits: ServerLimits,
     },
     /// A message arrived.
     Message(ChatMessage),
@@ -175,6 +185,12 @@ pub enum Action {
     System(String),
     /// Show or clear a problem.
     Problem(Option<String>),
+    /// The server refused one of my messages (its id, and why).
+    Refused(String, String),
+    /// Send a refused message again.
+    Retry(String),
+    /// Drop a message from the outbox.
+    Delete(String),
 }
 
 impl ChatState {
@@ -218,12 +234,21 @@ impl Reducible for ChatState {
                 history,
                 gap,
                 epoch,
+                last_seq,
+                limits,
             } => {
                 state.members = members;
-                // A new epoch (the server lost its history): our seqs mean nothing there any more.
+                state.limits = Some(limits);
+                // A new epoch (the server lost its history): our seqs mean nothing there any more,
+                // and what it acked is gone with it: send it again.
                 if state.epoch.as_ref() != Some(&epoch) {
                     state.seen.clear();
                     state.last_seq = None;
+                    if state.epoch.is_some() {
+                        for pending in &mut state.pending {
+                            pending.acked = None;
+                        }
+                    }
                     state.epoch = Some(epoch);
                 }
                 state.welcomed = true;
@@ -232,6 +257,27 @@ impl Reducible for ChatState {
                 }
                 for message in history {
                     state.add_message(message);
+                }
+                // Acked, yet neither broadcast to us nor in the replay: the room has it, but
+                // beyond what the server still keeps for us. It is sent, not pending.
+                let stored_unseen: Vec<Pending> = state
+                    .pending
+                    .iter()
+                    .filter(|p| {
+                        p.acked
+                            .is_some_and(|seq| seq <= last_seq && !state.seen.contains(&seq))
+                    })
+                    .cloned()
+                    .collect();
+                for pending in stored_unseen {
+                    state
+                        .pending
+                        .retain(|p| p.client_msg_id != pending.client_msg_id);
+                    state.entries.push(Entry::System(format!(
+                        "#{}: {}",
+                        pending.acked.unwrap_or_default(),
+                        pending.preview()
+                    )));
                 }
             }
             Action::Message(message) => state.add_message(message),
@@ -279,6 +325,27 @@ impl Reducible for ChatState {
             }
             Action::System(line) => state.entries.push(Entry::System(line)),
             Action::Problem(problem) => state.problem = problem,
+            Action::Refused(client_msg_id, reason) => {
+                if let Some(pending) = state
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.client_msg_id == client_msg_id && p.acked.is_none())
+                {
+                    pending.failed = Some(reason);
+                }
+            }
+            Action::Retry(client_msg_id) => {
+                if let Some(pending) = state
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.client_msg_id == client_msg_id)
+                {
+                    pending.failed = None;
+                }
+            }
+            Action::Delete(client_msg_id) => {
+                state.pending.retain(|p| p.client_msg_id != client_msg_id)
+            }
         }
         Rc::new(state)
     }
@@ -322,13 +389,89 @@ mod tests {
             .collect()
     }
 
+    const LIMITS: ServerLimits = ServerLimits {
+        max_text_bytes: 65_536,
+        max_binary_bytes: 5 << 20,
+        burst: 20,
+        per_second: 10,
+    };
+
     fn welcome(history: Vec<ChatMessage>, epoch: &str) -> Action {
+        let last_seq = history.last().map_or(0, |m| m.seq);
+        welcome_at(history, epoch, last_seq)
+    }
+
+    fn welcome_at(history: Vec<ChatMessage>, epoch: &str, last_seq: u64) -> Action {
         Action::Welcome {
             members: vec![],
             history,
             gap: None,
             epoch: epoch.into(),
+            last_seq,
+            limits: LIMITS,
         }
+    }
+
+    fn text(id: &str) -> Pending {
+        Pending {
+            client_msg_id: id.into(),
+            body: PendingBody::Text { text: id.into() },
+            acked: None,
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn acked_but_never_broadcast_is_reconciled_on_resume() {
+        let state = joined()
+            .reduce(welcome(vec![], "e"))
+            .reduce(Action::Queue(text("m1")))
+            .reduce(Action::Ack {
+                client_msg_id: "m1".into(),
+                seq: 5,
+            });
+        // The broadcast never came; the next welcome's room is past 5 and its replay lacks it.
+        let state = state.reduce(welcome_at(vec![message(7, "bob", "x")], "e", 7));
+        assert!(
+            state.pending.is_empty(),
+            "no longer shown as sent-but-pending"
+        );
+        assert!(state
+            .entries
+            .iter()
+            .any(|e| matches!(e, Entry::System(l) if l.contains("#5"))));
+    }
+
+    #[test]
+    fn acked_messages_are_resent_when_the_server_lost_its_history() {
+        let state = joined()
+            .reduce(welcome(vec![], "old"))
+            .reduce(Action::Queue(text("m1")))
+            .reduce(Action::Ack {
+                client_msg_id: "m1".into(),
+                seq: 5,
+            })
+            .reduce(welcome(vec![], "new"));
+        assert_eq!(state.pending.len(), 1);
+        assert_eq!(
+            state.pending[0].acked, None,
+            "unacked again, so it is resent"
+        );
+    }
+
+    #[test]
+    fn a_refused_message_waits_for_retry_or_delete() {
+        let state = joined()
+            .reduce(Action::Queue(text("m1")))
+            .reduce(Action::Queue(text("m2")))
+            .reduce(Action::Refused("m1".into(), "too large".into()));
+        assert_eq!(state.pending[0].failed.as_deref(), Some("too large"));
+        assert_eq!(state.pending[1].failed, None);
+        let retried = state.clone().reduce(Action::Retry("m1".into()));
+        assert_eq!(retried.pending[0].failed, None);
+        let deleted = state.reduce(Action::Delete("m1".into()));
+        assert_eq!(deleted.pending.len(), 1);
+        assert_eq!(deleted.pending[0].client_msg_id, "m2");
     }
 
     #[test]
@@ -367,6 +510,7 @@ mod tests {
             client_msg_id: "m1".into(),
             body: PendingBody::Text { text: "hi".into() },
             acked: None,
+            failed: None,
         };
         let state = joined().reduce(Action::Queue(pending));
         let state = state.reduce(Action::Ack {
@@ -389,6 +533,7 @@ mod tests {
             client_msg_id: "m1".into(),
             body: PendingBody::Text { text: "hi".into() },
             acked: None,
+            failed: None,
         };
         let state = joined().reduce(Action::Message(message(4, "ada", "m1")));
         let state = state.reduce(Action::Queue(pending)).reduce(Action::Ack {
@@ -404,6 +549,7 @@ mod tests {
             client_msg_id: "t".into(),
             body: PendingBody::Text { text: "x".into() },
             acked: None,
+            failed: None,
         };
         let sketch = Pending {
             client_msg_id: "s".into(),
@@ -411,6 +557,7 @@ mod tests {
                 frame: Rc::new(vec![0, 1, 255]),
             },
             acked: None,
+            failed: None,
         };
         let huge = Pending {
             client_msg_id: "i".into(),
@@ -419,6 +566,7 @@ mod tests {
                 frame: Rc::new(vec![0; MAX_SAVED_UPLOAD + 1]),
             },
             acked: None,
+            failed: None,
         };
         assert!(text.persistable() && sketch.persistable() && !huge.persistable());
         let saved = vec![text, sketch];

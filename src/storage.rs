@@ -88,17 +88,18 @@ impl Store {
         id
     }
 
-    /// The pending text messages of a room.
-    pub fn load_outbox(&self, room: &str) -> Vec<Pending> {
-        self.get(&format!("outbox.{room}"))
+    /// The pending messages of a nickname in a room (two nicknames in one room, as in two tabs,
+    /// keep their own).
+    pub fn load_outbox(&self, room: &str, nick: &str) -> Vec<Pending> {
+        self.get(&outbox_key(room, nick))
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default()
     }
 
     /// Saves the pending messages of a room; when the uploads do not fit the browser's quota,
     /// saves the texts alone. False if even that was refused.
-    pub fn save_outbox(&self, room: &str, pending: &[Pending]) -> bool {
-        let key = format!("outbox.{room}");
+    pub fn save_outbox(&self, room: &str, nick: &str, pending: &[Pending]) -> bool {
+        let key = outbox_key(room, nick);
         let save = |keep: &dyn Fn(&Pending) -> bool| {
             let kept: Vec<&Pending> = pending.iter().filter(|p| keep(p)).collect();
             self.set(
@@ -109,6 +110,14 @@ impl Store {
         save(&|p| p.persistable())
             || save(&|p| matches!(p.body, crate::state::PendingBody::Text { .. }))
     }
+}
+
+/// The outbox's key: JSON of the pair, so no room or nickname can make two keys equal.
+fn outbox_key(room: &str, nick: &str) -> String {
+    format!(
+        "outbox.{}",
+        serde_json::to_string(&(room, nick)).unwrap_or_default()
+    )
 }
 
 /// A random id with a prefix, e.g. `m-5f3a9c1e2b`.

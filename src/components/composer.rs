@@ -1,6 +1,7 @@
 //! The composer: Enter sends, Shift+Enter adds a line; an image can be picked or pasted.
 
 use crate::i18n::Texts;
+use heartline_protocol::{say_frame_bytes, ServerLimits};
 use web_sys::{File, HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
 
@@ -13,19 +14,37 @@ pub struct ComposerProps {
     pub on_image: Callback<File>,
     /// The user is typing.
     pub on_typing: Callback<()>,
+    /// The server's limits, once announced: a text over them is refused here, before sending.
+    #[prop_or_default]
+    pub limits: Option<ServerLimits>,
     /// UI strings.
     pub texts: &'static Texts,
 }
+
+/// As long as any id `random_id("m")` makes, so the size check never undercounts.
+const LONGEST_ID: &str = "m-ffffffffffffffff";
 
 /// The message box and its buttons.
 #[function_component]
 pub fn Composer(props: &ComposerProps) -> Html {
     let draft = use_state(String::new);
+    let t = props.texts;
+    // The frame's size as it will go on the wire (JSON escapes count), with the longest id.
+    let size = say_frame_bytes(LONGEST_ID, draft.trim());
+    let too_large = props
+        .limits
+        .filter(|limits| size > limits.max_text_bytes)
+        .map(|limits| t.too_large(size, limits.max_text_bytes));
+    let near_limit = props
+        .limits
+        .filter(|limits| size * 10 > limits.max_text_bytes * 8)
+        .map(|limits| format!("{size} / {} {}", limits.max_text_bytes, t.bytes));
     let submit = {
         let (draft, on_text) = (draft.clone(), props.on_text.clone());
+        let refused = too_large.is_some();
         move || {
             let text = draft.trim().to_string();
-            if !text.is_empty() {
+            if !text.is_empty() && !refused {
                 on_text.emit(text);
                 draft.set(String::new());
             }
@@ -78,12 +97,15 @@ pub fn Composer(props: &ComposerProps) -> Html {
             }
         })
     };
-    let t = props.texts;
     html! {
         <form class="composer" onsubmit={on_submit}>
             <label for="composer-text" class="visually-hidden">{ t.message }</label>
-            <textarea id="composer-text" rows="2" value={(*draft).clone()} oninput={on_input} onkeydown={on_keydown} onpaste={on_paste} placeholder={t.message} />
-            <button type="submit">{ t.send }</button>
+            <textarea id="composer-text" rows="2" value={(*draft).clone()} oninput={on_input} onkeydown={on_keydown} onpaste={on_paste} placeholder={t.message}
+                aria-invalid={too_large.is_some().to_string()} aria-describedby="composer-size" />
+            <button type="submit" disabled={too_large.is_some()}>{ t.send }</button>
+            <p id="composer-size" class="size" role={too_large.as_ref().map(|_| "alert")}>
+                { too_large.clone().or(near_limit).unwrap_or_default() }
+            </p>
             <label class="file-button">
                 { t.image }
                 <input type="file" accept="image/png,image/jpeg,image/gif,image/webp" onchange={on_file} aria-label={t.image} />

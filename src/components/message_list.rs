@@ -19,6 +19,10 @@ pub struct MessageListProps {
     pub pending: Vec<Pending>,
     /// My nickname.
     pub me: String,
+    /// Send a refused message again (its id).
+    pub on_retry: Callback<String>,
+    /// Drop a refused message (its id).
+    pub on_delete: Callback<String>,
     /// UI strings.
     pub texts: &'static Texts,
 }
@@ -49,6 +53,20 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 Entry::Message(message) => html! { <MessageItem message={message.clone()} mine={message.from == props.me} /> },
             }) }
             { for props.pending.iter().map(|pending| {
+                if let Some(why) = &pending.failed {
+                    let id = pending.client_msg_id.clone();
+                    let retry = props.on_retry.reform({ let id = id.clone(); move |_: MouseEvent| id.clone() });
+                    let delete = props.on_delete.reform(move |_: MouseEvent| id.clone());
+                    let state = format!("{}: {why}", t.not_sent);
+                    return html! {
+                        <li class="message mine failed" aria-label={format!("{}: {} ({state})", props.me, pending.preview())}>
+                            <span class="text">{ pending.preview() }</span>
+                            <span class="meta" role="note">{ state }</span>
+                            <button type="button" onclick={retry}>{ t.retry }</button>
+                            <button type="button" onclick={delete}>{ t.delete }</button>
+                        </li>
+                    };
+                }
                 let state = if pending.acked.is_some() { t.sent } else { t.pending };
                 html! {
                     <li class="message mine pending" aria-label={format!("{}: {} ({state})", props.me, pending.preview())}>
