@@ -19,9 +19,9 @@ export async function freePort() {
   });
 }
 
-// Starts the server on `port` and resolves once it prints that it listens.
-export async function startServer(port) {
-  const child = spawn(binary, ['--addr', `127.0.0.1:${port}`, '--dist', dist], {
+// Starts the server on `port` (with any extra flags) and resolves once it prints that it listens.
+export async function startServer(port, extraArgs = []) {
+  const child = spawn(binary, ['--addr', `127.0.0.1:${port}`, '--dist', dist, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

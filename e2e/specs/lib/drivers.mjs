@@ -1,0 +1,123 @@
+// The two ways of driving a browser, behind one small interface:
+//   const browser = await launch('chromium' | 'firefox');
+//   const context = await browser.newContext();   // its own storage, like a fresh profile
+//   const page = await context.newPage(url);       // a tab; tabs of one context share localStorage
+//   await page.eval(fn, arg); await page.reload(); await context.close(); await browser.close();
+// Chromium through Playwright (Debian's Chromium); Firefox ESR through WebdriverIO and the
+// cargo-installed geckodriver (Playwright cannot drive Debian's Firefox).
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+export const BROWSERS = (process.env.E2E_BROWSERS || 'chromium,firefox').split(',').filter(Boolean);
+
+export async function launch(name) {
+  if (name === 'chromium') return launchChromium();
+  if (name === 'firefox') return launchFirefox();
+  throw new Error(`unknown browser ${name}`);
+}
+
+async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+      // Tabs of a test are all "in the background" at times: timers must not be throttled.
+      '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows'],
+  });
+  return {
+    name: 'chromium',
+    async newContext() {
+      const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+      return {
+        async newPage(url) {
+          const page = await context.newPage();
+          const errors = [];
+          page.on('pageerror', (error) => errors.push(error));
+          await page.goto(url);
+          return {
+            errors,
+            eval: (fn, arg) => page.evaluate(fn, arg),
+            reload: () => page.reload(),
+            goto: (to) => page.goto(to),
+            close: () => page.close(),
+          };
+        },
+        close: () => context.close(),
+      };
+    },
+    close: () => browser.close(),
+  };
+}
+
+function geckodriverPath() {
+  if (process.env.GECKODRIVER) return process.env.GECKODRIVER;
+  return execFileSync('sh', ['-c', 'command -v geckodriver'], { encoding: 'utf8' }).trim();
+}
+
+async function launchFirefox() {
+  const { remote } = await import('webdriverio');
+  const binary = ['/usr/bin/firefox-esr', '/usr/bin/firefox'].find((path) => existsSync(path));
+  const sessions = new Set();
+  return {
+    name: 'firefox',
+    async newContext() {
+      // One WebDriver session per context: its own profile, so its own storage.
+      const session = await remote({
+        logLevel: 'error',
+        capabilities: {
+          browserName: 'firefox',
+          'moz:firefoxOptions': {
+            args: ['-headless', '-width', '1000', '-height', '800'],
+            ...(binary ? { binary } : {}),
+            // Background tabs keep their timers running, as the tests' tabs all are at times.
+            prefs: { 'dom.min_background_timeout_value': 4, 'dom.timeout.enable_budget_timer_throttling': false },
+          },
+          'wdio:geckodriverOptions': { binary: geckodriverPath() },
+        },
+      });
+      sessions.add(session);
+      let first = true;
+      // WebDriver talks to one window at a time: every call switches to its page's window.
+      let queue = Promise.resolve();
+      const serial = (work) => {
+        const run = queue.then(work, work);
+        queue = run.catch(() => {});
+        return run;
+      };
+      return {
+        async newPage(url) {
+          const handle = await serial(async () => {
+            if (first) {
+              first = false;
+              await session.url(url);
+              return session.getWindowHandle();
+            }
+            const { handle: created } = await session.createWindow('tab');
+            await session.switchToWindow(created);
+            await session.url(url);
+            return created;
+          });
+          const inWindow = (work) => serial(async () => {
+            await session.switchToWindow(handle);
+            return work();
+          });
+          return {
+            errors: [],
+            eval: (fn, arg) => inWindow(() => session.execute(fn, arg)),
+            reload: () => inWindow(() => session.refresh()),
+            goto: (to) => inWindow(() => session.url(to)),
+            close: () => inWindow(() => session.closeWindow()),
+          };
+        },
+        async close() {
+          sessions.delete(session);
+          await session.deleteSession().catch(() => {});
+        },
+      };
+    },
+    async close() {
+      await Promise.all([...sessions].map((s) => s.deleteSession().catch(() => {})));
+    },
+  };
+}

@@ -1,0 +1,60 @@
+// A TCP proxy on loopback between a browser and the server, to make the failures a network
+// makes: `cutClients()` drops the browser's side of every connection while the server's side stays
+// open and silent, as when a laptop's network dies without a close (half-open TCP); `hold` makes
+// new connections wait the same way.
+import { createServer, connect } from 'node:net';
+
+export async function startProxy(targetPort) {
+  const pairs = new Set();
+  let blocked = false;
+  const server = createServer((client) => {
+    if (blocked) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const forget = () => pairs.delete(pair);
+    client.on('error', forget);
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => {
+      // A cut keeps the server's side open; a normal close passes on.
+      if (!pair.cut) upstream.end();
+      forget();
+    });
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    // The browser sees its connections drop; the server sees nothing: they go silent, never
+    // read again (so its pings go unanswered), and never close.
+    cutClients() {
+      const cut = [...pairs];
+      for (const pair of cut) {
+        pair.cut = true;
+        pair.client.unpipe(pair.upstream);
+        pair.upstream.unpipe(pair.client);
+        pair.upstream.pause();
+        pair.client.destroy();
+      }
+      return cut.length;
+    },
+    // New connections are dropped at once (the browser's network stays down).
+    blockNew() {
+      blocked = true;
+    },
+    // Closes the proxy and every connection through it.
+    async stop() {
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

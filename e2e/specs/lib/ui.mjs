@@ -1,0 +1,166 @@
+// What a test does on a page, by role, label and name, the same in every browser: one function
+// that runs inside the page (it is serialized, so it holds all its helpers), called through
+// whichever driver runs the page (Playwright or WebdriverIO). Waits poll it with a deadline.
+
+// Runs in the page. `op` names what to do; returns plain data.
+export function inPage({ op, args }) {
+  const norm = (text) => (text || '').replace(/\s+/g, ' ').trim();
+  const nameOf = (el) => norm(el.getAttribute('aria-label') || el.textContent);
+  const byLabel = (label) => {
+    for (const l of document.querySelectorAll('label')) {
+      const text = norm(Array.from(l.childNodes).filter((n) => n.nodeType === 3).map((n) => n.textContent).join(' ')) || norm(l.textContent);
+      if (text === label) return l.control || (l.htmlFor && document.getElementById(l.htmlFor)) || l.querySelector('input,textarea,select');
+    }
+    return document.querySelector(`[aria-label="${CSS.escape(label)}"]`);
+  };
+  const button = (name) => Array.from(document.querySelectorAll('button')).find((b) => nameOf(b) === name);
+  const log = () => document.querySelector('[role=log]');
+  switch (op) {
+    case 'fill': {
+      const control = byLabel(args.label);
+      if (!control) return `no control labelled ${args.label}`;
+      const proto = control instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype : HTMLInputElement.prototype;
+      Object.getOwnPropertyDescriptor(proto, 'value').set.call(control, args.value);
+      control.dispatchEvent(new Event('input', { bubbles: true }));
+      control.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;
+    }
+    case 'click': {
+      const b = button(args.name);
+      if (!b) return `no button ${args.name}`;
+      if (b.disabled) return `button ${args.name} is disabled`;
+      b.click();
+      return true;
+    }
+    case 'clickIn': {
+      // A button inside the list item whose accessible name contains `item`.
+      const li = Array.from(document.querySelectorAll('[role=log] li')).find((el) => nameOf(el).includes(args.item));
+      const b = li && Array.from(li.querySelectorAll('button')).find((x) => nameOf(x) === args.name);
+      if (!b) return `no button ${args.name} in ${args.item}`;
+      b.click();
+      return true;
+    }
+    case 'enabled':
+      return Boolean(button(args.name) && !button(args.name).disabled);
+    case 'status':
+      return norm(document.querySelector('[role=status]')?.textContent);
+    case 'lastClose':
+      return norm(document.querySelector('.last-close')?.textContent);
+    case 'delivered':
+      return Array.from(log()?.querySelectorAll('li[data-seq]') || []).map((li) => {
+        const text = li.querySelector('.text');
+        if (text) return norm(text.textContent);
+        if (li.querySelector('img')) return '[image]';
+        return '[sketch]';
+      });
+    case 'seqs':
+      return Array.from(log()?.querySelectorAll('li[data-seq]') || []).map((li) => Number(li.dataset.seq));
+    case 'outbox':
+      // My messages not yet confirmed: their accessible names, e.g. "ada: hi (pending)".
+      return Array.from(log()?.querySelectorAll('li.pending, li.failed') || []).map(nameOf);
+    case 'system':
+      return Array.from(log()?.querySelectorAll('li.system') || []).map((li) => norm(li.textContent));
+    case 'members':
+      return Array.from(document.querySelectorAll('ul[aria-label=Members] li')).map((li) => norm(li.textContent));
+    case 'alerts':
+      return Array.from(document.querySelectorAll('[role=alert]')).map((el) => norm(el.textContent));
+    case 'imagesDecoded':
+      return Array.from(log()?.querySelectorAll('img') || []).filter((img) => img.complete && img.naturalWidth > 0).length;
+    case 'setFile': {
+      const input = byLabel(args.label);
+      if (!input) return `no file input ${args.label}`;
+      const bytes = Uint8Array.from(atob(args.base64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], args.name, { type: args.mime }));
+      input.files = transfer.files;
+      input.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;
+    }
+    case 'watchStatus': {
+      // Records every status text from now on (to prove the connection never dropped).
+      window.__statuses = [norm(document.querySelector('[role=status]')?.textContent)];
+      const target = document.querySelector('[role=status]');
+      window.__statusObserver?.disconnect();
+      window.__statusObserver = new MutationObserver(() => window.__statuses.push(norm(target.textContent)));
+      window.__statusObserver.observe(target, { subtree: true, characterData: true, childList: true });
+      return true;
+    }
+    case 'statuses':
+      return window.__statuses || [];
+    case 'storage':
+      return Object.fromEntries(Object.keys(localStorage).map((k) => [k, localStorage.getItem(k)]));
+    case 'setStorage':
+      for (const [k, v] of Object.entries(args)) localStorage.setItem(k, v);
+      return true;
+    default:
+      return `unknown op ${op}`;
+  }
+}
+
+// A page through a driver adapter: `eval(fn, arg)` runs fn(arg) in the page.
+export class Ui {
+  constructor(page) {
+    this.page = page;
+  }
+
+  do(op, args = {}) {
+    return this.page.eval(inPage, { op, args });
+  }
+
+  async must(op, args) {
+    const result = await this.do(op, args);
+    if (result !== true) throw new Error(`${op} ${JSON.stringify(args).slice(0, 200)}: ${result}`);
+  }
+
+  // Polls `op` until `ok(value)` holds; fails with the last value after `timeout` ms.
+  async until(op, args, ok, timeout = 10_000, what = op) {
+    const deadline = Date.now() + timeout;
+    let value;
+    for (;;) {
+      value = await this.do(op, args);
+      if (ok(value)) return value;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(value).slice(0, 500)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  fill(label, value) {
+    return this.must('fill', { label, value });
+  }
+
+  click(name) {
+    return this.must('click', { name });
+  }
+
+  // Clicks a button once it is there and enabled.
+  async clickWhenReady(name, timeout = 10_000) {
+    await this.until('enabled', { name }, (v) => v === true, timeout, `button ${name}`);
+    await this.click(name);
+  }
+
+  statusIs(text, timeout = 10_000) {
+    return this.until('status', {}, (s) => s.startsWith(text), timeout, `status "${text}"`);
+  }
+
+  async say(text) {
+    await this.fill('Message', text);
+    await this.click('Send');
+  }
+
+  logHas(text, timeout = 10_000) {
+    return this.until('delivered', {}, (texts) => texts.includes(text), timeout, `"${text.slice(0, 40)}" in the log`);
+  }
+
+  delivered() {
+    return this.do('delivered');
+  }
+
+  async join(nick, room) {
+    await this.fill('Nickname', nick);
+    await this.fill('Room', room);
+    await this.click('Join');
+    await this.statusIs('Connected', 15_000);
+  }
+}

@@ -1,0 +1,220 @@
+// The chat survives what people do (issue 10), in Chromium (Playwright) and Firefox (WebdriverIO):
+// a text at and over the limit, a message the server would refuse, a 200-message backlog, two tabs
+// of one person, a half-open connection, and a member whose network died.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BROWSERS, launch } from './lib/drivers.mjs';
+import { Ui } from './lib/ui.mjs';
+import { startProxy } from './lib/proxy.mjs';
+import { freePort, startServer } from './server.mjs';
+
+const base = process.env.HEARTLINE_URL;
+if (!base) throw new Error('HEARTLINE_URL is not set: run the end-to-end tests through scripts/test.sh');
+let rooms = 0;
+const uniqueRoom = () => `sv-${process.pid}-${++rooms}`;
+
+// The server's default text limit, and the bytes a say frame adds around its text (with the
+// longest message id the app makes).
+const MAX_TEXT_BYTES = 65_536;
+const SAY_OVERHEAD = JSON.stringify({ type: 'say', client_msg_id: 'm-ffffffffffffffff', text: '' }).length;
+
+// A 2×2 PNG.
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAYAAABytg0kAAAAFklEQVR4nGP8z8DwnwEIGEEEIwMDAwAuLgT9yX9O5AAAAABJRU5ErkJggg==';
+
+for (const name of BROWSERS) {
+  describe(`the chat survives what people do (${name})`, () => {
+    let browser;
+    const open = [];
+    before(async () => {
+      browser = await launch(name);
+    });
+    after(async () => {
+      await browser?.close();
+    });
+
+    // A person in a fresh profile, joined.
+    async function person(url, nick, room) {
+      const context = await browser.newContext();
+      open.push(context);
+      const page = new Ui(await context.newPage(url));
+      await page.join(nick, room);
+      return { context, page };
+    }
+
+    async function closeAll() {
+      while (open.length) await open.pop().close();
+    }
+
+    test('a text just at the limit is sent; one byte over is refused in the composer, and nothing is sent', async () => {
+      const room = uniqueRoom();
+      const { page: a } = await person(base, 'lim', room);
+      const { page: b } = await person(base, 'obs', room);
+      const atLimit = 'a'.repeat(MAX_TEXT_BYTES - SAY_OVERHEAD);
+      await a.say(atLimit);
+      await b.logHas(atLimit, 15_000);
+
+      await a.fill('Message', `${atLimit}é`); // é is two bytes of UTF-8: over by two
+      const alerts = await a.until('alerts', {}, (list) => list.some((t) => t.includes('limit')), 5_000, 'the size alert');
+      assert.ok(alerts.some((t) => t.includes('65 536 bytes (64 KiB)')), alerts.join(' | '));
+      assert.equal(await a.do('enabled', { name: 'Send' }), false, 'Send is disabled');
+      await a.fill('Message', 'x'.repeat(70_000));
+      await a.until('alerts', {}, (list) => list.some((t) => t.includes('70 0')), 5_000, 'the alert with the size');
+
+      await a.say('after the refusal');
+      await b.logHas('after the refusal');
+      assert.deepEqual(await b.delivered(), [atLimit, 'after the refusal'], 'the oversize text never went');
+      assert.match(await a.do('status'), /^Connected/);
+      await closeAll();
+    });
+
+    test('a message the server would refuse is marked "not sent" with Retry and Delete, and the room keeps flowing', async () => {
+      const room = uniqueRoom();
+      const { page: b } = await person(base, 'bystander', room);
+      // A 70 000-character message left pending by an older app (it was resent, and refused
+      // with 1009, on every reconnect): the outbox in localStorage as that app saved it.
+      const context = await browser.newContext();
+      open.push(context);
+      const a = new Ui(await context.newPage(base));
+      const outboxKey = `heartline.outbox.${JSON.stringify([room, 'stuck'])}`;
+      const stuck = { client_msg_id: 'm-old', body: { kind: 'text', text: 'y'.repeat(70_000) } };
+      await a.must('setStorage', { 'heartline.nick': 'stuck', 'heartline.room': room, 'heartline.joined': '1', [outboxKey]: JSON.stringify([stuck]) });
+      await a.page.reload();
+      await a.statusIs('Connected', 15_000);
+      const outbox = await a.until('outbox', {}, (items) => items.some((t) => t.includes('not sent')), 10_000, 'the refused mark');
+      assert.match(outbox[0], /not sent: Too long to send: 70 0\d\d bytes; the server's limit is 65 536 bytes/);
+
+      await a.say('later messages flow');
+      await b.logHas('later messages flow');
+      await a.logHas('later messages flow');
+      // Retry sends it through the same check: refused again, still marked, still not blocking.
+      await a.must('clickIn', { item: 'yyyy', name: 'Retry' });
+      await a.until('outbox', {}, (items) => items.length === 1 && items[0].includes('not sent'), 5_000);
+      await a.must('clickIn', { item: 'yyyy', name: 'Delete' });
+      await a.until('outbox', {}, (items) => items.length === 0, 5_000, 'an empty outbox');
+      await a.page.reload();
+      await a.statusIs('Connected', 15_000);
+      assert.deepEqual(await a.do('outbox'), [], 'deleted for good');
+      assert.deepEqual(await b.delivered(), ['later messages flow']);
+      await closeAll();
+    });
+
+    test('200 messages written while disconnected, 3 of them images, arrive once each, in order, on a connection that stays up', async () => {
+      const room = uniqueRoom();
+      const { page: a } = await person(base, 'backlog', room);
+      const { page: b } = await person(base, 'reader', room);
+      await a.click('Disconnect');
+      await a.statusIs('Disconnected');
+      const expected = [];
+      for (let i = 0; i < 200; i++) {
+        if (i === 50 || i === 100 || i === 150) {
+          await a.must('setFile', { label: 'Image', base64: PNG, name: `dot${i}.png`, mime: 'image/png' });
+          expected.push('[image]');
+        } else {
+          await a.say(`backlog ${i}`);
+          expected.push(`backlog ${i}`);
+        }
+        // Queued in order: the image's file read is asynchronous.
+        await a.until('outbox', {}, (items) => items.length === i + 1, 5_000, `message ${i} queued`);
+      }
+      await a.click('Reconnect now');
+      await a.statusIs('Connected', 10_000);
+      await a.do('watchStatus');
+      await b.until('delivered', {}, (texts) => texts.length >= 200, 90_000, '200 messages at the reader');
+      await a.until('outbox', {}, (items) => items.length === 0, 10_000, 'an empty outbox');
+      assert.deepEqual(await b.delivered(), expected, 'every message once, in order');
+      assert.deepEqual(await a.delivered(), expected);
+      assert.equal(await b.do('imagesDecoded'), 3);
+      const statuses = await a.do('statuses');
+      assert.ok(statuses.every((s) => s.startsWith('Connected')), `the connection dropped: ${statuses.join(' → ')}`);
+      assert.doesNotMatch(await a.do('lastClose'), /1008/);
+      await closeAll();
+    });
+
+    test('two tabs of one person are one member, each message shows once in each tab, and another client cannot take the nickname', async () => {
+      const room = uniqueRoom();
+      const context = await browser.newContext();
+      open.push(context);
+      const tab1 = new Ui(await context.newPage(base));
+      await tab1.join('twin', room);
+      // The second tab of the same profile rejoins as the same person.
+      const tab2 = new Ui(await context.newPage(base));
+      await tab2.statusIs('Connected', 15_000);
+      const { page: friend } = await person(base, 'friend', room);
+      for (const page of [tab1, tab2, friend]) {
+        await page.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['friend', 'twin']), 10_000, 'members once each');
+      }
+      await friend.say('hi twins');
+      await tab1.logHas('hi twins');
+      await tab2.logHas('hi twins');
+      await tab2.say('from tab two');
+      await tab1.logHas('from tab two');
+      await friend.logHas('from tab two');
+      // A marker after both, so a late duplicate would be in the log by now.
+      await friend.say('marker');
+      for (const page of [tab1, tab2, friend]) {
+        await page.logHas('marker');
+        assert.deepEqual(await page.delivered(), ['hi twins', 'from tab two', 'marker']);
+      }
+      // Someone else, in another profile, asking for the same nickname is refused.
+      const other = await browser.newContext();
+      open.push(other);
+      const impostor = new Ui(await other.newPage(base));
+      await impostor.fill('Nickname', 'twin');
+      await impostor.fill('Room', room);
+      await impostor.click('Join');
+      await impostor.until('alerts', {}, (list) => list.some((t) => t.includes('Nickname Taken')), 10_000, 'Nickname Taken');
+      await closeAll();
+    });
+
+    test('after a half-open loss, the same tab takes its old session over at once', async () => {
+      const port = Number(new URL(base).port);
+      const proxy = await startProxy(port);
+      try {
+        const room = uniqueRoom();
+        const { page: watcher } = await person(base, 'watcher', room);
+        const { page: a } = await person(proxy.url, 'halfopen', room);
+        await watcher.until('members', {}, (m) => m.includes('halfopen'), 10_000);
+        await a.do('watchStatus');
+        // The network under the tab dies: the browser sees its socket drop, the server sees
+        // nothing (its side of the connection stays open and silent).
+        assert.ok(proxy.cutClients() >= 1);
+        await a.until('statuses', {}, (list) => list.some((s) => !s.startsWith('Connected')), 10_000, 'the loss');
+        await a.statusIs('Connected', 10_000);
+        assert.doesNotMatch(await a.do('lastClose'), /4002|Nickname Taken/);
+        await a.say('back at once');
+        await watcher.logHas('back at once');
+        // Presence never flickered for the watcher: one "joined", no "left".
+        const lines = await watcher.do('system');
+        assert.equal(lines.filter((l) => l.startsWith('halfopen joined')).length, 1, lines.join(' | '));
+        assert.equal(lines.filter((l) => l.startsWith('halfopen left')).length, 0, lines.join(' | '));
+        assert.deepEqual(await watcher.do('members'), ['halfopen', 'watcher']);
+      } finally {
+        await closeAll();
+        await proxy.stop();
+      }
+    });
+
+    test('a member whose network died leaves the member list by the server\'s own liveness check', async () => {
+      const port = await freePort();
+      const server = await startServer(port, ['--liveness-timeout-ms', '2000']);
+      const proxy = await startProxy(port);
+      try {
+        const room = uniqueRoom();
+        const { page: alive } = await person(server.url, 'alive', room);
+        await person(proxy.url, 'ghost', room);
+        await alive.until('members', {}, (m) => m.includes('ghost'), 10_000);
+        proxy.blockNew();
+        proxy.cutClients();
+        const started = Date.now();
+        await alive.until('members', {}, (m) => JSON.stringify(m) === '["alive"]', 8_000, 'the ghost gone');
+        const took = Date.now() - started;
+        assert.ok(took >= 1_000, `gone after ${took} ms: sooner than the 2 s timeout allows`);
+        assert.ok((await alive.do('system')).some((l) => l.startsWith('ghost left')));
+      } finally {
+        await closeAll();
+        await proxy.stop();
+        await server.stop();
+      }
+    });
+  });
+}
