@@ -194,6 +194,36 @@ for (const name of BROWSERS) {
       }
     });
 
+    test('a message the server stored while its ack was lost is not sent again after the welcome that confirms it', async () => {
+      const port = await freePort();
+      const server = await startServer(port);
+      const proxy = await startProxy(port);
+      const health = async () => (await fetch(`${server.url}health`)).json();
+      try {
+        const room = uniqueRoom();
+        const { page: watcher } = await person(server.url, 'watcher', room);
+        const { page: a } = await person(proxy.url, 'lossy', room);
+        // The way back goes silent: the message is stored and broadcast, but its ack and its
+        // broadcast never reach the sender, which keeps it pending.
+        proxy.muteServer();
+        await a.say('stored once');
+        await watcher.logHas('stored once');
+        assert.ok((await a.do('outbox')).some((t) => t.includes('stored once (pending)')));
+        proxy.cutClients();
+        // The reconnect's welcome replays it; the outbox must not send it again.
+        await a.logHas('stored once', 15_000);
+        await a.until('outbox', {}, (items) => items.length === 0, 5_000, 'an empty outbox');
+        await a.say('marker');
+        await watcher.logHas('marker');
+        assert.equal((await health()).deduplicated, 0, 'a confirmed message was resent');
+        assert.deepEqual(await watcher.delivered(), ['stored once', 'marker']);
+      } finally {
+        await closeAll();
+        await proxy.stop();
+        await server.stop();
+      }
+    });
+
     test('a member whose network died leaves the member list by the server\'s own liveness check', async () => {
       const port = await freePort();
       const server = await startServer(port, ['--liveness-timeout-ms', '2000']);

@@ -125,9 +125,11 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
 }
 
 async fn health(State(chat): State<ChatState>) -> Json<serde_json::Value> {
-    Json(
-        serde_json::json!({ "status": "ok", "connections": chat.connections.load(Ordering::SeqCst) }),
-    )
+    Json(serde_json::json!({
+        "status": "ok",
+        "connections": chat.connections.load(Ordering::SeqCst),
+        "deduplicated": chat.deduplicated.load(Ordering::Relaxed),
+    }))
 }
 
 /// Binds; after an outage the old socket may linger a moment, so retry briefly.

@@ -6,6 +6,8 @@ import { createServer, connect } from 'node:net';
 
 export async function startProxy(targetPort) {
   const pairs = new Set();
+  // Every socket ever opened, cut ones included, so stop() can end them all.
+  const sockets = new Set();
   let blocked = false;
   const server = createServer((client) => {
     if (blocked) {
@@ -13,6 +15,10 @@ export async function startProxy(targetPort) {
       return;
     }
     const upstream = connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    }
     const pair = { client, upstream };
     pairs.add(pair);
     client.pipe(upstream);
@@ -44,17 +50,20 @@ export async function startProxy(targetPort) {
       }
       return cut.length;
     },
+    // Nothing from the server reaches the browsers any more (their frames still go out): acks
+    // and broadcasts are lost in flight.
+    muteServer() {
+      for (const pair of pairs) pair.upstream.unpipe(pair.client);
+    },
     // New connections are dropped at once (the browser's network stays down).
     blockNew() {
       blocked = true;
     },
     // Closes the proxy and every connection through it.
     async stop() {
-      for (const { client, upstream } of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      await new Promise((resolve) => server.close(resolve));
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const socket of sockets) socket.destroy();
+      await closed;
     },
   };
 }

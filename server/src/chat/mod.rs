@@ -30,6 +30,9 @@ pub struct ChatState {
     pub stop: watch::Receiver<bool>,
     /// Open chat connections.
     pub connections: Arc<AtomicUsize>,
+    /// Resends answered with their original seq instead of being stored again (each one is
+    /// upload volume and flood allowance a client spent for nothing).
+    pub deduplicated: Arc<AtomicU64>,
     /// Client ids and the secrets that back them.
     pub identities: Arc<identity::Identities>,
     next_id: Arc<AtomicU64>,
@@ -46,6 +49,7 @@ impl ChatState {
             stop,
             connections: Arc::default(),
             identities: Arc::default(),
+            deduplicated: Arc::default(),
             next_id: Arc::default(),
         }
     }

@@ -402,7 +402,12 @@ async fn post(
     };
     let seq = match state.hub.post(&member.room, draft, now_ms()) {
         Appended::New(message) => message.seq,
-        Appended::Duplicate(seq) => seq,
+        Appended::Duplicate(seq) => {
+            state
+                .deduplicated
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            seq
+        }
     };
     send(
         socket,
