@@ -17,12 +17,17 @@ fn server() -> &'static str {
 }
 
 async fn mount() -> Element {
+    // Each app gets its own localStorage namespace: the tests share one page, and an app that
+    // finds another test's remembered room would rejoin it instead of showing the join form.
+    mount_in(&format!("test{}.", (js_sys::Math::random() * 1e9) as u64)).await
+}
+
+/// An app over the localStorage of `namespace` (two apps in one namespace are like two tabs).
+async fn mount_in(namespace: &str) -> Element {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
-    // Each app gets its own localStorage namespace: the tests share one page, and an app that
-    // finds another test's remembered room would rejoin it instead of showing the join form.
-    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let namespace = namespace.to_owned();
     let props = AppProps {
         url: format!("ws://{}/ws", server()).into(),
         namespace: namespace.into(),
@@ -146,4 +151,51 @@ async fn disconnect_keeps_a_message_pending_and_reconnect_delivers_it() {
         .contains("pending"));
     click(&root, ".connection button:last-of-type");
     text_appears(&root, "[role=log] li[data-seq]", "while away", 5_000.0).await;
+}
+
+/// Disconnects, then types a message that stays pending.
+async fn pending_while_disconnected(root: &Element, text: &str) {
+    if !root
+        .query_selector("[role=status]")
+        .unwrap()
+        .and_then(|s| s.text_content())
+        .unwrap_or_default()
+        .contains("Disconnected")
+    {
+        click(root, ".connection button:first-of-type");
+        text_appears(root, "[role=status]", "Disconnected", 3_000.0).await;
+    }
+    type_into(root, "#composer-text", text);
+    yew::scheduler::flush().await;
+    click(root, ".composer button[type=submit]");
+    text_appears(root, "[role=log] li.pending", text, 2_000.0).await;
+}
+
+#[wasm_bindgen_test]
+async fn two_nicknames_in_one_room_keep_their_own_outbox() {
+    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let room = unique("room");
+    let (ann, bea) = (unique("ann"), unique("bea"));
+    let first = mount_in(&namespace).await;
+    join(&first, &ann, &room).await;
+    pending_while_disconnected(&first, "from ann").await;
+    // A second tab of the same browser, as another nickname in the same room.
+    let second = mount_in(&namespace).await;
+    text_appears(&second, "[role=status]", "Connected", 5_000.0).await;
+    click(&second, "header button:last-of-type"); // Leave
+    join(&second, &bea, &room).await;
+    pending_while_disconnected(&second, "from bea").await;
+    // Ann's tab writes last, so a shared key would now hold only Ann's messages.
+    pending_while_disconnected(&first, "from ann again").await;
+    // Bea's tab reloads: her outbox is hers alone.
+    let reloaded = mount_in(&namespace).await;
+    text_appears(&reloaded, "[role=log] li.pending", "from bea", 3_000.0).await;
+    let pending = reloaded.query_selector_all("[role=log] li.pending").unwrap();
+    let texts: Vec<String> = (0..pending.length())
+        .filter_map(|i| pending.item(i).and_then(|n| n.text_content()))
+        .collect();
+    assert!(
+        texts.iter().all(|t| !t.contains("from ann")),
+        "Bea's reloaded tab holds {texts:?}"
+    );
 }
