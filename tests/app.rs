@@ -183,6 +183,7 @@ async fn two_nicknames_in_one_room_keep_their_own_outbox() {
     let second = mount_in(&namespace).await;
     text_appears(&second, "[role=status]", "Connected", 5_000.0).await;
     click(&second, "header button:last-of-type"); // Leave
+    text_appears(&second, ".join button[type=submit]", "Join", 2_000.0).await;
     join(&second, &bea, &room).await;
     pending_while_disconnected(&second, "from bea").await;
     // Ann's tab writes last, so a shared key would now hold only Ann's messages.
