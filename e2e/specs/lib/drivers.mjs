@@ -1,14 +1,19 @@
 // The two ways of driving a browser, behind one small interface:
 //   const browser = await launch('chromium' | 'firefox');
 //   const context = await browser.newContext();   // its own storage, like a fresh profile
+//                                                  // ({ viewport: { width, height } } to size it)
 //   const page = await context.newPage(url);       // a tab; tabs of one context share localStorage
 //   await page.eval(fn, arg); await page.reload(); await context.close(); await browser.close();
+//   page.dialogs: messages of alert/confirm/prompt dialogs the page opened (each dismissed);
+//   await page.screenshot(path, { fullPage }): a PNG (Firefox: the viewport only).
 // Chromium through Playwright (Debian's Chromium); Firefox ESR through WebdriverIO and the
 // cargo-installed geckodriver (Playwright cannot drive Debian's Firefox).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 export const BROWSERS = (process.env.E2E_BROWSERS || 'chromium,firefox').split(',').filter(Boolean);
+
+const VIEWPORT = { width: 1000, height: 800 };
 
 export async function launch(name) {
   if (name === 'chromium') return launchChromium();
@@ -27,20 +32,27 @@ async function launchChromium() {
   });
   return {
     name: 'chromium',
-    async newContext() {
-      const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    async newContext({ viewport = VIEWPORT } = {}) {
+      const context = await browser.newContext({ viewport });
       return {
         async newPage(url) {
           const page = await context.newPage();
           const errors = [];
+          const dialogs = [];
           page.on('pageerror', (error) => errors.push(error));
+          page.on('dialog', (dialog) => {
+            dialogs.push(dialog.message());
+            dialog.dismiss().catch(() => {});
+          });
           await page.goto(url);
           return {
             errors,
+            dialogs,
             eval: (fn, arg) => page.evaluate(fn, arg),
             reload: () => page.reload(),
             goto: (to) => page.goto(to),
             close: () => page.close(),
+            screenshot: (path, { fullPage = false } = {}) => page.screenshot({ path, fullPage }),
           };
         },
         close: () => context.close(),
@@ -61,14 +73,14 @@ async function launchFirefox() {
   const sessions = new Set();
   return {
     name: 'firefox',
-    async newContext() {
+    async newContext({ viewport = VIEWPORT } = {}) {
       // One WebDriver session per context: its own profile, so its own storage.
       const session = await remote({
         logLevel: 'error',
         capabilities: {
           browserName: 'firefox',
           'moz:firefoxOptions': {
-            args: ['-headless', '-width', '1000', '-height', '800'],
+            args: ['-headless', '-width', String(viewport.width), '-height', String(viewport.height)],
             ...(binary ? { binary } : {}),
             // Background tabs keep their timers running, as the tests' tabs all are at times.
             prefs: { 'dom.min_background_timeout_value': 4, 'dom.timeout.enable_budget_timer_throttling': false },
@@ -77,6 +89,13 @@ async function launchFirefox() {
         },
       });
       sessions.add(session);
+      // Prompts arrive over WebDriver BiDi, for the whole session: every page of the context
+      // sees them (a context's pages are one person's tabs).
+      const dialogs = [];
+      session.on('dialog', (dialog) => {
+        dialogs.push(dialog.message());
+        dialog.dismiss().catch(() => {});
+      });
       let first = true;
       // WebDriver talks to one window at a time: every call switches to its page's window.
       let queue = Promise.resolve();
@@ -104,10 +123,13 @@ async function launchFirefox() {
           });
           return {
             errors: [],
+            dialogs,
             eval: (fn, arg) => inWindow(() => session.execute(fn, arg)),
             reload: () => inWindow(() => session.refresh()),
             goto: (to) => inWindow(() => session.url(to)),
             close: () => inWindow(() => session.closeWindow()),
+            // WebDriver shoots the viewport; a full page is Chromium's alone.
+            screenshot: (path) => inWindow(() => session.saveScreenshot(path)),
           };
         },
         async close() {

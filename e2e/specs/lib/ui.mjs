@@ -14,7 +14,20 @@ export function inPage({ op, args }) {
     return document.querySelector(`[aria-label="${CSS.escape(label)}"]`);
   };
   const button = (name) => Array.from(document.querySelectorAll('button')).find((b) => nameOf(b) === name);
-  const log = () => document.querySelector('[role=log]');
+  // The log named `name` (its aria-label), or the page's first log.
+  const log = (name) => (name === undefined
+    ? document.querySelector('[role=log]')
+    : Array.from(document.querySelectorAll('[role=log]')).find((el) => el.getAttribute('aria-label') === name));
+  const labelled = (label) => document.querySelector(`[aria-label="${CSS.escape(label)}"]`);
+  // A canvas's pixels: any opaque pixel of the pad's stroke colour (not white, not blank), and
+  // whether its top-left corner is the pad's opaque white background.
+  const ink = (canvas) => {
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let stroke = false;
+    for (let i = 0; i < data.length && !stroke; i += 4) stroke = data[i + 3] === 255 && data[i + 1] < 200;
+    const background = data[0] === 255 && data[1] === 255 && data[2] === 255 && data[3] === 255;
+    return { stroke, background };
+  };
   switch (op) {
     case 'fill': {
       const control = byLabel(args.label);
@@ -69,7 +82,10 @@ export function inPage({ op, args }) {
     case 'setFile': {
       const input = byLabel(args.label);
       if (!input) return `no file input ${args.label}`;
-      const bytes = Uint8Array.from(atob(args.base64), (c) => c.charCodeAt(0));
+      // `base64` content, or `size` bytes of `byte` made here (megabytes need not cross the driver).
+      const bytes = args.base64 === undefined
+        ? new Uint8Array(args.size).fill(args.byte)
+        : Uint8Array.from(atob(args.base64), (c) => c.charCodeAt(0));
       const transfer = new DataTransfer();
       transfer.items.add(new File([bytes], args.name, { type: args.mime }));
       input.files = transfer.files;
@@ -92,6 +108,90 @@ export function inPage({ op, args }) {
     case 'setStorage':
       for (const [k, v] of Object.entries(args)) localStorage.setItem(k, v);
       return true;
+    case 'value': {
+      const control = byLabel(args.label);
+      return control ? control.value : `no control labelled ${args.label}`;
+    }
+    case 'text':
+      // The text of the element labelled `label` (aria-label), or null when there is none.
+      return labelled(args.label) ? norm(labelled(args.label).textContent) : null;
+    case 'watchText': {
+      // Records every text of the element labelled `label` from now on (to see a state that
+      // may pass before a poll could catch it).
+      const target = labelled(args.label);
+      if (!target) return `nothing labelled ${args.label}`;
+      window.__watched ??= {};
+      window.__watchers ??= {};
+      window.__watched[args.label] = [norm(target.textContent)];
+      window.__watchers[args.label]?.disconnect();
+      window.__watchers[args.label] = new MutationObserver(() => window.__watched[args.label].push(norm(target.textContent)));
+      window.__watchers[args.label].observe(target, { subtree: true, characterData: true, childList: true });
+      return true;
+    }
+    case 'watched':
+      return window.__watched?.[args.label] || [];
+    case 'hasText':
+      return norm(document.body.textContent).includes(args.text);
+    case 'check': {
+      // The checkbox labelled `label`, or the first one in the fieldset whose legend is `group`.
+      const box = args.group === undefined
+        ? byLabel(args.label)
+        : Array.from(document.querySelectorAll('fieldset'))
+          .find((f) => norm(f.querySelector('legend')?.textContent) === args.group)
+          ?.querySelector('input[type=checkbox]');
+      if (!box) return `no checkbox ${args.label ?? args.group}`;
+      if (box.checked !== args.checked) box.click(); // a click fires input and change, as a user's does
+      return box.checked === args.checked ? true : `checkbox ${args.label ?? args.group} did not change`;
+    }
+    case 'select': {
+      const select = byLabel(args.label);
+      if (!select) return `no select labelled ${args.label}`;
+      if (!Array.from(select.options).some((o) => o.value === args.value)) return `no option ${args.value}`;
+      select.value = args.value;
+      select.dispatchEvent(new Event('input', { bubbles: true }));
+      select.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;
+    }
+    case 'clickMany': {
+      // `times` clicks in one task, faster than any round trip through a driver.
+      const b = button(args.name);
+      if (!b) return `no button ${args.name}`;
+      for (let i = 0; i < args.times; i++) b.click();
+      return true;
+    }
+    case 'logItems':
+      // Every line of a log: its text, classes and accessible name (aria-label).
+      return Array.from(log(args.name)?.querySelectorAll('li') || []).map((li) => ({
+        text: norm(li.textContent), classes: Array.from(li.classList), label: li.getAttribute('aria-label'),
+      }));
+    case 'logPictures':
+      // The images and sketches in a log, by accessible name, with what they show.
+      return Array.from(log(args.name)?.querySelectorAll('img, [role=img]') || []).map((el) => (
+        el instanceof HTMLImageElement
+          ? { name: el.alt, complete: el.complete, width: el.naturalWidth, height: el.naturalHeight }
+          : { name: el.getAttribute('aria-label'), ...(el instanceof HTMLCanvasElement ? ink(el) : {}) }));
+    case 'canvasInk': {
+      // The pixels of the canvas inside the region labelled `region`.
+      const canvas = labelled(args.region)?.querySelector('canvas');
+      return canvas ? ink(canvas) : `no canvas in ${args.region}`;
+    }
+    case 'draw': {
+      // A stroke with a pen's pointer events: down at the first point, moves through the rest,
+      // up at the last; points are relative to the canvas inside the region labelled `region`.
+      const canvas = labelled(args.region)?.querySelector('canvas');
+      if (!canvas) return `no canvas in ${args.region}`;
+      canvas.scrollIntoView({ block: 'center' });
+      const box = canvas.getBoundingClientRect();
+      const at = (type, [x, y], buttons) => canvas.dispatchEvent(new PointerEvent(type, {
+        bubbles: true, cancelable: true, composed: true, pointerId: 1, pointerType: 'mouse', isPrimary: true,
+        clientX: box.left + x, clientY: box.top + y, button: type === 'pointermove' ? -1 : 0, buttons,
+      }));
+      const points = args.points;
+      at('pointerdown', points[0], 1);
+      for (const point of points.slice(1)) at('pointermove', point, 1);
+      at('pointerup', points[points.length - 1], 0);
+      return true;
+    }
     default:
       return `unknown op ${op}`;
   }
@@ -126,8 +226,9 @@ export class Ui {
     }
   }
 
-  fill(label, value) {
-    return this.must('fill', { label, value });
+  // Fills a control once it is on the page (the app renders after its wasm loads).
+  async fill(label, value, timeout = 10_000) {
+    await this.until('fill', { label, value }, (v) => v === true, timeout, `a control labelled ${label}`);
   }
 
   click(name) {
