@@ -1,126 +1,152 @@
-// The playground end to end: connect, send every kind of frame, close codes, heartbeat timeout.
-import { test, before, after } from 'node:test';
+// The playground end to end, in Chromium (Playwright) and Firefox (WebdriverIO): connect, send
+// every kind of frame, close codes, heartbeat timeout, a long frame log.
+import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { launch } from './browser.mjs';
+import { BROWSERS, launch } from './lib/drivers.mjs';
+import { Ui } from './lib/ui.mjs';
 
 const base = process.env.HEARTLINE_URL;
+if (!base) throw new Error('HEARTLINE_URL is not set: run the end-to-end tests through scripts/test.sh');
 const wsBase = base.replace(/^http/, 'ws');
-let browser;
-before(async () => {
-  if (process.env.HEARTLINE_SCREENSHOTS) mkdirSync(process.env.HEARTLINE_SCREENSHOTS, { recursive: true });
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-});
+const SCREENSHOTS = process.env.HEARTLINE_SCREENSHOTS; // a folder, when set: the README's pictures
 
-async function playground() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  await page.goto(new URL('/playground', base).toString());
-  return { page, context };
-}
+// The lines of the frame log and the event log.
+const frames = (page) => page.do('logItems', { name: 'Frames' });
+const events = async (page) => (await page.do('logItems', { name: 'Events' })).map((item) => item.text);
 
-const frames = (page) => page.getByRole('log', { name: 'Frames' });
-const events = (page) => page.getByRole('log', { name: 'Events' });
+// Waits for an incoming frame whose line shows `text`.
+const frameIn = (page, text, timeout = 10_000) => page.until('logItems', { name: 'Frames' },
+  (items) => items.some((i) => i.classes.includes('in') && i.text.includes(text)), timeout, `an incoming frame "${text}"`);
 
-async function connect(page, url) {
-  if (url) await page.getByLabel('URL').fill(url);
-  await page.getByRole('button', { name: 'Connect' }).click();
-  await events(page).getByText(/\bopen$/).waitFor({ timeout: 10_000 });
-  await page.getByLabel('Ready state').filter({ hasText: 'OPEN 1' }).waitFor();
-}
+// Waits for an event line that `matches` (a string it contains, or a RegExp).
+const eventSeen = (page, matches, timeout = 10_000) => page.until('logItems', { name: 'Events' },
+  (items) => items.some((i) => (typeof matches === 'string' ? i.text.includes(matches) : matches.test(i.text))),
+  timeout, `the event ${matches}`);
 
-test('connects to the echo endpoint and sees text, JSON, a file and hex bytes come back', async () => {
-  const { page, context } = await playground();
-  assert.match(await page.getByLabel('URL').inputValue(), /\/echo$/, 'the default URL is this server\'s echo');
-  await connect(page);
+const alertSays = (page, text, timeout = 5_000) => page.until('alerts', {},
+  (list) => list.some((t) => t.includes(text)), timeout, `an alert "${text}"`);
 
-  await page.getByLabel('Text', { exact: true }).fill('hello playground');
-  await page.getByRole('button', { name: 'Send text' }).click();
-  await frames(page).locator('li.in').filter({ hasText: 'hello playground' }).waitFor();
+const readyState = (page) => page.do('text', { label: 'Ready state' });
 
-  await page.getByLabel('JSON', { exact: true }).fill('{"a": [1, 2]}');
-  await page.getByRole('button', { name: 'Send JSON' }).click();
-  await frames(page).locator('li.in').filter({ hasText: '{"a":[1,2]}' }).waitFor();
+for (const name of BROWSERS) {
+  describe(`the playground (${name})`, () => {
+    let browser;
+    const open = [];
+    before(async () => {
+      if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
+      browser = await launch(name);
+    });
+    after(async () => {
+      await browser?.close();
+    });
+    afterEach(async () => {
+      while (open.length) await open.pop().close();
+    });
 
-  await page.getByLabel('JSON', { exact: true }).fill('{"a": }');
-  await page.getByRole('button', { name: 'Send JSON' }).click();
-  await page.getByRole('alert').filter({ hasText: 'line 1, column 7' }).waitFor();
+    async function playground() {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+      open.push(context);
+      const page = new Ui(await context.newPage(new URL('/playground', base).toString()));
+      await page.until('value', { label: 'URL' }, (v) => /^wss?:\/\//.test(v), 10_000, 'the playground with its URL');
+      return page;
+    }
 
-  await page.getByLabel('File (sent as Blob)').setInputFiles({ name: 'hi.txt', mimeType: 'text/plain', buffer: Buffer.from('Hi!') });
-  await frames(page).locator('li.in').filter({ hasText: '48 69 21 |Hi!|' }).waitFor();
+    // Connects (to `url`, or the default) and waits for the open event and the OPEN ready state
+    // (recorded as it changes: a silent server's connection may be closing again already).
+    async function connect(page, url) {
+      if (url) await page.fill('URL', url);
+      await page.must('watchText', { label: 'Ready state' });
+      await page.click('Connect');
+      await eventSeen(page, /\bopen$/, 10_000);
+      await page.until('watched', { label: 'Ready state' }, (texts) => texts.some((t) => t.includes('OPEN 1')), 5_000, 'ready state OPEN 1');
+    }
 
-  await page.getByLabel('Hex bytes').fill('de ad be ef');
-  await page.getByRole('button', { name: 'Send hex' }).click();
-  await frames(page).locator('li.in').filter({ hasText: 'de ad be ef' }).waitFor();
+    test('connects to the echo endpoint and sees text, JSON, a file and hex bytes come back', async () => {
+      const page = await playground();
+      assert.match(await page.do('value', { label: 'URL' }), /\/echo$/, 'the default URL is this server\'s echo');
+      await connect(page);
 
-  await page.getByRole('button', { name: 'Send canvas (ArrayBuffer)' }).click();
-  await frames(page).locator('li.in').filter({ hasText: '2048 B' }).waitFor();
-  if (process.env.HEARTLINE_SCREENSHOTS) {
-    await page.screenshot({ path: `${process.env.HEARTLINE_SCREENSHOTS}/playground.png`, fullPage: true });
-  }
-  await context.close();
-});
+      await page.fill('Text', 'hello playground');
+      await page.click('Send text');
+      await frameIn(page, 'hello playground');
 
-test('close with 4000 "bye" shows the code, name and meaning; 1001 is refused with the reason', async () => {
-  const { page, context } = await playground();
-  await connect(page);
-  await page.getByLabel('Close code').fill('1001');
-  await page.getByRole('button', { name: 'Close', exact: true }).click();
-  await page.getByRole('alert').filter({ hasText: 'close code 1001 (Going Away) cannot be sent by a browser' }).waitFor();
-  assert.match(await page.getByLabel('Ready state').textContent(), /OPEN 1/);
+      await page.fill('JSON', '{"a": [1, 2]}');
+      await page.click('Send JSON');
+      await frameIn(page, '{"a":[1,2]}');
 
-  await page.getByLabel('Close code').fill('4000');
-  await page.getByLabel('Close reason').fill('bye');
-  await page.getByRole('button', { name: 'Close', exact: true }).click();
-  await events(page).getByText('close: 4000 Application — Defined by the application. (wasClean true, reason "bye")').waitFor();
-  await page.getByLabel('Ready state').filter({ hasText: 'CLOSED 3' }).waitFor();
-  await context.close();
-});
+      await page.fill('JSON', '{"a": }');
+      await page.click('Send JSON');
+      await alertSays(page, 'line 1, column 7');
 
-test('an invalid URL is explained and nothing is opened', async () => {
-  const { page, context } = await playground();
-  await page.getByLabel('URL').fill('http://example.com/');
-  await page.getByRole('button', { name: 'Connect' }).click();
-  await page.getByRole('alert').filter({ hasText: 'ws:// or wss://' }).waitFor();
-  assert.equal(await events(page).locator('li').count(), 0);
-  await context.close();
-});
+      await page.must('setFile', { label: 'File (sent as Blob)', base64: Buffer.from('Hi!').toString('base64'), name: 'hi.txt', mime: 'text/plain' });
+      await frameIn(page, '48 69 21 |Hi!|');
 
-test('a server that goes silent shows the heartbeat timeout and the reconnect', async () => {
-  const { page, context } = await playground();
-  await page.getByLabel('Interval (ms)').fill('300');
-  await page.getByLabel('Pong timeout (ms)').fill('300');
-  await page.getByLabel('Min delay (ms)').fill('200');
-  await page.getByLabel('Max delay (ms)').fill('400');
-  await connect(page, `${wsBase}/test/ws?key=pg-${Date.now()}&mode=silent`);
-  await frames(page).locator('li.heartbeat').first().waitFor({ timeout: 5_000 });
-  await events(page).getByText('heartbeat timeout').first().waitFor({ timeout: 5_000 });
-  await events(page).getByText(/close: 1006 Abnormal Closure/).first().waitFor();
-  await events(page).getByText(/reconnect 1 scheduled/).waitFor();
-  await events(page).getByText('reconnect attempt 1').waitFor({ timeout: 5_000 });
-  // Heartbeat frames can be hidden.
-  await page.getByLabel('Hide heartbeats').check();
-  assert.equal(await frames(page).locator('li.heartbeat').count(), 0);
-  await context.close();
-});
+      await page.fill('Hex bytes', 'de ad be ef');
+      await page.click('Send hex');
+      await frameIn(page, 'de ad be ef');
 
-test('the frame log stays responsive with 10,000 frames', async () => {
-  const { page, context } = await playground();
-  await page.getByRole('group', { name: 'Heartbeat' }).getByRole('checkbox').uncheck();
-  await connect(page);
-  await page.getByLabel('Text', { exact: true }).fill('x');
-  const send = page.getByRole('button', { name: 'Send text' });
-  // 5,000 sends and their 5,000 echoes, clicked from inside the page.
-  await send.evaluate((button) => {
-    for (let i = 0; i < 5_000; i++) button.click();
+      await page.click('Send canvas (ArrayBuffer)');
+      await frameIn(page, '2048 B');
+      if (SCREENSHOTS && name === 'chromium') {
+        await page.page.screenshot(`${SCREENSHOTS}/playground.png`, { fullPage: true });
+      }
+    });
+
+    test('close with 4000 "bye" shows the code, name and meaning; 1001 is refused with the reason', async () => {
+      const page = await playground();
+      await connect(page);
+      await page.fill('Close code', '1001');
+      await page.click('Close');
+      await alertSays(page, 'close code 1001 (Going Away) cannot be sent by a browser');
+      assert.match(await readyState(page), /OPEN 1/);
+
+      await page.fill('Close code', '4000');
+      await page.fill('Close reason', 'bye');
+      await page.click('Close');
+      await eventSeen(page, 'close: 4000 Application — Defined by the application. (wasClean true, reason "bye")');
+      await page.until('text', { label: 'Ready state' }, (t) => t?.includes('CLOSED 3'), 10_000, 'ready state CLOSED 3');
+    });
+
+    test('an invalid URL is explained and nothing is opened', async () => {
+      const page = await playground();
+      await page.fill('URL', 'http://example.com/');
+      await page.click('Connect');
+      await alertSays(page, 'ws:// or wss://');
+      assert.deepEqual(await events(page), []);
+    });
+
+    test('a server that goes silent shows the heartbeat timeout and the reconnect', async () => {
+      const page = await playground();
+      await page.fill('Interval (ms)', '300');
+      await page.fill('Pong timeout (ms)', '300');
+      await page.fill('Min delay (ms)', '200');
+      await page.fill('Max delay (ms)', '400');
+      await connect(page, `${wsBase}/test/ws?key=pg-${name}-${Date.now()}&mode=silent`);
+      await page.until('logItems', { name: 'Frames' }, (items) => items.some((i) => i.classes.includes('heartbeat')), 5_000, 'a heartbeat frame');
+      await eventSeen(page, 'heartbeat timeout', 5_000);
+      await eventSeen(page, /close: 1006 Abnormal Closure/);
+      await eventSeen(page, /reconnect 1 scheduled/);
+      await eventSeen(page, 'reconnect attempt 1', 5_000);
+      // Heartbeat frames can be hidden.
+      await page.must('check', { label: 'Hide heartbeats', checked: true });
+      assert.deepEqual((await frames(page)).filter((i) => i.classes.includes('heartbeat')), []);
+    });
+
+    test('the frame log stays responsive with 10,000 frames', async () => {
+      const page = await playground();
+      await page.must('check', { group: 'Heartbeat', checked: false });
+      await connect(page);
+      await page.fill('Text', 'x');
+      // 5,000 sends and their 5,000 echoes, clicked from inside the page.
+      await page.must('clickMany', { name: 'Send text', times: 5_000 });
+      await page.until('hasText', { text: 'older frames were dropped' }, (v) => v === true, 60_000, 'the dropped-frames note');
+      // Every echo is in: the log kept its last 2,000 of the 10,000 frames.
+      await page.until('hasText', { text: '8000 older frames were dropped' }, (v) => v === true, 60_000, 'all 10,000 frames');
+      await page.must('select', { label: 'Direction', value: 'in' });
+      await page.must('select', { label: 'Type', value: 'text' });
+      // The page renders a bounded window of the log, whatever its length.
+      assert.equal((await frames(page)).length, 300);
+    });
   });
-  await page.getByText(/older frames were dropped/).waitFor({ timeout: 60_000 });
-  await page.getByLabel('Direction', { exact: true }).selectOption('in');
-  await page.getByLabel('Type', { exact: true }).selectOption('text');
-  // The page renders a bounded window of the log, whatever its length.
-  assert.equal(await frames(page).locator('li').count(), 300);
-  await context.close();
-});
+}
