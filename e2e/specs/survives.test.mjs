@@ -98,6 +98,33 @@ for (const name of BROWSERS) {
       await closeAll();
     });
 
+    test('a text the server refuses with 1009 is marked "not sent", the chat reconnects by itself, and later messages flow', async () => {
+      const port = await freePort();
+      // The server announces a larger text limit than it enforces, as a server with smaller
+      // limits than the one the client last met would.
+      const server = await startServer(port, ['--test-mode', '--test-announce-max-text-bytes', '1048576']);
+      try {
+        const room = uniqueRoom();
+        const { page: a } = await person(server.url, 'refused', room);
+        const { page: b } = await person(server.url, 'other', room);
+        await a.do('watchStatus');
+        await a.say('z'.repeat(70_000));
+        const outbox = await a.until('outbox', {}, (items) => items.some((t) => t.includes('not sent')), 10_000, 'the refused mark');
+        assert.match(outbox[0], /not sent: 1009 Message Too Big/);
+        await a.until('statuses', {}, (list) => list.some((s) => !s.startsWith('Connected')), 5_000, 'the close');
+        await a.statusIs('Connected', 10_000);
+        assert.match(await a.do('lastClose'), /1009/);
+        await a.say('after the 1009');
+        await b.logHas('after the 1009');
+        await a.logHas('after the 1009');
+        assert.deepEqual(await b.delivered(), ['after the 1009']);
+        assert.equal((await a.do('outbox')).length, 1, 'only the refused one is left, marked');
+      } finally {
+        await closeAll();
+        await server.stop();
+      }
+    });
+
     test('200 messages written while disconnected, 3 of them images, arrive once each, in order, on a connection that stays up', async () => {
       const room = uniqueRoom();
       const { page: a } = await person(base, 'backlog', room);

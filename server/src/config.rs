@@ -48,7 +48,9 @@ impl ServerConfig {
   --flood-burst N         frames allowed at once per connection (default 20)
   --flood-per-second N    frames per second refilled (default 10)
   --liveness-timeout-ms N close a connection silent for this long, pings unanswered
-                          (env HEARTLINE_LIVENESS_TIMEOUT_MS, default 45000)";
+                          (env HEARTLINE_LIVENESS_TIMEOUT_MS, default 45000)
+  --test-announce-max-text-bytes N   (with --test-mode) announce this text limit in welcome
+                          instead of the real one, to test how clients take a refusal";
 
     /// Reads the environment, then the flags (flags win).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -99,9 +101,16 @@ impl ServerConfig {
                 "--liveness-timeout-ms" => {
                     config.limits.liveness_timeout_ms = number(&flag, &value(&flag, args.next())?)?
                 }
+                "--test-announce-max-text-bytes" => {
+                    config.limits.announce_max_text_bytes =
+                        Some(number(&flag, &value(&flag, args.next())?)?)
+                }
                 "-h" | "--help" => return Err("help requested".into()),
                 other => return Err(format!("unknown flag `{other}`")),
             }
+        }
+        if config.limits.announce_max_text_bytes.is_some() && !config.test_mode {
+            return Err("`--test-announce-max-text-bytes` needs `--test-mode`".into());
         }
         Ok(config)
     }

@@ -22,6 +22,10 @@ pub struct Limits {
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
     /// closed, ms (default 45 000): a half-open peer leaves presence within this time.
     pub liveness_timeout_ms: u64,
+    /// Test mode only: the text limit the welcome announces instead of the real one, so a test
+    /// can make the server refuse what the client was told it may send (as when a client moves
+    /// to a server with smaller limits).
+    pub announce_max_text_bytes: Option<usize>,
 }
 
 impl Default for Limits {
@@ -35,6 +39,7 @@ impl Default for Limits {
             history: 1_000,
             join_timeout_ms: 30_000,
             liveness_timeout_ms: 45_000,
+            announce_max_text_bytes: None,
         }
     }
 }
@@ -43,7 +48,7 @@ impl Limits {
     /// What a `welcome` announces.
     pub fn announced(&self) -> heartline_protocol::ServerLimits {
         heartline_protocol::ServerLimits {
-            max_text_bytes: self.max_text_bytes,
+            max_text_bytes: self.announce_max_text_bytes.unwrap_or(self.max_text_bytes),
             max_binary_bytes: self.max_binary_bytes,
             burst: self.burst,
             per_second: self.per_second,
