@@ -23,6 +23,13 @@ struct Joined {
     delivered: u64,
 }
 
+/// What a join connects the session to: the room's feed, and the signal that a newer connection
+/// of the same tab took this one's place.
+struct Links<'a> {
+    feed: &'a mut Option<tokio::sync::broadcast::Receiver<Live>>,
+    replaced: &'a mut Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
 /// Why the session ends, and with what close frame.
 struct Close(u16, String);
 
@@ -110,7 +117,8 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
                     Some(Err(error)) => break close_for_error(&error),
                     None => break None,
                 };
-                match handle(&mut socket, &state, &mut guard, &mut joined, &mut feed, &mut replaced, id, message).await {
+                let links = Links { feed: &mut feed, replaced: &mut replaced };
+                match handle(&mut socket, &state, &mut guard, &mut joined, links, id, message).await {
                     Ok(()) => {}
                     Err(close) => break close,
                 }
@@ -172,8 +180,7 @@ async fn handle(
     state: &ChatState,
     guard: &mut FloodGuard,
     joined: &mut Option<Joined>,
-    feed: &mut Option<tokio::sync::broadcast::Receiver<Live>>,
-    replaced: &mut Option<tokio::sync::oneshot::Receiver<()>>,
+    links: Links<'_>,
     id: u64,
     message: Message,
 ) -> Result<(), Option<Close>> {
@@ -262,8 +269,8 @@ async fn handle(
                     };
                     tracing::info!(conn = id, %room, %nick, ?last_seq, "joined");
                     let delivered = membership.history.last_seq.max(last_seq.unwrap_or(0));
-                    *feed = Some(membership.receiver);
-                    *replaced = Some(replaced_rx);
+                    *links.feed = Some(membership.receiver);
+                    *links.replaced = Some(replaced_rx);
                     *joined = Some(Joined {
                         room,
                         nick: nick.clone(),
