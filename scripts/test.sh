@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then runs formatting, lints, host
 # tests, the browser suites in headless Chromium and Firefox against a real
-# server, and the Playwright end-to-end tests. Exits non-zero on any failure.
+# server, and the end-to-end tests (Chromium and Firefox). Exits non-zero on any failure.
 #
 #   bash scripts/test.sh            everything
 #   ONLY=browser bash scripts/test.sh   one stage: lint, host, build, browser, e2e
