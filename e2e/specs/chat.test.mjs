@@ -168,7 +168,7 @@ for (const name of BROWSERS) {
       await a.must('draw', { region: 'Sketch', points });
       assert.deepEqual(await a.do('canvasInk', { region: 'Sketch' }), { stroke: true, background: true }, 'the pad shows the stroke');
       await a.click('Send sketch');
-      await b.until('logPictures', {}, (list) => list.some((p) => p.name === 'sketch'), 10_000, 'the sketch at the other page');
+      await b.until('logPictures', {}, (list) => list.some((p) => p.name === 'sketch' && p.complete), 10_000, 'the sketch at the other page, decoded');
       // The stroke's colour arrived on the white pad: an opaque pixel that is not white.
       const sketch = (await b.do('logPictures')).find((p) => p.name === 'sketch');
       assert.deepEqual({ stroke: sketch.stroke, background: sketch.background }, { stroke: true, background: true }, 'the sketch has the stroke');
