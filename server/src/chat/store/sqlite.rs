@@ -230,6 +230,17 @@ impl SqliteStore {
         .map_err(|error| explain(&path, "open", &error))?;
         conn.busy_timeout(Duration::from_secs(2))
             .map_err(|error| explain(&path, "open", &error))?;
+        // Checked before anything is written: switching to WAL rewrites the file's header.
+        let check: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(|error| explain(&path, "check", &error))?;
+        if check != "ok" {
+            return Err(OpenError(format!(
+                "the database {} is damaged ({check}). It was left untouched: restore a backup, \
+                 or move it away to start from scratch",
+                path.display()
+            )));
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
             .map_err(|error| explain(&path, "read", &error))?;
@@ -243,21 +254,16 @@ impl SqliteStore {
         // not only a crash of this process. Group commit pays for the syncs.
         conn.execute_batch("PRAGMA synchronous=FULL;")
             .map_err(|error| explain(&path, "configure", &error))?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
-            .map_err(|error| explain(&path, "check", &error))?;
-        if check != "ok" {
-            return Err(OpenError(format!(
-                "the database {} is damaged ({check}). It was left untouched: restore a backup, \
-                 or move it away to start from scratch",
-                path.display()
-            )));
-        }
         let epoch = prepare(&mut conn).map_err(|error| match error {
             Prepared::Sql(error) => explain(&path, "write to", &error),
             Prepared::Schema(found) => OpenError(format!(
                 "the database {} has schema {found:?}, this server knows {SCHEMA_VERSION:?}: \
                  it was written by another version; it was left untouched",
+                path.display()
+            )),
+            Prepared::Foreign => OpenError(format!(
+                "the database {} holds another program's tables, not Heartline's; it was left \
+                 untouched: point --data-dir elsewhere",
                 path.display()
             )),
         })?;
@@ -341,6 +347,8 @@ fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 enum Prepared {
     Sql(rusqlite::Error),
     Schema(String),
+    /// A SQLite database with tables, none of them Heartline's.
+    Foreign,
 }
 
 impl From<rusqlite::Error> for Prepared {
@@ -353,6 +361,19 @@ impl From<rusqlite::Error> for Prepared {
 /// writes, so a database that cannot take writes is found at start.
 fn prepare(conn: &mut Connection) -> Result<String, Prepared> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tables: u64 = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |row| row.get(0),
+    )?;
+    let ours: u64 = tx.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+        [],
+        |row| row.get(0),
+    )?;
+    if tables > 0 && ours == 0 {
+        return Err(Prepared::Foreign);
+    }
     tx.execute_batch(SCHEMA)?;
     let schema: Option<String> = tx
         .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| {
