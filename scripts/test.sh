@@ -53,10 +53,11 @@ if wants host; then
 fi
 
 # The browser suites' pages come from the test runner's own origin, hence --allow-origin '*'.
+# The durable store on a fresh data dir of this run, so runs never share a history.
 start_server() {
   PORT="$(free_port)"
   ./target/debug/heartline-server --addr "127.0.0.1:$PORT" --dist dist --test-mode \
-    --allow-origin '*' >"$WORK/server.log" 2>&1 &
+    --allow-origin '*' --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   if ! wait_for_line "$WORK/server.log" "listening on" 30; then
     cat "$WORK/server.log"

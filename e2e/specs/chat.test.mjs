@@ -109,6 +109,32 @@ for (const name of BROWSERS) {
       }
     });
 
+    test('a newcomer after a crash sees the history, pictures included', async () => {
+      const port = await freePort();
+      let server = await startServer(port);
+      try {
+        const room = uniqueRoom();
+        const a = await person(server.url, 'hana', room);
+        await a.say('said before the crash');
+        await a.must('setFile', { label: 'Image', base64: PNG, name: 'dot.png', mime: 'image/png' });
+        await a.logHas('said before the crash', 10_000);
+        await a.until('logPictures', {}, (list) => list.some((p) => p.name === 'image'), 10_000, 'my image in the log');
+        // Acknowledged means stored: nothing of mine is waiting any more.
+        await a.until('outbox', {}, (items) => items.length === 0, 10_000, 'the outbox empty');
+        // SIGKILL: no shutdown, only what was committed is left. Same port, same data dir.
+        await server.kill();
+        server = await startServer(port);
+        const b = await person(server.url, 'ivo', room);
+        await b.logHas('said before the crash', 10_000);
+        assert.deepEqual(await b.delivered(), ['said before the crash']);
+        const pictures = await b.until('logPictures', {}, (list) => list.some((p) => p.name === 'image' && p.complete), 10_000, 'the image, loaded from the restarted server');
+        assert.equal(pictures.find((p) => p.name === 'image').width, 2, 'the image decodes');
+        noDialogs(a, b);
+      } finally {
+        await server.stop();
+      }
+    });
+
     test('Disconnect stays disconnected for longer than the max backoff', async () => {
       const port = await freePort();
       const server = await startServer(port);
@@ -168,7 +194,7 @@ for (const name of BROWSERS) {
       await a.must('draw', { region: 'Sketch', points });
       assert.deepEqual(await a.do('canvasInk', { region: 'Sketch' }), { stroke: true, background: true }, 'the pad shows the stroke');
       await a.click('Send sketch');
-      await b.until('logPictures', {}, (list) => list.some((p) => p.name === 'sketch'), 10_000, 'the sketch at the other page');
+      await b.until('logPictures', {}, (list) => list.some((p) => p.name === 'sketch' && p.complete), 10_000, 'the sketch at the other page, decoded');
       // The stroke's colour arrived on the white pad: an opaque pixel that is not white.
       const sketch = (await b.do('logPictures')).find((p) => p.name === 'sketch');
       assert.deepEqual({ stroke: sketch.stroke, background: sketch.background }, { stroke: true, background: true }, 'the sketch has the stroke');

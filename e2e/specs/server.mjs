@@ -1,6 +1,8 @@
 // Starts a heartline-server of a spec's own, so the spec can stop and restart it.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -19,9 +21,22 @@ export async function freePort() {
   });
 }
 
-// Starts the server on `port` (with any extra flags) and resolves once it prints that it listens.
+// One fresh SQLite data dir per port: a restart on the same port is a restart on the same data,
+// as in production, and no two specs (or runs) share a history. Removed when the tests exit.
+const dataDirs = new Map();
+process.once('exit', () => {
+  for (const dir of dataDirs.values()) rmSync(dir, { recursive: true, force: true });
+});
+function dataDirFor(port) {
+  if (!dataDirs.has(port)) dataDirs.set(port, mkdtempSync(path.join(tmpdir(), `heartline-e2e-${port}-`)));
+  return dataDirs.get(port);
+}
+
+// Starts the server on `port` (with the durable store on the port's data dir, and any extra
+// flags) and resolves once it prints that it listens.
 export async function startServer(port, extraArgs = []) {
-  const child = spawn(binary, ['--addr', `127.0.0.1:${port}`, '--dist', dist, ...extraArgs], {
+  const args = ['--addr', `127.0.0.1:${port}`, '--dist', dist, '--data-dir', dataDirFor(port), ...extraArgs];
+  const child = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -46,9 +61,16 @@ export async function startServer(port, extraArgs = []) {
     url: `http://127.0.0.1:${port}/`,
     // SIGTERM: the server closes every client with 1012 and exits.
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
+      await exited;
+    },
+    // SIGKILL: a crash; nothing is closed cleanly, only what was committed remains.
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
       await exited;
     },
   };

@@ -1,6 +1,8 @@
-//! Command-line flags and environment variables of the server.
+//! Command-line flags and environment variables of the server (clap; flags win over env).
 
 use crate::chat::limits::Limits;
+use crate::chat::store::{GroupCommit, Retention};
+use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -18,6 +20,55 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Frame sizes, connections, flood guard, history size.
     pub limits: Limits,
+    /// Where and how rooms' messages are kept.
+    pub store: StoreConfig,
+}
+
+/// Which store keeps the rooms' messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// A SQLite database under the data dir: history survives restarts and crashes.
+    Sqlite,
+    /// Memory only: history is lost at exit (tests and benchmarks).
+    Memory,
+}
+
+/// The store's settings (the per-room message count is `Limits::history`).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `--store`, default SQLite.
+    pub kind: StoreKind,
+    /// `--data-dir`, `HEARTLINE_DATA_DIR`, default `data` (created if missing).
+    pub data_dir: PathBuf,
+    /// `--retention-secs`: messages older than this are dropped (default: kept by count only).
+    pub max_age_secs: Option<u64>,
+    /// `--dedup-window-secs`: how long a resend is recognised after its message was stored.
+    pub dedup_window_secs: u64,
+    /// `--commit-window-ms`, `--commit-batch`: group commit.
+    pub commit: GroupCommit,
+}
+
+impl StoreConfig {
+    /// The retention rules, with the per-room count from the limits.
+    pub fn retention(&self, limits: &Limits) -> Retention {
+        Retention {
+            messages: limits.history,
+            max_age_ms: self.max_age_secs.map(|secs| secs.saturating_mul(1000)),
+            dedup_window_ms: self.dedup_window_secs.saturating_mul(1000),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Sqlite,
+            data_dir: PathBuf::from("data"),
+            max_age_secs: None,
+            dedup_window_secs: Retention::default().dedup_window_ms / 1000,
+            commit: GroupCommit::default(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -28,106 +79,139 @@ impl Default for ServerConfig {
             test_mode: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            store: StoreConfig::default(),
         }
     }
 }
 
-impl ServerConfig {
-    /// Help text printed on a bad flag.
-    pub const USAGE: &'static str =
-        "usage: heartline-server [--addr HOST:PORT] [--dist DIR] [--test-mode]
-  --addr       listen address (env HEARTLINE_ADDR, default 127.0.0.1:8080)
-  --dist       folder of the built app (env HEARTLINE_DIST, default dist)
-  --test-mode  enable the fault-injection endpoints under /test/ (tests only)
-  --allow-origin ORIGIN   also accept chat connections from ORIGIN (repeatable; * for any)
-                          (env HEARTLINE_ALLOWED_ORIGINS, comma-separated; default same origin)
-  --history N             messages kept per room (env HEARTLINE_HISTORY, default 1000)
-  --max-text-bytes N      largest text frame (default 65536)
-  --max-binary-bytes N    largest binary frame (default 5242880)
-  --max-connections N     most chat connections at once (default 10000)
-  --flood-burst N         frames allowed at once per connection (default 20)
-  --flood-per-second N    frames per second refilled (default 10)
-  --liveness-timeout-ms N close a connection silent for this long, pings unanswered
-                          (env HEARTLINE_LIVENESS_TIMEOUT_MS, default 45000)
-  --test-announce-max-text-bytes N   (with --test-mode) announce this text limit in welcome
-                          instead of the real one, to test how clients take a refusal";
-
-    /// Reads the environment, then the flags (flags win).
-    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
-        let mut config = Self::default();
-        if let Ok(addr) = std::env::var("HEARTLINE_ADDR") {
-            config.addr = parse_addr(&addr)?;
-        }
-        if let Ok(dist) = std::env::var("HEARTLINE_DIST") {
-            config.dist = PathBuf::from(dist);
-        }
-        if let Ok(origins) = std::env::var("HEARTLINE_ALLOWED_ORIGINS") {
-            config.allowed_origins = origins
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(String::from)
-                .collect();
-        }
-        if let Ok(history) = std::env::var("HEARTLINE_HISTORY") {
-            config.limits.history = number("HEARTLINE_HISTORY", &history)?;
-        }
-        if let Ok(ms) = std::env::var("HEARTLINE_LIVENESS_TIMEOUT_MS") {
-            config.limits.liveness_timeout_ms = number("HEARTLINE_LIVENESS_TIMEOUT_MS", &ms)?;
-        }
-        let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
-            match flag.as_str() {
-                "--addr" => config.addr = parse_addr(&value(&flag, args.next())?)?,
-                "--dist" => config.dist = PathBuf::from(value(&flag, args.next())?),
-                "--test-mode" => config.test_mode = true,
-                "--allow-origin" => config.allowed_origins.push(value(&flag, args.next())?),
-                "--history" => config.limits.history = number(&flag, &value(&flag, args.next())?)?,
-                "--max-text-bytes" => {
-                    config.limits.max_text_bytes = number(&flag, &value(&flag, args.next())?)?
-                }
-                "--max-binary-bytes" => {
-                    config.limits.max_binary_bytes = number(&flag, &value(&flag, args.next())?)?
-                }
-                "--max-connections" => {
-                    config.limits.max_connections = number(&flag, &value(&flag, args.next())?)?
-                }
-                "--flood-burst" => {
-                    config.limits.burst = number(&flag, &value(&flag, args.next())?)?
-                }
-                "--flood-per-second" => {
-                    config.limits.per_second = number(&flag, &value(&flag, args.next())?)?
-                }
-                "--liveness-timeout-ms" => {
-                    config.limits.liveness_timeout_ms = number(&flag, &value(&flag, args.next())?)?
-                }
-                "--test-announce-max-text-bytes" => {
-                    config.limits.announce_max_text_bytes =
-                        Some(number(&flag, &value(&flag, args.next())?)?)
-                }
-                "-h" | "--help" => return Err("help requested".into()),
-                other => return Err(format!("unknown flag `{other}`")),
-            }
-        }
-        if config.limits.announce_max_text_bytes.is_some() && !config.test_mode {
-            return Err("`--test-announce-max-text-bytes` needs `--test-mode`".into());
-        }
-        Ok(config)
-    }
-}
-
-fn value(flag: &str, value: Option<String>) -> Result<String, String> {
-    value.ok_or_else(|| format!("`{flag}` needs a value"))
-}
-
-fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
-    text.parse()
-        .map_err(|_| format!("`{flag}` needs a whole number, not `{text}`"))
+/// The flags as clap reads them; turned into a [`ServerConfig`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "heartline-server",
+    version,
+    about = "The Heartline chat server: serves the app, the chat on /ws and /echo."
+)]
+struct Flags {
+    /// listen address
+    #[arg(long, env = "HEARTLINE_ADDR", value_name = "HOST:PORT", default_value = "127.0.0.1:8080",
+          value_parser = parse_addr)]
+    addr: SocketAddr,
+    /// folder of the built app
+    #[arg(
+        long,
+        env = "HEARTLINE_DIST",
+        value_name = "DIR",
+        default_value = "dist"
+    )]
+    dist: PathBuf,
+    /// enable the fault-injection endpoints under /test/ (tests only)
+    #[arg(long)]
+    test_mode: bool,
+    /// also accept chat connections from ORIGIN (repeatable; * for any; default same origin)
+    #[arg(
+        long = "allow-origin",
+        env = "HEARTLINE_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// messages kept per room
+    #[arg(long, env = "HEARTLINE_HISTORY", value_name = "N", default_value_t = Limits::default().history)]
+    history: usize,
+    /// largest text frame
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_text_bytes)]
+    max_text_bytes: usize,
+    /// largest binary frame
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_binary_bytes)]
+    max_binary_bytes: usize,
+    /// most chat connections at once
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// frames allowed at once per connection
+    #[arg(long, value_name = "N", default_value_t = Limits::default().burst)]
+    flood_burst: u32,
+    /// frames per second refilled
+    #[arg(long, value_name = "N", default_value_t = Limits::default().per_second)]
+    flood_per_second: u32,
+    /// close a connection silent for this long, pings unanswered
+    #[arg(long, env = "HEARTLINE_LIVENESS_TIMEOUT_MS", value_name = "N",
+          default_value_t = Limits::default().liveness_timeout_ms)]
+    liveness_timeout_ms: u64,
+    /// (with --test-mode) announce this text limit in welcome instead of the real one, to test
+    /// how clients take a refusal
+    #[arg(long, value_name = "N", requires = "test_mode")]
+    test_announce_max_text_bytes: Option<usize>,
+    /// where messages are kept: sqlite (durable, under --data-dir) or memory (lost at exit)
+    #[arg(long, env = "HEARTLINE_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// folder of the SQLite database (heartline.db) and its lock; created if missing
+    #[arg(
+        long,
+        env = "HEARTLINE_DATA_DIR",
+        value_name = "DIR",
+        default_value = "data"
+    )]
+    data_dir: PathBuf,
+    /// also drop messages older than this many seconds (default: kept by --history only)
+    #[arg(long, env = "HEARTLINE_RETENTION_SECS", value_name = "SECS")]
+    retention_secs: Option<u64>,
+    /// how long a resent message is recognised as already stored, even after it left the history
+    #[arg(long, value_name = "SECS", default_value_t = StoreConfig::default().dedup_window_secs)]
+    dedup_window_secs: u64,
+    /// group commit: wait this long for more messages before a commit (0: take what is waiting)
+    #[arg(long, value_name = "MS", default_value_t = GroupCommit::default().window_ms)]
+    commit_window_ms: u64,
+    /// group commit: most messages in one transaction
+    #[arg(long, value_name = "N", default_value_t = GroupCommit::default().max_batch,
+          value_parser = clap::value_parser!(usize))]
+    commit_batch: usize,
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse()
         .map_err(|_| format!("`{text}` is not an address like 127.0.0.1:8080"))
+}
+
+impl ServerConfig {
+    /// Reads the environment and the flags (without the program name; flags win). The error
+    /// prints as clap's usage message; `--help` and `--version` come back as errors too, to
+    /// print with [`clap::Error::exit`].
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, clap::Error> {
+        let flags =
+            Flags::try_parse_from(std::iter::once("heartline-server".to_owned()).chain(args))?;
+        Ok(Self {
+            addr: flags.addr,
+            dist: flags.dist,
+            test_mode: flags.test_mode,
+            allowed_origins: flags
+                .allowed_origins
+                .into_iter()
+                .map(|origin| origin.trim().to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
+            limits: Limits {
+                max_text_bytes: flags.max_text_bytes,
+                max_binary_bytes: flags.max_binary_bytes,
+                max_connections: flags.max_connections,
+                burst: flags.flood_burst,
+                per_second: flags.flood_per_second,
+                history: flags.history,
+                liveness_timeout_ms: flags.liveness_timeout_ms,
+                announce_max_text_bytes: flags.test_announce_max_text_bytes,
+                ..Limits::default()
+            },
+            store: StoreConfig {
+                kind: flags.store,
+                data_dir: flags.data_dir,
+                max_age_secs: flags.retention_secs,
+                dedup_window_secs: flags.dedup_window_secs,
+                commit: GroupCommit {
+                    max_batch: flags.commit_batch.max(1),
+                    window_ms: flags.commit_window_ms,
+                },
+            },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -144,13 +228,102 @@ mod tests {
             ServerConfig::from_args(args(&["--addr", "127.0.0.1:9999", "--test-mode"])).unwrap();
         assert_eq!(config.addr.port(), 9999);
         assert!(config.test_mode);
+        assert_eq!(config.store.kind, StoreKind::Sqlite, "durable by default");
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn every_flag_is_read() {
+        let config = ServerConfig::from_args(args(&[
+            "--dist",
+            "app",
+            "--allow-origin",
+            "http://a.example",
+            "--allow-origin",
+            "*",
+            "--history",
+            "7",
+            "--max-text-bytes",
+            "100",
+            "--max-binary-bytes",
+            "200",
+            "--max-connections",
+            "3",
+            "--flood-burst",
+            "4",
+            "--flood-per-second",
+            "5",
+            "--store",
+            "memory",
+            "--data-dir",
+            "/tmp/x",
+            "--retention-secs",
+            "60",
+            "--dedup-window-secs",
+            "9",
+            "--commit-window-ms",
+            "2",
+            "--commit-batch",
+            "64",
+            "--liveness-timeout-ms",
+            "1500",
+        ]))
+        .unwrap();
+        assert_eq!(config.dist, PathBuf::from("app"));
+        assert_eq!(config.allowed_origins, ["http://a.example", "*"]);
+        let limits = &config.limits;
+        assert_eq!(
+            (
+                limits.history,
+                limits.max_text_bytes,
+                limits.max_binary_bytes,
+                limits.max_connections,
+                limits.burst,
+                limits.per_second
+            ),
+            (7, 100, 200, 3, 4, 5)
+        );
+        assert_eq!(limits.liveness_timeout_ms, 1500);
+        assert_eq!(config.store.kind, StoreKind::Memory);
+        assert_eq!(config.store.data_dir, PathBuf::from("/tmp/x"));
+        let retention = config.store.retention(limits);
+        assert_eq!(
+            (
+                retention.messages,
+                retention.max_age_ms,
+                retention.dedup_window_ms
+            ),
+            (7, Some(60_000), 9_000)
+        );
+        assert_eq!(
+            config.store.commit,
+            GroupCommit {
+                max_batch: 64,
+                window_ms: 2
+            }
+        );
     }
 
     #[test]
     fn bad_flags_are_explained() {
-        let error = ServerConfig::from_args(args(&["--addr", "nowhere"])).unwrap_err();
+        let error = ServerConfig::from_args(args(&["--addr", "nowhere"]))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("nowhere"), "{error}");
-        let error = ServerConfig::from_args(args(&["--bogus"])).unwrap_err();
+        let error = ServerConfig::from_args(args(&["--bogus"]))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("--bogus"), "{error}");
+        let error = ServerConfig::from_args(args(&["--test-announce-max-text-bytes", "9"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--test-mode"), "{error}");
+        let error = ServerConfig::from_args(args(&["--store", "paper"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("sqlite") && error.contains("memory"),
+            "{error}"
+        );
     }
 }

@@ -7,5 +7,5 @@ mod echo;
 mod listener;
 mod test_mode;
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, StoreConfig, StoreKind};
 pub use listener::{run, start, Running};

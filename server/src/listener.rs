@@ -1,8 +1,9 @@
 //! The accept loop. In test mode it can be taken down and brought back on the same port,
 //! which is how the browser tests see a server restart.
 
+use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
-use crate::{echo, test_mode, ServerConfig};
+use crate::{echo, test_mode, ServerConfig, StoreKind};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -61,18 +62,46 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> io
     running.shutdown().await
 }
 
-/// Binds and starts serving in the background.
+/// Opens the store the config names. A SQLite store that cannot start is an error that names
+/// the path; it never replaces what is there.
+async fn open_store(config: &ServerConfig) -> io::Result<Arc<dyn RoomStore>> {
+    let retention = config.store.retention(&config.limits);
+    match config.store.kind {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new(retention))),
+        StoreKind::Sqlite => {
+            let dir = config.store.data_dir.clone();
+            let commit = config.store.commit;
+            // Opening checks the whole file: off the async threads.
+            let opened =
+                tokio::task::spawn_blocking(move || SqliteStore::open(&dir, retention, commit))
+                    .await
+                    .map_err(io::Error::other)?;
+            match opened {
+                Ok(store) => Ok(Arc::new(store)),
+                Err(error) => Err(io::Error::other(error.to_string())),
+            }
+        }
+    }
+}
+
+/// Opens the store, binds and starts serving in the background.
 pub async fn start(config: ServerConfig) -> io::Result<Running> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let outages = test_mode::Outages::default();
+    let store = open_store(&config).await?;
     let chat = ChatState::new(
         config.limits.clone(),
         config.allowed_origins.clone(),
         stop_rx.clone(),
+        store,
     );
     let mut app = Router::new()
         .route("/echo", get(echo::handler))
         .route("/ws", get(chat::handler).with_state(chat.clone()))
+        .route(
+            "/media/{id}",
+            get(chat::media::handler).with_state(chat.clone()),
+        )
         .route("/health", get(health).with_state(chat.clone()));
     if config.test_mode {
         tracing::warn!("test mode: fault-injection endpoints are enabled under /test/");

@@ -13,10 +13,8 @@ async fn main() -> ExitCode {
         .init();
     let config = match ServerConfig::from_args(std::env::args().skip(1)) {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("heartline-server: {message}\n\n{}", ServerConfig::USAGE);
-            return ExitCode::from(2);
-        }
+        // Usage errors exit with 2 and the usage; --help and --version print and exit 0.
+        Err(error) => error.exit(),
     };
     match run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

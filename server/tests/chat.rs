@@ -5,6 +5,7 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{encode_upload, Body, ServerFrame, UploadHeader};
 use heartline_server::chat::limits::Limits;
+use heartline_server::Running;
 use serde_json::json;
 use std::time::Duration;
 use support::*;
@@ -247,25 +248,110 @@ async fn images_and_sketches_are_broadcast() {
             bodies.push(message.body);
         }
     }
-    let Body::Image { mime, data } = &bodies[0] else {
+    // The messages carry URLs; the pictures come over HTTP, typed and cacheable forever.
+    let Body::Image { mime, url } = &bodies[0] else {
         panic!("{bodies:?}")
     };
-    assert_eq!(
-        (mime.as_str(), heartline_protocol::from_base64(data)),
-        ("image/png", Some(png.to_vec()))
-    );
+    assert_eq!(mime, "image/png");
+    let (head, bytes) = http_get(&server, url).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert!(head.contains("immutable"), "{head}");
+    assert_eq!(bytes, png);
     let Body::Sketch {
         width: 2,
         height: 1,
-        data,
+        url,
     } = &bodies[1]
     else {
         panic!("{bodies:?}")
     };
-    assert_eq!(
-        heartline_protocol::from_base64(data).map(|d| d.len()),
-        Some(8)
+    let (head, bytes) = http_get(&server, url).await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: image/png"),
+        "{head}"
     );
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("the sketch is a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (2, 1));
+    assert_eq!(&pixels[..8], &[255, 0, 0, 255, 0, 0, 255, 255]);
+    let (head, _) = http_get(&server, "/media/unknown-1").await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+}
+
+/// A plain HTTP/1.1 GET: (status line and headers, body).
+async fn http_get(server: &Running, path: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    (
+        String::from_utf8_lossy(&response[..split]).into_owned(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+#[tokio::test]
+async fn a_reused_message_id_with_other_content_is_a_conflict_not_an_ack() {
+    let server = server().await;
+    let (mut ada, _) = join(&server, "r", "ada", None).await;
+    say(&mut ada, "m-1", "first").await;
+    assert_eq!(next_ack(&mut ada).await, ("m-1".into(), 1));
+    assert_eq!(next_message(&mut ada).await, (1, "first".into()));
+    say(&mut ada, "m-1", "something else").await;
+    let ServerFrame::Error {
+        code,
+        message,
+        client_msg_id,
+    } = next(&mut ada).await
+    else {
+        panic!("expected an error frame")
+    };
+    assert_eq!(code, "conflict");
+    assert_eq!(client_msg_id.as_deref(), Some("m-1"));
+    assert!(message.contains("m-1"), "{message}");
+    // Nothing new was stored: a newcomer sees only the first.
+    let (_bob, welcome) = join(&server, "r", "bob", None).await;
+    let ServerFrame::Welcome { history, .. } = welcome else {
+        unreachable!()
+    };
+    assert_eq!(history.len(), 1);
+}
+
+#[tokio::test]
+async fn a_resend_after_the_original_left_the_history_is_not_stored_twice() {
+    let server = server_with(Limits {
+        history: 2,
+        ..Limits::default()
+    })
+    .await;
+    let (mut ada, _) = join(&server, "r", "ada", None).await;
+    for (id, text) in [("1", "one"), ("2", "two"), ("3", "three")] {
+        say(&mut ada, id, text).await;
+        next_ack(&mut ada).await;
+    }
+    // "one" has left the 2-message history; its resend is recognised, not stored as seq 4.
+    say(&mut ada, "1", "one").await;
+    assert_eq!(next_ack(&mut ada).await, ("1".into(), 1));
+    let (_bob, welcome) = join(&server, "r", "bob", None).await;
+    let ServerFrame::Welcome { last_seq, .. } = welcome else {
+        unreachable!()
+    };
+    assert_eq!(last_seq, 3);
 }
 
 #[tokio::test]

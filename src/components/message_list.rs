@@ -3,11 +3,8 @@
 
 use crate::i18n::Texts;
 use crate::state::{Entry, Pending};
-use heartline_protocol::{from_base64, Body, ChatMessage};
-use js_sys::{Array, Uint8Array};
+use heartline_protocol::{Body, ChatMessage};
 use std::rc::Rc;
-use wasm_bindgen::{Clamped, JsCast};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 use yew::prelude::*;
 
 /// Props of [`MessageList`].
@@ -91,14 +88,15 @@ fn MessageItem(props: &MessageItemProps) -> Html {
     let body = match &message.body {
         // Yew renders strings as text nodes: no markup from a message is ever interpreted.
         Body::Text { text } => html! { <span class="text">{ text }</span> },
-        Body::Image { mime, data } => {
-            html! { <ImageView mime={mime.clone()} data={data.clone()} /> }
-        }
-        Body::Sketch {
-            width,
-            height,
-            data,
-        } => html! { <SketchView width={*width} height={*height} data={data.clone()} /> },
+        // Pictures come over HTTP from the chat server that served this page (`/media/<id>`),
+        // so the browser's cache keeps them; their URLs never change content.
+        Body::Image { url, .. } => html! {
+            <img class="picture" src={url.clone()} alt="image" loading="lazy" />
+        },
+        Body::Sketch { width, height, url } => html! {
+            <img class="sketch" src={url.clone()} width={width.to_string()} height={height.to_string()}
+                alt="sketch" loading="lazy" />
+        },
     };
     html! {
         <li class={classes!("message", props.mine.then_some("mine"))} data-seq={message.seq.to_string()}>
@@ -106,84 +104,5 @@ fn MessageItem(props: &MessageItemProps) -> Html {
             { body }
             <time class="meta">{ time_of(message.ts) }</time>
         </li>
-    }
-}
-
-#[derive(Properties, PartialEq)]
-struct ImageProps {
-    mime: String,
-    data: String,
-}
-
-/// An image from a message, shown through an object URL that is revoked when it leaves the page.
-#[function_component]
-fn ImageView(props: &ImageProps) -> Html {
-    let url = use_state(|| None::<String>);
-    {
-        let url = url.clone();
-        use_effect_with(
-            (props.mime.clone(), props.data.clone()),
-            move |(mime, data)| {
-                let made = from_base64(data).and_then(|bytes| {
-                    let parts = Array::of1(&Uint8Array::from(&bytes[..]));
-                    let options = web_sys::BlobPropertyBag::new();
-                    options.set_type(mime);
-                    let blob =
-                        web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-                            .ok()?;
-                    web_sys::Url::create_object_url_with_blob(&blob).ok()
-                });
-                url.set(made.clone());
-                move || {
-                    if let Some(made) = made {
-                        let _ = web_sys::Url::revoke_object_url(&made);
-                    }
-                }
-            },
-        );
-    }
-    match &*url {
-        Some(src) => html! { <img class="picture" src={src.clone()} alt="image" /> },
-        None => html! { <span class="text">{ "[image could not be shown]" }</span> },
-    }
-}
-
-#[derive(Properties, PartialEq)]
-struct SketchProps {
-    width: u32,
-    height: u32,
-    data: String,
-}
-
-/// A sketch, drawn from its RGBA pixels onto a canvas.
-#[function_component]
-fn SketchView(props: &SketchProps) -> Html {
-    let canvas = use_node_ref();
-    {
-        let canvas = canvas.clone();
-        use_effect_with(
-            (props.width, props.height, props.data.clone()),
-            move |(width, height, data)| {
-                let drawn = (|| {
-                    let canvas: HtmlCanvasElement = canvas.cast()?;
-                    let context: CanvasRenderingContext2d =
-                        canvas.get_context("2d").ok()??.dyn_into().ok()?;
-                    let pixels = from_base64(data)?;
-                    let image = ImageData::new_with_u8_clamped_array_and_sh(
-                        Clamped(&pixels),
-                        *width,
-                        *height,
-                    )
-                    .ok()?;
-                    context.put_image_data(&image, 0.0, 0.0).ok()
-                })();
-                if drawn.is_none() {
-                    web_sys::console::warn_1(&"a sketch could not be drawn".into());
-                }
-            },
-        );
-    }
-    html! {
-        <canvas class="sketch" ref={canvas} width={props.width.to_string()} height={props.height.to_string()} role="img" aria-label="sketch" />
     }
 }

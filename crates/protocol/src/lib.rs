@@ -18,19 +18,27 @@
 //! | frame | example |
 //! |---|---|
 //! | welcome | `{"type":"welcome","v":2,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10}}` |
-//! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","data":"<base64>"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"data":"<base64 RGBA>"}` |
+//! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","url":"/media/18c2f-7"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"url":"/media/18c2f-8"}` (a PNG) |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
 //! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
 //! | typing | `{"type":"typing","nick":"bob"}` |
 //! | error | `{"type":"error","code":"bad_json","message":"expected value at line 1 column 1"}`; about one message: `{"type":"error","code":"empty_text","message":"the message is empty","client_msg_id":"m-1"}` |
+//! | error: conflict | `{"type":"error","code":"conflict","message":"client_msg_id \"m-1\" was used for another message (seq 41); this one was not stored","client_msg_id":"m-1"}`: a `say` or upload reusing an id with different content (no `ack`) |
 //! | heartbeat reply | the text `pong` |
+//!
+//! Pictures travel outside the frames: an upload is stored by the server, and messages carry the
+//! picture's URL, served by `GET /media/<id>` with its `Content-Type` and a long-lived,
+//! immutable cache header (version 2; version 1 inlined the bytes as base64).
 //!
 //! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
 //! the messages after it in `history`, then live ones; `gap: true` says older ones were dropped from
-//! the history the server keeps. Seqs belong to the store's `epoch`: an in-memory store starts a
+//! the history the server keeps. Seqs belong to the store's `epoch`: a durable store (the default:
+//! SQLite) keeps its epoch and continues its seqs across restarts; an in-memory store starts a
 //! new epoch when the server restarts, and a `join` whose epoch differs is treated as a first join
 //! (the client should forget the seqs it saw). A `say` resent with the same `client_id` and `client_msg_id` is
-//! not stored twice: the sender gets the original `ack` again.
+//! not stored twice: the sender gets the original `ack` again, also after the message left the
+//! history (dedup keys are kept for a window, 24 h by default). An `ack` is sent only once the
+//! message is stored.
 //!
 //! ## Identity, tabs and limits (version 2)
 //! The deduplication key belongs to whoever holds the client's `secret`: the server mints it at a
@@ -46,7 +54,7 @@
 //! | version | change |
 //! |---|---|
 //! | 1 | first version |
-//! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`; close codes 4005, 4006 |
+//! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data` |
 #![deny(missing_docs)]
 
 mod binary;
@@ -129,21 +137,23 @@ pub enum Body {
         /// The text.
         text: String,
     },
-    /// An image file.
+    /// An image file, fetched over HTTP from `url`.
     Image {
         /// Its MIME type, one of [`IMAGE_TYPES`].
         mime: String,
-        /// Its bytes, base64.
-        data: String,
+        /// Where the server serves it: a path on the chat server (`/media/<id>`), to resolve
+        /// against the server's HTTP origin. The content at a URL never changes.
+        url: String,
     },
-    /// A drawing: raw RGBA pixels as canvas `ImageData` gives them.
+    /// A drawing, fetched over HTTP from `url` as a PNG (the server encodes the RGBA pixels the
+    /// client uploaded, so every browser shows it with a plain `<img>`).
     Sketch {
         /// Width in pixels.
         width: u32,
         /// Height in pixels.
         height: u32,
-        /// `width × height × 4` bytes, base64.
-        data: String,
+        /// Where the server serves it (`/media/<id>`, `image/png`).
+        url: String,
     },
 }
 
@@ -152,8 +162,8 @@ impl Body {
     pub fn size(&self) -> usize {
         match self {
             Body::Text { text } => text.len(),
-            Body::Image { mime, data } => mime.len() + data.len(),
-            Body::Sketch { data, .. } => data.len() + 8,
+            Body::Image { mime, url } => mime.len() + url.len(),
+            Body::Sketch { url, .. } => url.len() + 8,
         }
     }
 }
@@ -349,7 +359,7 @@ mod tests {
             client_msg_id: "m".into(),
             body: Body::Image {
                 mime: "image/png".into(),
-                data: to_base64(&[1, 2, 3]),
+                url: "/media/e-1".into(),
             },
         });
         let json = serde_json::to_string(&message).unwrap();

@@ -28,6 +28,15 @@ export function inPage({ op, args }) {
     const background = data[0] === 255 && data[1] === 255 && data[2] === 255 && data[3] === 255;
     return { stroke, background };
   };
+  // A decoded picture's pixels, through a canvas of its size (sketches come as PNG over HTTP).
+  const pictureInk = (img) => {
+    if (!img.complete || !img.naturalWidth) return {};
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    canvas.getContext('2d').drawImage(img, 0, 0);
+    return ink(canvas);
+  };
   switch (op) {
     case 'fill': {
       const control = byLabel(args.label);
@@ -168,7 +177,7 @@ export function inPage({ op, args }) {
       // The images and sketches in a log, by accessible name, with what they show.
       return Array.from(log(args.name)?.querySelectorAll('img, [role=img]') || []).map((el) => (
         el instanceof HTMLImageElement
-          ? { name: el.alt, complete: el.complete, width: el.naturalWidth, height: el.naturalHeight }
+          ? { name: el.alt, complete: el.complete, width: el.naturalWidth, height: el.naturalHeight, ...pictureInk(el) }
           : { name: el.getAttribute('aria-label'), ...(el instanceof HTMLCanvasElement ? ink(el) : {}) }));
     case 'canvasInk': {
       // The pixels of the canvas inside the region labelled `region`.

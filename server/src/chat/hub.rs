@@ -1,14 +1,16 @@
-//! Live rooms: who is in them, and the broadcast every member listens to. Storing a message and
-//! broadcasting it happen under the room's lock, so every member sees seqs in order.
+//! Live rooms: who is in them, and the broadcast every member listens to. A message is
+//! broadcast only after the store has it, and in seq order: appends run concurrently (so the
+//! store can commit them in groups), and each room holds back a message until those before it
+//! went out.
 //!
 //! A member is one client id with one nickname, however many connections (tabs) it has open:
 //! presence lists it once, and `joined`/`left` go out for its first and last connection. A new
 //! connection from the same client and tab replaces the old one at once, so a half-open
 //! connection never holds a nickname against its own person.
 
-use super::store::{Appended, Draft, History, RoomStore};
+use super::store::{Appended, Draft, History, RoomStore, StoreError};
 use heartline_protocol::{ChatMessage, ServerFrame};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, oneshot};
 
@@ -43,7 +45,15 @@ struct Connection {
 struct RoomLive {
     connections: HashMap<u64, Connection>,
     sender: broadcast::Sender<Live>,
+    /// The next seq to broadcast (set by the first join, from the store).
+    next_seq: Option<u64>,
+    /// Stored messages waiting for an earlier seq to be broadcast first.
+    held: BTreeMap<u64, ChatMessage>,
 }
+
+/// Most messages held back waiting for an earlier seq; past it they go out as they are (an
+/// append whose task was cancelled after storing would otherwise hold the room forever).
+const MAX_HELD: usize = 1024;
 
 impl RoomLive {
     fn has_nick(&self, nick: &str) -> bool {
@@ -77,13 +87,50 @@ impl RoomLive {
         }
         Some(gone)
     }
+
+    /// Broadcasts `message` once every earlier seq has gone out.
+    fn publish(&mut self, message: ChatMessage) {
+        let Some(next) = self.next_seq.as_mut() else {
+            let _ = self.sender.send(live_message(&message));
+            return;
+        };
+        if message.seq < *next {
+            // Late: MAX_HELD let later ones pass before it. Send it rather than drop it.
+            let _ = self.sender.send(live_message(&message));
+            return;
+        }
+        self.held.insert(message.seq, message);
+        while let Some(message) = self.held.remove(next) {
+            let _ = self.sender.send(live_message(&message));
+            *next += 1;
+        }
+        if self.held.len() > MAX_HELD {
+            tracing::warn!(
+                waiting_for = *next,
+                "a stored message never came to be broadcast; going on"
+            );
+            while let Some((seq, message)) = self.held.pop_first() {
+                let _ = self.sender.send(live_message(&message));
+                *next = seq + 1;
+            }
+        }
+    }
+}
+
+fn live_message(message: &ChatMessage) -> Live {
+    Live::Message {
+        seq: message.seq,
+        json: to_json(&ServerFrame::Message(message.clone())),
+    }
 }
 
 /// Why a join was refused.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum JoinError {
     /// Another client uses the nickname in the room.
     NickTaken,
+    /// The history could not be read.
+    Store(StoreError),
 }
 
 /// Who is joining, over which connection.
@@ -136,21 +183,57 @@ impl Hub {
         &*self.store
     }
 
-    /// Adds a connection: checks the nick, replaces the same tab's old connection, reads history
-    /// and subscribes in one step, so nothing falls between history and the live feed.
-    pub fn join(
+    /// Adds a connection: checks the nick, replaces the same tab's old connection and
+    /// subscribes, then reads the history. Subscribing first means nothing falls between history
+    /// and the live feed; what comes both ways (stored after the subscription, read with the
+    /// history) the session skips by seq.
+    pub async fn join(
         &self,
         room: &str,
         joiner: Joiner<'_>,
         last_seq: Option<u64>,
     ) -> Result<Membership, JoinError> {
-        let mut rooms = self
-            .rooms
+        let id = joiner.id;
+        let receiver = self.enter(room, joiner)?;
+        let history = match self.store.since(room, last_seq).await {
+            Ok(history) => history,
+            Err(error) => {
+                self.leave(room, id);
+                return Err(JoinError::Store(error));
+            }
+        };
+        let mut rooms = self.lock();
+        let Some(live) = rooms.get_mut(room) else {
+            return Err(JoinError::Store(StoreError("the room closed".into())));
+        };
+        // Nobody can post in a room before its first welcome, so the first join's history ends
+        // where the room's broadcasts start.
+        live.next_seq.get_or_insert(history.last_seq + 1);
+        Ok(Membership {
+            receiver,
+            history,
+            members: live.members(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomLive>> {
+        self.rooms
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The locked part of a join: presence and the live feed.
+    fn enter(
+        &self,
+        room: &str,
+        joiner: Joiner<'_>,
+    ) -> Result<broadcast::Receiver<Live>, JoinError> {
+        let mut rooms = self.lock();
         let live = rooms.entry(room.to_owned()).or_insert_with(|| RoomLive {
             connections: HashMap::new(),
             sender: broadcast::channel(FEED_CAPACITY).0,
+            next_seq: None,
+            held: BTreeMap::new(),
         });
         if live
             .connections
@@ -187,7 +270,6 @@ impl Hub {
                 }
             }
         }
-        let history = self.store.since(room, last_seq);
         let receiver = live.sender.subscribe();
         live.connections.insert(
             joiner.id,
@@ -206,27 +288,24 @@ impl Hub {
                 },
             );
         }
-        Ok(Membership {
-            receiver,
-            history,
-            members: live.members(),
-        })
+        Ok(receiver)
     }
 
-    /// Stores and broadcasts a message; a resend gets its original seq and is not broadcast again.
-    pub fn post(&self, room: &str, draft: Draft, now_ms: u64) -> Appended {
-        let rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let appended = self.store.append(room, draft, now_ms);
-        if let (Appended::New(message), Some(live)) = (&appended, rooms.get(room)) {
-            let _ = live.sender.send(Live::Message {
-                seq: message.seq,
-                json: to_json(&ServerFrame::Message(message.clone())),
-            });
+    /// Stores a message, then broadcasts it in seq order; a resend gets its original seq and is
+    /// not broadcast again, nor is a conflict. Nothing is broadcast unless stored.
+    pub async fn post(
+        &self,
+        room: &str,
+        draft: Draft,
+        now_ms: u64,
+    ) -> Result<Appended, StoreError> {
+        let appended = self.store.append(room, draft, now_ms).await?;
+        if let Appended::New(message) = &appended {
+            if let Some(live) = self.lock().get_mut(room) {
+                live.publish(message.clone());
+            }
         }
-        appended
+        Ok(appended)
     }
 
     /// Tells the others in the room about `nick`.
@@ -267,6 +346,6 @@ impl Hub {
 }
 
 /// Messages from history a member has not seen, for catching up after lag.
-pub fn missed(hub: &Hub, room: &str, after: u64) -> Vec<ChatMessage> {
-    hub.store().since(room, Some(after)).messages
+pub async fn missed(hub: &Hub, room: &str, after: u64) -> Result<Vec<ChatMessage>, StoreError> {
+    Ok(hub.store().since(room, Some(after)).await?.messages)
 }

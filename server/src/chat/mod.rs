@@ -1,9 +1,11 @@
 //! The chat endpoint `/ws`: the handshake checks (origin, connection limit) here, rooms in
-//! [`hub`], storage behind [`store::RoomStore`], one connection's life in [`session`].
+//! [`hub`], storage behind [`store::RoomStore`], one connection's life in [`session`], pictures
+//! over HTTP in [`media`].
 
 pub mod hub;
 pub mod identity;
 pub mod limits;
+pub mod media;
 pub mod session;
 pub mod store;
 
@@ -15,6 +17,7 @@ use hub::Hub;
 use limits::Limits;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use store::RoomStore;
 use tokio::sync::watch;
 
 /// Shared by every chat connection.
@@ -39,9 +42,13 @@ pub struct ChatState {
 }
 
 impl ChatState {
-    /// State over an in-memory store.
-    pub fn new(limits: Limits, allowed_origins: Vec<String>, stop: watch::Receiver<bool>) -> Self {
-        let store = Arc::new(store::MemoryStore::new(limits.history));
+    /// State over a store.
+    pub fn new(
+        limits: Limits,
+        allowed_origins: Vec<String>,
+        stop: watch::Receiver<bool>,
+        store: Arc<dyn RoomStore>,
+    ) -> Self {
         Self {
             hub: Arc::new(Hub::new(store)),
             limits: Arc::new(limits),

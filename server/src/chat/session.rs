@@ -4,12 +4,13 @@
 
 use super::hub::{missed, to_json, JoinError, Joiner, Live};
 use super::limits::FloodGuard;
-use super::store::{Appended, Draft};
+use super::media::sketch_png;
+use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::{
-    decode_upload, nick_problem, to_base64, AppCloseCode, Body, ClientFrame, ServerFrame,
-    UploadHeader, PING, PONG, PROTOCOL_VERSION,
+    decode_upload, nick_problem, AppCloseCode, ClientFrame, ServerFrame, UploadHeader, PING, PONG,
+    PROTOCOL_VERSION,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
@@ -105,7 +106,7 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
                 let Some(member) = joined.as_mut() else { continue };
                 match forward(&mut socket, &state, member, id, live).await {
                     Ok(()) => {}
-                    Err(()) => break None,
+                    Err(close) => break close,
                 }
             }
             incoming = socket.recv() => {
@@ -258,13 +259,17 @@ async fn handle(
                         tab_id: tab_id.as_deref(),
                         replaced: replaced_tx,
                     };
-                    let membership = match state.hub.join(&room, joiner, last_seq) {
+                    let membership = match state.hub.join(&room, joiner, last_seq).await {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
                                 AppCloseCode::NICK_TAKEN,
                                 &format!("{nick:?} is in the room"),
                             )))
+                        }
+                        Err(JoinError::Store(error)) => {
+                            tracing::error!(conn = id, %room, %error, "join: history unreadable");
+                            return Err(Some(storage_failed("the history could not be read")));
                         }
                     };
                     tracing::info!(conn = id, %room, %nick, ?last_seq, "joined");
@@ -313,7 +318,7 @@ async fn handle(
                             error_about("empty_text", "the message is empty", Some(client_msg_id));
                         return send(socket, error).await;
                     }
-                    post(socket, state, member, client_msg_id, Body::Text { text }).await
+                    post(socket, state, member, client_msg_id, Content::Text(text)).await
                 }
                 (ClientFrame::Typing, Some(member)) => {
                     state.hub.notice(
@@ -337,31 +342,62 @@ async fn handle(
             let Some(member) = joined.as_mut() else {
                 return send(socket, error_frame("not_joined", "send join first")).await;
             };
-            let (client_msg_id, body) = match header {
+            let (client_msg_id, picture) = match header {
                 UploadHeader::Image {
                     client_msg_id,
                     mime,
                 } => (
                     client_msg_id,
-                    Body::Image {
+                    Picture {
                         mime,
-                        data: to_base64(payload),
+                        bytes: payload.to_vec(),
+                        sketch: None,
                     },
                 ),
                 UploadHeader::Sketch {
                     client_msg_id,
                     width,
                     height,
-                } => (
-                    client_msg_id,
-                    Body::Sketch {
-                        width,
-                        height,
-                        data: to_base64(payload),
-                    },
-                ),
+                } => {
+                    // Up to 4 MiB of pixels to compress: off the async threads.
+                    let rgba = payload.to_vec();
+                    let png = tokio::task::spawn_blocking(move || sketch_png(width, height, &rgba))
+                        .await
+                        .map_err(|error| error.to_string())
+                        .and_then(|png| png.map_err(|error| error.to_string()));
+                    let png = match png {
+                        Ok(png) => png,
+                        Err(error) => {
+                            tracing::error!(conn = id, %error, "sketch encoding failed");
+                            return send(
+                                socket,
+                                error_about(
+                                    "bad_sketch",
+                                    format!("the sketch could not be encoded: {error}"),
+                                    Some(client_msg_id),
+                                ),
+                            )
+                            .await;
+                        }
+                    };
+                    (
+                        client_msg_id,
+                        Picture {
+                            mime: "image/png".into(),
+                            bytes: png,
+                            sketch: Some((width, height)),
+                        },
+                    )
+                }
             };
-            post(socket, state, member, client_msg_id, body).await
+            post(
+                socket,
+                state,
+                member,
+                client_msg_id,
+                Content::Picture(picture),
+            )
+            .await
         }
     }
 }
@@ -394,26 +430,47 @@ async fn flood(socket: &mut WebSocket) -> Result<(), Option<Close>> {
     Err(Some(Close(1008, "flooding".into())))
 }
 
+/// 1011: the store failed, so nothing more can be promised on this connection.
+fn storage_failed(detail: &str) -> Close {
+    Close(1011, format!("storage failed: {detail}"))
+}
+
 async fn post(
     socket: &mut WebSocket,
     state: &ChatState,
     member: &mut Joined,
     client_msg_id: String,
-    body: Body,
+    content: Content,
 ) -> Result<(), Option<Close>> {
     let draft = Draft {
         from: member.nick.clone(),
         client_id: member.client_id.clone(),
         client_msg_id: client_msg_id.clone(),
-        body,
+        content,
     };
-    let seq = match state.hub.post(&member.room, draft, now_ms()) {
-        Appended::New(message) => message.seq,
-        Appended::Duplicate(seq) => {
+    let seq = match state.hub.post(&member.room, draft, now_ms()).await {
+        Ok(Appended::New(message)) => message.seq,
+        Ok(Appended::Duplicate(seq)) => {
             state
                 .deduplicated
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             seq
+        }
+        Ok(Appended::Conflict(seq)) => {
+            let message = format!(
+                "client_msg_id {client_msg_id:?} was used for another message (seq {seq}); \
+                 this one was not stored"
+            );
+            return send(
+                socket,
+                error_about("conflict", message, Some(client_msg_id)),
+            )
+            .await;
+        }
+        Err(error) => {
+            // Never ack what is not stored: the client keeps it and resends after reconnecting.
+            tracing::error!(room = %member.room, %error, "message not stored; closing with 1011");
+            return Err(Some(storage_failed("your message was not saved")));
         }
     };
     send(
@@ -434,7 +491,7 @@ async fn forward(
     member: &mut Joined,
     id: u64,
     live: Result<Live, RecvError>,
-) -> Result<(), ()> {
+) -> Result<(), Option<Close>> {
     match live {
         Ok(Live::Message { seq, json }) => {
             if seq > member.delivered {
@@ -442,7 +499,7 @@ async fn forward(
                 socket
                     .send(Message::Text(json.to_string().into()))
                     .await
-                    .map_err(|_| ())?;
+                    .map_err(|_| None)?;
             }
         }
         Ok(Live::Notice { about, json }) => {
@@ -451,22 +508,29 @@ async fn forward(
                 socket
                     .send(Message::Text(json.to_string().into()))
                     .await
-                    .map_err(|_| ())?;
+                    .map_err(|_| None)?;
             }
         }
         Err(RecvError::Lagged(skipped)) => {
             // Too slow for the feed: catch up from the store, so no message is lost.
             tracing::warn!(conn = id, skipped, "lagged; catching up from history");
-            for message in missed(&state.hub, &member.room, member.delivered) {
+            let missed = match missed(&state.hub, &member.room, member.delivered).await {
+                Ok(missed) => missed,
+                Err(error) => {
+                    tracing::error!(conn = id, %error, "catching up: history unreadable");
+                    return Err(Some(storage_failed("the history could not be read")));
+                }
+            };
+            for message in missed {
                 member.delivered = message.seq;
                 let frame = to_json(&ServerFrame::Message(message));
                 socket
                     .send(Message::Text(frame.to_string().into()))
                     .await
-                    .map_err(|_| ())?;
+                    .map_err(|_| None)?;
             }
         }
-        Err(RecvError::Closed) => return Err(()),
+        Err(RecvError::Closed) => return Err(None),
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{Body, ServerFrame};
 use heartline_server::chat::limits::Limits;
-use heartline_server::{start, Running, ServerConfig};
+use heartline_server::{start, Running, ServerConfig, StoreConfig, StoreKind};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,9 +19,15 @@ pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
 pub async fn server_with(limits: Limits) -> Running {
+    // The in-memory store: these tests are about the protocol; durability has its own tests
+    // (tests/durability.rs) on the real binary and a real SQLite file.
     let config = ServerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         limits,
+        store: StoreConfig {
+            kind: StoreKind::Memory,
+            ..StoreConfig::default()
+        },
         ..ServerConfig::default()
     };
     start(config).await.expect("server starts")

@@ -1,0 +1,334 @@
+//! What every [`RoomStore`] promises, as one suite each backend runs:
+//! `crate::contract_suite!(make_backend())` in the backend's tests.
+
+use super::{Appended, Content, Draft, Picture, Retention, RoomStore};
+use heartline_protocol::Body;
+use std::sync::Arc;
+
+/// A backend under test: `open` makes its store, and for a durable backend opens the same data
+/// again (a restart).
+pub trait Backend {
+    type Store: RoomStore;
+    fn open(&mut self, retention: Retention) -> impl std::future::Future<Output = Self::Store>;
+    /// Whether a reopened store keeps what was stored.
+    fn durable(&self) -> bool;
+}
+
+/// Runs each contract test against a backend.
+#[macro_export]
+macro_rules! contract_suite {
+    ($backend:expr) => {
+        $crate::contract_suite!(@tests $backend;
+            seqs_grow_and_resends_are_deduplicated,
+            a_reused_id_with_other_content_is_a_conflict,
+            since_returns_exactly_what_came_after,
+            history_is_bounded_by_count_and_reports_the_gap,
+            old_messages_leave_by_age_and_the_gap_says_so,
+            dedup_outlives_the_history_for_its_window,
+            pictures_are_kept_apart_and_found_by_their_url,
+            concurrent_appends_get_dense_seqs_each_once,
+            a_restart_keeps_epoch_seqs_and_dedup,
+        );
+    };
+    (@tests $backend:expr; $($name:ident),* $(,)?) => {
+        mod contract {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::chat::store::contract::$name($backend).await;
+                }
+            )*
+        }
+    };
+}
+
+fn text(client: &str, id: &str, text: &str) -> Draft {
+    Draft {
+        from: "ada".into(),
+        client_id: client.into(),
+        client_msg_id: id.into(),
+        content: Content::Text(text.into()),
+    }
+}
+
+fn seqs(history: &super::History) -> Vec<u64> {
+    history.messages.iter().map(|m| m.seq).collect()
+}
+
+fn new_seq(appended: Appended) -> u64 {
+    match appended {
+        Appended::New(message) => message.seq,
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+pub async fn seqs_grow_and_resends_are_deduplicated(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    let Appended::New(first) = store.append("r", text("c", "1", "hi"), 5).await.unwrap() else {
+        panic!("first append is new")
+    };
+    assert_eq!((first.seq, first.ts), (1, 5));
+    assert_eq!(first.body, Body::Text { text: "hi".into() });
+    assert_eq!(
+        store.append("r", text("c", "1", "hi"), 6).await.unwrap(),
+        Appended::Duplicate(1)
+    );
+    assert_eq!(
+        new_seq(
+            store
+                .append("r", text("other", "1", "hi"), 7)
+                .await
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        new_seq(
+            store
+                .append("elsewhere", text("c", "1", "hi"), 7)
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    assert_eq!(store.since("r", None).await.unwrap().messages.len(), 2);
+}
+
+pub async fn a_reused_id_with_other_content_is_a_conflict(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    store.append("r", text("c", "1", "hi"), 1).await.unwrap();
+    assert_eq!(
+        store
+            .append("r", text("c", "1", "changed"), 2)
+            .await
+            .unwrap(),
+        Appended::Conflict(1)
+    );
+    let history = store.since("r", None).await.unwrap();
+    assert_eq!(seqs(&history), [1]);
+    assert_eq!(history.messages[0].body, Body::Text { text: "hi".into() });
+}
+
+pub async fn since_returns_exactly_what_came_after(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    for id in ["1", "2", "3"] {
+        store.append("r", text("c", id, id), 0).await.unwrap();
+    }
+    let history = store.since("r", Some(1)).await.unwrap();
+    assert_eq!(seqs(&history), [2, 3]);
+    assert!(!history.gap);
+    assert_eq!(history.last_seq, 3);
+    assert!(store.since("r", Some(3)).await.unwrap().messages.is_empty());
+    assert_eq!(store.since("r", None).await.unwrap().messages.len(), 3);
+    let empty = store.since("nobody-here", None).await.unwrap();
+    assert_eq!(
+        (empty.messages.len(), empty.gap, empty.last_seq),
+        (0, false, 0)
+    );
+    assert!(
+        store.since("nobody-here", Some(4)).await.unwrap().gap,
+        "seqs this store never had are missing"
+    );
+}
+
+pub async fn history_is_bounded_by_count_and_reports_the_gap(mut backend: impl Backend) {
+    let store = backend
+        .open(Retention {
+            messages: 2,
+            dedup_window_ms: 0,
+            ..Retention::default()
+        })
+        .await;
+    for id in ["1", "2", "3", "4"] {
+        store.append("r", text("c", id, id), 0).await.unwrap();
+    }
+    let history = store.since("r", Some(1)).await.unwrap();
+    assert_eq!(seqs(&history), [3, 4]);
+    assert!(history.gap, "seq 2 is gone");
+    assert!(!store.since("r", Some(2)).await.unwrap().gap);
+    assert!(
+        !store.since("r", None).await.unwrap().gap,
+        "a first join has no gap to report"
+    );
+}
+
+pub async fn old_messages_leave_by_age_and_the_gap_says_so(mut backend: impl Backend) {
+    let store = backend
+        .open(Retention {
+            max_age_ms: Some(60_000),
+            ..Retention::default()
+        })
+        .await;
+    let now = super::unix_ms();
+    store
+        .append("r", text("c", "old", "old"), now - 120_000)
+        .await
+        .unwrap();
+    store
+        .append("r", text("c", "new", "new"), now)
+        .await
+        .unwrap();
+    let history = store.since("r", Some(0)).await.unwrap();
+    assert_eq!(seqs(&history), [2]);
+    assert!(history.gap, "seq 1 aged out");
+    assert_eq!(history.last_seq, 2);
+}
+
+pub async fn dedup_outlives_the_history_for_its_window(mut backend: impl Backend) {
+    let now = super::unix_ms();
+    let store = backend
+        .open(Retention {
+            messages: 1,
+            dedup_window_ms: 60_000,
+            ..Retention::default()
+        })
+        .await;
+    store.append("r", text("c", "1", "one"), now).await.unwrap();
+    store.append("r", text("c", "2", "two"), now).await.unwrap();
+    assert_eq!(seqs(&store.since("r", None).await.unwrap()), [2]);
+    // Seq 1 left the history, but a late resend of it is still recognised.
+    assert_eq!(
+        store.append("r", text("c", "1", "one"), now).await.unwrap(),
+        Appended::Duplicate(1)
+    );
+    // A key whose window has passed and whose message is gone is forgotten.
+    let long_ago = now - 120_000;
+    let store = {
+        drop(store);
+        backend
+            .open(Retention {
+                messages: 1,
+                dedup_window_ms: 60_000,
+                ..Retention::default()
+            })
+            .await
+    };
+    store
+        .append("old", text("c", "a", "a"), long_ago)
+        .await
+        .unwrap();
+    store.append("old", text("c", "b", "b"), now).await.unwrap();
+    // The store forgets on its own schedule; what it must not do is store a duplicate inside the
+    // window, which the first half checked. Here either answer is allowed, but never a conflict.
+    let late = store.append("old", text("c", "a", "a"), now).await.unwrap();
+    assert!(!matches!(late, Appended::Conflict(_)), "{late:?}");
+}
+
+pub async fn pictures_are_kept_apart_and_found_by_their_url(mut backend: impl Backend) {
+    let store = backend
+        .open(Retention {
+            messages: 1,
+            ..Retention::default()
+        })
+        .await;
+    let png = vec![137, 80, 78, 71, 1, 2, 3];
+    let picture = |id: &str, sketch| Draft {
+        from: "ada".into(),
+        client_id: "c".into(),
+        client_msg_id: id.into(),
+        content: Content::Picture(Picture {
+            mime: "image/png".into(),
+            bytes: png.clone(),
+            sketch,
+        }),
+    };
+    let Appended::New(image) = store.append("r", picture("i", None), 1).await.unwrap() else {
+        panic!("stored")
+    };
+    let Body::Image { mime, url } = &image.body else {
+        panic!("an image body: {:?}", image.body)
+    };
+    assert_eq!(mime, "image/png");
+    let id = url.strip_prefix(super::MEDIA_PATH).expect("a media URL");
+    let media = store.media(id).await.unwrap().expect("the picture is kept");
+    assert_eq!(
+        (media.mime.as_str(), media.bytes),
+        ("image/png", png.clone())
+    );
+    let history = store.since("r", None).await.unwrap();
+    let json = serde_json::to_string(&history.messages).unwrap();
+    assert!(json.len() < 300, "history carries a URL, not bytes: {json}");
+
+    let Appended::New(sketch) = store
+        .append("r", picture("s", Some((2, 3))), 2)
+        .await
+        .unwrap()
+    else {
+        panic!("stored")
+    };
+    let Body::Sketch {
+        width,
+        height,
+        url: sketch_url,
+    } = &sketch.body
+    else {
+        panic!("a sketch body: {:?}", sketch.body)
+    };
+    assert_eq!((*width, *height), (2, 3));
+    assert_ne!(sketch_url, url, "each picture has its own id");
+    assert!(store.media("no-such-id").await.unwrap().is_none());
+    assert!(
+        store.media(&format!("{id}9")).await.unwrap().is_none(),
+        "an unknown id is not found"
+    );
+}
+
+pub async fn concurrent_appends_get_dense_seqs_each_once(mut backend: impl Backend) {
+    let store = Arc::new(backend.open(Retention::default()).await);
+    let mut tasks = Vec::new();
+    for client in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for n in 0..30 {
+                let draft = text(
+                    &format!("c{client}"),
+                    &n.to_string(),
+                    &format!("{client}/{n}"),
+                );
+                seqs.push(new_seq(store.append("r", draft, 1).await.unwrap()));
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one client's seqs grow"
+        );
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=300).collect::<Vec<u64>>());
+    let history = store.since("r", None).await.unwrap();
+    assert_eq!(seqs(&history), (1..=300).collect::<Vec<u64>>());
+}
+
+pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    let epoch = store.epoch().to_owned();
+    store.append("r", text("c", "1", "one"), 1).await.unwrap();
+    store.append("r", text("c", "2", "two"), 2).await.unwrap();
+    drop(store);
+    let store = backend.open(Retention::default()).await;
+    if !backend.durable() {
+        assert_ne!(store.epoch(), epoch, "a fresh memory store is a new epoch");
+        return;
+    }
+    assert_eq!(store.epoch(), epoch);
+    assert_eq!(
+        store.append("r", text("c", "2", "two"), 3).await.unwrap(),
+        Appended::Duplicate(2)
+    );
+    assert_eq!(
+        new_seq(store.append("r", text("c", "3", "three"), 4).await.unwrap()),
+        3
+    );
+    let history = store.since("r", Some(1)).await.unwrap();
+    assert_eq!(seqs(&history), [2, 3]);
+    assert!(!history.gap);
+}

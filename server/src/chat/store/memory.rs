@@ -1,0 +1,228 @@
+//! Rooms in memory: lost at exit, so each start is a new epoch. For tests and benchmarks that
+//! want no disk, and the reference the durable backends are held to.
+
+use super::{
+    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Retention,
+    RoomStore, StoreError,
+};
+use async_trait::async_trait;
+use heartline_protocol::ChatMessage;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Rooms in memory, each keeping its messages by the [`Retention`] rules.
+#[derive(Debug)]
+pub struct MemoryStore {
+    retention: Retention,
+    epoch: String,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<String, Room>,
+    /// Pictures by id, kept while their message is (the log holds only their URL).
+    media: HashMap<String, Media>,
+    next_media: u64,
+}
+
+#[derive(Debug)]
+struct Kept {
+    message: ChatMessage,
+    media: Option<String>,
+}
+
+#[derive(Debug)]
+struct DedupKey {
+    seq: u64,
+    fingerprint: [u8; 32],
+    ts: u64,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    messages: VecDeque<Kept>,
+    last_seq: u64,
+    /// (client id, client message id) → what was stored, kept by time (see [`Retention`]).
+    seen: HashMap<(String, String), DedupKey>,
+    /// The keys of `seen` in the order they were stored, to expire them.
+    seen_order: VecDeque<(String, String)>,
+}
+
+impl MemoryStore {
+    /// A store keeping messages by `retention`.
+    pub fn new(retention: Retention) -> Self {
+        Self {
+            retention: Retention {
+                messages: retention.messages.max(1),
+                ..retention
+            },
+            epoch: new_epoch(),
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves whole messages or none: the data stays usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    /// Drops what the retention rules no longer keep, and expired dedup keys.
+    fn evict(&mut self, room: &str, retention: &Retention, now_ms: u64) {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let too_old = |kept: &Kept| {
+            retention
+                .max_age_ms
+                .is_some_and(|age| kept.message.ts.saturating_add(age) < now_ms)
+        };
+        while let Some(front) = state.messages.front() {
+            if state.messages.len() <= retention.messages && !too_old(front) {
+                break;
+            }
+            if let Some(media) = state.messages.pop_front().and_then(|kept| kept.media) {
+                self.media.remove(&media);
+            }
+        }
+        let oldest_kept = state
+            .messages
+            .front()
+            .map_or(state.last_seq + 1, |kept| kept.message.seq);
+        while let Some(key) = state.seen_order.front() {
+            let expired = state.seen.get(key).is_none_or(|entry| {
+                entry.seq < oldest_kept
+                    && entry.ts.saturating_add(retention.dedup_window_ms) < now_ms
+            });
+            if !expired {
+                break;
+            }
+            if let Some(key) = state.seen_order.pop_front() {
+                state.seen.remove(&key);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RoomStore for MemoryStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+        let fingerprint = draft.fingerprint();
+        let mut state = self.lock();
+        let state = &mut *state;
+        state.evict(room, &self.retention, now_ms);
+        let media_id = match &draft.content {
+            Content::Picture(_) => {
+                state.next_media += 1;
+                Some(format!("{}-{}", self.epoch, state.next_media))
+            }
+            Content::Text(_) => None,
+        };
+        let entry = state.rooms.entry(room.to_owned()).or_default();
+        let key = (draft.client_id, draft.client_msg_id);
+        if let Some(seen) = entry.seen.get(&key) {
+            return Ok(if seen.fingerprint == fingerprint {
+                Appended::Duplicate(seen.seq)
+            } else {
+                Appended::Conflict(seen.seq)
+            });
+        }
+        entry.last_seq += 1;
+        let body = match draft.content {
+            Content::Text(text) => heartline_protocol::Body::Text { text },
+            Content::Picture(picture) => {
+                let id = media_id.clone().unwrap_or_default();
+                let body = picture.body(media_url(&id));
+                state.media.insert(
+                    id,
+                    Media {
+                        mime: picture.mime,
+                        bytes: picture.bytes,
+                    },
+                );
+                body
+            }
+        };
+        let message = ChatMessage {
+            room: room.to_owned(),
+            seq: entry.last_seq,
+            from: draft.from,
+            ts: now_ms,
+            client_msg_id: key.1.clone(),
+            body,
+        };
+        entry.seen.insert(
+            key.clone(),
+            DedupKey {
+                seq: message.seq,
+                fingerprint,
+                ts: now_ms,
+            },
+        );
+        entry.seen_order.push_back(key);
+        entry.messages.push_back(Kept {
+            message: message.clone(),
+            media: media_id,
+        });
+        state.evict(room, &self.retention, now_ms);
+        Ok(Appended::New(message))
+    }
+
+    async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {
+        let mut state = self.lock();
+        state.evict(room, &self.retention, unix_ms());
+        let Some(room) = state.rooms.get(room) else {
+            return Ok(History {
+                messages: Vec::new(),
+                gap: after.is_some_and(|seq| seq > 0),
+                last_seq: 0,
+            });
+        };
+        let oldest_kept = room
+            .messages
+            .front()
+            .map_or(room.last_seq + 1, |kept| kept.message.seq);
+        let from = after.unwrap_or(0);
+        Ok(History {
+            messages: room
+                .messages
+                .iter()
+                .filter(|kept| kept.message.seq > from)
+                .map(|kept| kept.message.clone())
+                .collect(),
+            gap: has_gap(after, oldest_kept, room.last_seq),
+            last_seq: room.last_seq,
+        })
+    }
+
+    async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
+        Ok(self.lock().media.get(id).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Memory;
+
+    impl super::super::contract::Backend for Memory {
+        type Store = MemoryStore;
+        async fn open(&mut self, retention: Retention) -> MemoryStore {
+            MemoryStore::new(retention)
+        }
+        fn durable(&self) -> bool {
+            false
+        }
+    }
+
+    crate::contract_suite!(Memory);
+}

@@ -1,0 +1,204 @@
+//! Where rooms keep their messages: the [`RoomStore`] trait and what it promises, with one file
+//! per backend ([`memory`], [`sqlite`]). Every backend runs the same contract suite
+//! ([`contract`], instantiated in each backend's tests).
+//!
+//! The promises:
+//! - `append` returns only once the message is stored as durably as the backend can (for SQLite:
+//!   committed and synced), so an `ack` sent after it never names an unsaved message;
+//! - seqs per room start at 1 and grow by one per stored message, and continue across restarts
+//!   for a durable backend (whose [`RoomStore::epoch`] then stays the same);
+//! - `since` never hides a gap: when a message right after the asked seq is no longer kept,
+//!   it says so;
+//! - a resend (same client id and message id, same content) is not stored twice for as long as
+//!   its dedup key is kept: the message is kept, or the dedup window has not passed, whichever is
+//!   longer; the same ids with different content are a [`Appended::Conflict`];
+//! - pictures are kept apart from the log, by id ([`RoomStore::media`]); the message carries the
+//!   picture's URL, so history stays small.
+
+pub mod memory;
+pub mod sqlite;
+
+#[cfg(test)]
+mod contract;
+
+use async_trait::async_trait;
+use heartline_protocol::{Body, ChatMessage};
+use sha2::{Digest, Sha256};
+
+pub use memory::MemoryStore;
+pub use sqlite::{GroupCommit, OpenError, SqliteStore};
+
+/// The path under which pictures are served: `GET /media/<id>`.
+pub const MEDIA_PATH: &str = "/media/";
+
+/// What a message carries, as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Text.
+    Text(String),
+    /// An image or a sketch, stored apart from the log.
+    Picture(Picture),
+}
+
+/// A picture's bytes and type. A sketch arrives as RGBA pixels and is stored as PNG.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    /// MIME type of `bytes`.
+    pub mime: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// `Some((width, height))` for a sketch.
+    pub sketch: Option<(u32, u32)>,
+}
+
+impl Picture {
+    /// The message body that refers to this picture by URL.
+    fn body(&self, url: String) -> Body {
+        match self.sketch {
+            Some((width, height)) => Body::Sketch { width, height, url },
+            None => Body::Image {
+                mime: self.mime.clone(),
+                url,
+            },
+        }
+    }
+}
+
+/// A stored picture, as served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    /// Its MIME type (one of the accepted image types, or `image/png` for sketches).
+    pub mime: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A message to store: the server assigns seq and time.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// Sender's nickname.
+    pub from: String,
+    /// Sender's stable client id.
+    pub client_id: String,
+    /// Sender's id of the message.
+    pub client_msg_id: String,
+    /// Content.
+    pub content: Content,
+}
+
+impl Draft {
+    /// A fingerprint of the content, to tell a resend (same) from a reused id (different).
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut hash = Sha256::new();
+        match &self.content {
+            Content::Text(text) => {
+                hash.update(b"text\0");
+                hash.update(text.as_bytes());
+            }
+            Content::Picture(picture) => {
+                hash.update(b"picture\0");
+                hash.update(picture.mime.as_bytes());
+                if let Some((width, height)) = picture.sketch {
+                    hash.update(width.to_be_bytes());
+                    hash.update(height.to_be_bytes());
+                }
+                hash.update(b"\0");
+                hash.update(&picture.bytes);
+            }
+        }
+        hash.finalize().into()
+    }
+}
+
+/// The outcome of [`RoomStore::append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored under a new seq.
+    New(ChatMessage),
+    /// Already stored (same client id, message id and content): its seq.
+    Duplicate(u64),
+    /// The same client id and message id were used for different content (stored with this
+    /// seq); the new content is not stored.
+    Conflict(u64),
+}
+
+/// Messages after a seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// In seq order.
+    pub messages: Vec<ChatMessage>,
+    /// Some messages after the requested seq are no longer kept.
+    pub gap: bool,
+    /// The room's latest seq (0 before the first message).
+    pub last_seq: u64,
+}
+
+/// How long rooms keep messages, and dedup keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Messages kept per room (at least 1).
+    pub messages: usize,
+    /// Messages older than this are dropped, ms (`None`: kept by count only).
+    pub max_age_ms: Option<u64>,
+    /// A dedup key is kept at least this long after its message was stored, ms, even once the
+    /// message has left the history, so that a late resend is still recognised.
+    pub dedup_window_ms: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            messages: 1_000,
+            max_age_ms: None,
+            dedup_window_ms: 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// A store that could not do what was asked; nothing was stored.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StoreError(pub String);
+
+/// Storage of rooms' messages, with deduplication by (client id, message id).
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    /// Stores a message under the room's next seq, unless it is a resend or a conflict.
+    /// Returns once the message is stored (durably, for a durable backend).
+    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError>;
+    /// The messages after `after` (all kept ones for `None`).
+    async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError>;
+    /// A stored picture by the id in its URL (`None` when unknown or no longer kept).
+    async fn media(&self, id: &str) -> Result<Option<Media>, StoreError>;
+    /// Names this store's numbering of seqs: it changes when the history is lost (a restart of
+    /// an in-memory store, or a fresh database), so clients know their old seqs mean nothing here.
+    fn epoch(&self) -> &str;
+}
+
+/// The URL of the picture with this id.
+pub fn media_url(id: &str) -> String {
+    format!("{MEDIA_PATH}{id}")
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A new epoch name: the time in ns and the process id, in hex, so two stores made in the same
+/// instant by two processes still differ.
+pub fn new_epoch() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:x}{:x}", now.as_nanos(), std::process::id())
+}
+
+/// Whether a resume after `after` misses messages that are no longer kept, given the room's
+/// latest seq and its oldest kept seq (`last_seq + 1` when none is kept). A first join (`None`)
+/// has nothing to miss.
+fn has_gap(after: Option<u64>, oldest_kept: u64, last_seq: u64) -> bool {
+    after.is_some_and(|seq| seq.saturating_add(1) < oldest_kept && seq < last_seq)
+}

@@ -1,0 +1,810 @@
+//! The durable store with real processes: the built `heartline-server` binary on a real SQLite
+//! file, killed with SIGKILL mid-stream and restarted on the same data dir; and each bad
+//! condition at start (a damaged, locked, unreadable database, a data dir that is not writable,
+//! a full disk) and while running (a write that fails).
+
+use futures_util::{SinkExt, StreamExt};
+use heartline_protocol::{Body, ServerFrame};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_heartline-server");
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A server process on a data dir.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn command(dir: &Path, extra: &[&str]) -> Command {
+    command_of(Path::new(BINARY), dir, extra)
+}
+
+fn command_of(program: &Path, dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(program);
+    command
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--dist",
+            "no-app-here",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(["--flood-burst", "100000", "--flood-per-second", "100000"])
+        .args(extra)
+        .env("RUST_LOG", "heartline_server=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts a server and waits for its "listening on" line. The output is drained for as long as
+/// the process lives, so its logs never block it.
+async fn start(mut command: Command) -> Server {
+    let mut child = command.spawn().expect("the server binary runs");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut tx = Some(tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = line.strip_prefix("heartline-server listening on http://") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[server] {line}");
+        }
+    });
+    let addr = tokio::time::timeout(DEADLINE, rx)
+        .await
+        .expect("the server starts in time")
+        .expect("the server prints its address");
+    Server { child, addr }
+}
+
+impl Server {
+    async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}
+
+/// Runs the server expecting it to refuse to start: its exit code and what it printed.
+async fn refused(mut command: Command) -> (i32, String) {
+    let output = tokio::time::timeout(DEADLINE, command.output())
+        .await
+        .expect("the server gives up in time")
+        .expect("the server binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+async fn connect(addr: SocketAddr) -> Option<Client> {
+    let url = format!("ws://{addr}/ws");
+    match tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url)).await {
+        Ok(Ok((client, _))) => Some(client),
+        _ => None,
+    }
+}
+
+/// The next chat frame; `None` when the connection ends (closed, reset, or a close frame).
+async fn next(client: &mut Client) -> Option<ServerFrame> {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a frame or the end in time");
+        match message {
+            Some(Ok(Message::Text(text))) if text.as_str() == "pong" => continue,
+            Some(Ok(Message::Text(text))) => {
+                return Some(serde_json::from_str(&text).expect("a server frame"))
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// The close code of a connection's end, reading past other frames.
+async fn close_code(client: &mut Client) -> Option<u16> {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a close in time");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return Some(frame.code.into()),
+            Some(Ok(Message::Close(None))) | Some(Err(_)) | None => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn send_json(client: &mut Client, value: serde_json::Value) -> bool {
+    client
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .is_ok()
+}
+
+/// The whole history of a room, as a newcomer sees it: (seq, client_msg_id, text).
+async fn history(addr: SocketAddr, room: &str) -> (String, Vec<(u64, String, String)>) {
+    let mut client = connect(addr).await.expect("the observer connects");
+    let observer = format!("observer-{}", rand_suffix());
+    send_json(
+        &mut client,
+        json!({"type": "join", "room": room, "nick": observer, "client_id": observer}),
+    )
+    .await;
+    let Some(ServerFrame::Welcome {
+        history,
+        epoch,
+        gap,
+        ..
+    }) = next(&mut client).await
+    else {
+        panic!("the observer is welcomed")
+    };
+    assert!(!gap, "a first join reports no gap");
+    let messages = history
+        .into_iter()
+        .map(|m| {
+            let text = match m.body {
+                Body::Text { text } => text,
+                other => format!("{other:?}"),
+            };
+            (m.seq, m.client_msg_id, text)
+        })
+        .collect();
+    (epoch, messages)
+}
+
+fn rand_suffix() -> u64 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst) as u64
+}
+
+/// Where the current server listens: a generation number and its address.
+type Current = watch::Receiver<(u64, SocketAddr)>;
+
+/// What one chatting client saw.
+#[derive(Default, Debug)]
+struct Record {
+    /// (client_msg_id, seq) of every ack.
+    acked: Vec<(String, u64)>,
+    /// Every message seq delivered to this client, history and live, over all its connections.
+    delivered: Vec<u64>,
+    /// Epochs of its welcomes.
+    epochs: HashSet<String>,
+    /// Welcomes that said `gap: true`.
+    gaps: usize,
+    /// Connections it made.
+    connections: usize,
+}
+
+/// A client that sends steadily (one message in flight, the next after its ack) and, whenever
+/// its connection ends, reconnects to the current server, resumes after the last seq it has and
+/// resends its unacknowledged message with the same id, as the app's outbox does.
+async fn chatter(
+    n: usize,
+    room: &'static str,
+    mut current: Current,
+    acks: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) -> Record {
+    let client_id = format!("durable-{n}");
+    let mut record = Record::default();
+    let mut secret: Option<String> = None;
+    let mut epoch: Option<String> = None;
+    let mut last_seq: Option<u64> = None;
+    let mut pending: Option<String> = None;
+    let mut sent = 0usize;
+    let mut generation = 0;
+    loop {
+        if stop.load(Ordering::SeqCst) && pending.is_none() {
+            return record;
+        }
+        let (current_generation, addr) = *current.borrow_and_update();
+        if current_generation == generation && record.connections > 0 {
+            // This server's connection ended: wait for the next server.
+            tokio::time::timeout(Duration::from_secs(30), current.changed())
+                .await
+                .expect("a restarted server in time")
+                .expect("the test is still running");
+            continue;
+        }
+        generation = current_generation;
+        let Some(mut client) = connect(addr).await else {
+            continue;
+        };
+        record.connections += 1;
+        let mut join =
+            json!({"type": "join", "room": room, "nick": client_id, "client_id": client_id});
+        if let Some(secret) = &secret {
+            join["secret"] = json!(secret);
+        }
+        if let (Some(seq), Some(epoch)) = (last_seq, &epoch) {
+            join["last_seq"] = json!(seq);
+            join["epoch"] = json!(epoch);
+        }
+        if !send_json(&mut client, join).await {
+            continue;
+        }
+        let Some(ServerFrame::Welcome {
+            history,
+            gap,
+            epoch: welcome_epoch,
+            secret: given,
+            ..
+        }) = next(&mut client).await
+        else {
+            continue;
+        };
+        secret = Some(given);
+        record.epochs.insert(welcome_epoch.clone());
+        epoch = Some(welcome_epoch);
+        record.gaps += usize::from(gap);
+        for message in history {
+            record.delivered.push(message.seq);
+            last_seq = Some(message.seq);
+        }
+        // Resend what was not acknowledged, then keep sending.
+        loop {
+            if pending.is_none() && !stop.load(Ordering::SeqCst) {
+                sent += 1;
+                pending = Some(format!("{n}-{sent}"));
+            }
+            if let Some(id) = &pending {
+                let say =
+                    json!({"type": "say", "client_msg_id": id, "text": format!("from {n}: {id}")});
+                if !send_json(&mut client, say).await {
+                    break;
+                }
+            } else {
+                return record;
+            }
+            // Read until this message's ack (or the end of the connection).
+            let acked = loop {
+                match next(&mut client).await {
+                    Some(ServerFrame::Message(message)) => {
+                        record.delivered.push(message.seq);
+                        last_seq = Some(message.seq);
+                    }
+                    Some(ServerFrame::Ack { client_msg_id, seq }) => {
+                        assert_eq!(
+                            Some(&client_msg_id),
+                            pending.as_ref(),
+                            "ack of the message in flight"
+                        );
+                        record.acked.push((client_msg_id, seq));
+                        acks.fetch_add(1, Ordering::SeqCst);
+                        break true;
+                    }
+                    Some(ServerFrame::Error { code, message, .. }) => {
+                        panic!("client {n}: error {code}: {message}")
+                    }
+                    Some(_) => {}
+                    None => break false,
+                }
+            };
+            if !acked {
+                break;
+            }
+            pending = None;
+        }
+    }
+}
+
+/// Waits until `counter` reaches `at_least`.
+async fn reach(counter: &AtomicUsize, at_least: usize) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        while counter.load(Ordering::SeqCst) < at_least {
+            tick.tick().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{at_least} acks in time (have {})",
+            counter.load(Ordering::SeqCst)
+        )
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acked_messages_survive_five_sigkills_exactly_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = "crash";
+    let history_size = ["--history", "100000"];
+    let mut server = start(command(dir.path(), &history_size)).await;
+    let (current_tx, current) = watch::channel((1u64, server.addr));
+    let acks = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..10)
+        .map(|n| {
+            tokio::spawn(chatter(
+                n,
+                room,
+                current.clone(),
+                acks.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+
+    for kill in 1..=5u64 {
+        // Mid-stream: wait for traffic since the last start, then kill without warning.
+        let before = acks.load(Ordering::SeqCst);
+        reach(&acks, before + 40).await;
+        server.kill().await;
+        server = start(command(dir.path(), &history_size)).await;
+        current_tx.send_replace((kill + 1, server.addr));
+    }
+    let before = acks.load(Ordering::SeqCst);
+    reach(&acks, before + 40).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut records = Vec::new();
+    for client in clients {
+        records.push(
+            tokio::time::timeout(Duration::from_secs(30), client)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+
+    let (epoch, stored) = history(server.addr, room).await;
+    let seqs: Vec<u64> = stored.iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "seqs continue across restarts, with no hole"
+    );
+    let by_id: HashMap<&str, Vec<u64>> =
+        stored.iter().fold(HashMap::new(), |mut map, (seq, id, _)| {
+            map.entry(id.as_str()).or_insert_with(Vec::new).push(*seq);
+            map
+        });
+    assert!(
+        by_id.values().all(|seqs| seqs.len() == 1),
+        "no message is stored twice: {:?}",
+        by_id
+            .iter()
+            .filter(|(_, s)| s.len() > 1)
+            .collect::<Vec<_>>()
+    );
+    let mut total_acked = 0;
+    for (n, record) in records.iter().enumerate() {
+        assert!(
+            record.connections >= 6,
+            "client {n} reconnected after each kill: {}",
+            record.connections
+        );
+        assert_eq!(
+            record.epochs,
+            HashSet::from([epoch.clone()]),
+            "one epoch across restarts"
+        );
+        assert_eq!(record.gaps, 0, "client {n} was never told of a gap");
+        for (id, seq) in &record.acked {
+            assert_eq!(
+                by_id.get(id.as_str()),
+                Some(&vec![*seq]),
+                "acked {id} is stored as seq {seq}"
+            );
+        }
+        // In order: a client's messages are stored in the order it sent them.
+        let own: BTreeMap<u64, usize> = record
+            .acked
+            .iter()
+            .map(|(id, seq)| (*seq, id.rsplit('-').next().unwrap().parse().unwrap()))
+            .collect();
+        let order: Vec<usize> = own.values().copied().collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "client {n}'s messages in order"
+        );
+        // Resuming with last_seq gave exactly what was missing: every seq once, none skipped.
+        let delivered = &record.delivered;
+        assert_eq!(
+            *delivered,
+            (1..=delivered.len() as u64).collect::<Vec<_>>(),
+            "client {n} got every seq once, in order, across {} connections",
+            record.connections
+        );
+        total_acked += record.acked.len();
+    }
+    assert!(total_acked >= 240, "traffic flowed: {total_acked} acks");
+    server.kill().await;
+}
+
+#[tokio::test]
+async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path(), &[])).await;
+    let mut ada = connect(server.addr).await.unwrap();
+    send_json(
+        &mut ada,
+        json!({"type": "join", "room": "r", "nick": "ada", "client_id": "ada"}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut ada).await,
+        Some(ServerFrame::Welcome { .. })
+    ));
+    send_json(
+        &mut ada,
+        json!({"type": "say", "client_msg_id": "1", "text": "before the crash"}),
+    )
+    .await;
+    let png = [137u8, 80, 78, 71, 13, 10, 26, 10, 7];
+    let upload = heartline_protocol::encode_upload(
+        &heartline_protocol::UploadHeader::Image {
+            client_msg_id: "2".into(),
+            mime: "image/png".into(),
+        },
+        &png,
+    );
+    ada.send(Message::Binary(upload.into())).await.unwrap();
+    let mut acks = 0;
+    let mut url = None;
+    while acks < 2 || url.is_none() {
+        match next(&mut ada).await {
+            Some(ServerFrame::Ack { .. }) => acks += 1,
+            Some(ServerFrame::Message(message)) => {
+                if let Body::Image { url: u, .. } = message.body {
+                    url = Some(u);
+                }
+            }
+            _ => {}
+        }
+    }
+    let first_epoch = {
+        let (epoch, _) = history(server.addr, "r").await;
+        epoch
+    };
+    server.kill().await;
+    let server = start(command(dir.path(), &[])).await;
+    let (epoch, stored) = history(server.addr, "r").await;
+    assert_eq!(epoch, first_epoch);
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].2, "before the crash");
+    // The picture is served by the restarted server at the same URL.
+    let url = url.expect("the image message arrived");
+    let body = http_get(server.addr, &url).await;
+    assert!(body.ends_with(&png), "the picture survived the crash");
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    response
+}
+
+// ---- bad conditions at start: a clear error naming the path, a non-zero exit, data untouched ----
+
+fn db_path(dir: &Path) -> PathBuf {
+    dir.join("heartline.db")
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The server on `dir`, run so that permission bits apply to it. They do not bind root, and CI
+/// runs as root: there it runs as `nobody` (uid 65534), from a copy of the binary in `open`
+/// (a folder open to all), since the build's folders may not be.
+fn unprivileged(open: &Path, dir: &Path) -> Command {
+    if !running_as_root() {
+        return command(dir, &[]);
+    }
+    let copy = open.join("heartline-server");
+    std::fs::copy(BINARY, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = command_of(&copy, dir, &[]);
+    command.uid(65534).gid(65534);
+    command
+}
+
+/// Lets a user other than the owner into `dir` and its parents' entries it needs.
+fn open_to_all(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_named_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = b"these are someone's notes, not a database\n".repeat(200);
+    std::fs::write(db_path(dir.path()), &garbage).unwrap();
+    let (code, output) = refused(command(dir.path(), &[])).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(&db_path(dir.path()).display().to_string()),
+        "{output}"
+    );
+    assert!(output.contains("not a database"), "{output}");
+    assert_eq!(
+        std::fs::read(db_path(dir.path())).unwrap(),
+        garbage,
+        "never overwritten"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_database_is_named_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // A real database of some size, written without WAL so all of it is in the file.
+        let conn = rusqlite::Connection::open(db_path(dir.path())).unwrap();
+        conn.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); CREATE INDEX notes_text ON notes (text);")
+            .unwrap();
+        for n in 0..2000 {
+            conn.execute(
+                "INSERT INTO notes (text) VALUES (?1)",
+                [format!("note number {n} with some text")],
+            )
+            .unwrap();
+        }
+    }
+    let mut bytes = std::fs::read(db_path(dir.path())).unwrap();
+    assert!(bytes.len() > 16 * 4096);
+    // Scribble over pages 3 to 8: the header still says SQLite, the b-trees are broken.
+    for byte in &mut bytes[2 * 4096..8 * 4096] {
+        *byte = 0xA5;
+    }
+    std::fs::write(db_path(dir.path()), &bytes).unwrap();
+    let (code, output) = refused(command(dir.path(), &[])).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(&db_path(dir.path()).display().to_string()),
+        "{output}"
+    );
+    assert!(
+        output.contains("damaged") || output.contains("malformed"),
+        "{output}"
+    );
+    assert_eq!(
+        std::fs::read(db_path(dir.path())).unwrap(),
+        bytes,
+        "never repaired or rewritten"
+    );
+}
+
+#[tokio::test]
+async fn a_data_dir_in_use_by_another_server_is_refused_and_that_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(command(dir.path(), &[])).await;
+    let (code, output) = refused(command(dir.path(), &[])).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains("in use by another heartline-server"),
+        "{output}"
+    );
+    assert!(
+        output.contains(&dir.path().display().to_string()),
+        "{output}"
+    );
+    let (_, stored) = history(first.addr, "still-serving").await;
+    assert!(stored.is_empty());
+    first.kill().await;
+}
+
+#[tokio::test]
+async fn a_database_locked_by_another_process_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Another program (here a sqlite connection in this test) holds an exclusive lock.
+    let conn = rusqlite::Connection::open(db_path(dir.path())).unwrap();
+    conn.execute_batch("CREATE TABLE theirs (x); BEGIN EXCLUSIVE; INSERT INTO theirs VALUES (1);")
+        .unwrap();
+    let (code, output) = refused(command(dir.path(), &[])).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(&db_path(dir.path()).display().to_string()),
+        "{output}"
+    );
+    assert!(output.contains("locked"), "{output}");
+    conn.execute_batch("COMMIT;").unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM theirs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "their data is intact");
+}
+
+#[tokio::test]
+async fn an_unreadable_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    open_to_all(dir.path());
+    std::fs::write(db_path(dir.path()), b"").unwrap();
+    std::fs::set_permissions(db_path(dir.path()), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let (code, output) = refused(unprivileged(dir.path(), dir.path())).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(&db_path(dir.path()).display().to_string()),
+        "{output}"
+    );
+    assert!(output.contains("cannot open the database"), "{output}");
+}
+
+#[tokio::test]
+async fn a_data_dir_that_is_not_writable_is_named() {
+    let parent = tempfile::tempdir().unwrap();
+    open_to_all(parent.path());
+    let dir = parent.path().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let (code, output) = refused(unprivileged(parent.path(), &dir)).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(&format!("the data dir {} is not writable", dir.display())),
+        "{output}"
+    );
+    // And a data dir that cannot be created (its parent is a file).
+    let file = parent.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (code, output) = refused(self::command(&file.join("data"), &[])).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(output.contains("cannot create the data dir"), "{output}");
+}
+
+/// Runs the server with a file size limit: every write past `bytes` fails (EFBIG), as on a full
+/// disk (ENOSPC). Both are write errors to SQLite. A real full file system would need a mount,
+/// which needs privileges CI may not give; the limit needs none. SIGXFSZ, which would kill the
+/// process at the limit, is ignored, so the server sees the error as a full disk shows it.
+fn with_file_size_limit(command: &mut Command, bytes: u64) {
+    // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_at_start_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = command(dir.path(), &[]);
+    with_file_size_limit(&mut command, 1024);
+    let (code, output) = refused(command).await;
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains(&db_path(dir.path()).display().to_string()),
+        "{output}"
+    );
+    assert!(
+        output.contains("full") || output.contains("write failed"),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_failure_while_running_closes_with_1011_and_never_acks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut limited = command(dir.path(), &[]);
+    with_file_size_limit(&mut limited, 512 * 1024);
+    let server = start(limited).await;
+    let mut ada = connect(server.addr).await.unwrap();
+    send_json(
+        &mut ada,
+        json!({"type": "join", "room": "r", "nick": "ada", "client_id": "ada"}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut ada).await,
+        Some(ServerFrame::Welcome { .. })
+    ));
+    let text = "x".repeat(60_000);
+    let mut acked = Vec::new();
+    let mut closed_with = None;
+    'sending: for n in 0..100 {
+        let id = n.to_string();
+        send_json(
+            &mut ada,
+            json!({"type": "say", "client_msg_id": id, "text": text}),
+        )
+        .await;
+        loop {
+            match next(&mut ada).await {
+                Some(ServerFrame::Ack { client_msg_id, .. }) => {
+                    acked.push(client_msg_id);
+                    break;
+                }
+                Some(ServerFrame::Message(_)) => {}
+                Some(other) => panic!("{other:?}"),
+                None => {
+                    closed_with = Some(id);
+                    break 'sending;
+                }
+            }
+        }
+    }
+    let failed = closed_with.expect("a write failed before 100 × 60 KB went into 512 KiB");
+    assert!(!acked.is_empty(), "the first messages fit");
+    server.kill().await;
+    // Restarted without the limit: what was acked is there, and nothing else.
+    let server = start(command(dir.path(), &[])).await;
+    let (_, stored) = history(server.addr, "r").await;
+    let stored_ids: Vec<&str> = stored.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(stored_ids, acked, "exactly the acked messages are stored");
+    assert!(!stored_ids.contains(&failed.as_str()));
+    server.kill().await;
+}
+
+#[tokio::test]
+async fn the_close_for_a_failed_write_is_1011() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut limited = command(dir.path(), &[]);
+    with_file_size_limit(&mut limited, 256 * 1024);
+    let server = start(limited).await;
+    let mut ada = connect(server.addr).await.unwrap();
+    send_json(
+        &mut ada,
+        json!({"type": "join", "room": "r", "nick": "ada", "client_id": "ada"}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut ada).await,
+        Some(ServerFrame::Welcome { .. })
+    ));
+    let text = "y".repeat(60_000);
+    for n in 0..100 {
+        if !send_json(
+            &mut ada,
+            json!({"type": "say", "client_msg_id": n.to_string(), "text": text}),
+        )
+        .await
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut ada).await, Some(1011));
+    server.kill().await;
+}
