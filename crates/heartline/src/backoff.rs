@@ -54,7 +54,7 @@ impl Backoff {
         if !self.jitter || ceiling <= self.min_ms {
             return ceiling;
         }
-        self.min_ms + rng.below(ceiling - self.min_ms + 1)
+        self.min_ms + rng.below((ceiling - self.min_ms).saturating_add(1))
     }
 }
 

@@ -176,6 +176,9 @@ pub enum CloseError {
         /// Its length in bytes of UTF-8.
         bytes: usize,
     },
+    /// Called from code the connection itself is running (a URL provider): refused rather than
+    /// lost. Close from a notice handler instead.
+    Busy,
 }
 
 impl fmt::Display for CloseError {
@@ -189,6 +192,10 @@ impl fmt::Display for CloseError {
             CloseError::ReasonTooLong { bytes } => write!(
                 f,
                 "close reason is {bytes} bytes of UTF-8; at most {MAX_REASON_BYTES} are allowed"
+            ),
+            CloseError::Busy => write!(
+                f,
+                "not closed: called from inside the connection (a URL provider); close from a notice handler instead"
             ),
         }
     }

@@ -147,6 +147,15 @@ pub struct Config {
     pub min_uptime_ms: u64,
     /// How long an attempt may stay CONNECTING before it is abandoned, ms. Default 10 000.
     pub open_timeout_ms: Option<u64>,
+    /// How long the user's close may wait for the server's closing handshake before the socket
+    /// is written off (status `Stopped`, close 1006), ms. Default 2 000.
+    pub close_timeout_ms: Option<u64>,
+    /// After this many attempts in a row that never opened, stop retrying with status
+    /// `Unreachable` until `open()` or `online`. Default 10; `None` retries for ever.
+    pub unreachable_after: Option<u32>,
+    /// Keep queued frames when the user closes, to send them after the next `open()`.
+    /// Default false: a close drops them (reported as `Event::Discarded`).
+    pub keep_outbox_on_close: bool,
     /// Queue limits while not open.
     pub outbox: OutboxLimits,
     /// Per-code overrides of [`default_close_policy`], first match wins.
@@ -168,6 +177,9 @@ impl Config {
             max_retries: None,
             min_uptime_ms: 5_000,
             open_timeout_ms: Some(10_000),
+            close_timeout_ms: Some(2_000),
+            unreachable_after: Some(10),
+            keep_outbox_on_close: false,
             outbox: OutboxLimits::default(),
             close_policy: Vec::new(),
             seed: None,
@@ -247,6 +259,40 @@ impl Config {
     /// Abandons an attempt still CONNECTING after this long (`None`: wait for the browser).
     pub fn with_open_timeout(mut self, open_timeout_ms: Option<u64>) -> Self {
         self.open_timeout_ms = open_timeout_ms;
+        self
+    }
+
+    /// Writes the socket off if the server has not finished the closing handshake this long
+    /// after the user's close (`None`: wait for the browser, which can take tens of seconds).
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_close_timeout(Some(500));
+    /// assert_eq!(config.close_timeout_ms, Some(500));
+    /// ```
+    pub fn with_close_timeout(mut self, close_timeout_ms: Option<u64>) -> Self {
+        self.close_timeout_ms = close_timeout_ms;
+        self
+    }
+
+    /// Stops retrying after this many consecutive attempts that never opened (`None`: never).
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_unreachable_after(Some(3));
+    /// assert_eq!(config.unreachable_after, Some(3));
+    /// ```
+    pub fn with_unreachable_after(mut self, attempts: Option<u32>) -> Self {
+        self.unreachable_after = attempts;
+        self
+    }
+
+    /// Keeps frames queued at the user's close for the next `open()` instead of dropping them.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_outbox_kept_on_close(true);
+    /// assert!(config.keep_outbox_on_close);
+    /// ```
+    pub fn with_outbox_kept_on_close(mut self, keep: bool) -> Self {
+        self.keep_outbox_on_close = keep;
         self
     }
 

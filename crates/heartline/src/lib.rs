@@ -23,7 +23,9 @@ mod backoff;
 mod close_code;
 mod config;
 mod driver;
+mod frame;
 mod heartbeat;
+#[cfg(feature = "yew")]
 mod hook;
 mod machine;
 mod outbox;
@@ -31,8 +33,10 @@ mod outbox;
 pub use backoff::{Backoff, Rng};
 pub use close_code::{validate_close, CloseCode, CloseError, CloseRange, MAX_REASON_BYTES};
 pub use config::{default_close_policy, BinaryType, ClosePolicy, Config, OutboxLimits, UrlSource};
-pub use driver::{Heartline, Inbound, Notice, Outgoing};
+pub use driver::{now_ms, Heartline};
+pub use frame::{Inbound, Notice, Outgoing, Text};
 pub use heartbeat::Heartbeat;
+#[cfg(feature = "yew")]
 pub use hook::{use_heartline, UseHeartline};
 pub use machine::{CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind};
 pub use outbox::{Payload, SendError};
