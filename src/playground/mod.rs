@@ -623,9 +623,14 @@ fn handle_notice(
     notice: Notice,
 ) {
     let action = match notice {
-        Notice::Message(Inbound::Text(text)) => {
-            PlaygroundAction::Frame(frame(Direction::In, false, text.len(), text.into(), "text", false))
-        }
+        Notice::Message(Inbound::Text(text)) => PlaygroundAction::Frame(frame(
+            Direction::In,
+            false,
+            text.len(),
+            text.into(),
+            "text",
+            false,
+        )),
         Notice::Message(Inbound::ArrayBuffer(buffer)) => {
             let bytes = Uint8Array::new(&buffer).to_vec();
             PlaygroundAction::Frame(frame(

@@ -166,6 +166,11 @@ pub struct Config {
 
 impl Config {
     /// A configuration with every default, connecting to `url`.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("wss://example.com/ws");
+    /// assert!(config.reconnect && config.heartbeat.is_some());
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: UrlSource::Fixed(url.into()),
@@ -187,12 +192,22 @@ impl Config {
     }
 
     /// Asks `provider` for the URL before every attempt.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("").with_url_provider(|| "ws://host/?token=abc".into());
+    /// assert_eq!(config.next_url(), "ws://host/?token=abc");
+    /// ```
     pub fn with_url_provider(mut self, provider: impl Fn() -> String + 'static) -> Self {
         self.url = UrlSource::Provider(Rc::new(provider));
         self
     }
 
     /// Offers these sub-protocols.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://h").with_protocols(["chat.v2", "chat.v1"]);
+    /// assert_eq!(config.protocols, ["chat.v2", "chat.v1"]);
+    /// ```
     pub fn with_protocols<S: Into<String>>(
         mut self,
         protocols: impl IntoIterator<Item = S>,
@@ -202,18 +217,35 @@ impl Config {
     }
 
     /// Delivers binary frames as `ArrayBuffer` or `Blob`.
+    ///
+    /// ```
+    /// use heartline::{BinaryType, Config};
+    /// assert_eq!(Config::new("ws://h").with_binary_type(BinaryType::Blob).binary_type, BinaryType::Blob);
+    /// ```
     pub fn with_binary_type(mut self, binary_type: BinaryType) -> Self {
         self.binary_type = binary_type;
         self
     }
 
     /// Replaces the heartbeat settings; `None` turns the heartbeat off.
+    ///
+    /// ```
+    /// use heartline::{Config, Heartbeat};
+    /// let custom = Heartbeat { message: "{\"t\":\"hb\"}".into(), reply: Some("{\"t\":\"hb-ok\"}".into()), ..Heartbeat::default() };
+    /// assert!(Config::new("ws://h").with_heartbeat(Some(custom)).heartbeat.is_some());
+    /// assert!(Config::new("ws://h").with_heartbeat(None).heartbeat.is_none());
+    /// ```
     pub fn with_heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
         self.heartbeat = heartbeat;
         self
     }
 
     /// Keeps the heartbeat texts and sets its interval and pong timeout, in ms.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://h").with_heartbeat_timing(5_000, 2_000);
+    /// assert_eq!(config.heartbeat.unwrap().pong_timeout_ms, 2_000);
+    /// ```
     pub fn with_heartbeat_timing(mut self, interval_ms: u64, pong_timeout_ms: u64) -> Self {
         let heartbeat = self.heartbeat.get_or_insert_with(Heartbeat::default);
         heartbeat.interval_ms = interval_ms;
@@ -222,12 +254,21 @@ impl Config {
     }
 
     /// Turns automatic reconnecting on or off.
+    ///
+    /// ```
+    /// assert!(!heartline::Config::new("ws://h").with_reconnect(false).reconnect);
+    /// ```
     pub fn with_reconnect(mut self, reconnect: bool) -> Self {
         self.reconnect = reconnect;
         self
     }
 
     /// Sets the backoff's floor, cap and growth factor (jitter stays as it was).
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://h").with_reconnect_delays(500, 10_000, 1.5);
+    /// assert_eq!(config.backoff.max_ms, 10_000);
+    /// ```
     pub fn with_reconnect_delays(mut self, min_ms: u64, max_ms: u64, factor: f64) -> Self {
         self.backoff = Backoff {
             min_ms,
@@ -239,24 +280,40 @@ impl Config {
     }
 
     /// Turns jitter on or off.
+    ///
+    /// ```
+    /// assert!(!heartline::Config::new("ws://h").with_jitter(false).backoff.jitter);
+    /// ```
     pub fn with_jitter(mut self, jitter: bool) -> Self {
         self.backoff.jitter = jitter;
         self
     }
 
     /// Gives up after this many attempts per loss (`None`: never).
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_max_retries(Some(5)).max_retries, Some(5));
+    /// ```
     pub fn with_max_retries(mut self, max_retries: Option<u32>) -> Self {
         self.max_retries = max_retries;
         self
     }
 
     /// How long a connection must stay open before the attempt counter resets.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_min_uptime(1_000).min_uptime_ms, 1_000);
+    /// ```
     pub fn with_min_uptime(mut self, min_uptime_ms: u64) -> Self {
         self.min_uptime_ms = min_uptime_ms;
         self
     }
 
     /// Abandons an attempt still CONNECTING after this long (`None`: wait for the browser).
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_open_timeout(None).open_timeout_ms, None);
+    /// ```
     pub fn with_open_timeout(mut self, open_timeout_ms: Option<u64>) -> Self {
         self.open_timeout_ms = open_timeout_ms;
         self
@@ -297,6 +354,10 @@ impl Config {
     }
 
     /// Bounds the queue of frames sent while not open.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_outbox_limits(8, 4_096).outbox.max_frames, 8);
+    /// ```
     pub fn with_outbox_limits(mut self, max_frames: usize, max_bytes: usize) -> Self {
         self.outbox = OutboxLimits {
             max_frames,
@@ -306,18 +367,33 @@ impl Config {
     }
 
     /// Overrides the policy for a range of close codes (earlier overrides win).
+    ///
+    /// ```
+    /// use heartline::{ClosePolicy, Config};
+    /// let config = Config::new("ws://h").with_close_policy(1008..=1008, ClosePolicy::Reconnect);
+    /// assert_eq!(config.policy_for(1008), ClosePolicy::Reconnect);
+    /// ```
     pub fn with_close_policy(mut self, codes: RangeInclusive<u16>, policy: ClosePolicy) -> Self {
         self.close_policy.push((codes, policy));
         self
     }
 
     /// Seeds the jitter, for reproducible schedules.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_seed(7).seed, Some(7));
+    /// ```
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// The policy for a close code: the first matching override, else the default.
+    ///
+    /// ```
+    /// use heartline::{ClosePolicy, Config};
+    /// assert_eq!(Config::new("ws://h").policy_for(1012), ClosePolicy::Reconnect);
+    /// ```
     pub fn policy_for(&self, code: u16) -> ClosePolicy {
         self.close_policy
             .iter()
@@ -327,6 +403,10 @@ impl Config {
     }
 
     /// The URL for the next attempt.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h/ws").next_url(), "ws://h/ws");
+    /// ```
     pub fn next_url(&self) -> String {
         match &self.url {
             UrlSource::Fixed(url) => url.clone(),

@@ -3,7 +3,9 @@
 //! Every closure, listener and timer is a field here and goes away when its owner drops.
 
 use crate::frame::{Inbound, Notice, Outgoing, Text};
-use crate::machine::{CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind};
+use crate::machine::{
+    CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind,
+};
 use crate::outbox::SendError;
 use crate::{BinaryType, CloseError, Config};
 use gloo_events::EventListener;
@@ -413,7 +415,11 @@ fn send_on(ws: &WebSocket, payload: &Outgoing) -> Result<(), String> {
 
 fn describe_js_error(error: &wasm_bindgen::JsValue) -> String {
     match error.dyn_ref::<js_sys::Error>() {
-        Some(error) => format!("{}: {}", String::from(error.name()), String::from(error.message())),
+        Some(error) => format!(
+            "{}: {}",
+            String::from(error.name()),
+            String::from(error.message())
+        ),
         None => error.as_string().unwrap_or_else(|| "unknown error".into()),
     }
 }
@@ -475,7 +481,9 @@ impl Heartline {
         });
         if let Err(StepError::Busy) = result {
             // From a URL provider: there is nothing to open that is not being opened already.
-            web_sys::console::warn_1(&"heartline: open() from inside a URL provider is ignored".into());
+            web_sys::console::warn_1(
+                &"heartline: open() from inside a URL provider is ignored".into(),
+            );
         } else {
             report_unasked(&self.shared, result);
         }
@@ -671,7 +679,9 @@ fn window_listeners(this: &Weak<Shared>) -> Vec<EventListener> {
         return Vec::new();
     };
     let mut listeners = Vec::new();
-    let mut on = |target: &web_sys::EventTarget, name: &'static str, input: fn(&web_sys::Event) -> Option<Input<'static>>| {
+    let mut on = |target: &web_sys::EventTarget,
+                  name: &'static str,
+                  input: fn(&web_sys::Event) -> Option<Input<'static>>| {
         let weak = this.clone();
         listeners.push(EventListener::new(target, name, move |event| {
             if let Some(input) = input(event) {

@@ -33,6 +33,10 @@ pub enum TimerKind {
 
 impl TimerKind {
     /// Every kind, for drivers that keep one slot each.
+    ///
+    /// ```
+    /// assert_eq!(heartline::TimerKind::ALL.len(), 5);
+    /// ```
     pub const ALL: [TimerKind; 5] = [
         TimerKind::Reconnect,
         TimerKind::OpenTimeout,
@@ -70,11 +74,21 @@ pub struct CloseInfo {
 
 impl CloseInfo {
     /// The code as a [`CloseCode`], for its name and meaning.
+    ///
+    /// ```
+    /// let close = heartline::CloseInfo { code: 1012, reason: String::new(), was_clean: true };
+    /// assert_eq!(close.close_code().name(), "Service Restart");
+    /// ```
     pub fn close_code(&self) -> CloseCode {
         CloseCode(self.code)
     }
 
     /// The code's name, e.g. "Going Away".
+    ///
+    /// ```
+    /// let close = heartline::CloseInfo { code: 1000, reason: String::new(), was_clean: true };
+    /// assert_eq!(close.code_name(), "Normal Closure");
+    /// ```
     pub fn code_name(&self) -> &'static str {
         self.close_code().name()
     }
@@ -135,8 +149,14 @@ impl PartialEq for FrameRef<'_> {
             (FrameRef::Text(a), FrameRef::Text(b)) => a == b,
             (FrameRef::Binary(a), FrameRef::Binary(b)) => a == b,
             (
-                FrameRef::Unread { utf16_len: a, read: ra },
-                FrameRef::Unread { utf16_len: b, read: rb },
+                FrameRef::Unread {
+                    utf16_len: a,
+                    read: ra,
+                },
+                FrameRef::Unread {
+                    utf16_len: b,
+                    read: rb,
+                },
             ) => a == b && std::ptr::addr_eq(*ra, *rb),
             _ => false,
         }
@@ -470,6 +490,11 @@ type Commands<P> = Vec<Command<P>>;
 impl<P: Payload> Machine<P> {
     /// A machine in status `Closed`; feed it [`Input::Connect`] to start. Frames sent before
     /// that are queued.
+    ///
+    /// ```
+    /// let machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// assert_eq!(machine.status(), heartline::Status::Closed);
+    /// ```
     pub fn new(config: Config) -> Self {
         let rng = Rng::new(config.seed.unwrap_or(1));
         Self {
@@ -623,7 +648,11 @@ impl<P: Payload> Machine<P> {
                     reason: reason.to_owned(),
                 });
                 if let Some(timeout) = self.config.close_timeout_ms {
-                    self.arm(TimerKind::CloseTimeout, now_ms.saturating_add(timeout), &mut out);
+                    self.arm(
+                        TimerKind::CloseTimeout,
+                        now_ms.saturating_add(timeout),
+                        &mut out,
+                    );
                 }
                 self.set_status(Status::Closing, &mut out);
             }
@@ -692,9 +721,7 @@ impl<P: Payload> Machine<P> {
             }
             Input::Visible | Input::PageShow => match self.status {
                 // Offline too: the `online` event may have been missed (bfcache, some VPNs).
-                Status::Reconnecting { .. } | Status::Offline | Status::Paused
-                    if !self.stopped =>
-                {
+                Status::Reconnecting { .. } | Status::Offline | Status::Paused if !self.stopped => {
                     self.retry_now(now_ms, &mut out)
                 }
                 Status::Open => self.ping_now(now_ms, &mut out),

@@ -402,10 +402,17 @@ async fn sends_into_a_socket_the_server_is_closing_are_kept_for_the_next_connect
     );
     let mut probe = Probe::connect(fast(url).with_heartbeat(None));
     probe.opened().await;
-    until_true(3_000, "readyState CLOSING", || probe.socket().ready_state() == 2).await;
+    until_true(3_000, "readyState CLOSING", || {
+        probe.socket().ready_state() == 2
+    })
+    .await;
     assert_eq!(probe.socket().status(), Status::Open);
     probe.socket().send_text("late").unwrap();
-    assert_eq!(probe.socket().queued(), 1, "queued, not handed to a closing socket");
+    assert_eq!(
+        probe.socket().queued(),
+        1,
+        "queued, not handed to a closing socket"
+    );
     let (_, notice) = probe.until(6_000, "echo", is_message).await;
     assert_eq!(notice, Notice::Message(Inbound::Text("late".into())));
     assert_eq!(stats(&key).await["received"], serde_json::json!(["late"]));
@@ -465,9 +472,8 @@ async fn a_cancelled_beforeunload_closes_but_reopens() {
     probe.opened().await;
     // Another listener cancels the unload ("Leave site?" answered Stay), as a page would.
     let window = web_sys::window().unwrap();
-    let _stay = gloo_events::EventListener::new(&window, "beforeunload", |event| {
-        event.prevent_default()
-    });
+    let _stay =
+        gloo_events::EventListener::new(&window, "beforeunload", |event| event.prevent_default());
     let init = web_sys::EventInit::new();
     init.set_cancelable(true);
     let event = web_sys::Event::new_with_event_init_dict("beforeunload", &init).unwrap();
@@ -542,7 +548,10 @@ async fn coming_back_online_probes_the_link_at_once() {
         let (sent_at, _) = probe
             .until(500, "a ping", |n| *n == Notice::Event(Event::HeartbeatSent))
             .await;
-        assert!(sent_at - opened_at < 10_000.0, "{name}: not the 60 s interval");
+        assert!(
+            sent_at - opened_at < 10_000.0,
+            "{name}: not the 60 s interval"
+        );
         probe
             .until(2_000, "its reply", |n| {
                 matches!(n, Notice::Event(Event::HeartbeatReply { .. }))
@@ -556,8 +565,8 @@ async fn a_draining_upload_is_not_a_heartbeat_timeout() {
     let key = unique_key("slowread");
     // The server reads 8 MiB/s; 32 MiB take about 4 s, far longer than the 300 + 1 500 ms
     // heartbeat.
-    let config = fast(test_url(&key, "mode=slowread&bytes_per_s=8388608"))
-        .with_heartbeat_timing(300, 1_500);
+    let config =
+        fast(test_url(&key, "mode=slowread&bytes_per_s=8388608")).with_heartbeat_timing(300, 1_500);
     let mut probe = Probe::connect(config);
     probe.opened().await;
     let chunk = vec![0x42u8; 1 << 20];
@@ -608,7 +617,10 @@ async fn frames_sent_from_the_opened_handler_go_ahead_of_the_outbox() {
     );
     probe.socket().send_text("queued").unwrap();
     probe.socket().open();
-    server_until(&key, 3_000, |s| s["received"].as_array().is_some_and(|r| r.len() == 2)).await;
+    server_until(&key, 3_000, |s| {
+        s["received"].as_array().is_some_and(|r| r.len() == 2)
+    })
+    .await;
     assert_eq!(
         stats(&key).await["received"],
         serde_json::json!(["hello", "queued"])
@@ -674,7 +686,9 @@ async fn a_send_from_inside_a_url_provider_is_refused_not_lost() {
         if let Some(socket) = seen_slot.borrow().as_ref() {
             let status = socket.status();
             let sent = socket.send_text("from provider");
-            seen_outcome.borrow_mut().push(format!("{status:?} {sent:?}"));
+            seen_outcome
+                .borrow_mut()
+                .push(format!("{status:?} {sent:?}"));
         }
         url.clone()
     });
@@ -698,4 +712,86 @@ async fn inbound_text_is_read_only_when_asked() {
     assert_eq!(text.utf16_len(), 5);
     assert_eq!(text.to_js_string(), "pong?");
     assert_eq!(String::from(text), "pong?");
+}
+
+#[wasm_bindgen_test]
+async fn every_frame_accepted_around_a_server_close_arrives_once() {
+    let key = unique_key("close-burst");
+    let url = test_url(
+        &key,
+        "mode=close&code=1012&reason=restart&after_ms=100&then=echo",
+    );
+    let mut probe = Probe::connect(fast(url).with_heartbeat(None));
+    probe.opened().await;
+    // Bursts of sends, one per task, across the server's close and the reconnect.
+    let mut accepted = Vec::new();
+    let start = js_sys::Date::now();
+    let mut n = 0;
+    while js_sys::Date::now() - start < 400.0 {
+        for _ in 0..20 {
+            n += 1;
+            if probe.socket().send_text(n.to_string()).is_ok() {
+                accepted.push(serde_json::Value::String(n.to_string()));
+            }
+        }
+        gloo_timers::future::TimeoutFuture::new(0).await;
+    }
+    let stats = server_until(&key, 5_000, |s| {
+        s["received"]
+            .as_array()
+            .is_some_and(|r| r.len() >= accepted.len())
+    })
+    .await;
+    assert!(
+        stats["opened"].as_u64() >= Some(2),
+        "the server closed once: {stats}"
+    );
+    assert_eq!(stats["received"].as_array().unwrap(), &accepted);
+}
+
+#[cfg(feature = "yew")]
+mod hook {
+    use super::*;
+    use heartline::use_heartline;
+    use yew::prelude::*;
+
+    #[derive(Properties, PartialEq)]
+    struct Props {
+        url: String,
+    }
+
+    /// A component that builds its config, URL provider and all, on every render.
+    #[function_component]
+    fn Inline(props: &Props) -> Html {
+        let url = props.url.clone();
+        let config = fast(String::new()).with_url_provider(move || url.clone());
+        let socket = use_heartline(config, Callback::from(|_| {}));
+        html! { <p>{ socket.status.label() }</p> }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_url_provider_built_inline_does_not_reconnect_on_every_render() {
+        let key = unique_key("hook-provider");
+        let document = web_sys::window().unwrap().document().unwrap();
+        let root = document.create_element("div").unwrap();
+        document.body().unwrap().append_child(&root).unwrap();
+        let url = test_url(&key, "mode=echo");
+        let app =
+            yew::Renderer::<Inline>::with_root_and_props(root.clone(), Props { url }).render();
+        until_true(3_000, "rendered Open", || {
+            root.text_content().as_deref() == Some("Open")
+        })
+        .await;
+        // Each status change re-rendered with a new provider; a reconnect per render would
+        // show here as more connections.
+        let later = server_until(&key, 1_000, |s| s["opened"] == 1).await;
+        gloo_timers::future::TimeoutFuture::new(600).await;
+        assert_eq!(
+            stats(&key).await["opened"],
+            1,
+            "reconnected on render: {later}"
+        );
+        app.destroy();
+        server_until(&key, 2_000, |s| s["open_now"] == 0).await;
+    }
 }

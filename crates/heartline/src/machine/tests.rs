@@ -708,7 +708,10 @@ fn attempts_that_never_open_end_unreachable_until_open_or_online() {
     h.lose(1006); // 3
     assert_eq!(h.machine.status(), Status::Unreachable { attempts: 3 });
     assert_eq!(h.machine.timer_due(TimerKind::Reconnect), None);
-    assert!(h.input(Input::Visible).is_empty(), "waits for open() or online");
+    assert!(
+        h.input(Input::Visible).is_empty(),
+        "waits for open() or online"
+    );
     assert_eq!(
         h.machine.send("x".into()),
         Err(SendError::NotOpen {
@@ -836,7 +839,10 @@ fn timer_inputs_before_their_due_time_do_nothing() {
     let mut h = Harness::new(Harness::config());
     h.open();
     h.lose(1006); // Reconnect due at 200
-    assert!(h.at(10).input(Input::Timer(TimerKind::Reconnect)).is_empty());
+    assert!(h
+        .at(10)
+        .input(Input::Timer(TimerKind::Reconnect))
+        .is_empty());
     assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(200));
     assert_eq!(Harness::opens(&h.fire(TimerKind::Reconnect)), 1);
     // Early heartbeat and open timeouts too.
@@ -890,9 +896,13 @@ fn a_late_pong_timeout_probes_once_before_writing_off() {
     let mut h = Harness::new(Harness::config());
     h.open();
     h.fire(TimerKind::Ping); // ping at 1 000, pong due at 1 500
-    // The laptop slept: the timer fires a minute late.
+                             // The laptop slept: the timer fires a minute late.
     let out = h.at(61_500).input(Input::Timer(TimerKind::PongTimeout));
-    assert_eq!(Harness::sent(&out), ["ping"], "asked again, not written off");
+    assert_eq!(
+        Harness::sent(&out),
+        ["ping"],
+        "asked again, not written off"
+    );
     assert_eq!(h.machine.status(), Status::Open);
     assert_eq!(h.machine.timer_due(TimerKind::PongTimeout), Some(62_000));
     // An answer keeps it; silence writes it off within one pong timeout.

@@ -105,10 +105,7 @@ impl Probe {
 
     /// Sets up without connecting; `handler` also sees every notice, with the connection, as
     /// an application's handler would (to send or close from inside a notice).
-    pub fn with_handler(
-        config: Config,
-        handler: impl Fn(&Heartline, &Notice) + 'static,
-    ) -> Self {
+    pub fn with_handler(config: Config, handler: impl Fn(&Heartline, &Notice) + 'static) -> Self {
         let (sender, receiver) = mpsc::unbounded();
         let slot: std::rc::Rc<std::cell::RefCell<Option<std::rc::Weak<Heartline>>>> =
             Default::default();
