@@ -451,6 +451,11 @@ impl Heartline {
             .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64);
         let mut machine = Machine::new(config);
         machine.reseed(seed);
+        // Start from what the browser knows: a loss while offline then waits for `online`.
+        let offline = web_sys::window().is_some_and(|window| !window.navigator().on_line());
+        if offline {
+            machine.handle(Input::Offline, now_ms());
+        }
         let status = machine.status();
         let shared = Rc::new_cyclic(|this: &Weak<Shared>| Shared {
             state: RefCell::new(Inner {

@@ -46,7 +46,12 @@ impl Payload for Outgoing {
 
     fn detached(self) -> Self {
         match self {
-            // The caller may reuse or transfer its buffer after `send` returns.
+            // The caller may reuse or transfer its buffer after `send` returns. An empty (or
+            // already transferred, so detached) buffer is not sliced: slicing a detached one
+            // throws, and the browser would send it empty anyway.
+            Outgoing::ArrayBuffer(buffer) if buffer.byte_length() == 0 => {
+                Outgoing::ArrayBuffer(ArrayBuffer::new(0))
+            }
             Outgoing::ArrayBuffer(buffer) => Outgoing::ArrayBuffer(buffer.slice(0)),
             other => other,
         }

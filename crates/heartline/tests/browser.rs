@@ -645,6 +645,30 @@ async fn a_queued_array_buffer_is_sent_as_it_was_at_send_time() {
 }
 
 #[wasm_bindgen_test]
+async fn a_transferred_array_buffer_can_be_queued() {
+    let key = unique_key("abdetached");
+    let mut probe = Probe::new(fast(test_url(&key, "mode=echo")));
+    let buffer = Uint8Array::from(&[1u8, 2, 3][..]).buffer();
+    // Transfer it away (as postMessage to a worker would): the buffer is detached.
+    let moved = js_sys::Reflect::get(&buffer, &"transfer".into()).unwrap();
+    if moved.is_function() {
+        let transfer: js_sys::Function = moved.into();
+        transfer.call0(&buffer).unwrap();
+    }
+    probe.socket().send_array_buffer(&buffer).unwrap();
+    probe.socket().open();
+    let (_, notice) = probe.until(3_000, "echo", is_message).await;
+    let Notice::Message(echo) = notice else {
+        unreachable!()
+    };
+    assert_eq!(
+        echo.to_bytes(),
+        Some(Vec::new()),
+        "sent empty, as the browser would"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn a_close_from_a_notice_handler_keeps_notices_in_order() {
     let key = unique_key("reentrant");
     let mut probe = Probe::with_handler(fast(test_url(&key, "mode=echo")), |socket, notice| {
