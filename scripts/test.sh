@@ -39,15 +39,17 @@ step() {
 }
 wants() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 
-WASM_PACKAGES=(-p heartline -p heartline-chat -p heartline-protocol -p heartline-bench -p yew-counter -p heartline-minimal)
+WASM_PACKAGES=(-p heartline -p heartline-chat -p heartline-protocol -p heartline-bench -p yew-counter -p heartline-minimal -p heartline-example-plain)
 
 if wants lint; then
   step "cargo fmt --check" cargo fmt --all -- --check
   step "clippy (host)" cargo clippy --locked --workspace --all-targets -- -D warnings
   step "clippy (wasm32)" cargo clippy --locked --target wasm32-unknown-unknown "${WASM_PACKAGES[@]}" --all-targets -- -D warnings
+  step "cargo doc (heartline, no warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -p heartline
 fi
 
 if wants host; then
+  # Includes the library's doctests (every public item's example).
   step "host tests" cargo test --locked -p heartline -p heartline-protocol -p heartline-server
   step "host tests (app state, playground log)" cargo test --locked -p heartline-chat
 fi
@@ -79,6 +81,12 @@ browser_suite() {
     cargo test --locked --target wasm32-unknown-unknown \
       -p heartline --test browser --test restart -p heartline-chat --test app
 }
+
+if wants build; then
+  # The library without Yew, and the plain wasm-bindgen page that uses it with no framework.
+  step "build heartline --no-default-features (wasm32)" cargo build --locked --target wasm32-unknown-unknown -p heartline --no-default-features
+  step "build examples/plain (wasm32, no framework)" cargo build --locked --target wasm32-unknown-unknown -p heartline-example-plain
+fi
 
 if wants build || wants browser || wants e2e; then
   step "build app (trunk --release)" trunk build --release --offline

@@ -4,7 +4,12 @@
 //!   first connection per key behaves as `mode` and every later one as `then` (default: `mode`).
 //!   Modes: `echo` (as `/echo`), `silent` (accepts, never answers: a dead peer with TCP open),
 //!   `close` (sends close `code`/`reason` after `after_ms`), `drop` (drops TCP without a close
-//!   frame after `after_ms`; the browser sees 1006).
+//!   frame after `after_ms`; the browser sees 1006), `reject` (refuses the upgrade with HTTP
+//!   `status`, default 401: the browser sees 1006 before any open), `deaf` (accepts and never
+//!   reads again, so a close handshake is never answered), `slowread` (reads at `bytes_per_s`,
+//!   answers `ping` with `pong` and echoes nothing else: a slow uplink). `close` takes `hold_ms`:
+//!   after its close frame, keep the TCP connection without reading for that long (the browser
+//!   stays CLOSING meanwhile).
 //! - `GET /test/stats?key=K` — JSON: connections opened and open now, texts received, closes received.
 //! - `GET /test/outage?ms=N` — every connection is dropped and the listener goes away for `N` ms.
 
@@ -65,6 +70,8 @@ struct TestState {
 #[derive(Clone, Default, Serialize)]
 struct KeyStats {
     opened: u32,
+    /// Upgrades refused with an HTTP status (`reject`).
+    rejected: u32,
     open_now: u32,
     received: Vec<String>,
     closes: Vec<CloseRecord>,
@@ -87,6 +94,20 @@ struct WsParams {
     code: u16,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    hold_ms: u64,
+    #[serde(default = "default_status")]
+    status: u16,
+    #[serde(default = "default_rate")]
+    bytes_per_s: u64,
+}
+
+fn default_status() -> u16 {
+    401
+}
+
+fn default_rate() -> u64 {
+    1 << 20
 }
 
 fn default_code() -> u16 {
@@ -100,6 +121,9 @@ enum Mode {
     Silent,
     Close,
     Drop,
+    Reject,
+    Deaf,
+    Slowread,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +173,15 @@ async fn ws(
     } else {
         params.then.unwrap_or(params.mode)
     };
+    if matches!(mode, Mode::Reject) {
+        state.update(&params.key, |stats| {
+            stats.open_now -= 1;
+            stats.rejected += 1;
+        });
+        let status = axum::http::StatusCode::from_u16(params.status)
+            .unwrap_or(axum::http::StatusCode::UNAUTHORIZED);
+        return (status, "refused by test mode").into_response();
+    }
     let outage = state.outages.requested();
     upgrade.on_upgrade(move |socket| async move {
         tokio::select! {
@@ -161,6 +194,11 @@ async fn ws(
 }
 
 async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &TestState) {
+    if matches!(mode, Mode::Deaf) {
+        // Never reads: a close frame from the browser is never seen, so never answered.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return;
+    }
     let deadline = tokio::time::sleep(Duration::from_millis(params.after_ms));
     tokio::pin!(deadline);
     let mut acted = false;
@@ -175,6 +213,11 @@ async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &Te
                         if socket.send(Message::Close(Some(frame))).await.is_err() {
                             return;
                         }
+                        if params.hold_ms > 0 {
+                            // Not reading: the browser's answer waits, and it stays CLOSING.
+                            tokio::time::sleep(Duration::from_millis(params.hold_ms)).await;
+                            return;
+                        }
                         continue;
                     }
                 }
@@ -185,6 +228,27 @@ async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &Te
         state.record(&params.key, &message);
         if matches!(message, Message::Close(_)) {
             return;
+        }
+        if matches!(mode, Mode::Slowread) {
+            let bytes = match &message {
+                Message::Binary(bytes) => bytes.len() as u64,
+                Message::Text(text) => text.len() as u64,
+                _ => 0,
+            };
+            // Reading no faster than the rate leaves the rest in the browser's send buffer.
+            let pause = bytes.saturating_mul(1_000) / params.bytes_per_s.max(1);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            if let Message::Text(text) = &message {
+                if text.as_str() == heartline_protocol::PING
+                    && socket
+                        .send(Message::Text(heartline_protocol::PONG.into()))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            continue;
         }
         if matches!(mode, Mode::Echo) {
             if let Some(reply) = echo::reply_to(message) {

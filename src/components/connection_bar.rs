@@ -39,16 +39,17 @@ pub fn describe_close(close: &CloseInfo, zh: bool) -> (&'static str, &'static st
 /// The connection bar.
 #[function_component]
 pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
-    let now = use_state(js_sys::Date::now);
+    // The library's monotonic clock, the one `next_at_ms` is on.
+    let now = use_state(|| heartline::now_ms() as f64);
     // Ticks only while a reconnect is scheduled, for the countdown.
     {
         let now = now.clone();
         let waiting = matches!(props.status, Status::Reconnecting { .. });
         use_effect_with(waiting, move |waiting| {
-            now.set(js_sys::Date::now());
+            now.set(heartline::now_ms() as f64);
             let ticker = waiting.then(|| {
                 let now = now.clone();
-                Interval::new(250, move || now.set(js_sys::Date::now()))
+                Interval::new(250, move || now.set(heartline::now_ms() as f64))
             });
             move || drop(ticker)
         });
@@ -69,9 +70,9 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
                 t.reconnecting, t.attempt, t.reconnecting_in
             )
         }
-        Status::Stopped => t.disconnected.to_string(),
+        Status::Stopped | Status::Paused => t.disconnected.to_string(),
         Status::Offline => t.offline.to_string(),
-        Status::Failed => t.failed.to_string(),
+        Status::Failed | Status::Unreachable { .. } => t.failed.to_string(),
         Status::Closing => t.closing.to_string(),
         Status::Closed => t.closed.to_string(),
     };

@@ -623,9 +623,14 @@ fn handle_notice(
     notice: Notice,
 ) {
     let action = match notice {
-        Notice::Message(Inbound::Text(text)) => {
-            PlaygroundAction::Frame(frame(Direction::In, false, text.len(), text, "text", false))
-        }
+        Notice::Message(Inbound::Text(text)) => PlaygroundAction::Frame(frame(
+            Direction::In,
+            false,
+            text.len(),
+            text.into(),
+            "text",
+            false,
+        )),
         Notice::Message(Inbound::ArrayBuffer(buffer)) => {
             let bytes = Uint8Array::new(&buffer).to_vec();
             PlaygroundAction::Frame(frame(
@@ -698,6 +703,15 @@ fn handle_notice(
         }
         Notice::Event(SocketEvent::Flushed { frames }) => {
             PlaygroundAction::Event(format!("sent {frames} queued frames"))
+        }
+        Notice::Event(SocketEvent::HeartbeatExtended { buffered }) => PlaygroundAction::Event(
+            format!("pong timeout extended: {buffered} bytes still draining"),
+        ),
+        Notice::Event(SocketEvent::Discarded { frames }) => {
+            PlaygroundAction::Event(format!("dropped {frames} queued frames at close"))
+        }
+        Notice::Event(SocketEvent::SendFailed { error }) => {
+            PlaygroundAction::Event(format!("the browser refused a frame: {error}"))
         }
     };
     dispatch.dispatch(action);

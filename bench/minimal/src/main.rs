@@ -12,7 +12,7 @@ fn Echo() -> Html {
         let echoed = echoed.clone();
         Callback::from(move |notice| {
             if let Notice::Message(Inbound::Text(text)) = notice {
-                echoed.set(text);
+                echoed.set(text.into());
             }
         })
     };

@@ -38,6 +38,12 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The upper bound of the delay before attempt `attempt` (1-based).
+    ///
+    /// ```
+    /// let backoff = heartline::Backoff::default();
+    /// assert_eq!(backoff.ceiling_ms(1), 2_000);
+    /// assert_eq!(backoff.ceiling_ms(20), 30_000);
+    /// ```
     pub fn ceiling_ms(&self, attempt: u32) -> u64 {
         let max = self.max_ms.max(self.min_ms);
         let grown = self.min_ms as f64 * self.factor.max(1.0).powi(attempt.min(64) as i32);
@@ -49,12 +55,18 @@ impl Backoff {
     }
 
     /// The delay before attempt `attempt` (1-based).
+    ///
+    /// ```
+    /// let backoff = heartline::Backoff::default();
+    /// let delay = backoff.delay_ms(1, &mut heartline::Rng::new(3));
+    /// assert!((1_000..=2_000).contains(&delay));
+    /// ```
     pub fn delay_ms(&self, attempt: u32, rng: &mut Rng) -> u64 {
         let ceiling = self.ceiling_ms(attempt);
         if !self.jitter || ceiling <= self.min_ms {
             return ceiling;
         }
-        self.min_ms + rng.below(ceiling - self.min_ms + 1)
+        self.min_ms + rng.below((ceiling - self.min_ms).saturating_add(1))
     }
 }
 
@@ -71,6 +83,11 @@ pub struct Rng(u64);
 
 impl Rng {
     /// A generator from a seed (0 is replaced, since xorshift would stay at 0).
+    ///
+    /// ```
+    /// let mut rng = heartline::Rng::new(0);
+    /// assert_ne!(rng.next_u64(), 0);
+    /// ```
     pub fn new(seed: u64) -> Self {
         Self(if seed == 0 {
             0x9E37_79B9_7F4A_7C15
@@ -80,6 +97,11 @@ impl Rng {
     }
 
     /// The next 64 random bits.
+    ///
+    /// ```
+    /// let mut rng = heartline::Rng::new(5);
+    /// assert_ne!(rng.next_u64(), rng.next_u64());
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
@@ -90,6 +112,11 @@ impl Rng {
     }
 
     /// A number in `0..bound` (0 when `bound` is 0).
+    ///
+    /// ```
+    /// let mut rng = heartline::Rng::new(5);
+    /// assert!(rng.below(10) < 10);
+    /// ```
     pub fn below(&mut self, bound: u64) -> u64 {
         if bound == 0 {
             0

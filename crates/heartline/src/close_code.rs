@@ -68,8 +68,16 @@ const TABLE: &[Entry] = &[
 
 impl CloseCode {
     /// 1000: the only standard code a browser may send.
+    ///
+    /// ```
+    /// assert_eq!(heartline::CloseCode::NORMAL.0, 1000);
+    /// ```
     pub const NORMAL: CloseCode = CloseCode(1000);
     /// 1006: what the browser reports when the connection died without a close frame.
+    ///
+    /// ```
+    /// assert_eq!(heartline::CloseCode::ABNORMAL.name(), "Abnormal Closure");
+    /// ```
     pub const ABNORMAL: CloseCode = CloseCode(1006);
 
     fn entry(self) -> Option<&'static Entry> {
@@ -77,6 +85,11 @@ impl CloseCode {
     }
 
     /// The range of the table this code belongs to.
+    ///
+    /// ```
+    /// use heartline::{CloseCode, CloseRange};
+    /// assert_eq!(CloseCode(4001).range(), CloseRange::Application);
+    /// ```
     pub fn range(self) -> CloseRange {
         match self.0 {
             0..=999 => CloseRange::Unused,
@@ -90,6 +103,10 @@ impl CloseCode {
     }
 
     /// A short English name, e.g. "Going Away".
+    ///
+    /// ```
+    /// assert_eq!(heartline::CloseCode(1013).name(), "Try Again Later");
+    /// ```
     pub fn name(self) -> &'static str {
         if let Some(entry) = self.entry() {
             return entry.name;
@@ -105,6 +122,10 @@ impl CloseCode {
     }
 
     /// One line of what the code means, in English.
+    ///
+    /// ```
+    /// assert!(!heartline::CloseCode(1009).meaning().is_empty());
+    /// ```
     pub fn meaning(self) -> &'static str {
         if let Some(entry) = self.entry() {
             return entry.meaning;
@@ -122,6 +143,10 @@ impl CloseCode {
     }
 
     /// One line of what the code means, in Chinese.
+    ///
+    /// ```
+    /// assert!(!heartline::CloseCode(1009).meaning_zh().is_empty());
+    /// ```
     pub fn meaning_zh(self) -> &'static str {
         if let Some(entry) = self.entry() {
             return entry.meaning_zh;
@@ -139,6 +164,12 @@ impl CloseCode {
     }
 
     /// Whether a browser may pass this code to `WebSocket.close()`: 1000 or 3000–4999.
+    ///
+    /// ```
+    /// use heartline::CloseCode;
+    /// assert!(CloseCode(1000).can_send() && CloseCode(4000).can_send());
+    /// assert!(!CloseCode(1006).can_send());
+    /// ```
     pub fn can_send(self) -> bool {
         self.0 == 1000 || (3000..=4999).contains(&self.0)
     }
@@ -176,6 +207,9 @@ pub enum CloseError {
         /// Its length in bytes of UTF-8.
         bytes: usize,
     },
+    /// Called from code the connection itself is running (a URL provider): refused rather than
+    /// lost. Close from a notice handler instead.
+    Busy,
 }
 
 impl fmt::Display for CloseError {
@@ -189,6 +223,10 @@ impl fmt::Display for CloseError {
             CloseError::ReasonTooLong { bytes } => write!(
                 f,
                 "close reason is {bytes} bytes of UTF-8; at most {MAX_REASON_BYTES} are allowed"
+            ),
+            CloseError::Busy => write!(
+                f,
+                "not closed: called from inside the connection (a URL provider); close from a notice handler instead"
             ),
         }
     }

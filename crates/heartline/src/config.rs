@@ -147,6 +147,15 @@ pub struct Config {
     pub min_uptime_ms: u64,
     /// How long an attempt may stay CONNECTING before it is abandoned, ms. Default 10 000.
     pub open_timeout_ms: Option<u64>,
+    /// How long the user's close may wait for the server's closing handshake before the socket
+    /// is written off (status `Stopped`, close 1006), ms. Default 2 000.
+    pub close_timeout_ms: Option<u64>,
+    /// After this many attempts in a row that never opened, stop retrying with status
+    /// `Unreachable` until `open()` or `online`. Default 10; `None` retries for ever.
+    pub unreachable_after: Option<u32>,
+    /// Keep queued frames when the user closes, to send them after the next `open()`.
+    /// Default false: a close drops them (reported as `Event::Discarded`).
+    pub keep_outbox_on_close: bool,
     /// Queue limits while not open.
     pub outbox: OutboxLimits,
     /// Per-code overrides of [`default_close_policy`], first match wins.
@@ -157,6 +166,11 @@ pub struct Config {
 
 impl Config {
     /// A configuration with every default, connecting to `url`.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("wss://example.com/ws");
+    /// assert!(config.reconnect && config.heartbeat.is_some());
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: UrlSource::Fixed(url.into()),
@@ -168,6 +182,9 @@ impl Config {
             max_retries: None,
             min_uptime_ms: 5_000,
             open_timeout_ms: Some(10_000),
+            close_timeout_ms: Some(2_000),
+            unreachable_after: Some(10),
+            keep_outbox_on_close: false,
             outbox: OutboxLimits::default(),
             close_policy: Vec::new(),
             seed: None,
@@ -175,12 +192,22 @@ impl Config {
     }
 
     /// Asks `provider` for the URL before every attempt.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("").with_url_provider(|| "ws://host/?token=abc".into());
+    /// assert_eq!(config.next_url(), "ws://host/?token=abc");
+    /// ```
     pub fn with_url_provider(mut self, provider: impl Fn() -> String + 'static) -> Self {
         self.url = UrlSource::Provider(Rc::new(provider));
         self
     }
 
     /// Offers these sub-protocols.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://h").with_protocols(["chat.v2", "chat.v1"]);
+    /// assert_eq!(config.protocols, ["chat.v2", "chat.v1"]);
+    /// ```
     pub fn with_protocols<S: Into<String>>(
         mut self,
         protocols: impl IntoIterator<Item = S>,
@@ -190,18 +217,35 @@ impl Config {
     }
 
     /// Delivers binary frames as `ArrayBuffer` or `Blob`.
+    ///
+    /// ```
+    /// use heartline::{BinaryType, Config};
+    /// assert_eq!(Config::new("ws://h").with_binary_type(BinaryType::Blob).binary_type, BinaryType::Blob);
+    /// ```
     pub fn with_binary_type(mut self, binary_type: BinaryType) -> Self {
         self.binary_type = binary_type;
         self
     }
 
     /// Replaces the heartbeat settings; `None` turns the heartbeat off.
+    ///
+    /// ```
+    /// use heartline::{Config, Heartbeat};
+    /// let custom = Heartbeat { message: "{\"t\":\"hb\"}".into(), reply: Some("{\"t\":\"hb-ok\"}".into()), ..Heartbeat::default() };
+    /// assert!(Config::new("ws://h").with_heartbeat(Some(custom)).heartbeat.is_some());
+    /// assert!(Config::new("ws://h").with_heartbeat(None).heartbeat.is_none());
+    /// ```
     pub fn with_heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
         self.heartbeat = heartbeat;
         self
     }
 
     /// Keeps the heartbeat texts and sets its interval and pong timeout, in ms.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://h").with_heartbeat_timing(5_000, 2_000);
+    /// assert_eq!(config.heartbeat.unwrap().pong_timeout_ms, 2_000);
+    /// ```
     pub fn with_heartbeat_timing(mut self, interval_ms: u64, pong_timeout_ms: u64) -> Self {
         let heartbeat = self.heartbeat.get_or_insert_with(Heartbeat::default);
         heartbeat.interval_ms = interval_ms;
@@ -210,12 +254,21 @@ impl Config {
     }
 
     /// Turns automatic reconnecting on or off.
+    ///
+    /// ```
+    /// assert!(!heartline::Config::new("ws://h").with_reconnect(false).reconnect);
+    /// ```
     pub fn with_reconnect(mut self, reconnect: bool) -> Self {
         self.reconnect = reconnect;
         self
     }
 
     /// Sets the backoff's floor, cap and growth factor (jitter stays as it was).
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://h").with_reconnect_delays(500, 10_000, 1.5);
+    /// assert_eq!(config.backoff.max_ms, 10_000);
+    /// ```
     pub fn with_reconnect_delays(mut self, min_ms: u64, max_ms: u64, factor: f64) -> Self {
         self.backoff = Backoff {
             min_ms,
@@ -227,30 +280,84 @@ impl Config {
     }
 
     /// Turns jitter on or off.
+    ///
+    /// ```
+    /// assert!(!heartline::Config::new("ws://h").with_jitter(false).backoff.jitter);
+    /// ```
     pub fn with_jitter(mut self, jitter: bool) -> Self {
         self.backoff.jitter = jitter;
         self
     }
 
     /// Gives up after this many attempts per loss (`None`: never).
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_max_retries(Some(5)).max_retries, Some(5));
+    /// ```
     pub fn with_max_retries(mut self, max_retries: Option<u32>) -> Self {
         self.max_retries = max_retries;
         self
     }
 
     /// How long a connection must stay open before the attempt counter resets.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_min_uptime(1_000).min_uptime_ms, 1_000);
+    /// ```
     pub fn with_min_uptime(mut self, min_uptime_ms: u64) -> Self {
         self.min_uptime_ms = min_uptime_ms;
         self
     }
 
     /// Abandons an attempt still CONNECTING after this long (`None`: wait for the browser).
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_open_timeout(None).open_timeout_ms, None);
+    /// ```
     pub fn with_open_timeout(mut self, open_timeout_ms: Option<u64>) -> Self {
         self.open_timeout_ms = open_timeout_ms;
         self
     }
 
+    /// Writes the socket off if the server has not finished the closing handshake this long
+    /// after the user's close (`None`: wait for the browser, which can take tens of seconds).
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_close_timeout(Some(500));
+    /// assert_eq!(config.close_timeout_ms, Some(500));
+    /// ```
+    pub fn with_close_timeout(mut self, close_timeout_ms: Option<u64>) -> Self {
+        self.close_timeout_ms = close_timeout_ms;
+        self
+    }
+
+    /// Stops retrying after this many consecutive attempts that never opened (`None`: never).
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_unreachable_after(Some(3));
+    /// assert_eq!(config.unreachable_after, Some(3));
+    /// ```
+    pub fn with_unreachable_after(mut self, attempts: Option<u32>) -> Self {
+        self.unreachable_after = attempts;
+        self
+    }
+
+    /// Keeps frames queued at the user's close for the next `open()` instead of dropping them.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_outbox_kept_on_close(true);
+    /// assert!(config.keep_outbox_on_close);
+    /// ```
+    pub fn with_outbox_kept_on_close(mut self, keep: bool) -> Self {
+        self.keep_outbox_on_close = keep;
+        self
+    }
+
     /// Bounds the queue of frames sent while not open.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_outbox_limits(8, 4_096).outbox.max_frames, 8);
+    /// ```
     pub fn with_outbox_limits(mut self, max_frames: usize, max_bytes: usize) -> Self {
         self.outbox = OutboxLimits {
             max_frames,
@@ -260,18 +367,33 @@ impl Config {
     }
 
     /// Overrides the policy for a range of close codes (earlier overrides win).
+    ///
+    /// ```
+    /// use heartline::{ClosePolicy, Config};
+    /// let config = Config::new("ws://h").with_close_policy(1008..=1008, ClosePolicy::Reconnect);
+    /// assert_eq!(config.policy_for(1008), ClosePolicy::Reconnect);
+    /// ```
     pub fn with_close_policy(mut self, codes: RangeInclusive<u16>, policy: ClosePolicy) -> Self {
         self.close_policy.push((codes, policy));
         self
     }
 
     /// Seeds the jitter, for reproducible schedules.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h").with_seed(7).seed, Some(7));
+    /// ```
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// The policy for a close code: the first matching override, else the default.
+    ///
+    /// ```
+    /// use heartline::{ClosePolicy, Config};
+    /// assert_eq!(Config::new("ws://h").policy_for(1012), ClosePolicy::Reconnect);
+    /// ```
     pub fn policy_for(&self, code: u16) -> ClosePolicy {
         self.close_policy
             .iter()
@@ -281,6 +403,10 @@ impl Config {
     }
 
     /// The URL for the next attempt.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Config::new("ws://h/ws").next_url(), "ws://h/ws");
+    /// ```
     pub fn next_url(&self) -> String {
         match &self.url {
             UrlSource::Fixed(url) => url.clone(),

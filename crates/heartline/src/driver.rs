@@ -2,124 +2,54 @@
 //! It turns browser events into [`Input`]s for the [`Machine`] and carries out its commands.
 //! Every closure, listener and timer is a field here and goes away when its owner drops.
 
-use crate::machine::{CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status};
-use crate::outbox::{Payload, SendError};
+use crate::frame::{Inbound, Notice, Outgoing, Text};
+use crate::machine::{
+    CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind,
+};
+use crate::outbox::SendError;
 use crate::{BinaryType, CloseError, Config};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
-use js_sys::{Array, ArrayBuffer, Uint8Array};
-use std::cell::RefCell;
+use js_sys::{Array, ArrayBuffer, JsString};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{Blob, CloseEvent, MessageEvent, WebSocket};
 
-/// A frame to send. Text and bytes are counted in bytes against the outbox limit, a `Blob` by
-/// its size.
+/// The driver's clock: the page's monotonic
+/// [`performance.now()`](https://developer.mozilla.org/docs/Web/API/Performance/now), in ms
+/// (`Date.now()` where there is no `performance`). [`Status::Reconnecting`]'s `next_at_ms` is on
+/// this clock, so a countdown is `next_at_ms - now_ms()`; it never jumps when the system clock
+/// is changed.
 ///
+/// ```no_run
+/// if let heartline::Status::Reconnecting { next_at_ms, .. } = heartline::Status::Open {
+///     let seconds = next_at_ms.saturating_sub(heartline::now_ms()) as f64 / 1000.0;
+///     web_sys::console::log_1(&format!("reconnecting in {seconds:.1} s").into());
+/// }
 /// ```
-/// use heartline::{Outgoing, Payload};
-/// assert_eq!(Outgoing::Bytes(vec![1, 2, 3]).byte_len(), 3);
-/// ```
-#[derive(Debug, Clone)]
-pub enum Outgoing {
-    /// A text frame.
-    Text(String),
-    /// A binary frame from bytes.
-    Bytes(Vec<u8>),
-    /// A binary frame from an `ArrayBuffer` (e.g. canvas `ImageData`'s buffer).
-    ArrayBuffer(ArrayBuffer),
-    /// A binary frame from a `Blob` (e.g. a `File` from `<input type=file>`).
-    Blob(Blob),
+pub fn now_ms() -> u64 {
+    thread_local! {
+        static PERFORMANCE: Option<web_sys::Performance> =
+            web_sys::window().and_then(|window| window.performance());
+    }
+    PERFORMANCE.with(|performance| match performance {
+        Some(performance) => performance.now() as u64,
+        None => js_sys::Date::now() as u64,
+    })
 }
 
-impl Payload for Outgoing {
-    fn from_text(text: String) -> Self {
-        Outgoing::Text(text)
-    }
-
-    fn byte_len(&self) -> usize {
-        match self {
-            Outgoing::Text(text) => text.len(),
-            Outgoing::Bytes(bytes) => bytes.len(),
-            Outgoing::ArrayBuffer(buffer) => buffer.byte_length() as usize,
-            Outgoing::Blob(blob) => blob.size() as usize,
-        }
-    }
-}
-
-/// A frame received. Binary frames come as `ArrayBuffer` or `Blob` per [`BinaryType`].
-///
-/// ```
-/// use heartline::Inbound;
-/// let frame = Inbound::Text("hi".into());
-/// assert_eq!((frame.as_text(), frame.byte_len(), frame.is_binary()), (Some("hi"), 2, false));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub enum Inbound {
-    /// A text frame.
-    Text(String),
-    /// A binary frame (binary type `ArrayBuffer`).
-    ArrayBuffer(ArrayBuffer),
-    /// A binary frame (binary type `Blob`).
-    Blob(Blob),
-}
-
-impl Inbound {
-    /// Whether this is a binary frame.
-    ///
-    /// ```
-    /// use heartline::Inbound;
-    /// assert!(!Inbound::Text("hi".into()).is_binary());
-    /// ```
-    pub fn is_binary(&self) -> bool {
-        !matches!(self, Inbound::Text(_))
-    }
-
-    /// The text of a text frame.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Inbound::Text(text) => Some(text),
-            _ => None,
-        }
-    }
-
-    /// The bytes of an `ArrayBuffer` frame, copied out (a `Blob` must be read asynchronously).
-    pub fn to_bytes(&self) -> Option<Vec<u8>> {
-        match self {
-            Inbound::ArrayBuffer(buffer) => Some(Uint8Array::new(buffer).to_vec()),
-            _ => None,
-        }
-    }
-
-    /// Size in bytes (UTF-8 for text).
-    pub fn byte_len(&self) -> usize {
-        match self {
-            Inbound::Text(text) => text.len(),
-            Inbound::ArrayBuffer(buffer) => buffer.byte_length() as usize,
-            Inbound::Blob(blob) => blob.size() as usize,
-        }
-    }
-}
-
-/// What the application is told: frames, and the machine's [`Event`]s.
-///
-/// ```
-/// use heartline::{Event, Notice, Status};
-/// let notice = Notice::Event(Event::Status(Status::Open));
-/// assert!(matches!(notice, Notice::Event(Event::Status(Status::Open))));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
-    /// An application frame (heartbeat replies are not delivered).
-    Message(Inbound),
-    /// A change of state, a heartbeat, a close, a scheduled reconnect...
-    Event(Event),
-}
+/// The longest delay `setTimeout` takes (2³¹−1 ms, about 24.8 days); longer ones would fire at
+/// once, so they are clamped and the timer re-armed when it fires early.
+const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
 /// A live connection: a WebSocket that reconnects, beats, queues and reports.
 ///
-/// Dropping it closes the socket with 1000 and removes every handler, listener and timer.
+/// Keep it: dropping it closes the socket with 1000 and removes every handler, listener and
+/// timer. Delivery is at most once: frames already handed to the browser when a connection is
+/// lost are gone (an application that needs more acknowledges and resends, as the chat does).
 ///
 /// ```no_run
 /// use heartline::{Config, Heartline, Notice};
@@ -129,18 +59,29 @@ pub enum Notice {
 /// socket.close(1000, "done").unwrap();
 /// ```
 pub struct Heartline {
-    inner: Rc<RefCell<Inner>>,
+    shared: Rc<Shared>,
 }
 
 type Notify = Rc<dyn Fn(Notice)>;
 
+/// What both the handle and the browser callbacks reach.
+struct Shared {
+    state: RefCell<Inner>,
+    /// Notices waiting to be told, in order; only the outermost delivery drains it, so a
+    /// request made from a notice handler never overtakes notices already produced.
+    notices: RefCell<VecDeque<Notice>>,
+    delivering: Cell<bool>,
+    /// The status after the last step, readable while the state is borrowed.
+    status: Cell<Status>,
+    notify: Notify,
+}
+
 struct Inner {
     machine: Machine<Outgoing>,
     socket: Option<Socket>,
-    timers: [Option<Timeout>; 4],
+    timers: [Option<Timeout>; 5],
     _window_listeners: Vec<EventListener>,
-    notify: Notify,
-    this: Weak<RefCell<Inner>>,
+    this: Weak<Shared>,
 }
 
 /// One browser `WebSocket` and the four closures it calls.
@@ -167,44 +108,178 @@ impl Drop for Socket {
     }
 }
 
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+/// Why a step did not run its change.
+enum StepError<E> {
+    /// Called from inside another step (user code run by the machine: a URL provider).
+    Busy,
+    /// The change itself refused.
+    Refused(E),
 }
 
-/// Feeds an input, carries out the commands, then tells the application.
-fn feed(inner: &Rc<RefCell<Inner>>, input: Input<'_>) {
-    let _ = step::<std::convert::Infallible>(inner, None, |machine, _| {
-        Ok(machine.handle(input, now_ms()))
+/// Feeds a browser or timer input, carries out the commands, then tells the application.
+fn feed(shared: &Rc<Shared>, input: Input<'_>) {
+    let result = step::<std::convert::Infallible>(shared, None, |inner, _, now| {
+        let mut commands = inner.note_buffered(now);
+        commands.extend(inner.machine.handle(input, now));
+        Ok(commands)
     });
+    report_unasked(shared, result);
 }
 
-/// Feeds an inbound frame: the machine sees its text or size, then the frame itself is handed
-/// on (not copied) if the machine says to deliver it.
-fn feed_frame(inner: &Rc<RefCell<Inner>>, frame: Inbound) {
-    let _ = step::<std::convert::Infallible>(inner, Some(frame), |machine, frame| {
-        let seen = match frame {
-            Some(Inbound::Text(text)) => FrameRef::Text(text),
-            Some(other) => FrameRef::Binary(other.byte_len()),
-            None => FrameRef::Binary(0),
+fn feed_weak(this: &Weak<Shared>, input: Input<'_>) {
+    if let Some(shared) = this.upgrade() {
+        feed(&shared, input);
+    }
+}
+
+/// A timer fired: early (clamped delays, drivers that round) re-arms instead.
+fn fire(this: &Weak<Shared>, kind: TimerKind) {
+    let Some(shared) = this.upgrade() else { return };
+    let result = step::<std::convert::Infallible>(&shared, None, |inner, _, now| {
+        if let Some(due) = inner.machine.timer_due(kind) {
+            if due > now {
+                inner.arm(kind, due, now);
+                return Ok(Vec::new());
+            }
+        }
+        let mut commands = inner.note_buffered(now);
+        commands.extend(inner.machine.handle(Input::Timer(kind), now));
+        Ok(commands)
+    });
+    report_unasked(&shared, result);
+}
+
+/// Feeds an inbound frame: the machine sees its length (and its text only if it could be the
+/// heartbeat reply), then the frame itself is handed on, uncopied, if the machine says so.
+fn feed_frame(shared: &Rc<Shared>, frame: Inbound) {
+    let result = step::<std::convert::Infallible>(shared, Some(frame), |inner, frame, now| {
+        let commands = match frame {
+            Some(Inbound::Text(text)) => {
+                let read = || String::from(text.as_str());
+                let seen = FrameRef::Unread {
+                    utf16_len: text.utf16_len(),
+                    read: &read,
+                };
+                inner.machine.handle(Input::Frame(seen), now)
+            }
+            Some(other) => inner
+                .machine
+                .handle(Input::Frame(FrameRef::Binary(other.byte_len())), now),
+            None => Vec::new(),
         };
-        Ok(machine.handle(Input::Frame(seen), now_ms()))
+        Ok(commands)
     });
+    report_unasked(shared, result);
 }
 
-fn feed_weak(inner: &Weak<RefCell<Inner>>, input: Input<'_>) {
-    if let Some(inner) = inner.upgrade() {
-        feed(&inner, input);
+/// A browser refusal of a frame nobody asked to send just now (the outbox flush, a ping) is
+/// told as an event, since there is no caller to return it to.
+fn report_unasked<E>(shared: &Rc<Shared>, result: Result<Option<String>, StepError<E>>) {
+    match result {
+        Ok(Some(error)) => {
+            shared
+                .notices
+                .borrow_mut()
+                .push_back(Notice::Event(Event::SendFailed { error }));
+            deliver(shared);
+        }
+        Ok(None) | Err(StepError::Refused(_)) => {}
+        Err(StepError::Busy) => {
+            // Browser events and timers run on their own turns; only a bug gets here.
+            debug_assert!(false, "heartline: a browser event arrived inside a step");
+        }
+    }
+}
+
+/// Applies an input or a user request to the machine, carries out the commands, then tells
+/// the application with no borrow held (it may call back into the handle, or drop it).
+/// Returns the browser's refusal of a frame sent in this step, if any.
+fn step<E>(
+    shared: &Rc<Shared>,
+    frame: Option<Inbound>,
+    change: impl FnOnce(&mut Inner, Option<&Inbound>, u64) -> Result<Vec<Command<Outgoing>>, E>,
+) -> Result<Option<String>, StepError<E>> {
+    let send_error = {
+        let Ok(mut inner) = shared.state.try_borrow_mut() else {
+            return Err(StepError::Busy);
+        };
+        let now = now_ms();
+        let commands = change(&mut inner, frame.as_ref(), now).map_err(StepError::Refused)?;
+        let send_error = inner.execute(commands, frame, now, &shared.notices);
+        shared.status.set(inner.machine.status());
+        send_error
+    };
+    deliver(shared);
+    Ok(send_error)
+}
+
+/// Tells queued notices in order, then lets the machine flush its outbox: after the
+/// application heard `Opened` and could send its greeting.
+fn deliver(shared: &Rc<Shared>) {
+    if shared.delivering.replace(true) {
+        return;
+    }
+    struct Done<'a>(&'a Cell<bool>);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.set(false);
+        }
+    }
+    let _done = Done(&shared.delivering);
+    loop {
+        let next = shared.notices.borrow_mut().pop_front();
+        if let Some(notice) = next {
+            (shared.notify)(notice);
+            continue;
+        }
+        let Ok(mut inner) = shared.state.try_borrow_mut() else {
+            break;
+        };
+        let now = now_ms();
+        let commands = inner.machine.handle(Input::Flush, now);
+        if commands.is_empty() {
+            break;
+        }
+        if let Some(error) = inner.execute(commands, None, now, &shared.notices) {
+            shared
+                .notices
+                .borrow_mut()
+                .push_back(Notice::Event(Event::SendFailed { error }));
+        }
+        shared.status.set(inner.machine.status());
     }
 }
 
 impl Inner {
+    /// Tells the machine how much the socket still has to send, before a timer or a resume.
+    fn note_buffered(&mut self, now: u64) -> Vec<Command<Outgoing>> {
+        match &self.socket {
+            Some(socket) => {
+                let buffered = u64::from(socket.ws.buffered_amount());
+                self.machine.handle(Input::Buffered(buffered), now)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn arm(&mut self, kind: TimerKind, at_ms: u64, now: u64) {
+        let delay = at_ms.saturating_sub(now).min(MAX_TIMEOUT_MS) as u32;
+        let this = self.this.clone();
+        // Replacing the slot drops, and so cancels, the previous timer of this kind.
+        self.timers[kind.index()] = Some(Timeout::new(delay, move || fire(&this, kind)));
+    }
+
+    /// Carries out commands in order; notices go to the shared queue. Returns the first
+    /// browser refusal of a frame.
     fn execute(
         &mut self,
         commands: Vec<Command<Outgoing>>,
         mut frame: Option<Inbound>,
-    ) -> Vec<Notice> {
-        let mut notices = Vec::new();
-        let mut queue = std::collections::VecDeque::from(commands);
+        now: u64,
+        notices: &RefCell<VecDeque<Notice>>,
+    ) -> Option<String> {
+        let mut send_error = None;
+        let mut queue = VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
             match command {
                 Command::OpenSocket { url } => {
@@ -212,24 +287,19 @@ impl Inner {
                     self.socket = None;
                     match self.open_socket(&url) {
                         Ok(socket) => self.socket = Some(socket),
+                        // The constructor threw (bad scheme, mixed content): permanent.
                         Err(message) => {
-                            // The constructor threw (bad URL, blocked port): report it like the
-                            // browser would report a failed connection.
-                            let close = CloseInfo {
-                                code: 1006,
-                                reason: message,
-                                was_clean: false,
-                            };
-                            queue.extend(self.machine.handle(Input::Error, now_ms()));
-                            queue.extend(self.machine.handle(Input::Closed(close), now_ms()));
+                            queue.extend(self.machine.handle(Input::Refused(message), now))
                         }
                     }
                 }
                 Command::Send(payload) => {
-                    if let Some(socket) = &self.socket {
-                        if let Err(error) = send_on(&socket.ws, &payload) {
-                            web_sys::console::warn_1(&format!("heartline: {error}").into());
-                        }
+                    let result = match &self.socket {
+                        Some(socket) => send_on(&socket.ws, &payload),
+                        None => Err("no socket".into()),
+                    };
+                    if let Err(error) = result {
+                        send_error.get_or_insert(error);
                     }
                 }
                 Command::CloseSocket { code, reason } => {
@@ -242,24 +312,17 @@ impl Inner {
                         socket.close_with = (code, reason);
                     }
                 }
-                Command::ArmTimer(kind, at_ms) => {
-                    let delay = at_ms.saturating_sub(now_ms()).min(u32::MAX as u64) as u32;
-                    let this = self.this.clone();
-                    // Replacing the slot drops, and so cancels, the previous timer of this kind.
-                    self.timers[kind.index()] = Some(Timeout::new(delay, move || {
-                        feed_weak(&this, Input::Timer(kind))
-                    }));
-                }
+                Command::ArmTimer(kind, at_ms) => self.arm(kind, at_ms, now),
                 Command::DisarmTimer(kind) => self.timers[kind.index()] = None,
                 Command::Deliver => {
                     if let Some(frame) = frame.take() {
-                        notices.push(Notice::Message(frame));
+                        notices.borrow_mut().push_back(Notice::Message(frame));
                     }
                 }
-                Command::Report(event) => notices.push(Notice::Event(event)),
+                Command::Report(event) => notices.borrow_mut().push_back(Notice::Event(event)),
             }
         }
-        notices
+        send_error
     }
 
     fn open_socket(&self, url: &str) -> Result<Socket, String> {
@@ -274,7 +337,7 @@ impl Inner {
                 .collect();
             WebSocket::new_with_str_sequence(url, &protocols)
         }
-        .map_err(|error| describe_js_error(&error, url))?;
+        .map_err(|error| format!("cannot open {url}: {}", describe_js_error(&error)))?;
         ws.set_binary_type(match config.binary_type {
             BinaryType::ArrayBuffer => web_sys::BinaryType::Arraybuffer,
             BinaryType::Blob => web_sys::BinaryType::Blob,
@@ -285,10 +348,11 @@ impl Inner {
             Closure::<dyn FnMut(web_sys::Event)>::new(move |_| feed_weak(&this, Input::Opened));
         let this = self.this.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let Some(inner) = this.upgrade() else { return };
+            let Some(shared) = this.upgrade() else { return };
             let data = event.data();
-            let frame = if let Some(text) = data.as_string() {
-                Inbound::Text(text)
+            // Text stays a JavaScript string: copied only if the application reads it.
+            let frame = if data.is_string() {
+                Inbound::Text(Text::from_js(data.unchecked_into::<JsString>()))
             } else if let Ok(buffer) = data.clone().dyn_into::<ArrayBuffer>() {
                 Inbound::ArrayBuffer(buffer)
             } else if let Ok(blob) = data.dyn_into::<Blob>() {
@@ -296,7 +360,7 @@ impl Inner {
             } else {
                 return;
             };
-            feed_frame(&inner, frame);
+            feed_frame(&shared, frame);
         });
         let this = self.this.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
@@ -323,155 +387,286 @@ impl Inner {
             close_with: (1000, "client dropped".into()),
         })
     }
+
+    /// The machine thinks the socket is open, but the server began the closing handshake
+    /// (`readyState` CLOSING): the browser would accept a frame and discard it.
+    fn check_ready_state(&mut self, now: u64) -> Vec<Command<Outgoing>> {
+        let closing = self
+            .socket
+            .as_ref()
+            .is_some_and(|socket| socket.ws.ready_state() != WebSocket::OPEN);
+        if closing && self.machine.status() == Status::Open {
+            self.machine.handle(Input::PeerClosing, now)
+        } else {
+            Vec::new()
+        }
+    }
 }
 
-fn send_on(ws: &WebSocket, payload: &Outgoing) -> Result<(), SendError> {
+fn send_on(ws: &WebSocket, payload: &Outgoing) -> Result<(), String> {
     match payload {
         Outgoing::Text(text) => ws.send_with_str(text),
         Outgoing::Bytes(bytes) => ws.send_with_u8_array(bytes),
         Outgoing::ArrayBuffer(buffer) => ws.send_with_array_buffer(buffer),
         Outgoing::Blob(blob) => ws.send_with_blob(blob),
     }
-    .map_err(|error| SendError::Browser(describe_js_error(&error, "")))
+    .map_err(|error| describe_js_error(&error))
 }
 
-fn describe_js_error(error: &wasm_bindgen::JsValue, url: &str) -> String {
-    let message = error
-        .dyn_ref::<js_sys::Error>()
-        .map(|error| String::from(error.message()))
-        .or_else(|| error.as_string())
-        .unwrap_or_else(|| "unknown error".into());
-    if url.is_empty() {
-        message
-    } else {
-        format!("cannot open {url}: {message}")
+fn describe_js_error(error: &wasm_bindgen::JsValue) -> String {
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => format!(
+            "{}: {}",
+            String::from(error.name()),
+            String::from(error.message())
+        ),
+        None => error.as_string().unwrap_or_else(|| "unknown error".into()),
     }
 }
 
 impl Heartline {
     /// Connects now and reports everything to `on_notice`.
+    ///
+    /// ```no_run
+    /// let socket = heartline::Heartline::connect(heartline::Config::new("ws://127.0.0.1:8080/echo"), |_| {});
+    /// # drop(socket);
+    /// ```
     pub fn connect(config: Config, on_notice: impl Fn(Notice) + 'static) -> Self {
         let heartline = Self::new(config, on_notice);
         heartline.open();
         heartline
     }
 
-    /// Sets everything up without connecting; call [`open`](Self::open) to start.
+    /// Sets everything up without connecting; call [`open`](Self::open) to start. Frames sent
+    /// before that are queued for the first connection.
+    ///
+    /// ```no_run
+    /// let socket = heartline::Heartline::new(heartline::Config::new("ws://127.0.0.1:8080/echo"), |_| {});
+    /// socket.send_text("queued until open").unwrap();
+    /// socket.open();
+    /// ```
     pub fn new(config: Config, on_notice: impl Fn(Notice) + 'static) -> Self {
         let seed = config
             .seed
             .unwrap_or_else(|| (js_sys::Math::random() * u64::MAX as f64) as u64);
         let mut machine = Machine::new(config);
         machine.reseed(seed);
-        let inner = Rc::new_cyclic(|this: &Weak<RefCell<Inner>>| {
-            RefCell::new(Inner {
+        // Start from what the browser knows: a loss while offline then waits for `online`.
+        let offline = web_sys::window().is_some_and(|window| !window.navigator().on_line());
+        if offline {
+            machine.handle(Input::Offline, now_ms());
+        }
+        let status = machine.status();
+        let shared = Rc::new_cyclic(|this: &Weak<Shared>| Shared {
+            state: RefCell::new(Inner {
                 machine,
                 socket: None,
                 timers: Default::default(),
                 _window_listeners: window_listeners(this),
-                notify: Rc::new(on_notice),
                 this: this.clone(),
-            })
+            }),
+            notices: RefCell::default(),
+            delivering: Cell::new(false),
+            status: Cell::new(status),
+            notify: Rc::new(on_notice),
         });
-        Self { inner }
+        Self { shared }
     }
 
-    /// Opens (or reopens after [`close`](Self::close)); clears the stop flag. No-op while open.
+    /// Opens (or reopens after [`close`](Self::close), or when `Unreachable` or `Failed`);
+    /// clears the stop flag. No-op while open.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.open();
+    /// ```
     pub fn open(&self) {
-        feed(&self.inner, Input::Connect);
+        let result = step::<std::convert::Infallible>(&self.shared, None, |inner, _, now| {
+            Ok(inner.machine.handle(Input::Connect, now))
+        });
+        if let Err(StepError::Busy) = result {
+            // From a URL provider: there is nothing to open that is not being opened already.
+            web_sys::console::warn_1(
+                &"heartline: open() from inside a URL provider is ignored".into(),
+            );
+        } else {
+            report_unasked(&self.shared, result);
+        }
     }
 
     /// Closes with a code (1000 or 3000–4999) and a reason (≤ 123 bytes) and sets the stop flag:
     /// nothing reconnects until [`open`](Self::open). Refused, untouched, if the code or reason is
-    /// invalid.
+    /// invalid. Frames still queued are dropped unless the config keeps them. If the server
+    /// does not answer the closing handshake within the close timeout, the socket is written
+    /// off ([MDN: `close`](https://developer.mozilla.org/docs/Web/API/WebSocket/close)).
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.close(1000, "bye").unwrap();
+    /// assert!(socket.close(1001, "").is_err(), "browsers cannot send 1001");
+    /// ```
     pub fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        self.run(|machine| machine.close(code, reason))
+        match step(&self.shared, None, |inner, _, now| {
+            inner.machine.close(code, reason, now)
+        }) {
+            Ok(_) => Ok(()),
+            Err(StepError::Refused(error)) => Err(error),
+            Err(StepError::Busy) => Err(CloseError::Busy),
+        }
     }
 
-    /// Sends a text frame, or queues it until open.
+    /// Sends a text frame, or queues it until open
+    /// ([MDN: `send`](https://developer.mozilla.org/docs/Web/API/WebSocket/send)).
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.send_text("hello").unwrap();
+    /// ```
     pub fn send_text(&self, text: impl Into<String>) -> Result<(), SendError> {
         self.send(Outgoing::Text(text.into()))
     }
 
     /// Sends a binary frame of these bytes, or queues it.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.send_bytes(&[1, 2, 3]).unwrap();
+    /// ```
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
         self.send(Outgoing::Bytes(bytes.to_vec()))
     }
 
-    /// Sends an `ArrayBuffer` as a binary frame, or queues it.
+    /// Sends an `ArrayBuffer` as a binary frame, or queues a copy of it.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.send_array_buffer(&js_sys::ArrayBuffer::new(8)).unwrap();
+    /// ```
     pub fn send_array_buffer(&self, buffer: &ArrayBuffer) -> Result<(), SendError> {
         self.send(Outgoing::ArrayBuffer(buffer.clone()))
     }
 
     /// Sends a `Blob` (e.g. a `File`) as a binary frame, or queues it.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// let blob = web_sys::Blob::new().unwrap();
+    /// socket.send_blob(&blob).unwrap();
+    /// ```
     pub fn send_blob(&self, blob: &Blob) -> Result<(), SendError> {
         self.send(Outgoing::Blob(blob.clone()))
     }
 
     /// Sends a value as a JSON text frame, or queues it.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.send_json(&serde_json::json!({ "type": "join", "room": "lobby" })).unwrap();
+    /// ```
     pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
         let text =
             serde_json::to_string(value).map_err(|error| SendError::Encode(error.to_string()))?;
         self.send_text(text)
     }
 
-    /// Sends any [`Outgoing`] frame, or queues it.
+    /// Sends any [`Outgoing`] frame, or queues it. Errors say why nothing would send it: the
+    /// outbox is full, the connection is stopped/closed/failed/unreachable, or the browser
+    /// refused the frame.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// socket.send(heartline::Outgoing::Bytes(vec![0xff])).unwrap();
+    /// ```
     pub fn send(&self, payload: Outgoing) -> Result<(), SendError> {
-        self.run(|machine| machine.send(payload))
+        match step(&self.shared, None, |inner, _, now| {
+            let mut commands = inner.check_ready_state(now);
+            commands.extend(inner.machine.send(payload)?);
+            Ok(commands)
+        }) {
+            Ok(None) => Ok(()),
+            Ok(Some(error)) => Err(SendError::Browser(error)),
+            Err(StepError::Refused(error)) => Err(error),
+            Err(StepError::Busy) => Err(SendError::Busy),
+        }
     }
 
-    /// The current status.
+    /// The current status (also from inside a URL provider).
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// assert_eq!(socket.status(), heartline::Status::Closed);
+    /// ```
     pub fn status(&self) -> Status {
-        self.inner.borrow().machine.status()
+        self.shared.status.get()
     }
 
-    /// Counters, the last RTT and the last close.
+    /// Milliseconds until the scheduled reconnect, while `Reconnecting`: for a countdown.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// assert_eq!(socket.reconnect_in_ms(), None);
+    /// ```
+    pub fn reconnect_in_ms(&self) -> Option<u64> {
+        match self.status() {
+            Status::Reconnecting { next_at_ms, .. } => Some(next_at_ms.saturating_sub(now_ms())),
+            _ => None,
+        }
+    }
+
+    /// Counters, the last RTT and the last close (defaults from inside a URL provider).
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// assert_eq!(socket.stats().rtt_ms, None);
+    /// ```
     pub fn stats(&self) -> Stats {
-        self.inner.borrow().machine.stats().clone()
+        self.shared
+            .state
+            .try_borrow()
+            .map(|inner| inner.machine.stats().clone())
+            .unwrap_or_default()
     }
 
     /// Frames waiting for the socket to open.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// assert_eq!(socket.queued(), 0);
+    /// ```
     pub fn queued(&self) -> usize {
-        self.inner.borrow().machine.queued()
+        self.shared
+            .state
+            .try_borrow()
+            .map_or(0, |inner| inner.machine.queued())
+    }
+
+    /// The browser socket's own [`readyState`](https://developer.mozilla.org/docs/Web/API/WebSocket/readyState)
+    /// (3, CLOSED, when there is no socket). It can be CLOSING while the status is still
+    /// `Open`: the server began closing; sends are then queued for the next connection.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// assert_eq!(socket.ready_state(), 3);
+    /// ```
+    pub fn ready_state(&self) -> u16 {
+        self.with_socket(|ws| ws.ready_state())
+            .unwrap_or(WebSocket::CLOSED)
     }
 
     /// The browser socket's own [`bufferedAmount`](https://developer.mozilla.org/docs/Web/API/WebSocket/bufferedAmount).
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
+    /// assert_eq!(socket.buffered_amount(), 0);
+    /// ```
     pub fn buffered_amount(&self) -> u32 {
-        self.inner
-            .borrow()
-            .socket
-            .as_ref()
-            .map_or(0, |socket| socket.ws.buffered_amount())
+        self.with_socket(|ws| ws.buffered_amount()).unwrap_or(0)
     }
 
-    fn run<E>(
-        &self,
-        change: impl FnOnce(&mut Machine<Outgoing>) -> Result<Vec<Command<Outgoing>>, E>,
-    ) -> Result<(), E> {
-        step(&self.inner, None, |machine, _| change(machine))
+    fn with_socket<R>(&self, f: impl FnOnce(&WebSocket) -> R) -> Option<R> {
+        let inner = self.shared.state.try_borrow().ok()?;
+        inner.socket.as_ref().map(|socket| f(&socket.ws))
     }
-}
-
-/// Applies an input or a user request to the machine, carries out the commands, then tells
-/// the application with no borrow held (it may call back into the handle, or drop it).
-fn step<E>(
-    inner: &Rc<RefCell<Inner>>,
-    frame: Option<Inbound>,
-    change: impl FnOnce(&mut Machine<Outgoing>, Option<&Inbound>) -> Result<Vec<Command<Outgoing>>, E>,
-) -> Result<(), E> {
-    let (notices, notify) = {
-        // Never borrowed here already: browser events and timers run on their own turns.
-        let Ok(mut state) = inner.try_borrow_mut() else {
-            return Ok(());
-        };
-        let commands = change(&mut state.machine, frame.as_ref())?;
-        let notices = state.execute(commands, frame);
-        (notices, state.notify.clone())
-    };
-    for notice in notices {
-        notify(notice);
-    }
-    Ok(())
 }
 
 impl std::fmt::Debug for Heartline {
@@ -482,40 +677,44 @@ impl std::fmt::Debug for Heartline {
     }
 }
 
-/// `online`, `offline`, `visibilitychange` and `beforeunload`, owned by the connection.
-fn window_listeners(this: &Weak<RefCell<Inner>>) -> Vec<EventListener> {
+/// `online`, `offline`, `visibilitychange`, `beforeunload`, `pagehide` and `pageshow`, owned by
+/// the connection. No `unload` listener: it would keep the page out of the back/forward cache.
+fn window_listeners(this: &Weak<Shared>) -> Vec<EventListener> {
     let Some(window) = web_sys::window() else {
         return Vec::new();
     };
     let mut listeners = Vec::new();
-    let weak = this.clone();
-    listeners.push(EventListener::new(&window, "online", move |_| {
-        feed_weak(&weak, Input::Online)
-    }));
-    let weak = this.clone();
-    listeners.push(EventListener::new(&window, "offline", move |_| {
-        feed_weak(&weak, Input::Offline)
-    }));
-    let weak = this.clone();
-    listeners.push(EventListener::new(&window, "beforeunload", move |_| {
-        if let Some(inner) = weak.upgrade() {
-            let _ = step(&inner, None, |machine, _| {
-                machine.close(1000, "page unload")
-            });
-        }
-    }));
-    if let Some(document) = window.document() {
+    let mut on = |target: &web_sys::EventTarget,
+                  name: &'static str,
+                  input: fn(&web_sys::Event) -> Option<Input<'static>>| {
         let weak = this.clone();
-        let doc = document.clone();
-        listeners.push(EventListener::new(
-            &document,
-            "visibilitychange",
-            move |_| {
-                if doc.visibility_state() == web_sys::VisibilityState::Visible {
-                    feed_weak(&weak, Input::Visible);
-                }
-            },
-        ));
+        listeners.push(EventListener::new(target, name, move |event| {
+            if let Some(input) = input(event) {
+                feed_weak(&weak, input);
+            }
+        }));
+    };
+    on(&window, "online", |_| Some(Input::Online));
+    on(&window, "offline", |_| Some(Input::Offline));
+    on(&window, "beforeunload", |_| Some(Input::Unload));
+    // Close before the page goes into the back/forward cache (an open socket keeps it out)...
+    on(&window, "pagehide", |_| Some(Input::PageHide));
+    // ...and reopen when it comes back from there (`persisted`); a first load is not a resume.
+    on(&window, "pageshow", |event| {
+        let persisted = event
+            .dyn_ref::<web_sys::PageTransitionEvent>()
+            .is_some_and(|event| event.persisted());
+        persisted.then_some(Input::PageShow)
+    });
+    if let Some(document) = window.document() {
+        on(&document, "visibilitychange", |_| {
+            let visible = web_sys::window()
+                .and_then(|window| window.document())
+                .is_some_and(|document| {
+                    document.visibility_state() == web_sys::VisibilityState::Visible
+                });
+            visible.then_some(Input::Visible)
+        });
     }
     listeners
 }

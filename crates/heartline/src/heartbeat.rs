@@ -36,24 +36,57 @@ impl Default for Heartbeat {
 /// The state of the heartbeat on one open connection.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PingClock {
+    /// When the last ping went out, until its reply arrives: the round-trip time is measured
+    /// from here to the reply itself, whatever arrives in between.
     sent_at: Option<u64>,
+    /// A ping is waiting for any frame (proof of life).
+    outstanding: bool,
+    /// This ping was sent because a timer fired late; a second late timeout writes off.
+    probe: bool,
+    /// The socket's `bufferedAmount` when the ping went out (or at the last extension).
+    buffered_mark: u64,
 }
 
 impl PingClock {
-    pub(crate) fn sent(&mut self, now_ms: u64) {
+    pub(crate) fn sent(&mut self, now_ms: u64, buffered: u64) {
         self.sent_at = Some(now_ms);
+        self.outstanding = true;
+        self.probe = false;
+        self.buffered_mark = buffered;
     }
 
     pub(crate) fn outstanding(&self) -> bool {
-        self.sent_at.is_some()
+        self.outstanding
     }
 
-    /// Any inbound frame answers the ping; returns the round-trip time if one was out.
-    pub(crate) fn answered(&mut self, now_ms: u64) -> Option<u64> {
+    /// Any inbound frame answers the ping; returns whether one was outstanding.
+    pub(crate) fn answered(&mut self) -> bool {
+        self.probe = false;
+        std::mem::take(&mut self.outstanding)
+    }
+
+    /// The reply itself arrived: the round-trip time, if a ping was out.
+    pub(crate) fn replied(&mut self, now_ms: u64) -> Option<u64> {
         self.sent_at.take().map(|sent| now_ms.saturating_sub(sent))
     }
 
+    pub(crate) fn probing(&self) -> bool {
+        self.probe
+    }
+
+    pub(crate) fn mark_probe(&mut self) {
+        self.probe = true;
+    }
+
+    pub(crate) fn buffered_mark(&self) -> u64 {
+        self.buffered_mark
+    }
+
+    pub(crate) fn set_buffered_mark(&mut self, buffered: u64) {
+        self.buffered_mark = buffered;
+    }
+
     pub(crate) fn reset(&mut self) {
-        self.sent_at = None;
+        *self = Self::default();
     }
 }

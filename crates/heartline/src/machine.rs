@@ -6,12 +6,16 @@ use crate::config::{ClosePolicy, Config};
 use crate::heartbeat::PingClock;
 use crate::outbox::{Outbox, Payload, SendError};
 use crate::Rng;
+use std::fmt;
 
 /// The timers the machine asks the driver to keep.
 ///
+/// A timer input that arrives before its due time does nothing (the driver may fire early, or
+/// twice); [`Machine::timer_due`] says when each is due.
+///
 /// ```
 /// use heartline::TimerKind;
-/// assert_eq!(TimerKind::ALL.map(TimerKind::index), [0, 1, 2, 3]);
+/// assert_eq!(TimerKind::ALL.map(TimerKind::index), [0, 1, 2, 3, 4]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerKind {
@@ -23,18 +27,29 @@ pub enum TimerKind {
     Ping,
     /// No frame since the ping, for the pong timeout.
     PongTimeout,
+    /// The user's close got no closing handshake in time.
+    CloseTimeout,
 }
 
 impl TimerKind {
     /// Every kind, for drivers that keep one slot each.
-    pub const ALL: [TimerKind; 4] = [
+    ///
+    /// ```
+    /// assert_eq!(heartline::TimerKind::ALL.len(), 5);
+    /// ```
+    pub const ALL: [TimerKind; 5] = [
         TimerKind::Reconnect,
         TimerKind::OpenTimeout,
         TimerKind::Ping,
         TimerKind::PongTimeout,
+        TimerKind::CloseTimeout,
     ];
 
-    /// A stable index in `0..4`.
+    /// A stable index in `0..5`.
+    ///
+    /// ```
+    /// assert_eq!(heartline::TimerKind::Ping.index(), 2);
+    /// ```
     pub fn index(self) -> usize {
         self as usize
     }
@@ -59,11 +74,21 @@ pub struct CloseInfo {
 
 impl CloseInfo {
     /// The code as a [`CloseCode`], for its name and meaning.
+    ///
+    /// ```
+    /// let close = heartline::CloseInfo { code: 1012, reason: String::new(), was_clean: true };
+    /// assert_eq!(close.close_code().name(), "Service Restart");
+    /// ```
     pub fn close_code(&self) -> CloseCode {
         CloseCode(self.code)
     }
 
     /// The code's name, e.g. "Going Away".
+    ///
+    /// ```
+    /// let close = heartline::CloseInfo { code: 1000, reason: String::new(), was_clean: true };
+    /// assert_eq!(close.code_name(), "Normal Closure");
+    /// ```
     pub fn code_name(&self) -> &'static str {
         self.close_code().name()
     }
@@ -78,12 +103,80 @@ impl CloseInfo {
 /// machine.handle(Input::Opened, 1);
 /// assert!(machine.handle(Input::Frame(FrameRef::Binary(3)), 2).contains(&Command::Deliver));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum FrameRef<'a> {
     /// A text frame.
     Text(&'a str),
+    /// A text frame the driver has not copied out of the browser: its length in UTF-16 code
+    /// units, and a way to read it. The machine reads it only when its length is the heartbeat
+    /// reply's, so ordinary frames are never copied for the comparison.
+    ///
+    /// ```
+    /// use heartline::{Command, Config, FrameRef, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://host"));
+    /// machine.handle(Input::Connect, 0);
+    /// machine.handle(Input::Opened, 1);
+    /// let read = || unreachable!("a 5-unit frame cannot be the 4-unit \"pong\"");
+    /// let frame = FrameRef::Unread { utf16_len: 5, read: &read };
+    /// assert!(machine.handle(Input::Frame(frame), 2).contains(&Command::Deliver));
+    /// ```
+    Unread {
+        /// Length in UTF-16 code units (JavaScript's `string.length`).
+        utf16_len: usize,
+        /// Copies the text out.
+        read: &'a dyn Fn() -> String,
+    },
     /// A binary frame of this many bytes.
     Binary(usize),
+}
+
+impl fmt::Debug for FrameRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameRef::Text(text) => f.debug_tuple("Text").field(text).finish(),
+            FrameRef::Unread { utf16_len, .. } => f
+                .debug_struct("Unread")
+                .field("utf16_len", utf16_len)
+                .finish_non_exhaustive(),
+            FrameRef::Binary(bytes) => f.debug_tuple("Binary").field(bytes).finish(),
+        }
+    }
+}
+
+impl PartialEq for FrameRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (FrameRef::Text(a), FrameRef::Text(b)) => a == b,
+            (FrameRef::Binary(a), FrameRef::Binary(b)) => a == b,
+            (
+                FrameRef::Unread {
+                    utf16_len: a,
+                    read: ra,
+                },
+                FrameRef::Unread {
+                    utf16_len: b,
+                    read: rb,
+                },
+            ) => a == b && std::ptr::addr_eq(*ra, *rb),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for FrameRef<'_> {}
+
+impl FrameRef<'_> {
+    /// Whether this frame is the text `reply`; an unread frame is copied only if the lengths match.
+    fn is_text(&self, reply: &str) -> bool {
+        match self {
+            FrameRef::Text(text) => *text == reply,
+            FrameRef::Unread { utf16_len, read } => {
+                // Cheap first: ASCII replies have as many UTF-16 units as bytes.
+                *utf16_len == reply.encode_utf16().count() && read() == reply
+            }
+            FrameRef::Binary(_) => false,
+        }
+    }
 }
 
 /// What happened: browser events, timers and the user's requests.
@@ -103,12 +196,25 @@ pub enum Input<'a> {
     Connect,
     /// The socket's `open` event.
     Opened,
+    /// Feed after the notices of an [`Opened`](Input::Opened) step were delivered: sends the
+    /// outbox. Frames the application sends from its `Opened` handler (a join, an auth frame)
+    /// therefore go out ahead of the queued ones.
+    Flush,
     /// The socket's `message` event.
     Frame(FrameRef<'a>),
     /// The socket's `error` event.
     Error,
     /// The socket's `close` event.
     Closed(CloseInfo),
+    /// The `WebSocket` constructor refused the URL (bad scheme, mixed content, blocked port):
+    /// retrying cannot help. Carries the browser's message.
+    Refused(String),
+    /// The socket's `readyState` is CLOSING although nobody here closed it: the server started
+    /// the closing handshake. Frames sent from now on are queued for the next connection.
+    PeerClosing,
+    /// The socket's `bufferedAmount` now, in bytes: data handed to the browser and not yet sent.
+    /// While it shrinks the link is alive, so a pong timeout is postponed.
+    Buffered(u64),
     /// A timer the machine armed has fired.
     Timer(TimerKind),
     /// The browser went offline.
@@ -117,6 +223,14 @@ pub enum Input<'a> {
     Online,
     /// The page became visible again.
     Visible,
+    /// The page is being hidden for navigation (`pagehide`): close now, reopen on
+    /// [`PageShow`](Input::PageShow). Not a stop: nothing of it is permanent.
+    PageHide,
+    /// The page is about to unload (`beforeunload`); like `PageHide`, but the unload may still be
+    /// cancelled, so the driver feeds `PageShow` if the page is still alive a moment later.
+    Unload,
+    /// The page is shown again (`pageshow` from the back/forward cache, or a cancelled unload).
+    PageShow,
 }
 
 /// The connection's state as the application sees it.
@@ -135,28 +249,42 @@ pub enum Status {
     },
     /// Open: frames flow.
     Open,
-    /// The user's close is in progress.
+    /// The user's close is in progress (at most the close timeout).
     Closing,
-    /// Closed and not reconnecting: never opened, reconnect off, or the close code's policy.
+    /// Closed and not reconnecting: not started yet, reconnect off, or the close code's policy.
     Closed,
     /// Lost; the next attempt is scheduled.
     Reconnecting {
         /// The attempt that will be made.
         attempt: u32,
-        /// When, in the clock's ms.
+        /// When, on the machine's clock (in the browser, `heartline::now_ms()`, which is
+        /// monotonic): a countdown is `next_at_ms - now_ms()`.
         next_at_ms: u64,
     },
     /// Lost while the browser is offline; retries wait for `online`.
     Offline,
     /// Closed by the user; nothing reopens it but `open()`.
     Stopped,
-    /// Gave up after the maximum number of retries.
+    /// Closed because the page was hidden or is unloading; reopens by itself when the page is
+    /// shown again (back/forward cache, cancelled unload).
+    Paused,
+    /// Gave up: the maximum number of retries, or a URL the browser refuses.
     Failed,
+    /// This many attempts in a row never opened (nothing listening, or the upgrade refused, e.g.
+    /// HTTP 401: the browser reports both as 1006). Retries stop until `open()` or `online`.
+    Unreachable {
+        /// Consecutive attempts that never opened.
+        attempts: u32,
+    },
 }
 
 impl Status {
     /// The browser's [`readyState`](https://developer.mozilla.org/docs/Web/API/WebSocket/readyState)
     /// this status corresponds to: CONNECTING 0, OPEN 1, CLOSING 2, CLOSED 3.
+    ///
+    /// ```
+    /// assert_eq!(heartline::Status::Open.ready_state(), 1);
+    /// ```
     pub fn ready_state(self) -> u16 {
         match self {
             Status::Connecting { .. } => 0,
@@ -167,6 +295,10 @@ impl Status {
     }
 
     /// A short English label, e.g. "Reconnecting".
+    ///
+    /// ```
+    /// assert_eq!(heartline::Status::Unreachable { attempts: 3 }.label(), "Unreachable");
+    /// ```
     pub fn label(self) -> &'static str {
         match self {
             Status::Connecting { .. } => "Connecting",
@@ -176,7 +308,9 @@ impl Status {
             Status::Reconnecting { .. } => "Reconnecting",
             Status::Offline => "Offline",
             Status::Stopped => "Stopped",
+            Status::Paused => "Paused",
             Status::Failed => "Failed",
+            Status::Unreachable { .. } => "Unreachable",
         }
     }
 }
@@ -194,7 +328,7 @@ impl Status {
 pub enum Event {
     /// The status changed.
     Status(Status),
-    /// The socket opened.
+    /// The socket opened. Frames sent from this notice's handler go out before the outbox.
     Opened,
     /// The socket reported an error (a close follows).
     Error,
@@ -209,10 +343,17 @@ pub enum Event {
     },
     /// A heartbeat ping was sent.
     HeartbeatSent,
-    /// The heartbeat reply arrived and was swallowed; round-trip time in ms.
+    /// The heartbeat reply arrived and was swallowed; round-trip time in ms from the ping to
+    /// this reply (other frames in between do not shorten it).
     HeartbeatReply {
         /// Round-trip time, ms.
         rtt_ms: u64,
+    },
+    /// No frame within the pong timeout, but the socket is still sending earlier data (its
+    /// `bufferedAmount` shrank): the link is alive, so the timeout was extended.
+    HeartbeatExtended {
+        /// Bytes still waiting in the browser.
+        buffered: u64,
     },
     /// No frame within the pong timeout: the connection is treated as lost.
     HeartbeatTimeout,
@@ -220,6 +361,18 @@ pub enum Event {
     Flushed {
         /// Frames sent.
         frames: usize,
+    },
+    /// The user closed the connection while frames were queued; they were dropped (see
+    /// [`Config::with_outbox_kept_on_close`]).
+    Discarded {
+        /// Frames dropped.
+        frames: usize,
+    },
+    /// The browser refused a frame the outbox flushed (frames the application sends directly
+    /// get the error from `send` instead).
+    SendFailed {
+        /// The browser's message.
+        error: String,
     },
 }
 
@@ -284,9 +437,19 @@ pub struct Stats {
     pub reconnects: u64,
     /// The latest heartbeat round-trip time, ms.
     pub rtt_ms: Option<u64>,
-    /// How the last connection ended.
+    /// How the last connection ended (for [`Status::Unreachable`] and [`Status::Failed`], the
+    /// last error).
     pub last_close: Option<CloseInfo>,
 }
+
+/// A timer that fires this much later than due means the page was asleep or throttled: the
+/// connection is probed at once instead of trusting what the timer was for.
+const LATE_MS: u64 = 2_000;
+
+/// After `beforeunload`, the connection is reopened this long later if the page is still there
+/// (the unload was cancelled, or it was a download link); a real unload ends the page first,
+/// and `pagehide` cancels the timer on the way into the back/forward cache.
+pub(crate) const UNLOAD_GRACE_MS: u64 = 1_000;
 
 /// The connection state machine. `P` is the driver's payload type.
 ///
@@ -302,13 +465,21 @@ pub struct Stats {
 pub struct Machine<P> {
     config: Config,
     status: Status,
+    started: bool,
     stopped: bool,
     offline: bool,
+    /// The server began closing: sends are queued for the next connection.
+    peer_closing: bool,
+    /// Opened, and the outbox not yet flushed (waits for [`Input::Flush`]).
+    flush_pending: bool,
     attempt: u32,
+    /// Consecutive attempts that ended before `open`.
+    failed_opens: u32,
     opened_at: Option<u64>,
     last_inbound_ms: u64,
     ping: PingClock,
-    armed: [Option<u64>; 4],
+    buffered: u64,
+    armed: [Option<u64>; 5],
     outbox: Outbox<P>,
     rng: Rng,
     stats: Stats,
@@ -317,78 +488,172 @@ pub struct Machine<P> {
 type Commands<P> = Vec<Command<P>>;
 
 impl<P: Payload> Machine<P> {
-    /// A machine in status `Closed`; feed it [`Input::Connect`] to start.
+    /// A machine in status `Closed`; feed it [`Input::Connect`] to start. Frames sent before
+    /// that are queued.
+    ///
+    /// ```
+    /// let machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// assert_eq!(machine.status(), heartline::Status::Closed);
+    /// ```
     pub fn new(config: Config) -> Self {
         let rng = Rng::new(config.seed.unwrap_or(1));
         Self {
             outbox: Outbox::new(config.outbox),
             config,
             status: Status::Closed,
+            started: false,
             stopped: false,
             offline: false,
+            peer_closing: false,
+            flush_pending: false,
             attempt: 0,
+            failed_opens: 0,
             opened_at: None,
             last_inbound_ms: 0,
             ping: PingClock::default(),
-            armed: [None; 4],
+            buffered: 0,
+            armed: [None; 5],
             rng,
             stats: Stats::default(),
         }
     }
 
-    /// Replaces the jitter's seed (the driver seeds from `Math.random()`).
+    /// Replaces the jitter's seed (the driver seeds from `Math.random()` unless the config
+    /// has a seed).
+    ///
+    /// ```
+    /// let mut machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// machine.reseed(42);
+    /// ```
     pub fn reseed(&mut self, seed: u64) {
         self.rng = Rng::new(seed);
     }
 
     /// The configuration.
+    ///
+    /// ```
+    /// let machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// assert!(machine.config().reconnect);
+    /// ```
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// The current status.
+    ///
+    /// ```
+    /// let machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// assert_eq!(machine.status(), heartline::Status::Closed);
+    /// ```
     pub fn status(&self) -> Status {
         self.status
     }
 
     /// Counters, RTT and the last close.
+    ///
+    /// ```
+    /// let machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// assert_eq!(machine.stats().reconnects, 0);
+    /// ```
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
     /// Frames waiting for the socket to open.
+    ///
+    /// ```
+    /// let mut machine: heartline::Machine<String> = heartline::Machine::new(heartline::Config::new("ws://h"));
+    /// machine.send("early".into()).unwrap();
+    /// assert_eq!(machine.queued(), 1);
+    /// ```
     pub fn queued(&self) -> usize {
         self.outbox.len()
     }
 
     /// When a timer is due, if armed.
+    ///
+    /// ```
+    /// use heartline::{Config, Input, Machine, TimerKind};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h").with_open_timeout(Some(50)));
+    /// machine.handle(Input::Connect, 10);
+    /// assert_eq!(machine.timer_due(TimerKind::OpenTimeout), Some(60));
+    /// ```
     pub fn timer_due(&self, kind: TimerKind) -> Option<u64> {
         self.armed[kind.index()]
     }
 
-    /// Sends now if open, else queues (bounded). A full outbox is an error, never a silent drop.
+    /// Sends now if open, else queues (bounded) for the next open. A full outbox, or a
+    /// connection that nothing will reopen (stopped, closing, closed after a start, failed,
+    /// unreachable), is an error naming the reason: never a silent drop.
+    ///
+    /// ```
+    /// use heartline::{Config, Machine, SendError, Status};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.close(1000, "", 0).unwrap();
+    /// assert_eq!(machine.send("x".into()), Err(SendError::NotOpen { status: Status::Stopped }));
+    /// ```
     pub fn send(&mut self, payload: P) -> Result<Commands<P>, SendError> {
-        if self.status == Status::Open {
-            self.stats.frames_out += 1;
-            return Ok(vec![Command::Send(payload)]);
+        match self.status {
+            Status::Open if !self.peer_closing => {
+                self.stats.frames_out += 1;
+                return Ok(vec![Command::Send(payload)]);
+            }
+            Status::Closed if !self.started => {}
+            Status::Stopped
+            | Status::Closing
+            | Status::Closed
+            | Status::Failed
+            | Status::Unreachable { .. } => {
+                return Err(SendError::NotOpen {
+                    status: self.status,
+                })
+            }
+            _ => {}
         }
-        self.outbox.push(payload)?;
+        self.outbox.push(payload.detached())?;
         Ok(Vec::new())
     }
 
-    /// The user's close: validated first, then sets the stop flag so nothing reconnects.
-    pub fn close(&mut self, code: u16, reason: &str) -> Result<Commands<P>, CloseError> {
+    /// The user's close: validated first, then sets the stop flag so nothing reconnects. Frames
+    /// still queued are dropped (reported as [`Event::Discarded`]) unless the config keeps them.
+    /// If the server does not finish the closing handshake within the close timeout, the
+    /// socket is written off.
+    ///
+    /// ```
+    /// use heartline::{Config, Input, Machine, Status};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.handle(Input::Connect, 0);
+    /// machine.close(1000, "bye", 5).unwrap();
+    /// assert_eq!(machine.status(), Status::Closing);
+    /// ```
+    pub fn close(
+        &mut self,
+        code: u16,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Commands<P>, CloseError> {
         validate_close(code, reason)?;
         let mut out = Vec::new();
         self.stopped = true;
         self.disarm_all(&mut out);
         self.ping.reset();
+        if !self.config.keep_outbox_on_close && self.outbox.len() > 0 {
+            let frames = self.outbox.drain().count();
+            out.push(Command::Report(Event::Discarded { frames }));
+        }
         match self.status {
             Status::Connecting { .. } | Status::Open => {
                 out.push(Command::CloseSocket {
                     code,
                     reason: reason.to_owned(),
                 });
+                if let Some(timeout) = self.config.close_timeout_ms {
+                    self.arm(
+                        TimerKind::CloseTimeout,
+                        now_ms.saturating_add(timeout),
+                        &mut out,
+                    );
+                }
                 self.set_status(Status::Closing, &mut out);
             }
             Status::Closing => {}
@@ -397,12 +662,19 @@ impl<P: Payload> Machine<P> {
         Ok(out)
     }
 
-    /// Feeds one input at time `now_ms`; returns what to do, in order.
+    /// Feeds one input at time `now_ms` (a monotonic clock, in ms); returns what to do, in order.
+    ///
+    /// ```
+    /// use heartline::{Command, Config, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// assert!(matches!(machine.handle(Input::Connect, 0)[0], Command::OpenSocket { .. }));
+    /// ```
     pub fn handle(&mut self, input: Input<'_>, now_ms: u64) -> Commands<P> {
         let mut out = Vec::new();
         match input {
             Input::Connect => self.on_connect(now_ms, &mut out),
             Input::Opened => self.on_opened(now_ms, &mut out),
+            Input::Flush => self.on_flush(&mut out),
             Input::Frame(frame) => self.on_frame(frame, now_ms, &mut out),
             Input::Error => {
                 // A close always follows an error; only the close decides about reconnecting,
@@ -412,6 +684,13 @@ impl<P: Payload> Machine<P> {
                 }
             }
             Input::Closed(info) => self.on_closed(info, now_ms, &mut out),
+            Input::Refused(message) => self.on_refused(message, &mut out),
+            Input::PeerClosing => {
+                if self.status == Status::Open {
+                    self.peer_closing = true;
+                }
+            }
+            Input::Buffered(bytes) => self.buffered = bytes,
             Input::Timer(kind) => self.on_timer(kind, now_ms, &mut out),
             Input::Offline => {
                 self.offline = true;
@@ -427,15 +706,33 @@ impl<P: Payload> Machine<P> {
             }
             Input::Online => {
                 self.offline = false;
-                if matches!(self.status, Status::Offline | Status::Reconnecting { .. }) {
-                    self.retry_now(now_ms, &mut out);
+                match self.status {
+                    Status::Offline | Status::Reconnecting { .. } => {
+                        self.retry_now(now_ms, &mut out)
+                    }
+                    Status::Unreachable { .. } => {
+                        self.failed_opens = 0;
+                        self.retry_now(now_ms, &mut out);
+                    }
+                    // Back online: is the old socket still alive? Ask at once.
+                    Status::Open => self.ping_now(now_ms, &mut out),
+                    _ => {}
                 }
             }
-            Input::Visible => match self.status {
-                Status::Reconnecting { .. } if !self.offline => self.retry_now(now_ms, &mut out),
+            Input::Visible | Input::PageShow => match self.status {
+                // Offline too: the `online` event may have been missed (bfcache, some VPNs).
+                Status::Reconnecting { .. } | Status::Offline | Status::Paused if !self.stopped => {
+                    self.retry_now(now_ms, &mut out)
+                }
                 Status::Open => self.ping_now(now_ms, &mut out),
                 _ => {}
             },
+            Input::PageHide => self.pause("page hidden", None, &mut out),
+            // If the page is still here after the grace delay, the unload was cancelled.
+            Input::Unload => {
+                let resume_at = now_ms.saturating_add(UNLOAD_GRACE_MS);
+                self.pause("page unload", Some(resume_at), &mut out)
+            }
         }
         out
     }
@@ -449,6 +746,8 @@ impl<P: Payload> Machine<P> {
 
     fn on_connect(&mut self, now_ms: u64, out: &mut Commands<P>) {
         self.stopped = false;
+        self.started = true;
+        self.failed_opens = 0;
         match self.status {
             Status::Connecting { .. } | Status::Open => {}
             Status::Closing => {
@@ -457,6 +756,7 @@ impl<P: Payload> Machine<P> {
                     code: 1000,
                     reason: "reopened".into(),
                 });
+                self.disarm(TimerKind::CloseTimeout, out);
                 self.attempt = 0;
                 self.open_socket(now_ms, out);
             }
@@ -469,11 +769,13 @@ impl<P: Payload> Machine<P> {
     }
 
     fn open_socket(&mut self, now_ms: u64, out: &mut Commands<P>) {
+        self.peer_closing = false;
+        self.flush_pending = false;
         out.push(Command::OpenSocket {
             url: self.config.next_url(),
         });
         if let Some(timeout) = self.config.open_timeout_ms {
-            self.arm(TimerKind::OpenTimeout, now_ms + timeout, out);
+            self.arm(TimerKind::OpenTimeout, now_ms.saturating_add(timeout), out);
         }
         self.set_status(
             Status::Connecting {
@@ -489,19 +791,27 @@ impl<P: Payload> Machine<P> {
         }
         self.disarm(TimerKind::OpenTimeout, out);
         self.opened_at = Some(now_ms);
+        self.failed_opens = 0;
         self.last_inbound_ms = now_ms;
         self.ping.reset();
         self.set_status(Status::Open, out);
         out.push(Command::Report(Event::Opened));
+        // The outbox waits for `Input::Flush`, fed once the application has heard `Opened`.
+        self.flush_pending = true;
+        self.arm_ping(now_ms, out);
+    }
+
+    fn on_flush(&mut self, out: &mut Commands<P>) {
+        if !self.flush_pending || self.status != Status::Open || self.peer_closing {
+            return;
+        }
+        self.flush_pending = false;
         let queued = self.outbox.len();
         if queued > 0 {
-            for payload in self.outbox.drain() {
-                out.push(Command::Send(payload));
-            }
+            out.extend(self.outbox.drain().map(Command::Send));
             self.stats.frames_out += queued as u64;
             out.push(Command::Report(Event::Flushed { frames: queued }));
         }
-        self.arm_ping(now_ms, out);
     }
 
     fn on_frame(&mut self, frame: FrameRef<'_>, now_ms: u64, out: &mut Commands<P>) {
@@ -513,8 +823,7 @@ impl<P: Payload> Machine<P> {
         // The ping timer is not re-armed per frame (that would be a timer per message); when it
         // fires early it re-arms itself from the last inbound frame.
         self.last_inbound_ms = now_ms;
-        let rtt = self.ping.answered(now_ms);
-        if rtt.is_some() {
+        if self.ping.answered() {
             self.disarm(TimerKind::PongTimeout, out);
             self.arm_ping(now_ms, out);
         }
@@ -523,13 +832,13 @@ impl<P: Payload> Machine<P> {
             .heartbeat
             .as_ref()
             .and_then(|heartbeat| heartbeat.reply.as_deref());
-        match (frame, reply) {
-            (FrameRef::Text(text), Some(reply)) if text == reply => {
-                let rtt_ms = rtt.unwrap_or(0);
-                if rtt.is_some() {
+        match reply {
+            Some(reply) if frame.is_text(reply) => {
+                // Timed from the ping to its reply; a reply with no ping out is swallowed quietly.
+                if let Some(rtt_ms) = self.ping.replied(now_ms) {
                     self.stats.rtt_ms = Some(rtt_ms);
+                    out.push(Command::Report(Event::HeartbeatReply { rtt_ms }));
                 }
-                out.push(Command::Report(Event::HeartbeatReply { rtt_ms }));
             }
             _ => out.push(Command::Deliver),
         }
@@ -549,13 +858,35 @@ impl<P: Payload> Machine<P> {
         }
     }
 
-    fn on_timer(&mut self, kind: TimerKind, now_ms: u64, out: &mut Commands<P>) {
-        // A timer that is no longer armed (cancelled, or replaced) does nothing.
-        if self.armed[kind.index()].take().is_none() {
+    fn on_refused(&mut self, message: String, out: &mut Commands<P>) {
+        if !matches!(self.status, Status::Connecting { .. }) {
             return;
         }
+        self.disarm_all(out);
+        self.opened_at = None;
+        let close = CloseInfo {
+            code: 1006,
+            reason: message,
+            was_clean: false,
+        };
+        self.stats.last_close = Some(close.clone());
+        out.push(Command::Report(Event::Error));
+        out.push(Command::Report(Event::Closed(close)));
+        self.set_status(Status::Failed, out);
+    }
+
+    fn on_timer(&mut self, kind: TimerKind, now_ms: u64, out: &mut Commands<P>) {
+        // A timer that is no longer armed (cancelled, or replaced) or not yet due does nothing.
+        let due = match self.armed[kind.index()] {
+            Some(due) if now_ms >= due => due,
+            _ => return,
+        };
+        self.armed[kind.index()] = None;
+        let late = now_ms - due >= LATE_MS;
         match (kind, self.status) {
-            (TimerKind::Reconnect, Status::Reconnecting { .. }) if !self.stopped => {
+            (TimerKind::Reconnect, Status::Reconnecting { .. } | Status::Paused)
+                if !self.stopped =>
+            {
                 self.stats.reconnects += 1;
                 self.open_socket(now_ms, out);
             }
@@ -565,29 +896,102 @@ impl<P: Payload> Machine<P> {
                 self.write_off("open timeout", &detail, now_ms, out);
             }
             (TimerKind::Ping, Status::Open) => {
-                let interval = self
-                    .config
-                    .heartbeat
-                    .as_ref()
-                    .map_or(0, |heartbeat| heartbeat.interval_ms);
-                let quiet_until = self.last_inbound_ms + interval;
-                if now_ms < quiet_until {
+                let interval = self.heartbeat_ms(|heartbeat| heartbeat.interval_ms);
+                // `min` keeps a clock that went backwards from postponing the ping past one
+                // interval (the browser driver's clock is monotonic, but a host's may not be).
+                let quiet_until = self
+                    .last_inbound_ms
+                    .saturating_add(interval)
+                    .min(now_ms.saturating_add(interval));
+                if now_ms < quiet_until && now_ms >= self.last_inbound_ms {
                     self.arm(TimerKind::Ping, quiet_until, out);
                 } else {
                     self.ping_now(now_ms, out);
                 }
             }
             (TimerKind::PongTimeout, Status::Open) => {
-                let timeout = self
-                    .config
-                    .heartbeat
-                    .as_ref()
-                    .map_or(0, |heartbeat| heartbeat.pong_timeout_ms);
+                let timeout = self.heartbeat_ms(|heartbeat| heartbeat.pong_timeout_ms);
+                if late && !self.ping.probing() {
+                    // The page slept past the deadline (laptop lid, throttled tab): silence
+                    // proves nothing yet. Ask again and wait one pong timeout from now.
+                    self.ping.reset();
+                    self.ping_now(now_ms, out);
+                    self.ping.mark_probe();
+                    return;
+                }
+                if self.buffered < self.ping.buffered_mark() {
+                    // Still sending earlier data (a big upload): the ping waits behind it, and
+                    // a buffer that shrank since the last look proves the link alive. Once it
+                    // is empty, one more timeout lets the network's own buffers drain.
+                    self.ping.set_buffered_mark(self.buffered);
+                    out.push(Command::Report(Event::HeartbeatExtended {
+                        buffered: self.buffered,
+                    }));
+                    self.arm(TimerKind::PongTimeout, now_ms.saturating_add(timeout), out);
+                    return;
+                }
                 out.push(Command::Report(Event::HeartbeatTimeout));
                 let detail = format!("no frame within {timeout} ms of the ping");
                 self.write_off("heartbeat timeout", &detail, now_ms, out);
             }
+            (TimerKind::CloseTimeout, Status::Closing) => {
+                let timeout = self.config.close_timeout_ms.unwrap_or(0);
+                out.push(Command::AbandonSocket {
+                    code: 1000,
+                    reason: "close timeout".into(),
+                });
+                let close = CloseInfo {
+                    code: 1006,
+                    reason: format!("close timeout: no closing handshake within {timeout} ms"),
+                    was_clean: false,
+                };
+                self.disarm_all(out);
+                self.stats.last_close = Some(close.clone());
+                out.push(Command::Report(Event::Closed(close)));
+                self.set_status(Status::Stopped, out);
+            }
             _ => {}
+        }
+    }
+
+    fn heartbeat_ms(&self, field: impl Fn(&crate::Heartbeat) -> u64) -> u64 {
+        self.config.heartbeat.as_ref().map_or(0, field)
+    }
+
+    /// The page goes away (for now): close without waiting, and come back on `PageShow`.
+    fn pause(&mut self, why: &str, resume_at: Option<u64>, out: &mut Commands<P>) {
+        if self.stopped || !self.started {
+            return;
+        }
+        let had_socket = matches!(self.status, Status::Connecting { .. } | Status::Open);
+        self.disarm_all(out);
+        self.ping.reset();
+        self.opened_at = None;
+        if had_socket {
+            out.push(Command::AbandonSocket {
+                code: 1000,
+                reason: why.into(),
+            });
+            let close = CloseInfo {
+                code: 1000,
+                reason: why.into(),
+                was_clean: false,
+            };
+            self.stats.last_close = Some(close.clone());
+            out.push(Command::Report(Event::Closed(close)));
+        }
+        if matches!(
+            self.status,
+            Status::Connecting { .. }
+                | Status::Open
+                | Status::Reconnecting { .. }
+                | Status::Offline
+                | Status::Paused
+        ) {
+            self.set_status(Status::Paused, out);
+            if let Some(at) = resume_at {
+                self.arm(TimerKind::Reconnect, at, out);
+            }
         }
     }
 
@@ -609,8 +1013,14 @@ impl<P: Payload> Machine<P> {
 
     /// The connection is gone without the user asking: decide whether and when to retry.
     fn lost(&mut self, info: CloseInfo, now_ms: u64, out: &mut Commands<P>) {
+        let never_opened = matches!(self.status, Status::Connecting { .. });
         self.disarm_all(out);
         self.ping.reset();
+        self.peer_closing = false;
+        self.flush_pending = false;
+        if never_opened {
+            self.failed_opens = self.failed_opens.saturating_add(1);
+        }
         if let Some(opened_at) = self.opened_at.take() {
             if now_ms.saturating_sub(opened_at) >= self.config.min_uptime_ms {
                 self.attempt = 0;
@@ -629,18 +1039,27 @@ impl<P: Payload> Machine<P> {
         }
         if self
             .config
+            .unreachable_after
+            .is_some_and(|limit| self.failed_opens >= limit)
+        {
+            let attempts = self.failed_opens;
+            self.set_status(Status::Unreachable { attempts }, out);
+            return;
+        }
+        if self
+            .config
             .max_retries
             .is_some_and(|max| self.attempt >= max)
         {
             self.set_status(Status::Failed, out);
             return;
         }
-        self.attempt += 1;
+        self.attempt = self.attempt.saturating_add(1);
         let delay_ms = match policy {
             ClosePolicy::WaitMax => self.config.backoff.max_ms,
             _ => self.config.backoff.delay_ms(self.attempt, &mut self.rng),
         };
-        let next_at_ms = now_ms + delay_ms;
+        let next_at_ms = now_ms.saturating_add(delay_ms);
         self.arm(TimerKind::Reconnect, next_at_ms, out);
         out.push(Command::Report(Event::ReconnectScheduled {
             attempt: self.attempt,
@@ -672,8 +1091,8 @@ impl<P: Payload> Machine<P> {
             return;
         }
         let message = heartbeat.message.clone();
-        let deadline = now_ms + heartbeat.pong_timeout_ms;
-        self.ping.sent(now_ms);
+        let deadline = now_ms.saturating_add(heartbeat.pong_timeout_ms);
+        self.ping.sent(now_ms, self.buffered);
         self.stats.frames_out += 1;
         out.push(Command::Send(P::from_text(message)));
         out.push(Command::Report(Event::HeartbeatSent));
@@ -683,7 +1102,7 @@ impl<P: Payload> Machine<P> {
 
     fn arm_ping(&mut self, now_ms: u64, out: &mut Commands<P>) {
         if let Some(heartbeat) = &self.config.heartbeat {
-            let at = now_ms + heartbeat.interval_ms;
+            let at = now_ms.saturating_add(heartbeat.interval_ms);
             self.arm(TimerKind::Ping, at, out);
         }
     }

@@ -1,6 +1,6 @@
 //! The bounded queue of frames sent while the socket is not open.
 
-use crate::OutboxLimits;
+use crate::{OutboxLimits, Status};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -15,6 +15,20 @@ pub trait Payload {
     fn from_text(text: String) -> Self;
     /// Size in bytes, counted against the outbox limit.
     fn byte_len(&self) -> usize;
+    /// The payload as it is kept in the outbox: a copy of anything the caller could still change
+    /// (the browser copies an `ArrayBuffer` when `send` is called; a queued frame must too).
+    /// By default the payload itself.
+    ///
+    /// ```
+    /// use heartline::Payload;
+    /// assert_eq!(String::from("x").detached(), "x");
+    /// ```
+    fn detached(self) -> Self
+    where
+        Self: Sized,
+    {
+        self
+    }
 }
 
 impl Payload for String {
@@ -55,6 +69,15 @@ pub enum SendError {
     Encode(String),
     /// The connection has not been started yet (a hook before its first effect).
     NotStarted,
+    /// Nothing would ever send it: the connection is stopped, closing by the user's request,
+    /// closed, failed or unreachable. Call `open()` first.
+    NotOpen {
+        /// The status that refused it.
+        status: Status,
+    },
+    /// Called from code the connection itself is running (a URL provider): refused rather than
+    /// lost. Send from a notice handler instead, where it works.
+    Busy,
 }
 
 impl fmt::Display for SendError {
@@ -72,6 +95,15 @@ impl fmt::Display for SendError {
             SendError::Browser(message) => write!(f, "the browser refused the frame: {message}"),
             SendError::Encode(message) => write!(f, "not sent: cannot encode as JSON: {message}"),
             SendError::NotStarted => write!(f, "not sent: the connection has not been started yet"),
+            SendError::NotOpen { status } => write!(
+                f,
+                "not sent: the connection is {} and nothing will reopen it; call open() first",
+                status.label().to_lowercase()
+            ),
+            SendError::Busy => write!(
+                f,
+                "not sent: called from inside the connection (a URL provider); send from a notice handler instead"
+            ),
         }
     }
 }

@@ -53,6 +53,7 @@ impl Harness {
     fn open(&mut self) {
         self.input(Input::Connect);
         self.input(Input::Opened);
+        self.input(Input::Flush);
         assert_eq!(self.machine.status(), Status::Open);
     }
 
@@ -122,6 +123,8 @@ fn frames_sent_while_not_open_are_flushed_in_order_on_open() {
     assert_eq!(h.machine.queued(), 3);
     h.input(Input::Connect);
     let out = h.input(Input::Opened);
+    assert!(Harness::sent(&out).is_empty(), "the app hears Opened first");
+    let out = h.input(Input::Flush);
     assert_eq!(Harness::sent(&out), ["one", "two", "three"]);
     assert!(out.contains(&Command::Report(Event::Flushed { frames: 3 })));
     assert_eq!(h.machine.queued(), 0);
@@ -140,7 +143,8 @@ fn frames_queued_during_a_reconnect_are_flushed_after_it() {
     h.machine.send("a".into()).unwrap();
     h.machine.send("b".into()).unwrap();
     h.fire(TimerKind::Reconnect);
-    let out = h.input(Input::Opened);
+    h.input(Input::Opened);
+    let out = h.input(Input::Flush);
     assert_eq!(Harness::sent(&out), ["a", "b"]);
 }
 
@@ -196,7 +200,7 @@ fn user_close_never_reconnects_even_with_a_timer_in_flight() {
     h.lose(1006);
     assert!(matches!(h.machine.status(), Status::Reconnecting { .. }));
     let due = h.machine.timer_due(TimerKind::Reconnect).unwrap();
-    let out = h.machine.close(1000, "bye").unwrap();
+    let out = h.machine.close(1000, "bye", h.now).unwrap();
     assert!(out.contains(&Command::DisarmTimer(TimerKind::Reconnect)));
     assert_eq!(h.machine.status(), Status::Stopped);
     // The driver's old timer fires anyway: nothing opens.
@@ -211,7 +215,7 @@ fn user_close_never_reconnects_even_with_a_timer_in_flight() {
 fn user_close_of_an_open_socket_ends_stopped() {
     let mut h = Harness::new(Harness::config());
     h.open();
-    let out = h.machine.close(4000, "bye").unwrap();
+    let out = h.machine.close(4000, "bye", h.now).unwrap();
     assert!(out.contains(&Command::CloseSocket {
         code: 4000,
         reason: "bye".into()
@@ -238,7 +242,7 @@ fn user_close_of_an_open_socket_ends_stopped() {
 fn open_after_a_user_close_clears_the_stop_flag() {
     let mut h = Harness::new(Harness::config());
     h.open();
-    h.machine.close(1000, "").unwrap();
+    h.machine.close(1000, "", h.now).unwrap();
     h.input(Input::Closed(CloseInfo {
         code: 1000,
         reason: String::new(),
@@ -259,11 +263,11 @@ fn invalid_close_is_refused_and_changes_nothing() {
     let mut h = Harness::new(Harness::config());
     h.open();
     assert_eq!(
-        h.machine.close(1001, ""),
+        h.machine.close(1001, "", h.now),
         Err(CloseError::CodeNotSendable { code: 1001 })
     );
     assert!(matches!(
-        h.machine.close(1000, &"x".repeat(124)),
+        h.machine.close(1000, &"x".repeat(124), h.now),
         Err(CloseError::ReasonTooLong { bytes: 124 })
     ));
     assert_eq!(h.machine.status(), Status::Open);
@@ -594,4 +598,433 @@ fn frames_and_closes_of_a_written_off_socket_are_ignored() {
     h.fire(TimerKind::PongTimeout);
     assert!(h.input(Input::Frame(FrameRef::Text("late"))).is_empty());
     assert!(h.input(Input::Error).is_empty());
+}
+
+// ---- 0.2: silent losses and dead ends ----
+
+#[test]
+fn send_after_a_user_close_is_refused_and_queued_frames_do_not_leak_into_a_later_open() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.lose(1006);
+    h.machine.send("queued before the close".into()).unwrap();
+    let out = h.machine.close(1000, "", h.now).unwrap();
+    assert!(out.contains(&Command::Report(Event::Discarded { frames: 1 })));
+    assert_eq!(
+        h.machine.send("after".into()),
+        Err(SendError::NotOpen {
+            status: Status::Stopped
+        })
+    );
+    assert_eq!(h.machine.queued(), 0);
+    h.input(Input::Connect);
+    h.input(Input::Opened);
+    assert!(Harness::sent(&h.input(Input::Flush)).is_empty());
+}
+
+#[test]
+fn the_outbox_survives_a_user_close_when_the_app_asks() {
+    let mut h = Harness::new(Harness::config().with_outbox_kept_on_close(true));
+    h.open();
+    h.lose(1006);
+    h.machine.send("kept".into()).unwrap();
+    h.machine.close(1000, "", h.now).unwrap();
+    h.input(Input::Connect);
+    h.input(Input::Opened);
+    assert_eq!(Harness::sent(&h.input(Input::Flush)), ["kept"]);
+}
+
+#[test]
+fn send_is_refused_in_every_state_nothing_will_leave() {
+    // Before the first connect, frames are queued for it.
+    let mut h = Harness::new(Harness::config().with_reconnect(false));
+    assert!(h.machine.send("early".into()).is_ok());
+    h.open();
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Closed);
+    assert_eq!(
+        h.machine.send("x".into()),
+        Err(SendError::NotOpen {
+            status: Status::Closed
+        })
+    );
+    let mut h = Harness::new(Harness::config().with_max_retries(Some(0)));
+    h.open();
+    h.lose(1006);
+    assert_eq!(
+        h.machine.send("x".into()),
+        Err(SendError::NotOpen {
+            status: Status::Failed
+        })
+    );
+    // Closing by the user's request: nothing will send it either.
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.machine.close(1000, "", h.now).unwrap();
+    let error = h.machine.send("x".into()).unwrap_err();
+    assert!(error.to_string().contains("call open()"), "{error}");
+}
+
+#[test]
+fn sends_after_the_server_began_closing_wait_for_the_next_connection() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.input(Input::PeerClosing);
+    assert!(h.machine.send("late".into()).unwrap().is_empty(), "queued");
+    assert_eq!(h.machine.queued(), 1);
+    h.lose(1012);
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    assert_eq!(Harness::sent(&h.input(Input::Flush)), ["late"]);
+}
+
+#[test]
+fn a_url_the_browser_refuses_fails_once_and_is_never_retried() {
+    let mut h = Harness::new(Harness::config());
+    h.input(Input::Connect);
+    let out = h.input(Input::Refused("SyntaxError: bad scheme".into()));
+    assert!(out.contains(&Command::Report(Event::Closed(CloseInfo {
+        code: 1006,
+        reason: "SyntaxError: bad scheme".into(),
+        was_clean: false
+    }))));
+    assert_eq!(h.machine.status(), Status::Failed);
+    assert!(
+        (0..TimerKind::ALL.len()).all(|i| h.machine.armed[i].is_none()),
+        "no timer"
+    );
+    assert!(h.at(60_000).input(Input::Online).is_empty());
+}
+
+#[test]
+fn attempts_that_never_open_end_unreachable_until_open_or_online() {
+    let mut h = Harness::new(Harness::config().with_unreachable_after(Some(3)));
+    h.input(Input::Connect);
+    h.lose(1006); // 1: e.g. HTTP 401 on the upgrade
+    h.fire(TimerKind::Reconnect);
+    h.lose(1006); // 2
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Error);
+    h.lose(1006); // 3
+    assert_eq!(h.machine.status(), Status::Unreachable { attempts: 3 });
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), None);
+    assert!(
+        h.input(Input::Visible).is_empty(),
+        "waits for open() or online"
+    );
+    assert_eq!(
+        h.machine.send("x".into()),
+        Err(SendError::NotOpen {
+            status: Status::Unreachable { attempts: 3 }
+        })
+    );
+    assert_eq!(Harness::opens(&h.input(Input::Online)), 1);
+    h.lose(1006);
+    assert!(
+        matches!(h.machine.status(), Status::Reconnecting { .. }),
+        "the count starts over"
+    );
+    h.fire(TimerKind::Reconnect);
+    h.lose(1006);
+    h.fire(TimerKind::Reconnect);
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Unreachable { attempts: 3 });
+    assert_eq!(Harness::opens(&h.input(Input::Connect)), 1);
+}
+
+#[test]
+fn a_connection_that_opened_does_not_count_towards_unreachable() {
+    let mut h = Harness::new(Harness::config().with_unreachable_after(Some(2)));
+    for _ in 0..5 {
+        h.input(Input::Connect);
+        h.input(Input::Opened);
+        h.lose(1006);
+        assert!(matches!(h.machine.status(), Status::Reconnecting { .. }));
+        h.fire(TimerKind::Reconnect);
+        h.input(Input::Opened);
+        h.lose(1006);
+    }
+    assert!(matches!(h.machine.status(), Status::Reconnecting { .. }));
+}
+
+#[test]
+fn a_close_the_server_never_answers_ends_stopped_after_the_close_timeout() {
+    let mut h = Harness::new(Harness::config().with_close_timeout(Some(1_500)));
+    h.open();
+    h.at(100);
+    let out = h.machine.close(1000, "bye", h.now).unwrap();
+    assert!(out.contains(&Command::ArmTimer(TimerKind::CloseTimeout, 1_600)));
+    let out = h.fire(TimerKind::CloseTimeout);
+    assert!(out
+        .iter()
+        .any(|c| matches!(c, Command::AbandonSocket { .. })));
+    assert_eq!(h.machine.status(), Status::Stopped);
+    let close = h.machine.stats().last_close.clone().unwrap();
+    assert_eq!((close.code, close.was_clean), (1006, false));
+    assert!(close.reason.contains("close timeout"), "{}", close.reason);
+    // The late close event of the written-off socket changes nothing.
+    h.lose(1000);
+    assert_eq!(h.machine.status(), Status::Stopped);
+}
+
+#[test]
+fn pagehide_closes_and_pageshow_reopens() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let out = h.input(Input::PageHide);
+    assert!(out.contains(&Command::AbandonSocket {
+        code: 1000,
+        reason: "page hidden".into()
+    }));
+    assert_eq!(h.machine.status(), Status::Paused);
+    assert!(
+        (0..TimerKind::ALL.len()).all(|i| h.machine.armed[i].is_none()),
+        "no timer runs in the back/forward cache"
+    );
+    assert!(h.machine.send("while hidden".into()).is_ok(), "queued");
+    assert_eq!(Harness::opens(&h.at(5_000).input(Input::PageShow)), 1);
+    h.input(Input::Opened);
+    assert_eq!(Harness::sent(&h.input(Input::Flush)), ["while hidden"]);
+}
+
+#[test]
+fn an_unload_followed_by_pagehide_waits_for_pageshow() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.input(Input::Unload);
+    h.input(Input::PageHide);
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), None);
+    assert_eq!(Harness::opens(&h.at(90_000).input(Input::PageShow)), 1);
+}
+
+#[test]
+fn an_unload_is_not_a_stop() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.input(Input::Unload);
+    assert_eq!(h.machine.status(), Status::Paused);
+    // The unload was cancelled (a "Leave site?" answered Stay, a download link): the page
+    // is still here after the grace delay, so it reopens.
+    let out = h.fire(TimerKind::Reconnect);
+    assert_eq!(Harness::opens(&out), 1);
+    assert_eq!(h.now, UNLOAD_GRACE_MS);
+    // The user's own close stays a stop through page events.
+    h.input(Input::Opened);
+    h.machine.close(1000, "", h.now).unwrap();
+    h.lose(1000);
+    h.input(Input::Unload);
+    assert!(h.input(Input::PageShow).is_empty());
+    assert_eq!(h.machine.status(), Status::Stopped);
+}
+
+// ---- 0.2: time and liveness ----
+
+#[test]
+fn a_clock_step_back_never_delays_the_ping_past_one_interval() {
+    let mut h = Harness::new(Harness::config());
+    h.at(3_600_000).open();
+    // A driver fed a wall clock that stepped back an hour.
+    h.machine.armed[TimerKind::Ping.index()] = Some(0);
+    h.now = 1_000;
+    let out = h.input(Input::Timer(TimerKind::Ping));
+    let pinged = !Harness::sent(&out).is_empty();
+    let rearmed_soon = out
+        .iter()
+        .any(|c| matches!(c, Command::ArmTimer(TimerKind::Ping, at) if *at <= 2_000));
+    assert!(pinged || rearmed_soon, "{out:?}");
+}
+
+#[test]
+fn timer_inputs_before_their_due_time_do_nothing() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.lose(1006); // Reconnect due at 200
+    assert!(h
+        .at(10)
+        .input(Input::Timer(TimerKind::Reconnect))
+        .is_empty());
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(200));
+    assert_eq!(Harness::opens(&h.fire(TimerKind::Reconnect)), 1);
+    // Early heartbeat and open timeouts too.
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    assert!(h.at(999).input(Input::Timer(TimerKind::Ping)).is_empty());
+    h.fire(TimerKind::Ping);
+    assert!(h
+        .at(1_499)
+        .input(Input::Timer(TimerKind::PongTimeout))
+        .is_empty());
+    assert_eq!(h.machine.status(), Status::Open);
+}
+
+#[test]
+fn huge_delays_saturate_instead_of_overflowing() {
+    let config = Harness::config()
+        .with_open_timeout(Some(u64::MAX))
+        .with_reconnect_delays(0, u64::MAX, 2.0)
+        .with_jitter(true)
+        .with_heartbeat_timing(u64::MAX, u64::MAX)
+        .with_close_timeout(Some(u64::MAX));
+    let mut h = Harness::new(config);
+    h.at(10);
+    let out = h.input(Input::Connect);
+    assert!(out.contains(&Command::ArmTimer(TimerKind::OpenTimeout, u64::MAX)));
+    h.input(Input::Opened);
+    for _ in 0..70 {
+        h.lose(1006);
+        assert!(h.machine.timer_due(TimerKind::Reconnect).unwrap() >= h.now);
+        assert_eq!(Harness::opens(&h.fire(TimerKind::Reconnect)), 1);
+        h.input(Input::Opened);
+    }
+    let out = h.machine.close(1000, "", h.now).unwrap();
+    assert!(out.contains(&Command::ArmTimer(TimerKind::CloseTimeout, u64::MAX)));
+}
+
+#[test]
+fn probe_on_resume_pings_at_once() {
+    for resume in [Input::Visible, Input::Online, Input::PageShow] {
+        let mut h = Harness::new(Harness::config());
+        h.open();
+        let out = h.at(10).input(resume.clone());
+        assert_eq!(Harness::sent(&out), ["ping"], "{resume:?}");
+        assert!(out.contains(&Command::ArmTimer(TimerKind::PongTimeout, 510)));
+    }
+}
+
+#[test]
+fn a_late_pong_timeout_probes_once_before_writing_off() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping); // ping at 1 000, pong due at 1 500
+                             // The laptop slept: the timer fires a minute late.
+    let out = h.at(61_500).input(Input::Timer(TimerKind::PongTimeout));
+    assert_eq!(
+        Harness::sent(&out),
+        ["ping"],
+        "asked again, not written off"
+    );
+    assert_eq!(h.machine.status(), Status::Open);
+    assert_eq!(h.machine.timer_due(TimerKind::PongTimeout), Some(62_000));
+    // An answer keeps it; silence writes it off within one pong timeout.
+    let out = h.fire(TimerKind::PongTimeout);
+    assert!(out.contains(&Command::Report(Event::HeartbeatTimeout)));
+    assert_eq!(h.now, 62_000);
+}
+
+#[test]
+fn a_draining_send_buffer_extends_the_pong_timeout() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.at(900).input(Input::Buffered(5_000_000)); // a big upload under way
+    h.fire(TimerKind::Ping);
+    h.at(1_500).input(Input::Buffered(4_000_000));
+    let out = h.fire(TimerKind::PongTimeout);
+    assert!(out.contains(&Command::Report(Event::HeartbeatExtended {
+        buffered: 4_000_000
+    })));
+    assert_eq!(h.machine.status(), Status::Open);
+    h.at(2_000).input(Input::Buffered(3_000_000));
+    h.fire(TimerKind::PongTimeout);
+    assert_eq!(h.machine.status(), Status::Open);
+    // Emptied since the last look: one more timeout for the network's own buffers.
+    h.at(2_500).input(Input::Buffered(0));
+    h.fire(TimerKind::PongTimeout);
+    assert_eq!(h.machine.status(), Status::Open);
+    // A buffer that stops shrinking is a dead link after all.
+    h.at(3_000).input(Input::Buffered(0));
+    let out = h.fire(TimerKind::PongTimeout);
+    assert!(out.contains(&Command::Report(Event::HeartbeatTimeout)));
+}
+
+#[test]
+fn an_empty_send_buffer_does_not_extend() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping);
+    h.input(Input::Buffered(0));
+    let out = h.fire(TimerKind::PongTimeout);
+    assert!(out.contains(&Command::Report(Event::HeartbeatTimeout)));
+}
+
+#[test]
+fn rtt_is_measured_from_the_ping_to_its_own_reply() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping); // at 1 000
+    h.at(1_005).input(Input::Frame(FrameRef::Text("chat")));
+    let out = h.at(1_040).input(Input::Frame(FrameRef::Text("pong")));
+    assert!(out.contains(&Command::Report(Event::HeartbeatReply { rtt_ms: 40 })));
+    assert_eq!(h.machine.stats().rtt_ms, Some(40));
+    // A reply with no ping out is swallowed and not reported.
+    let out = h.at(1_100).input(Input::Frame(FrameRef::Text("pong")));
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn an_unread_text_frame_is_read_only_when_its_length_is_the_reply_s() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let reads = std::cell::Cell::new(0);
+    let long = || {
+        reads.set(reads.get() + 1);
+        "a long chat message".to_string()
+    };
+    let out = h.input(Input::Frame(FrameRef::Unread {
+        utf16_len: 19,
+        read: &long,
+    }));
+    assert!(out.contains(&Command::Deliver));
+    assert_eq!(reads.get(), 0, "not copied for the comparison");
+    h.fire(TimerKind::Ping);
+    let pong = || "pong".to_string();
+    let out = h.input(Input::Frame(FrameRef::Unread {
+        utf16_len: 4,
+        read: &pong,
+    }));
+    assert!(!out.contains(&Command::Deliver), "the reply is swallowed");
+    let pang = || "pang".to_string();
+    let out = h.input(Input::Frame(FrameRef::Unread {
+        utf16_len: 4,
+        read: &pang,
+    }));
+    assert!(out.contains(&Command::Deliver));
+}
+
+#[test]
+fn visible_while_offline_retries_in_case_online_was_missed() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.input(Input::Offline);
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Offline);
+    assert_eq!(Harness::opens(&h.at(600_000).input(Input::Visible)), 1);
+}
+
+// ---- 0.2: order ----
+
+#[test]
+fn frames_sent_on_opened_go_ahead_of_the_outbox() {
+    let mut h = Harness::new(Harness::config());
+    h.machine.send("queued".into()).unwrap();
+    h.input(Input::Connect);
+    h.input(Input::Opened);
+    // The app's Opened handler sends its greeting: straight out.
+    assert_eq!(
+        h.machine.send("hello".into()).unwrap(),
+        [Command::Send("hello".to_string())]
+    );
+    assert_eq!(Harness::sent(&h.input(Input::Flush)), ["queued"]);
+    // A second flush sends nothing twice.
+    assert!(h.input(Input::Flush).is_empty());
+}
+
+#[test]
+fn a_close_from_the_opened_handler_keeps_the_outbox_from_a_closing_socket() {
+    let mut h = Harness::new(Harness::config().with_outbox_kept_on_close(true));
+    h.machine.send("queued".into()).unwrap();
+    h.input(Input::Connect);
+    h.input(Input::Opened);
+    h.machine.close(1000, "", h.now).unwrap();
+    assert!(Harness::sent(&h.input(Input::Flush)).is_empty());
+    assert_eq!(h.machine.queued(), 1);
 }

@@ -71,9 +71,21 @@ pub async fn server_until(key: &str, deadline_ms: u32, check: impl Fn(&Value) ->
     }
 }
 
+/// Waits until `check` holds, looking every few ms, up to `deadline_ms` (for browser state that
+/// fires no event, such as `readyState` turning CLOSING).
+pub async fn until_true(deadline_ms: u32, what: &str, check: impl Fn() -> bool) {
+    let start = js_sys::Date::now();
+    while !check() {
+        if js_sys::Date::now() - start > deadline_ms as f64 {
+            panic!("{what} did not happen within {deadline_ms} ms");
+        }
+        TimeoutFuture::new(5).await;
+    }
+}
+
 /// A connection whose notices are recorded with the time they arrived.
 pub struct Probe {
-    socket: Option<Heartline>,
+    socket: Option<std::rc::Rc<Heartline>>,
     receiver: mpsc::UnboundedReceiver<(f64, Notice)>,
     pub seen: Vec<(f64, Notice)>,
 }
@@ -88,10 +100,25 @@ impl Probe {
 
     /// Sets up without connecting.
     pub fn new(config: Config) -> Self {
+        Self::with_handler(config, |_, _| {})
+    }
+
+    /// Sets up without connecting; `handler` also sees every notice, with the connection, as
+    /// an application's handler would (to send or close from inside a notice).
+    pub fn with_handler(config: Config, handler: impl Fn(&Heartline, &Notice) + 'static) -> Self {
         let (sender, receiver) = mpsc::unbounded();
+        let slot: std::rc::Rc<std::cell::RefCell<Option<std::rc::Weak<Heartline>>>> =
+            Default::default();
+        let seen_slot = slot.clone();
         let socket = Heartline::new(config, move |notice| {
-            let _ = sender.unbounded_send((js_sys::Date::now(), notice));
+            let _ = sender.unbounded_send((js_sys::Date::now(), notice.clone()));
+            let socket = seen_slot.borrow().as_ref().and_then(std::rc::Weak::upgrade);
+            if let Some(socket) = socket {
+                handler(&socket, &notice);
+            }
         });
+        let socket = std::rc::Rc::new(socket);
+        *slot.borrow_mut() = Some(std::rc::Rc::downgrade(&socket));
         Self {
             socket: Some(socket),
             receiver,
