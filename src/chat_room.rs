@@ -254,6 +254,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let config = use_memo(props.url.clone(), |url| {
         Config::new(url.to_string())
             .with_reconnect_delays(500, MAX_BACKOFF_MS, 2.0)
+            // A chat left open through a long outage comes back by itself when the server does.
+            .with_unreachable_after(None)
             .with_close_policy(1003..=1003, ClosePolicy::Reconnect)
             .with_close_policy(1007..=1009, ClosePolicy::Reconnect)
             .with_close_policy(4004..=4006, ClosePolicy::Reconnect)
