@@ -100,7 +100,7 @@ if wants browser || wants e2e; then
       step "browser tests (headless Firefox)" browser_suite firefox
     fi
     if wants e2e; then
-      step "end-to-end (Chromium via Playwright, Firefox via WebdriverIO)" env HEARTLINE_URL="http://$HEARTLINE_TEST_SERVER" \
+      step "end-to-end (Chromium via Playwright, Firefox via WebdriverIO)" env HEARTLINE_URL="http://$HEARTLINE_TEST_SERVER" GECKODRIVER="$(command -v geckodriver)" \
         bash -c 'cd e2e && npm test --silent'
     fi
   else

@@ -10,6 +10,8 @@
 // cargo-installed geckodriver (Playwright cannot drive Debian's Firefox).
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
 
 export const BROWSERS = (process.env.E2E_BROWSERS || 'chromium,firefox').split(',').filter(Boolean);
 
@@ -62,9 +64,18 @@ async function launchChromium() {
   };
 }
 
+// The cargo-installed geckodriver. Not the first `geckodriver` on PATH: under `npm test` that is
+// node_modules/.bin/geckodriver, the npm wrapper webdriverio depends on, which tries to download
+// a driver (and there is no network here).
 function geckodriverPath() {
   if (process.env.GECKODRIVER) return process.env.GECKODRIVER;
-  return execFileSync('sh', ['-c', 'command -v geckodriver'], { encoding: 'utf8' }).trim();
+  const cargo = path.join(homedir(), '.cargo', 'bin', 'geckodriver');
+  if (existsSync(cargo)) return cargo;
+  const found = execFileSync('sh', ['-c', 'command -v geckodriver'], { encoding: 'utf8' }).trim();
+  if (found.includes('node_modules')) {
+    throw new Error('no cargo-installed geckodriver: run scripts/install.sh (or set GECKODRIVER)');
+  }
+  return found;
 }
 
 async function launchFirefox() {
@@ -75,7 +86,7 @@ async function launchFirefox() {
     name: 'firefox',
     async newContext({ viewport = VIEWPORT } = {}) {
       // One WebDriver session per context: its own profile, so its own storage.
-      const session = await remote({
+      const options = {
         logLevel: 'error',
         capabilities: {
           browserName: 'firefox',
@@ -87,7 +98,18 @@ async function launchFirefox() {
           },
           'wdio:geckodriverOptions': { binary: geckodriverPath() },
         },
-      });
+      };
+      // geckodriver is started per session and waited for on a deadline; on a loaded 2-core
+      // machine a start can miss it, so a failed start is tried again (twice) before failing.
+      let session;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          session = await remote(options);
+          break;
+        } catch (error) {
+          if (attempt >= 3) throw error;
+        }
+      }
       sessions.add(session);
       // Prompts arrive over WebDriver BiDi, for the whole session: every page of the context
       // sees them (a context's pages are one person's tabs).
