@@ -126,6 +126,7 @@ for (const name of BROWSERS) {
         server = await startServer(port);
         const b = await person(server.url, 'ivo', room);
         await b.logHas('said before the crash', 10_000);
+        // A picture's line reads "[image]"; the picture itself is checked below.
         assert.deepEqual(await b.delivered(), ['said before the crash', '[image]']);
         const pictures = await b.until('logPictures', {}, (list) => list.some((p) => p.name === 'image' && p.complete), 10_000, 'the image, loaded from the restarted server');
         assert.equal(pictures.find((p) => p.name === 'image').width, 2, 'the image decodes');
