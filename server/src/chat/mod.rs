@@ -2,6 +2,7 @@
 //! [`hub`], storage behind [`store::RoomStore`], one connection's life in [`session`], pictures
 //! over HTTP in [`media`].
 
+pub mod conformance;
 pub mod hub;
 pub mod identity;
 pub mod limits;

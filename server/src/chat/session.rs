@@ -34,6 +34,9 @@ struct Links<'a> {
 /// Why the session ends, and with what close frame.
 struct Close(u16, String);
 
+/// The peer sent its close frame: answer it (see [`super::conformance`]).
+const PEER_CLOSED: Close = Close(0, String::new());
+
 impl Close {
     fn app(code: AppCloseCode, detail: &str) -> Self {
         Close(code.code, format!("{}: {detail}", code.name))
@@ -130,7 +133,9 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
     if let Some(member) = &joined {
         state.hub.leave(&member.room, id);
     }
-    if let Some(Close(code, reason)) = close {
+    if let Some(Close(0, _)) = close {
+        super::conformance::answer_close(&mut socket).await;
+    } else if let Some(Close(code, reason)) = close {
         tracing::info!(conn = id, code, %reason, "closing");
         let _ = socket
             .send(Message::Close(Some(CloseFrame {
@@ -207,7 +212,7 @@ async fn handle(
             ),
         ))),
         Message::Ping(_) | Message::Pong(_) => Ok(()),
-        Message::Close(_) => Err(None),
+        Message::Close(_) => Err(Some(PEER_CLOSED)),
         Message::Text(text) => {
             if !guard.allow(Instant::now()) {
                 return flood(socket).await;

@@ -1,0 +1,170 @@
+//! The chat server against hostile and careless clients (issue 11): conformance, delivery
+//! gaps, shutdown, abuse and deadlines. Real server on loopback, real WebSocket clients; raw TCP
+//! where the framing matters.
+
+use futures_util::{SinkExt, StreamExt};
+use heartline_protocol::ServerFrame;
+use heartline_server::chat::limits::Limits;
+use heartline_server::{start, Running, ServerConfig};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+async fn server_with(limits: Limits) -> Running {
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        limits,
+        ..ServerConfig::default()
+    };
+    start(config).await.expect("server starts")
+}
+
+async fn server() -> Running {
+    server_with(Limits::default()).await
+}
+
+async fn connect(server: &Running) -> Client {
+    let (client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .expect("connects");
+    client
+}
+
+async fn send(client: &mut Client, value: Value) {
+    client
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .expect("sends");
+}
+
+/// The next chat frame (heartbeat replies skipped), within the deadline.
+async fn next(client: &mut Client) -> ServerFrame {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a frame in time");
+        match message {
+            Some(Ok(Message::Text(text))) if text.as_str() == "pong" => continue,
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text).expect("a server frame")
+            }
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Joins with a client id of its own, optionally resuming after (seq, epoch).
+async fn join_as(
+    server: &Running,
+    room: &str,
+    nick: &str,
+    resume: Option<(u64, String)>,
+) -> (Client, ServerFrame) {
+    let mut client = connect(server).await;
+    let mut frame =
+        json!({"type": "join", "room": room, "nick": nick, "client_id": format!("client-{nick}")});
+    if let Some((seq, epoch)) = resume {
+        frame["last_seq"] = json!(seq);
+        frame["epoch"] = json!(epoch);
+    }
+    send(&mut client, frame).await;
+    let welcome = next(&mut client).await;
+    assert!(
+        matches!(welcome, ServerFrame::Welcome { .. }),
+        "{welcome:?}"
+    );
+    (client, welcome)
+}
+
+async fn say(client: &mut Client, id: &str, text: &str) {
+    send(
+        client,
+        json!({"type": "say", "client_msg_id": id, "text": text}),
+    )
+    .await;
+}
+
+async fn next_ack(client: &mut Client) -> (String, u64) {
+    loop {
+        if let ServerFrame::Ack { client_msg_id, seq } = next(client).await {
+            return (client_msg_id, seq);
+        }
+    }
+}
+
+async fn next_message(client: &mut Client) -> u64 {
+    loop {
+        if let ServerFrame::Message(message) = next(client).await {
+            return message.seq;
+        }
+    }
+}
+
+/// Sends a close frame with this raw code, then returns the server's answer (code) and whether
+/// the server closed TCP afterwards, each within the deadline.
+async fn close_with(client: &mut Client, code: u16) -> (Option<u16>, bool) {
+    // tungstenite writes any code as given, which is what a careless client does.
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: "".into(),
+    };
+    client
+        .send(Message::Close(Some(frame)))
+        .await
+        .expect("sends close");
+    let mut answer = None;
+    let ended = tokio::time::timeout(DEADLINE, async {
+        while let Some(message) = client.next().await {
+            match message {
+                Ok(Message::Close(Some(frame))) => answer = Some(u16::from(frame.code)),
+                Ok(Message::Close(None)) => answer = Some(1005),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (answer, ended)
+}
+
+#[tokio::test]
+async fn a_close_frame_is_echoed_then_tcp_closes_before_and_after_join() {
+    let server = server().await;
+    let mut early = connect(&server).await;
+    assert_eq!(close_with(&mut early, 1000).await, (Some(1000), true));
+    let mut early = connect(&server).await;
+    assert_eq!(close_with(&mut early, 4321).await, (Some(4321), true));
+
+    let (mut joined, _) = join_as(&server, "r", "ada", None).await;
+    assert_eq!(close_with(&mut joined, 1001).await, (Some(1001), true));
+    let (mut joined, _) = join_as(&server, "r", "bob", None).await;
+    assert_eq!(close_with(&mut joined, 3000).await, (Some(3000), true));
+}
+
+#[tokio::test]
+async fn an_invalid_close_code_is_answered_with_1002() {
+    let server = server().await;
+    for code in [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        let mut early = connect(&server).await;
+        assert_eq!(
+            close_with(&mut early, code).await,
+            (Some(1002), true),
+            "{code}"
+        );
+        let (mut joined, _) = join_as(&server, "r", &format!("n{code}"), None).await;
+        assert_eq!(
+            close_with(&mut joined, code).await,
+            (Some(1002), true),
+            "{code}"
+        );
+    }
+}
