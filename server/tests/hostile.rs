@@ -168,3 +168,33 @@ async fn an_invalid_close_code_is_answered_with_1002() {
         );
     }
 }
+
+/// Posts `count` messages as a member of `room`, each acked.
+async fn fill(client: &mut Client, count: u64) {
+    for i in 1..=count {
+        say(client, &format!("fill-{i}"), "x").await;
+        next_ack(client).await;
+    }
+}
+
+#[tokio::test]
+async fn a_resume_past_the_end_is_flagged_and_live_messages_still_arrive() {
+    let server = server().await;
+    let (mut ada, _) = join_as(&server, "r", "ada", None).await;
+    fill(&mut ada, 5).await;
+    for (nick, asked) in [("bob", 1_000), ("cy", u64::MAX)] {
+        let resume = Some((asked, server.epoch().to_string()));
+        let (mut late, welcome) = join_as(&server, "r", nick, resume).await;
+        let ServerFrame::Welcome { gap, last_seq, .. } = welcome else {
+            unreachable!()
+        };
+        assert!(gap, "{nick}: asked after {asked} in a room at {last_seq}");
+        say(&mut ada, &format!("live-{nick}"), "live").await;
+        let (_, seq) = next_ack(&mut ada).await;
+        assert_eq!(
+            next_message(&mut late).await,
+            seq,
+            "{nick} gets live messages"
+        );
+    }
+}

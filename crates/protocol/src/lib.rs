@@ -32,7 +32,9 @@
 //!
 //! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
 //! the messages after it in `history`, then live ones; `gap: true` says older ones were dropped from
-//! the history the server keeps. Seqs belong to the store's `epoch`: a durable store (the default:
+//! the history the server keeps. A `last_seq` beyond the room's last seq (seqs this room never
+//! gave) is clamped to the room's end and flagged `gap: true`; live messages follow as usual.
+//! Seqs belong to the store's `epoch`: a durable store (the default:
 //! SQLite) keeps its epoch and continues its seqs across restarts; an in-memory store starts a
 //! new epoch when the server restarts, and a `join` whose epoch differs is treated as a first join
 //! (the client should forget the seqs it saw). A `say` resent with the same `client_id` and `client_msg_id` is

@@ -7,6 +7,7 @@ pub mod hub;
 pub mod identity;
 pub mod limits;
 pub mod media;
+pub mod resume;
 pub mod session;
 pub mod store;
 

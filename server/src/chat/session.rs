@@ -6,6 +6,7 @@ use super::hub::{missed, to_json, JoinError, Joiner, Live};
 use super::limits::FloodGuard;
 use super::media::sketch_png;
 use super::store::{Appended, Content, Draft, Picture};
+use super::resume::Resume;
 use super::ChatState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::{
@@ -264,7 +265,8 @@ async fn handle(
                         tab_id: tab_id.as_deref(),
                         replaced: replaced_tx,
                     };
-                    let membership = match state.hub.join(&room, joiner, last_seq).await {
+                    let resume = Resume::new(last_seq);
+                    let membership = match state.hub.join(&room, joiner, resume.after).await {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
@@ -278,7 +280,8 @@ async fn handle(
                         }
                     };
                     tracing::info!(conn = id, %room, %nick, ?last_seq, "joined");
-                    let delivered = membership.history.last_seq.max(last_seq.unwrap_or(0));
+                    let delivered = Resume::delivered(&membership.history);
+                    let gap = resume.gap(&membership.history);
                     *links.feed = Some(membership.receiver);
                     *links.replaced = Some(replaced_rx);
                     *joined = Some(Joined {
@@ -292,7 +295,7 @@ async fn handle(
                         you: nick,
                         members: membership.members,
                         history: membership.history.messages,
-                        gap: membership.history.gap,
+                        gap,
                         last_seq: membership.history.last_seq,
                         epoch: epoch_now,
                         secret,
