@@ -198,3 +198,111 @@ async fn a_resume_past_the_end_is_flagged_and_live_messages_still_arrive() {
         );
     }
 }
+
+/// A client whose receive window is tiny, so the server's writes to it block soon.
+async fn connect_slow_reader(server: &Running) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let (client, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/ws", server.addr),
+        MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    client
+}
+
+#[tokio::test]
+async fn a_member_who_lags_past_the_history_is_told_the_range_it_lost() {
+    let server = server_with(Limits {
+        history: 10,
+        burst: 1_000_000,
+        per_second: 1_000_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut slow = connect_slow_reader(&server).await;
+    send(
+        &mut slow,
+        json!({"type": "join", "room": "r", "nick": "slow", "client_id": "c-slow"}),
+    )
+    .await;
+    assert!(matches!(next(&mut slow).await, ServerFrame::Welcome { .. }));
+    let (ada, _) = join_as(&server, "r", "ada", None).await;
+    // More than the feed holds (1 024) after the slow member's socket buffers are full.
+    const COUNT: u64 = 1_300;
+    let (mut to_ada, mut from_ada) = ada.split();
+    let acks = tokio::spawn(async move {
+        let mut last = 0;
+        while last < COUNT {
+            match from_ada.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                        last = seq;
+                    }
+                }
+                other => panic!("ada: {other:?}"),
+            }
+        }
+    });
+    let text = "x".repeat(60 * 1024);
+    for i in 1..=COUNT {
+        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
+        to_ada
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(60), acks)
+        .await
+        .expect("every message acked")
+        .unwrap();
+
+    // Now the slow member reads: every seq is either delivered or inside an announced gap.
+    let mut accounted = vec![false; COUNT as usize + 1];
+    let mut gaps = Vec::new();
+    let mut last = 0;
+    while last < COUNT {
+        match next(&mut slow).await {
+            ServerFrame::Message(message) => {
+                last = message.seq;
+                accounted[message.seq as usize] = true;
+            }
+            ServerFrame::Gap { from, to } => {
+                gaps.push((from, to));
+                for seq in from..=to {
+                    accounted[seq as usize] = true;
+                }
+                last = to;
+            }
+            _ => {}
+        }
+    }
+    let silent: Vec<usize> = (1..=COUNT as usize).filter(|&s| !accounted[s]).collect();
+    assert!(
+        silent.is_empty(),
+        "{} seqs lost without notice, from {:?} to {:?}",
+        silent.len(),
+        silent.first(),
+        silent.last()
+    );
+    assert!(!gaps.is_empty(), "the member lagged past the history");
+}
+
+#[tokio::test]
+async fn a_resume_from_another_epoch_is_flagged_as_a_gap() {
+    let server = server().await;
+    let (mut ada, _) = join_as(&server, "r", "ada", None).await;
+    fill(&mut ada, 1).await;
+    let (_bob, welcome) = join_as(&server, "r", "bob", Some((7, "old-epoch".into()))).await;
+    let ServerFrame::Welcome { gap, history, .. } = welcome else {
+        unreachable!()
+    };
+    assert!(gap, "what bob missed before the restart is gone");
+    assert_eq!(
+        history.len(),
+        1,
+        "and he gets the history as on a first join"
+    );
+}

@@ -2,11 +2,11 @@
 //! leaves. Every bad input is answered: an error frame when the connection can go on, the
 //! standard close code when it cannot.
 
-use super::hub::{missed, to_json, JoinError, Joiner, Live};
+use super::hub::{to_json, JoinError, Joiner, Live};
 use super::limits::FloodGuard;
 use super::media::sketch_png;
 use super::store::{Appended, Content, Draft, Picture};
-use super::resume::Resume;
+use super::resume::{lag_gap, Resume};
 use super::ChatState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::{
@@ -236,9 +236,7 @@ async fn handle(
                     None,
                 ) => {
                     let epoch_now = state.hub.store().epoch().to_owned();
-                    // Seqs from another epoch mean nothing here: treat it as a first join.
-                    let last_seq =
-                        last_seq.filter(|_| epoch.as_deref() == Some(epoch_now.as_str()));
+                    let resume = Resume::new(last_seq, epoch.as_deref(), &epoch_now);
                     if let Some(problem) = nick_problem(&nick) {
                         return Err(Some(Close::app(AppCloseCode::BAD_NICK, problem)));
                     }
@@ -265,7 +263,6 @@ async fn handle(
                         tab_id: tab_id.as_deref(),
                         replaced: replaced_tx,
                     };
-                    let resume = Resume::new(last_seq);
                     let membership = match state.hub.join(&room, joiner, resume.after).await {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
@@ -520,16 +517,29 @@ async fn forward(
             }
         }
         Err(RecvError::Lagged(skipped)) => {
-            // Too slow for the feed: catch up from the store, so no message is lost.
+            // Too slow for the feed: catch up from the store, and say what it no longer holds.
             tracing::warn!(conn = id, skipped, "lagged; catching up from history");
-            let missed = match missed(&state.hub, &member.room, member.delivered).await {
-                Ok(missed) => missed,
+            let history = match state
+                .hub
+                .store()
+                .since(&member.room, Some(member.delivered))
+                .await
+            {
+                Ok(history) => history,
                 Err(error) => {
                     tracing::error!(conn = id, %error, "catching up: history unreadable");
                     return Err(Some(storage_failed("the history could not be read")));
                 }
             };
-            for message in missed {
+            if let Some((from, to)) = lag_gap(member.delivered, &history) {
+                tracing::warn!(conn = id, from, to, "lagged past the history: gap");
+                let frame = to_json(&ServerFrame::Gap { from, to });
+                socket
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .map_err(|_| None)?;
+            }
+            for message in history.messages {
                 member.delivered = message.seq;
                 let frame = to_json(&ServerFrame::Message(message));
                 socket
