@@ -35,6 +35,7 @@ impl Running {
 
     /// Closes every chat connection with 1012 (Service Restart) and stops, within 2 seconds.
     pub async fn shutdown(self) -> io::Result<()> {
+        self.chat.posting.close().await;
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let result = tokio::time::timeout_at(deadline, self.task).await;

@@ -306,3 +306,96 @@ async fn a_resume_from_another_epoch_is_flagged_as_a_gap() {
         "and he gets the history as on a first join"
     );
 }
+
+/// Reads a member's messages until the server closes; returns the seqs and the close code.
+fn collect_until_close(client: Client) -> tokio::task::JoinHandle<(Vec<u64>, Option<u16>)> {
+    tokio::spawn(async move {
+        let mut client = client;
+        let mut seqs = Vec::new();
+        loop {
+            match tokio::time::timeout(DEADLINE, client.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if let Ok(ServerFrame::Message(message)) = serde_json::from_str(&text) {
+                        seqs.push(message.seq);
+                    }
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return (seqs, frame.map(|f| u16::from(f.code)))
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return (seqs, None),
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn after_shutdown_starts_nothing_is_acked_that_members_do_not_get() {
+    let server = server_with(Limits {
+        burst: 1_000_000,
+        per_second: 1_000_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut members = Vec::new();
+    for nick in ["bob", "cy", "dee", "eve"] {
+        let (client, _) = join_as(&server, "r", nick, None).await;
+        members.push(collect_until_close(client));
+    }
+    let (ada, _) = join_as(&server, "r", "ada", None).await;
+    let (mut to_ada, mut from_ada) = ada.split();
+    let writer = tokio::spawn(async move {
+        for i in 0.. {
+            let frame = json!({"type": "say", "client_msg_id": format!("m-{i}"), "text": "hi"});
+            if to_ada
+                .send(Message::Text(frame.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    // Shut down while acks are flowing.
+    let mut acked = Vec::new();
+    let mut ada_close = None;
+    let mut shutdown = None;
+    let mut server = Some(server);
+    loop {
+        match tokio::time::timeout(DEADLINE, from_ada.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                    acked.push(seq);
+                    if acked.len() == 50 {
+                        let server = server.take().unwrap();
+                        shutdown = Some(tokio::spawn(server.shutdown()));
+                    }
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                ada_close = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("ada: {other:?}"),
+        }
+    }
+    writer.abort();
+    shutdown.expect("shut down").await.unwrap().unwrap();
+    assert_eq!(ada_close, Some(1012));
+    for member in members {
+        let (seqs, code) = member.await.unwrap();
+        assert_eq!(code, Some(1012));
+        let missing: Vec<u64> = acked
+            .iter()
+            .filter(|s| !seqs.contains(s))
+            .copied()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acked but never delivered: {missing:?} (of {} acked)",
+            acked.len()
+        );
+    }
+}

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod media;
 pub mod resume;
 pub mod session;
+pub mod shutdown;
 pub mod store;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
@@ -40,6 +41,8 @@ pub struct ChatState {
     pub deduplicated: Arc<AtomicU64>,
     /// Client ids and the secrets that back them.
     pub identities: Arc<identity::Identities>,
+    /// Closed at shutdown before `stop`: no post is acked that cannot be delivered.
+    pub posting: Arc<shutdown::PostGate>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -59,6 +62,7 @@ impl ChatState {
             connections: Arc::default(),
             identities: Arc::default(),
             deduplicated: Arc::default(),
+            posting: Arc::default(),
             next_id: Arc::default(),
         }
     }

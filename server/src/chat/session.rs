@@ -87,6 +87,7 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
     let close = loop {
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), id).await;
                 break Some(Close(1012, "server restarting".into()));
             }
             () = &mut join_deadline, if joined.is_none() => {
@@ -453,15 +454,19 @@ async fn post(
         client_msg_id: client_msg_id.clone(),
         content,
     };
-    let seq = match state.hub.post(&member.room, draft, now_ms()).await {
-        Ok(Appended::New(message)) => message.seq,
-        Ok(Appended::Duplicate(seq)) => {
+    let posted = state
+        .posting
+        .pass(state.hub.post(&member.room, draft, now_ms()))
+        .await;
+    let seq = match posted {
+        Some(Ok(Appended::New(message))) => message.seq,
+        Some(Ok(Appended::Duplicate(seq))) => {
             state
                 .deduplicated
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             seq
         }
-        Ok(Appended::Conflict(seq)) => {
+        Some(Ok(Appended::Conflict(seq))) => {
             let message = format!(
                 "client_msg_id {client_msg_id:?} was used for another message (seq {seq}); \
                  this one was not stored"
@@ -472,11 +477,13 @@ async fn post(
             )
             .await;
         }
-        Err(error) => {
+        Some(Err(error)) => {
             // Never ack what is not stored: the client keeps it and resends after reconnecting.
             tracing::error!(room = %member.room, %error, "message not stored; closing with 1011");
             return Err(Some(storage_failed("your message was not saved")));
         }
+        // Shutting down: not stored, not acked; the client resends after reconnecting.
+        None => return Err(Some(Close(1012, "server restarting; not stored".into()))),
     };
     send(
         socket,
@@ -487,6 +494,34 @@ async fn post(
         ),
     )
     .await
+}
+
+/// At shutdown: forwards what the feed already holds (everything acked before the post gate
+/// closed), within a bound, before the 1012 close.
+async fn drain_feed(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: Option<&mut Joined>,
+    feed: Option<&mut tokio::sync::broadcast::Receiver<Live>>,
+    id: u64,
+) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let (Some(member), Some(feed)) = (member, feed) else {
+        return;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let live = match feed.try_recv() {
+                Ok(live) => Ok(live),
+                Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            };
+            if forward(socket, state, member, id, live).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// Sends one item of the room's feed, skipping what history already gave.
