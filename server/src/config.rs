@@ -133,6 +133,9 @@ struct Flags {
     /// frames per second refilled
     #[arg(long, value_name = "N", default_value_t = Limits::default().per_second)]
     flood_per_second: u32,
+    /// an IP address may send this many clients' worth of frames (0: no per-address budget)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().ip_share)]
+    flood_ip_share: u32,
     /// close a connection silent for this long, pings unanswered
     #[arg(long, env = "HEARTLINE_LIVENESS_TIMEOUT_MS", value_name = "N",
           default_value_t = Limits::default().liveness_timeout_ms)]
@@ -195,6 +198,7 @@ impl ServerConfig {
                 max_connections: flags.max_connections,
                 burst: flags.flood_burst,
                 per_second: flags.flood_per_second,
+                ip_share: flags.flood_ip_share,
                 history: flags.history,
                 liveness_timeout_ms: flags.liveness_timeout_ms,
                 announce_max_text_bytes: flags.test_announce_max_text_bytes,

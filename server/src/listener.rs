@@ -125,18 +125,22 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
             let outage = outages.requested();
             let down_for = Arc::new(Mutex::new(None));
             let down_for_set = down_for.clone();
-            axum::serve(current, app.clone())
-                .with_graceful_shutdown(async move {
-                    tokio::select! {
-                        _ = stop.wait_for(|stopped| *stopped) => {}
-                        duration = outage => {
-                            if let Ok(mut slot) = down_for_set.lock() {
-                                *slot = Some(duration);
-                            }
+            axum::serve(
+                current,
+                app.clone()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stop.wait_for(|stopped| *stopped) => {}
+                    duration = outage => {
+                        if let Ok(mut slot) = down_for_set.lock() {
+                            *slot = Some(duration);
                         }
                     }
-                })
-                .await?;
+                }
+            })
+            .await?;
             let outage = down_for.lock().ok().and_then(|mut slot| slot.take());
             let Some(duration) = outage else {
                 return Ok(());

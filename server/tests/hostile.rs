@@ -359,7 +359,7 @@ async fn after_shutdown_starts_nothing_is_acked_that_members_do_not_get() {
     });
     // Shut down while acks are flowing.
     let mut acked = Vec::new();
-    let mut ada_close = None;
+    let ada_close;
     let mut shutdown = None;
     let mut server = Some(server);
     loop {
@@ -398,4 +398,110 @@ async fn after_shutdown_starts_nothing_is_acked_that_members_do_not_get() {
             acked.len()
         );
     }
+}
+
+/// Reads until the close; the close code (any text frames skipped).
+async fn close_code(client: &mut Client) -> Option<u16> {
+    acks_or_close(client, usize::MAX).await
+}
+
+/// Reads until `acks` acks (`None`: still open) or the close (its code).
+async fn acks_or_close(client: &mut Client, acks: usize) -> Option<u16> {
+    let mut seen = 0;
+    while seen < acks {
+        match tokio::time::timeout(DEADLINE, client.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Ok(ServerFrame::Ack { .. }) = serde_json::from_str(&text) {
+                    seen += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn heartbeat_pings_and_protocol_pings_count_against_the_flood_guard() {
+    let server = server().await;
+    let mut texts = connect(&server).await;
+    let mut pings = connect(&server).await;
+    for _ in 0..2_000 {
+        texts.feed(Message::Text("ping".into())).await.unwrap();
+        pings.feed(Message::Ping(vec![1].into())).await.unwrap();
+    }
+    let _ = texts.flush().await;
+    let _ = pings.flush().await;
+    assert_eq!(close_code(&mut texts).await, Some(1008), "text pings");
+    assert_eq!(close_code(&mut pings).await, Some(1008), "protocol pings");
+}
+
+#[tokio::test]
+async fn one_client_ids_connections_share_one_budget() {
+    let server = server_with(Limits {
+        burst: 20,
+        per_second: 1,
+        ..Limits::default()
+    })
+    .await;
+    // The first tab's welcome carries the secret the other tabs must present.
+    let (first, welcome) = join_as(&server, "r", "ada", None).await;
+    let ServerFrame::Welcome { secret, .. } = welcome else {
+        unreachable!()
+    };
+    let mut tabs = vec![first];
+    for tab in 1..10 {
+        let mut client = connect(&server).await;
+        let frame = json!({"type": "join", "room": "r", "nick": "ada", "client_id": "client-ada",
+            "secret": secret, "tab_id": format!("tab-{tab}")});
+        send(&mut client, frame).await;
+        assert!(matches!(
+            next(&mut client).await,
+            ServerFrame::Welcome { .. }
+        ));
+        tabs.push(client);
+    }
+    // 10 tabs × 5 messages: each tab is well under its own burst, the client is not.
+    for (tab, client) in tabs.iter_mut().enumerate() {
+        for i in 0..5 {
+            say(client, &format!("{tab}-{i}"), "hi").await;
+        }
+    }
+    let mut codes = Vec::new();
+    for client in &mut tabs {
+        codes.push(acks_or_close(client, 5).await);
+    }
+    assert!(
+        codes.contains(&Some(1008)),
+        "50 messages in a moment from one client: {codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_address_gets_its_share_of_clients() {
+    let server = server_with(Limits {
+        burst: 5,
+        per_second: 1,
+        ip_share: 2,
+        ..Limits::default()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for nick in ["a1", "a2", "a3", "a4"] {
+        clients.push(join_as(&server, "r", nick, None).await.0);
+    }
+    // 4 clients × 3 frames (4 joins already spent): each client is under its burst, the
+    // address (2 × 5) is not.
+    for (n, client) in clients.iter_mut().enumerate() {
+        for i in 0..3 {
+            say(client, &format!("{n}-{i}"), "hi").await;
+        }
+    }
+    let mut codes = Vec::new();
+    for client in &mut clients {
+        codes.push(acks_or_close(client, 3).await);
+    }
+    assert!(codes.contains(&Some(1008)), "{codes:?}");
 }

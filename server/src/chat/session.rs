@@ -2,8 +2,8 @@
 //! leaves. Every bad input is answered: an error frame when the connection can go on, the
 //! standard close code when it cannot.
 
+use super::flood::{Flood, Over};
 use super::hub::{to_json, JoinError, Joiner, Live};
-use super::limits::FloodGuard;
 use super::media::sketch_png;
 use super::store::{Appended, Content, Draft, Picture};
 use super::resume::{lag_gap, Resume};
@@ -68,9 +68,9 @@ fn error_about(code: &str, message: impl Into<String>, client_msg_id: Option<Str
 }
 
 /// Runs a connection to its end.
-pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
+pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::net::IpAddr) {
     let mut stop = state.stop.clone();
-    let mut guard = FloodGuard::new(&state.limits);
+    let mut guard = Flood::new(&state.limits, peer);
     let mut joined: Option<Joined> = None;
     let mut feed: Option<tokio::sync::broadcast::Receiver<Live>> = None;
     let join_deadline = tokio::time::sleep(Duration::from_millis(state.limits.join_timeout_ms));
@@ -186,13 +186,20 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), Option<Clo
 async fn handle(
     socket: &mut WebSocket,
     state: &ChatState,
-    guard: &mut FloodGuard,
+    guard: &mut Flood,
     joined: &mut Option<Joined>,
     links: Links<'_>,
     id: u64,
     message: Message,
 ) -> Result<(), Option<Close>> {
     let limits = &state.limits;
+    // Every frame counts, the heartbeat and protocol pings too; a close ends things anyway.
+    if !matches!(message, Message::Close(_)) {
+        let client_id = joined.as_ref().map(|member| member.client_id.as_str());
+        if let Err(over) = guard.allow(&state.flood, client_id, Instant::now()) {
+            return flood(socket, over).await;
+        }
+    }
     match message {
         Message::Text(text) if text.as_str() == PING => {
             send(socket, Message::Text(PONG.into())).await
@@ -216,9 +223,6 @@ async fn handle(
         Message::Ping(_) | Message::Pong(_) => Ok(()),
         Message::Close(_) => Err(Some(PEER_CLOSED)),
         Message::Text(text) => {
-            if !guard.allow(Instant::now()) {
-                return flood(socket).await;
-            }
             let frame = match parse(&text) {
                 Ok(frame) => frame,
                 Err((code, message)) => return send(socket, error_frame(code, message)).await,
@@ -340,9 +344,6 @@ async fn handle(
             }
         }
         Message::Binary(bytes) => {
-            if !guard.allow(Instant::now()) {
-                return flood(socket).await;
-            }
             let (header, payload) =
                 decode_upload(&bytes).map_err(|error| Some(Close(1003, error.to_string())))?;
             let Some(member) = joined.as_mut() else {
@@ -429,11 +430,11 @@ fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     })
 }
 
-async fn flood(socket: &mut WebSocket) -> Result<(), Option<Close>> {
+async fn flood(socket: &mut WebSocket, over: Over) -> Result<(), Option<Close>> {
     let _ = socket
         .send(error_frame("flood", "too many messages; slow down"))
         .await;
-    Err(Some(Close(1008, "flooding".into())))
+    Err(Some(Close(1008, format!("flooding: {}", over.describe()))))
 }
 
 /// 1011: the store failed, so nothing more can be promised on this connection.
