@@ -18,6 +18,9 @@ pub struct ServerConfig {
     /// Origins allowed besides the server's own (`--allow-origin`, repeatable, or
     /// `HEARTLINE_ALLOWED_ORIGINS` comma-separated; `*` for any). Default: same origin only.
     pub allowed_origins: Vec<String>,
+    /// Host names the server answers to besides IP addresses and `localhost` (`--public-host`,
+    /// repeatable, `name` or `name:port`): any other `Host` is refused (DNS rebinding).
+    pub public_hosts: Vec<String>,
     /// Frame sizes, connections, flood guard, history size.
     pub limits: Limits,
     /// Where and how rooms' messages are kept.
@@ -79,6 +82,7 @@ impl Default for ServerConfig {
             test_mode: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            public_hosts: Vec::new(),
             store: StoreConfig::default(),
         }
     }
@@ -115,6 +119,10 @@ struct Flags {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// a host name this server answers to (repeatable; NAME or NAME:PORT); IP addresses and
+    /// localhost always work, other names get 421 (against DNS rebinding)
+    #[arg(long = "public-host", value_name = "NAME")]
+    public_hosts: Vec<String>,
     /// messages kept per room
     #[arg(long, env = "HEARTLINE_HISTORY", value_name = "N", default_value_t = Limits::default().history)]
     history: usize,
@@ -192,6 +200,7 @@ impl ServerConfig {
                 .map(|origin| origin.trim().to_owned())
                 .filter(|origin| !origin.is_empty())
                 .collect(),
+            public_hosts: flags.public_hosts,
             limits: Limits {
                 max_text_bytes: flags.max_text_bytes,
                 max_binary_bytes: flags.max_binary_bytes,

@@ -4,6 +4,7 @@
 pub mod chat;
 mod config;
 mod echo;
+mod host;
 mod listener;
 mod test_mode;
 

@@ -3,6 +3,7 @@
 
 use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
+use crate::host::{self, PublicHosts};
 use crate::{echo, test_mode, ServerConfig, StoreKind};
 use axum::extract::State;
 use axum::routing::get;
@@ -109,7 +110,12 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
         app = app.nest("/test", test_mode::router(outages.clone()));
     }
     let index = config.dist.join("index.html");
-    let app = app.fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)));
+    let app = app
+        .fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(PublicHosts::new(&config.public_hosts)),
+            host::check,
+        ));
 
     let listener = bind(config.addr, 1).await?;
     let addr = listener.local_addr()?;

@@ -505,3 +505,48 @@ async fn one_address_gets_its_share_of_clients() {
     }
     assert!(codes.contains(&Some(1008)), "{codes:?}");
 }
+
+/// The status line of a WebSocket handshake with these `Host` and `Origin` headers.
+async fn handshake_status(server: &Running, host: &str, origin: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 64];
+    let read = tokio::time::timeout(DEADLINE, stream.read(&mut head))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    String::from_utf8_lossy(&head[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_rebound_host_name_is_refused_unless_it_is_public() {
+    let server = server().await;
+    let status = handshake_status(&server, "evil.example", "http://evil.example").await;
+    assert!(status.contains(" 421 "), "{status}");
+    let port = server.addr.port();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let status = handshake_status(&server, &host, &format!("http://{host}")).await;
+        assert!(status.contains(" 101 "), "{host}: {status}");
+    }
+
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        public_hosts: vec!["chat.example".into()],
+        ..ServerConfig::default()
+    };
+    let public = start(config).await.unwrap();
+    let status = handshake_status(&public, "chat.example", "http://chat.example").await;
+    assert!(status.contains(" 101 "), "{status}");
+    let status = handshake_status(&public, "evil.example", "http://evil.example").await;
+    assert!(status.contains(" 421 "), "{status}");
+}
