@@ -1,6 +1,7 @@
 //! The Heartline chat server: serves the trunk-built app, the chat on `/ws`, the echo endpoint,
 //! `/health` and, in test mode, the fault-injection endpoints the browser tests use.
 
+mod accept;
 pub mod chat;
 mod config;
 mod echo;

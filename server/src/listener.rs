@@ -1,6 +1,7 @@
 //! The accept loop. In test mode it can be taken down and brought back on the same port,
 //! which is how the browser tests see a server restart.
 
+use crate::accept;
 use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
 use crate::host::{self, PublicHosts};
@@ -117,6 +118,7 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
             host::check,
         ));
 
+    let header_timeout = Duration::from_millis(config.limits.header_timeout_ms);
     let listener = bind(config.addr, 1).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -131,12 +133,7 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
             let outage = outages.requested();
             let down_for = Arc::new(Mutex::new(None));
             let down_for_set = down_for.clone();
-            axum::serve(
-                current,
-                app.clone()
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            accept::serve(current, app.clone(), header_timeout, async move {
                 tokio::select! {
                     _ = stop.wait_for(|stopped| *stopped) => {}
                     duration = outage => {
@@ -146,7 +143,7 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
                     }
                 }
             })
-            .await?;
+            .await;
             let outage = down_for.lock().ok().and_then(|mut slot| slot.take());
             let Some(duration) = outage else {
                 return Ok(());

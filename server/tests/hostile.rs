@@ -550,3 +550,46 @@ async fn a_rebound_host_name_is_refused_unless_it_is_public() {
     let status = handshake_status(&public, "evil.example", "http://evil.example").await;
     assert!(status.contains(" 421 "), "{status}");
 }
+
+#[tokio::test]
+async fn silent_and_slowloris_sockets_are_closed_by_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(Limits {
+        header_timeout_ms: 1_000,
+        ..Limits::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut sockets = Vec::new();
+    for i in 0..600 {
+        let mut socket = TcpStream::connect(server.addr).await.unwrap();
+        if i % 2 == 1 {
+            // Slowloris: a request head that never ends.
+            socket
+                .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        sockets.push(socket);
+    }
+    // Every one is closed by the server (EOF or reset) within the stated bound.
+    let bound = Duration::from_secs(1) + Duration::from_secs(3);
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let left = bound.saturating_sub(started.elapsed());
+        let mut buffer = [0u8; 256];
+        let ended = tokio::time::timeout(left, async {
+            loop {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "socket {i} still open after {:?}",
+            started.elapsed()
+        );
+    }
+}

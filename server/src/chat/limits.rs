@@ -20,6 +20,9 @@ pub struct Limits {
     pub ip_share: u32,
     /// Messages kept per room (default 1 000).
     pub history: usize,
+    /// How long a connection may take to send its HTTP request head (the WebSocket handshake
+    /// included), ms (default 10 000). Over → the TCP connection is closed.
+    pub header_timeout_ms: u64,
     /// How long a connection may stay without joining, ms (default 30 000). Over → close 4004.
     pub join_timeout_ms: u64,
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
@@ -41,6 +44,7 @@ impl Default for Limits {
             per_second: 10,
             ip_share: 32,
             history: 1_000,
+            header_timeout_ms: 10_000,
             join_timeout_ms: 30_000,
             liveness_timeout_ms: 45_000,
             announce_max_text_bytes: None,
