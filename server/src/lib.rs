@@ -5,6 +5,7 @@ mod accept;
 pub mod chat;
 mod config;
 mod echo;
+mod fds;
 mod host;
 mod listener;
 mod test_mode;

@@ -1,7 +1,7 @@
 //! The accept loop. In test mode it can be taken down and brought back on the same port,
 //! which is how the browser tests see a server restart.
 
-use crate::accept;
+use crate::{accept, fds};
 use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
 use crate::host::{self, PublicHosts};
@@ -88,7 +88,18 @@ async fn open_store(config: &ServerConfig) -> io::Result<Arc<dyn RoomStore>> {
 }
 
 /// Opens the store, binds and starts serving in the background.
-pub async fn start(config: ServerConfig) -> io::Result<Running> {
+pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
+    let nofile = fds::raise_limit();
+    let wanted = config.limits.max_connections;
+    config.limits.max_connections = fds::connection_limit(wanted, nofile);
+    if config.limits.max_connections < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            nofile,
+            using = config.limits.max_connections,
+            "--max-connections exceeds what RLIMIT_NOFILE allows; raise `ulimit -n` to allow more"
+        );
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let outages = test_mode::Outages::default();
     let store = open_store(&config).await?;

@@ -593,3 +593,68 @@ async fn silent_and_slowloris_sockets_are_closed_by_the_header_deadline() {
         );
     }
 }
+
+/// A server process under `prlimit --nofile=N`; returns it, its address and what it logged
+/// before listening.
+async fn spawn_with_nofile(nofile: u32, args: &[&str]) -> (tokio::process::Child, String, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new("prlimit")
+        .arg(format!("--nofile={nofile}:{nofile}"))
+        .arg(env!("CARGO_BIN_EXE_heartline-server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prlimit runs (util-linux)");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = String::new();
+    let addr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.split("listening on http://").nth(1) {
+                return url.trim().to_owned();
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        panic!("the server exited:\n{log}")
+    })
+    .await
+    .expect("the server listens in time");
+    // Keep reading its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr, log)
+}
+
+#[tokio::test]
+async fn past_the_descriptor_limit_connections_get_1013_instead_of_hanging() {
+    let (_server, addr, log) = spawn_with_nofile(128, &["--max-connections", "1000"]).await;
+    assert!(log.contains("RLIMIT_NOFILE"), "a warning at start:\n{log}");
+    let (mut welcomed, mut refused) = (Vec::new(), 0);
+    for i in 0..120 {
+        let connect = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"));
+        let (mut client, _) = tokio::time::timeout(DEADLINE, connect)
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} hangs"))
+            .unwrap_or_else(|error| panic!("connection {i}: {error}"));
+        send(
+            &mut client,
+            json!({"type": "join", "room": "r", "nick": format!("n{i}"), "client_id": format!("c{i}")}),
+        )
+        .await;
+        match tokio::time::timeout(DEADLINE, client.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => welcomed.push(client),
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(u16::from(frame.code), 1013, "connection {i}");
+                refused += 1;
+            }
+            other => panic!("connection {i}: {other:?}"),
+        }
+    }
+    assert!(
+        !welcomed.is_empty() && refused > 0,
+        "{} welcomed, {refused} refused",
+        welcomed.len()
+    );
+}
