@@ -231,6 +231,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                 Timeout::new(3_000, move || done.dispatch(Action::TypingDone(who)));
                             typing_timers.borrow_mut().insert(nick, timer);
                         }
+                        ServerFrame::Gap { from, to } => {
+                            state.dispatch(Action::System(format!("{} ({from}–{to})", t.gap)))
+                        }
                         ServerFrame::Error {
                             code,
                             message,

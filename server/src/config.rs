@@ -18,6 +18,9 @@ pub struct ServerConfig {
     /// Origins allowed besides the server's own (`--allow-origin`, repeatable, or
     /// `HEARTLINE_ALLOWED_ORIGINS` comma-separated; `*` for any). Default: same origin only.
     pub allowed_origins: Vec<String>,
+    /// Host names the server answers to besides IP addresses and `localhost` (`--public-host`,
+    /// repeatable, `name` or `name:port`): any other `Host` is refused (DNS rebinding).
+    pub public_hosts: Vec<String>,
     /// Frame sizes, connections, flood guard, history size.
     pub limits: Limits,
     /// Where and how rooms' messages are kept.
@@ -79,6 +82,7 @@ impl Default for ServerConfig {
             test_mode: false,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            public_hosts: Vec::new(),
             store: StoreConfig::default(),
         }
     }
@@ -115,6 +119,10 @@ struct Flags {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+    /// a host name this server answers to (repeatable; NAME or NAME:PORT); IP addresses and
+    /// localhost always work, other names get 421 (against DNS rebinding)
+    #[arg(long = "public-host", value_name = "NAME")]
+    public_hosts: Vec<String>,
     /// messages kept per room
     #[arg(long, env = "HEARTLINE_HISTORY", value_name = "N", default_value_t = Limits::default().history)]
     history: usize,
@@ -133,6 +141,9 @@ struct Flags {
     /// frames per second refilled
     #[arg(long, value_name = "N", default_value_t = Limits::default().per_second)]
     flood_per_second: u32,
+    /// an IP address may send this many clients' worth of frames (0: no per-address budget)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().ip_share)]
+    flood_ip_share: u32,
     /// close a connection silent for this long, pings unanswered
     #[arg(long, env = "HEARTLINE_LIVENESS_TIMEOUT_MS", value_name = "N",
           default_value_t = Limits::default().liveness_timeout_ms)]
@@ -189,12 +200,14 @@ impl ServerConfig {
                 .map(|origin| origin.trim().to_owned())
                 .filter(|origin| !origin.is_empty())
                 .collect(),
+            public_hosts: flags.public_hosts,
             limits: Limits {
                 max_text_bytes: flags.max_text_bytes,
                 max_binary_bytes: flags.max_binary_bytes,
                 max_connections: flags.max_connections,
                 burst: flags.flood_burst,
                 per_second: flags.flood_per_second,
+                ip_share: flags.flood_ip_share,
                 history: flags.history,
                 liveness_timeout_ms: flags.liveness_timeout_ms,
                 announce_max_text_bytes: flags.test_announce_max_text_bytes,

@@ -1,9 +1,12 @@
 //! The Heartline chat server: serves the trunk-built app, the chat on `/ws`, the echo endpoint,
 //! `/health` and, in test mode, the fault-injection endpoints the browser tests use.
 
+mod accept;
 pub mod chat;
 mod config;
 mod echo;
+mod fds;
+mod host;
 mod listener;
 mod test_mode;
 

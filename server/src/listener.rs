@@ -1,8 +1,10 @@
 //! The accept loop. In test mode it can be taken down and brought back on the same port,
 //! which is how the browser tests see a server restart.
 
+use crate::{accept, fds};
 use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
+use crate::host::{self, PublicHosts};
 use crate::{echo, test_mode, ServerConfig, StoreKind};
 use axum::extract::State;
 use axum::routing::get;
@@ -35,6 +37,7 @@ impl Running {
 
     /// Closes every chat connection with 1012 (Service Restart) and stops, within 2 seconds.
     pub async fn shutdown(self) -> io::Result<()> {
+        self.chat.posting.close().await;
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let result = tokio::time::timeout_at(deadline, self.task).await;
@@ -85,7 +88,18 @@ async fn open_store(config: &ServerConfig) -> io::Result<Arc<dyn RoomStore>> {
 }
 
 /// Opens the store, binds and starts serving in the background.
-pub async fn start(config: ServerConfig) -> io::Result<Running> {
+pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
+    let nofile = fds::raise_limit();
+    let wanted = config.limits.max_connections;
+    config.limits.max_connections = fds::connection_limit(wanted, nofile);
+    if config.limits.max_connections < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            nofile,
+            using = config.limits.max_connections,
+            "--max-connections exceeds what RLIMIT_NOFILE allows; raise `ulimit -n` to allow more"
+        );
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let outages = test_mode::Outages::default();
     let store = open_store(&config).await?;
@@ -108,8 +122,14 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
         app = app.nest("/test", test_mode::router(outages.clone()));
     }
     let index = config.dist.join("index.html");
-    let app = app.fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)));
+    let app = app
+        .fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(PublicHosts::new(&config.public_hosts)),
+            host::check,
+        ));
 
+    let header_timeout = Duration::from_millis(config.limits.header_timeout_ms);
     let listener = bind(config.addr, 1).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -124,18 +144,17 @@ pub async fn start(config: ServerConfig) -> io::Result<Running> {
             let outage = outages.requested();
             let down_for = Arc::new(Mutex::new(None));
             let down_for_set = down_for.clone();
-            axum::serve(current, app.clone())
-                .with_graceful_shutdown(async move {
-                    tokio::select! {
-                        _ = stop.wait_for(|stopped| *stopped) => {}
-                        duration = outage => {
-                            if let Ok(mut slot) = down_for_set.lock() {
-                                *slot = Some(duration);
-                            }
+            accept::serve(current, app.clone(), header_timeout, async move {
+                tokio::select! {
+                    _ = stop.wait_for(|stopped| *stopped) => {}
+                    duration = outage => {
+                        if let Ok(mut slot) = down_for_set.lock() {
+                            *slot = Some(duration);
                         }
                     }
-                })
-                .await?;
+                }
+            })
+            .await;
             let outage = down_for.lock().ok().and_then(|mut slot| slot.take());
             let Some(duration) = outage else {
                 return Ok(());

@@ -465,7 +465,13 @@ async fn health_answers() {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!(
+                "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                server.addr
+            )
+            .as_bytes(),
+        )
         .await
         .unwrap();
     let mut response = String::new();

@@ -22,6 +22,7 @@
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
 //! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
 //! | typing | `{"type":"typing","nick":"bob"}` |
+//! | gap (v2) | `{"type":"gap","from":120,"to":310}`: seqs `from..=to` were skipped while you lagged behind and are no longer kept |
 //! | error | `{"type":"error","code":"bad_json","message":"expected value at line 1 column 1"}`; about one message: `{"type":"error","code":"empty_text","message":"the message is empty","client_msg_id":"m-1"}` |
 //! | error: conflict | `{"type":"error","code":"conflict","message":"client_msg_id \"m-1\" was used for another message (seq 41); this one was not stored","client_msg_id":"m-1"}`: a `say` or upload reusing an id with different content (no `ack`) |
 //! | heartbeat reply | the text `pong` |
@@ -32,10 +33,16 @@
 //!
 //! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
 //! the messages after it in `history`, then live ones; `gap: true` says older ones were dropped from
-//! the history the server keeps. Seqs belong to the store's `epoch`: a durable store (the default:
+//! the history the server keeps (the lost range is your `last_seq + 1` up to the first seq in
+//! `history`). A `last_seq` beyond the room's last seq (seqs this room never gave) is clamped to
+//! the room's end and flagged `gap: true`; live messages follow as usual.
+//! Seqs belong to the store's `epoch`: a durable store (the default:
 //! SQLite) keeps its epoch and continues its seqs across restarts; an in-memory store starts a
 //! new epoch when the server restarts, and a `join` whose epoch differs is treated as a first join
-//! (the client should forget the seqs it saw). A `say` resent with the same `client_id` and `client_msg_id` is
+//! (the client should forget the seqs it saw) with `gap: true` when it carried a `last_seq`
+//! (what it missed before the restart is gone). A member too slow for the live feed is caught
+//! up from history; what history no longer holds is announced with a `gap` frame (v2), never
+//! skipped silently. A `say` resent with the same `client_id` and `client_msg_id` is
 //! not stored twice: the sender gets the original `ack` again, also after the message left the
 //! history (dedup keys are kept for a window, 24 h by default). An `ack` is sent only once the
 //! message is stored.
@@ -54,7 +61,7 @@
 //! | version | change |
 //! |---|---|
 //! | 1 | first version |
-//! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data` |
+//! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data`; the `gap` frame; `gap: true` for a resume past the room's end or from another epoch |
 #![deny(missing_docs)]
 
 mod binary;
@@ -239,6 +246,14 @@ pub enum ServerFrame {
     Typing {
         /// Their nickname.
         nick: String,
+    },
+    /// Messages you skipped while lagging behind the live feed that the history no longer
+    /// holds (since protocol v2). Live messages continue after `to`.
+    Gap {
+        /// The first lost seq.
+        from: u64,
+        /// The last lost seq.
+        to: u64,
     },
     /// A request was refused; the connection stays open.
     Error {

@@ -15,8 +15,14 @@ pub struct Limits {
     pub burst: u32,
     /// Flood guard: frames per second refilled (default 10).
     pub per_second: u32,
+    /// Flood guard: an IP address may send this many clients' worth of frames (default 32;
+    /// 0 turns the per-address budget off, e.g. behind a reverse proxy).
+    pub ip_share: u32,
     /// Messages kept per room (default 1 000).
     pub history: usize,
+    /// How long a connection may take to send its HTTP request head (the WebSocket handshake
+    /// included), ms (default 10 000). Over → the TCP connection is closed.
+    pub header_timeout_ms: u64,
     /// How long a connection may stay without joining, ms (default 30 000). Over → close 4004.
     pub join_timeout_ms: u64,
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
@@ -36,7 +42,9 @@ impl Default for Limits {
             max_connections: 10_000,
             burst: 20,
             per_second: 10,
+            ip_share: 32,
             history: 1_000,
+            header_timeout_ms: 10_000,
             join_timeout_ms: 30_000,
             liveness_timeout_ms: 45_000,
             announce_max_text_bytes: None,
@@ -74,6 +82,12 @@ impl FloodGuard {
             per_second: limits.per_second as f64,
             last: Instant::now(),
         }
+    }
+
+    /// Whether the bucket would be full at `now` (nothing to remember about this client).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.per_second >= self.burst
     }
 
     /// Takes one token; false when the client is flooding.

@@ -2,19 +2,24 @@
 //! [`hub`], storage behind [`store::RoomStore`], one connection's life in [`session`], pictures
 //! over HTTP in [`media`].
 
+pub mod conformance;
+pub mod flood;
 pub mod hub;
 pub mod identity;
 pub mod limits;
 pub mod media;
+pub mod resume;
 pub mod session;
+pub mod shutdown;
 pub mod store;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hub::Hub;
 use limits::Limits;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use store::RoomStore;
@@ -38,6 +43,10 @@ pub struct ChatState {
     pub deduplicated: Arc<AtomicU64>,
     /// Client ids and the secrets that back them.
     pub identities: Arc<identity::Identities>,
+    /// Flood-guard buckets shared by connections, per client id and per IP address.
+    pub flood: Arc<flood::SharedBuckets>,
+    /// Closed at shutdown before `stop`: no post is acked that cannot be delivered.
+    pub posting: Arc<shutdown::PostGate>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -49,6 +58,7 @@ impl ChatState {
         stop: watch::Receiver<bool>,
         store: Arc<dyn RoomStore>,
     ) -> Self {
+        let flood = Arc::new(flood::SharedBuckets::new(&limits));
         Self {
             hub: Arc::new(Hub::new(store)),
             limits: Arc::new(limits),
@@ -57,6 +67,8 @@ impl ChatState {
             connections: Arc::default(),
             identities: Arc::default(),
             deduplicated: Arc::default(),
+            flood,
+            posting: Arc::default(),
             next_id: Arc::default(),
         }
     }
@@ -95,6 +107,7 @@ impl Drop for Slot {
 pub async fn handler(
     upgrade: WebSocketUpgrade,
     headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     State(state): State<ChatState>,
 ) -> Response {
     if !state.origin_allowed(&headers) {
@@ -128,7 +141,7 @@ pub async fn handler(
             return;
         }
         tracing::debug!(conn = id, "connected");
-        session::run(socket, state, id).await;
+        session::run(socket, state, id, peer.ip()).await;
         tracing::debug!(conn = id, "disconnected");
     })
 }

@@ -2,10 +2,11 @@
 //! leaves. Every bad input is answered: an error frame when the connection can go on, the
 //! standard close code when it cannot.
 
-use super::hub::{missed, to_json, JoinError, Joiner, Live};
-use super::limits::FloodGuard;
+use super::flood::{Flood, Over};
+use super::hub::{to_json, JoinError, Joiner, Live};
 use super::media::sketch_png;
 use super::store::{Appended, Content, Draft, Picture};
+use super::resume::{lag_gap, Resume};
 use super::ChatState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::{
@@ -33,6 +34,9 @@ struct Links<'a> {
 
 /// Why the session ends, and with what close frame.
 struct Close(u16, String);
+
+/// The peer sent its close frame: answer it (see [`super::conformance`]).
+const PEER_CLOSED: Close = Close(0, String::new());
 
 impl Close {
     fn app(code: AppCloseCode, detail: &str) -> Self {
@@ -64,9 +68,9 @@ fn error_about(code: &str, message: impl Into<String>, client_msg_id: Option<Str
 }
 
 /// Runs a connection to its end.
-pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
+pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::net::IpAddr) {
     let mut stop = state.stop.clone();
-    let mut guard = FloodGuard::new(&state.limits);
+    let mut guard = Flood::new(&state.limits, peer);
     let mut joined: Option<Joined> = None;
     let mut feed: Option<tokio::sync::broadcast::Receiver<Live>> = None;
     let join_deadline = tokio::time::sleep(Duration::from_millis(state.limits.join_timeout_ms));
@@ -83,6 +87,7 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
     let close = loop {
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), id).await;
                 break Some(Close(1012, "server restarting".into()));
             }
             () = &mut join_deadline, if joined.is_none() => {
@@ -130,7 +135,9 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64) {
     if let Some(member) = &joined {
         state.hub.leave(&member.room, id);
     }
-    if let Some(Close(code, reason)) = close {
+    if let Some(Close(0, _)) = close {
+        super::conformance::answer_close(&mut socket).await;
+    } else if let Some(Close(code, reason)) = close {
         tracing::info!(conn = id, code, %reason, "closing");
         let _ = socket
             .send(Message::Close(Some(CloseFrame {
@@ -179,13 +186,20 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), Option<Clo
 async fn handle(
     socket: &mut WebSocket,
     state: &ChatState,
-    guard: &mut FloodGuard,
+    guard: &mut Flood,
     joined: &mut Option<Joined>,
     links: Links<'_>,
     id: u64,
     message: Message,
 ) -> Result<(), Option<Close>> {
     let limits = &state.limits;
+    // Every frame counts, the heartbeat and protocol pings too; a close ends things anyway.
+    if !matches!(message, Message::Close(_)) {
+        let client_id = joined.as_ref().map(|member| member.client_id.as_str());
+        if let Err(over) = guard.allow(&state.flood, client_id, Instant::now()) {
+            return flood(socket, over).await;
+        }
+    }
     match message {
         Message::Text(text) if text.as_str() == PING => {
             send(socket, Message::Text(PONG.into())).await
@@ -207,11 +221,8 @@ async fn handle(
             ),
         ))),
         Message::Ping(_) | Message::Pong(_) => Ok(()),
-        Message::Close(_) => Err(None),
+        Message::Close(_) => Err(Some(PEER_CLOSED)),
         Message::Text(text) => {
-            if !guard.allow(Instant::now()) {
-                return flood(socket).await;
-            }
             let frame = match parse(&text) {
                 Ok(frame) => frame,
                 Err((code, message)) => return send(socket, error_frame(code, message)).await,
@@ -230,9 +241,7 @@ async fn handle(
                     None,
                 ) => {
                     let epoch_now = state.hub.store().epoch().to_owned();
-                    // Seqs from another epoch mean nothing here: treat it as a first join.
-                    let last_seq =
-                        last_seq.filter(|_| epoch.as_deref() == Some(epoch_now.as_str()));
+                    let resume = Resume::new(last_seq, epoch.as_deref(), &epoch_now);
                     if let Some(problem) = nick_problem(&nick) {
                         return Err(Some(Close::app(AppCloseCode::BAD_NICK, problem)));
                     }
@@ -259,7 +268,7 @@ async fn handle(
                         tab_id: tab_id.as_deref(),
                         replaced: replaced_tx,
                     };
-                    let membership = match state.hub.join(&room, joiner, last_seq).await {
+                    let membership = match state.hub.join(&room, joiner, resume.after).await {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
@@ -273,7 +282,8 @@ async fn handle(
                         }
                     };
                     tracing::info!(conn = id, %room, %nick, ?last_seq, "joined");
-                    let delivered = membership.history.last_seq.max(last_seq.unwrap_or(0));
+                    let delivered = Resume::delivered(&membership.history);
+                    let gap = resume.gap(&membership.history);
                     *links.feed = Some(membership.receiver);
                     *links.replaced = Some(replaced_rx);
                     *joined = Some(Joined {
@@ -287,7 +297,7 @@ async fn handle(
                         you: nick,
                         members: membership.members,
                         history: membership.history.messages,
-                        gap: membership.history.gap,
+                        gap,
                         last_seq: membership.history.last_seq,
                         epoch: epoch_now,
                         secret,
@@ -334,9 +344,6 @@ async fn handle(
             }
         }
         Message::Binary(bytes) => {
-            if !guard.allow(Instant::now()) {
-                return flood(socket).await;
-            }
             let (header, payload) =
                 decode_upload(&bytes).map_err(|error| Some(Close(1003, error.to_string())))?;
             let Some(member) = joined.as_mut() else {
@@ -423,11 +430,11 @@ fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     })
 }
 
-async fn flood(socket: &mut WebSocket) -> Result<(), Option<Close>> {
+async fn flood(socket: &mut WebSocket, over: Over) -> Result<(), Option<Close>> {
     let _ = socket
         .send(error_frame("flood", "too many messages; slow down"))
         .await;
-    Err(Some(Close(1008, "flooding".into())))
+    Err(Some(Close(1008, format!("flooding: {}", over.describe()))))
 }
 
 /// 1011: the store failed, so nothing more can be promised on this connection.
@@ -448,15 +455,19 @@ async fn post(
         client_msg_id: client_msg_id.clone(),
         content,
     };
-    let seq = match state.hub.post(&member.room, draft, now_ms()).await {
-        Ok(Appended::New(message)) => message.seq,
-        Ok(Appended::Duplicate(seq)) => {
+    let posted = state
+        .posting
+        .pass(state.hub.post(&member.room, draft, now_ms()))
+        .await;
+    let seq = match posted {
+        Some(Ok(Appended::New(message))) => message.seq,
+        Some(Ok(Appended::Duplicate(seq))) => {
             state
                 .deduplicated
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             seq
         }
-        Ok(Appended::Conflict(seq)) => {
+        Some(Ok(Appended::Conflict(seq))) => {
             let message = format!(
                 "client_msg_id {client_msg_id:?} was used for another message (seq {seq}); \
                  this one was not stored"
@@ -467,11 +478,13 @@ async fn post(
             )
             .await;
         }
-        Err(error) => {
+        Some(Err(error)) => {
             // Never ack what is not stored: the client keeps it and resends after reconnecting.
             tracing::error!(room = %member.room, %error, "message not stored; closing with 1011");
             return Err(Some(storage_failed("your message was not saved")));
         }
+        // Shutting down: not stored, not acked; the client resends after reconnecting.
+        None => return Err(Some(Close(1012, "server restarting; not stored".into()))),
     };
     send(
         socket,
@@ -482,6 +495,34 @@ async fn post(
         ),
     )
     .await
+}
+
+/// At shutdown: forwards what the feed already holds (everything acked before the post gate
+/// closed), within a bound, before the 1012 close.
+async fn drain_feed(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: Option<&mut Joined>,
+    feed: Option<&mut tokio::sync::broadcast::Receiver<Live>>,
+    id: u64,
+) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let (Some(member), Some(feed)) = (member, feed) else {
+        return;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let live = match feed.try_recv() {
+                Ok(live) => Ok(live),
+                Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            };
+            if forward(socket, state, member, id, live).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 /// Sends one item of the room's feed, skipping what history already gave.
@@ -512,16 +553,29 @@ async fn forward(
             }
         }
         Err(RecvError::Lagged(skipped)) => {
-            // Too slow for the feed: catch up from the store, so no message is lost.
+            // Too slow for the feed: catch up from the store, and say what it no longer holds.
             tracing::warn!(conn = id, skipped, "lagged; catching up from history");
-            let missed = match missed(&state.hub, &member.room, member.delivered).await {
-                Ok(missed) => missed,
+            let history = match state
+                .hub
+                .store()
+                .since(&member.room, Some(member.delivered))
+                .await
+            {
+                Ok(history) => history,
                 Err(error) => {
                     tracing::error!(conn = id, %error, "catching up: history unreadable");
                     return Err(Some(storage_failed("the history could not be read")));
                 }
             };
-            for message in missed {
+            if let Some((from, to)) = lag_gap(member.delivered, &history) {
+                tracing::warn!(conn = id, from, to, "lagged past the history: gap");
+                let frame = to_json(&ServerFrame::Gap { from, to });
+                socket
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .map_err(|_| None)?;
+            }
+            for message in history.messages {
                 member.delivered = message.seq;
                 let frame = to_json(&ServerFrame::Message(message));
                 socket

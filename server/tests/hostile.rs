@@ -1,0 +1,660 @@
+//! The chat server against hostile and careless clients (issue 11): conformance, delivery
+//! gaps, shutdown, abuse and deadlines. Real server on loopback, real WebSocket clients; raw TCP
+//! where the framing matters.
+
+use futures_util::{SinkExt, StreamExt};
+use heartline_protocol::ServerFrame;
+use heartline_server::chat::limits::Limits;
+use heartline_server::{start, Running, ServerConfig};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+async fn server_with(limits: Limits) -> Running {
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        limits,
+        ..ServerConfig::default()
+    };
+    start(config).await.expect("server starts")
+}
+
+async fn server() -> Running {
+    server_with(Limits::default()).await
+}
+
+async fn connect(server: &Running) -> Client {
+    let (client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .expect("connects");
+    client
+}
+
+async fn send(client: &mut Client, value: Value) {
+    client
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .expect("sends");
+}
+
+/// The next chat frame (heartbeat replies skipped), within the deadline.
+async fn next(client: &mut Client) -> ServerFrame {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a frame in time");
+        match message {
+            Some(Ok(Message::Text(text))) if text.as_str() == "pong" => continue,
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text).expect("a server frame")
+            }
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Joins with a client id of its own, optionally resuming after (seq, epoch).
+async fn join_as(
+    server: &Running,
+    room: &str,
+    nick: &str,
+    resume: Option<(u64, String)>,
+) -> (Client, ServerFrame) {
+    let mut client = connect(server).await;
+    let mut frame =
+        json!({"type": "join", "room": room, "nick": nick, "client_id": format!("client-{nick}")});
+    if let Some((seq, epoch)) = resume {
+        frame["last_seq"] = json!(seq);
+        frame["epoch"] = json!(epoch);
+    }
+    send(&mut client, frame).await;
+    let welcome = next(&mut client).await;
+    assert!(
+        matches!(welcome, ServerFrame::Welcome { .. }),
+        "{welcome:?}"
+    );
+    (client, welcome)
+}
+
+async fn say(client: &mut Client, id: &str, text: &str) {
+    send(
+        client,
+        json!({"type": "say", "client_msg_id": id, "text": text}),
+    )
+    .await;
+}
+
+async fn next_ack(client: &mut Client) -> (String, u64) {
+    loop {
+        if let ServerFrame::Ack { client_msg_id, seq } = next(client).await {
+            return (client_msg_id, seq);
+        }
+    }
+}
+
+async fn next_message(client: &mut Client) -> u64 {
+    loop {
+        if let ServerFrame::Message(message) = next(client).await {
+            return message.seq;
+        }
+    }
+}
+
+/// Sends a close frame with this raw code, then returns the server's answer (code) and whether
+/// the server closed TCP afterwards, each within the deadline.
+async fn close_with(client: &mut Client, code: u16) -> (Option<u16>, bool) {
+    // tungstenite writes any code as given, which is what a careless client does.
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: "".into(),
+    };
+    client
+        .send(Message::Close(Some(frame)))
+        .await
+        .expect("sends close");
+    let mut answer = None;
+    let ended = tokio::time::timeout(DEADLINE, async {
+        while let Some(message) = client.next().await {
+            match message {
+                Ok(Message::Close(Some(frame))) => answer = Some(u16::from(frame.code)),
+                Ok(Message::Close(None)) => answer = Some(1005),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (answer, ended)
+}
+
+#[tokio::test]
+async fn a_close_frame_is_echoed_then_tcp_closes_before_and_after_join() {
+    let server = server().await;
+    let mut early = connect(&server).await;
+    assert_eq!(close_with(&mut early, 1000).await, (Some(1000), true));
+    let mut early = connect(&server).await;
+    assert_eq!(close_with(&mut early, 4321).await, (Some(4321), true));
+
+    let (mut joined, _) = join_as(&server, "r", "ada", None).await;
+    assert_eq!(close_with(&mut joined, 1001).await, (Some(1001), true));
+    let (mut joined, _) = join_as(&server, "r", "bob", None).await;
+    assert_eq!(close_with(&mut joined, 3000).await, (Some(3000), true));
+}
+
+#[tokio::test]
+async fn an_invalid_close_code_is_answered_with_1002() {
+    let server = server().await;
+    for code in [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+        let mut early = connect(&server).await;
+        assert_eq!(
+            close_with(&mut early, code).await,
+            (Some(1002), true),
+            "{code}"
+        );
+        let (mut joined, _) = join_as(&server, "r", &format!("n{code}"), None).await;
+        assert_eq!(
+            close_with(&mut joined, code).await,
+            (Some(1002), true),
+            "{code}"
+        );
+    }
+}
+
+/// Posts `count` messages as a member of `room`, each acked.
+async fn fill(client: &mut Client, count: u64) {
+    for i in 1..=count {
+        say(client, &format!("fill-{i}"), "x").await;
+        next_ack(client).await;
+    }
+}
+
+#[tokio::test]
+async fn a_resume_past_the_end_is_flagged_and_live_messages_still_arrive() {
+    let server = server().await;
+    let (mut ada, _) = join_as(&server, "r", "ada", None).await;
+    fill(&mut ada, 5).await;
+    for (nick, asked) in [("bob", 1_000), ("cy", u64::MAX)] {
+        let resume = Some((asked, server.epoch().to_string()));
+        let (mut late, welcome) = join_as(&server, "r", nick, resume).await;
+        let ServerFrame::Welcome { gap, last_seq, .. } = welcome else {
+            unreachable!()
+        };
+        assert!(gap, "{nick}: asked after {asked} in a room at {last_seq}");
+        say(&mut ada, &format!("live-{nick}"), "live").await;
+        let (_, seq) = next_ack(&mut ada).await;
+        assert_eq!(
+            next_message(&mut late).await,
+            seq,
+            "{nick} gets live messages"
+        );
+    }
+}
+
+/// A client whose receive window is tiny, so the server's writes to it block soon.
+async fn connect_slow_reader(server: &Running) -> Client {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr).await.unwrap();
+    let (client, _) = tokio_tungstenite::client_async(
+        format!("ws://{}/ws", server.addr),
+        MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    client
+}
+
+#[tokio::test]
+async fn a_member_who_lags_past_the_history_is_told_the_range_it_lost() {
+    let server = server_with(Limits {
+        history: 10,
+        burst: 1_000_000,
+        per_second: 1_000_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut slow = connect_slow_reader(&server).await;
+    send(
+        &mut slow,
+        json!({"type": "join", "room": "r", "nick": "slow", "client_id": "c-slow"}),
+    )
+    .await;
+    assert!(matches!(next(&mut slow).await, ServerFrame::Welcome { .. }));
+    let (ada, _) = join_as(&server, "r", "ada", None).await;
+    // More than the feed holds (1 024) after the slow member's socket buffers are full.
+    const COUNT: u64 = 1_300;
+    let (mut to_ada, mut from_ada) = ada.split();
+    let acks = tokio::spawn(async move {
+        let mut last = 0;
+        while last < COUNT {
+            match from_ada.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                        last = seq;
+                    }
+                }
+                other => panic!("ada: {other:?}"),
+            }
+        }
+    });
+    let text = "x".repeat(60 * 1024);
+    for i in 1..=COUNT {
+        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
+        to_ada
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(60), acks)
+        .await
+        .expect("every message acked")
+        .unwrap();
+
+    // Now the slow member reads: every seq is either delivered or inside an announced gap.
+    let mut accounted = vec![false; COUNT as usize + 1];
+    let mut gaps = Vec::new();
+    let mut last = 0;
+    while last < COUNT {
+        match next(&mut slow).await {
+            ServerFrame::Message(message) => {
+                last = message.seq;
+                accounted[message.seq as usize] = true;
+            }
+            ServerFrame::Gap { from, to } => {
+                gaps.push((from, to));
+                for seq in from..=to {
+                    accounted[seq as usize] = true;
+                }
+                last = to;
+            }
+            _ => {}
+        }
+    }
+    let silent: Vec<usize> = (1..=COUNT as usize).filter(|&s| !accounted[s]).collect();
+    assert!(
+        silent.is_empty(),
+        "{} seqs lost without notice, from {:?} to {:?}",
+        silent.len(),
+        silent.first(),
+        silent.last()
+    );
+    assert!(!gaps.is_empty(), "the member lagged past the history");
+}
+
+#[tokio::test]
+async fn a_resume_from_another_epoch_is_flagged_as_a_gap() {
+    let server = server().await;
+    let (mut ada, _) = join_as(&server, "r", "ada", None).await;
+    fill(&mut ada, 1).await;
+    let (_bob, welcome) = join_as(&server, "r", "bob", Some((7, "old-epoch".into()))).await;
+    let ServerFrame::Welcome { gap, history, .. } = welcome else {
+        unreachable!()
+    };
+    assert!(gap, "what bob missed before the restart is gone");
+    assert_eq!(
+        history.len(),
+        1,
+        "and he gets the history as on a first join"
+    );
+}
+
+/// Reads a member's messages until the server closes; returns the seqs and the close code.
+fn collect_until_close(client: Client) -> tokio::task::JoinHandle<(Vec<u64>, Option<u16>)> {
+    tokio::spawn(async move {
+        let mut client = client;
+        let mut seqs = Vec::new();
+        loop {
+            match tokio::time::timeout(DEADLINE, client.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if let Ok(ServerFrame::Message(message)) = serde_json::from_str(&text) {
+                        seqs.push(message.seq);
+                    }
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return (seqs, frame.map(|f| u16::from(f.code)))
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return (seqs, None),
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn after_shutdown_starts_nothing_is_acked_that_members_do_not_get() {
+    let server = server_with(Limits {
+        burst: 1_000_000,
+        per_second: 1_000_000,
+        ..Limits::default()
+    })
+    .await;
+    let mut members = Vec::new();
+    for nick in ["bob", "cy", "dee", "eve"] {
+        let (client, _) = join_as(&server, "r", nick, None).await;
+        members.push(collect_until_close(client));
+    }
+    let (ada, _) = join_as(&server, "r", "ada", None).await;
+    let (mut to_ada, mut from_ada) = ada.split();
+    let writer = tokio::spawn(async move {
+        for i in 0.. {
+            let frame = json!({"type": "say", "client_msg_id": format!("m-{i}"), "text": "hi"});
+            if to_ada
+                .send(Message::Text(frame.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    // Shut down while acks are flowing.
+    let mut acked = Vec::new();
+    let ada_close;
+    let mut shutdown = None;
+    let mut server = Some(server);
+    loop {
+        match tokio::time::timeout(DEADLINE, from_ada.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                    acked.push(seq);
+                    if acked.len() == 50 {
+                        let server = server.take().unwrap();
+                        shutdown = Some(tokio::spawn(server.shutdown()));
+                    }
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                ada_close = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("ada: {other:?}"),
+        }
+    }
+    writer.abort();
+    shutdown.expect("shut down").await.unwrap().unwrap();
+    assert_eq!(ada_close, Some(1012));
+    for member in members {
+        let (seqs, code) = member.await.unwrap();
+        assert_eq!(code, Some(1012));
+        let missing: Vec<u64> = acked
+            .iter()
+            .filter(|s| !seqs.contains(s))
+            .copied()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acked but never delivered: {missing:?} (of {} acked)",
+            acked.len()
+        );
+    }
+}
+
+/// Reads until the close; the close code (any text frames skipped).
+async fn close_code(client: &mut Client) -> Option<u16> {
+    acks_or_close(client, usize::MAX).await
+}
+
+/// Reads until `acks` acks (`None`: still open) or the close (its code).
+async fn acks_or_close(client: &mut Client, acks: usize) -> Option<u16> {
+    let mut seen = 0;
+    while seen < acks {
+        match tokio::time::timeout(DEADLINE, client.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Ok(ServerFrame::Ack { .. }) = serde_json::from_str(&text) {
+                    seen += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn heartbeat_pings_and_protocol_pings_count_against_the_flood_guard() {
+    let server = server().await;
+    let mut texts = connect(&server).await;
+    let mut pings = connect(&server).await;
+    for _ in 0..2_000 {
+        texts.feed(Message::Text("ping".into())).await.unwrap();
+        pings.feed(Message::Ping(vec![1].into())).await.unwrap();
+    }
+    let _ = texts.flush().await;
+    let _ = pings.flush().await;
+    assert_eq!(close_code(&mut texts).await, Some(1008), "text pings");
+    assert_eq!(close_code(&mut pings).await, Some(1008), "protocol pings");
+}
+
+#[tokio::test]
+async fn one_client_ids_connections_share_one_budget() {
+    let server = server_with(Limits {
+        burst: 20,
+        per_second: 1,
+        ..Limits::default()
+    })
+    .await;
+    // The first tab's welcome carries the secret the other tabs must present.
+    let (first, welcome) = join_as(&server, "r", "ada", None).await;
+    let ServerFrame::Welcome { secret, .. } = welcome else {
+        unreachable!()
+    };
+    let mut tabs = vec![first];
+    for tab in 1..10 {
+        let mut client = connect(&server).await;
+        let frame = json!({"type": "join", "room": "r", "nick": "ada", "client_id": "client-ada",
+            "secret": secret, "tab_id": format!("tab-{tab}")});
+        send(&mut client, frame).await;
+        assert!(matches!(
+            next(&mut client).await,
+            ServerFrame::Welcome { .. }
+        ));
+        tabs.push(client);
+    }
+    // 10 tabs × 5 messages: each tab is well under its own burst, the client is not.
+    for (tab, client) in tabs.iter_mut().enumerate() {
+        for i in 0..5 {
+            say(client, &format!("{tab}-{i}"), "hi").await;
+        }
+    }
+    let mut codes = Vec::new();
+    for client in &mut tabs {
+        codes.push(acks_or_close(client, 5).await);
+    }
+    assert!(
+        codes.contains(&Some(1008)),
+        "50 messages in a moment from one client: {codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_address_gets_its_share_of_clients() {
+    let server = server_with(Limits {
+        burst: 5,
+        per_second: 1,
+        ip_share: 2,
+        ..Limits::default()
+    })
+    .await;
+    let mut clients = Vec::new();
+    for nick in ["a1", "a2", "a3", "a4"] {
+        clients.push(join_as(&server, "r", nick, None).await.0);
+    }
+    // 4 clients × 3 frames (4 joins already spent): each client is under its burst, the
+    // address (2 × 5) is not.
+    for (n, client) in clients.iter_mut().enumerate() {
+        for i in 0..3 {
+            say(client, &format!("{n}-{i}"), "hi").await;
+        }
+    }
+    let mut codes = Vec::new();
+    for client in &mut clients {
+        codes.push(acks_or_close(client, 3).await);
+    }
+    assert!(codes.contains(&Some(1008)), "{codes:?}");
+}
+
+/// The status line of a WebSocket handshake with these `Host` and `Origin` headers.
+async fn handshake_status(server: &Running, host: &str, origin: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 64];
+    let read = tokio::time::timeout(DEADLINE, stream.read(&mut head))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    String::from_utf8_lossy(&head[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_rebound_host_name_is_refused_unless_it_is_public() {
+    let server = server().await;
+    let status = handshake_status(&server, "evil.example", "http://evil.example").await;
+    assert!(status.contains(" 421 "), "{status}");
+    let port = server.addr.port();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        let status = handshake_status(&server, &host, &format!("http://{host}")).await;
+        assert!(status.contains(" 101 "), "{host}: {status}");
+    }
+
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        public_hosts: vec!["chat.example".into()],
+        ..ServerConfig::default()
+    };
+    let public = start(config).await.unwrap();
+    let status = handshake_status(&public, "chat.example", "http://chat.example").await;
+    assert!(status.contains(" 101 "), "{status}");
+    let status = handshake_status(&public, "evil.example", "http://evil.example").await;
+    assert!(status.contains(" 421 "), "{status}");
+}
+
+#[tokio::test]
+async fn silent_and_slowloris_sockets_are_closed_by_the_header_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(Limits {
+        header_timeout_ms: 1_000,
+        ..Limits::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut sockets = Vec::new();
+    for i in 0..600 {
+        let mut socket = TcpStream::connect(server.addr).await.unwrap();
+        if i % 2 == 1 {
+            // Slowloris: a request head that never ends.
+            socket
+                .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        sockets.push(socket);
+    }
+    // Every one is closed by the server (EOF or reset) within the stated bound.
+    let bound = Duration::from_secs(1) + Duration::from_secs(3);
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let left = bound.saturating_sub(started.elapsed());
+        let mut buffer = [0u8; 256];
+        let ended = tokio::time::timeout(left, async {
+            loop {
+                match socket.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            ended.is_ok(),
+            "socket {i} still open after {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A server process under `prlimit --nofile=N`; returns it, its address and what it logged
+/// before listening.
+async fn spawn_with_nofile(nofile: u32, args: &[&str]) -> (tokio::process::Child, String, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new("prlimit")
+        .arg(format!("--nofile={nofile}:{nofile}"))
+        .arg(env!("CARGO_BIN_EXE_heartline-server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prlimit runs (util-linux)");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut log = String::new();
+    let addr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.split("listening on http://").nth(1) {
+                return url.trim().to_owned();
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        panic!("the server exited:\n{log}")
+    })
+    .await
+    .expect("the server listens in time");
+    // Keep reading its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr, log)
+}
+
+#[tokio::test]
+async fn past_the_descriptor_limit_connections_get_1013_instead_of_hanging() {
+    let (_server, addr, log) = spawn_with_nofile(128, &["--max-connections", "1000"]).await;
+    assert!(log.contains("RLIMIT_NOFILE"), "a warning at start:\n{log}");
+    let (mut welcomed, mut refused) = (Vec::new(), 0);
+    for i in 0..120 {
+        let connect = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"));
+        let (mut client, _) = tokio::time::timeout(DEADLINE, connect)
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} hangs"))
+            .unwrap_or_else(|error| panic!("connection {i}: {error}"));
+        send(
+            &mut client,
+            json!({"type": "join", "room": "r", "nick": format!("n{i}"), "client_id": format!("c{i}")}),
+        )
+        .await;
+        match tokio::time::timeout(DEADLINE, client.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => welcomed.push(client),
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(u16::from(frame.code), 1013, "connection {i}");
+                refused += 1;
+            }
+            other => panic!("connection {i}: {other:?}"),
+        }
+    }
+    assert!(
+        !welcomed.is_empty() && refused > 0,
+        "{} welcomed, {refused} refused",
+        welcomed.len()
+    );
+}
