@@ -5,7 +5,6 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{encode_upload, Body, ServerFrame, UploadHeader};
 use heartline_server::chat::limits::Limits;
-use heartline_server::Running;
 use serde_json::json;
 use std::time::Duration;
 use support::*;
@@ -253,7 +252,7 @@ async fn images_and_sketches_are_broadcast() {
         panic!("{bodies:?}")
     };
     assert_eq!(mime, "image/png");
-    let (head, bytes) = http_get(&server, url).await;
+    let (head, bytes) = http_get(server.addr, url).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let head = head.to_ascii_lowercase();
     assert!(head.contains("content-type: image/png"), "{head}");
@@ -267,7 +266,7 @@ async fn images_and_sketches_are_broadcast() {
     else {
         panic!("{bodies:?}")
     };
-    let (head, bytes) = http_get(&server, url).await;
+    let (head, bytes) = http_get(server.addr, url).await;
     assert!(
         head.to_ascii_lowercase()
             .contains("content-type: image/png"),
@@ -280,31 +279,11 @@ async fn images_and_sketches_are_broadcast() {
     let info = reader.next_frame(&mut pixels).unwrap();
     assert_eq!((info.width, info.height), (2, 1));
     assert_eq!(&pixels[..8], &[255, 0, 0, 255, 0, 0, 255, 255]);
-    let (head, _) = http_get(&server, "/media/unknown-1").await;
+    let (head, _) = http_get(server.addr, "/media/unknown-1").await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 }
 
 /// A plain HTTP/1.1 GET: (status line and headers, body).
-async fn http_get(server: &Running, path: &str) -> (String, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
-        .await
-        .expect("an answer in time")
-        .unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a head");
-    (
-        String::from_utf8_lossy(&response[..split]).into_owned(),
-        response[split + 4..].to_vec(),
-    )
-}
-
 #[tokio::test]
 async fn a_reused_message_id_with_other_content_is_a_conflict_not_an_ack() {
     let server = server().await;

@@ -3,6 +3,8 @@
 //! condition at start (a damaged, locked, unreadable database, a data dir that is not writable,
 //! a full disk) and while running (a write that fails).
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{Body, ServerFrame};
 use serde_json::json;
@@ -14,6 +16,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use support::http_get;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -499,26 +502,8 @@ async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
     assert_eq!(stored[0].2, "before the crash");
     // The picture is served by the restarted server at the same URL.
     let url = url.expect("the image message arrived");
-    let body = http_get(server.addr, &url).await;
+    let (_, body) = http_get(server.addr, &url).await;
     assert!(body.ends_with(&png), "the picture survived the crash");
-}
-
-async fn http_get(addr: SocketAddr, path: &str) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        response.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&response)
-    );
-    response
 }
 
 // ---- bad conditions at start: a clear error naming the path, a non-zero exit, data untouched ----
