@@ -1,10 +1,10 @@
 //! The accept loop. In test mode it can be taken down and brought back on the same port,
 //! which is how the browser tests see a server restart.
 
-use crate::{accept, fds};
 use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
 use crate::host::{self, PublicHosts};
+use crate::{accept, fds};
 use crate::{echo, test_mode, ServerConfig, StoreKind};
 use axum::extract::State;
 use axum::routing::get;

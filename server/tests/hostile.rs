@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::ServerFrame;
 use heartline_server::chat::limits::Limits;
-use heartline_server::{start, Running, ServerConfig};
+use heartline_server::{start, Running, ServerConfig, StoreConfig, StoreKind};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -18,12 +18,22 @@ type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-async fn server_with(limits: Limits) -> Running {
-    let config = ServerConfig {
+/// A server on a free loopback port over the in-memory store (these tests are about the
+/// protocol; tests/durability.rs covers SQLite).
+fn config_with(limits: Limits) -> ServerConfig {
+    ServerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         limits,
+        store: StoreConfig {
+            kind: StoreKind::Memory,
+            ..StoreConfig::default()
+        },
         ..ServerConfig::default()
-    };
+    }
+}
+
+async fn server_with(limits: Limits) -> Running {
+    let config = config_with(limits);
     start(config).await.expect("server starts")
 }
 
@@ -179,7 +189,20 @@ async fn fill(client: &mut Client, count: u64) {
 
 #[tokio::test]
 async fn a_resume_past_the_end_is_flagged_and_live_messages_still_arrive() {
-    let server = server().await;
+    resume_past_the_end(server().await).await;
+    // The same over SQLite, whose seqs are i64: u64::MAX must not reach the query.
+    let dir = std::env::temp_dir().join(format!("heartline-hostile-{}", std::process::id()));
+    let mut config = config_with(Limits::default());
+    config.store = StoreConfig {
+        kind: StoreKind::Sqlite,
+        data_dir: dir.clone(),
+        ..StoreConfig::default()
+    };
+    resume_past_the_end(start(config).await.expect("server starts")).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn resume_past_the_end(server: Running) {
     let (mut ada, _) = join_as(&server, "r", "ada", None).await;
     fill(&mut ada, 5).await;
     for (nick, asked) in [("bob", 1_000), ("cy", u64::MAX)] {
@@ -540,9 +563,8 @@ async fn a_rebound_host_name_is_refused_unless_it_is_public() {
     }
 
     let config = ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
         public_hosts: vec!["chat.example".into()],
-        ..ServerConfig::default()
+        ..config_with(Limits::default())
     };
     let public = start(config).await.unwrap();
     let status = handshake_status(&public, "chat.example", "http://chat.example").await;
@@ -601,7 +623,7 @@ async fn spawn_with_nofile(nofile: u32, args: &[&str]) -> (tokio::process::Child
     let mut child = tokio::process::Command::new("prlimit")
         .arg(format!("--nofile={nofile}:{nofile}"))
         .arg(env!("CARGO_BIN_EXE_heartline-server"))
-        .args(["--addr", "127.0.0.1:0"])
+        .args(["--addr", "127.0.0.1:0", "--store", "memory"])
         .args(args)
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())

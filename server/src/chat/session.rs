@@ -5,8 +5,8 @@
 use super::flood::{Flood, Over};
 use super::hub::{to_json, JoinError, Joiner, Live};
 use super::media::sketch_png;
-use super::store::{Appended, Content, Draft, Picture};
 use super::resume::{lag_gap, Resume};
+use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::{
