@@ -680,3 +680,65 @@ async fn past_the_descriptor_limit_connections_get_1013_instead_of_hanging() {
         welcomed.len()
     );
 }
+
+/// Joins `room` as `nick` with a fresh client id; the close code if refused, `None` if welcomed.
+async fn join_outcome(server: &Running, room: &str, nick: &str, client: &str) -> Option<u16> {
+    let mut client_ws = connect(server).await;
+    send(
+        &mut client_ws,
+        json!({"type": "join", "room": room, "nick": nick, "client_id": client}),
+    )
+    .await;
+    match tokio::time::timeout(DEADLINE, client_ws.next()).await {
+        Ok(Some(Ok(Message::Text(_)))) => None,
+        Ok(Some(Ok(Message::Close(Some(frame))))) => Some(u16::from(frame.code)),
+        other => panic!("{nick:?}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn nicknames_that_impersonate_are_refused_or_taken() {
+    let server = server().await;
+    let (_ada, _) = join_as(&server, "r", "ada", None).await;
+    let (_zoe, _) = join_as(&server, "r", "zo\u{e9}", None).await;
+    let cases = [
+        ("\u{200b}\u{200b}", 4001, "zero-width only"),
+        ("\u{200b}\u{200d}\u{2060}", 4001, "zero-width only, mixed"),
+        ("a\u{2028}da", 4001, "a line separator"),
+        ("ada\u{200b}", 4001, "a trailing zero-width space"),
+        ("ada ", 4002, "a trailing space"),
+        ("zoe\u{301}", 4002, "zoé in NFD"),
+        ("\u{430}d\u{430}", 4002, "Cyrillic а"),
+    ];
+    for (i, (nick, code, what)) in cases.into_iter().enumerate() {
+        let outcome = join_outcome(&server, "r", nick, &format!("impostor-{i}")).await;
+        assert_eq!(outcome, Some(code), "{what}: {nick:?}");
+    }
+    // A different name still joins.
+    assert_eq!(join_outcome(&server, "r", "adam", "adam").await, None);
+}
+
+#[tokio::test]
+async fn room_names_follow_the_same_rules_and_64_characters_fit() {
+    let server = server().await;
+    assert_eq!(
+        join_outcome(&server, &"r".repeat(64), "ada", "c1").await,
+        None
+    );
+    assert_eq!(
+        join_outcome(&server, &"é".repeat(64), "ada", "c2").await,
+        None
+    );
+    for room in [
+        "r".repeat(65),
+        "\u{200b}".into(),
+        "a\u{2028}b".into(),
+        "  ".into(),
+    ] {
+        assert_eq!(
+            join_outcome(&server, &room, "bob", "c3").await,
+            Some(4003),
+            "{room:?}"
+        );
+    }
+}
