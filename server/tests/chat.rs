@@ -283,7 +283,6 @@ async fn images_and_sketches_are_broadcast() {
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 }
 
-/// A plain HTTP/1.1 GET: (status line and headers, body).
 #[tokio::test]
 async fn a_reused_message_id_with_other_content_is_a_conflict_not_an_ack() {
     let server = server().await;

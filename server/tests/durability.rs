@@ -502,7 +502,8 @@ async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
     assert_eq!(stored[0].2, "before the crash");
     // The picture is served by the restarted server at the same URL.
     let url = url.expect("the image message arrived");
-    let (_, body) = http_get(server.addr, &url).await;
+    let (head, body) = http_get(server.addr, &url).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body.ends_with(&png), "the picture survived the crash");
 }
 

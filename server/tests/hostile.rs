@@ -5,7 +5,7 @@
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::ServerFrame;
 use heartline_server::chat::limits::Limits;
-use heartline_server::{start, Running, ServerConfig};
+use heartline_server::{start, Running, ServerConfig, StoreConfig, StoreKind};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -18,12 +18,22 @@ type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-async fn server_with(limits: Limits) -> Running {
-    let config = ServerConfig {
+/// A server on a free loopback port over the in-memory store (these tests are about the
+/// protocol; tests/durability.rs covers SQLite).
+fn config_with(limits: Limits) -> ServerConfig {
+    ServerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         limits,
+        store: StoreConfig {
+            kind: StoreKind::Memory,
+            ..StoreConfig::default()
+        },
         ..ServerConfig::default()
-    };
+    }
+}
+
+async fn server_with(limits: Limits) -> Running {
+    let config = config_with(limits);
     start(config).await.expect("server starts")
 }
 
@@ -179,7 +189,20 @@ async fn fill(client: &mut Client, count: u64) {
 
 #[tokio::test]
 async fn a_resume_past_the_end_is_flagged_and_live_messages_still_arrive() {
-    let server = server().await;
+    resume_past_the_end(server().await).await;
+    // The same over SQLite, whose seqs are i64: u64::MAX must not reach the query.
+    let dir = std::env::temp_dir().join(format!("heartline-hostile-{}", std::process::id()));
+    let mut config = config_with(Limits::default());
+    config.store = StoreConfig {
+        kind: StoreKind::Sqlite,
+        data_dir: dir.clone(),
+        ..StoreConfig::default()
+    };
+    resume_past_the_end(start(config).await.expect("server starts")).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn resume_past_the_end(server: Running) {
     let (mut ada, _) = join_as(&server, "r", "ada", None).await;
     fill(&mut ada, 5).await;
     for (nick, asked) in [("bob", 1_000), ("cy", u64::MAX)] {
@@ -540,9 +563,8 @@ async fn a_rebound_host_name_is_refused_unless_it_is_public() {
     }
 
     let config = ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
         public_hosts: vec!["chat.example".into()],
-        ..ServerConfig::default()
+        ..config_with(Limits::default())
     };
     let public = start(config).await.unwrap();
     let status = handshake_status(&public, "chat.example", "http://chat.example").await;
@@ -601,7 +623,7 @@ async fn spawn_with_nofile(nofile: u32, args: &[&str]) -> (tokio::process::Child
     let mut child = tokio::process::Command::new("prlimit")
         .arg(format!("--nofile={nofile}:{nofile}"))
         .arg(env!("CARGO_BIN_EXE_heartline-server"))
-        .args(["--addr", "127.0.0.1:0"])
+        .args(["--addr", "127.0.0.1:0", "--store", "memory"])
         .args(args)
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
@@ -657,4 +679,66 @@ async fn past_the_descriptor_limit_connections_get_1013_instead_of_hanging() {
         "{} welcomed, {refused} refused",
         welcomed.len()
     );
+}
+
+/// Joins `room` as `nick` with a fresh client id; the close code if refused, `None` if welcomed.
+async fn join_outcome(server: &Running, room: &str, nick: &str, client: &str) -> Option<u16> {
+    let mut client_ws = connect(server).await;
+    send(
+        &mut client_ws,
+        json!({"type": "join", "room": room, "nick": nick, "client_id": client}),
+    )
+    .await;
+    match tokio::time::timeout(DEADLINE, client_ws.next()).await {
+        Ok(Some(Ok(Message::Text(_)))) => None,
+        Ok(Some(Ok(Message::Close(Some(frame))))) => Some(u16::from(frame.code)),
+        other => panic!("{nick:?}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn nicknames_that_impersonate_are_refused_or_taken() {
+    let server = server().await;
+    let (_ada, _) = join_as(&server, "r", "ada", None).await;
+    let (_zoe, _) = join_as(&server, "r", "zo\u{e9}", None).await;
+    let cases = [
+        ("\u{200b}\u{200b}", 4001, "zero-width only"),
+        ("\u{200b}\u{200d}\u{2060}", 4001, "zero-width only, mixed"),
+        ("a\u{2028}da", 4001, "a line separator"),
+        ("ada\u{200b}", 4001, "a trailing zero-width space"),
+        ("ada ", 4002, "a trailing space"),
+        ("zoe\u{301}", 4002, "zoé in NFD"),
+        ("\u{430}d\u{430}", 4002, "Cyrillic а"),
+    ];
+    for (i, (nick, code, what)) in cases.into_iter().enumerate() {
+        let outcome = join_outcome(&server, "r", nick, &format!("impostor-{i}")).await;
+        assert_eq!(outcome, Some(code), "{what}: {nick:?}");
+    }
+    // A different name still joins.
+    assert_eq!(join_outcome(&server, "r", "adam", "adam").await, None);
+}
+
+#[tokio::test]
+async fn room_names_follow_the_same_rules_and_64_characters_fit() {
+    let server = server().await;
+    assert_eq!(
+        join_outcome(&server, &"r".repeat(64), "ada", "c1").await,
+        None
+    );
+    assert_eq!(
+        join_outcome(&server, &"é".repeat(64), "ada", "c2").await,
+        None
+    );
+    for room in [
+        "r".repeat(65),
+        "\u{200b}".into(),
+        "a\u{2028}b".into(),
+        "  ".into(),
+    ] {
+        assert_eq!(
+            join_outcome(&server, &room, "bob", "c3").await,
+            Some(4003),
+            "{room:?}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::i18n::Texts;
 use crate::state::Identity;
-use heartline_protocol::{nick_problem, MAX_NICK_CHARS};
+use heartline_protocol::{nick_problem, room_problem, MAX_NICK_CHARS};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -51,8 +51,8 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
             let (nick, room) = (nick.trim().to_string(), room.trim().to_string());
             if let Some(problem) = nick_problem(&nick) {
                 error.set(Some(problem.to_string()));
-            } else if room.is_empty() || room.chars().count() > 64 {
-                error.set(Some("the room name needs 1–64 characters".into()));
+            } else if let Some(problem) = room_problem(&room) {
+                error.set(Some(format!("room: {problem}")));
             } else {
                 error.set(None);
                 on_join.emit(Identity { nick, room });

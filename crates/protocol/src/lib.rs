@@ -66,9 +66,11 @@
 
 mod binary;
 mod close_codes;
+pub mod names;
 
 pub use binary::{decode_upload, encode_upload, BinaryError, UploadHeader};
 pub use close_codes::{AppCloseCode, APP_CLOSE_CODES};
+pub use names::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
 
 use serde::{Deserialize, Serialize};
 
@@ -80,9 +82,6 @@ pub const PING: &str = "ping";
 
 /// Text frame the server sends back for [`PING`].
 pub const PONG: &str = "pong";
-
-/// Longest nickname, in characters.
-pub const MAX_NICK_CHARS: usize = 32;
 
 /// Image types the server accepts.
 pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
@@ -315,24 +314,28 @@ pub fn say_frame_bytes(client_msg_id: &str, text: &str) -> usize {
     .map_or(usize::MAX, |json| json.len())
 }
 
-/// Why a nickname is refused, if it is.
+/// Why a nickname is refused, if it is (the rules are in [`names`]).
 ///
 /// ```
 /// use heartline_protocol::nick_problem;
 /// assert!(nick_problem("ada").is_none());
 /// assert!(nick_problem("").is_some());
 /// assert!(nick_problem("a\u{7}b").is_some());
+/// assert!(nick_problem("ada\u{200b}").is_some());
 /// ```
-pub fn nick_problem(nick: &str) -> Option<&'static str> {
-    if nick.trim().is_empty() {
-        Some("the nickname is empty")
-    } else if nick.chars().count() > MAX_NICK_CHARS {
-        Some("the nickname is longer than 32 characters")
-    } else if nick.chars().any(char::is_control) {
-        Some("the nickname contains control characters")
-    } else {
-        None
-    }
+pub fn nick_problem(nick: &str) -> Option<names::NameProblem> {
+    names::clean_nick(nick).err()
+}
+
+/// Why a room name is refused, if it is (the rules are in [`names`]).
+///
+/// ```
+/// use heartline_protocol::room_problem;
+/// assert!(room_problem(&"r".repeat(64)).is_none());
+/// assert!(room_problem("a\u{2028}b").is_some());
+/// ```
+pub fn room_problem(room: &str) -> Option<names::NameProblem> {
+    names::clean_room(room).err()
 }
 
 /// Base64 (standard alphabet, padded), as image and sketch bodies carry bytes.

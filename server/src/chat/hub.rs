@@ -9,6 +9,7 @@
 //! connection never holds a nickname against its own person.
 
 use super::store::{Appended, Draft, History, RoomStore, StoreError};
+use heartline_protocol::names::nick_skeleton;
 use heartline_protocol::{ChatMessage, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -238,7 +239,11 @@ impl Hub {
         if live
             .connections
             .values()
-            .any(|c| c.nick == joiner.nick && c.client_id != joiner.client_id)
+            // Nicknames that look alike clash (UTS #39 skeletons), not only equal ones.
+            .any(|c| {
+                nick_skeleton(&c.nick) == nick_skeleton(joiner.nick)
+                    && c.client_id != joiner.client_id
+            })
         {
             return Err(JoinError::NickTaken);
         }

@@ -9,8 +9,9 @@ use super::resume::{lag_gap, Resume};
 use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use heartline_protocol::names::{clean_nick, clean_room};
 use heartline_protocol::{
-    decode_upload, nick_problem, AppCloseCode, ClientFrame, ServerFrame, UploadHeader, PING, PONG,
+    decode_upload, AppCloseCode, ClientFrame, ServerFrame, UploadHeader, PING, PONG,
     PROTOCOL_VERSION,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -242,18 +243,13 @@ async fn handle(
                 ) => {
                     let epoch_now = state.hub.store().epoch().to_owned();
                     let resume = Resume::new(last_seq, epoch.as_deref(), &epoch_now);
-                    if let Some(problem) = nick_problem(&nick) {
-                        return Err(Some(Close::app(AppCloseCode::BAD_NICK, problem)));
-                    }
-                    if room.trim().is_empty()
-                        || room.chars().count() > 64
-                        || room.chars().any(char::is_control)
-                    {
-                        return Err(Some(Close::app(
-                            AppCloseCode::BAD_ROOM,
-                            "use 1–64 printable characters",
-                        )));
-                    }
+                    // Names as kept: NFC, trimmed, nothing invisible (protocol's names.rs).
+                    let nick = clean_nick(&nick).map_err(|problem| {
+                        Some(Close::app(AppCloseCode::BAD_NICK, &problem.to_string()))
+                    })?;
+                    let room = clean_room(&room).map_err(|problem| {
+                        Some(Close::app(AppCloseCode::BAD_ROOM, &problem.to_string()))
+                    })?;
                     let Ok(secret) = state.identities.admit(&client_id, secret.as_deref()) else {
                         return Err(Some(Close::app(
                             AppCloseCode::CLIENT_ID_TAKEN,

@@ -698,7 +698,8 @@ fn read_since(
     let oldest_kept: Option<u64> = tx
         .prepare_cached("SELECT MIN(seq) FROM messages WHERE room = ?1 AND seq > ?2 AND ts >= ?3")?
         .query_row(params![room, floor, cutoff], |row| row.get(0))?;
-    let from = floor.max(after.unwrap_or(0));
+    // Clamped to the room's end: a `last_seq` past it (up to u64::MAX) does not fit SQLite's i64.
+    let from = floor.max(after.unwrap_or(0)).min(last_seq);
     let mut rows = tx.prepare_cached(
         "SELECT seq, sender, ts, client_msg_id, body FROM messages
          WHERE room = ?1 AND seq > ?2 AND ts >= ?3 ORDER BY seq",
