@@ -2,74 +2,20 @@
 //! gaps, shutdown, abuse and deadlines. Real server on loopback, real WebSocket clients; raw TCP
 //! where the framing matters.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::ServerFrame;
 use heartline_server::chat::limits::Limits;
 use heartline_server::{start, Running, ServerConfig, StoreConfig, StoreKind};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
+use support::*;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-const DEADLINE: Duration = Duration::from_secs(5);
-
-/// A server on a free loopback port over the in-memory store (these tests are about the
-/// protocol; tests/durability.rs covers SQLite).
-fn config_with(limits: Limits) -> ServerConfig {
-    ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        limits,
-        store: StoreConfig {
-            kind: StoreKind::Memory,
-            ..StoreConfig::default()
-        },
-        ..ServerConfig::default()
-    }
-}
-
-async fn server_with(limits: Limits) -> Running {
-    let config = config_with(limits);
-    start(config).await.expect("server starts")
-}
-
-async fn server() -> Running {
-    server_with(Limits::default()).await
-}
-
-async fn connect(server: &Running) -> Client {
-    let (client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .expect("connects");
-    client
-}
-
-async fn send(client: &mut Client, value: Value) {
-    client
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .expect("sends");
-}
-
-/// The next chat frame (heartbeat replies skipped), within the deadline.
-async fn next(client: &mut Client) -> ServerFrame {
-    loop {
-        let message = tokio::time::timeout(DEADLINE, client.next())
-            .await
-            .expect("a frame in time");
-        match message {
-            Some(Ok(Message::Text(text))) if text.as_str() == "pong" => continue,
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text).expect("a server frame")
-            }
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
+use tokio_tungstenite::MaybeTlsStream;
 
 /// Joins with a client id of its own, optionally resuming after (seq, epoch).
 async fn join_as(

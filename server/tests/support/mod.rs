@@ -18,10 +18,11 @@ pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub const DEADLINE: Duration = Duration::from_secs(5);
 
-pub async fn server_with(limits: Limits) -> Running {
-    // The in-memory store: these tests are about the protocol; durability has its own tests
-    // (tests/durability.rs) on the real binary and a real SQLite file.
-    let config = ServerConfig {
+/// A server config on a free loopback port over the in-memory store: these tests are about the
+/// protocol; durability has its own tests (tests/durability.rs) on the real binary and a real
+/// SQLite file.
+pub fn config_with(limits: Limits) -> ServerConfig {
+    ServerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         limits,
         store: StoreConfig {
@@ -29,8 +30,11 @@ pub async fn server_with(limits: Limits) -> Running {
             ..StoreConfig::default()
         },
         ..ServerConfig::default()
-    };
-    start(config).await.expect("server starts")
+    }
+}
+
+pub async fn server_with(limits: Limits) -> Running {
+    start(config_with(limits)).await.expect("server starts")
 }
 
 pub async fn server() -> Running {
