@@ -34,6 +34,7 @@ mod heartbeat;
 mod hook;
 mod machine;
 mod outbox;
+pub mod shared;
 
 pub use backoff::{Backoff, Rng};
 pub use close_code::{validate_close, CloseCode, CloseError, CloseRange, MAX_REASON_BYTES};
@@ -45,3 +46,4 @@ pub use heartbeat::Heartbeat;
 pub use hook::{use_heartline, UseHeartline};
 pub use machine::{CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind};
 pub use outbox::{Payload, SendError};
+pub use shared::Role;
