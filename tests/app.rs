@@ -191,7 +191,9 @@ async fn two_nicknames_in_one_room_keep_their_own_outbox() {
     // Bea's tab reloads: her outbox is hers alone.
     let reloaded = mount_in(&namespace).await;
     text_appears(&reloaded, "[role=log] li.pending", "from bea", 3_000.0).await;
-    let pending = reloaded.query_selector_all("[role=log] li.pending").unwrap();
+    let pending = reloaded
+        .query_selector_all("[role=log] li.pending")
+        .unwrap();
     let texts: Vec<String> = (0..pending.length())
         .filter_map(|i| pending.item(i).and_then(|n| n.text_content()))
         .collect();

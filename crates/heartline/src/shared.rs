@@ -56,7 +56,9 @@ impl std::fmt::Display for Role {
         match self {
             Role::Leader => f.write_str("leader: this tab owns the shared socket"),
             Role::Follower => f.write_str("follower: another tab owns the shared socket"),
-            Role::Alone { reason } => write!(f, "not shared ({reason}): this tab has its own socket"),
+            Role::Alone { reason } => {
+                write!(f, "not shared ({reason}): this tab has its own socket")
+            }
         }
     }
 }
@@ -732,3 +734,6 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
 #[cfg(test)]
 mod tests;
+
+mod tab;
+pub(crate) use tab::SharedTab;

@@ -93,7 +93,11 @@ impl World {
     }
 
     fn send_on_conn(&mut self, i: usize, payload: String) {
-        let conn = self.tab(i).conn.as_mut().expect("a leader has a connection");
+        let conn = self
+            .tab(i)
+            .conn
+            .as_mut()
+            .expect("a leader has a connection");
         if conn.open {
             self.server.push(payload);
         } else {
@@ -186,7 +190,10 @@ impl World {
     }
 
     fn closed_with(&mut self, i: usize) -> Option<(u16, String)> {
-        self.tab(i).conn.as_ref().and_then(|c| c.closed_with.clone())
+        self.tab(i)
+            .conn
+            .as_ref()
+            .and_then(|c| c.closed_with.clone())
     }
 
     /// Leader 0 elected, every tab open, the socket open.
@@ -220,7 +227,10 @@ fn three_tabs_share_one_socket_and_follower_frames_go_out_once_in_order() {
     assert_eq!(sent_by(&world.server, "a"), ["a0", "a1", "a2", "a3", "a4"]);
     assert_eq!(sent_by(&world.server, "b"), ["b0", "b1", "b2", "b3", "b4"]);
     assert_eq!(world.server.len(), 11);
-    assert_eq!((world.tab(1).core.unacked(), world.tab(2).core.unacked()), (0, 0));
+    assert_eq!(
+        (world.tab(1).core.unacked(), world.tab(2).core.unacked()),
+        (0, 0)
+    );
     assert_eq!(world.tab(0).core.subscribers(), 2);
     assert!(world.tab(1).conn.is_none() && world.tab(2).conn.is_none());
     assert_eq!(world.tab(1).roles, [Role::Follower]);
@@ -346,7 +356,10 @@ fn a_tab_close_ends_its_subscription_and_the_last_tab_closes_the_socket() {
     assert_eq!(world.tab(0).core.status(), Status::Stopped);
     world.close(1, 1000);
     assert_eq!(world.closed_with(0), None);
-    assert!(world.tab(1).reports.contains(&Event::Status(Status::Stopped)));
+    assert!(world
+        .tab(1)
+        .reports
+        .contains(&Event::Status(Status::Stopped)));
     // Still open for tab 2, whose frames still flow.
     world.send(2, "b1");
     assert_eq!(world.server, ["b1"]);
@@ -367,7 +380,10 @@ fn a_follower_that_reopens_reopens_the_socket() {
     assert!(world.closed_with(0).is_some());
     let requests = world.tab(0).conn.as_ref().unwrap().open_requests;
     world.open(1);
-    assert_eq!(world.tab(0).conn.as_ref().unwrap().open_requests, requests + 1);
+    assert_eq!(
+        world.tab(0).conn.as_ref().unwrap().open_requests,
+        requests + 1
+    );
 }
 
 #[test]
@@ -419,20 +435,34 @@ fn status_and_rtt_are_mirrored_to_followers() {
     assert_eq!(world.tab(1).core.status(), Status::Open);
     world.event(0, Event::HeartbeatReply { rtt_ms: 42 });
     assert_eq!(world.tab(1).core.rtt_ms(), Some(42));
-    assert!(world.tab(1).reports.contains(&Event::HeartbeatReply { rtt_ms: 42 }));
+    assert!(world
+        .tab(1)
+        .reports
+        .contains(&Event::HeartbeatReply { rtt_ms: 42 }));
     world.lose(0);
     assert!(matches!(
         world.tab(1).core.status(),
         Status::Reconnecting { .. }
     ));
     // A status is told once per change.
-    let opens = world.tab(1).reports.iter().filter(|e| **e == Event::Status(Status::Open)).count();
+    let opens = world
+        .tab(1)
+        .reports
+        .iter()
+        .filter(|e| **e == Event::Status(Status::Open))
+        .count();
     assert_eq!(opens, 1);
 }
 
 #[test]
 fn a_follower_outbox_is_bounded_and_says_so() {
-    let mut world = World::with_limits(2, OutboxLimits { max_frames: 2, max_bytes: 1_000 });
+    let mut world = World::with_limits(
+        2,
+        OutboxLimits {
+            max_frames: 2,
+            max_bytes: 1_000,
+        },
+    );
     world.open(1);
     world.send(1, "1");
     world.send(1, "2");
@@ -445,8 +475,17 @@ fn a_follower_outbox_is_bounded_and_says_so() {
 #[test]
 fn a_refused_frame_is_reported_to_its_follower() {
     let mut world = World::started(2);
-    world.execute(0, vec![Action::Post(Wire::Ack { tab: 101, seq: 1, error: Some("too big".into()) })]);
+    world.execute(
+        0,
+        vec![Action::Post(Wire::Ack {
+            tab: 101,
+            seq: 1,
+            error: Some("too big".into()),
+        })],
+    );
     world.tab(1).core.send("x".into()).unwrap();
     world.run();
-    assert!(world.tab(1).reports.contains(&Event::SendFailed { error: "too big".into() }));
+    assert!(world.tab(1).reports.contains(&Event::SendFailed {
+        error: "too big".into()
+    }));
 }
