@@ -30,6 +30,7 @@ extern "C" {
 
 type Core = SharedCore<Outgoing, Inbound>;
 type Actions = Vec<Action<Outgoing, Inbound>>;
+type OnMessage = Closure<dyn FnMut(MessageEvent)>;
 
 /// One tab's end of a shared connection.
 pub(crate) struct SharedTab {
@@ -43,7 +44,7 @@ struct TabInner {
     config: Config,
     notify: Rc<dyn Fn(Notice)>,
     channel: BroadcastChannel,
-    on_message: RefCell<Option<Closure<dyn FnMut(MessageEvent)>>>,
+    on_message: RefCell<Option<OnMessage>>,
     election: RefCell<Option<Election>>,
     alive: RefCell<Option<Interval>>,
 }
