@@ -79,7 +79,7 @@ browser_suite() {
   echo "browser: $browser"
   env "${driver_env[@]}" WASM_BINDGEN_TEST_TIMEOUT=600 \
     cargo test --locked --target wasm32-unknown-unknown \
-      -p heartline --test browser --test restart -p heartline-chat --test app
+      -p heartline --test browser --test restart --test shared -p heartline-chat --test app
 }
 
 if wants build; then

@@ -713,6 +713,7 @@ fn handle_notice(
         Notice::Event(SocketEvent::SendFailed { error }) => {
             PlaygroundAction::Event(format!("the browser refused a frame: {error}"))
         }
+        Notice::Role(role) => PlaygroundAction::Event(role.to_string()),
     };
     dispatch.dispatch(action);
 }

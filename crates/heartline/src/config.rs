@@ -162,6 +162,9 @@ pub struct Config {
     pub close_policy: Vec<(RangeInclusive<u16>, ClosePolicy)>,
     /// Seed of the jitter; `None` seeds from the browser's `Math.random()`.
     pub seed: Option<u64>,
+    /// Share one connection among the tabs of this origin under this key; `None` (default):
+    /// this tab has its own. See [`with_shared`](Config::with_shared).
+    pub shared: Option<String>,
 }
 
 impl Config {
@@ -188,6 +191,7 @@ impl Config {
             outbox: OutboxLimits::default(),
             close_policy: Vec::new(),
             seed: None,
+            shared: None,
         }
     }
 
@@ -385,6 +389,24 @@ impl Config {
     /// ```
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Shares one connection among every tab of this origin that uses the same `key` (e.g. the
+    /// URL): one tab, the leader, owns the socket, elected with the
+    /// [Web Locks API](https://developer.mozilla.org/docs/Web/API/Web_Locks_API); the others
+    /// reach it through a [`BroadcastChannel`](https://developer.mozilla.org/docs/Web/API/BroadcastChannel).
+    /// Every tab keeps the same API: sends, status, notices, `close` (this tab only; the last
+    /// tab closes the socket) and `open`. Where either API is missing, each tab has its own
+    /// socket and is told so ([`Notice::Role`](crate::Notice::Role)). The leader's settings are
+    /// used for the socket, so every tab should use the same config.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("wss://example.com/ws").with_shared("wss://example.com/ws");
+    /// assert_eq!(config.shared.as_deref(), Some("wss://example.com/ws"));
+    /// ```
+    pub fn with_shared(mut self, key: impl Into<String>) -> Self {
+        self.shared = Some(key.into());
         self
     }
 

@@ -274,4 +274,7 @@ pub enum Notice {
     Message(Inbound),
     /// A change of state, a heartbeat, a close, a scheduled reconnect...
     Event(Event),
+    /// This tab's part in a shared connection ([`Config::with_shared`](crate::Config::with_shared)):
+    /// leader, follower, or alone because this browser cannot share.
+    Role(crate::shared::Role),
 }

@@ -135,6 +135,21 @@ impl UseHeartline {
         }
     }
 
+    /// Closes for every tab sharing the connection ([`Config::with_shared`]); the same as
+    /// [`close`](Self::close) otherwise.
+    ///
+    /// ```no_run
+    /// # fn f(socket: heartline::UseHeartline) {
+    /// socket.close_all(4000, "logged out").unwrap();
+    /// # }
+    /// ```
+    pub fn close_all(&self, code: u16, reason: &str) -> Result<(), CloseError> {
+        match &*self.socket.borrow() {
+            Some(socket) => socket.close_all(code, reason),
+            None => crate::validate_close(code, reason),
+        }
+    }
+
     /// The status now, not as of the last render (for callbacks that outlive a render, e.g.
     /// after an `await`).
     ///

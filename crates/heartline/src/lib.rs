@@ -29,19 +29,23 @@ mod close_code;
 mod config;
 mod driver;
 mod frame;
+mod handle;
 mod heartbeat;
 #[cfg(feature = "yew")]
 mod hook;
 mod machine;
 mod outbox;
+pub mod shared;
 
 pub use backoff::{Backoff, Rng};
 pub use close_code::{validate_close, CloseCode, CloseError, CloseRange, MAX_REASON_BYTES};
 pub use config::{default_close_policy, BinaryType, ClosePolicy, Config, OutboxLimits, UrlSource};
-pub use driver::{now_ms, Heartline};
+pub use driver::now_ms;
 pub use frame::{Inbound, Notice, Outgoing, Text};
+pub use handle::Heartline;
 pub use heartbeat::Heartbeat;
 #[cfg(feature = "yew")]
 pub use hook::{use_heartline, UseHeartline};
 pub use machine::{CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind};
 pub use outbox::{Payload, SendError};
+pub use shared::Role;

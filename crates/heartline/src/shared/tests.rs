@@ -1,0 +1,491 @@
+//! The cross-tab protocol with a fake clock and a fake channel: every tab's core, a bus that
+//! hands each post to every other live tab in order, and one log of what went out on sockets.
+
+use super::*;
+
+type Core = SharedCore<String, String>;
+
+#[derive(Default)]
+struct Conn {
+    open: bool,
+    outbox: Vec<String>,
+    open_requests: u32,
+    closed_with: Option<(u16, String)>,
+}
+
+struct Tab {
+    core: Core,
+    conn: Option<Conn>,
+    reports: Vec<Event>,
+    delivered: Vec<String>,
+    roles: Vec<Role>,
+}
+
+struct World {
+    tabs: Vec<Option<Tab>>,
+    bus: VecDeque<(usize, Wire<String, String>)>,
+    /// Every frame that went out on any socket, in order: what the server sees.
+    server: Vec<String>,
+    now: u64,
+}
+
+impl World {
+    fn new(tabs: usize) -> Self {
+        Self::with_limits(tabs, OutboxLimits::default())
+    }
+
+    fn with_limits(tabs: usize, limits: OutboxLimits) -> Self {
+        Self {
+            tabs: (0..tabs)
+                .map(|i| {
+                    Some(Tab {
+                        core: SharedCore::new(100 + i as u64, limits),
+                        conn: None,
+                        reports: Vec::new(),
+                        delivered: Vec::new(),
+                        roles: Vec::new(),
+                    })
+                })
+                .collect(),
+            bus: VecDeque::new(),
+            server: Vec::new(),
+            now: 0,
+        }
+    }
+
+    fn tab(&mut self, i: usize) -> &mut Tab {
+        self.tabs[i].as_mut().expect("a live tab")
+    }
+
+    fn execute(&mut self, i: usize, actions: Vec<Action<String, String>>) {
+        for action in actions {
+            match action {
+                Action::Post(wire) => self.bus.push_back((i, wire)),
+                Action::Transmit { tab, seq, payload } => {
+                    let open = self.tab(i).conn.as_ref().is_some_and(|c| c.open);
+                    if open {
+                        self.server.push(payload);
+                        let more = self.tab(i).core.transmitted(tab, seq, None);
+                        self.execute(i, more);
+                    } else {
+                        self.tab(i).core.not_writable(tab, seq, payload);
+                    }
+                }
+                Action::Lead => self.tab(i).conn = Some(Conn::default()),
+                Action::SendOwn(payload) => self.send_on_conn(i, payload),
+                Action::Open => {
+                    if let Some(conn) = self.tab(i).conn.as_mut() {
+                        conn.open_requests += 1;
+                        conn.closed_with = None;
+                    }
+                }
+                Action::Close { code, reason } => {
+                    if let Some(conn) = self.tab(i).conn.as_mut() {
+                        conn.open = false;
+                        conn.closed_with = Some((code, reason));
+                    }
+                }
+                Action::Report(event) => self.tab(i).reports.push(event),
+                Action::Deliver(frame) => self.tab(i).delivered.push(frame),
+                Action::Role(role) => self.tab(i).roles.push(role),
+            }
+        }
+    }
+
+    fn send_on_conn(&mut self, i: usize, payload: String) {
+        let conn = self
+            .tab(i)
+            .conn
+            .as_mut()
+            .expect("a leader has a connection");
+        if conn.open {
+            self.server.push(payload);
+        } else {
+            conn.outbox.push(payload);
+        }
+    }
+
+    /// Hands every post to every other live tab, until the bus is empty.
+    fn run(&mut self) {
+        while let Some((from, wire)) = self.bus.pop_front() {
+            for to in 0..self.tabs.len() {
+                if to == from || self.tabs[to].is_none() {
+                    continue;
+                }
+                let now = self.now;
+                let actions = self.tab(to).core.handle(wire.clone(), now);
+                self.execute(to, actions);
+            }
+        }
+    }
+
+    fn promote(&mut self, i: usize) {
+        let now = self.now;
+        let actions = self.tab(i).core.promote(now);
+        self.execute(i, actions);
+        self.run();
+    }
+
+    fn open(&mut self, i: usize) {
+        let now = self.now;
+        let actions = self.tab(i).core.open(now);
+        self.execute(i, actions);
+        self.run();
+    }
+
+    /// The application of tab `i` sends: the leader on its connection, a follower through the core.
+    fn send(&mut self, i: usize, text: &str) {
+        if self.tab(i).core.is_leader() {
+            self.send_on_conn(i, text.into());
+        } else {
+            let actions = self.tab(i).core.send(text.into()).expect("accepted");
+            self.execute(i, actions);
+        }
+        self.run();
+    }
+
+    /// The leader's connection reports an event.
+    fn event(&mut self, i: usize, event: Event) {
+        let actions = self.tab(i).core.relay_event(event);
+        self.execute(i, actions);
+        self.run();
+    }
+
+    /// The leader's socket opens: its own outbox first, as the real driver flushes it.
+    fn connect(&mut self, i: usize) {
+        let conn = self.tab(i).conn.as_mut().expect("a connection");
+        conn.open = true;
+        let queued: Vec<String> = conn.outbox.drain(..).collect();
+        self.event(i, Event::Status(Status::Open));
+        self.event(i, Event::Opened);
+        self.server.extend(queued);
+    }
+
+    /// The leader's socket is lost (the connection will retry).
+    fn lose(&mut self, i: usize) {
+        self.tab(i).conn.as_mut().expect("a connection").open = false;
+        self.event(
+            i,
+            Event::Status(Status::Reconnecting {
+                attempt: 1,
+                next_at_ms: 1_000,
+            }),
+        );
+    }
+
+    /// The tab vanishes without a word (crash, or closed with the lock released).
+    fn tick(&mut self, i: usize) -> Vec<Action<String, String>> {
+        let now = self.now;
+        self.tab(i).core.tick(now)
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.tabs[i] = None;
+    }
+
+    fn close(&mut self, i: usize, code: u16) {
+        let actions = self.tab(i).core.close(code, "bye").expect("valid");
+        self.execute(i, actions);
+        self.run();
+    }
+
+    fn closed_with(&mut self, i: usize) -> Option<(u16, String)> {
+        self.tab(i)
+            .conn
+            .as_ref()
+            .and_then(|c| c.closed_with.clone())
+    }
+
+    /// Leader 0 elected, every tab open, the socket open.
+    fn started(tabs: usize) -> Self {
+        let mut world = Self::new(tabs);
+        world.promote(0);
+        for i in 0..tabs {
+            world.open(i);
+        }
+        world.connect(0);
+        world
+    }
+}
+
+fn sent_by<'a>(server: &'a [String], prefix: &str) -> Vec<&'a str> {
+    server
+        .iter()
+        .filter(|f| f.starts_with(prefix))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn three_tabs_share_one_socket_and_follower_frames_go_out_once_in_order() {
+    let mut world = World::started(3);
+    for n in 0..5 {
+        world.send(1, &format!("a{n}"));
+        world.send(2, &format!("b{n}"));
+    }
+    world.send(0, "leader");
+    assert_eq!(sent_by(&world.server, "a"), ["a0", "a1", "a2", "a3", "a4"]);
+    assert_eq!(sent_by(&world.server, "b"), ["b0", "b1", "b2", "b3", "b4"]);
+    assert_eq!(world.server.len(), 11);
+    assert_eq!(
+        (world.tab(1).core.unacked(), world.tab(2).core.unacked()),
+        (0, 0)
+    );
+    assert_eq!(world.tab(0).core.subscribers(), 2);
+    assert!(world.tab(1).conn.is_none() && world.tab(2).conn.is_none());
+    assert_eq!(world.tab(1).roles, [Role::Follower]);
+    assert_eq!(world.tab(0).roles, [Role::Leader]);
+}
+
+#[test]
+fn every_inbound_frame_reaches_every_tab_once() {
+    let mut world = World::started(3);
+    let actions = world.tab(0).core.relay_frame("hello".into());
+    world.execute(0, actions);
+    world.run();
+    for i in 0..3 {
+        assert_eq!(world.tab(i).delivered, ["hello"], "tab {i}");
+    }
+}
+
+#[test]
+fn frames_sent_before_the_leader_is_known_wait_and_go_in_order() {
+    let mut world = World::new(2);
+    world.open(1);
+    world.send(1, "early-1");
+    world.send(1, "early-2");
+    assert!(world.server.is_empty());
+    world.promote(0);
+    world.open(0);
+    world.connect(0);
+    assert_eq!(world.server, ["early-1", "early-2"]);
+    assert_eq!(world.tab(1).core.unacked(), 0);
+}
+
+#[test]
+fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
+    let mut world = World::started(3);
+    // Acknowledged by the old leader: must never be sent again.
+    world.send(1, "a1");
+    world.send(2, "b1");
+    // The socket drops; frames now wait at the leader, unacknowledged.
+    world.lose(0);
+    world.send(1, "a2");
+    world.send(2, "b2");
+    world.send(1, "a3");
+    assert_eq!(world.tab(1).core.unacked(), 2);
+    // The leader tab closes; tab 1 takes the lock.
+    world.kill(0);
+    world.promote(1);
+    world.send(1, "a4"); // its own, on its own connection
+    world.send(2, "b3");
+    world.connect(1);
+    assert_eq!(sent_by(&world.server, "a"), ["a1", "a2", "a3", "a4"]);
+    assert_eq!(sent_by(&world.server, "b"), ["b1", "b2", "b3"]);
+    assert_eq!(world.tab(2).core.unacked(), 0);
+    assert_eq!(world.tab(2).roles, [Role::Follower, Role::Follower]);
+}
+
+#[test]
+fn a_frame_addressed_to_the_old_leader_is_not_sent_by_the_new_one() {
+    let mut world = World::started(3);
+    // Tab 1 posts a frame for leader 100 that tab 2 sees only after it became leader.
+    let stale = Wire::Send {
+        tab: 101,
+        to: 100,
+        seq: 1,
+        payload: "a1".to_string(),
+    };
+    world.kill(0);
+    world.promote(2);
+    world.connect(2);
+    let actions = world.tab(2).core.handle(stale, 0);
+    world.execute(2, actions);
+    world.run();
+    assert!(world.server.is_empty(), "sent: {:?}", world.server);
+}
+
+#[test]
+fn a_resend_to_the_same_leader_is_acknowledged_but_not_sent_twice() {
+    let mut world = World::started(2);
+    world.lose(0);
+    world.send(1, "a1");
+    world.send(1, "a2");
+    // open() again re-subscribes and posts the unacknowledged frames again.
+    world.open(1);
+    world.connect(0);
+    assert_eq!(world.server, ["a1", "a2"]);
+    // And once more after they went out: acknowledged again, nothing sent.
+    let resend = Wire::Send {
+        tab: 101,
+        to: 100,
+        seq: 1,
+        payload: "a1".to_string(),
+    };
+    let actions = world.tab(0).core.handle(resend, 0);
+    assert_eq!(
+        actions,
+        [Action::Post(Wire::Ack {
+            tab: 101,
+            seq: 1,
+            error: None
+        })]
+    );
+    assert_eq!(world.server, ["a1", "a2"]);
+}
+
+#[test]
+fn frames_the_socket_could_not_take_wait_in_order_for_the_next_open() {
+    let mut world = World::started(2);
+    // The driver found the socket CLOSING (the server began closing): not writable.
+    world.tab(0).conn.as_mut().unwrap().open = false;
+    world.send(1, "a1");
+    world.send(1, "a2");
+    world.send(1, "a3");
+    assert!(world.server.is_empty());
+    world.lose(0);
+    world.connect(0);
+    assert_eq!(world.server, ["a1", "a2", "a3"]);
+}
+
+#[test]
+fn a_tab_close_ends_its_subscription_and_the_last_tab_closes_the_socket() {
+    let mut world = World::started(3);
+    world.close(0, 1000);
+    assert_eq!(world.closed_with(0), None, "two followers still want it");
+    assert_eq!(world.tab(0).core.status(), Status::Stopped);
+    world.close(1, 1000);
+    assert_eq!(world.closed_with(0), None);
+    assert!(world
+        .tab(1)
+        .reports
+        .contains(&Event::Status(Status::Stopped)));
+    // Still open for tab 2, whose frames still flow.
+    world.send(2, "b1");
+    assert_eq!(world.server, ["b1"]);
+    world.close(2, 4000);
+    assert_eq!(world.closed_with(0), Some((4000, "bye".into())));
+    // A closed tab's sends are refused, not queued for ever.
+    assert!(matches!(
+        world.tab(1).core.send("late".into()),
+        Err(SendError::NotOpen { .. })
+    ));
+}
+
+#[test]
+fn a_follower_that_reopens_reopens_the_socket() {
+    let mut world = World::started(2);
+    world.close(0, 1000);
+    world.close(1, 1000);
+    assert!(world.closed_with(0).is_some());
+    let requests = world.tab(0).conn.as_ref().unwrap().open_requests;
+    world.open(1);
+    assert_eq!(
+        world.tab(0).conn.as_ref().unwrap().open_requests,
+        requests + 1
+    );
+}
+
+#[test]
+fn close_for_all_stops_every_tab_and_the_socket() {
+    let mut world = World::started(3);
+    let actions = world.tab(2).core.close_all(4001, "logout").unwrap();
+    world.execute(2, actions);
+    world.run();
+    assert_eq!(world.closed_with(0), Some((4001, "logout".into())));
+    for i in 0..3 {
+        assert_eq!(world.tab(i).core.status(), Status::Stopped, "tab {i}");
+    }
+    assert!(world.tab(1).core.close_all(1001, "").is_err(), "validated");
+}
+
+#[test]
+fn a_crashed_follower_stops_keeping_the_socket_after_its_lease() {
+    let mut world = World::started(3);
+    world.close(0, 1000);
+    world.close(1, 1000);
+    world.kill(2); // never says goodbye
+    world.now = LEASE_MS - 1;
+    let actions = world.tick(0);
+    assert!(actions.is_empty(), "the lease has not run out");
+    world.now = LEASE_MS;
+    let actions = world.tick(0);
+    world.execute(0, actions);
+    assert_eq!(world.closed_with(0).map(|c| c.0), Some(1000));
+}
+
+#[test]
+fn a_live_follower_keeps_its_lease() {
+    let mut world = World::started(2);
+    world.close(0, 1000);
+    for step in 1..=5 {
+        world.now = step * ALIVE_MS * 5;
+        let alive = world.tick(1);
+        world.execute(1, alive);
+        world.run();
+        let leader = world.tick(0);
+        assert!(leader.is_empty());
+    }
+    assert_eq!(world.tab(0).core.subscribers(), 1);
+}
+
+#[test]
+fn status_and_rtt_are_mirrored_to_followers() {
+    let mut world = World::started(2);
+    assert_eq!(world.tab(1).core.status(), Status::Open);
+    world.event(0, Event::HeartbeatReply { rtt_ms: 42 });
+    assert_eq!(world.tab(1).core.rtt_ms(), Some(42));
+    assert!(world
+        .tab(1)
+        .reports
+        .contains(&Event::HeartbeatReply { rtt_ms: 42 }));
+    world.lose(0);
+    assert!(matches!(
+        world.tab(1).core.status(),
+        Status::Reconnecting { .. }
+    ));
+    // A status is told once per change.
+    let opens = world
+        .tab(1)
+        .reports
+        .iter()
+        .filter(|e| **e == Event::Status(Status::Open))
+        .count();
+    assert_eq!(opens, 1);
+}
+
+#[test]
+fn a_follower_outbox_is_bounded_and_says_so() {
+    let mut world = World::with_limits(
+        2,
+        OutboxLimits {
+            max_frames: 2,
+            max_bytes: 1_000,
+        },
+    );
+    world.open(1);
+    world.send(1, "1");
+    world.send(1, "2");
+    assert_eq!(
+        world.tab(1).core.send("3".into()),
+        Err(SendError::OutboxFull { max_frames: 2 })
+    );
+}
+
+#[test]
+fn a_refused_frame_is_reported_to_its_follower() {
+    let mut world = World::started(2);
+    world.execute(
+        0,
+        vec![Action::Post(Wire::Ack {
+            tab: 101,
+            seq: 1,
+            error: Some("too big".into()),
+        })],
+    );
+    world.tab(1).core.send("x".into()).unwrap();
+    world.run();
+    assert!(world.tab(1).reports.contains(&Event::SendFailed {
+        error: "too big".into()
+    }));
+}
