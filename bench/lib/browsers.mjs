@@ -38,7 +38,13 @@ export async function openFirefox(url, root) {
     logLevel: 'error',
     capabilities: {
       browserName: 'firefox',
-      'moz:firefoxOptions': { args: ['-headless'], ...(binary ? { binary } : {}) },
+      'moz:firefoxOptions': {
+        args: ['-headless'],
+        ...(binary ? { binary } : {}),
+        // Firefox rounds performance.now() to 1 ms by default (timing-attack mitigation): the
+        // round trips, well under a millisecond, need the full clock.
+        prefs: { 'privacy.reduceTimerPrecision': false },
+      },
       'wdio:geckodriverOptions': { binary: geckodriver },
     },
   });
