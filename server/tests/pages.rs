@@ -1,7 +1,7 @@
 //! The two pages: `/playground` is served from the playground's own bundle
 //! (`dist/playground/index.html`), everything else that is not a file from the chat's.
 
-use heartline_server::{start, ServerConfig};
+use heartline_server::{start, ServerConfig, StoreConfig, StoreKind};
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,6 +36,11 @@ async fn the_playground_has_its_own_bundle_and_the_chat_is_the_fallback() {
     let server = start(ServerConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         dist: dist.clone(),
+        // Pages only: no database file.
+        store: StoreConfig {
+            kind: StoreKind::Memory,
+            ..StoreConfig::default()
+        },
         ..ServerConfig::default()
     })
     .await
