@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark command: builds everything in release, starts the Rust server, runs every
-# benchmark in headless Chromium and the fan-out load, prints a markdown report and writes it
-# to BENCHMARKS.md (a "## Reading" section in bench/reading.md is appended when present).
+# benchmark module (bench/modules/) in headless Chromium and Firefox and the fan-out load, prints a
+# markdown report and writes it to BENCHMARKS.md (bench/reading.md is appended when present).
+# BENCH_ROUNDS (15) sets the interleaved rounds; BENCH_ONLY=echo,size runs some modules and
+# writes nothing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -14,11 +16,18 @@ if ! cmp -s bench/package-lock.json bench/node_modules/.package-lock.installed 2
 fi
 
 say "build"
-trunk build --release --offline
+trunk build --release --offline   # the chat and, through Trunk.toml's hook, the playground
 (cd bench/counter && trunk build --release --offline)
 (cd bench/minimal && trunk build --release --offline)
 cargo build --locked --profile server -p heartline-server -p heartline-loadgen
 cargo build --locked --release --target wasm32-unknown-unknown -p heartline-bench
+# The size breakdown by crate: the chat again, with v0 symbol names (they name the types a generic
+# was instantiated for) kept through the same wasm-opt -Oz. Its own target dir, as the flags differ.
+NAMES="$ROOT/target/size-names"
+RUSTFLAGS="-C symbol-mangling-version=v0" CARGO_TARGET_DIR="$NAMES" \
+  cargo build --locked --release --target wasm32-unknown-unknown -p heartline-chat --bin heartline-chat
+wasm-bindgen --target web --out-dir "$NAMES/chat" "$NAMES/wasm32-unknown-unknown/release/heartline-chat.wasm"
+wasm-opt -Oz -g "$NAMES/chat/heartline-chat_bg.wasm" -o "$NAMES/chat/opt-g.wasm"
 SITE="$ROOT/target/bench-site"
 rm -rf "$SITE" && mkdir -p "$SITE"
 cp bench/site/* "$SITE/"
@@ -38,5 +47,6 @@ say "benchmarks"
 # 1,000 clients need file descriptors.
 ulimit -n 65536 2>/dev/null || true
 BENCH_URL="http://127.0.0.1:$PORT" BENCH_ROOT="$ROOT" LOADGEN="$ROOT/target/server/heartline-loadgen" \
+  SERVER_BIN="$ROOT/target/server/heartline-server" \
   NODE_PEER_PORT="$(free_port)" BENCH_READING="$( [ -f bench/reading.md ] && echo "$ROOT/bench/reading.md" || true)" \
   node bench/run.mjs

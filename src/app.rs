@@ -1,4 +1,5 @@
-//! The root: the join screen or the chat, and the language switch.
+//! The chat's root: the join screen or the room, and the language switch. The playground is
+//! another bundle (`src/bin/playground.rs`), reached by a plain link.
 
 use crate::chat_room::ChatRoom;
 use crate::components::join_form::JoinForm;
@@ -6,26 +7,6 @@ use crate::i18n::Lang;
 use crate::state::{Action, ChatState, Identity};
 use crate::storage::Store;
 use yew::prelude::*;
-use yew_router::prelude::*;
-
-/// The chat endpoint of the server that served this page.
-pub fn chat_url_for_page() -> String {
-    socket_url_for_page("/ws")
-}
-
-/// A WebSocket URL for `path` on the server that served this page (wss on an https page).
-pub fn socket_url_for_page(path: &str) -> String {
-    let location = web_sys::window().map(|window| window.location());
-    let host = location
-        .as_ref()
-        .and_then(|l| l.host().ok())
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let secure = location
-        .as_ref()
-        .and_then(|l| l.protocol().ok())
-        .is_some_and(|p| p == "https:");
-    format!("{}://{host}{path}", if secure { "wss" } else { "ws" })
-}
 
 /// Props of [`ChatApp`].
 #[derive(Properties, PartialEq)]
@@ -124,52 +105,5 @@ pub fn ChatApp(props: &AppProps) -> Html {
                 }
             }
         </main>
-    }
-}
-
-/// The playground page, with its header.
-#[function_component]
-pub fn PlaygroundPage() -> Html {
-    html! {
-        <main class="wide">
-            <header>
-                <h1>{ "Heartline playground" }</h1>
-                <a href="/">{ "Chat" }</a>
-            </header>
-            <crate::playground::Playground />
-        </main>
-    }
-}
-
-/// The pages.
-#[derive(Clone, Routable, PartialEq)]
-pub enum Route {
-    /// The chat.
-    #[at("/")]
-    Chat,
-    /// The WebSocket inspector.
-    #[at("/playground")]
-    Playground,
-    /// Anything else.
-    #[not_found]
-    #[at("/404")]
-    NotFound,
-}
-
-/// The root: routes to the chat or the playground.
-#[function_component]
-pub fn App(props: &AppProps) -> Html {
-    let url = props.url.clone();
-    let render = move |route: Route| match route {
-        Route::Chat => html! { <ChatApp url={url.clone()} /> },
-        Route::Playground => html! { <PlaygroundPage /> },
-        Route::NotFound => {
-            html! { <main><h1>{ "Not found" }</h1><a href="/">{ "Back to the chat" }</a></main> }
-        }
-    };
-    html! {
-        <BrowserRouter>
-            <Switch<Route> render={render} />
-        </BrowserRouter>
     }
 }

@@ -357,7 +357,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             let mime = file.type_();
             if !IMAGE_TYPES.contains(&mime.as_str()) {
                 state.dispatch(Action::Problem(Some(format!(
-                    "not sent: {mime:?} is not one of {}",
+                    "not sent: \"{mime}\" is not one of {}",
                     IMAGE_TYPES.join(", ")
                 ))));
                 return;

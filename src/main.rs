@@ -1,11 +1,11 @@
-//! Mounts the app.
+//! Mounts the chat (the page at `/`). The playground is its own bundle: `src/bin/playground.rs`.
 
-use heartline_chat::{chat_url_for_page, App, AppProps};
+use heartline_chat::{chat_url_for_page, AppProps, ChatApp};
 
 fn main() {
     let props = AppProps {
         url: chat_url_for_page().into(),
         namespace: Default::default(),
     };
-    yew::Renderer::<App>::with_props(props).render();
+    yew::Renderer::<ChatApp>::with_props(props).render();
 }

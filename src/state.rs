@@ -1,6 +1,6 @@
 //! The chat's state and its reducer: pure (no clock, no IO); the hook feeds it.
 
-use heartline_protocol::{ChatMessage, ServerLimits};
+use heartline_protocol::{from_base64, ChatMessage, ServerLimits};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -17,7 +17,7 @@ pub struct Identity {
 
 /// What a pending message carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "StoredBody")]
 pub enum PendingBody {
     /// Text.
     Text {
@@ -29,13 +29,13 @@ pub enum PendingBody {
         /// What to show while pending.
         label: String,
         /// The binary frame (header and file bytes).
-        #[serde(with = "base64_frame")]
+        #[serde(serialize_with = "base64_frame::serialize")]
         frame: Rc<Vec<u8>>,
     },
     /// A sketch's upload frame, ready to send (as an `ArrayBuffer`).
     Sketch {
         /// The binary frame (header and RGBA pixels).
-        #[serde(with = "base64_frame")]
+        #[serde(serialize_with = "base64_frame::serialize")]
         frame: Rc<Vec<u8>>,
     },
 }
@@ -44,23 +44,46 @@ pub enum PendingBody {
 /// localStorage holds a few MiB per origin).
 pub const MAX_SAVED_UPLOAD: usize = 1024 * 1024;
 
-/// Upload frames are saved as base64 text.
+/// Upload frames are saved as base64 text (read back by [`StoredBody`]).
 mod base64_frame {
-    use heartline_protocol::{from_base64, to_base64};
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use heartline_protocol::to_base64;
+    use serde::Serializer;
     use std::rc::Rc;
 
     pub fn serialize<S: Serializer>(frame: &Rc<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&to_base64(frame))
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Rc<Vec<u8>>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        from_base64(&text)
-            .map(Rc::new)
-            .ok_or_else(|| D::Error::custom("not base64"))
+/// A pending body as read back from localStorage: one flat struct, so reading it does not go
+/// through serde's buffering of internally tagged enums (see `heartline_protocol`'s `flat`).
+#[derive(Deserialize)]
+struct StoredBody {
+    kind: String,
+    text: Option<String>,
+    label: Option<String>,
+    frame: Option<String>,
+}
+
+impl TryFrom<StoredBody> for PendingBody {
+    type Error = &'static str;
+
+    fn try_from(stored: StoredBody) -> Result<Self, &'static str> {
+        let frame = || {
+            let text = stored.frame.as_deref().ok_or("no frame")?;
+            from_base64(text).map(Rc::new).ok_or("not base64")
+        };
+        Ok(match stored.kind.as_str() {
+            "text" => PendingBody::Text {
+                text: stored.text.clone().ok_or("no text")?,
+            },
+            "image" => PendingBody::Image {
+                label: stored.label.clone().unwrap_or_default(),
+                frame: frame()?,
+            },
+            "sketch" => PendingBody::Sketch { frame: frame()? },
+            _ => return Err("unknown kind"),
+        })
     }
 }
 
@@ -295,9 +318,10 @@ impl Reducible for ChatState {
                 }
             }
             Action::MemberJoined(nick, line) => {
-                if !state.members.contains(&nick) {
-                    state.members.push(nick);
-                    state.members.sort();
+                // The welcome's list is sorted (the server sorts it): insert in place, which
+                // also needs no sort code in the bundle.
+                if let Err(at) = state.members.binary_search(&nick) {
+                    state.members.insert(at, nick);
                 }
                 state.entries.push(Entry::System(line));
             }

@@ -121,6 +121,10 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
         tracing::warn!("test mode: fault-injection endpoints are enabled under /test/");
         app = app.nest("/test", test_mode::router(outages.clone()));
     }
+    // The playground is its own bundle (dist/playground/, see Trunk.toml); its assets are
+    // served by the ServeDir below.
+    let playground = config.dist.join("playground").join("index.html");
+    app = app.route_service("/playground", ServeFile::new(playground));
     let index = config.dist.join("index.html");
     let app = app
         .fallback_service(ServeDir::new(&config.dist).fallback(ServeFile::new(index)))

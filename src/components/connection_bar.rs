@@ -64,10 +64,16 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
             attempt,
             next_at_ms,
         } => {
-            let seconds = (next_at_ms as f64 - *now).max(0.0) / 1000.0;
+            // Tenths of a second in integers: formatting an f64 would link core's float
+            // printing (about 15 KiB of wasm) for this one number.
+            let tenths = ((next_at_ms as f64 - *now).max(0.0) / 100.0).round() as u64;
             format!(
-                "{}, {} {attempt}, {} {seconds:.1} s",
-                t.reconnecting, t.attempt, t.reconnecting_in
+                "{}, {} {attempt}, {} {}.{} s",
+                t.reconnecting,
+                t.attempt,
+                t.reconnecting_in,
+                tenths / 10,
+                tenths % 10
             )
         }
         Status::Stopped | Status::Paused => t.disconnected.to_string(),

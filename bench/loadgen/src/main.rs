@@ -41,7 +41,11 @@ async fn run(url: &str, clients: usize, messages: usize) -> Result<Value, String
         let (mut socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .map_err(|e| format!("connect {i}: {e}"))?;
-        let join = json!({"type": "join", "room": room, "nick": format!("c{i}"), "client_id": format!("lg-{i}")});
+        // A client id is bound to the secret of its first join (protocol 2): every run's
+        // clients are new clients, as a fixed id would be refused with 4006 the second time.
+        let client_id = format!("lg-{}-{i}", std::process::id());
+        let join =
+            json!({"type": "join", "room": room, "nick": format!("c{i}"), "client_id": client_id});
         socket
             .send(Message::Text(join.to_string().into()))
             .await

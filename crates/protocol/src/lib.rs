@@ -66,6 +66,7 @@
 
 mod binary;
 mod close_codes;
+mod flat;
 pub mod names;
 
 pub use binary::{decode_upload, encode_upload, BinaryError, UploadHeader};
@@ -136,7 +137,7 @@ pub enum ClientFrame {
 
 /// What a message carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "flat::FlatBody")]
 pub enum Body {
     /// Text, shown as text (never as markup).
     Text {
@@ -199,7 +200,11 @@ pub struct ChatMessage {
 /// assert_eq!(json, r#"{"type":"ack","client_msg_id":"m-1","seq":3}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    try_from = "flat::FlatServerFrame"
+)]
 pub enum ServerFrame {
     /// The answer to `join`.
     Welcome {

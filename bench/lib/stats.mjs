@@ -1,0 +1,78 @@
+// Statistics for interleaved rounds: medians, per-round ratios and a bootstrap interval.
+
+export const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+export const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.round((xs.length - 1) * q)];
+
+// A small seeded generator (mulberry32), so a report's intervals can be recomputed exactly.
+export function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffle(items, next) {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** The median of `xs` and its 95 % percentile-bootstrap interval (10,000 resamples). */
+export function medianInterval(xs, { resamples = 10_000, seed = 1 } = {}) {
+  const next = random(seed);
+  const medians = new Float64Array(resamples);
+  const sample = new Array(xs.length);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < xs.length; i++) sample[i] = xs[Math.floor(next() * xs.length)];
+    medians[r] = median(sample);
+  }
+  medians.sort();
+  return { median: median(xs), low: medians[Math.floor(resamples * 0.025)], high: medians[Math.ceil(resamples * 0.975) - 1] };
+}
+
+/**
+ * Runs `rounds` + `warmup` rounds; each round runs every contender once, in a shuffled order,
+ * and records what its `measure` resolves with. The warm-up rounds are discarded.
+ * Returns { [name]: [value per kept round] } (values may be objects).
+ */
+export async function interleaved(contenders, { rounds, warmup = 1, seed = 7, log = () => {} }) {
+  const next = random(seed);
+  const names = Object.keys(contenders);
+  const results = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < warmup + rounds; round++) {
+    const order = shuffle(names, next);
+    for (const name of order) {
+      const value = await contenders[name]();
+      if (round >= warmup) results[name].push(value);
+    }
+    log(`round ${round + 1}/${warmup + rounds}${round < warmup ? ' (warm-up, discarded)' : ''}: ${order.join(', ')}`);
+  }
+  return results;
+}
+
+/** Per-round ratios of `values` to `baseline` (same rounds), their median and 95 % interval. */
+export function ratioToBaseline(values, baseline, seed = 1) {
+  const ratios = values.map((value, i) => value / baseline[i]);
+  return { ratios, ...medianInterval(ratios, { seed }) };
+}
+
+/** Met only when the whole interval is at or above the target (or at or below, for `atMost`). */
+export function verdict({ low, high }, target, { atMost = false } = {}) {
+  if (atMost) return high <= target ? 'met' : low > target ? 'not met' : 'not shown (interval spans the target)';
+  return low >= target ? 'met' : high < target ? 'not met' : 'not shown (interval spans the target)';
+}
+
+export const fmt = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+export const ratio = ({ median: m, low, high }) => `${m.toFixed(3)}× [${low.toFixed(3)}–${high.toFixed(3)}]`;

@@ -1,0 +1,213 @@
+//! Flat shapes that server frames and message bodies are read through.
+//!
+//! `ServerFrame` and `Body` are internally tagged (`"type"`, `"kind"`). serde's derive for such
+//! an enum first buffers the whole object into its generic `Content` tree (the tag may come
+//! last), then reads the variant from that; in the browser that machinery was the largest part
+//! of the chat's protocol code. Reading into one flat struct of optional fields, then checking
+//! that the tag's fields are there, gives the same types from the same JSON in one pass. Only
+//! reading goes this way; writing is the derive's.
+
+use crate::{Body, ChatMessage, ServerFrame, ServerLimits};
+use serde::Deserialize;
+use std::fmt;
+
+/// A field the tag requires is missing.
+#[derive(Debug)]
+pub struct Missing(&'static str);
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("missing field `")?;
+        f.write_str(self.0)?;
+        f.write_str("`")
+    }
+}
+
+fn need<T>(value: Option<T>, name: &'static str) -> Result<T, Missing> {
+    value.ok_or(Missing(name))
+}
+
+/// `from` is a nickname in a message and a seq in a gap.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum From {
+    Nick(String),
+    Seq(u64),
+}
+
+fn nick_from(from: Option<From>) -> Result<String, Missing> {
+    match from {
+        Some(From::Nick(nick)) => Ok(nick),
+        _ => Err(Missing("from")),
+    }
+}
+
+fn seq_from(from: Option<From>) -> Result<u64, Missing> {
+    match from {
+        Some(From::Seq(seq)) => Ok(seq),
+        _ => Err(Missing("from")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FrameType {
+    Welcome,
+    Message,
+    Ack,
+    Joined,
+    Left,
+    Typing,
+    Gap,
+    Error,
+}
+
+/// Every field any server frame has.
+#[derive(Deserialize)]
+pub struct FlatServerFrame {
+    #[serde(rename = "type")]
+    kind: FrameType,
+    v: Option<u32>,
+    you: Option<String>,
+    members: Option<Vec<String>>,
+    history: Option<Vec<ChatMessage>>,
+    gap: Option<bool>,
+    last_seq: Option<u64>,
+    epoch: Option<String>,
+    secret: Option<String>,
+    limits: Option<ServerLimits>,
+    room: Option<String>,
+    seq: Option<u64>,
+    from: Option<From>,
+    to: Option<u64>,
+    ts: Option<u64>,
+    client_msg_id: Option<String>,
+    body: Option<Body>,
+    nick: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl TryFrom<FlatServerFrame> for ServerFrame {
+    type Error = Missing;
+
+    fn try_from(flat: FlatServerFrame) -> Result<Self, Missing> {
+        Ok(match flat.kind {
+            FrameType::Welcome => ServerFrame::Welcome {
+                v: need(flat.v, "v")?,
+                you: need(flat.you, "you")?,
+                members: need(flat.members, "members")?,
+                history: need(flat.history, "history")?,
+                gap: need(flat.gap, "gap")?,
+                last_seq: need(flat.last_seq, "last_seq")?,
+                epoch: need(flat.epoch, "epoch")?,
+                secret: need(flat.secret, "secret")?,
+                limits: need(flat.limits, "limits")?,
+            },
+            FrameType::Message => ServerFrame::Message(ChatMessage {
+                room: need(flat.room, "room")?,
+                seq: need(flat.seq, "seq")?,
+                from: nick_from(flat.from)?,
+                ts: need(flat.ts, "ts")?,
+                client_msg_id: need(flat.client_msg_id, "client_msg_id")?,
+                body: need(flat.body, "body")?,
+            }),
+            FrameType::Ack => ServerFrame::Ack {
+                client_msg_id: need(flat.client_msg_id, "client_msg_id")?,
+                seq: need(flat.seq, "seq")?,
+            },
+            FrameType::Joined => ServerFrame::Joined {
+                nick: need(flat.nick, "nick")?,
+            },
+            FrameType::Left => ServerFrame::Left {
+                nick: need(flat.nick, "nick")?,
+            },
+            FrameType::Typing => ServerFrame::Typing {
+                nick: need(flat.nick, "nick")?,
+            },
+            FrameType::Gap => ServerFrame::Gap {
+                from: seq_from(flat.from)?,
+                to: need(flat.to, "to")?,
+            },
+            FrameType::Error => ServerFrame::Error {
+                code: need(flat.code, "code")?,
+                message: need(flat.message, "message")?,
+                client_msg_id: flat.client_msg_id,
+            },
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BodyKind {
+    Text,
+    Image,
+    Sketch,
+}
+
+/// Every field any message body has.
+#[derive(Deserialize)]
+pub struct FlatBody {
+    kind: BodyKind,
+    text: Option<String>,
+    mime: Option<String>,
+    url: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+impl TryFrom<FlatBody> for Body {
+    type Error = Missing;
+
+    fn try_from(flat: FlatBody) -> Result<Self, Missing> {
+        Ok(match flat.kind {
+            BodyKind::Text => Body::Text {
+                text: need(flat.text, "text")?,
+            },
+            BodyKind::Image => Body::Image {
+                mime: need(flat.mime, "mime")?,
+                url: need(flat.url, "url")?,
+            },
+            BodyKind::Sketch => Body::Sketch {
+                width: need(flat.width, "width")?,
+                height: need(flat.height, "height")?,
+                url: need(flat.url, "url")?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Body, ServerFrame};
+
+    #[test]
+    fn a_frame_missing_its_tags_fields_is_refused_by_name() {
+        let error = serde_json::from_str::<ServerFrame>(r#"{"type":"ack","seq":1}"#).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `client_msg_id`"),
+            "{error}"
+        );
+        assert!(
+            serde_json::from_str::<Body>(r#"{"kind":"sketch","width":1,"url":"/media/1"}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<ServerFrame>(r#"{"type":"shout"}"#).is_err());
+    }
+
+    #[test]
+    fn from_is_a_nick_in_a_message_and_a_seq_in_a_gap() {
+        let gap: ServerFrame = serde_json::from_str(r#"{"type":"gap","from":3,"to":9}"#).unwrap();
+        assert_eq!(gap, ServerFrame::Gap { from: 3, to: 9 });
+        assert!(
+            serde_json::from_str::<ServerFrame>(r#"{"type":"gap","from":"ada","to":9}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn the_tag_may_come_last() {
+        let frame: ServerFrame = serde_json::from_str(r#"{"nick":"bob","type":"joined"}"#).unwrap();
+        assert_eq!(frame, ServerFrame::Joined { nick: "bob".into() });
+    }
+}
