@@ -157,6 +157,27 @@ for (const name of BROWSERS) {
       await closeAll();
     });
 
+    test('an image whose file read ends after the welcome is sent on that connection, by the state at that moment', async () => {
+      const room = uniqueRoom();
+      const { page: a } = await person(base, 'reader', room);
+      const { page: b } = await person(base, 'viewer', room);
+      await a.click('Disconnect');
+      await a.statusIs('Disconnected');
+      // Picked while disconnected; the file read is held until after the welcome.
+      await a.must('holdFileReads');
+      await a.must('setFile', { label: 'Image', base64: PNG, name: 'late.png', mime: 'image/png' });
+      await a.until('heldFileReads', {}, (n) => n === 1, 5_000, 'the read under way');
+      await a.click('Reconnect now');
+      await a.statusIs('Connected', 10_000);
+      await a.do('watchStatus');
+      await a.must('releaseFileReads');
+      // Sent now, not at the next reconnect.
+      await b.until('delivered', {}, (texts) => texts.includes('[image]'), 10_000, 'the image at the viewer');
+      await a.until('outbox', {}, (items) => items.length === 0, 10_000, 'an empty outbox');
+      assert.ok((await a.do('statuses')).every((s) => s.startsWith('Connected')), 'no reconnect was needed');
+      await closeAll();
+    });
+
     test('two tabs of one person are one member, each message shows once in each tab, and another client cannot take the nickname', async () => {
       const room = uniqueRoom();
       const context = await browser.newContext();

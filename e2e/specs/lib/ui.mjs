@@ -201,6 +201,30 @@ export function inPage({ op, args }) {
       at('pointerup', points[points.length - 1], 0);
       return true;
     }
+    case 'holdFileReads': {
+      // File reads (Blob.arrayBuffer) wait until 'releaseFileReads': what the app does when a
+      // read ends is then tested against a state that changed during it.
+      if (!window.__readGate) {
+        const original = Blob.prototype.arrayBuffer;
+        window.__readGate = { open: false, waiting: [] };
+        Blob.prototype.arrayBuffer = function arrayBuffer() {
+          const read = () => original.call(this);
+          if (window.__readGate.open) return read();
+          return new Promise((resolve) => window.__readGate.waiting.push(resolve)).then(read);
+        };
+      }
+      window.__readGate.open = false;
+      return true;
+    }
+    case 'heldFileReads':
+      return window.__readGate ? window.__readGate.waiting.length : 0;
+    case 'releaseFileReads': {
+      const gate = window.__readGate;
+      if (!gate) return 'no gate';
+      gate.open = true;
+      for (const resolve of gate.waiting.splice(0)) resolve();
+      return true;
+    }
     default:
       return `unknown op ${op}`;
   }
