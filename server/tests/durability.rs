@@ -711,11 +711,11 @@ async fn a_full_disk_at_start_is_named() {
     );
 }
 
-#[tokio::test]
-async fn a_write_failure_while_running_closes_with_1011_and_never_acks_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut limited = command(dir.path(), &[]);
-    with_file_size_limit(&mut limited, 512 * 1024);
+/// A server whose files may not grow past `bytes` (writes past it fail, as on a full disk), and
+/// ada joined to room `r` on it.
+async fn joined_with_file_size_limit(dir: &Path, bytes: u64) -> (Server, Client) {
+    let mut limited = command(dir, &[]);
+    with_file_size_limit(&mut limited, bytes);
     let server = start(limited).await;
     let mut ada = connect(server.addr).await.unwrap();
     send_json(
@@ -727,6 +727,13 @@ async fn a_write_failure_while_running_closes_with_1011_and_never_acks_it() {
         next(&mut ada).await,
         Some(ServerFrame::Welcome { .. })
     ));
+    (server, ada)
+}
+
+#[tokio::test]
+async fn a_write_failure_while_running_closes_with_1011_and_never_acks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, mut ada) = joined_with_file_size_limit(dir.path(), 512 * 1024).await;
     let text = "x".repeat(60_000);
     let mut acked = Vec::new();
     let mut closed_with = None;
@@ -767,19 +774,7 @@ async fn a_write_failure_while_running_closes_with_1011_and_never_acks_it() {
 #[tokio::test]
 async fn the_close_for_a_failed_write_is_1011() {
     let dir = tempfile::tempdir().unwrap();
-    let mut limited = command(dir.path(), &[]);
-    with_file_size_limit(&mut limited, 256 * 1024);
-    let server = start(limited).await;
-    let mut ada = connect(server.addr).await.unwrap();
-    send_json(
-        &mut ada,
-        json!({"type": "join", "room": "r", "nick": "ada", "client_id": "ada"}),
-    )
-    .await;
-    assert!(matches!(
-        next(&mut ada).await,
-        Some(ServerFrame::Welcome { .. })
-    ));
+    let (server, mut ada) = joined_with_file_size_limit(dir.path(), 256 * 1024).await;
     let text = "y".repeat(60_000);
     for n in 0..100 {
         if !send_json(

@@ -145,26 +145,25 @@ impl SharedTab {
     }
 
     pub(crate) fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        let actions = {
-            let mut core = self
-                .inner
-                .core
-                .try_borrow_mut()
-                .map_err(|_| CloseError::Busy)?;
-            core.close(code, reason)?
-        };
-        self.inner.execute(actions);
-        Ok(())
+        self.close_with(|core| core.close(code, reason))
     }
 
     pub(crate) fn close_all(&self, code: u16, reason: &str) -> Result<(), CloseError> {
+        self.close_with(|core| core.close_all(code, reason))
+    }
+
+    /// Runs one of the core's close requests and then its actions (a re-entrant call is `Busy`).
+    fn close_with(
+        &self,
+        request: impl FnOnce(&mut Core) -> Result<Actions, CloseError>,
+    ) -> Result<(), CloseError> {
         let actions = {
             let mut core = self
                 .inner
                 .core
                 .try_borrow_mut()
                 .map_err(|_| CloseError::Busy)?;
-            core.close_all(code, reason)?
+            request(&mut core)?
         };
         self.inner.execute(actions);
         Ok(())
