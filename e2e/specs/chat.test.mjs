@@ -1,9 +1,9 @@
 // The chat room end to end: a real server, in Chromium (Playwright) and Firefox (WebdriverIO),
 // selected by role and label through the shared page helpers.
-import { describe, test, before, after, afterEach } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { BROWSERS, launch } from './lib/drivers.mjs';
+import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
 import { Ui } from './lib/ui.mjs';
 import { freePort, startServer } from './server.mjs';
 
@@ -21,18 +21,9 @@ const pendingItems = async (page) => (await page.do('outbox')).filter((name) => 
 
 for (const name of BROWSERS) {
   describe(`the chat (${name})`, () => {
-    let browser;
-    const open = [];
-    before(async () => {
+    const browser = suiteBrowser(name);
+    before(() => {
       if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
-      browser = await launch(name);
-    });
-    after(async () => {
-      await browser?.close();
-    });
-    // Every profile a test opened is closed after it, passed or failed.
-    afterEach(async () => {
-      while (open.length) await open.pop().close();
     });
     // The README's screenshots come from Chromium alone (one set of pictures, full-page capable).
     const screenshot = async (page, file) => {
@@ -42,7 +33,6 @@ for (const name of BROWSERS) {
     // A person in a fresh profile, joined to `room` on the server at `url`.
     async function person(url, nick, room) {
       const context = await browser.newContext();
-      open.push(context);
       const page = new Ui(await context.newPage(url));
       await page.join(nick, room);
       return page;

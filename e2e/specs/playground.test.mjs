@@ -1,9 +1,9 @@
 // The playground end to end, in Chromium (Playwright) and Firefox (WebdriverIO): connect, send
 // every kind of frame, close codes, heartbeat timeout, a long frame log.
-import { describe, test, before, after, afterEach } from 'node:test';
+import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { BROWSERS, launch } from './lib/drivers.mjs';
+import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
 import { Ui } from './lib/ui.mjs';
 
 const base = process.env.HEARTLINE_URL;
@@ -31,22 +31,13 @@ const readyState = (page) => page.do('text', { label: 'Ready state' });
 
 for (const name of BROWSERS) {
   describe(`the playground (${name})`, () => {
-    let browser;
-    const open = [];
-    before(async () => {
+    const browser = suiteBrowser(name);
+    before(() => {
       if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
-      browser = await launch(name);
-    });
-    after(async () => {
-      await browser?.close();
-    });
-    afterEach(async () => {
-      while (open.length) await open.pop().close();
     });
 
     async function playground() {
       const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-      open.push(context);
       const page = new Ui(await context.newPage(new URL('/playground', base).toString()));
       await page.until('value', { label: 'URL' }, (v) => /^wss?:\/\//.test(v), 10_000, 'the playground with its URL');
       return page;

@@ -1,9 +1,9 @@
 // The chat survives what people do (issue 10), in Chromium (Playwright) and Firefox (WebdriverIO):
 // a text at and over the limit, a message the server would refuse, a 200-message backlog, two tabs
 // of one person, a half-open connection, and a member whose network died.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BROWSERS, launch } from './lib/drivers.mjs';
+import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
 import { Ui } from './lib/ui.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { freePort, startServer } from './server.mjs';
@@ -23,27 +23,17 @@ const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAYAAABytg0kAAAAFklEQVR4nGP8z8DwnwE
 
 for (const name of BROWSERS) {
   describe(`the chat survives what people do (${name})`, () => {
-    let browser;
-    const open = [];
-    before(async () => {
-      browser = await launch(name);
-    });
-    after(async () => {
-      await browser?.close();
-    });
+    const browser = suiteBrowser(name);
 
     // A person in a fresh profile, joined.
     async function person(url, nick, room) {
       const context = await browser.newContext();
-      open.push(context);
       const page = new Ui(await context.newPage(url));
       await page.join(nick, room);
       return { context, page };
     }
 
-    async function closeAll() {
-      while (open.length) await open.pop().close();
-    }
+    const { closeAll } = browser;
 
     test('a text just at the limit is sent; one byte over is refused in the composer, and nothing is sent', async () => {
       const room = uniqueRoom();
@@ -73,7 +63,6 @@ for (const name of BROWSERS) {
       // A 70 000-character message left pending by an older app (it was resent, and refused
       // with 1009, on every reconnect): the outbox in localStorage as that app saved it.
       const context = await browser.newContext();
-      open.push(context);
       const a = new Ui(await context.newPage(base));
       const outboxKey = `heartline.outbox.${JSON.stringify([room, 'stuck'])}`;
       const stuck = { client_msg_id: 'm-old', body: { kind: 'text', text: 'y'.repeat(70_000) } };
@@ -181,7 +170,6 @@ for (const name of BROWSERS) {
     test('two tabs of one person are one member, each message shows once in each tab, and another client cannot take the nickname', async () => {
       const room = uniqueRoom();
       const context = await browser.newContext();
-      open.push(context);
       const tab1 = new Ui(await context.newPage(base));
       await tab1.join('twin', room);
       // The second tab of the same profile rejoins as the same person.
@@ -205,7 +193,6 @@ for (const name of BROWSERS) {
       }
       // Someone else, in another profile, asking for the same nickname is refused.
       const other = await browser.newContext();
-      open.push(other);
       const impostor = new Ui(await other.newPage(base));
       await impostor.fill('Nickname', 'twin');
       await impostor.fill('Room', room);

@@ -9,6 +9,7 @@
 // Chromium through Playwright (Debian's Chromium); Firefox ESR through WebdriverIO and the
 // cargo-installed geckodriver (Playwright cannot drive Debian's Firefox).
 import { execFileSync } from 'node:child_process';
+import { after, afterEach, before } from 'node:test';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,31 @@ import path from 'node:path';
 export const BROWSERS = (process.env.E2E_BROWSERS || 'chromium,firefox').split(',').filter(Boolean);
 
 const VIEWPORT = { width: 1000, height: 800 };
+
+// Called inside a describe: launches `name` before the suite and closes it after; every context
+// opened through the returned `newContext` is closed after its test, passed or failed.
+export function suiteBrowser(name) {
+  let browser;
+  const open = [];
+  const closeAll = async () => {
+    while (open.length) await open.pop().close();
+  };
+  before(async () => {
+    browser = await launch(name);
+  });
+  after(async () => {
+    await browser?.close();
+  });
+  afterEach(closeAll);
+  return {
+    async newContext(options) {
+      const context = await browser.newContext(options);
+      open.push(context);
+      return context;
+    },
+    closeAll,
+  };
+}
 
 export async function launch(name) {
   if (name === 'chromium') return launchChromium();
