@@ -148,6 +148,14 @@ struct Flags {
     #[arg(long, env = "HEARTLINE_LIVENESS_TIMEOUT_MS", value_name = "N",
           default_value_t = Limits::default().liveness_timeout_ms)]
     liveness_timeout_ms: u64,
+    /// close a connection whose message is begun and not complete after this long
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().frame_timeout_ms)]
+    frame_timeout_ms: u64,
+    /// what clients may make the server hold in all (buffered input, outbound queues, history
+    /// pages); past it new work is refused with 1013
+    #[arg(long, env = "HEARTLINE_MEMORY_BUDGET_MB", value_name = "MIB",
+          default_value_t = Limits::default().memory_budget_bytes >> 20)]
+    memory_budget_mb: usize,
     /// (with --test-mode) announce this text limit in welcome instead of the real one, to test
     /// how clients take a refusal
     #[arg(long, value_name = "N", requires = "test_mode")]
@@ -210,6 +218,8 @@ impl ServerConfig {
                 ip_share: flags.flood_ip_share,
                 history: flags.history,
                 liveness_timeout_ms: flags.liveness_timeout_ms,
+                frame_timeout_ms: flags.frame_timeout_ms,
+                memory_budget_bytes: flags.memory_budget_mb.saturating_mul(1 << 20),
                 announce_max_text_bytes: flags.test_announce_max_text_bytes,
                 ..Limits::default()
             },

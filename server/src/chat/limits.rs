@@ -28,6 +28,12 @@ pub struct Limits {
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
     /// closed, ms (default 45 000): a half-open peer leaves presence within this time.
     pub liveness_timeout_ms: u64,
+    /// A message begun must be complete within this, ms (default 30 000). Over → close 1008
+    /// (its bytes would be held meanwhile).
+    pub frame_timeout_ms: u64,
+    /// What clients may make the whole process hold (input being buffered, outbound queues,
+    /// history pages), bytes (default 512 MiB). Over → new work refused with 1013.
+    pub memory_budget_bytes: usize,
     /// Test mode only: the text limit the welcome announces instead of the real one, so a test
     /// can make the server refuse what the client was told it may send (as when a client moves
     /// to a server with smaller limits).
@@ -47,6 +53,8 @@ impl Default for Limits {
             header_timeout_ms: 10_000,
             join_timeout_ms: 30_000,
             liveness_timeout_ms: 45_000,
+            frame_timeout_ms: 30_000,
+            memory_budget_bytes: 512 << 20,
             announce_max_text_bytes: None,
         }
     }

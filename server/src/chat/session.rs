@@ -8,6 +8,7 @@ use super::media::sketch_png;
 use super::resume::{lag_gap, Resume};
 use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
+use crate::metered::Watch;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::names::{clean_nick, clean_room};
 use heartline_protocol::{
@@ -69,7 +70,14 @@ fn error_about(code: &str, message: impl Into<String>, client_msg_id: Option<Str
 }
 
 /// Runs a connection to its end.
-pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::net::IpAddr) {
+pub async fn run(
+    mut socket: WebSocket,
+    state: ChatState,
+    id: u64,
+    peer: std::net::IpAddr,
+    watch: std::sync::Arc<Watch>,
+) {
+    let frame_timeout = Duration::from_millis(state.limits.frame_timeout_ms);
     let mut stop = state.stop.clone();
     let mut guard = Flood::new(&state.limits, peer);
     let mut joined: Option<Joined> = None;
@@ -99,6 +107,9 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
                 joined = None;
                 break Some(Close::app(AppCloseCode::REPLACED, "a newer connection of this tab took over"));
             }
+            () = watch.stalled(frame_timeout) => {
+                break Some(stalled(frame_timeout));
+            }
             _ = pings.tick() => {
                 if last_heard.elapsed() >= liveness {
                     tracing::info!(conn = id, "no sign of life; closing");
@@ -121,7 +132,14 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
                         last_heard = Instant::now();
                         message
                     }
-                    Some(Err(error)) => break close_for_error(&error),
+                    // The stream's own refusal (a frame over its type's limit, the memory
+                    // budget) says more than the error it caused.
+                    Some(Err(error)) => {
+                        break watch
+                            .refusal()
+                            .map(|refusal| Close(refusal.code, refusal.reason))
+                            .or_else(|| close_for_error(&error))
+                    }
                     None => break None,
                 };
                 let links = Links { feed: &mut feed, replaced: &mut replaced };
@@ -156,6 +174,17 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
         })
         .await;
     }
+}
+
+/// 1008: a frame was begun and not finished in time (its bytes would be held meanwhile).
+fn stalled(timeout: Duration) -> Close {
+    Close(
+        1008,
+        format!(
+            "a message was begun and not completed within {} ms",
+            timeout.as_millis()
+        ),
+    )
 }
 
 /// A receive error: a frame too large (1009), invalid UTF-8 (1007), or the peer gone.

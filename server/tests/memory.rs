@@ -1,0 +1,263 @@
+//! The server's memory stays bounded against clients that stall, do not read, or ask for a
+//! lot: each test runs the real binary, measures its resident set (VmRSS in /proc) while the
+//! hostile clients are at it, and checks that another room keeps its latency.
+
+mod support;
+
+use futures_util::SinkExt;
+use heartline_protocol::ServerFrame;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::DEADLINE;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+type Client = support::Client;
+
+/// The server binary on a free port with `args`; it is killed when the handle drops.
+struct Server {
+    child: tokio::process::Child,
+    addr: String,
+}
+
+impl Server {
+    async fn spawn(args: &[&str]) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_heartline-server"))
+            .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.split("listening on http://").nth(1) {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("the server exited")
+        })
+        .await
+        .expect("the server listens in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, addr }
+    }
+
+    /// Resident memory, MiB.
+    fn rss_mib(&self) -> f64 {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        kb / 1024.0
+    }
+
+    /// Samples the resident memory every 20 ms until dropped; `peak` reads the highest so far.
+    fn sample(&self) -> Sampler {
+        let pid = self.child.id().expect("running");
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let keep = peak.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    let kb: u64 = status
+                        .lines()
+                        .find_map(|line| line.strip_prefix("VmRSS:"))
+                        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                        .unwrap_or(0);
+                    keep.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Sampler { peak, task }
+    }
+
+    async fn join(&self, room: &str, nick: &str) -> (Client, ServerFrame) {
+        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
+            .await
+            .expect("connects");
+        let join =
+            json!({"type": "join", "room": room, "nick": nick, "client_id": format!("c-{nick}")});
+        client
+            .send(Message::Text(join.to_string().into()))
+            .await
+            .unwrap();
+        let welcome = support::next(&mut client).await;
+        (client, welcome)
+    }
+
+    /// A raw TCP connection that has done the WebSocket handshake.
+    async fn raw(&self) -> TcpStream {
+        let mut stream = TcpStream::connect(&self.addr).await.unwrap();
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        stream
+    }
+}
+
+struct Sampler {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn peak_mib(&self) -> f64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A masked client frame header.
+fn frame_header(opcode: u8, length: u64) -> Vec<u8> {
+    let mut bytes = vec![0x80 | opcode, 0x80 | 127];
+    bytes.extend(length.to_be_bytes());
+    bytes.extend([0, 0, 0, 0]);
+    bytes
+}
+
+/// Reads server frames until the close; its code and reason, or None for EOF/reset first.
+async fn close_of(stream: &mut TcpStream) -> Option<(u16, String)> {
+    loop {
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).await.ok()?;
+        let length = match head[1] & 0x7f {
+            126 => u64::from(stream.read_u16().await.ok()?),
+            127 => stream.read_u64().await.ok()?,
+            short => u64::from(short),
+        };
+        let mut payload = vec![0u8; length as usize];
+        stream.read_exact(&mut payload).await.ok()?;
+        if head[0] & 0x0f == 8 {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            return Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
+        }
+    }
+}
+
+/// The round trip of a message between two members of one room, the worst of `count`.
+async fn worst_latency(sender: &mut Client, receiver: &mut Client, count: usize) -> Duration {
+    let mut worst = Duration::ZERO;
+    for i in 0..count {
+        let started = Instant::now();
+        let id = format!("latency-{i}-{:?}", started);
+        support::say(sender, &id, "ping").await;
+        loop {
+            if let ServerFrame::Message(message) = support::next(receiver).await {
+                if message.client_msg_id == id {
+                    break;
+                }
+            }
+        }
+        worst = worst.max(started.elapsed());
+    }
+    worst
+}
+
+/// 100 connections each stall half-way through a 5 MiB binary frame. With a 64 MiB budget,
+/// the server holds at most that much of their input: those past it are refused with 1013 at
+/// once, the rest closed with 1008 by the 3 s frame deadline; its RSS stays under 160 MiB, and
+/// another room's messages still arrive within 250 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_frames_are_closed_by_the_deadline_and_memory_stays_bounded() {
+    let server = Server::spawn(&["--frame-timeout-ms", "3000", "--memory-budget-mb", "64"]).await;
+    let (mut ada, _) = server.join("quiet", "ada").await;
+    let (mut bob, _) = server.join("quiet", "bob").await;
+    let sampler = server.sample();
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..100 {
+        let mut stream = server.raw().await;
+        let mut bytes = frame_header(2, 5 << 20);
+        bytes.extend(vec![0u8; 5 << 19]);
+        // Refused connections are reset while writing: that is an answer too.
+        let _ = stream.write_all(&bytes).await;
+        stalled.push(stream);
+    }
+    let worst = worst_latency(&mut ada, &mut bob, 20).await;
+    let mut codes = Vec::new();
+    for (i, stream) in stalled.iter_mut().enumerate() {
+        let left =
+            (Duration::from_secs(3) + Duration::from_secs(3)).saturating_sub(started.elapsed());
+        let close = tokio::time::timeout(left, close_of(stream))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "stalled connection {i} still open after {:?}",
+                    started.elapsed()
+                )
+            });
+        codes.push(close);
+    }
+    let peak = sampler.peak_mib();
+    let deadline = codes
+        .iter()
+        .flatten()
+        .filter(|(code, reason)| *code == 1008 && reason.contains("not completed"))
+        .count();
+    let budget = codes
+        .iter()
+        .flatten()
+        .filter(|(code, reason)| *code == 1013 && reason.contains("memory budget"))
+        .count();
+    eprintln!("peak {peak:.1} MiB, {deadline} closed by the deadline, {budget} by the budget, worst latency {worst:?}");
+    assert!(peak < 160.0, "peak RSS {peak:.1} MiB");
+    assert!(deadline > 0 && budget > 0, "{codes:?}");
+    assert!(
+        worst < Duration::from_millis(250),
+        "another room's latency: {worst:?}"
+    );
+    let after = server.rss_mib();
+    eprintln!("after: {after:.1} MiB");
+}
+
+/// A text frame whose header declares more than the text limit is refused with 1009 at its
+/// header: the server does not wait for (or buffer) a payload it would refuse anyway.
+#[tokio::test]
+async fn an_oversize_text_frame_is_refused_at_its_header() {
+    let server = Server::spawn(&[]).await;
+    let mut stream = server.raw().await;
+    stream.write_all(&frame_header(1, 5 << 20)).await.unwrap();
+    let close = tokio::time::timeout(DEADLINE, close_of(&mut stream))
+        .await
+        .expect("answered without the payload");
+    let (code, reason) = close.expect("a close frame");
+    assert_eq!(code, 1009);
+    assert!(
+        reason.contains("text frame of 5242880 bytes; the limit is 65536"),
+        "{reason}"
+    );
+    // The same length as binary is within its limit: no answer yet.
+    let mut stream = server.raw().await;
+    stream.write_all(&frame_header(2, 5 << 20)).await.unwrap();
+    let mut byte = [0u8; 1];
+    let waited = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await;
+    assert!(waited.is_err(), "a binary frame of 5 MiB is waited for");
+}
