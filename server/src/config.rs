@@ -151,6 +151,9 @@ struct Flags {
     /// close a connection whose message is begun and not complete after this long
     #[arg(long, value_name = "MS", default_value_t = Limits::default().frame_timeout_ms)]
     frame_timeout_ms: u64,
+    /// close a member with 1008 once this many KiB wait to be sent to it (it reads too slowly)
+    #[arg(long, value_name = "KIB", default_value_t = Limits::default().max_unsent_bytes >> 10)]
+    max_unsent_kib: usize,
     /// what clients may make the server hold in all (buffered input, outbound queues, history
     /// pages); past it new work is refused with 1013
     #[arg(long, env = "HEARTLINE_MEMORY_BUDGET_MB", value_name = "MIB",
@@ -219,6 +222,7 @@ impl ServerConfig {
                 history: flags.history,
                 liveness_timeout_ms: flags.liveness_timeout_ms,
                 frame_timeout_ms: flags.frame_timeout_ms,
+                max_unsent_bytes: flags.max_unsent_kib.saturating_mul(1 << 10),
                 memory_budget_bytes: flags.memory_budget_mb.saturating_mul(1 << 20),
                 announce_max_text_bytes: flags.test_announce_max_text_bytes,
                 ..Limits::default()

@@ -19,6 +19,8 @@ type Client = support::Client;
 struct Server {
     child: tokio::process::Child,
     addr: String,
+    /// How many times the server logged closing a member for being too slow.
+    too_slow: tokio::sync::watch::Receiver<usize>,
 }
 
 impl Server {
@@ -27,7 +29,7 @@ impl Server {
             .args(["--addr", "127.0.0.1:0", "--store", "memory"])
             .args(args)
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "heartline_server=info")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -43,8 +45,19 @@ impl Server {
         })
         .await
         .expect("the server listens in time");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
+        let (count, too_slow) = tokio::sync::watch::channel(0);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("closing") && line.contains("too slow") {
+                    count.send_modify(|count| *count += 1);
+                }
+            }
+        });
+        Self {
+            child,
+            addr,
+            too_slow,
+        }
     }
 
     /// Resident memory, MiB.
@@ -96,7 +109,41 @@ impl Server {
 
     /// A raw TCP connection that has done the WebSocket handshake.
     async fn raw(&self) -> TcpStream {
+        self.handshake(TcpStream::connect(&self.addr).await.unwrap())
+            .await
+    }
+
+    /// A raw connection with a 4 KiB receive buffer, joined to `room` (frames not read).
+    async fn raw_member(&self, room: &str, nick: &str) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(self.addr.parse().unwrap()).await.unwrap();
+        let mut stream = self.handshake(stream).await;
+        let join =
+            json!({"type": "join", "room": room, "nick": nick, "client_id": format!("c-{nick}")});
+        let payload = join.to_string().into_bytes();
+        let mut frame = frame_header(1, payload.len() as u64);
+        frame.extend(payload);
+        stream.write_all(&frame).await.unwrap();
+        stream
+    }
+
+    /// Open chat connections, as /health counts them.
+    async fn connections(&self) -> u64 {
         let mut stream = TcpStream::connect(&self.addr).await.unwrap();
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let health: serde_json::Value = serde_json::from_str(body).expect("health JSON");
+        health["connections"].as_u64().expect("a count")
+    }
+
+    async fn handshake(&self, mut stream: TcpStream) -> TcpStream {
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -145,16 +192,53 @@ fn frame_header(opcode: u8, length: u64) -> Vec<u8> {
 
 /// Reads server frames until the close; its code and reason, or None for EOF/reset first.
 async fn close_of(stream: &mut TcpStream) -> Option<(u16, String)> {
+    close_of_paced(stream, None, None).await
+}
+
+/// Like [`close_of`], reading at most `per_second` bytes a second when given, until `hurry`
+/// says to read what is left at full speed.
+async fn close_of_paced(
+    stream: &mut TcpStream,
+    per_second: Option<u64>,
+    hurry: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Option<(u16, String)> {
+    let started = Instant::now();
+    let mut taken = 0u64;
+    let mut read_exact = async |stream: &mut TcpStream, into: &mut [u8]| -> Option<()> {
+        for chunk in into.chunks_mut(1024) {
+            let hurried = hurry.as_ref().is_some_and(|hurry| *hurry.borrow());
+            if let (Some(rate), false) = (per_second, hurried) {
+                // Pacing, not synchronisation: the reader is slow on purpose.
+                let due = started + Duration::from_secs_f64(taken as f64 / rate as f64);
+                let mut hurry = hurry.clone();
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    _ = async { hurry.as_mut()?.wait_for(|hurry| *hurry).await.ok() } => {}
+                }
+            }
+            stream.read_exact(chunk).await.ok()?;
+            taken += chunk.len() as u64;
+        }
+        Some(())
+    };
     loop {
         let mut head = [0u8; 2];
-        stream.read_exact(&mut head).await.ok()?;
+        read_exact(stream, &mut head).await?;
         let length = match head[1] & 0x7f {
-            126 => u64::from(stream.read_u16().await.ok()?),
-            127 => stream.read_u64().await.ok()?,
+            126 => {
+                let mut wide = [0u8; 2];
+                read_exact(stream, &mut wide).await?;
+                u64::from(u16::from_be_bytes(wide))
+            }
+            127 => {
+                let mut wide = [0u8; 8];
+                read_exact(stream, &mut wide).await?;
+                u64::from_be_bytes(wide)
+            }
             short => u64::from(short),
         };
         let mut payload = vec![0u8; length as usize];
-        stream.read_exact(&mut payload).await.ok()?;
+        read_exact(stream, &mut payload).await?;
         if head[0] & 0x0f == 8 {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
             return Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
@@ -260,4 +344,100 @@ async fn an_oversize_text_frame_is_refused_at_its_header() {
     let mut byte = [0u8; 1];
     let waited = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await;
     assert!(waited.is_err(), "a binary frame of 5 MiB is waited for");
+}
+
+/// Ten members who never read and ten who read at 16 KB/s, in a room where 300 messages of
+/// 60 KiB are said: each is closed once more than 1 MiB waits for it (1008, "too slow"), the
+/// server's RSS stays under 64 MiB meanwhile and is under 40 MiB after they left, and
+/// another room's messages still arrive within 500 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_do_not_read_are_closed_past_the_outbound_bound() {
+    let server = Server::spawn(&[
+        "--max-unsent-kib",
+        "1024",
+        "--history",
+        "20",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let (mut ada, _) = server.join("busy", "ada").await;
+    let (mut quiet_a, _) = server.join("quiet", "qa").await;
+    let (mut quiet_b, _) = server.join("quiet", "qb").await;
+    let baseline = server.rss_mib();
+    let mut never = Vec::new();
+    let mut slow = Vec::new();
+    let (hurry, hurried) = tokio::sync::watch::channel(false);
+    for i in 0..10 {
+        never.push(server.raw_member("busy", &format!("never{i}")).await);
+        let mut reader = server.raw_member("busy", &format!("slow{i}")).await;
+        let hurried = hurried.clone();
+        slow.push(tokio::spawn(async move {
+            close_of_paced(&mut reader, Some(16 * 1024), Some(hurried)).await
+        }));
+    }
+    let sampler = server.sample();
+    let text = "x".repeat(60 * 1024);
+    let talk = tokio::spawn(async move {
+        for i in 0..300 {
+            support::say(&mut ada, &format!("m{i}"), &text).await;
+            // Acks keep ada's own queue short.
+            support::next_ack(&mut ada).await;
+        }
+        ada
+    });
+    let worst = worst_latency(&mut quiet_a, &mut quiet_b, 20).await;
+    let _ada = tokio::time::timeout(Duration::from_secs(60), talk)
+        .await
+        .expect("said in time")
+        .unwrap();
+    // Once the server has given all twenty up, the slow readers take what is left ahead of
+    // their close at full speed.
+    let mut too_slow = server.too_slow.clone();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        too_slow.wait_for(|count| *count >= 20),
+    )
+    .await
+    .expect("every slow member given up in time")
+    .unwrap();
+    let peak = sampler.peak_mib();
+    hurry.send(true).unwrap();
+    let mut reasons = Vec::new();
+    for reader in slow {
+        reasons.push(
+            tokio::time::timeout(Duration::from_secs(30), reader)
+                .await
+                .expect("the reader ends")
+                .unwrap(),
+        );
+    }
+    // Every slow member is gone: only ada and the quiet pair are left.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.connections().await > 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} connections still open",
+            server.connections().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(sampler);
+    let after = server.rss_mib();
+    eprintln!("baseline {baseline:.1} MiB, peak {peak:.1} MiB, after {after:.1} MiB, worst latency {worst:?}, {reasons:?}");
+    drop(never);
+    assert!(peak < 64.0, "peak RSS {peak:.1} MiB");
+    assert!(after < 40.0, "RSS after they left {after:.1} MiB");
+    assert!(
+        worst < Duration::from_millis(500),
+        "another room's latency: {worst:?}"
+    );
+    let said = reasons
+        .iter()
+        .flatten()
+        .filter(|(code, reason)| *code == 1008 && reason.contains("too slow"))
+        .count();
+    assert_eq!(said, 10, "every slow reader is told why: {reasons:?}");
 }

@@ -12,6 +12,7 @@ use super::store::{Appended, Draft, History, RoomStore, StoreError};
 use heartline_protocol::names::nick_skeleton;
 use heartline_protocol::{ChatMessage, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, oneshot};
 
@@ -24,6 +25,8 @@ pub enum Live {
         seq: u64,
         /// The `message` frame, serialized once for all members.
         json: Arc<str>,
+        /// The room's broadcast bytes up to and including this one (see [`Feed::published`]).
+        end: u64,
     },
     /// Presence or typing, to everyone but the member it is about (all of its tabs).
     Notice {
@@ -31,7 +34,44 @@ pub enum Live {
         about: Arc<str>,
         /// The frame.
         json: Arc<str>,
+        /// The room's broadcast bytes up to and including this one.
+        end: u64,
     },
+}
+
+impl Live {
+    /// The room's broadcast bytes up to and including this item: with [`Feed::published`], how
+    /// many bytes a member has yet to be sent.
+    pub fn end(&self) -> u64 {
+        match self {
+            Live::Message { end, .. } | Live::Notice { end, .. } => *end,
+        }
+    }
+
+    fn set_end(&mut self, to: u64) {
+        match self {
+            Live::Message { end, .. } | Live::Notice { end, .. } => *end = to,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Live::Message { json, .. } | Live::Notice { json, .. } => json.len() as u64,
+        }
+    }
+}
+
+/// How many bytes a room has broadcast so far (shared with its members' sessions).
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    published: Arc<AtomicU64>,
+}
+
+impl Feed {
+    /// Bytes broadcast so far.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
 }
 
 /// One connection in a room.
@@ -46,6 +86,8 @@ struct Connection {
 struct RoomLive {
     connections: HashMap<u64, Connection>,
     sender: broadcast::Sender<Live>,
+    /// Bytes broadcast so far.
+    feed: Feed,
     /// The next seq to broadcast (set by the first join, from the store).
     next_seq: Option<u64>,
     /// Stored messages waiting for an earlier seq to be broadcast first.
@@ -69,9 +111,10 @@ impl RoomLive {
     }
 
     fn notice(&self, about: &str, frame: &ServerFrame) {
-        let _ = self.sender.send(Live::Notice {
+        self.broadcast(Live::Notice {
             about: about.into(),
             json: to_json(frame),
+            end: 0,
         });
     }
 
@@ -89,20 +132,26 @@ impl RoomLive {
         Some(gone)
     }
 
+    /// Sends `live` to every member, counting its bytes (under the hub's lock, so the counts
+    /// follow the feed's order).
+    fn broadcast(&self, live: Live) {
+        broadcast(&self.sender, &self.feed, live);
+    }
+
     /// Broadcasts `message` once every earlier seq has gone out.
     fn publish(&mut self, message: ChatMessage) {
         let Some(next) = self.next_seq.as_mut() else {
-            let _ = self.sender.send(live_message(&message));
+            self.broadcast(live_message(&message));
             return;
         };
         if message.seq < *next {
             // Late: MAX_HELD let later ones pass before it. Send it rather than drop it.
-            let _ = self.sender.send(live_message(&message));
+            self.broadcast(live_message(&message));
             return;
         }
         self.held.insert(message.seq, message);
         while let Some(message) = self.held.remove(next) {
-            let _ = self.sender.send(live_message(&message));
+            broadcast(&self.sender, &self.feed, live_message(&message));
             *next += 1;
         }
         if self.held.len() > MAX_HELD {
@@ -111,17 +160,25 @@ impl RoomLive {
                 "a stored message never came to be broadcast; going on"
             );
             while let Some((seq, message)) = self.held.pop_first() {
-                let _ = self.sender.send(live_message(&message));
+                broadcast(&self.sender, &self.feed, live_message(&message));
                 *next = seq + 1;
             }
         }
     }
 }
 
+fn broadcast(sender: &broadcast::Sender<Live>, feed: &Feed, mut live: Live) {
+    let len = live.len();
+    let end = feed.published.fetch_add(len, Ordering::AcqRel) + len;
+    live.set_end(end);
+    let _ = sender.send(live);
+}
+
 fn live_message(message: &ChatMessage) -> Live {
     Live::Message {
         seq: message.seq,
         json: to_json(&ServerFrame::Message(message.clone())),
+        end: 0,
     }
 }
 
@@ -152,6 +209,10 @@ pub struct Joiner<'a> {
 pub struct Membership {
     /// The live feed.
     pub receiver: broadcast::Receiver<Live>,
+    /// How much the feed has carried (to tell how far behind the member is, in bytes).
+    pub feed: Feed,
+    /// What it had carried when the member subscribed.
+    pub subscribed_at: u64,
     /// What the member missed, from the store.
     pub history: History,
     /// Everyone in the room, the new member included, each nickname once.
@@ -195,7 +256,7 @@ impl Hub {
         last_seq: Option<u64>,
     ) -> Result<Membership, JoinError> {
         let id = joiner.id;
-        let receiver = self.enter(room, joiner)?;
+        let (receiver, subscribed_at) = self.enter(room, joiner)?;
         let history = match self.store.since(room, last_seq).await {
             Ok(history) => history,
             Err(error) => {
@@ -212,6 +273,8 @@ impl Hub {
         live.next_seq.get_or_insert(history.last_seq + 1);
         Ok(Membership {
             receiver,
+            feed: live.feed.clone(),
+            subscribed_at,
             history,
             members: live.members(),
         })
@@ -228,11 +291,12 @@ impl Hub {
         &self,
         room: &str,
         joiner: Joiner<'_>,
-    ) -> Result<broadcast::Receiver<Live>, JoinError> {
+    ) -> Result<(broadcast::Receiver<Live>, u64), JoinError> {
         let mut rooms = self.lock();
         let live = rooms.entry(room.to_owned()).or_insert_with(|| RoomLive {
             connections: HashMap::new(),
             sender: broadcast::channel(FEED_CAPACITY).0,
+            feed: Feed::default(),
             next_seq: None,
             held: BTreeMap::new(),
         });
@@ -276,6 +340,7 @@ impl Hub {
             }
         }
         let receiver = live.sender.subscribe();
+        let subscribed_at = live.feed.published();
         live.connections.insert(
             joiner.id,
             Connection {
@@ -293,7 +358,7 @@ impl Hub {
                 },
             );
         }
-        Ok(receiver)
+        Ok((receiver, subscribed_at))
     }
 
     /// Stores a message, then broadcasts it in seq order; a resend gets its original seq and is

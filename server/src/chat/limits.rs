@@ -31,6 +31,9 @@ pub struct Limits {
     /// A message begun must be complete within this, ms (default 30 000). Over → close 1008
     /// (its bytes would be held meanwhile).
     pub frame_timeout_ms: u64,
+    /// Most bytes waiting to be sent to one member (what its room broadcast that it has not
+    /// taken, and the frame being written), bytes (default 4 MiB). Over → close 1008.
+    pub max_unsent_bytes: usize,
     /// What clients may make the whole process hold (input being buffered, outbound queues,
     /// history pages), bytes (default 512 MiB). Over → new work refused with 1013.
     pub memory_budget_bytes: usize,
@@ -54,6 +57,7 @@ impl Default for Limits {
             join_timeout_ms: 30_000,
             liveness_timeout_ms: 45_000,
             frame_timeout_ms: 30_000,
+            max_unsent_bytes: 4 << 20,
             memory_budget_bytes: 512 << 20,
             announce_max_text_bytes: None,
         }

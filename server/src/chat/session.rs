@@ -5,6 +5,7 @@
 use super::flood::{Flood, Over};
 use super::hub::{to_json, JoinError, Joiner, Live};
 use super::media::sketch_png;
+use super::outbound::{Outbound, Overflow};
 use super::resume::{lag_gap, Resume};
 use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
@@ -32,6 +33,7 @@ struct Joined {
 struct Links<'a> {
     feed: &'a mut Option<tokio::sync::broadcast::Receiver<Live>>,
     replaced: &'a mut Option<tokio::sync::oneshot::Receiver<()>>,
+    outbound: &'a mut Outbound,
 }
 
 /// Why the session ends, and with what close frame.
@@ -78,6 +80,7 @@ pub async fn run(
     watch: std::sync::Arc<Watch>,
 ) {
     let frame_timeout = Duration::from_millis(state.limits.frame_timeout_ms);
+    let mut outbound = Outbound::new(&state.budget, state.limits.max_unsent_bytes);
     let mut stop = state.stop.clone();
     let mut guard = Flood::new(&state.limits, peer);
     let mut joined: Option<Joined> = None;
@@ -96,7 +99,7 @@ pub async fn run(
     let close = loop {
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
-                drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), id).await;
+                drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), &mut outbound, id).await;
                 break Some(Close(1012, "server restarting".into()));
             }
             () = &mut join_deadline, if joined.is_none() => {
@@ -115,13 +118,13 @@ pub async fn run(
                     tracing::info!(conn = id, "no sign of life; closing");
                     break Some(Close(1001, format!("nothing heard for {} ms", liveness.as_millis())));
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                if let Err(close) = send_out(&mut socket, &mut outbound, Message::Ping(Default::default())).await {
+                    break close;
                 }
             }
             live = async { feed.as_mut().map(|feed| feed.recv()).expect("guarded").await }, if feed.is_some() => {
                 let Some(member) = joined.as_mut() else { continue };
-                match forward(&mut socket, &state, member, id, live).await {
+                match forward(&mut socket, &state, member, &mut outbound, id, live).await {
                     Ok(()) => {}
                     Err(close) => break close,
                 }
@@ -142,7 +145,7 @@ pub async fn run(
                     }
                     None => break None,
                 };
-                let links = Links { feed: &mut feed, replaced: &mut replaced };
+                let links = Links { feed: &mut feed, replaced: &mut replaced, outbound: &mut outbound };
                 match handle(&mut socket, &state, &mut guard, &mut joined, links, id, message).await {
                     Ok(()) => {}
                     Err(close) => break close,
@@ -154,16 +157,27 @@ pub async fn run(
     if let Some(member) = &joined {
         state.hub.leave(&member.room, id);
     }
+    // What the feed holds for this member is not held for it any longer.
+    drop(feed);
     if let Some(Close(0, _)) = close {
         super::conformance::answer_close(&mut socket).await;
     } else if let Some(Close(code, reason)) = close {
         tracing::info!(conn = id, code, %reason, "closing");
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
+        // Bounded: a peer that does not read would hold the session here forever. One that
+        // reads slowly gets longer, so its close (behind what it has still to read) says why.
+        let grace = if reason.starts_with(super::outbound::TOO_SLOW) {
+            super::outbound::SLOW_CLOSE_SEND
+        } else {
+            CLOSE_SEND
+        };
+        let _ = tokio::time::timeout(
+            grace,
+            socket.send(Message::Close(Some(CloseFrame {
                 code,
                 reason: reason.into(),
-            })))
-            .await;
+            }))),
+        )
+        .await;
         // Give the peer a moment to answer the close, so the browser reports it as clean.
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             while let Some(Ok(message)) = socket.recv().await {
@@ -174,6 +188,23 @@ pub async fn run(
         })
         .await;
     }
+}
+
+/// How long the close frame may take to be written (a peer that does not read never takes it).
+const CLOSE_SEND: Duration = Duration::from_secs(2);
+
+/// Sends through the member's bounded queue; over the bound, the close that says so.
+async fn send_out(
+    socket: &mut WebSocket,
+    outbound: &mut Outbound,
+    message: Message,
+) -> Result<(), Option<Close>> {
+    outbound.send(socket, message).await.map_err(|overflow| {
+        overflow.map(|overflow: Overflow| {
+            let (code, reason) = overflow.close();
+            Close(code, reason)
+        })
+    })
 }
 
 /// 1008: a frame was begun and not finished in time (its bytes would be held meanwhile).
@@ -310,6 +341,9 @@ async fn handle(
                     let delivered = Resume::delivered(&membership.history);
                     let gap = resume.gap(&membership.history);
                     *links.feed = Some(membership.receiver);
+                    links
+                        .outbound
+                        .joined(membership.feed.clone(), membership.subscribed_at);
                     *links.replaced = Some(replaced_rx);
                     *joined = Some(Joined {
                         room,
@@ -529,6 +563,7 @@ async fn drain_feed(
     state: &ChatState,
     member: Option<&mut Joined>,
     feed: Option<&mut tokio::sync::broadcast::Receiver<Live>>,
+    outbound: &mut Outbound,
     id: u64,
 ) {
     use tokio::sync::broadcast::error::TryRecvError;
@@ -542,7 +577,10 @@ async fn drain_feed(
                 Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return,
             };
-            if forward(socket, state, member, id, live).await.is_err() {
+            if forward(socket, state, member, outbound, id, live)
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -555,26 +593,24 @@ async fn forward(
     socket: &mut WebSocket,
     state: &ChatState,
     member: &mut Joined,
+    outbound: &mut Outbound,
     id: u64,
     live: Result<Live, RecvError>,
 ) -> Result<(), Option<Close>> {
+    if let Ok(live) = &live {
+        outbound.received(live);
+    }
     match live {
-        Ok(Live::Message { seq, json }) => {
+        Ok(Live::Message { seq, json, .. }) => {
             if seq > member.delivered {
                 member.delivered = seq;
-                socket
-                    .send(Message::Text(json.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(json.to_string().into())).await?;
             }
         }
-        Ok(Live::Notice { about, json }) => {
+        Ok(Live::Notice { about, json, .. }) => {
             // Not about myself: my other tabs are me.
             if *about != *member.nick {
-                socket
-                    .send(Message::Text(json.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(json.to_string().into())).await?;
             }
         }
         Err(RecvError::Lagged(skipped)) => {
@@ -595,18 +631,12 @@ async fn forward(
             if let Some((from, to)) = lag_gap(member.delivered, &history) {
                 tracing::warn!(conn = id, from, to, "lagged past the history: gap");
                 let frame = to_json(&ServerFrame::Gap { from, to });
-                socket
-                    .send(Message::Text(frame.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
             }
             for message in history.messages {
                 member.delivered = message.seq;
                 let frame = to_json(&ServerFrame::Message(message));
-                socket
-                    .send(Message::Text(frame.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
             }
         }
         Err(RecvError::Closed) => return Err(None),
