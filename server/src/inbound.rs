@@ -226,9 +226,10 @@ mod tests {
         let step = meter.feed(&bytes);
         assert!(step.started && step.completed);
         assert_eq!((step.consumed, step.payload), (bytes.len(), 0));
+        assert!(!meter.in_progress());
         let step = meter.feed(&bytes[..bytes.len() - 2]);
         assert_eq!(step.payload, 3, "the part of the next message");
-        assert!(!meter.in_progress());
+        assert!(meter.in_progress());
     }
 
     #[test]

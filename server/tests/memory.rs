@@ -441,3 +441,130 @@ async fn members_who_do_not_read_are_closed_past_the_outbound_bound() {
         .count();
     assert_eq!(said, 10, "every slow reader is told why: {reasons:?}");
 }
+
+/// A room of 1 000 messages of 60 KiB (59 MB of history), joined by six members who never
+/// read: each welcome is one page (at most 1 MiB), so the server grows by less than 32 MiB
+/// over what the store itself holds, and another room keeps its latency. A member that reads
+/// gets the older pages on request, down to the first message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_paged_so_joiners_who_do_not_read_cost_a_page() {
+    let server = Server::spawn(&[
+        "--history",
+        "1000",
+        "--history-page-kib",
+        "1024",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let (ada, _) = server.join("big", "ada").await;
+    let (mut to_ada, mut from_ada) = futures_util::StreamExt::split(ada);
+    let acks = tokio::spawn(async move {
+        let mut last = 0;
+        while last < 1_000 {
+            match futures_util::StreamExt::next(&mut from_ada).await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                        last = seq;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("ada: {other:?}"),
+            }
+        }
+    });
+    let text = "x".repeat(60 * 1024);
+    for i in 1..=1_000 {
+        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
+        to_ada
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(120), acks)
+        .await
+        .expect("every message acked")
+        .unwrap();
+    let (mut quiet_a, _) = server.join("quiet", "qa").await;
+    let (mut quiet_b, _) = server.join("quiet", "qb").await;
+    let filled = server.rss_mib();
+    let sampler = server.sample();
+    let mut joiners = Vec::new();
+    for i in 0..6 {
+        joiners.push(server.raw_member("big", &format!("mute{i}")).await);
+    }
+    // A member who reads: its welcome is a page, and the pages before it reach the first seq.
+    let (mut reader, welcome) = server.join("big", "reader").await;
+    let ServerFrame::Welcome {
+        history,
+        more,
+        limits,
+        ..
+    } = welcome
+    else {
+        panic!("a welcome")
+    };
+    assert!(more, "older messages are kept");
+    assert_eq!(
+        limits.history_page_bytes,
+        1 << 20,
+        "the page size is announced"
+    );
+    let page_bytes = |messages: &[heartline_protocol::ChatMessage]| {
+        serde_json::to_string(messages).unwrap().len()
+    };
+    assert!(
+        !history.is_empty() && page_bytes(&history) <= (1 << 20) + 64 * 1024,
+        "{} messages, {} bytes",
+        history.len(),
+        page_bytes(&history)
+    );
+    assert_eq!(history.last().unwrap().seq, 1_000);
+    let mut oldest = history[0].seq;
+    let mut pages = 1;
+    loop {
+        let request = json!({"type": "history", "before": oldest});
+        reader
+            .send(Message::Text(request.to_string().into()))
+            .await
+            .unwrap();
+        let (messages, more) = loop {
+            if let ServerFrame::Page {
+                before,
+                messages,
+                more,
+            } = support::next(&mut reader).await
+            {
+                assert_eq!(before, oldest);
+                break (messages, more);
+            }
+        };
+        assert!(messages.iter().all(|m| m.seq < oldest), "older than asked");
+        assert!(page_bytes(&messages) <= (1 << 20) + 64 * 1024);
+        assert_eq!(
+            messages.last().unwrap().seq,
+            oldest - 1,
+            "no hole between pages"
+        );
+        oldest = messages[0].seq;
+        pages += 1;
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(oldest, 1, "paged down to the first message");
+    let worst = worst_latency(&mut quiet_a, &mut quiet_b, 20).await;
+    let peak = sampler.peak_mib();
+    eprintln!("filled {filled:.1} MiB, peak {peak:.1} MiB, {pages} pages, worst latency {worst:?}");
+    assert!(
+        peak - filled < 32.0,
+        "six welcomes nobody reads grew the server from {filled:.1} to {peak:.1} MiB"
+    );
+    assert!(
+        worst < Duration::from_millis(500),
+        "another room's latency: {worst:?}"
+    );
+    drop(joiners);
+}

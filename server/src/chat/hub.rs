@@ -8,7 +8,7 @@
 //! connection from the same client and tab replaces the old one at once, so a half-open
 //! connection never holds a nickname against its own person.
 
-use super::store::{Appended, Draft, History, RoomStore, StoreError};
+use super::store::{Appended, Draft, History, PageLimit, RoomStore, StoreError};
 use heartline_protocol::names::nick_skeleton;
 use heartline_protocol::{ChatMessage, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
@@ -213,8 +213,10 @@ pub struct Membership {
     pub feed: Feed,
     /// What it had carried when the member subscribed.
     pub subscribed_at: u64,
-    /// What the member missed, from the store.
+    /// What the member missed, from the store: its newest page.
     pub history: History,
+    /// Older messages than the page's are kept.
+    pub more: bool,
     /// Everyone in the room, the new member included, each nickname once.
     pub members: Vec<String>,
 }
@@ -254,11 +256,12 @@ impl Hub {
         room: &str,
         joiner: Joiner<'_>,
         last_seq: Option<u64>,
+        page: PageLimit,
     ) -> Result<Membership, JoinError> {
         let id = joiner.id;
         let (receiver, subscribed_at) = self.enter(room, joiner)?;
-        let history = match self.store.since(room, last_seq).await {
-            Ok(history) => history,
+        let (history, more) = match self.store.page(room, last_seq, None, page).await {
+            Ok(page) => (page.history, page.more),
             Err(error) => {
                 self.leave(room, id);
                 return Err(JoinError::Store(error));
@@ -272,6 +275,7 @@ impl Hub {
         // where the room's broadcasts start.
         live.next_seq.get_or_insert(history.last_seq + 1);
         Ok(Membership {
+            more,
             receiver,
             feed: live.feed.clone(),
             subscribed_at,

@@ -190,6 +190,34 @@ pub async fn run(
     }
 }
 
+/// Answers `history`: the page before `before`, through the bounded queue.
+async fn send_page(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: &Joined,
+    outbound: &mut Outbound,
+    before: u64,
+) -> Result<(), Option<Close>> {
+    let page = state
+        .hub
+        .store()
+        .page(&member.room, None, Some(before), state.limits.page())
+        .await;
+    let page = match page {
+        Ok(page) => page,
+        Err(error) => {
+            tracing::error!(room = %member.room, %error, "history page unreadable");
+            return Err(Some(storage_failed("the history could not be read")));
+        }
+    };
+    let frame = to_json(&ServerFrame::Page {
+        before,
+        messages: page.history.messages,
+        more: page.more,
+    });
+    send_out(socket, outbound, Message::Text(frame.to_string().into())).await
+}
+
 /// How long the close frame may take to be written (a peer that does not read never takes it).
 const CLOSE_SEND: Duration = Duration::from_secs(2);
 
@@ -324,7 +352,8 @@ async fn handle(
                         tab_id: tab_id.as_deref(),
                         replaced: replaced_tx,
                     };
-                    let membership = match state.hub.join(&room, joiner, resume.after).await {
+                    let page = state.limits.page();
+                    let membership = match state.hub.join(&room, joiner, resume.after, page).await {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
@@ -356,13 +385,16 @@ async fn handle(
                         you: nick,
                         members: membership.members,
                         history: membership.history.messages,
+                        more: membership.more,
                         gap,
                         last_seq: membership.history.last_seq,
                         epoch: epoch_now,
                         secret,
                         limits: state.limits.announced(),
                     };
-                    send(socket, Message::Text(to_json(&welcome).to_string().into())).await
+                    // Through the bounded queue: a page in flight is held against the budget.
+                    let welcome = Message::Text(to_json(&welcome).to_string().into());
+                    send_out(socket, links.outbound, welcome).await
                 }
                 (ClientFrame::Join { .. }, Some(_)) => {
                     send(
@@ -400,6 +432,9 @@ async fn handle(
                     Ok(())
                 }
                 (ClientFrame::Leave, Some(_)) => Err(Some(Close(1000, "left".into()))),
+                (ClientFrame::History { before }, Some(member)) => {
+                    send_page(socket, state, member, links.outbound, before).await
+                }
             }
         }
         Message::Binary(bytes) => {
@@ -478,12 +513,14 @@ fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
         .unwrap_or_default()
         .to_owned();
     serde_json::from_value(value).map_err(|error| {
-        if ["join", "say", "typing", "leave"].contains(&kind.as_str()) {
+        if ["join", "say", "typing", "leave", "history"].contains(&kind.as_str()) {
             ("bad_frame", format!("{kind}: {error}"))
         } else {
             (
                 "unknown_type",
-                format!("unknown frame type {kind:?}; expected join, say, typing or leave"),
+                format!(
+                    "unknown frame type {kind:?}; expected join, say, typing, leave or history"
+                ),
             )
         }
     })
