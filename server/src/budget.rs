@@ -5,6 +5,18 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Makes glibc's allocator give large blocks (1 MiB and up: welcomes, pages, uploads) back to
+/// the system when they are freed. By default it raises its mmap threshold after each such
+/// free, up to 32 MiB, and then keeps later ones in its heap: the process stayed large after
+/// the clients that made it grow had left.
+pub fn return_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; a refusal leaves the default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Bytes the process may hold for its clients.
 #[derive(Debug)]
 pub struct MemoryBudget {

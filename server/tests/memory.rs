@@ -568,3 +568,99 @@ async fn history_is_paged_so_joiners_who_do_not_read_cost_a_page() {
     );
     drop(joiners);
 }
+
+/// One budget for the process: welcomes stuck on members who never read hold their pages
+/// against it, and once it is spent a new joiner is refused with 1013 (said in the reason)
+/// instead of the server growing; when the stuck members leave, joining works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_memory_budget_new_work_is_refused_with_1013() {
+    let server = Server::spawn(&[
+        "--memory-budget-mb",
+        "16",
+        "--history-page-kib",
+        "8192",
+        "--max-unsent-kib",
+        "65536",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let (mut ada, _) = server.join("big", "ada").await;
+    let text = "x".repeat(60 * 1024);
+    for i in 0..100 {
+        support::say(&mut ada, &format!("m{i}"), &text).await;
+        support::next_ack(&mut ada).await;
+    }
+    let filled = server.rss_mib();
+    let sampler = server.sample();
+    // Members who never read, until a reading one is refused: each stuck welcome (a page of
+    // about 6 MB) holds its share of the 16 MiB.
+    let mut stuck = Vec::new();
+    let mut probes = 0;
+    let (code, reason) = loop {
+        assert!(
+            stuck.len() < 8,
+            "{} stuck welcomes and no refusal",
+            stuck.len()
+        );
+        stuck.push(
+            server
+                .raw_member("big", &format!("mute{}", stuck.len()))
+                .await,
+        );
+        probes += 1;
+        match probe(&server, &format!("probe{probes}")).await {
+            Ok(()) => continue,
+            Err(close) => break close,
+        }
+    };
+    let peak = sampler.peak_mib();
+    eprintln!(
+        "filled {filled:.1} MiB, peak {peak:.1} MiB, refused after {} stuck: {code} {reason}",
+        stuck.len()
+    );
+    assert_eq!(code, 1013);
+    assert!(reason.contains("memory budget"), "{reason}");
+    assert!(
+        peak - filled < 48.0,
+        "grew from {filled:.1} to {peak:.1} MiB"
+    );
+    // Once they are gone, their shares are back.
+    drop(stuck);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        probes += 1;
+        match probe(&server, &format!("probe{probes}")).await {
+            Ok(()) => break,
+            Err(close) => assert!(Instant::now() < deadline, "still refused: {close:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Joins `big` and reads the welcome through; the close instead, if refused.
+async fn probe(server: &Server, nick: &str) -> Result<(), (u16, String)> {
+    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .unwrap();
+    let join = json!({"type": "join", "room": "big", "nick": nick, "client_id": nick});
+    client
+        .send(Message::Text(join.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let next = tokio::time::timeout(DEADLINE, futures_util::StreamExt::next(&mut client))
+            .await
+            .expect("an answer in time");
+        match next {
+            Some(Ok(Message::Text(text))) if text.contains("\"welcome\"") => return Ok(()),
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return Err((u16::from(frame.code), frame.reason.to_string()))
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{nick}: {other:?}"),
+        }
+    }
+}

@@ -114,7 +114,8 @@ impl Outbound {
             Message::Binary(bytes) => bytes.len(),
             _ => 0,
         };
-        if !self.held.set(size) {
+        // The frame, and the WebSocket library's copy of it while it is written.
+        if !self.held.set(size.saturating_mul(2)) {
             return Err(Some(Overflow::Budget));
         }
         let frame = size as u64;

@@ -210,12 +210,13 @@ async fn send_page(
             return Err(Some(storage_failed("the history could not be read")));
         }
     };
-    let frame = to_json(&ServerFrame::Page {
+    let json = serde_json::to_string(&ServerFrame::Page {
         before,
         messages: page.history.messages,
         more: page.more,
-    });
-    send_out(socket, outbound, Message::Text(frame.to_string().into())).await
+    })
+    .unwrap_or_default();
+    send_out(socket, outbound, Message::Text(json.into())).await
 }
 
 /// How long the close frame may take to be written (a peer that does not read never takes it).
@@ -393,8 +394,10 @@ async fn handle(
                         limits: state.limits.announced(),
                     };
                     // Through the bounded queue: a page in flight is held against the budget.
-                    let welcome = Message::Text(to_json(&welcome).to_string().into());
-                    send_out(socket, links.outbound, welcome).await
+                    // One copy of the page at a time: the messages go once they are JSON.
+                    let json = serde_json::to_string(&welcome).unwrap_or_default();
+                    drop(welcome);
+                    send_out(socket, links.outbound, Message::Text(json.into())).await
                 }
                 (ClientFrame::Join { .. }, Some(_)) => {
                     send(
