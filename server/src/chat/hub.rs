@@ -12,6 +12,7 @@ use super::store::{Appended, Draft, History, RoomStore, StoreError};
 use heartline_protocol::names::nick_skeleton;
 use heartline_protocol::{ChatMessage, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, oneshot};
 
@@ -298,19 +299,29 @@ impl Hub {
 
     /// Stores a message, then broadcasts it in seq order; a resend gets its original seq and is
     /// not broadcast again, nor is a conflict. Nothing is broadcast unless stored.
-    pub async fn post(
-        &self,
+    ///
+    /// The message is in the store's line when this returns (see [`RoomStore::enqueue`]), so
+    /// posts made one after another are numbered in that order however their futures are
+    /// awaited. The broadcast happens when the future completes: drive it to the end (a room
+    /// holds later seqs back until then), e.g. in a task of its own.
+    pub fn post(
+        self: &Arc<Self>,
         room: &str,
         draft: Draft,
         now_ms: u64,
-    ) -> Result<Appended, StoreError> {
-        let appended = self.store.append(room, draft, now_ms).await?;
-        if let Appended::New(message) = &appended {
-            if let Some(live) = self.lock().get_mut(room) {
-                live.publish(message.clone());
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send + 'static {
+        let pending = self.store.enqueue(room, draft, now_ms);
+        let room = room.to_owned();
+        let hub = Arc::clone(self);
+        async move {
+            let appended = pending.await?;
+            if let Appended::New(message) = &appended {
+                if let Some(live) = hub.lock().get_mut(&room) {
+                    live.publish(message.clone());
+                }
             }
+            Ok(appended)
         }
-        Ok(appended)
     }
 
     /// Tells the others in the room about `nick`.

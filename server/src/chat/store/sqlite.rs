@@ -15,8 +15,8 @@
 //! "repair" a database: a bad one is named and left as it is.
 
 use super::{
-    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Retention,
-    RoomStore, StoreError,
+    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media,
+    PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -737,7 +737,7 @@ impl RoomStore for SqliteStore {
         &self.epoch
     }
 
-    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             room: room.to_owned(),
@@ -747,12 +747,15 @@ impl RoomStore for SqliteStore {
             reply,
         };
         let stopped = || StoreError("the store's writer has stopped".into());
-        self.jobs
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(job)
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        // In the writer's queue before returning: the queue's order is the storing order.
+        let queued = match &self.jobs {
+            Some(jobs) => jobs.send(job).map_err(|_| stopped()),
+            None => Err(stopped()),
+        };
+        Box::pin(async move {
+            queued?;
+            answer.await.map_err(|_| stopped())?
+        })
     }
 
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {
