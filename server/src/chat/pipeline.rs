@@ -52,6 +52,8 @@ pub struct Pipeline {
     bytes: usize,
     max_count: usize,
     max_bytes: usize,
+    /// The highest seq stored as new among the outcomes handed out.
+    answered_through: u64,
 }
 
 impl Pipeline {
@@ -63,7 +65,14 @@ impl Pipeline {
             bytes: 0,
             max_count: max_count.clamp(1, MAX_IN_FLIGHT),
             max_bytes,
+            answered_through: 0,
         }
+    }
+
+    /// The highest seq of a new message whose outcome [`Pipeline::next`] has handed out: the
+    /// session's own copy of a later one must wait for its ack to go first.
+    pub fn answered_through(&self) -> u64 {
+        self.answered_through
     }
 
     /// Whether the session should stop reading frames until the oldest message is answered.
@@ -112,6 +121,13 @@ impl Pipeline {
         match self.in_flight.next().await {
             Some((bytes, posted)) => {
                 self.bytes -= bytes;
+                if let Posted::Stored {
+                    outcome: Ok(Appended::New(message)),
+                    ..
+                } = &posted
+                {
+                    self.answered_through = self.answered_through.max(message.seq);
+                }
                 posted
             }
             None => std::future::pending().await,

@@ -94,8 +94,10 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
     let close = loop {
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                // What is in flight passed the gate before it closed, so it is stored: acks first.
+                let answered = answer_through(&mut socket, &state, id, &mut pipeline, u64::MAX).await;
                 drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), id).await;
-                break Some(Close(1012, "server restarting".into()));
+                break answered.err().unwrap_or(Some(Close(1012, "server restarting".into())));
             }
             () = &mut join_deadline, if joined.is_none() => {
                 break Some(Close::app(AppCloseCode::JOIN_TIMEOUT, "no join received"));
@@ -116,6 +118,13 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
             }
             live = async { feed.as_mut().map(|feed| feed.recv()).expect("guarded").await }, if feed.is_some() => {
                 let Some(member) = joined.as_mut() else { continue };
+                if let Ok(Live::Message { seq, origin, .. }) = &live {
+                    if *origin == id {
+                        if let Err(close) = answer_through(&mut socket, &state, id, &mut pipeline, *seq).await {
+                            break close;
+                        }
+                    }
+                }
                 match forward(&mut socket, &state, member, id, live).await {
                     Ok(()) => {}
                     Err(close) => break close,
@@ -342,7 +351,14 @@ async fn handle(
                         });
                         return Ok(());
                     }
-                    post(state, member, pipeline, client_msg_id, Content::Text(text));
+                    post(
+                        state,
+                        member,
+                        id,
+                        pipeline,
+                        client_msg_id,
+                        Content::Text(text),
+                    );
                     Ok(())
                 }
                 (ClientFrame::Typing, Some(member)) => {
@@ -412,6 +428,7 @@ async fn handle(
             post(
                 state,
                 member,
+                id,
                 pipeline,
                 client_msg_id,
                 Content::Picture(picture),
@@ -458,6 +475,7 @@ fn storage_failed(detail: &str) -> Close {
 fn post(
     state: &ChatState,
     member: &Joined,
+    id: u64,
     pipeline: &mut Pipeline,
     client_msg_id: String,
     content: Content,
@@ -477,7 +495,7 @@ fn post(
         client_msg_id: client_msg_id.clone(),
         content,
     };
-    let stored = state.hub.post(&member.room, draft, now_ms());
+    let stored = state.hub.post(&member.room, draft, now_ms(), id);
     pipeline.push(bytes, client_msg_id, async move {
         let outcome = stored.await;
         drop(pass);
@@ -544,12 +562,30 @@ async fn answer(
     .await
 }
 
+/// Before the session's own copy of its message `seq` goes out, answers what is in flight up to
+/// it, so the sender sees its ack first (the post's task broadcasts it just before it ends).
+async fn answer_through(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    id: u64,
+    pipeline: &mut Pipeline,
+    seq: u64,
+) -> Result<(), Option<Close>> {
+    while pipeline.answered_through() < seq && !pipeline.is_empty() {
+        let posted = pipeline.next().await;
+        answer(socket, state, id, posted).await?;
+    }
+    Ok(())
+}
+
 /// How long a closing session waits for its messages in flight to be stored.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The session is ending: when the connection can still carry them, answers the messages in
 /// flight in order before the close frame, up to the first that fails. Returns the close to send
-/// (a failure's, if one came up). The posts themselves finish in their tasks either way.
+/// (a failure's, if one came up). After a store failure (1011) nothing more is acked, so the
+/// client resends from the failed message on, in its order. The posts themselves finish in their
+/// tasks either way.
 async fn answer_rest(
     socket: &mut WebSocket,
     state: &ChatState,
@@ -558,11 +594,15 @@ async fn answer_rest(
     close: Option<Close>,
 ) -> Option<Close> {
     // After the peer's close frame or on a dead connection nothing more is sent.
-    if pipeline.is_empty() || !matches!(&close, Some(Close(code, _)) if *code != 0) {
+    if pipeline.is_empty() || !matches!(&close, Some(Close(code, _)) if *code != 0 && *code != 1011)
+    {
         return close;
     }
     let Ok(outcomes) = tokio::time::timeout(SETTLE_TIMEOUT, pipeline.settle()).await else {
-        tracing::warn!(conn = id, "messages in flight not stored in time; not acked");
+        tracing::warn!(
+            conn = id,
+            "messages in flight not stored in time; not acked"
+        );
         return close;
     };
     for posted in outcomes {
@@ -610,7 +650,7 @@ async fn forward(
     live: Result<Live, RecvError>,
 ) -> Result<(), Option<Close>> {
     match live {
-        Ok(Live::Message { seq, json }) => {
+        Ok(Live::Message { seq, json, .. }) => {
             if seq > member.delivered {
                 member.delivered = seq;
                 socket

@@ -323,7 +323,11 @@ pub async fn enqueued_appends_are_stored_in_call_order(mut backend: impl Backend
     seqs_by_call.reverse();
     assert_eq!(seqs_by_call, (1..=50).collect::<Vec<u64>>());
     let history = store.since("r", None).await.unwrap();
-    let ids: Vec<String> = history.messages.iter().map(|m| m.client_msg_id.clone()).collect();
+    let ids: Vec<String> = history
+        .messages
+        .iter()
+        .map(|m| m.client_msg_id.clone())
+        .collect();
     assert_eq!(ids, (0..50).map(|n| n.to_string()).collect::<Vec<_>>());
 }
 

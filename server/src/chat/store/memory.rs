@@ -2,8 +2,8 @@
 //! want no disk, and the reference the durable backends are held to.
 
 use super::{
-    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Retention,
-    PendingAppend, RoomStore, StoreError,
+    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media,
+    PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::ChatMessage;
