@@ -12,7 +12,6 @@ export const title = 'Durable store: `--store sqlite` next to `--store memory`, 
 const CLIENTS = 100;
 const MESSAGES = 200;
 const PACE_MS = 10;
-const ROUNDS = Number(process.env.BENCH_STORE_ROUNDS || 7);
 
 export async function run(ctx) {
   // On the checkout's disk, as the run command's default data dir is (a tmpfs would make the
@@ -31,15 +30,15 @@ export async function run(ctx) {
         paced: await ctx.loadgen(ws, CLIENTS, MESSAGES, PACE_MS),
       });
     }
-    const runs = await interleaved(contenders, { rounds: ROUNDS, warmup: 1, seed: 17, log: ctx.log });
-    return report(runs);
+    const runs = await interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: 17, log: ctx.log });
+    return report(runs, ctx.rounds);
   } finally {
     for (const server of Object.values(servers)) await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
-function report(runs) {
+function report(runs, rounds) {
   const pick = (store, load, key) => runs[store].map((r) => r[load][key]);
   const cell = (xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
   const delivered = (store, load) => {
@@ -62,7 +61,7 @@ ${row('memory', 'burst', `memory, burst of ${MESSAGES}`)}
 | ratio SQLite / memory (burst) | ${ratio(throughput)} | | | | | |
 ${row('sqlite', 'paced', `SQLite, one every ${PACE_MS} ms`)}
 ${row('memory', 'paced', `memory, one every ${PACE_MS} ms`)}`,
-    notes: `${CLIENTS} clients in one room, ${MESSAGES} messages from one sender per run; medians (range) over ${ROUNDS} interleaved rounds after a discarded warm-up, the two servers side by side. Ack latency: from sending a \`say\` to its \`ack\`, which the server sends only once the message is stored (for SQLite: committed and synced). In a burst the last message's ack also waits behind the 199 before it, on either store. Ratio: median of the per-round ratios with its 95 % bootstrap interval.`,
+    notes: `${CLIENTS} clients in one room, ${MESSAGES} messages from one sender per run; medians (range) over ${rounds} interleaved rounds after a discarded warm-up, the two servers side by side. Ack latency: from sending a \`say\` to its \`ack\`, which the server sends only once the message is stored (for SQLite: committed and synced). In a burst the last message's ack also waits behind the 199 before it, on either store. Ratio: median of the per-round ratios with its 95 % bootstrap interval.`,
     targets: [
       {
         what: `store: SQLite / memory deliveries/s, ${CLIENTS} clients, burst`,

@@ -23,7 +23,7 @@ use heartline_protocol::{Body, ChatMessage};
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -480,8 +480,18 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut outcomes = Vec::with_capacity(batch.len());
+            // Each room's last seq is read once per batch and written once at its end: fewer
+            // statements per message on the writer, which shares the cores with the fan-out.
+            let mut last_seqs: HashMap<String, u64> = HashMap::new();
             for job in &batch {
-                outcomes.push(append(&tx, job, &self.epoch)?);
+                outcomes.push(append(&tx, job, &self.epoch, &mut last_seqs)?);
+            }
+            for (room, last_seq) in &last_seqs {
+                tx.prepare_cached(
+                    "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
+                )?
+                .execute(params![room, last_seq])?;
             }
             tx.commit()?;
             Ok::<_, rusqlite::Error>(outcomes)
@@ -594,7 +604,13 @@ impl Writer {
 }
 
 /// Stores one message in the batch's transaction, unless it is a resend or a conflict.
-fn append(tx: &Transaction<'_>, job: &Job, epoch: &str) -> rusqlite::Result<Appended> {
+/// `last_seqs` holds the rooms' last seqs as this batch left them; the caller writes them back.
+fn append(
+    tx: &Transaction<'_>,
+    job: &Job,
+    epoch: &str,
+    last_seqs: &mut HashMap<String, u64>,
+) -> rusqlite::Result<Appended> {
     let draft = &job.draft;
     let seen: Option<(u64, Vec<u8>)> = tx
         .prepare_cached(
@@ -612,11 +628,14 @@ fn append(tx: &Transaction<'_>, job: &Job, epoch: &str) -> rusqlite::Result<Appe
             Appended::Conflict(seq)
         });
     }
-    let last_seq: u64 = tx
-        .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
-        .query_row([&job.room], |row| row.get(0))
-        .optional()?
-        .unwrap_or(0);
+    let last_seq = match last_seqs.get(&job.room) {
+        Some(seq) => *seq,
+        None => tx
+            .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
+            .query_row([&job.room], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0),
+    };
     let seq = last_seq + 1;
     let (body, media) = match &draft.content {
         Content::Text(text) => (Body::Text { text: text.clone() }, None),
@@ -654,11 +673,7 @@ fn append(tx: &Transaction<'_>, job: &Job, epoch: &str) -> rusqlite::Result<Appe
         &job.fingerprint[..],
         job.now_ms
     ])?;
-    tx.prepare_cached(
-        "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
-    )?
-    .execute(params![job.room, seq])?;
+    last_seqs.insert(job.room.clone(), seq);
     Ok(Appended::New(ChatMessage {
         room: job.room.clone(),
         seq,
