@@ -191,6 +191,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn answered_through_follows_new_messages_handed_out_not_resends() {
+        let new = |seq: u64| async move {
+            Ok(Appended::New(heartline_protocol::ChatMessage {
+                room: "r".into(),
+                seq,
+                from: "ada".into(),
+                ts: 0,
+                client_msg_id: seq.to_string(),
+                body: heartline_protocol::Body::Text { text: "hi".into() },
+            }))
+        };
+        let mut pipeline = Pipeline::new(10, 1 << 20);
+        pipeline.push(1, "7".into(), new(7));
+        pipeline.push(1, "old".into(), stored(3));
+        pipeline.push(1, "8".into(), new(8));
+        assert_eq!(pipeline.answered_through(), 0, "nothing handed out yet");
+        pipeline.next().await;
+        assert_eq!(pipeline.answered_through(), 7);
+        pipeline.next().await;
+        assert_eq!(
+            pipeline.answered_through(),
+            7,
+            "a resend's old seq does not count"
+        );
+        pipeline.next().await;
+        assert_eq!(pipeline.answered_through(), 8);
+    }
+
+    #[tokio::test]
     async fn full_by_count_or_by_bytes_but_one_always_passes() {
         let mut pipeline = Pipeline::new(2, 100);
         assert!(!pipeline.is_full());
