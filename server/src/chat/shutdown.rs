@@ -3,7 +3,6 @@
 //! sessions told to stop. Each member drains its feed before its 1012 close, so every message
 //! that was acked has reached every member still connected.
 
-use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
@@ -14,16 +13,6 @@ pub struct PostGate {
 }
 
 impl PostGate {
-    /// Runs `post` (store and broadcast) unless the gate is closed; `None` when refused.
-    pub async fn pass<F: Future>(&self, post: F) -> Option<F::Output> {
-        // The read guard is held across the post, so `close` waits for posts in flight.
-        let closed = self.closed.read().await;
-        if *closed {
-            return None;
-        }
-        Some(post.await)
-    }
-
     /// A pass for one post, at once: `None` once the gate is closed or closing. Hold the pass
     /// until the post is stored and broadcast, so [`PostGate::close`] waits for it. Never waits,
     /// so a session can hold passes for the posts it has in flight and still ask for another.
@@ -48,9 +37,9 @@ mod tests {
     #[tokio::test]
     async fn a_closed_gate_refuses() {
         let gate = PostGate::default();
-        assert_eq!(gate.pass(async { 1 }).await, Some(1));
+        drop(gate.try_enter().expect("open"));
         gate.close().await;
-        assert_eq!(gate.pass(async { 2 }).await, None);
+        assert!(gate.try_enter().is_none());
     }
 
     #[tokio::test]
