@@ -3,8 +3,8 @@
 //! PACE_MS, one every PACE_MS ms; every client counts what it receives. Prints one JSON line:
 //! deliveries per second, broadcast latency p50/p99 in ms and, when the server acks, the
 //! sender's ack latency p50/p99 in ms (send to `ack`: what a durable store adds shows here).
-//! Speaks the chat protocol's join/say/message subset, which the Node.js peer server speaks too
-//! (it acks too; a server that does not is waited for 2 s after its last message, then `acked` is 0).
+//! Speaks the chat protocol's join/say/message/ack subset, which the Node.js peer server speaks
+//! too (a server that never acks is waited for 2 s after its last message; `acked` is then 0).
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
