@@ -8,6 +8,7 @@ pub mod hub;
 pub mod identity;
 pub mod limits;
 pub mod media;
+pub mod pipeline;
 pub mod resume;
 pub mod session;
 pub mod shutdown;
