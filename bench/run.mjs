@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openChromium, openFirefox } from './lib/browsers.mjs';
 
-const MODULES = ['echo', 'binary', 'detection', 'leaks', 'size', 'size-crates', 'fanout'];
+const MODULES = ['echo', 'binary', 'detection', 'leaks', 'size', 'size-crates', 'fanout', 'store'];
 const only = process.env.BENCH_ONLY?.split(',');
 
 const base = process.env.BENCH_URL; // http://127.0.0.1:PORT, serving bench/site
@@ -36,10 +36,11 @@ const ctx = {
     }
     return browsers.get(name);
   },
-  /** The Rust load generator: `clients` in one room, `messages` from one sender; its JSON. */
-  loadgen(url, clients, messages) {
+  /** The Rust load generator: `clients` in one room, `messages` from one sender (all at once, or
+   * one every `paceMs` ms); its JSON. */
+  loadgen(url, clients, messages, paceMs = 0) {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.env.LOADGEN, [url, String(clients), String(messages)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.env.LOADGEN, [url, String(clients), String(messages), String(paceMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`loadgen exited ${code}`))));

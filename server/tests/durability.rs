@@ -471,6 +471,202 @@ async fn acked_messages_survive_five_sigkills_exactly_once_in_order() {
     server.kill().await;
 }
 
+// ---- one client's burst: pipelined appends, answered in order ----
+
+/// Joins `room` as `nick`, returning the client after its welcome.
+async fn joined(addr: SocketAddr, room: &str, nick: &str) -> Client {
+    let mut client = connect(addr).await.expect("connects");
+    send_json(
+        &mut client,
+        json!({"type": "join", "room": room, "nick": nick, "client_id": nick}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut client).await,
+        Some(ServerFrame::Welcome { .. })
+    ));
+    client
+}
+
+/// What a bursting client read: answers to its says in arrival order, and the messages
+/// broadcast to it as (seq, client_msg_id).
+#[derive(Debug, Default)]
+struct Answers {
+    /// `(client_msg_id, Some(seq))` for an ack, `(client_msg_id, None)` for an error naming it.
+    answers: Vec<(String, Option<u64>)>,
+    broadcast: Vec<(u64, String)>,
+}
+
+/// Sends `ids` as says without waiting for anything (a task of its own, so the client reads
+/// while it writes, as a browser does), and reads until `until` answers have come or the
+/// connection ends. An empty id's text is empty.
+async fn burst(client: Client, ids: Vec<String>, until: usize) -> Answers {
+    let (mut sink, mut stream) = client.split();
+    let sender = tokio::spawn(async move {
+        for id in ids {
+            let text = if id.starts_with("empty") {
+                String::new()
+            } else {
+                format!("text of {id}")
+            };
+            let say = json!({"type": "say", "client_msg_id": id, "text": text});
+            if sink
+                .send(Message::Text(say.to_string().into()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut read = Answers::default();
+    while read.answers.len() < until {
+        let Ok(Some(Ok(message))) = tokio::time::timeout(DEADLINE, stream.next()).await else {
+            break;
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        match serde_json::from_str::<ServerFrame>(&text) {
+            Ok(ServerFrame::Ack { client_msg_id, seq }) => {
+                read.answers.push((client_msg_id, Some(seq)))
+            }
+            Ok(ServerFrame::Error {
+                client_msg_id: Some(id),
+                ..
+            }) => read.answers.push((id, None)),
+            Ok(ServerFrame::Message(message)) => {
+                read.broadcast.push((message.seq, message.client_msg_id))
+            }
+            _ => {}
+        }
+    }
+    sender.abort();
+    read
+}
+
+/// The broadcast messages a watcher reads until it has `count` of them: (seq, client_msg_id).
+async fn watch_messages(client: &mut Client, count: usize) -> Vec<(u64, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        match next(client).await {
+            Some(ServerFrame::Message(message)) => seen.push((message.seq, message.client_msg_id)),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_200_says_is_acked_in_order_and_broadcast_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path(), &["--history", "100000"])).await;
+    let mut watcher = joined(server.addr, "burst", "watcher").await;
+    let sender = joined(server.addr, "burst", "sender").await;
+    // 200 messages, and in the middle an empty one: its error must come in its place.
+    let mut ids: Vec<String> = (0..200).map(|n| format!("m{n}")).collect();
+    ids.insert(100, "empty-1".into());
+    let read = burst(sender, ids.clone(), ids.len()).await;
+
+    let answered: Vec<&str> = read.answers.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(answered, ids, "every say answered once, in the order sent");
+    assert_eq!(
+        read.answers[100],
+        ("empty-1".to_string(), None),
+        "the empty one is refused in its place"
+    );
+    let seqs: Vec<u64> = read.answers.iter().filter_map(|(_, seq)| *seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=200).collect::<Vec<u64>>(),
+        "acked seqs grow by one"
+    );
+
+    let sent: Vec<(u64, String)> = read
+        .answers
+        .iter()
+        .filter_map(|(id, seq)| seq.map(|seq| (seq, id.clone())))
+        .collect();
+    let watched = watch_messages(&mut watcher, 200).await;
+    assert_eq!(
+        watched, sent,
+        "the watcher gets each message once, in order"
+    );
+    // The sender reads its own broadcasts too; those not read with its 201 answers are lost
+    // with its connection, but what it got is in order with no repeat.
+    assert!(
+        sent.starts_with(&read.broadcast),
+        "the sender's broadcasts are in order"
+    );
+    let (_, stored) = history(server.addr, "burst").await;
+    let stored: Vec<(u64, String)> = stored.into_iter().map(|(seq, id, _)| (seq, id)).collect();
+    assert_eq!(stored, sent, "the history holds exactly what was acked");
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_mid_burst_never_loses_an_acked_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--history", "100000"];
+    let mut server = start(command(dir.path(), &args)).await;
+    // Every id ever sent, in order, and every ack seen, over three bursts cut by SIGKILL.
+    let mut sent: Vec<String> = Vec::new();
+    let mut acked: Vec<(String, u64)> = Vec::new();
+    // Rounds whose SIGKILL left some sent message unstored: the kill came mid-burst.
+    let mut killed_mid_burst = 0;
+    for round in 0..3 {
+        // The app resends what was not acked, in order and with the same ids, then goes on.
+        let acked_ids: HashSet<&str> = acked.iter().map(|(id, _)| id.as_str()).collect();
+        let mut ids: Vec<String> = sent
+            .iter()
+            .filter(|id| !acked_ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let new: Vec<String> = (0..2000).map(|n| format!("r{round}-{n}")).collect();
+        sent.extend(new.iter().cloned());
+        ids.extend(new);
+        let client = joined(server.addr, "kill", "sender").await;
+        // Read a first part of the answers, then kill while the rest are in flight.
+        let read = burst(client, ids, 100).await;
+        server.kill().await;
+        for (id, seq) in &read.answers {
+            acked.push((id.clone(), seq.expect("no error in this burst")));
+        }
+        server = start(command(dir.path(), &args)).await;
+        let (_, stored) = history(server.addr, "kill").await;
+        let stored_seq: HashMap<&str, Vec<u64>> =
+            stored.iter().fold(HashMap::new(), |mut map, (seq, id, _)| {
+                map.entry(id.as_str()).or_default().push(*seq);
+                map
+            });
+        for (id, seq) in &acked {
+            assert_eq!(
+                stored_seq.get(id.as_str()),
+                Some(&vec![*seq]),
+                "round {round}: acked {id} survived the SIGKILL once, as seq {seq}"
+            );
+        }
+        // Stored in the order sent: the history is the sent ids in order, up to a point.
+        let stored_ids: Vec<&str> = stored.iter().map(|(_, id, _)| id.as_str()).collect();
+        let sent_ids: Vec<&str> = sent.iter().map(String::as_str).collect();
+        assert!(
+            sent_ids.starts_with(&stored_ids),
+            "round {round}: stored in the order sent, with no hole"
+        );
+        let seqs: Vec<u64> = stored.iter().map(|(seq, _, _)| *seq).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+        if stored.len() < sent.len() {
+            killed_mid_burst += 1;
+        }
+    }
+    assert!(
+        killed_mid_burst > 0,
+        "at least one SIGKILL came before its burst was stored"
+    );
+    server.kill().await;
+}
+
 #[tokio::test]
 async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
     let dir = tempfile::tempdir().unwrap();

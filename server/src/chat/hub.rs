@@ -12,6 +12,7 @@ use super::store::{Appended, Draft, History, PageLimit, RoomStore, StoreError};
 use heartline_protocol::names::nick_skeleton;
 use heartline_protocol::{ChatMessage, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, oneshot};
@@ -25,6 +26,8 @@ pub enum Live {
         seq: u64,
         /// The `message` frame, serialized once for all members.
         json: Arc<str>,
+        /// The connection that posted it, which sends its `ack` before its own copy.
+        origin: u64,
         /// The room's broadcast bytes up to and including this one (see [`Feed::published`]).
         end: u64,
     },
@@ -91,7 +94,7 @@ struct RoomLive {
     /// The next seq to broadcast (set by the first join, from the store).
     next_seq: Option<u64>,
     /// Stored messages waiting for an earlier seq to be broadcast first.
-    held: BTreeMap<u64, ChatMessage>,
+    held: BTreeMap<u64, (ChatMessage, u64)>,
 }
 
 /// Most messages held back waiting for an earlier seq; past it they go out as they are (an
@@ -139,19 +142,19 @@ impl RoomLive {
     }
 
     /// Broadcasts `message` once every earlier seq has gone out.
-    fn publish(&mut self, message: ChatMessage) {
+    fn publish(&mut self, message: ChatMessage, origin: u64) {
         let Some(next) = self.next_seq.as_mut() else {
-            self.broadcast(live_message(&message));
+            self.broadcast(live_message(&message, origin));
             return;
         };
         if message.seq < *next {
             // Late: MAX_HELD let later ones pass before it. Send it rather than drop it.
-            self.broadcast(live_message(&message));
+            self.broadcast(live_message(&message, origin));
             return;
         }
-        self.held.insert(message.seq, message);
-        while let Some(message) = self.held.remove(next) {
-            broadcast(&self.sender, &self.feed, live_message(&message));
+        self.held.insert(message.seq, (message, origin));
+        while let Some((message, origin)) = self.held.remove(next) {
+            broadcast(&self.sender, &self.feed, live_message(&message, origin));
             *next += 1;
         }
         if self.held.len() > MAX_HELD {
@@ -159,8 +162,8 @@ impl RoomLive {
                 waiting_for = *next,
                 "a stored message never came to be broadcast; going on"
             );
-            while let Some((seq, message)) = self.held.pop_first() {
-                broadcast(&self.sender, &self.feed, live_message(&message));
+            while let Some((seq, (message, origin))) = self.held.pop_first() {
+                broadcast(&self.sender, &self.feed, live_message(&message, origin));
                 *next = seq + 1;
             }
         }
@@ -174,8 +177,9 @@ fn broadcast(sender: &broadcast::Sender<Live>, feed: &Feed, mut live: Live) {
     let _ = sender.send(live);
 }
 
-fn live_message(message: &ChatMessage) -> Live {
+fn live_message(message: &ChatMessage, origin: u64) -> Live {
     Live::Message {
+        origin,
         seq: message.seq,
         json: to_json(&ServerFrame::Message(message.clone())),
         end: 0,
@@ -365,21 +369,33 @@ impl Hub {
         Ok((receiver, subscribed_at))
     }
 
-    /// Stores a message, then broadcasts it in seq order; a resend gets its original seq and is
-    /// not broadcast again, nor is a conflict. Nothing is broadcast unless stored.
-    pub async fn post(
-        &self,
+    /// Stores a message posted by connection `origin`, then broadcasts it in seq order; a resend
+    /// gets its original seq and is not broadcast again, nor is a conflict. Nothing is broadcast
+    /// unless stored.
+    ///
+    /// The message is in the store's line when this returns (see [`RoomStore::enqueue`]), so
+    /// posts made one after another are numbered in that order however their futures are
+    /// awaited. The broadcast happens when the future completes: drive it to the end (a room
+    /// holds later seqs back until then), e.g. in a task of its own.
+    pub fn post(
+        self: &Arc<Self>,
         room: &str,
         draft: Draft,
         now_ms: u64,
-    ) -> Result<Appended, StoreError> {
-        let appended = self.store.append(room, draft, now_ms).await?;
-        if let Appended::New(message) = &appended {
-            if let Some(live) = self.lock().get_mut(room) {
-                live.publish(message.clone());
+        origin: u64,
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send + 'static {
+        let pending = self.store.enqueue(room, draft, now_ms);
+        let room = room.to_owned();
+        let hub = Arc::clone(self);
+        async move {
+            let appended = pending.await?;
+            if let Appended::New(message) = &appended {
+                if let Some(live) = hub.lock().get_mut(&room) {
+                    live.publish(message.clone(), origin);
+                }
             }
+            Ok(appended)
         }
-        Ok(appended)
     }
 
     /// Tells the others in the room about `nick`.

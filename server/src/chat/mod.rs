@@ -9,6 +9,7 @@ pub mod identity;
 pub mod limits;
 pub mod media;
 pub mod outbound;
+pub mod pipeline;
 pub mod resume;
 pub mod session;
 pub mod shutdown;

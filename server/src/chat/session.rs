@@ -6,6 +6,7 @@ use super::flood::{Flood, Over};
 use super::hub::{to_json, JoinError, Joiner, Live};
 use super::media::sketch_png;
 use super::outbound::{Outbound, Overflow};
+use super::pipeline::{Pipeline, Posted};
 use super::resume::{lag_gap, Resume};
 use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
@@ -95,12 +96,19 @@ pub async fn run(
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     pings.reset();
     let mut last_heard = Instant::now();
+    // Messages being stored while the session reads on; at most a burst's worth.
+    let mut pipeline = Pipeline::new(
+        state.limits.burst as usize,
+        state.limits.max_binary_bytes + state.limits.max_text_bytes,
+    );
 
     let close = loop {
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                // What is in flight passed the gate before it closed, so it is stored: acks first.
+                let answered = answer_through(&mut socket, &state, id, &mut pipeline, u64::MAX).await;
                 drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), &mut outbound, id).await;
-                break Some(Close(1012, "server restarting".into()));
+                break answered.err().unwrap_or(Some(Close(1012, "server restarting".into())));
             }
             () = &mut join_deadline, if joined.is_none() => {
                 break Some(Close::app(AppCloseCode::JOIN_TIMEOUT, "no join received"));
@@ -124,12 +132,25 @@ pub async fn run(
             }
             live = async { feed.as_mut().map(|feed| feed.recv()).expect("guarded").await }, if feed.is_some() => {
                 let Some(member) = joined.as_mut() else { continue };
+                if let Ok(Live::Message { seq, origin, .. }) = &live {
+                    if *origin == id {
+                        if let Err(close) = answer_through(&mut socket, &state, id, &mut pipeline, *seq).await {
+                            break close;
+                        }
+                    }
+                }
                 match forward(&mut socket, &state, member, &mut outbound, id, live).await {
                     Ok(()) => {}
                     Err(close) => break close,
                 }
             }
-            incoming = socket.recv() => {
+            posted = pipeline.next(), if !pipeline.is_empty() => {
+                if let Err(close) = answer(&mut socket, &state, id, posted).await {
+                    break close;
+                }
+            }
+            // Full: read no more until the oldest message in flight is answered.
+            incoming = socket.recv(), if !pipeline.is_full() => {
                 let message = match incoming {
                     Some(Ok(message)) => {
                         last_heard = Instant::now();
@@ -146,13 +167,14 @@ pub async fn run(
                     None => break None,
                 };
                 let links = Links { feed: &mut feed, replaced: &mut replaced, outbound: &mut outbound };
-                match handle(&mut socket, &state, &mut guard, &mut joined, links, id, message).await {
+                match handle(&mut socket, &state, &mut guard, &mut joined, links, &mut pipeline, id, message).await {
                     Ok(()) => {}
                     Err(close) => break close,
                 }
             }
         }
     };
+    let close = answer_rest(&mut socket, &state, id, &mut pipeline, close).await;
 
     if let Some(member) = &joined {
         state.hub.leave(&member.room, id);
@@ -273,12 +295,14 @@ async fn send(socket: &mut WebSocket, message: Message) -> Result<(), Option<Clo
     socket.send(message).await.map_err(|_| None)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     socket: &mut WebSocket,
     state: &ChatState,
     guard: &mut Flood,
     joined: &mut Option<Joined>,
     links: Links<'_>,
+    pipeline: &mut Pipeline,
     id: u64,
     message: Message,
 ) -> Result<(), Option<Close>> {
@@ -418,11 +442,22 @@ async fn handle(
                     Some(member),
                 ) => {
                     if text.trim().is_empty() {
-                        let error =
-                            error_about("empty_text", "the message is empty", Some(client_msg_id));
-                        return send(socket, error).await;
+                        pipeline.push_ready(Posted::Refused {
+                            client_msg_id,
+                            code: "empty_text",
+                            message: "the message is empty".into(),
+                        });
+                        return Ok(());
                     }
-                    post(socket, state, member, client_msg_id, Content::Text(text)).await
+                    post(
+                        state,
+                        member,
+                        id,
+                        pipeline,
+                        client_msg_id,
+                        Content::Text(text),
+                    );
+                    Ok(())
                 }
                 (ClientFrame::Typing, Some(member)) => {
                     state.hub.notice(
@@ -473,15 +508,12 @@ async fn handle(
                         Ok(png) => png,
                         Err(error) => {
                             tracing::error!(conn = id, %error, "sketch encoding failed");
-                            return send(
-                                socket,
-                                error_about(
-                                    "bad_sketch",
-                                    format!("the sketch could not be encoded: {error}"),
-                                    Some(client_msg_id),
-                                ),
-                            )
-                            .await;
+                            pipeline.push_ready(Posted::Refused {
+                                client_msg_id,
+                                code: "bad_sketch",
+                                message: format!("the sketch could not be encoded: {error}"),
+                            });
+                            return Ok(());
                         }
                     };
                     (
@@ -495,13 +527,14 @@ async fn handle(
                 }
             };
             post(
-                socket,
                 state,
                 member,
+                id,
+                pipeline,
                 client_msg_id,
                 Content::Picture(picture),
-            )
-            .await
+            );
+            Ok(())
         }
     }
 }
@@ -541,32 +574,70 @@ fn storage_failed(detail: &str) -> Close {
     Close(1011, format!("storage failed: {detail}"))
 }
 
-async fn post(
-    socket: &mut WebSocket,
+/// Puts a message in the store's line and in flight; [`answer`] tells the client its fate.
+fn post(
     state: &ChatState,
-    member: &mut Joined,
+    member: &Joined,
+    id: u64,
+    pipeline: &mut Pipeline,
     client_msg_id: String,
     content: Content,
-) -> Result<(), Option<Close>> {
+) {
+    let bytes = match &content {
+        Content::Text(text) => text.len(),
+        Content::Picture(picture) => picture.bytes.len(),
+    };
+    // Held until stored and broadcast, so a shutdown waits for it (see `shutdown`).
+    let Some(pass) = state.posting.try_enter() else {
+        pipeline.push_ready(Posted::ShuttingDown);
+        return;
+    };
     let draft = Draft {
         from: member.nick.clone(),
         client_id: member.client_id.clone(),
         client_msg_id: client_msg_id.clone(),
         content,
     };
-    let posted = state
-        .posting
-        .pass(state.hub.post(&member.room, draft, now_ms()))
-        .await;
-    let seq = match posted {
-        Some(Ok(Appended::New(message))) => message.seq,
-        Some(Ok(Appended::Duplicate(seq))) => {
+    let stored = state.hub.post(&member.room, draft, now_ms(), id);
+    pipeline.push(bytes, client_msg_id, async move {
+        let outcome = stored.await;
+        drop(pass);
+        outcome
+    });
+}
+
+/// Tells the client what became of a message: an ack (only once it is stored), an error naming
+/// it, or the close that ends the session.
+async fn answer(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    id: u64,
+    posted: Posted,
+) -> Result<(), Option<Close>> {
+    let (client_msg_id, outcome) = match posted {
+        Posted::Stored {
+            client_msg_id,
+            outcome,
+        } => (client_msg_id, outcome),
+        Posted::Refused {
+            client_msg_id,
+            code,
+            message,
+        } => return send(socket, error_about(code, message, Some(client_msg_id))).await,
+        // Shutting down: not stored, not acked; the client resends after reconnecting.
+        Posted::ShuttingDown => {
+            return Err(Some(Close(1012, "server restarting; not stored".into())))
+        }
+    };
+    let seq = match outcome {
+        Ok(Appended::New(message)) => message.seq,
+        Ok(Appended::Duplicate(seq)) => {
             state
                 .deduplicated
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             seq
         }
-        Some(Ok(Appended::Conflict(seq))) => {
+        Ok(Appended::Conflict(seq)) => {
             let message = format!(
                 "client_msg_id {client_msg_id:?} was used for another message (seq {seq}); \
                  this one was not stored"
@@ -577,13 +648,11 @@ async fn post(
             )
             .await;
         }
-        Some(Err(error)) => {
+        Err(error) => {
             // Never ack what is not stored: the client keeps it and resends after reconnecting.
-            tracing::error!(room = %member.room, %error, "message not stored; closing with 1011");
+            tracing::error!(conn = id, %error, "message not stored; closing with 1011");
             return Err(Some(storage_failed("your message was not saved")));
         }
-        // Shutting down: not stored, not acked; the client resends after reconnecting.
-        None => return Err(Some(Close(1012, "server restarting; not stored".into()))),
     };
     send(
         socket,
@@ -594,6 +663,57 @@ async fn post(
         ),
     )
     .await
+}
+
+/// Before the session's own copy of its message `seq` goes out, answers what is in flight up to
+/// it, so the sender sees its ack first (the post's task broadcasts it just before it ends).
+async fn answer_through(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    id: u64,
+    pipeline: &mut Pipeline,
+    seq: u64,
+) -> Result<(), Option<Close>> {
+    while pipeline.answered_through() < seq && !pipeline.is_empty() {
+        let posted = pipeline.next().await;
+        answer(socket, state, id, posted).await?;
+    }
+    Ok(())
+}
+
+/// How long a closing session waits for its messages in flight to be stored.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The session is ending: when the connection can still carry them, answers the messages in
+/// flight in order before the close frame, up to the first that fails. Returns the close to send
+/// (a failure's, if one came up). After a store failure (1011) nothing more is acked, so the
+/// client resends from the failed message on, in its order. The posts themselves finish in their
+/// tasks either way.
+async fn answer_rest(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    id: u64,
+    pipeline: &mut Pipeline,
+    close: Option<Close>,
+) -> Option<Close> {
+    // After the peer's close frame or on a dead connection nothing more is sent.
+    if pipeline.is_empty() || !matches!(&close, Some(Close(code, _)) if *code != 0 && *code != 1011)
+    {
+        return close;
+    }
+    let Ok(outcomes) = tokio::time::timeout(SETTLE_TIMEOUT, pipeline.settle()).await else {
+        tracing::warn!(
+            conn = id,
+            "messages in flight not stored in time; not acked"
+        );
+        return close;
+    };
+    for posted in outcomes {
+        if let Err(failed) = answer(socket, state, id, posted).await {
+            return failed;
+        }
+    }
+    close
 }
 
 /// At shutdown: forwards what the feed already holds (everything acked before the post gate

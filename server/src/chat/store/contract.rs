@@ -27,6 +27,7 @@ macro_rules! contract_suite {
             dedup_outlives_the_history_for_its_window,
             pictures_are_kept_apart_and_found_by_their_url,
             concurrent_appends_get_dense_seqs_each_once,
+            enqueued_appends_are_stored_in_call_order,
             a_restart_keeps_epoch_seqs_and_dedup,
         );
     };
@@ -306,6 +307,28 @@ pub async fn concurrent_appends_get_dense_seqs_each_once(mut backend: impl Backe
     assert_eq!(all, (1..=300).collect::<Vec<u64>>());
     let history = store.since("r", None).await.unwrap();
     assert_eq!(seqs(&history), (1..=300).collect::<Vec<u64>>());
+}
+
+/// A session keeps several appends in flight: they are numbered in the order they were taken
+/// in, whatever order their outcomes are awaited in.
+pub async fn enqueued_appends_are_stored_in_call_order(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    let pending: Vec<_> = (0..50)
+        .map(|n| store.enqueue("r", text("c", &n.to_string(), &n.to_string()), 1))
+        .collect();
+    let mut seqs_by_call = Vec::new();
+    for outcome in pending.into_iter().rev() {
+        seqs_by_call.push(new_seq(outcome.await.unwrap()));
+    }
+    seqs_by_call.reverse();
+    assert_eq!(seqs_by_call, (1..=50).collect::<Vec<u64>>());
+    let history = store.since("r", None).await.unwrap();
+    let ids: Vec<String> = history
+        .messages
+        .iter()
+        .map(|m| m.client_msg_id.clone())
+        .collect();
+    assert_eq!(ids, (0..50).map(|n| n.to_string()).collect::<Vec<_>>());
 }
 
 pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {

@@ -3,7 +3,7 @@
 
 use super::{
     has_gap, media_url, new_epoch, newest_page, unix_ms, Appended, Content, Draft, History, Media,
-    Page, PageLimit, Retention, RoomStore, StoreError,
+    Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::ChatMessage;
@@ -68,53 +68,9 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
 
-impl State {
-    /// Drops what the retention rules no longer keep, and expired dedup keys.
-    fn evict(&mut self, room: &str, retention: &Retention, now_ms: u64) {
-        let Some(state) = self.rooms.get_mut(room) else {
-            return;
-        };
-        let too_old = |kept: &Kept| {
-            retention
-                .max_age_ms
-                .is_some_and(|age| kept.message.ts.saturating_add(age) < now_ms)
-        };
-        while let Some(front) = state.messages.front() {
-            if state.messages.len() <= retention.messages && !too_old(front) {
-                break;
-            }
-            if let Some(media) = state.messages.pop_front().and_then(|kept| kept.media) {
-                self.media.remove(&media);
-            }
-        }
-        let oldest_kept = state
-            .messages
-            .front()
-            .map_or(state.last_seq + 1, |kept| kept.message.seq);
-        while let Some(key) = state.seen_order.front() {
-            let expired = state.seen.get(key).is_none_or(|entry| {
-                entry.seq < oldest_kept
-                    && entry.ts.saturating_add(retention.dedup_window_ms) < now_ms
-            });
-            if !expired {
-                break;
-            }
-            if let Some(key) = state.seen_order.pop_front() {
-                state.seen.remove(&key);
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl RoomStore for MemoryStore {
-    fn epoch(&self) -> &str {
-        &self.epoch
-    }
-
-    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+    /// Stores (or recognises) a message at once.
+    fn store_now(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
         let fingerprint = draft.fingerprint();
         let mut state = self.lock();
         let state = &mut *state;
@@ -174,6 +130,56 @@ impl RoomStore for MemoryStore {
         });
         state.evict(room, &self.retention, now_ms);
         Ok(Appended::New(message))
+    }
+}
+
+impl State {
+    /// Drops what the retention rules no longer keep, and expired dedup keys.
+    fn evict(&mut self, room: &str, retention: &Retention, now_ms: u64) {
+        let Some(state) = self.rooms.get_mut(room) else {
+            return;
+        };
+        let too_old = |kept: &Kept| {
+            retention
+                .max_age_ms
+                .is_some_and(|age| kept.message.ts.saturating_add(age) < now_ms)
+        };
+        while let Some(front) = state.messages.front() {
+            if state.messages.len() <= retention.messages && !too_old(front) {
+                break;
+            }
+            if let Some(media) = state.messages.pop_front().and_then(|kept| kept.media) {
+                self.media.remove(&media);
+            }
+        }
+        let oldest_kept = state
+            .messages
+            .front()
+            .map_or(state.last_seq + 1, |kept| kept.message.seq);
+        while let Some(key) = state.seen_order.front() {
+            let expired = state.seen.get(key).is_none_or(|entry| {
+                entry.seq < oldest_kept
+                    && entry.ts.saturating_add(retention.dedup_window_ms) < now_ms
+            });
+            if !expired {
+                break;
+            }
+            if let Some(key) = state.seen_order.pop_front() {
+                state.seen.remove(&key);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RoomStore for MemoryStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
+        // Stored before returning: call order is storing order.
+        Box::pin(std::future::ready(self.store_now(room, draft, now_ms)))
     }
 
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {

@@ -5,6 +5,9 @@
 //! The promises:
 //! - `append` returns only once the message is stored as durably as the backend can (for SQLite:
 //!   committed and synced), so an `ack` sent after it never names an unsaved message;
+//! - messages are stored in the order they were taken in ([`RoomStore::enqueue`] takes one in at
+//!   once, before any await), so a session can keep several in flight and still see them stored,
+//!   numbered and acked in the order its client sent them;
 //! - seqs per room start at 1 and grow by one per stored message, and continue across restarts
 //!   for a durable backend (whose [`RoomStore::epoch`] then stays the same);
 //! - `since` never hides a gap: when a message right after the asked seq is no longer kept,
@@ -24,6 +27,8 @@ mod contract;
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
 use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::pin::Pin;
 
 pub use memory::MemoryStore;
 pub use sqlite::{GroupCommit, OpenError, SqliteStore};
@@ -206,12 +211,23 @@ impl Default for Retention {
 #[error("storage failed: {0}")]
 pub struct StoreError(pub String);
 
+/// An append taken in by [`RoomStore::enqueue`]: resolves once the message is stored (or not).
+/// Dropping it does not take the message back.
+pub type PendingAppend =
+    Pin<Box<dyn Future<Output = Result<Appended, StoreError>> + Send + 'static>>;
+
 /// Storage of rooms' messages, with deduplication by (client id, message id).
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
+    /// Takes a message in for storing, in call order, and returns at once (no await happens
+    /// before it is in line): messages are stored, and numbered, in the order of the calls. The
+    /// future resolves as [`RoomStore::append`] returns.
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend;
     /// Stores a message under the room's next seq, unless it is a resend or a conflict.
     /// Returns once the message is stored (durably, for a durable backend).
-    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError>;
+    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+        self.enqueue(room, draft, now_ms).await
+    }
     /// The messages after `after` (all kept ones for `None`).
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError>;
     /// The newest messages with `after < seq < before` (either bound optional) that fit in

@@ -16,14 +16,14 @@
 
 use super::{
     has_gap, media_url, message_bytes, new_epoch, unix_ms, Appended, Content, Draft, History,
-    Media, Page, PageLimit, Retention, RoomStore, StoreError,
+    Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
 use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -56,9 +56,11 @@ pub struct GroupCommit {
 }
 
 impl Default for GroupCommit {
-    // Measured with bench/loadgen at 100 clients (see BENCHMARKS.md): waiting adds its whole
-    // window to every ack while the sync alone already batches what arrives meanwhile, so the
-    // default waits for nothing; 256 bounds one transaction to a few ms of work.
+    // Measured with bench/loadgen, 100 clients, one sender, sessions pipelining their appends
+    // (bench/reading.md): a 2 ms window added its 2 ms to every paced ack (p50 0.5 -> 2.6-3.4 ms)
+    // and did not raise a burst's deliveries/s, because what arrives during one sync already
+    // forms the next batch. So the default waits for nothing; 256 (a session's most in flight)
+    // bounds one transaction to a few ms of work.
     fn default() -> Self {
         Self {
             max_batch: 256,
@@ -480,8 +482,18 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut outcomes = Vec::with_capacity(batch.len());
+            // Each room's last seq is read once per batch and written once at its end: fewer
+            // statements per message on the writer, which shares the cores with the fan-out.
+            let mut last_seqs: HashMap<String, u64> = HashMap::new();
             for job in &batch {
-                outcomes.push(append(&tx, job, &self.epoch)?);
+                outcomes.push(append(&tx, job, &self.epoch, &mut last_seqs)?);
+            }
+            for (room, last_seq) in &last_seqs {
+                tx.prepare_cached(
+                    "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
+                )?
+                .execute(params![room, last_seq])?;
             }
             tx.commit()?;
             Ok::<_, rusqlite::Error>(outcomes)
@@ -594,7 +606,13 @@ impl Writer {
 }
 
 /// Stores one message in the batch's transaction, unless it is a resend or a conflict.
-fn append(tx: &Transaction<'_>, job: &Job, epoch: &str) -> rusqlite::Result<Appended> {
+/// `last_seqs` holds the rooms' last seqs as this batch left them; the caller writes them back.
+fn append(
+    tx: &Transaction<'_>,
+    job: &Job,
+    epoch: &str,
+    last_seqs: &mut HashMap<String, u64>,
+) -> rusqlite::Result<Appended> {
     let draft = &job.draft;
     let seen: Option<(u64, Vec<u8>)> = tx
         .prepare_cached(
@@ -612,11 +630,14 @@ fn append(tx: &Transaction<'_>, job: &Job, epoch: &str) -> rusqlite::Result<Appe
             Appended::Conflict(seq)
         });
     }
-    let last_seq: u64 = tx
-        .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
-        .query_row([&job.room], |row| row.get(0))
-        .optional()?
-        .unwrap_or(0);
+    let last_seq = match last_seqs.get(&job.room) {
+        Some(seq) => *seq,
+        None => tx
+            .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
+            .query_row([&job.room], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0),
+    };
     let seq = last_seq + 1;
     let (body, media) = match &draft.content {
         Content::Text(text) => (Body::Text { text: text.clone() }, None),
@@ -654,11 +675,7 @@ fn append(tx: &Transaction<'_>, job: &Job, epoch: &str) -> rusqlite::Result<Appe
         &job.fingerprint[..],
         job.now_ms
     ])?;
-    tx.prepare_cached(
-        "INSERT INTO rooms (name, last_seq) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq",
-    )?
-    .execute(params![job.room, seq])?;
+    last_seqs.insert(job.room.clone(), seq);
     Ok(Appended::New(ChatMessage {
         room: job.room.clone(),
         seq,
@@ -770,7 +787,7 @@ impl RoomStore for SqliteStore {
         &self.epoch
     }
 
-    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             room: room.to_owned(),
@@ -780,12 +797,15 @@ impl RoomStore for SqliteStore {
             reply,
         };
         let stopped = || StoreError("the store's writer has stopped".into());
-        self.jobs
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(job)
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        // In the writer's queue before returning: the queue's order is the storing order.
+        let queued = match &self.jobs {
+            Some(jobs) => jobs.send(job).map_err(|_| stopped()),
+            None => Err(stopped()),
+        };
+        Box::pin(async move {
+            queued?;
+            answer.await.map_err(|_| stopped())?
+        })
     }
 
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {
