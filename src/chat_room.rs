@@ -185,6 +185,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         ServerFrame::Welcome {
                             members,
                             history,
+                            more,
                             gap,
                             epoch,
                             secret,
@@ -198,6 +199,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             state.dispatch(Action::Welcome {
                                 members,
                                 history,
+                                more,
                                 gap: gap.then(|| t.gap.to_string()),
                                 epoch,
                                 last_seq,
@@ -210,6 +212,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             // welcome is in the state (so nothing it confirmed goes again).
                         }
                         ServerFrame::Message(message) => state.dispatch(Action::Message(message)),
+                        ServerFrame::Page { messages, more, .. } => {
+                            state.dispatch(Action::Page { messages, more })
+                        }
                         ServerFrame::Ack { client_msg_id, seq } => {
                             in_flight.borrow_mut().retain(|id| *id != client_msg_id);
                             state.dispatch(Action::Ack { client_msg_id, seq })
@@ -427,6 +432,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let state = state.clone();
         Callback::from(move |id: String| state.dispatch(Action::Delete(id)))
     };
+    // The page before the oldest message shown (the server pages its history, v3).
+    let on_load_older = state.older.filter(|_| state.welcomed).map(|before| {
+        let socket = socket.clone();
+        Callback::from(move |()| {
+            let _ = socket.send_json(&ClientFrame::History { before });
+        })
+    });
 
     let typing_line = match state.typing.as_slice() {
         [] => String::new(),
@@ -440,7 +452,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 <section class="conversation">
                     <h2>{ format!("#{}", props.me.room) }</h2>
                     <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.me.nick.clone()}
-                        {on_retry} {on_delete} texts={t} />
+                        {on_retry} {on_delete} {on_load_older} texts={t} />
                     <p class="typing" aria-live="polite">{ typing_line }</p>
                     if let Some(problem) = &state.problem {
                         <p role="alert" class="problem">{ problem }</p>

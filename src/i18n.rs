@@ -52,6 +52,8 @@ pub struct Texts {
     pub switch: &'static str,
     pub not_sent: &'static str,
     pub retry: &'static str,
+    /// The button that asks for the page of history before the oldest message shown.
+    pub load_older: &'static str,
     pub delete: &'static str,
     /// "too long" / "too large", before the sizes.
     pub too_large_words: &'static str,
@@ -110,6 +112,7 @@ const EN: Texts = Texts {
     switch: "中文",
     not_sent: "not sent",
     retry: "Retry",
+    load_older: "Load older messages",
     delete: "Delete",
     too_large_words: "Too long to send:",
     limit_is: "the server's limit is",
@@ -156,6 +159,7 @@ const ZH: Texts = Texts {
     switch: "English",
     not_sent: "未发送",
     retry: "重试",
+    load_older: "加载更早的消息",
     delete: "删除",
     too_large_words: "内容过长，无法发送：",
     limit_is: "服务器上限为",

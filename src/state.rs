@@ -159,6 +159,8 @@ pub struct ChatState {
     pub problem: Option<String>,
     /// The limits the server announced in its last welcome.
     pub limits: Option<ServerLimits>,
+    /// The server keeps older messages than those shown: the seq to ask for the page before.
+    pub older: Option<u64>,
 }
 
 /// Everything that changes the state.
@@ -168,12 +170,21 @@ pub enum Action {
     Join(Identity, Vec<Pending>),
     /// Back to the join screen.
     Leave,
+    /// A page of older messages (the answer to a `history` request).
+    Page {
+        /// The messages, in seq order.
+        messages: Vec<ChatMessage>,
+        /// Older ones still are kept.
+        more: bool,
+    },
     /// The server's welcome.
     Welcome {
         /// Members.
         members: Vec<String>,
-        /// Missed messages.
+        /// Missed messages (the newest page of them).
         history: Vec<ChatMessage>,
+        /// Older ones than the page's are kept.
+        more: bool,
         /// Older messages are gone.
         gap: Option<String>,
         /// The store's epoch.
@@ -226,6 +237,26 @@ impl ChatState {
         }
     }
 
+    /// Adds a page of older messages, each in its place by seq; `more`: older ones still.
+    fn add_older(&mut self, messages: Vec<ChatMessage>, more: bool) {
+        self.older = if more {
+            messages.first().map(|m| m.seq)
+        } else {
+            None
+        };
+        for message in messages {
+            if !self.seen.insert(message.seq) {
+                continue;
+            }
+            let at = self
+                .entries
+                .iter()
+                .position(|entry| matches!(entry, Entry::Message(m) if m.seq > message.seq))
+                .unwrap_or(self.entries.len());
+            self.entries.insert(at, Entry::Message(Rc::new(message)));
+        }
+    }
+
     fn add_message(&mut self, message: ChatMessage) {
         if !self.seen.insert(message.seq) {
             return;
@@ -255,6 +286,7 @@ impl Reducible for ChatState {
             Action::Welcome {
                 members,
                 history,
+                more,
                 gap,
                 epoch,
                 last_seq,
@@ -275,6 +307,11 @@ impl Reducible for ChatState {
                     state.epoch = Some(epoch);
                 }
                 state.welcomed = true;
+                state.older = if more {
+                    history.first().map(|m| m.seq)
+                } else {
+                    None
+                };
                 if let Some(line) = gap {
                     state.entries.push(Entry::System(line));
                 }
@@ -304,6 +341,7 @@ impl Reducible for ChatState {
                 }
             }
             Action::Message(message) => state.add_message(message),
+            Action::Page { messages, more } => state.add_older(messages, more),
             Action::Ack { client_msg_id, seq } => {
                 if let Some(pending) = state
                     .pending
@@ -418,6 +456,8 @@ mod tests {
         max_binary_bytes: 5 << 20,
         burst: 20,
         per_second: 10,
+        history_page_messages: 200,
+        history_page_bytes: 1 << 20,
     };
 
     fn welcome(history: Vec<ChatMessage>, epoch: &str) -> Action {
@@ -429,6 +469,7 @@ mod tests {
         Action::Welcome {
             members: vec![],
             history,
+            more: false,
             gap: None,
             epoch: epoch.into(),
             last_seq,
@@ -596,5 +637,40 @@ mod tests {
         let saved = vec![text, sketch];
         let json = serde_json::to_string(&saved).unwrap();
         assert_eq!(serde_json::from_str::<Vec<Pending>>(&json).unwrap(), saved);
+    }
+
+    #[test]
+    fn an_older_page_goes_before_what_is_shown_and_says_whether_to_ask_again() {
+        let state = joined().reduce(Action::Welcome {
+            members: vec![],
+            history: vec![message(5, "bob", "e"), message(6, "bob", "f")],
+            more: true,
+            gap: None,
+            epoch: "e".into(),
+            last_seq: 6,
+            limits: LIMITS,
+        });
+        assert_eq!(
+            state.older,
+            Some(5),
+            "the button asks for the page before 5"
+        );
+        let state = state.reduce(Action::Page {
+            // One already shown (pages may overlap what the client has).
+            messages: vec![
+                message(3, "bob", "c"),
+                message(4, "bob", "d"),
+                message(5, "bob", "e"),
+            ],
+            more: true,
+        });
+        assert_eq!(seqs(&state), vec![3, 4, 5, 6]);
+        assert_eq!(state.older, Some(3));
+        let state = state.reduce(Action::Page {
+            messages: vec![message(1, "bob", "a"), message(2, "bob", "b")],
+            more: false,
+        });
+        assert_eq!(seqs(&state), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(state.older, None, "nothing older is kept: no button");
     }
 }

@@ -73,6 +73,33 @@ for (const name of BROWSERS) {
       noDialogs(a);
     });
 
+    test('older messages come a page at a time with Load older messages', async () => {
+      const port = await freePort();
+      const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
+      try {
+        const room = uniqueRoom();
+        const a = await person(server.url, 'ann', room);
+        const said = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
+        for (const text of said) {
+          await a.say(text);
+          await a.logHas(text);
+        }
+        const b = await person(server.url, 'ben', room);
+        await b.until('delivered', {}, (t) => t.length === 3, 10_000, 'the newest page');
+        assert.deepEqual(await b.delivered(), ['m5', 'm6', 'm7']);
+        await b.clickWhenReady('Load older messages');
+        await b.until('delivered', {}, (t) => t.length === 6, 10_000, 'the page before it');
+        assert.deepEqual(await b.delivered(), ['m2', 'm3', 'm4', 'm5', 'm6', 'm7']);
+        await b.clickWhenReady('Load older messages');
+        await b.logHas('m1');
+        assert.deepEqual(await b.delivered(), said);
+        await b.until('enabled', { name: 'Load older messages' }, (v) => v === false, 10_000, 'no button once all is shown');
+        noDialogs(a, b);
+      } finally {
+        await server.stop();
+      }
+    });
+
     test('messages sent while the server restarts arrive once each, in order', async () => {
       const port = await freePort();
       let server = await startServer(port);

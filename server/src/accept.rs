@@ -1,12 +1,16 @@
 //! The accept loop: hyper's HTTP/1 server with a deadline for the request head, which
 //! `axum::serve` does not set (600 silent or slowloris sockets stayed open for minutes).
-//! Each request carries the peer address (axum's `ConnectInfo`) for the flood guard.
+//! Each request carries the peer address (axum's `ConnectInfo`) for the flood guard, and the
+//! connection's [`crate::metered::Watch`] (frame limits, read deadline, bytes written).
 
+use crate::budget::MemoryBudget;
+use crate::metered::Metered;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -22,6 +26,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    budget: Arc<MemoryBudget>,
     stop: impl Future<Output = ()>,
 ) {
     // Connections hold `_alive`; when the last is gone, `all_done` yields None.
@@ -42,11 +47,14 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
+        // The chat endpoint switches the watch to frames when it takes the connection over.
+        let (stream, watch) = Metered::new(stream, &budget);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
+            request.extensions_mut().insert(watch.clone());
             app.clone().oneshot(request)
         });
         let connection = hyper::server::conn::http1::Builder::new()

@@ -148,6 +148,23 @@ struct Flags {
     #[arg(long, env = "HEARTLINE_LIVENESS_TIMEOUT_MS", value_name = "N",
           default_value_t = Limits::default().liveness_timeout_ms)]
     liveness_timeout_ms: u64,
+    /// close a connection whose message is begun and not complete after this long
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().frame_timeout_ms)]
+    frame_timeout_ms: u64,
+    /// most messages in a history page (the welcome's, or one a client asks for)
+    #[arg(long, value_name = "N", default_value_t = Limits::default().history_page_messages)]
+    history_page_messages: usize,
+    /// about the most bytes of a history page (at least one message is sent)
+    #[arg(long, value_name = "KIB", default_value_t = Limits::default().history_page_bytes >> 10)]
+    history_page_kib: usize,
+    /// close a member with 1008 once this many KiB wait to be sent to it (it reads too slowly)
+    #[arg(long, value_name = "KIB", default_value_t = Limits::default().max_unsent_bytes >> 10)]
+    max_unsent_kib: usize,
+    /// what clients may make the server hold in all (buffered input, outbound queues, history
+    /// pages); past it new work is refused with 1013
+    #[arg(long, env = "HEARTLINE_MEMORY_BUDGET_MB", value_name = "MIB",
+          default_value_t = Limits::default().memory_budget_bytes >> 20)]
+    memory_budget_mb: usize,
     /// (with --test-mode) announce this text limit in welcome instead of the real one, to test
     /// how clients take a refusal
     #[arg(long, value_name = "N", requires = "test_mode")]
@@ -210,6 +227,11 @@ impl ServerConfig {
                 ip_share: flags.flood_ip_share,
                 history: flags.history,
                 liveness_timeout_ms: flags.liveness_timeout_ms,
+                frame_timeout_ms: flags.frame_timeout_ms,
+                max_unsent_bytes: flags.max_unsent_kib.saturating_mul(1 << 10),
+                history_page_messages: flags.history_page_messages.max(1),
+                history_page_bytes: flags.history_page_kib.saturating_mul(1 << 10),
+                memory_budget_bytes: flags.memory_budget_mb.saturating_mul(1 << 20),
                 announce_max_text_bytes: flags.test_announce_max_text_bytes,
                 ..Limits::default()
             },

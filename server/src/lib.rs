@@ -2,12 +2,15 @@
 //! `/health` and, in test mode, the fault-injection endpoints the browser tests use.
 
 mod accept;
+pub mod budget;
 pub mod chat;
 mod config;
 mod echo;
 mod fds;
 mod host;
+mod inbound;
 mod listener;
+pub mod metered;
 mod test_mode;
 
 pub use config::{ServerConfig, StoreConfig, StoreKind};

@@ -134,6 +134,7 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
         ));
 
     let header_timeout = Duration::from_millis(config.limits.header_timeout_ms);
+    let budget = chat.budget.clone();
     let listener = bind(config.addr, 1).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -148,16 +149,22 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
             let outage = outages.requested();
             let down_for = Arc::new(Mutex::new(None));
             let down_for_set = down_for.clone();
-            accept::serve(current, app.clone(), header_timeout, async move {
-                tokio::select! {
-                    _ = stop.wait_for(|stopped| *stopped) => {}
-                    duration = outage => {
-                        if let Ok(mut slot) = down_for_set.lock() {
-                            *slot = Some(duration);
+            accept::serve(
+                current,
+                app.clone(),
+                header_timeout,
+                budget.clone(),
+                async move {
+                    tokio::select! {
+                        _ = stop.wait_for(|stopped| *stopped) => {}
+                        duration = outage => {
+                            if let Ok(mut slot) = down_for_set.lock() {
+                                *slot = Some(duration);
+                            }
                         }
                     }
-                }
-            })
+                },
+            )
             .await;
             let outage = down_for.lock().ok().and_then(|mut slot| slot.take());
             let Some(duration) = outage else {

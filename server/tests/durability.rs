@@ -167,15 +167,37 @@ async fn history(addr: SocketAddr, room: &str) -> (String, Vec<(u64, String, Str
     )
     .await;
     let Some(ServerFrame::Welcome {
-        history,
+        mut history,
         epoch,
         gap,
+        more,
         ..
     }) = next(&mut client).await
     else {
         panic!("the observer is welcomed")
     };
     assert!(!gap, "a first join reports no gap");
+    // The welcome is the newest page (v3): the older ones on request.
+    let mut more = more;
+    while more {
+        let before = history[0].seq;
+        send_json(&mut client, json!({"type": "history", "before": before})).await;
+        loop {
+            match next(&mut client).await {
+                Some(ServerFrame::Page {
+                    messages,
+                    more: older,
+                    ..
+                }) => {
+                    history.splice(0..0, messages);
+                    more = older;
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("the observer's page"),
+            }
+        }
+    }
     let messages = history
         .into_iter()
         .map(|m| {

@@ -188,6 +188,8 @@ async fn a_member_who_lags_past_the_history_is_told_the_range_it_lost() {
         history: 10,
         burst: 1_000_000,
         per_second: 1_000_000,
+        // This is about the feed's catch-up; tests/memory.rs is about the bound.
+        max_unsent_bytes: usize::MAX / 2,
         ..Limits::default()
     })
     .await;

@@ -20,6 +20,10 @@ pub struct MessageListProps {
     pub on_retry: Callback<String>,
     /// Drop a refused message (its id).
     pub on_delete: Callback<String>,
+    /// Ask for the page of history before the oldest message shown; `None` when the server
+    /// keeps nothing older (or the connection is not up).
+    #[prop_or_default]
+    pub on_load_older: Option<Callback<()>>,
     /// UI strings.
     pub texts: &'static Texts,
 }
@@ -45,6 +49,11 @@ pub fn MessageList(props: &MessageListProps) -> Html {
     let t = props.texts;
     html! {
         <ol class="log" role="log" aria-label={t.messages} aria-live="polite" ref={list}>
+            if let Some(load) = &props.on_load_older {
+                <li class="older">
+                    <button type="button" onclick={load.reform(|_: MouseEvent| ())}>{ t.load_older }</button>
+                </li>
+            }
             { for props.entries.iter().map(|entry| match entry {
                 Entry::System(line) => html! { <li class="system">{ line }</li> },
                 Entry::Message(message) => html! { <MessageItem message={message.clone()} mine={message.from == props.me} /> },

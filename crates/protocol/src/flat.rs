@@ -59,6 +59,7 @@ enum FrameType {
     Left,
     Typing,
     Gap,
+    Page,
     Error,
 }
 
@@ -71,6 +72,9 @@ pub struct FlatServerFrame {
     you: Option<String>,
     members: Option<Vec<String>>,
     history: Option<Vec<ChatMessage>>,
+    more: Option<bool>,
+    before: Option<u64>,
+    messages: Option<Vec<ChatMessage>>,
     gap: Option<bool>,
     last_seq: Option<u64>,
     epoch: Option<String>,
@@ -98,6 +102,8 @@ impl TryFrom<FlatServerFrame> for ServerFrame {
                 you: need(flat.you, "you")?,
                 members: need(flat.members, "members")?,
                 history: need(flat.history, "history")?,
+                // A v2 server's welcome carries the whole history.
+                more: flat.more.unwrap_or(false),
                 gap: need(flat.gap, "gap")?,
                 last_seq: need(flat.last_seq, "last_seq")?,
                 epoch: need(flat.epoch, "epoch")?,
@@ -128,6 +134,11 @@ impl TryFrom<FlatServerFrame> for ServerFrame {
             FrameType::Gap => ServerFrame::Gap {
                 from: seq_from(flat.from)?,
                 to: need(flat.to, "to")?,
+            },
+            FrameType::Page => ServerFrame::Page {
+                before: need(flat.before, "before")?,
+                messages: need(flat.messages, "messages")?,
+                more: need(flat.more, "more")?,
             },
             FrameType::Error => ServerFrame::Error {
                 code: need(flat.code, "code")?,
@@ -203,6 +214,19 @@ mod tests {
         assert!(
             serde_json::from_str::<ServerFrame>(r#"{"type":"gap","from":"ada","to":9}"#).is_err()
         );
+    }
+
+    #[test]
+    fn a_page_reads_back() {
+        let json = r#"{"type":"page","before":5,"messages":[],"more":true}"#;
+        let page: ServerFrame = serde_json::from_str(json).unwrap();
+        let expected = ServerFrame::Page {
+            before: 5,
+            messages: Vec::new(),
+            more: true,
+        };
+        assert_eq!(page, expected);
+        assert_eq!(serde_json::to_string(&page).unwrap(), json);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | say | `{"type":"say","client_msg_id":"m-1","text":"hello"}` |
 //! | typing | `{"type":"typing"}` |
 //! | leave | `{"type":"leave"}` |
+//! | history (v3) | `{"type":"history","before":120}`: the page of messages before seq 120 (answered by `page`) |
 //! | image | binary: `[u32 BE header length][header JSON][image bytes]`, header `{"kind":"image","client_msg_id":"m-2","mime":"image/png"}` |
 //! | sketch | binary: same layout, header `{"kind":"sketch","client_msg_id":"m-3","width":64,"height":48}`, then `width × height × 4` RGBA bytes (canvas `ImageData`) |
 //! | heartbeat | the text `ping` (answered `pong`) |
@@ -17,7 +18,8 @@
 //! ## Server → client
 //! | frame | example |
 //! |---|---|
-//! | welcome | `{"type":"welcome","v":2,"you":"ada","members":["ada","bob"],"history":[…messages…],"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10}}` |
+//! | welcome | `{"type":"welcome","v":3,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576}}` |
+//! | page (v3) | `{"type":"page","before":120,"messages":[…messages…],"more":true}`: the answer to `history` |
 //! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","url":"/media/18c2f-7"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"url":"/media/18c2f-8"}` (a PNG) |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
 //! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
@@ -47,6 +49,14 @@
 //! history (dedup keys are kept for a window, 24 h by default). An `ack` is sent only once the
 //! message is stored.
 //!
+//! ## Paged history (version 3)
+//! `history` in a `welcome` is one page: the newest of the messages it would carry (after your
+//! `last_seq`, or the room's kept history), at most `limits.history_page_messages` of them and
+//! about `limits.history_page_bytes` of frame (always at least one message); `more: true` says
+//! older ones are kept. `{"type":"history","before":S}` asks for the page before seq `S` (the
+//! oldest you have), answered by `page` with `more` the same way; ask again with the page's
+//! first seq. A page may hold messages you have already: skip them by seq.
+//!
 //! ## Identity, tabs and limits (version 2)
 //! The deduplication key belongs to whoever holds the client's `secret`: the server mints it at a
 //! client id's first join and hands it only to that client, in its `welcome`; later joins with that
@@ -61,6 +71,7 @@
 //! | version | change |
 //! |---|---|
 //! | 1 | first version |
+//! | 3 | paged history: `welcome`: `more`; `limits`: `history_page_messages`, `history_page_bytes`; the `history` request and the `page` frame |
 //! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data`; the `gap` frame; `gap: true` for a resume past the room's end or from another epoch |
 #![deny(missing_docs)]
 
@@ -76,7 +87,7 @@ pub use names::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
 use serde::{Deserialize, Serialize};
 
 /// Version of the chat protocol spoken on `/ws`.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Text frame the heartbeat sends; the server answers [`PONG`].
 pub const PING: &str = "ping";
@@ -133,6 +144,11 @@ pub enum ClientFrame {
     Typing,
     /// Leave the room (the server closes with 1000).
     Leave,
+    /// The page of history before a seq (since protocol v3), answered by `page`.
+    History {
+        /// The page ends before this seq (the oldest one the client has).
+        before: u64,
+    },
 }
 
 /// What a message carries.
@@ -214,8 +230,11 @@ pub enum ServerFrame {
         you: String,
         /// Everyone in the room, you included.
         members: Vec<String>,
-        /// Messages after your `last_seq` (or the recent history), in seq order.
+        /// Messages after your `last_seq` (or the recent history), in seq order: the newest
+        /// page of them (since protocol v3).
         history: Vec<ChatMessage>,
+        /// Older ones than `history`'s first are kept: ask for them with `history` (v3).
+        more: bool,
         /// True when messages you missed are no longer kept.
         gap: bool,
         /// The room's latest seq.
@@ -259,6 +278,16 @@ pub enum ServerFrame {
         /// The last lost seq.
         to: u64,
     },
+    /// The answer to `history` (since protocol v3): the newest page of messages before
+    /// `before`, in seq order.
+    Page {
+        /// The seq the request named.
+        before: u64,
+        /// The messages, in seq order.
+        messages: Vec<ChatMessage>,
+        /// Older ones are kept: ask again with the first one's seq.
+        more: bool,
+    },
     /// A request was refused; the connection stays open.
     Error {
         /// Machine-readable code, e.g. `bad_json`, `not_joined`, `flood`.
@@ -276,7 +305,7 @@ pub enum ServerFrame {
 ///
 /// ```
 /// use heartline_protocol::ServerLimits;
-/// let limits = ServerLimits { max_text_bytes: 100, max_binary_bytes: 1_000, burst: 20, per_second: 10 };
+/// let limits = ServerLimits { max_text_bytes: 100, max_binary_bytes: 1_000, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20 };
 /// assert!(limits.say_fits("m-1", "hello"));
 /// assert!(!limits.say_fits("m-1", &"x".repeat(100)));
 /// ```
@@ -290,6 +319,12 @@ pub struct ServerLimits {
     pub burst: u32,
     /// Frames per second the allowance refills.
     pub per_second: u32,
+    /// Most messages in a history page (`welcome` or `page`), since protocol v3.
+    #[serde(default)]
+    pub history_page_messages: usize,
+    /// About the most bytes of a history page's frame (one message may go over), since v3.
+    #[serde(default)]
+    pub history_page_bytes: usize,
 }
 
 impl ServerLimits {

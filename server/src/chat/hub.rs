@@ -8,11 +8,12 @@
 //! connection from the same client and tab replaces the old one at once, so a half-open
 //! connection never holds a nickname against its own person.
 
-use super::store::{Appended, Draft, History, RoomStore, StoreError};
+use super::store::{Appended, Draft, History, PageLimit, RoomStore, StoreError};
 use heartline_protocol::names::nick_skeleton;
 use heartline_protocol::{ChatMessage, ServerFrame};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, oneshot};
 
@@ -27,6 +28,8 @@ pub enum Live {
         json: Arc<str>,
         /// The connection that posted it, which sends its `ack` before its own copy.
         origin: u64,
+        /// The room's broadcast bytes up to and including this one (see [`Feed::published`]).
+        end: u64,
     },
     /// Presence or typing, to everyone but the member it is about (all of its tabs).
     Notice {
@@ -34,7 +37,44 @@ pub enum Live {
         about: Arc<str>,
         /// The frame.
         json: Arc<str>,
+        /// The room's broadcast bytes up to and including this one.
+        end: u64,
     },
+}
+
+impl Live {
+    /// The room's broadcast bytes up to and including this item: with [`Feed::published`], how
+    /// many bytes a member has yet to be sent.
+    pub fn end(&self) -> u64 {
+        match self {
+            Live::Message { end, .. } | Live::Notice { end, .. } => *end,
+        }
+    }
+
+    fn set_end(&mut self, to: u64) {
+        match self {
+            Live::Message { end, .. } | Live::Notice { end, .. } => *end = to,
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Live::Message { json, .. } | Live::Notice { json, .. } => json.len() as u64,
+        }
+    }
+}
+
+/// How many bytes a room has broadcast so far (shared with its members' sessions).
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    published: Arc<AtomicU64>,
+}
+
+impl Feed {
+    /// Bytes broadcast so far.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
 }
 
 /// One connection in a room.
@@ -49,6 +89,8 @@ struct Connection {
 struct RoomLive {
     connections: HashMap<u64, Connection>,
     sender: broadcast::Sender<Live>,
+    /// Bytes broadcast so far.
+    feed: Feed,
     /// The next seq to broadcast (set by the first join, from the store).
     next_seq: Option<u64>,
     /// Stored messages waiting for an earlier seq to be broadcast first.
@@ -72,9 +114,10 @@ impl RoomLive {
     }
 
     fn notice(&self, about: &str, frame: &ServerFrame) {
-        let _ = self.sender.send(Live::Notice {
+        self.broadcast(Live::Notice {
             about: about.into(),
             json: to_json(frame),
+            end: 0,
         });
     }
 
@@ -92,20 +135,26 @@ impl RoomLive {
         Some(gone)
     }
 
+    /// Sends `live` to every member, counting its bytes (under the hub's lock, so the counts
+    /// follow the feed's order).
+    fn broadcast(&self, live: Live) {
+        broadcast(&self.sender, &self.feed, live);
+    }
+
     /// Broadcasts `message` once every earlier seq has gone out.
     fn publish(&mut self, message: ChatMessage, origin: u64) {
         let Some(next) = self.next_seq.as_mut() else {
-            let _ = self.sender.send(live_message(&message, origin));
+            self.broadcast(live_message(&message, origin));
             return;
         };
         if message.seq < *next {
             // Late: MAX_HELD let later ones pass before it. Send it rather than drop it.
-            let _ = self.sender.send(live_message(&message, origin));
+            self.broadcast(live_message(&message, origin));
             return;
         }
         self.held.insert(message.seq, (message, origin));
         while let Some((message, origin)) = self.held.remove(next) {
-            let _ = self.sender.send(live_message(&message, origin));
+            broadcast(&self.sender, &self.feed, live_message(&message, origin));
             *next += 1;
         }
         if self.held.len() > MAX_HELD {
@@ -114,11 +163,18 @@ impl RoomLive {
                 "a stored message never came to be broadcast; going on"
             );
             while let Some((seq, (message, origin))) = self.held.pop_first() {
-                let _ = self.sender.send(live_message(&message, origin));
+                broadcast(&self.sender, &self.feed, live_message(&message, origin));
                 *next = seq + 1;
             }
         }
     }
+}
+
+fn broadcast(sender: &broadcast::Sender<Live>, feed: &Feed, mut live: Live) {
+    let len = live.len();
+    let end = feed.published.fetch_add(len, Ordering::AcqRel) + len;
+    live.set_end(end);
+    let _ = sender.send(live);
 }
 
 fn live_message(message: &ChatMessage, origin: u64) -> Live {
@@ -126,6 +182,7 @@ fn live_message(message: &ChatMessage, origin: u64) -> Live {
         origin,
         seq: message.seq,
         json: to_json(&ServerFrame::Message(message.clone())),
+        end: 0,
     }
 }
 
@@ -156,8 +213,14 @@ pub struct Joiner<'a> {
 pub struct Membership {
     /// The live feed.
     pub receiver: broadcast::Receiver<Live>,
-    /// What the member missed, from the store.
+    /// How much the feed has carried (to tell how far behind the member is, in bytes).
+    pub feed: Feed,
+    /// What it had carried when the member subscribed.
+    pub subscribed_at: u64,
+    /// What the member missed, from the store: its newest page.
     pub history: History,
+    /// Older messages than the page's are kept.
+    pub more: bool,
     /// Everyone in the room, the new member included, each nickname once.
     pub members: Vec<String>,
 }
@@ -197,11 +260,12 @@ impl Hub {
         room: &str,
         joiner: Joiner<'_>,
         last_seq: Option<u64>,
+        page: PageLimit,
     ) -> Result<Membership, JoinError> {
         let id = joiner.id;
-        let receiver = self.enter(room, joiner)?;
-        let history = match self.store.since(room, last_seq).await {
-            Ok(history) => history,
+        let (receiver, subscribed_at) = self.enter(room, joiner)?;
+        let (history, more) = match self.store.page(room, last_seq, None, page).await {
+            Ok(page) => (page.history, page.more),
             Err(error) => {
                 self.leave(room, id);
                 return Err(JoinError::Store(error));
@@ -215,7 +279,10 @@ impl Hub {
         // where the room's broadcasts start.
         live.next_seq.get_or_insert(history.last_seq + 1);
         Ok(Membership {
+            more,
             receiver,
+            feed: live.feed.clone(),
+            subscribed_at,
             history,
             members: live.members(),
         })
@@ -232,11 +299,12 @@ impl Hub {
         &self,
         room: &str,
         joiner: Joiner<'_>,
-    ) -> Result<broadcast::Receiver<Live>, JoinError> {
+    ) -> Result<(broadcast::Receiver<Live>, u64), JoinError> {
         let mut rooms = self.lock();
         let live = rooms.entry(room.to_owned()).or_insert_with(|| RoomLive {
             connections: HashMap::new(),
             sender: broadcast::channel(FEED_CAPACITY).0,
+            feed: Feed::default(),
             next_seq: None,
             held: BTreeMap::new(),
         });
@@ -280,6 +348,7 @@ impl Hub {
             }
         }
         let receiver = live.sender.subscribe();
+        let subscribed_at = live.feed.published();
         live.connections.insert(
             joiner.id,
             Connection {
@@ -297,7 +366,7 @@ impl Hub {
                 },
             );
         }
-        Ok(receiver)
+        Ok((receiver, subscribed_at))
     }
 
     /// Stores a message posted by connection `origin`, then broadcasts it in seq order; a resend

@@ -28,6 +28,20 @@ pub struct Limits {
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
     /// closed, ms (default 45 000): a half-open peer leaves presence within this time.
     pub liveness_timeout_ms: u64,
+    /// A message begun must be complete within this, ms (default 30 000). Over → close 1008
+    /// (its bytes would be held meanwhile).
+    pub frame_timeout_ms: u64,
+    /// Most messages in a history page (the welcome's, or one asked for), default 200.
+    pub history_page_messages: usize,
+    /// About the most bytes of a history page's frame, default 1 MiB (one message may go
+    /// over: a page holds at least one).
+    pub history_page_bytes: usize,
+    /// Most bytes waiting to be sent to one member (what its room broadcast that it has not
+    /// taken, and the frame being written), bytes (default 4 MiB). Over → close 1008.
+    pub max_unsent_bytes: usize,
+    /// What clients may make the whole process hold (input being buffered, outbound queues,
+    /// history pages), bytes (default 512 MiB). Over → new work refused with 1013.
+    pub memory_budget_bytes: usize,
     /// Test mode only: the text limit the welcome announces instead of the real one, so a test
     /// can make the server refuse what the client was told it may send (as when a client moves
     /// to a server with smaller limits).
@@ -47,12 +61,25 @@ impl Default for Limits {
             header_timeout_ms: 10_000,
             join_timeout_ms: 30_000,
             liveness_timeout_ms: 45_000,
+            frame_timeout_ms: 30_000,
+            max_unsent_bytes: 4 << 20,
+            history_page_messages: 200,
+            history_page_bytes: 1 << 20,
+            memory_budget_bytes: 512 << 20,
             announce_max_text_bytes: None,
         }
     }
 }
 
 impl Limits {
+    /// How much a history page may hold.
+    pub fn page(&self) -> super::store::PageLimit {
+        super::store::PageLimit {
+            messages: self.history_page_messages.max(1),
+            bytes: self.history_page_bytes,
+        }
+    }
+
     /// What a `welcome` announces.
     pub fn announced(&self) -> heartline_protocol::ServerLimits {
         heartline_protocol::ServerLimits {
@@ -60,6 +87,8 @@ impl Limits {
             max_binary_bytes: self.max_binary_bytes,
             burst: self.burst,
             per_second: self.per_second,
+            history_page_messages: self.history_page_messages,
+            history_page_bytes: self.history_page_bytes,
         }
     }
 }

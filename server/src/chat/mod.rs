@@ -8,16 +8,20 @@ pub mod hub;
 pub mod identity;
 pub mod limits;
 pub mod media;
+pub mod outbound;
 pub mod pipeline;
 pub mod resume;
 pub mod session;
 pub mod shutdown;
 pub mod store;
 
+use crate::budget::MemoryBudget;
+use crate::metered::Watch;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use hub::Hub;
 use limits::Limits;
 use std::net::SocketAddr;
@@ -48,6 +52,8 @@ pub struct ChatState {
     pub flood: Arc<flood::SharedBuckets>,
     /// Closed at shutdown before `stop`: no post is acked that cannot be delivered.
     pub posting: Arc<shutdown::PostGate>,
+    /// What clients make the process hold, under one limit (`--memory-budget-mb`).
+    pub budget: Arc<MemoryBudget>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -60,6 +66,7 @@ impl ChatState {
         store: Arc<dyn RoomStore>,
     ) -> Self {
         let flood = Arc::new(flood::SharedBuckets::new(&limits));
+        let budget = MemoryBudget::new(limits.memory_budget_bytes);
         Self {
             hub: Arc::new(Hub::new(store)),
             limits: Arc::new(limits),
@@ -70,6 +77,7 @@ impl ChatState {
             deduplicated: Arc::default(),
             flood,
             posting: Arc::default(),
+            budget,
             next_id: Arc::default(),
         }
     }
@@ -109,6 +117,7 @@ pub async fn handler(
     upgrade: WebSocketUpgrade,
     headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(watch): Extension<Arc<Watch>>,
     State(state): State<ChatState>,
 ) -> Response {
     if !state.origin_allowed(&headers) {
@@ -123,10 +132,13 @@ pub async fn handler(
         .limits
         .max_binary_bytes
         .max(state.limits.max_text_bytes);
-    // A little over the limits, so an oversized frame is read and answered with 1009.
+    // A backstop: the watch below refuses an oversized frame at its header first.
     let upgrade = upgrade
         .max_message_size(limit + 64 * 1024)
         .max_frame_size(limit + 64 * 1024);
+    // Every frame header is checked against its type's limit before anything of its payload is
+    // buffered (tungstenite has one limit for all types and reserves a frame's whole length).
+    watch.frames(state.limits.max_text_bytes, state.limits.max_binary_bytes);
     let slot = Slot(state.connections.clone());
     let open = state.connections.fetch_add(1, Ordering::SeqCst) + 1;
     let id = state.next_id.fetch_add(1, Ordering::SeqCst) + 1;
@@ -142,7 +154,7 @@ pub async fn handler(
             return;
         }
         tracing::debug!(conn = id, "connected");
-        session::run(socket, state, id, peer.ip()).await;
+        session::run(socket, state, id, peer.ip(), watch).await;
         tracing::debug!(conn = id, "disconnected");
     })
 }

@@ -5,10 +5,12 @@
 use super::flood::{Flood, Over};
 use super::hub::{to_json, JoinError, Joiner, Live};
 use super::media::sketch_png;
+use super::outbound::{Outbound, Overflow};
 use super::pipeline::{Pipeline, Posted};
 use super::resume::{lag_gap, Resume};
 use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
+use crate::metered::Watch;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::names::{clean_nick, clean_room};
 use heartline_protocol::{
@@ -32,6 +34,7 @@ struct Joined {
 struct Links<'a> {
     feed: &'a mut Option<tokio::sync::broadcast::Receiver<Live>>,
     replaced: &'a mut Option<tokio::sync::oneshot::Receiver<()>>,
+    outbound: &'a mut Outbound,
 }
 
 /// Why the session ends, and with what close frame.
@@ -70,7 +73,15 @@ fn error_about(code: &str, message: impl Into<String>, client_msg_id: Option<Str
 }
 
 /// Runs a connection to its end.
-pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::net::IpAddr) {
+pub async fn run(
+    mut socket: WebSocket,
+    state: ChatState,
+    id: u64,
+    peer: std::net::IpAddr,
+    watch: std::sync::Arc<Watch>,
+) {
+    let frame_timeout = Duration::from_millis(state.limits.frame_timeout_ms);
+    let mut outbound = Outbound::new(&state.budget, state.limits.max_unsent_bytes);
     let mut stop = state.stop.clone();
     let mut guard = Flood::new(&state.limits, peer);
     let mut joined: Option<Joined> = None;
@@ -96,7 +107,7 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
                 // What is in flight passed the gate before it closed, so it is stored: acks first.
                 let answered = answer_through(&mut socket, &state, id, &mut pipeline, u64::MAX).await;
-                drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), id).await;
+                drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), &mut outbound, id).await;
                 break answered.err().unwrap_or(Some(Close(1012, "server restarting".into())));
             }
             () = &mut join_deadline, if joined.is_none() => {
@@ -107,13 +118,16 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
                 joined = None;
                 break Some(Close::app(AppCloseCode::REPLACED, "a newer connection of this tab took over"));
             }
+            () = watch.stalled(frame_timeout) => {
+                break Some(stalled(frame_timeout));
+            }
             _ = pings.tick() => {
                 if last_heard.elapsed() >= liveness {
                     tracing::info!(conn = id, "no sign of life; closing");
                     break Some(Close(1001, format!("nothing heard for {} ms", liveness.as_millis())));
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                if let Err(close) = send_out(&mut socket, &mut outbound, Message::Ping(Default::default())).await {
+                    break close;
                 }
             }
             live = async { feed.as_mut().map(|feed| feed.recv()).expect("guarded").await }, if feed.is_some() => {
@@ -125,7 +139,7 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
                         }
                     }
                 }
-                match forward(&mut socket, &state, member, id, live).await {
+                match forward(&mut socket, &state, member, &mut outbound, id, live).await {
                     Ok(()) => {}
                     Err(close) => break close,
                 }
@@ -142,10 +156,17 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
                         last_heard = Instant::now();
                         message
                     }
-                    Some(Err(error)) => break close_for_error(&error),
+                    // The stream's own refusal (a frame over its type's limit, the memory
+                    // budget) says more than the error it caused.
+                    Some(Err(error)) => {
+                        break watch
+                            .refusal()
+                            .map(|refusal| Close(refusal.code, refusal.reason))
+                            .or_else(|| close_for_error(&error))
+                    }
                     None => break None,
                 };
-                let links = Links { feed: &mut feed, replaced: &mut replaced };
+                let links = Links { feed: &mut feed, replaced: &mut replaced, outbound: &mut outbound };
                 match handle(&mut socket, &state, &mut guard, &mut joined, links, &mut pipeline, id, message).await {
                     Ok(()) => {}
                     Err(close) => break close,
@@ -158,16 +179,27 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
     if let Some(member) = &joined {
         state.hub.leave(&member.room, id);
     }
+    // What the feed holds for this member is not held for it any longer.
+    drop(feed);
     if let Some(Close(0, _)) = close {
         super::conformance::answer_close(&mut socket).await;
     } else if let Some(Close(code, reason)) = close {
         tracing::info!(conn = id, code, %reason, "closing");
-        let _ = socket
-            .send(Message::Close(Some(CloseFrame {
+        // Bounded: a peer that does not read would hold the session here forever. One that
+        // reads slowly gets longer, so its close (behind what it has still to read) says why.
+        let grace = if reason.starts_with(super::outbound::TOO_SLOW) {
+            super::outbound::SLOW_CLOSE_SEND
+        } else {
+            CLOSE_SEND
+        };
+        let _ = tokio::time::timeout(
+            grace,
+            socket.send(Message::Close(Some(CloseFrame {
                 code,
                 reason: reason.into(),
-            })))
-            .await;
+            }))),
+        )
+        .await;
         // Give the peer a moment to answer the close, so the browser reports it as clean.
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
             while let Some(Ok(message)) = socket.recv().await {
@@ -178,6 +210,63 @@ pub async fn run(mut socket: WebSocket, state: ChatState, id: u64, peer: std::ne
         })
         .await;
     }
+}
+
+/// Answers `history`: the page before `before`, through the bounded queue.
+async fn send_page(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: &Joined,
+    outbound: &mut Outbound,
+    before: u64,
+) -> Result<(), Option<Close>> {
+    let page = state
+        .hub
+        .store()
+        .page(&member.room, None, Some(before), state.limits.page())
+        .await;
+    let page = match page {
+        Ok(page) => page,
+        Err(error) => {
+            tracing::error!(room = %member.room, %error, "history page unreadable");
+            return Err(Some(storage_failed("the history could not be read")));
+        }
+    };
+    let json = serde_json::to_string(&ServerFrame::Page {
+        before,
+        messages: page.history.messages,
+        more: page.more,
+    })
+    .unwrap_or_default();
+    send_out(socket, outbound, Message::Text(json.into())).await
+}
+
+/// How long the close frame may take to be written (a peer that does not read never takes it).
+const CLOSE_SEND: Duration = Duration::from_secs(2);
+
+/// Sends through the member's bounded queue; over the bound, the close that says so.
+async fn send_out(
+    socket: &mut WebSocket,
+    outbound: &mut Outbound,
+    message: Message,
+) -> Result<(), Option<Close>> {
+    outbound.send(socket, message).await.map_err(|overflow| {
+        overflow.map(|overflow: Overflow| {
+            let (code, reason) = overflow.close();
+            Close(code, reason)
+        })
+    })
+}
+
+/// 1008: a frame was begun and not finished in time (its bytes would be held meanwhile).
+fn stalled(timeout: Duration) -> Close {
+    Close(
+        1008,
+        format!(
+            "a message was begun and not completed within {} ms",
+            timeout.as_millis()
+        ),
+    )
 }
 
 /// A receive error: a frame too large (1009), invalid UTF-8 (1007), or the peer gone.
@@ -288,7 +377,8 @@ async fn handle(
                         tab_id: tab_id.as_deref(),
                         replaced: replaced_tx,
                     };
-                    let membership = match state.hub.join(&room, joiner, resume.after).await {
+                    let page = state.limits.page();
+                    let membership = match state.hub.join(&room, joiner, resume.after, page).await {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
@@ -305,6 +395,9 @@ async fn handle(
                     let delivered = Resume::delivered(&membership.history);
                     let gap = resume.gap(&membership.history);
                     *links.feed = Some(membership.receiver);
+                    links
+                        .outbound
+                        .joined(membership.feed.clone(), membership.subscribed_at);
                     *links.replaced = Some(replaced_rx);
                     *joined = Some(Joined {
                         room,
@@ -317,13 +410,18 @@ async fn handle(
                         you: nick,
                         members: membership.members,
                         history: membership.history.messages,
+                        more: membership.more,
                         gap,
                         last_seq: membership.history.last_seq,
                         epoch: epoch_now,
                         secret,
                         limits: state.limits.announced(),
                     };
-                    send(socket, Message::Text(to_json(&welcome).to_string().into())).await
+                    // Through the bounded queue: a page in flight is held against the budget.
+                    // One copy of the page at a time: the messages go once they are JSON.
+                    let json = serde_json::to_string(&welcome).unwrap_or_default();
+                    drop(welcome);
+                    send_out(socket, links.outbound, Message::Text(json.into())).await
                 }
                 (ClientFrame::Join { .. }, Some(_)) => {
                     send(
@@ -372,6 +470,9 @@ async fn handle(
                     Ok(())
                 }
                 (ClientFrame::Leave, Some(_)) => Err(Some(Close(1000, "left".into()))),
+                (ClientFrame::History { before }, Some(member)) => {
+                    send_page(socket, state, member, links.outbound, before).await
+                }
             }
         }
         Message::Binary(bytes) => {
@@ -448,12 +549,14 @@ fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
         .unwrap_or_default()
         .to_owned();
     serde_json::from_value(value).map_err(|error| {
-        if ["join", "say", "typing", "leave"].contains(&kind.as_str()) {
+        if ["join", "say", "typing", "leave", "history"].contains(&kind.as_str()) {
             ("bad_frame", format!("{kind}: {error}"))
         } else {
             (
                 "unknown_type",
-                format!("unknown frame type {kind:?}; expected join, say, typing or leave"),
+                format!(
+                    "unknown frame type {kind:?}; expected join, say, typing, leave or history"
+                ),
             )
         }
     })
@@ -620,6 +723,7 @@ async fn drain_feed(
     state: &ChatState,
     member: Option<&mut Joined>,
     feed: Option<&mut tokio::sync::broadcast::Receiver<Live>>,
+    outbound: &mut Outbound,
     id: u64,
 ) {
     use tokio::sync::broadcast::error::TryRecvError;
@@ -633,7 +737,10 @@ async fn drain_feed(
                 Err(TryRecvError::Lagged(skipped)) => Err(RecvError::Lagged(skipped)),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return,
             };
-            if forward(socket, state, member, id, live).await.is_err() {
+            if forward(socket, state, member, outbound, id, live)
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -646,26 +753,24 @@ async fn forward(
     socket: &mut WebSocket,
     state: &ChatState,
     member: &mut Joined,
+    outbound: &mut Outbound,
     id: u64,
     live: Result<Live, RecvError>,
 ) -> Result<(), Option<Close>> {
+    if let Ok(live) = &live {
+        outbound.received(live);
+    }
     match live {
         Ok(Live::Message { seq, json, .. }) => {
             if seq > member.delivered {
                 member.delivered = seq;
-                socket
-                    .send(Message::Text(json.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(json.to_string().into())).await?;
             }
         }
-        Ok(Live::Notice { about, json }) => {
+        Ok(Live::Notice { about, json, .. }) => {
             // Not about myself: my other tabs are me.
             if *about != *member.nick {
-                socket
-                    .send(Message::Text(json.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(json.to_string().into())).await?;
             }
         }
         Err(RecvError::Lagged(skipped)) => {
@@ -686,18 +791,12 @@ async fn forward(
             if let Some((from, to)) = lag_gap(member.delivered, &history) {
                 tracing::warn!(conn = id, from, to, "lagged past the history: gap");
                 let frame = to_json(&ServerFrame::Gap { from, to });
-                socket
-                    .send(Message::Text(frame.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
             }
             for message in history.messages {
                 member.delivered = message.seq;
                 let frame = to_json(&ServerFrame::Message(message));
-                socket
-                    .send(Message::Text(frame.to_string().into()))
-                    .await
-                    .map_err(|_| None)?;
+                send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
             }
         }
         Err(RecvError::Closed) => return Err(None),

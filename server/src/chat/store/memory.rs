@@ -2,8 +2,8 @@
 //! want no disk, and the reference the durable backends are held to.
 
 use super::{
-    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media,
-    PendingAppend, Retention, RoomStore, StoreError,
+    has_gap, media_url, new_epoch, newest_page, unix_ms, Appended, Content, Draft, History, Media,
+    Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::ChatMessage;
@@ -206,6 +206,49 @@ impl RoomStore for MemoryStore {
                 .collect(),
             gap: has_gap(after, oldest_kept, room.last_seq),
             last_seq: room.last_seq,
+        })
+    }
+
+    async fn page(
+        &self,
+        room: &str,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        // Only the page is copied out (a room of 1 000 large messages is not).
+        let mut state = self.lock();
+        state.evict(room, &self.retention, unix_ms());
+        let Some(kept) = state.rooms.get(room) else {
+            return Ok(Page {
+                history: History {
+                    messages: Vec::new(),
+                    gap: after.is_some_and(|seq| seq > 0),
+                    last_seq: 0,
+                },
+                more: false,
+            });
+        };
+        let oldest_kept = kept
+            .messages
+            .front()
+            .map_or(kept.last_seq + 1, |kept| kept.message.seq);
+        let (from, before) = (after.unwrap_or(0), before.unwrap_or(u64::MAX));
+        let (messages, more) = newest_page(
+            kept.messages
+                .iter()
+                .rev()
+                .map(|kept| &kept.message)
+                .filter(|m| m.seq > from && m.seq < before),
+            limit,
+        );
+        Ok(Page {
+            history: History {
+                messages,
+                gap: has_gap(after, oldest_kept, kept.last_seq),
+                last_seq: kept.last_seq,
+            },
+            more,
         })
     }
 

@@ -138,6 +138,52 @@ pub struct History {
     pub last_seq: u64,
 }
 
+/// How much one page of history may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    /// Most messages.
+    pub messages: usize,
+    /// About the most bytes of JSON (a page holds at least one message, whatever its size).
+    pub bytes: usize,
+}
+
+/// About the bytes of a message's JSON in a frame.
+pub(super) fn message_bytes(message: &ChatMessage) -> usize {
+    // The fixed field names and numbers, plus what varies; JSON escaping may add a little.
+    96 + message.room.len() + message.from.len() + message.client_msg_id.len() + message.body.size()
+}
+
+/// The first messages of `newest_first` (the newest of a range, newest first) that fit in
+/// `limit`, in seq order, and whether any were left out.
+pub fn newest_page<'a>(
+    newest_first: impl Iterator<Item = &'a ChatMessage>,
+    limit: PageLimit,
+) -> (Vec<ChatMessage>, bool) {
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    let mut more = false;
+    for message in newest_first {
+        let size = message_bytes(message);
+        if !page.is_empty() && (page.len() >= limit.messages || bytes + size > limit.bytes) {
+            more = true;
+            break;
+        }
+        bytes += size;
+        page.push(message.clone());
+    }
+    page.reverse();
+    (page, more)
+}
+
+/// One page of history: the newest messages of the range asked for that fit the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The messages (in seq order), the gap flag and the room's last seq, as for `since`.
+    pub history: History,
+    /// Older messages of the range are kept but were left out.
+    pub more: bool,
+}
+
 /// How long rooms keep messages, and dedup keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
@@ -184,6 +230,25 @@ pub trait RoomStore: Send + Sync + 'static {
     }
     /// The messages after `after` (all kept ones for `None`).
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError>;
+    /// The newest messages with `after < seq < before` (either bound optional) that fit in
+    /// `limit`, with `since`'s gap flag and last seq for `after`. Backends override this to
+    /// read only the page; the default reads all of `since` first.
+    async fn page(
+        &self,
+        room: &str,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        let mut history = self.since(room, after).await?;
+        let before = before.unwrap_or(u64::MAX);
+        let (messages, more) = newest_page(
+            history.messages.iter().rev().filter(|m| m.seq < before),
+            limit,
+        );
+        history.messages = messages;
+        Ok(Page { history, more })
+    }
     /// A stored picture by the id in its URL (`None` when unknown or no longer kept).
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError>;
     /// Names this store's numbering of seqs: it changes when the history is lost (a restart of

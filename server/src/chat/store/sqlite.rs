@@ -15,8 +15,8 @@
 //! "repair" a database: a bad one is named and left as it is.
 
 use super::{
-    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media,
-    PendingAppend, Retention, RoomStore, StoreError,
+    has_gap, media_url, message_bytes, new_epoch, unix_ms, Appended, Content, Draft, History,
+    Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -693,6 +693,24 @@ fn read_since(
     retention: Retention,
     now: u64,
 ) -> rusqlite::Result<History> {
+    let everything = PageLimit {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+    read_page(conn, room, after, None, everything, retention, now).map(|page| page.history)
+}
+
+/// The newest messages with `after < seq < before` that fit in `limit`: rows are read newest
+/// first and only until the page is full.
+fn read_page(
+    conn: &Connection,
+    room: &str,
+    after: Option<u64>,
+    before: Option<u64>,
+    limit: PageLimit,
+    retention: Retention,
+    now: u64,
+) -> rusqlite::Result<Page> {
     // One read transaction: the room's last seq and its messages come from the same snapshot.
     let tx = conn.unchecked_transaction()?;
     let last_seq: Option<u64> = tx
@@ -700,10 +718,13 @@ fn read_since(
         .query_row([room], |row| row.get(0))
         .optional()?;
     let Some(last_seq) = last_seq else {
-        return Ok(History {
-            messages: Vec::new(),
-            gap: after.is_some_and(|seq| seq > 0),
-            last_seq: 0,
+        return Ok(Page {
+            history: History {
+                messages: Vec::new(),
+                gap: after.is_some_and(|seq| seq > 0),
+                last_seq: 0,
+            },
+            more: false,
         });
     };
     // Rows the background retention has not removed yet are already gone for readers, so the
@@ -717,34 +738,46 @@ fn read_since(
         .query_row(params![room, floor, cutoff], |row| row.get(0))?;
     // Clamped to the room's end: a `last_seq` past it (up to u64::MAX) does not fit SQLite's i64.
     let from = floor.max(after.unwrap_or(0)).min(last_seq);
+    let until = before.unwrap_or(u64::MAX).min(last_seq.saturating_add(1));
     let mut rows = tx.prepare_cached(
         "SELECT seq, sender, ts, client_msg_id, body FROM messages
-         WHERE room = ?1 AND seq > ?2 AND ts >= ?3 ORDER BY seq",
+         WHERE room = ?1 AND seq > ?2 AND ts >= ?3 AND seq < ?4 ORDER BY seq DESC",
     )?;
-    let messages = rows
-        .query_map(params![room, from, cutoff], |row| {
-            let body: String = row.get(4)?;
-            let body: Body = serde_json::from_str(&body).map_err(|error| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    4,
-                    rusqlite::types::Type::Text,
-                    error.into(),
-                )
-            })?;
-            Ok(ChatMessage {
-                room: room.to_owned(),
-                seq: row.get(0)?,
-                from: row.get(1)?,
-                ts: row.get(2)?,
-                client_msg_id: row.get(3)?,
-                body,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(History {
-        messages,
-        gap: has_gap(after, oldest_kept.unwrap_or(last_seq + 1), last_seq),
-        last_seq,
+    let rows = rows.query_map(params![room, from, cutoff, until], |row| {
+        let body: String = row.get(4)?;
+        let body: Body = serde_json::from_str(&body).map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, error.into())
+        })?;
+        Ok(ChatMessage {
+            room: room.to_owned(),
+            seq: row.get(0)?,
+            from: row.get(1)?,
+            ts: row.get(2)?,
+            client_msg_id: row.get(3)?,
+            body,
+        })
+    })?;
+    let (mut messages, mut bytes, mut more) = (Vec::new(), 0usize, false);
+    for message in rows {
+        let message = message?;
+        let size = message_bytes(&message);
+        if !messages.is_empty()
+            && (messages.len() >= limit.messages || bytes.saturating_add(size) > limit.bytes)
+        {
+            more = true;
+            break;
+        }
+        bytes += size;
+        messages.push(message);
+    }
+    messages.reverse();
+    Ok(Page {
+        history: History {
+            messages,
+            gap: has_gap(after, oldest_kept.unwrap_or(last_seq + 1), last_seq),
+            last_seq,
+        },
+        more,
     })
 }
 
@@ -779,6 +812,19 @@ impl RoomStore for SqliteStore {
         let room = room.to_owned();
         let retention = self.retention;
         self.read(move |conn| read_since(conn, &room, after, retention, unix_ms()))
+            .await
+    }
+
+    async fn page(
+        &self,
+        room: &str,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        let room = room.to_owned();
+        let retention = self.retention;
+        self.read(move |conn| read_page(conn, &room, after, before, limit, retention, unix_ms()))
             .await
     }
 

@@ -1,0 +1,666 @@
+//! The server's memory stays bounded against clients that stall, do not read, or ask for a
+//! lot: each test runs the real binary, measures its resident set (VmRSS in /proc) while the
+//! hostile clients are at it, and checks that another room keeps its latency.
+
+mod support;
+
+use futures_util::SinkExt;
+use heartline_protocol::ServerFrame;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::DEADLINE;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+type Client = support::Client;
+
+/// The server binary on a free port with `args`; it is killed when the handle drops.
+struct Server {
+    child: tokio::process::Child,
+    addr: String,
+    /// How many times the server logged closing a member for being too slow.
+    too_slow: tokio::sync::watch::Receiver<usize>,
+}
+
+impl Server {
+    async fn spawn(args: &[&str]) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_heartline-server"))
+            .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "heartline_server=info")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(DEADLINE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.split("listening on http://").nth(1) {
+                    return url.trim().to_owned();
+                }
+            }
+            panic!("the server exited")
+        })
+        .await
+        .expect("the server listens in time");
+        let (count, too_slow) = tokio::sync::watch::channel(0);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("closing") && line.contains("too slow") {
+                    count.send_modify(|count| *count += 1);
+                }
+            }
+        });
+        Self {
+            child,
+            addr,
+            too_slow,
+        }
+    }
+
+    /// Resident memory, MiB.
+    fn rss_mib(&self) -> f64 {
+        let pid = self.child.id().expect("running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        kb / 1024.0
+    }
+
+    /// Samples the resident memory every 20 ms until dropped; `peak` reads the highest so far.
+    fn sample(&self) -> Sampler {
+        let pid = self.child.id().expect("running");
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let keep = peak.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    let kb: u64 = status
+                        .lines()
+                        .find_map(|line| line.strip_prefix("VmRSS:"))
+                        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                        .unwrap_or(0);
+                    keep.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Sampler { peak, task }
+    }
+
+    async fn join(&self, room: &str, nick: &str) -> (Client, ServerFrame) {
+        let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
+            .await
+            .expect("connects");
+        let join =
+            json!({"type": "join", "room": room, "nick": nick, "client_id": format!("c-{nick}")});
+        client
+            .send(Message::Text(join.to_string().into()))
+            .await
+            .unwrap();
+        let welcome = support::next(&mut client).await;
+        (client, welcome)
+    }
+
+    /// A raw TCP connection that has done the WebSocket handshake.
+    async fn raw(&self) -> TcpStream {
+        self.handshake(TcpStream::connect(&self.addr).await.unwrap())
+            .await
+    }
+
+    /// A raw connection with a 4 KiB receive buffer, joined to `room` (frames not read).
+    async fn raw_member(&self, room: &str, nick: &str) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(self.addr.parse().unwrap()).await.unwrap();
+        let mut stream = self.handshake(stream).await;
+        let join =
+            json!({"type": "join", "room": room, "nick": nick, "client_id": format!("c-{nick}")});
+        let payload = join.to_string().into_bytes();
+        let mut frame = frame_header(1, payload.len() as u64);
+        frame.extend(payload);
+        stream.write_all(&frame).await.unwrap();
+        stream
+    }
+
+    /// Open chat connections, as /health counts them.
+    async fn connections(&self) -> u64 {
+        let mut stream = TcpStream::connect(&self.addr).await.unwrap();
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let health: serde_json::Value = serde_json::from_str(body).expect("health JSON");
+        health["connections"].as_u64().expect("a count")
+    }
+
+    async fn handshake(&self, mut stream: TcpStream) -> TcpStream {
+        let request = format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            self.addr
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        stream
+    }
+}
+
+struct Sampler {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn peak_mib(&self) -> f64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A masked client frame header.
+fn frame_header(opcode: u8, length: u64) -> Vec<u8> {
+    let mut bytes = vec![0x80 | opcode, 0x80 | 127];
+    bytes.extend(length.to_be_bytes());
+    bytes.extend([0, 0, 0, 0]);
+    bytes
+}
+
+/// Reads server frames until the close; its code and reason, or None for EOF/reset first.
+async fn close_of(stream: &mut TcpStream) -> Option<(u16, String)> {
+    close_of_paced(stream, None, None).await
+}
+
+/// Like [`close_of`], reading at most `per_second` bytes a second when given, until `hurry`
+/// says to read what is left at full speed.
+async fn close_of_paced(
+    stream: &mut TcpStream,
+    per_second: Option<u64>,
+    hurry: Option<tokio::sync::watch::Receiver<bool>>,
+) -> Option<(u16, String)> {
+    let started = Instant::now();
+    let mut taken = 0u64;
+    let mut read_exact = async |stream: &mut TcpStream, into: &mut [u8]| -> Option<()> {
+        for chunk in into.chunks_mut(1024) {
+            let hurried = hurry.as_ref().is_some_and(|hurry| *hurry.borrow());
+            if let (Some(rate), false) = (per_second, hurried) {
+                // Pacing, not synchronisation: the reader is slow on purpose.
+                let due = started + Duration::from_secs_f64(taken as f64 / rate as f64);
+                let mut hurry = hurry.clone();
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    _ = async { hurry.as_mut()?.wait_for(|hurry| *hurry).await.ok() } => {}
+                }
+            }
+            stream.read_exact(chunk).await.ok()?;
+            taken += chunk.len() as u64;
+        }
+        Some(())
+    };
+    loop {
+        let mut head = [0u8; 2];
+        read_exact(stream, &mut head).await?;
+        let length = match head[1] & 0x7f {
+            126 => {
+                let mut wide = [0u8; 2];
+                read_exact(stream, &mut wide).await?;
+                u64::from(u16::from_be_bytes(wide))
+            }
+            127 => {
+                let mut wide = [0u8; 8];
+                read_exact(stream, &mut wide).await?;
+                u64::from_be_bytes(wide)
+            }
+            short => u64::from(short),
+        };
+        let mut payload = vec![0u8; length as usize];
+        read_exact(stream, &mut payload).await?;
+        if head[0] & 0x0f == 8 {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            return Some((code, String::from_utf8_lossy(&payload[2..]).into_owned()));
+        }
+    }
+}
+
+/// The round trip of a message between two members of one room, the worst of `count`.
+async fn worst_latency(sender: &mut Client, receiver: &mut Client, count: usize) -> Duration {
+    let mut worst = Duration::ZERO;
+    for i in 0..count {
+        let started = Instant::now();
+        let id = format!("latency-{i}-{:?}", started);
+        support::say(sender, &id, "ping").await;
+        loop {
+            if let ServerFrame::Message(message) = support::next(receiver).await {
+                if message.client_msg_id == id {
+                    break;
+                }
+            }
+        }
+        worst = worst.max(started.elapsed());
+    }
+    worst
+}
+
+/// 100 connections each stall half-way through a 5 MiB binary frame. With a 64 MiB budget,
+/// the server holds at most that much of their input: those past it are refused with 1013 at
+/// once, the rest closed with 1008 by the 3 s frame deadline; its RSS stays under 160 MiB, and
+/// another room's messages still arrive within 250 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_frames_are_closed_by_the_deadline_and_memory_stays_bounded() {
+    let server = Server::spawn(&["--frame-timeout-ms", "3000", "--memory-budget-mb", "64"]).await;
+    let (mut ada, _) = server.join("quiet", "ada").await;
+    let (mut bob, _) = server.join("quiet", "bob").await;
+    let sampler = server.sample();
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..100 {
+        let mut stream = server.raw().await;
+        let mut bytes = frame_header(2, 5 << 20);
+        bytes.extend(vec![0u8; 5 << 19]);
+        // Refused connections are reset while writing: that is an answer too.
+        let _ = stream.write_all(&bytes).await;
+        stalled.push(stream);
+    }
+    let worst = worst_latency(&mut ada, &mut bob, 20).await;
+    let mut codes = Vec::new();
+    for (i, stream) in stalled.iter_mut().enumerate() {
+        let left =
+            (Duration::from_secs(3) + Duration::from_secs(3)).saturating_sub(started.elapsed());
+        let close = tokio::time::timeout(left, close_of(stream))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "stalled connection {i} still open after {:?}",
+                    started.elapsed()
+                )
+            });
+        codes.push(close);
+    }
+    let peak = sampler.peak_mib();
+    let deadline = codes
+        .iter()
+        .flatten()
+        .filter(|(code, reason)| *code == 1008 && reason.contains("not completed"))
+        .count();
+    let budget = codes
+        .iter()
+        .flatten()
+        .filter(|(code, reason)| *code == 1013 && reason.contains("memory budget"))
+        .count();
+    eprintln!("peak {peak:.1} MiB, {deadline} closed by the deadline, {budget} by the budget, worst latency {worst:?}");
+    assert!(peak < 160.0, "peak RSS {peak:.1} MiB");
+    assert!(deadline > 0 && budget > 0, "{codes:?}");
+    assert!(
+        worst < Duration::from_millis(250),
+        "another room's latency: {worst:?}"
+    );
+    let after = server.rss_mib();
+    eprintln!("after: {after:.1} MiB");
+}
+
+/// A text frame whose header declares more than the text limit is refused with 1009 at its
+/// header: the server does not wait for (or buffer) a payload it would refuse anyway.
+#[tokio::test]
+async fn an_oversize_text_frame_is_refused_at_its_header() {
+    let server = Server::spawn(&[]).await;
+    let mut stream = server.raw().await;
+    stream.write_all(&frame_header(1, 5 << 20)).await.unwrap();
+    let close = tokio::time::timeout(DEADLINE, close_of(&mut stream))
+        .await
+        .expect("answered without the payload");
+    let (code, reason) = close.expect("a close frame");
+    assert_eq!(code, 1009);
+    assert!(
+        reason.contains("text frame of 5242880 bytes; the limit is 65536"),
+        "{reason}"
+    );
+    // The same length as binary is within its limit: no answer yet.
+    let mut stream = server.raw().await;
+    stream.write_all(&frame_header(2, 5 << 20)).await.unwrap();
+    let mut byte = [0u8; 1];
+    let waited = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await;
+    assert!(waited.is_err(), "a binary frame of 5 MiB is waited for");
+}
+
+/// Ten members who never read and ten who read at 16 KB/s, in a room where 300 messages of
+/// 60 KiB are said: each is closed once more than 1 MiB waits for it (1008, "too slow"), the
+/// server's RSS stays under 64 MiB meanwhile and is under 40 MiB after they left, and
+/// another room's messages still arrive within 500 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_do_not_read_are_closed_past_the_outbound_bound() {
+    let server = Server::spawn(&[
+        "--max-unsent-kib",
+        "1024",
+        "--history",
+        "20",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let (mut ada, _) = server.join("busy", "ada").await;
+    let (mut quiet_a, _) = server.join("quiet", "qa").await;
+    let (mut quiet_b, _) = server.join("quiet", "qb").await;
+    let baseline = server.rss_mib();
+    let mut never = Vec::new();
+    let mut slow = Vec::new();
+    let (hurry, hurried) = tokio::sync::watch::channel(false);
+    for i in 0..10 {
+        never.push(server.raw_member("busy", &format!("never{i}")).await);
+        let mut reader = server.raw_member("busy", &format!("slow{i}")).await;
+        let hurried = hurried.clone();
+        slow.push(tokio::spawn(async move {
+            close_of_paced(&mut reader, Some(16 * 1024), Some(hurried)).await
+        }));
+    }
+    let sampler = server.sample();
+    let text = "x".repeat(60 * 1024);
+    let talk = tokio::spawn(async move {
+        for i in 0..300 {
+            support::say(&mut ada, &format!("m{i}"), &text).await;
+            // Acks keep ada's own queue short.
+            support::next_ack(&mut ada).await;
+        }
+        ada
+    });
+    let worst = worst_latency(&mut quiet_a, &mut quiet_b, 20).await;
+    let _ada = tokio::time::timeout(Duration::from_secs(60), talk)
+        .await
+        .expect("said in time")
+        .unwrap();
+    // Once the server has given all twenty up, the slow readers take what is left ahead of
+    // their close at full speed.
+    let mut too_slow = server.too_slow.clone();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        too_slow.wait_for(|count| *count >= 20),
+    )
+    .await
+    .expect("every slow member given up in time")
+    .unwrap();
+    let peak = sampler.peak_mib();
+    hurry.send(true).unwrap();
+    let mut reasons = Vec::new();
+    for reader in slow {
+        reasons.push(
+            tokio::time::timeout(Duration::from_secs(30), reader)
+                .await
+                .expect("the reader ends")
+                .unwrap(),
+        );
+    }
+    // Every slow member is gone: only ada and the quiet pair are left.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.connections().await > 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} connections still open",
+            server.connections().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(sampler);
+    let after = server.rss_mib();
+    eprintln!("baseline {baseline:.1} MiB, peak {peak:.1} MiB, after {after:.1} MiB, worst latency {worst:?}, {reasons:?}");
+    drop(never);
+    assert!(peak < 64.0, "peak RSS {peak:.1} MiB");
+    assert!(after < 40.0, "RSS after they left {after:.1} MiB");
+    assert!(
+        worst < Duration::from_millis(500),
+        "another room's latency: {worst:?}"
+    );
+    let said = reasons
+        .iter()
+        .flatten()
+        .filter(|(code, reason)| *code == 1008 && reason.contains("too slow"))
+        .count();
+    assert_eq!(said, 10, "every slow reader is told why: {reasons:?}");
+}
+
+/// A room of 1 000 messages of 60 KiB (59 MB of history), joined by six members who never
+/// read: each welcome is one page (at most 1 MiB), so the server grows by less than 32 MiB
+/// over what the store itself holds, and another room keeps its latency. A member that reads
+/// gets the older pages on request, down to the first message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_paged_so_joiners_who_do_not_read_cost_a_page() {
+    let server = Server::spawn(&[
+        "--history",
+        "1000",
+        "--history-page-kib",
+        "1024",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let (ada, _) = server.join("big", "ada").await;
+    let (mut to_ada, mut from_ada) = futures_util::StreamExt::split(ada);
+    let acks = tokio::spawn(async move {
+        let mut last = 0;
+        while last < 1_000 {
+            match futures_util::StreamExt::next(&mut from_ada).await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                        last = seq;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("ada: {other:?}"),
+            }
+        }
+    });
+    let text = "x".repeat(60 * 1024);
+    for i in 1..=1_000 {
+        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
+        to_ada
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(120), acks)
+        .await
+        .expect("every message acked")
+        .unwrap();
+    let (mut quiet_a, _) = server.join("quiet", "qa").await;
+    let (mut quiet_b, _) = server.join("quiet", "qb").await;
+    let filled = server.rss_mib();
+    let sampler = server.sample();
+    let mut joiners = Vec::new();
+    for i in 0..6 {
+        joiners.push(server.raw_member("big", &format!("mute{i}")).await);
+    }
+    // A member who reads: its welcome is a page, and the pages before it reach the first seq.
+    let (mut reader, welcome) = server.join("big", "reader").await;
+    let ServerFrame::Welcome {
+        history,
+        more,
+        limits,
+        ..
+    } = welcome
+    else {
+        panic!("a welcome")
+    };
+    assert!(more, "older messages are kept");
+    assert_eq!(
+        limits.history_page_bytes,
+        1 << 20,
+        "the page size is announced"
+    );
+    let page_bytes = |messages: &[heartline_protocol::ChatMessage]| {
+        serde_json::to_string(messages).unwrap().len()
+    };
+    assert!(
+        !history.is_empty() && page_bytes(&history) <= (1 << 20) + 64 * 1024,
+        "{} messages, {} bytes",
+        history.len(),
+        page_bytes(&history)
+    );
+    assert_eq!(history.last().unwrap().seq, 1_000);
+    let mut oldest = history[0].seq;
+    let mut pages = 1;
+    loop {
+        let request = json!({"type": "history", "before": oldest});
+        reader
+            .send(Message::Text(request.to_string().into()))
+            .await
+            .unwrap();
+        let (messages, more) = loop {
+            if let ServerFrame::Page {
+                before,
+                messages,
+                more,
+            } = support::next(&mut reader).await
+            {
+                assert_eq!(before, oldest);
+                break (messages, more);
+            }
+        };
+        assert!(messages.iter().all(|m| m.seq < oldest), "older than asked");
+        assert!(page_bytes(&messages) <= (1 << 20) + 64 * 1024);
+        assert_eq!(
+            messages.last().unwrap().seq,
+            oldest - 1,
+            "no hole between pages"
+        );
+        oldest = messages[0].seq;
+        pages += 1;
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(oldest, 1, "paged down to the first message");
+    let worst = worst_latency(&mut quiet_a, &mut quiet_b, 20).await;
+    let peak = sampler.peak_mib();
+    eprintln!("filled {filled:.1} MiB, peak {peak:.1} MiB, {pages} pages, worst latency {worst:?}");
+    assert!(
+        peak - filled < 32.0,
+        "six welcomes nobody reads grew the server from {filled:.1} to {peak:.1} MiB"
+    );
+    assert!(
+        worst < Duration::from_millis(500),
+        "another room's latency: {worst:?}"
+    );
+    drop(joiners);
+}
+
+/// One budget for the process: welcomes stuck on members who never read hold their pages
+/// against it, and once it is spent a new joiner is refused with 1013 (said in the reason)
+/// instead of the server growing; when the stuck members leave, joining works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_memory_budget_new_work_is_refused_with_1013() {
+    let server = Server::spawn(&[
+        "--memory-budget-mb",
+        "16",
+        "--history-page-kib",
+        "8192",
+        "--max-unsent-kib",
+        "65536",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let (mut ada, _) = server.join("big", "ada").await;
+    let text = "x".repeat(60 * 1024);
+    for i in 0..100 {
+        support::say(&mut ada, &format!("m{i}"), &text).await;
+        support::next_ack(&mut ada).await;
+    }
+    let filled = server.rss_mib();
+    let sampler = server.sample();
+    // Members who never read, until a reading one is refused: each stuck welcome (a page of
+    // about 6 MB) holds its share of the 16 MiB.
+    let mut stuck = Vec::new();
+    let mut probes = 0;
+    let (code, reason) = loop {
+        assert!(
+            stuck.len() < 8,
+            "{} stuck welcomes and no refusal",
+            stuck.len()
+        );
+        stuck.push(
+            server
+                .raw_member("big", &format!("mute{}", stuck.len()))
+                .await,
+        );
+        probes += 1;
+        match probe(&server, &format!("probe{probes}")).await {
+            Ok(()) => continue,
+            Err(close) => break close,
+        }
+    };
+    let peak = sampler.peak_mib();
+    eprintln!(
+        "filled {filled:.1} MiB, peak {peak:.1} MiB, refused after {} stuck: {code} {reason}",
+        stuck.len()
+    );
+    assert_eq!(code, 1013);
+    assert!(reason.contains("memory budget"), "{reason}");
+    assert!(
+        peak - filled < 48.0,
+        "grew from {filled:.1} to {peak:.1} MiB"
+    );
+    // Once they are gone, their shares are back.
+    drop(stuck);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        probes += 1;
+        match probe(&server, &format!("probe{probes}")).await {
+            Ok(()) => break,
+            Err(close) => assert!(Instant::now() < deadline, "still refused: {close:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Joins `big` and reads the welcome through; the close instead, if refused.
+async fn probe(server: &Server, nick: &str) -> Result<(), (u16, String)> {
+    let (mut client, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .unwrap();
+    let join = json!({"type": "join", "room": "big", "nick": nick, "client_id": nick});
+    client
+        .send(Message::Text(join.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let next = tokio::time::timeout(DEADLINE, futures_util::StreamExt::next(&mut client))
+            .await
+            .expect("an answer in time");
+        match next {
+            Some(Ok(Message::Text(text))) if text.contains("\"welcome\"") => return Ok(()),
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return Err((u16::from(frame.code), frame.reason.to_string()))
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{nick}: {other:?}"),
+        }
+    }
+}
