@@ -149,8 +149,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 Notice::Event(Event::Closed(close)) => {
                     let (name, meaning) = describe_close(&close, t.zh);
                     match close.code {
+                        // A refused name: the server's reason says which rule (it has rules the
+                        // form does not run, such as look-alike nicknames).
                         4001..=4003 => {
-                            on_rejected.emit(format!("{name}: {meaning}"));
+                            let why = if close.reason.is_empty() {
+                                meaning
+                            } else {
+                                &close.reason
+                            };
+                            on_rejected.emit(format!("{name}: {why}"));
                             return;
                         }
                         // Another tab copied this tab's id (a duplicated tab): take a new one.
