@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
 import { Ui } from './lib/ui.mjs';
+import { startProxy } from './lib/proxy.mjs';
 
 const base = process.env.HEARTLINE_URL;
 if (!base) throw new Error('HEARTLINE_URL is not set: run the end-to-end tests through scripts/test.sh');
@@ -108,6 +109,52 @@ for (const name of BROWSERS) {
       assert.ok(max <= others + 2, `at most one extra connection during the handover (saw ${max - others})`);
       assert.ok(longestOver <= MAX_OVERLAP_MS, `handover overlap ${longestOver} ms`);
       console.log(`${name}: handover overlap ${longestOver} ms (two connections seen: ${max > others + 1})`);
+    });
+
+    test('written offline in two tabs, sent once when the network is back, by whichever tab leads then', async () => {
+      const port = Number(new URL(base).port);
+      const proxy = await startProxy(port);
+      try {
+        const room = uniqueRoom();
+        const friendContext = await browser.newContext();
+        const friend = new Ui(await friendContext.newPage(base));
+        await friend.join('pal', room);
+        // The three tabs reach the server through a proxy, whose network can die.
+        const context = await browser.newContext();
+        const leader = new Ui(await context.newPage(proxy.url));
+        await leader.join('duo', room);
+        const tab2 = new Ui(await context.newPage(proxy.url));
+        const tab3 = new Ui(await context.newPage(proxy.url));
+        for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);
+
+        // The network dies without a close (the server keeps a half-open connection), and
+        // stays down: every tab sees the loss.
+        proxy.blockNew();
+        assert.ok(proxy.cutClients() >= 1);
+        for (const tab of [leader, tab2, tab3]) {
+          await tab.until('status', {}, (s) => !s.startsWith('Connected'), 10_000, 'the loss');
+        }
+        await tab3.say('written offline in tab three');
+        await tab2.say('written offline in tab two');
+        await tab3.until('outbox', {}, (o) => o.length === 2, 5_000, "both tabs' messages pending in tab three");
+        // The leading tab goes before the network is back: another tab leads, joins with the
+        // connection's tab id (the server drops the half-open one at once) and sends both.
+        await leader.page.close();
+        proxy.unblock();
+        for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 20_000);
+        await friend.say('marker');
+        const all = sorted(['written offline in tab three', 'written offline in tab two', 'marker']);
+        for (const page of [tab2, tab3, friend]) {
+          await page.logHas('marker', 15_000);
+          await page.until('delivered', {}, (texts) => texts.length >= all.length, 10_000, 'every message');
+          assert.deepEqual(sorted(await page.delivered()), all, 'each message once');
+          assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
+        }
+        // One member, however many connections came and went.
+        assert.deepEqual(await friend.do('members'), ['duo', 'pal']);
+      } finally {
+        await proxy.stop();
+      }
     });
   });
 }
