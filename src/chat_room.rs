@@ -223,6 +223,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 Notice::Role(now) => role_state.set(Some(now)),
                 Notice::Event(Event::Opened) => {
                     *joined_here.borrow_mut() = false;
+                    // Not welcomed on this connection yet, even if the last one's loss went
+                    // unheard (a shared socket closed while this tab had let go of it).
+                    state.dispatch(Action::Lost(None));
                     in_flight.borrow_mut().clear();
                     *pacer.borrow_mut() = None;
                     let (last_seq, epoch) = (state.last_seq, state.epoch.clone());
