@@ -11,18 +11,22 @@ use crate::components::message_list::MessageList;
 use crate::components::sketch_pad::SketchPad;
 use crate::i18n::Texts;
 use crate::pacer::Pacer;
-use crate::state::{Action, ChatState, Identity, Pending, PendingBody};
+use crate::state::{Action, ChatState, Entry, Identity, Pending, PendingBody};
 use crate::storage::{random_id, Store};
+use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
-use heartline::{use_heartline, ClosePolicy, Config, Event, Inbound, Notice, Status, UseHeartline};
+use heartline::{
+    use_heartline, ClosePolicy, Config, Event, Inbound, Notice, Role, Status, Text, UseHeartline,
+};
 use heartline_protocol::{
     encode_upload, say_frame_bytes, ClientFrame, ServerFrame, ServerLimits, UploadHeader,
-    IMAGE_TYPES,
+    IMAGE_TYPES, PROTOCOL_VERSION,
 };
 use js_sys::{Array, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 /// The longest wait between reconnect attempts, ms.
@@ -88,7 +92,84 @@ fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<Str
     (size > limit).then(|| t.too_large(size, limit))
 }
 
-/// The chat view.
+/// How long a following tab waits, after the shared connection opened, for the leading tab's
+/// join to be welcomed before it sends one itself (the leading tab may have disconnected its own
+/// view: then it no longer hears the connection open).
+const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
+
+/// What a following tab asks the others on the room's channel: the leading tab answers with a
+/// welcome made from its state (a tab opened after the join sees no welcome of its own).
+const ASK_WELCOME: &str = "welcome?";
+
+/// The room's channel between the tabs of one nickname: welcomes for tabs opened late. Closed
+/// (and its listener removed) when dropped.
+struct RoomChannel {
+    channel: web_sys::BroadcastChannel,
+    _listener: EventListener,
+}
+
+impl RoomChannel {
+    fn open(name: &str, on_text: Rc<RefCell<Option<Callback<String>>>>) -> Option<Self> {
+        let channel = web_sys::BroadcastChannel::new(name).ok()?;
+        let listener = EventListener::new(&channel, "message", move |event| {
+            let text = event
+                .dyn_ref::<web_sys::MessageEvent>()
+                .and_then(|event| event.data().as_string());
+            if let (Some(text), Some(on_text)) = (text, on_text.borrow().as_ref()) {
+                on_text.emit(text);
+            }
+        });
+        Some(Self {
+            channel,
+            _listener: listener,
+        })
+    }
+
+    fn post(&self, text: &str) {
+        let _ = self.channel.post_message(&text.into());
+    }
+}
+
+impl Drop for RoomChannel {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}
+
+/// The welcome a leading tab gives a late tab: its members, the messages it shows, and the
+/// connection's limits (`None` before its own welcome).
+fn welcome_from(state: &ChatState, me: &Identity, store: &Store) -> Option<String> {
+    let (Some(epoch), Some(limits), Some(secret)) =
+        (state.epoch.clone(), state.limits, store.secret())
+    else {
+        return None;
+    };
+    let history = state
+        .entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Message(message) => Some((**message).clone()),
+            Entry::System(_) => None,
+        })
+        .collect();
+    let welcome = ServerFrame::Welcome {
+        v: PROTOCOL_VERSION,
+        you: me.nick.clone(),
+        members: state.members.clone(),
+        history,
+        more: state.older.is_some(),
+        gap: false,
+        last_seq: state.last_seq.unwrap_or(0),
+        epoch,
+        secret,
+        limits,
+    };
+    serde_json::to_string(&welcome).ok()
+}
+
+/// The chat view. The tabs of one nickname in one room share one connection (the library's
+/// `with_shared`): the leading tab joins and sends the outbox, which every tab keeps in
+/// localStorage; every tab sees every frame.
 #[function_component]
 pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let state = props.state.clone();
@@ -107,6 +188,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let tick = use_state(|| 0_u32);
     // The secret sent in the last join: a 4006 with a newer one in storage is another tab's.
     let sent_secret = use_mut_ref(|| None::<String>);
+    // This tab's part in the shared connection (None until told).
+    let role = use_state_eq(|| None::<Role>);
+    // A following tab's own join, if the leading tab's is not welcomed in time.
+    let follower_join = use_mut_ref(|| None::<Timeout>);
+    // This tab sent the join on the current connection: it sends the shared outbox and answers
+    // late tabs (the leading tab, or a following one whose leading tab does not listen).
+    let joined_here = use_mut_ref(|| false);
+    let room_channel: Rc<RefCell<Option<RoomChannel>>> = use_mut_ref(|| None);
+    let on_channel_text: Rc<RefCell<Option<Callback<String>>>> = use_mut_ref(|| None);
 
     let on_notice = {
         let (state, socket_slot, rtt, in_flight, pacer) = (
@@ -122,39 +212,75 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             typing_timers.clone(),
             sent_secret.clone(),
         );
+        let (role_state, follower_join, joined_here) =
+            (role.clone(), follower_join.clone(), joined_here.clone());
         let store = props.store.clone();
         Callback::from(move |notice: Notice| {
             let socket = socket_slot.borrow().clone();
+            // Shared: Leader or Follower; `None` or `Alone`: this tab's own socket.
+            let role = socket.as_ref().and_then(|s| s.with(|h| h.role())).flatten();
+            let shared = matches!(role, Some(Role::Leader | Role::Follower));
             match notice {
+                Notice::Role(now) => role_state.set(Some(now)),
                 Notice::Event(Event::Opened) => {
+                    *joined_here.borrow_mut() = false;
+                    // Not welcomed on this connection yet, even if the last one's loss went
+                    // unheard (a shared socket closed while this tab had let go of it).
+                    state.dispatch(Action::Lost(None));
                     in_flight.borrow_mut().clear();
                     *pacer.borrow_mut() = None;
                     let (last_seq, epoch) = (state.last_seq, state.epoch.clone());
                     let secret = store.secret();
                     sent_secret.borrow_mut().clone_from(&secret);
-                    if let Some(socket) = &socket {
-                        let join = ClientFrame::Join {
-                            room: me.room.clone(),
-                            nick: me.nick.clone(),
-                            client_id: store.client_id(),
-                            last_seq,
-                            epoch,
-                            secret,
-                            tab_id: Some(store.tab_id()),
-                        };
-                        let _ = socket.send_json(&join);
+                    // One tab id for the shared connection: a new leader's join replaces the
+                    // old leader's connection on the server at once.
+                    let tab_id = if shared {
+                        store.shared_tab_id(&me.room, &me.nick)
+                    } else {
+                        store.tab_id()
+                    };
+                    let join = ClientFrame::Join {
+                        room: me.room.clone(),
+                        nick: me.nick.clone(),
+                        client_id: store.client_id(),
+                        last_seq,
+                        epoch,
+                        secret,
+                        tab_id: Some(tab_id),
+                    };
+                    if role == Some(Role::Follower) {
+                        // The leading tab joins; this one only if no welcome comes in time.
+                        let (socket, joined_here) = (socket.clone(), joined_here.clone());
+                        *follower_join.borrow_mut() =
+                            Some(Timeout::new(FOLLOWER_JOIN_AFTER_MS, move || {
+                                if let Some(socket) = socket {
+                                    *joined_here.borrow_mut() = socket.send_json(&join).is_ok();
+                                }
+                            }));
+                    } else if let Some(socket) = &socket {
+                        *joined_here.borrow_mut() = socket.send_json(&join).is_ok();
                     }
                 }
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
                 Notice::Event(Event::Closed(close)) => {
+                    *joined_here.borrow_mut() = false;
+                    follower_join.borrow_mut().take();
                     let (name, meaning) = describe_close(&close, t.zh);
                     match close.code {
+                        // A refused name: the server's reason says which rule (it has rules the
+                        // form does not run, such as look-alike nicknames).
                         4001..=4003 => {
-                            on_rejected.emit(format!("{name}: {meaning}"));
+                            let why = if close.reason.is_empty() {
+                                meaning
+                            } else {
+                                &close.reason
+                            };
+                            on_rejected.emit(format!("{name}: {why}"));
                             return;
                         }
-                        // Another tab copied this tab's id (a duplicated tab): take a new one.
-                        4005 => {
+                        // Another tab copied this tab's id (a duplicated tab): take a new one. A
+                        // shared connection's id is meant to be replaced by its next leader.
+                        4005 if !shared => {
                             store.new_tab_id();
                         }
                         // Another tab may have stored the secret since; only a secret that is
@@ -193,6 +319,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             last_seq,
                             ..
                         } => {
+                            follower_join.borrow_mut().take();
                             store.set_secret(&secret);
                             *pacer.borrow_mut() = Some(Pacer::new(&limits, js_sys::Date::now()));
                             let resumed = state.epoch.is_some();
@@ -208,6 +335,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             if resumed {
                                 state.dispatch(Action::System(t.reconnected.to_string()));
                             }
+                            // What other tabs of this nickname wrote while offline.
+                            state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
                             // The outbox pump resends what is unacknowledged, once this
                             // welcome is in the state (so nothing it confirmed goes again).
                         }
@@ -247,6 +376,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             in_flight.borrow_mut().retain(|sent| *sent != id);
                             state.dispatch(Action::Refused(id, format!("{code}: {message}")));
                         }
+                        // Two tabs joined the shared connection: the first join holds, and a
+                        // leading tab joins first (at once), so a following tab's was refused.
+                        ServerFrame::Error { code, .. } if shared && code == "already_joined" => {
+                            if role == Some(Role::Follower) {
+                                *joined_here.borrow_mut() = false;
+                            }
+                        }
                         ServerFrame::Error { code, message, .. } => {
                             state.dispatch(Action::Problem(Some(format!("{code}: {message}"))));
                         }
@@ -259,8 +395,17 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // A chat wants to be back soon: retries from 0.5 s up to 8 s apart. Every close this server
     // sends is followed by a reconnect, except a refused nickname or room (the join screen says
     // why): a refused message is marked and taken out of the queue first (see above).
-    let config = use_memo(props.url.clone(), |url| {
+    // Shared by the tabs of this nickname in this room (and this app's storage namespace).
+    let shared_key = format!(
+        "heartline-chat {} {}",
+        props.url,
+        props
+            .store
+            .outbox_storage_key(&props.me.room, &props.me.nick)
+    );
+    let config = use_memo((props.url.clone(), shared_key.clone()), |(url, key)| {
         Config::new(url.to_string())
+            .with_shared(key.clone())
             .with_reconnect_delays(500, MAX_BACKOFF_MS, 2.0)
             // A chat left open through a long outage comes back by itself when the server does.
             .with_unreachable_after(None)
@@ -268,14 +413,78 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             .with_close_policy(1007..=1009, ClosePolicy::Reconnect)
             .with_close_policy(4004..=4006, ClosePolicy::Reconnect)
     });
-    let socket = use_heartline((*config).clone(), on_notice);
+    let socket = use_heartline((*config).clone(), on_notice.clone());
     *socket_slot.borrow_mut() = Some(socket.clone());
 
-    // The outbox follows the state into localStorage.
+    // The outbox follows the state into localStorage, shared by this nickname's tabs.
     {
-        let (me, store) = (props.me.clone(), props.store.clone());
+        let (me, store, done) = (props.me.clone(), props.store.clone(), state.done.clone());
         use_effect_with(state.pending.clone(), move |pending| {
-            store.save_outbox(&me.room, &me.nick, pending);
+            store.save_outbox(&me.room, &me.nick, pending, &done);
+        });
+    }
+    // Another tab saved the outbox: take in what it wrote (the leading tab sends it).
+    {
+        let (me, store, state) = (props.me.clone(), props.store.clone(), state.clone());
+        use_effect_with(shared_key.clone(), move |_| {
+            let key = store.outbox_storage_key(&me.room, &me.nick);
+            let listener = web_sys::window().map(|window| {
+                EventListener::new(&window, "storage", move |event| {
+                    let ours = event
+                        .dyn_ref::<web_sys::StorageEvent>()
+                        .is_some_and(|event| event.key().as_deref() == Some(key.as_str()));
+                    if ours {
+                        state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
+    // The room's channel: a leading tab answers a late tab's request for a welcome; a tab not
+    // welcomed yet takes one.
+    *on_channel_text.borrow_mut() = Some({
+        let (state, me, store, on_notice, channel) = (
+            state.clone(),
+            props.me.clone(),
+            props.store.clone(),
+            on_notice.clone(),
+            room_channel.clone(),
+        );
+        let joined_here = joined_here.clone();
+        Callback::from(move |text: String| {
+            if text == ASK_WELCOME {
+                if *joined_here.borrow() && state.welcomed {
+                    if let (Some(welcome), Some(channel)) =
+                        (welcome_from(&state, &me, &store), channel.borrow().as_ref())
+                    {
+                        channel.post(&welcome);
+                    }
+                }
+            } else if !state.welcomed {
+                let text = Text::from_js(js_sys::JsString::from(text));
+                on_notice.emit(Notice::Message(Inbound::Text(text)));
+            }
+        })
+    });
+    {
+        let (channel, on_text) = (room_channel.clone(), on_channel_text.clone());
+        use_effect_with(shared_key.clone(), move |key| {
+            *channel.borrow_mut() = RoomChannel::open(key, on_text);
+            move || drop(channel.borrow_mut().take())
+        });
+    }
+    {
+        // Open, yet no welcome here: the connection was joined by another tab.
+        let channel = room_channel.clone();
+        let shared = matches!(*role, Some(Role::Leader | Role::Follower));
+        let waiting = shared && socket.status == Status::Open && !state.welcomed;
+        use_effect_with(waiting, move |waiting| {
+            if *waiting {
+                if let Some(channel) = channel.borrow().as_ref() {
+                    channel.post(ASK_WELCOME);
+                }
+            }
         });
     }
 
@@ -302,11 +511,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             wake.clone(),
             tick.clone(),
         );
+        // The tab that joined sends the shared outbox; another tab sends only what is not in
+        // localStorage (an upload too large for it), which no other tab has.
+        let joined_here = joined_here.clone();
         use_effect_with((outbox, state.welcomed, socket.status, *tick), move |_| {
             let open = socket.with(|h| h.status()) == Some(Status::Open);
             if !state.welcomed || !open {
                 return;
             }
+            let pumps = *joined_here.borrow();
             let Some(limits) = state.limits else { return };
             let mut pacer = pacer.borrow_mut();
             let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, js_sys::Date::now()));
@@ -314,6 +527,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 .pending
                 .iter()
                 .filter(|p| p.acked.is_none() && p.failed.is_none())
+                .filter(|p| pumps || !p.persistable())
             {
                 if in_flight.borrow().contains(&pending.client_msg_id) {
                     continue;

@@ -5,6 +5,7 @@ pub mod app;
 pub mod chat_room;
 pub mod components;
 pub mod i18n;
+pub mod names;
 pub mod pacer;
 pub mod page;
 pub mod playground;

@@ -151,6 +151,9 @@ pub struct ChatState {
     pub members: Vec<String>,
     /// The outbox.
     pub pending: Vec<Pending>,
+    /// Ids that left the outbox (delivered or deleted): an outbox another tab saved earlier
+    /// never brings them back.
+    pub done: HashSet<String>,
     /// True between `welcome` and the next loss.
     pub welcomed: bool,
     /// Who is typing.
@@ -225,6 +228,9 @@ pub enum Action {
     Retry(String),
     /// Drop a message from the outbox.
     Delete(String),
+    /// The outbox as another tab of the same nickname and room saved it: its messages that are
+    /// new here join this tab's outbox (the leading tab sends them).
+    Adopt(Vec<Pending>),
 }
 
 impl ChatState {
@@ -257,6 +263,18 @@ impl ChatState {
         }
     }
 
+    /// Takes a message out of the outbox for good.
+    fn drop_pending(&mut self, client_msg_id: &str) {
+        if let Some(at) = self
+            .pending
+            .iter()
+            .position(|p| p.client_msg_id == client_msg_id)
+        {
+            self.pending.remove(at);
+            self.done.insert(client_msg_id.to_owned());
+        }
+    }
+
     fn add_message(&mut self, message: ChatMessage) {
         if !self.seen.insert(message.seq) {
             return;
@@ -267,8 +285,7 @@ impl ChatState {
         );
         let mine = self.me.as_ref().is_some_and(|me| me.nick == message.from);
         if mine {
-            self.pending
-                .retain(|p| p.client_msg_id != message.client_msg_id);
+            self.drop_pending(&message.client_msg_id);
         }
         self.typing.retain(|nick| *nick != message.from);
         self.entries.push(Entry::Message(Rc::new(message)));
@@ -296,7 +313,8 @@ impl Reducible for ChatState {
                 state.limits = Some(limits);
                 // A new epoch (the server lost its history): our seqs mean nothing there any more,
                 // and what it acked is gone with it: send it again.
-                if state.epoch.as_ref() != Some(&epoch) {
+                let resumed = state.epoch.as_ref() == Some(&epoch);
+                if !resumed {
                     state.seen.clear();
                     state.last_seq = None;
                     if state.epoch.is_some() {
@@ -307,8 +325,11 @@ impl Reducible for ChatState {
                     state.epoch = Some(epoch);
                 }
                 state.welcomed = true;
+                // A resume that missed little keeps the way to what was older before it.
                 state.older = if more {
                     history.first().map(|m| m.seq)
+                } else if resumed {
+                    state.older
                 } else {
                     None
                 };
@@ -330,9 +351,7 @@ impl Reducible for ChatState {
                     .cloned()
                     .collect();
                 for pending in stored_unseen {
-                    state
-                        .pending
-                        .retain(|p| p.client_msg_id != pending.client_msg_id);
+                    state.drop_pending(&pending.client_msg_id);
                     state.entries.push(Entry::System(format!(
                         "#{}: {}",
                         pending.acked.unwrap_or_default(),
@@ -352,7 +371,7 @@ impl Reducible for ChatState {
                 }
                 // Already broadcast to me (a resend after reconnect): nothing is pending any more.
                 if state.seen.contains(&seq) {
-                    state.pending.retain(|p| p.client_msg_id != client_msg_id);
+                    state.drop_pending(&client_msg_id);
                 }
             }
             Action::MemberJoined(nick, line) => {
@@ -405,8 +424,23 @@ impl Reducible for ChatState {
                     pending.failed = None;
                 }
             }
-            Action::Delete(client_msg_id) => {
-                state.pending.retain(|p| p.client_msg_id != client_msg_id)
+            Action::Delete(client_msg_id) => state.drop_pending(&client_msg_id),
+            Action::Adopt(saved) => {
+                let mut changed = false;
+                for pending in saved {
+                    let known = state.done.contains(&pending.client_msg_id)
+                        || state
+                            .pending
+                            .iter()
+                            .any(|p| p.client_msg_id == pending.client_msg_id);
+                    if !known {
+                        state.pending.push(pending);
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    return self;
+                }
             }
         }
         Rc::new(state)
@@ -593,6 +627,31 @@ mod tests {
     }
 
     #[test]
+    fn another_tabs_outbox_adds_what_is_new_and_never_brings_back_what_was_delivered() {
+        let text = |id: &str| Pending {
+            client_msg_id: id.into(),
+            body: PendingBody::Text { text: id.into() },
+            acked: None,
+            failed: None,
+        };
+        let state = joined()
+            .reduce(Action::Queue(text("m1")))
+            .reduce(Action::Message(message(1, "ada", "m1")));
+        assert!(state.pending.is_empty());
+        // A tab that saved before it saw m1 delivered, and has written m2 since.
+        let state = state.reduce(Action::Adopt(vec![text("m1"), text("m2")]));
+        let ids: Vec<&str> = state
+            .pending
+            .iter()
+            .map(|p| p.client_msg_id.as_str())
+            .collect();
+        assert_eq!(ids, ["m2"]);
+        // Adopting it again changes nothing (the same state, no re-render).
+        let again = state.clone().reduce(Action::Adopt(vec![text("m2")]));
+        assert!(Rc::ptr_eq(&state, &again));
+    }
+
+    #[test]
     fn an_ack_for_a_message_already_shown_clears_it() {
         let pending = Pending {
             client_msg_id: "m1".into(),
@@ -672,5 +731,43 @@ mod tests {
         });
         assert_eq!(seqs(&state), vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(state.older, None, "nothing older is kept: no button");
+    }
+
+    #[test]
+    fn a_resume_that_missed_little_keeps_the_load_older_button() {
+        let first = Action::Welcome {
+            members: vec![],
+            history: vec![message(5, "bob", "e")],
+            more: true,
+            gap: None,
+            epoch: "e".into(),
+            last_seq: 5,
+            limits: LIMITS,
+        };
+        let state = joined().reduce(first);
+        let state = state.reduce(Action::Welcome {
+            members: vec![],
+            history: vec![message(6, "bob", "f")],
+            more: false,
+            gap: None,
+            epoch: "e".into(),
+            last_seq: 6,
+            limits: LIMITS,
+        });
+        assert_eq!(
+            state.older,
+            Some(5),
+            "1-4 are still older than what is shown"
+        );
+        let state = state.reduce(Action::Welcome {
+            members: vec![],
+            history: vec![message(1, "bob", "a")],
+            more: false,
+            gap: None,
+            epoch: "new".into(),
+            last_seq: 1,
+            limits: LIMITS,
+        });
+        assert_eq!(state.older, None, "a new epoch starts over");
     }
 }

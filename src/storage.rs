@@ -3,6 +3,7 @@
 //! apps on one page (as in the browser tests) do not share them.
 
 use crate::state::Pending;
+use std::collections::HashSet;
 use std::rc::Rc;
 
 /// The app's localStorage, under a key prefix.
@@ -88,6 +89,24 @@ impl Store {
         id
     }
 
+    /// The tab id of the connection the tabs of one nickname in one room share (kept in
+    /// localStorage, so every tab has the same): the join of a new leading tab then replaces the
+    /// old leader's connection on the server at once, even one left half-open by a crash.
+    pub fn shared_tab_id(&self, room: &str, nick: &str) -> String {
+        let key = format!("tab.{}", pair_key(room, nick));
+        if let Some(id) = self.get(&key) {
+            return id;
+        }
+        let id = random_id("t");
+        self.set(&key, &id);
+        id
+    }
+
+    /// The full localStorage key of an outbox, as a `storage` event names it.
+    pub fn outbox_storage_key(&self, room: &str, nick: &str) -> String {
+        format!("{}{}", self.prefix, outbox_key(room, nick))
+    }
+
     /// The pending messages of a nickname in a room (two nicknames in one room, as in two tabs,
     /// keep their own).
     pub fn load_outbox(&self, room: &str, nick: &str) -> Vec<Pending> {
@@ -96,12 +115,31 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Saves the pending messages of a room; when the uploads do not fit the browser's quota,
-    /// saves the texts alone. False if even that was refused.
-    pub fn save_outbox(&self, room: &str, nick: &str, pending: &[Pending]) -> bool {
+    /// Saves the pending messages of a room, with those another tab saved that this one has
+    /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing; when the
+    /// uploads do not fit the browser's quota, saves the texts alone. False if even that was
+    /// refused.
+    pub fn save_outbox(
+        &self,
+        room: &str,
+        nick: &str,
+        pending: &[Pending],
+        done: &HashSet<String>,
+    ) -> bool {
+        let others: Vec<Pending> = self
+            .load_outbox(room, nick)
+            .into_iter()
+            .filter(|saved| {
+                !done.contains(&saved.client_msg_id)
+                    && !pending
+                        .iter()
+                        .any(|p| p.client_msg_id == saved.client_msg_id)
+            })
+            .collect();
+        let pending: Vec<&Pending> = pending.iter().chain(&others).collect();
         let key = outbox_key(room, nick);
         let save = |keep: &dyn Fn(&Pending) -> bool| {
-            let kept: Vec<&Pending> = pending.iter().filter(|p| keep(p)).collect();
+            let kept: Vec<&Pending> = pending.iter().copied().filter(|p| keep(p)).collect();
             self.set(
                 &key,
                 &serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
@@ -114,10 +152,12 @@ impl Store {
 
 /// The outbox's key: JSON of the pair, so no room or nickname can make two keys equal.
 fn outbox_key(room: &str, nick: &str) -> String {
-    format!(
-        "outbox.{}",
-        serde_json::to_string(&(room, nick)).unwrap_or_default()
-    )
+    format!("outbox.{}", pair_key(room, nick))
+}
+
+/// A room and nickname as one key: JSON of the pair.
+pub fn pair_key(room: &str, nick: &str) -> String {
+    serde_json::to_string(&(room, nick)).unwrap_or_default()
 }
 
 /// A random id with a prefix, e.g. `m-5f3a9c1e2b`.

@@ -104,6 +104,29 @@ async fn joining_shows_connected_and_my_name_in_members() {
 }
 
 #[wasm_bindgen_test]
+async fn the_form_refuses_invisible_names_and_shows_the_servers_refusal_of_a_look_alike() {
+    // Caught in the browser, without the server's Unicode tables: nothing is sent.
+    let root = mount().await;
+    type_into(&root, "#nick", "ada\u{200b}");
+    type_into(&root, "#room", &unique("room"));
+    yew::scheduler::flush().await;
+    click(&root, ".join button[type=submit]");
+    text_appears(&root, ".join [role=alert]", "(U+200B)", 2_000.0).await;
+    assert!(root.query_selector(".chat").unwrap().is_none());
+    // Only the server knows look-alikes (UTS #39 skeletons): its refusal shows in the form.
+    let (nick, room) = (unique("ada"), unique("room"));
+    let first = mount().await;
+    join(&first, &nick, &room).await;
+    let impostor = nick.replacen('a', "\u{430}", 2); // Cyrillic а
+    let second = mount().await;
+    type_into(&second, "#nick", &impostor);
+    type_into(&second, "#room", &room);
+    yew::scheduler::flush().await;
+    click(&second, ".join button[type=submit]");
+    text_appears(&second, ".join [role=alert]", "is in the room", 5_000.0).await;
+}
+
+#[wasm_bindgen_test]
 async fn a_message_is_pending_until_the_server_has_it_then_shows_once() {
     let root = mount().await;
     join(&root, &unique("bob"), &unique("room")).await;

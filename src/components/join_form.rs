@@ -1,8 +1,9 @@
 //! The join screen: nickname and room.
 
 use crate::i18n::Texts;
+use crate::names::{clean_nick, clean_room};
 use crate::state::Identity;
-use heartline_protocol::{nick_problem, room_problem, MAX_NICK_CHARS};
+use heartline_protocol::names::MAX_NICK_CHARS;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -21,7 +22,8 @@ pub struct JoinFormProps {
     pub texts: &'static Texts,
 }
 
-/// Nickname and room, checked before anything is sent.
+/// Nickname and room, checked cheaply before anything is sent (see [`crate::names`]); the
+/// server's refusal of a name it rules out shows here too, through `problem`.
 #[function_component]
 pub fn JoinForm(props: &JoinFormProps) -> Html {
     let nick = use_state(|| props.nick.clone());
@@ -48,14 +50,14 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
         );
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
-            let (nick, room) = (nick.trim().to_string(), room.trim().to_string());
-            if let Some(problem) = nick_problem(&nick) {
-                error.set(Some(problem.to_string()));
-            } else if let Some(problem) = room_problem(&room) {
-                error.set(Some(format!("room: {problem}")));
-            } else {
-                error.set(None);
-                on_join.emit(Identity { nick, room });
+            // Joined under the names the server keeps (NFC, trimmed), so "mine" matches.
+            match (clean_nick(&nick), clean_room(&room)) {
+                (Err(problem), _) => error.set(Some(problem.to_string())),
+                (_, Err(problem)) => error.set(Some(format!("room: {problem}"))),
+                (Ok(nick), Ok(room)) => {
+                    error.set(None);
+                    on_join.emit(Identity { nick, room });
+                }
             }
         })
     };

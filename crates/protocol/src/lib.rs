@@ -363,6 +363,7 @@ pub fn say_frame_bytes(client_msg_id: &str, text: &str) -> usize {
 /// assert!(nick_problem("a\u{7}b").is_some());
 /// assert!(nick_problem("ada\u{200b}").is_some());
 /// ```
+#[cfg(feature = "unicode-tables")]
 pub fn nick_problem(nick: &str) -> Option<names::NameProblem> {
     names::clean_nick(nick).err()
 }
@@ -374,6 +375,7 @@ pub fn nick_problem(nick: &str) -> Option<names::NameProblem> {
 /// assert!(room_problem(&"r".repeat(64)).is_none());
 /// assert!(room_problem("a\u{2028}b").is_some());
 /// ```
+#[cfg(feature = "unicode-tables")]
 pub fn room_problem(room: &str) -> Option<names::NameProblem> {
     names::clean_room(room).err()
 }
@@ -431,6 +433,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "unicode-tables")]
     fn nick_rules() {
         assert!(nick_problem(&"a".repeat(32)).is_none());
         assert!(nick_problem(&"a".repeat(33)).is_some());

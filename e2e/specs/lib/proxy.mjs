@@ -1,7 +1,7 @@
 // A TCP proxy on loopback between a browser and the server, to make the failures a network
 // makes: `cutClients()` drops the browser's side of every connection while the server's side stays
 // open and silent, as when a laptop's network dies without a close (half-open TCP); `hold` makes
-// new connections wait the same way.
+// new connections wait the same way; `blockNew()` refuses new ones until `unblock()`.
 import { createServer, connect } from 'node:net';
 
 export async function startProxy(targetPort) {
@@ -58,6 +58,10 @@ export async function startProxy(targetPort) {
     // New connections are dropped at once (the browser's network stays down).
     blockNew() {
       blocked = true;
+    },
+    // The network is back: new connections pass again.
+    unblock() {
+      blocked = false;
     },
     // Closes the proxy and every connection through it.
     async stop() {

@@ -1,0 +1,160 @@
+// Three tabs of one person share one connection (issue 13), in Chromium (Playwright) and Firefox
+// (WebdriverIO): the leading tab is closed mid-conversation; the other two carry on with nothing
+// lost or doubled, and the server never holds more than one connection for the three, except
+// while the leadership is handed over (the overlap is measured and bounded below).
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
+import { Ui } from './lib/ui.mjs';
+import { startProxy } from './lib/proxy.mjs';
+
+const base = process.env.HEARTLINE_URL;
+if (!base) throw new Error('HEARTLINE_URL is not set: run the end-to-end tests through scripts/test.sh');
+const origin = base.endsWith('/') ? base : `${base}/`;
+let rooms = 0;
+const uniqueRoom = () => `tabs-${process.pid}-${++rooms}`;
+
+// The longest a handover may show the server two connections of the three tabs: the old
+// leader's close travels while the new leader connects.
+const MAX_OVERLAP_MS = 2_000;
+
+const health = async () => (await fetch(`${origin}health`)).json();
+
+// Watches the server's connection count until stopped: the highest count seen, and the longest
+// stretch above `limit`. It observes; it synchronises nothing.
+function watchConnections(limit) {
+  let stopped = false;
+  let max = 0;
+  let overSince = null;
+  let longestOver = 0;
+  const done = (async () => {
+    while (!stopped) {
+      const { connections } = await health();
+      const now = Date.now();
+      max = Math.max(max, connections);
+      if (connections > limit) {
+        overSince ??= now;
+        longestOver = Math.max(longestOver, now - overSince);
+      } else {
+        overSince = null;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+      return { max, longestOver };
+    },
+  };
+}
+
+const sorted = (list) => [...list].sort();
+
+for (const name of BROWSERS) {
+  describe(`three tabs share one connection (${name})`, () => {
+    const browser = suiteBrowser(name);
+
+    test('closing the leading tab mid-conversation: the others carry on, nothing lost or doubled, one connection at a time', async () => {
+      const room = uniqueRoom();
+      const friendContext = await browser.newContext();
+      const friend = new Ui(await friendContext.newPage(base));
+      await friend.join('friend', room);
+      const others = (await health()).connections; // the friend, and anything of earlier tests
+
+      const context = await browser.newContext();
+      const leader = new Ui(await context.newPage(base));
+      await leader.join('trio', room);
+      const watch = watchConnections(others + 1);
+      // The next two tabs of the same profile rejoin as the same person, on the same connection.
+      const tab2 = new Ui(await context.newPage(base));
+      const tab3 = new Ui(await context.newPage(base));
+      for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);
+      for (const page of [leader, tab2, tab3, friend]) {
+        await page.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['friend', 'trio']), 10_000, 'members once each');
+      }
+      assert.equal((await health()).connections, others + 1, 'three tabs, one connection');
+
+      const before = ['from the friend', 'from tab two', 'from tab three', 'from the leader'];
+      await friend.say(before[0]);
+      await tab2.say(before[1]);
+      await tab3.say(before[2]);
+      await leader.say(before[3]);
+      for (const page of [leader, tab2, tab3, friend]) {
+        for (const text of before) await page.logHas(text);
+      }
+
+      // The leading tab goes; the next words are written at once, before a new leader is
+      // welcomed: they wait in the shared outbox and go out once, whichever tab leads.
+      await leader.page.close();
+      const after = ['tab two, during the handover', 'tab three, during the handover', 'the friend, meanwhile'];
+      await tab2.say(after[0]);
+      await tab3.say(after[1]);
+      await friend.say(after[2]);
+      for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);
+      // A marker after everything, so a late duplicate would be in the log by now.
+      await tab3.say('marker');
+      const all = sorted([...before, ...after, 'marker']);
+      for (const page of [tab2, tab3, friend]) {
+        await page.logHas('marker');
+        await page.until('delivered', {}, (texts) => texts.length >= all.length, 10_000, 'every message');
+        assert.deepEqual(sorted(await page.delivered()), all, 'each message once');
+        assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
+      }
+      await tab2.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['friend', 'trio']), 10_000, 'still one member');
+
+      const { max, longestOver } = await watch.stop();
+      assert.equal((await health()).connections, others + 1, 'two tabs, one connection');
+      assert.ok(max <= others + 2, `at most one extra connection during the handover (saw ${max - others})`);
+      assert.ok(longestOver <= MAX_OVERLAP_MS, `handover overlap ${longestOver} ms`);
+      console.log(`${name}: handover overlap ${longestOver} ms (two connections seen: ${max > others + 1})`);
+    });
+
+    test('written offline in two tabs, sent once when the network is back, by whichever tab leads then', async () => {
+      const port = Number(new URL(base).port);
+      const proxy = await startProxy(port);
+      try {
+        const room = uniqueRoom();
+        const friendContext = await browser.newContext();
+        const friend = new Ui(await friendContext.newPage(base));
+        await friend.join('pal', room);
+        // The three tabs reach the server through a proxy, whose network can die.
+        const context = await browser.newContext();
+        const leader = new Ui(await context.newPage(proxy.url));
+        await leader.join('duo', room);
+        const tab2 = new Ui(await context.newPage(proxy.url));
+        const tab3 = new Ui(await context.newPage(proxy.url));
+        for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);
+
+        // The network dies without a close (the server keeps a half-open connection), and
+        // stays down: every tab sees the loss.
+        proxy.blockNew();
+        assert.ok(proxy.cutClients() >= 1);
+        for (const tab of [leader, tab2, tab3]) {
+          await tab.until('status', {}, (s) => !s.startsWith('Connected'), 10_000, 'the loss');
+        }
+        await tab3.say('written offline in tab three');
+        await tab2.say('written offline in tab two');
+        await tab3.until('outbox', {}, (o) => o.length === 2, 5_000, "both tabs' messages pending in tab three");
+        // The leading tab goes before the network is back: another tab leads, joins with the
+        // connection's tab id (the server drops the half-open one at once) and sends both.
+        await leader.page.close();
+        proxy.unblock();
+        for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 20_000);
+        await friend.say('marker');
+        const all = sorted(['written offline in tab three', 'written offline in tab two', 'marker']);
+        for (const page of [tab2, tab3, friend]) {
+          await page.logHas('marker', 15_000);
+          await page.until('delivered', {}, (texts) => texts.length >= all.length, 10_000, 'every message');
+          assert.deepEqual(sorted(await page.delivered()), all, 'each message once');
+          assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
+        }
+        // One member, however many connections came and went.
+        assert.deepEqual(await friend.do('members'), ['duo', 'pal']);
+      } finally {
+        await proxy.stop();
+      }
+    });
+  });
+}
