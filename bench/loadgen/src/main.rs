@@ -26,7 +26,9 @@ async fn main() -> ExitCode {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
         pace,
     ) else {
-        eprintln!("usage: heartline-loadgen ws://HOST:PORT/ws[,ws://...] CLIENTS MESSAGES [PACE_MS]");
+        eprintln!(
+            "usage: heartline-loadgen ws://HOST:PORT/ws[,ws://...] CLIENTS MESSAGES [PACE_MS]"
+        );
         return ExitCode::from(2);
     };
     match run(&url, clients, messages, pace_ms).await {

@@ -196,7 +196,7 @@ impl RedisStore {
             .await
             .map_err(cannot)?;
         let epoch: String = conn.get(keys::EPOCH).await.map_err(cannot)?;
-        let instance = new_media_id()[..16].to_owned();
+        let instance: String = new_media_id().chars().take(16).collect();
         tracing::info!(url = %shown, %epoch, %instance, "redis store opened");
         let retention = Retention {
             messages: retention.messages.max(1),
@@ -356,7 +356,10 @@ impl Appender {
             Some((_, picture)) => invocation.arg(&picture.mime).arg(&picture.bytes[..]),
             None => invocation.arg("").arg(""),
         };
-        invocation.arg(room).arg(keys::MESSAGES).arg(keys::MEDIA)
+        invocation
+            .arg(room)
+            .arg(keys::MESSAGES)
+            .arg(keys::MEDIA)
             .arg(&self.instance);
         let mut conn = self.conn.clone();
         let (outcome, seq): (String, u64) =
