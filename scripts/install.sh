@@ -12,8 +12,11 @@ PY_WEBSOCKETS_VERSION=17.4
 have() { command -v "$1" >/dev/null 2>&1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: browsers and their drivers.
+# Debian packages: browsers and their drivers; redis-server and haproxy for the tests of
+# several instances sharing rooms (server/tests/redis.rs starts its own, on free ports).
 need_apt=()
+have redis-server || [ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
+have haproxy || [ -x /usr/sbin/haproxy ] || need_apt+=(haproxy)
 have chromium || need_apt+=(chromium)
 have chromedriver || need_apt+=(chromium-driver)
 have firefox-esr || need_apt+=(firefox-esr)

@@ -2,7 +2,7 @@
 
 use crate::chat::limits::Limits;
 use crate::chat::store::{GroupCommit, Retention};
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -28,19 +28,41 @@ pub struct ServerConfig {
 }
 
 /// Which store keeps the rooms' messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     /// A SQLite database under the data dir: history survives restarts and crashes.
     Sqlite,
     /// Memory only: history is lost at exit (tests and benchmarks).
     Memory,
+    /// A Redis database (`StoreConfig::redis_url`) shared by several instances: rooms, members
+    /// and client ids are the same on all of them.
+    Redis,
+}
+
+/// What `--store` names: a kind, with the URL for Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoreChoice(StoreKind, Option<String>);
+
+fn parse_store(text: &str) -> Result<StoreChoice, String> {
+    match text {
+        "sqlite" => Ok(StoreChoice(StoreKind::Sqlite, None)),
+        "memory" => Ok(StoreChoice(StoreKind::Memory, None)),
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Ok(StoreChoice(StoreKind::Redis, Some(url.to_owned())))
+        }
+        other => Err(format!(
+            "`{other}` is not a store: use sqlite, memory or redis://HOST:PORT/DB"
+        )),
+    }
 }
 
 /// The store's settings (the per-room message count is `Limits::history`).
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// `--store`, default SQLite.
+    /// `--store`, default SQLite (Redis when only `HEARTLINE_REDIS_URL` is set).
     pub kind: StoreKind,
+    /// `--store redis://HOST:PORT/DB` or `HEARTLINE_REDIS_URL`: the Redis database.
+    pub redis_url: Option<String>,
     /// `--data-dir`, `HEARTLINE_DATA_DIR`, default `data` (created if missing).
     pub data_dir: PathBuf,
     /// `--retention-secs`: messages older than this are dropped (default: kept by count only).
@@ -66,6 +88,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             kind: StoreKind::Sqlite,
+            redis_url: None,
             data_dir: PathBuf::from("data"),
             max_age_secs: None,
             dedup_window_secs: Retention::default().dedup_window_ms / 1000,
@@ -169,9 +192,15 @@ struct Flags {
     /// how clients take a refusal
     #[arg(long, value_name = "N", requires = "test_mode")]
     test_announce_max_text_bytes: Option<usize>,
-    /// where messages are kept: sqlite (durable, under --data-dir) or memory (lost at exit)
-    #[arg(long, env = "HEARTLINE_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
-    store: StoreKind,
+    /// where messages are kept: sqlite (durable, under --data-dir), memory (lost at exit), or
+    /// redis://HOST:PORT/DB (shared by every instance on that database; default sqlite, or
+    /// HEARTLINE_REDIS_URL when set)
+    #[arg(long, env = "HEARTLINE_STORE", value_name = "sqlite|memory|redis://HOST:PORT/DB",
+          value_parser = parse_store)]
+    store: Option<StoreChoice>,
+    /// the Redis database when --store is not given (a redis:// URL)
+    #[arg(long, env = "HEARTLINE_REDIS_URL", value_name = "URL", hide = true)]
+    redis_url: Option<String>,
     /// folder of the SQLite database (heartline.db) and its lock; created if missing
     #[arg(
         long,
@@ -207,6 +236,16 @@ impl ServerConfig {
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, clap::Error> {
         let flags =
             Flags::try_parse_from(std::iter::once("heartline-server".to_owned()).chain(args))?;
+        let StoreChoice(kind, redis_url) = match (flags.store, flags.redis_url) {
+            (Some(choice), _) => choice,
+            (None, Some(url)) => parse_store(&url).map_err(|error| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("HEARTLINE_REDIS_URL: {error}\n"),
+                )
+            })?,
+            (None, None) => StoreChoice(StoreKind::Sqlite, None),
+        };
         Ok(Self {
             addr: flags.addr,
             dist: flags.dist,
@@ -236,7 +275,8 @@ impl ServerConfig {
                 ..Limits::default()
             },
             store: StoreConfig {
-                kind: flags.store,
+                kind,
+                redis_url,
                 data_dir: flags.data_dir,
                 max_age_secs: flags.retention_secs,
                 dedup_window_secs: flags.dedup_window_secs,
@@ -357,8 +397,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("sqlite") && error.contains("memory"),
+            error.contains("sqlite") && error.contains("memory") && error.contains("redis://"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_redis_url_selects_the_shared_store() {
+        let config =
+            ServerConfig::from_args(args(&["--store", "redis://127.0.0.1:6379/2"])).unwrap();
+        assert_eq!(config.store.kind, StoreKind::Redis);
+        assert_eq!(
+            config.store.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/2")
+        );
+        let config = ServerConfig::from_args(args(&["--redis-url", "redis://h:1/0"])).unwrap();
+        assert_eq!(
+            config.store.kind,
+            StoreKind::Redis,
+            "the URL alone is enough"
+        );
+        let config =
+            ServerConfig::from_args(args(&["--store", "memory", "--redis-url", "redis://h:1/0"]))
+                .unwrap();
+        assert_eq!(config.store.kind, StoreKind::Memory, "--store wins");
+        assert!(ServerConfig::from_args(args(&["--redis-url", "http://h"])).is_err());
     }
 }

@@ -1,7 +1,9 @@
 //! The accept loop. In test mode it can be taken down and brought back on the same port,
 //! which is how the browser tests see a server restart.
 
-use crate::chat::store::{MemoryStore, RoomStore, SqliteStore};
+use crate::chat::cluster::Cluster;
+use crate::chat::identity::Identities;
+use crate::chat::store::{MemoryStore, RedisStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
 use crate::host::{self, PublicHosts};
 use crate::{accept, fds};
@@ -27,6 +29,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<io::Result<()>>,
     chat: ChatState,
+    /// With a Redis store: following the other instances (stopped on drop).
+    _cluster: Option<Cluster>,
 }
 
 impl Running {
@@ -65,12 +69,25 @@ pub async fn run(config: ServerConfig, shutdown: impl Future<Output = ()>) -> io
     running.shutdown().await
 }
 
+/// The store the config names, and the Redis store again when it is one (the instances on it
+/// share more than the log: see [`crate::chat::cluster`]).
+type Opened = (Arc<dyn RoomStore>, Option<Arc<RedisStore>>);
+
 /// Opens the store the config names. A SQLite store that cannot start is an error that names
-/// the path; it never replaces what is there.
-async fn open_store(config: &ServerConfig) -> io::Result<Arc<dyn RoomStore>> {
+/// the path; it never replaces what is there. An unreachable Redis is an error naming its URL.
+async fn open_store(config: &ServerConfig) -> io::Result<Opened> {
     let retention = config.store.retention(&config.limits);
     match config.store.kind {
-        StoreKind::Memory => Ok(Arc::new(MemoryStore::new(retention))),
+        StoreKind::Memory => Ok((Arc::new(MemoryStore::new(retention)), None)),
+        StoreKind::Redis => {
+            let url = config.store.redis_url.as_deref().unwrap_or_default();
+            let store = Arc::new(
+                RedisStore::open(url, retention)
+                    .await
+                    .map_err(io::Error::other)?,
+            );
+            Ok((store.clone(), Some(store)))
+        }
         StoreKind::Sqlite => {
             let dir = config.store.data_dir.clone();
             let commit = config.store.commit;
@@ -80,7 +97,7 @@ async fn open_store(config: &ServerConfig) -> io::Result<Arc<dyn RoomStore>> {
                     .await
                     .map_err(io::Error::other)?;
             match opened {
-                Ok(store) => Ok(Arc::new(store)),
+                Ok(store) => Ok((Arc::new(store), None)),
                 Err(error) => Err(io::Error::other(error.to_string())),
             }
         }
@@ -102,13 +119,17 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let outages = test_mode::Outages::default();
-    let store = open_store(&config).await?;
-    let chat = ChatState::new(
+    let (store, redis) = open_store(&config).await?;
+    let mut chat = ChatState::new(
         config.limits.clone(),
         config.allowed_origins.clone(),
         stop_rx.clone(),
         store,
     );
+    let cluster = redis.map(|redis| {
+        chat.identities = Arc::new(Identities::shared(redis.connection()));
+        Cluster::start(&redis, chat.hub.clone())
+    });
     let mut app = Router::new()
         .route("/echo", get(echo::handler))
         .route("/ws", get(chat::handler).with_state(chat.clone()))
@@ -180,6 +201,7 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
         stop: stop_tx,
         task,
         chat,
+        _cluster: cluster,
     })
 }
 

@@ -1,5 +1,5 @@
-//! `heartline-loadgen URL CLIENTS MESSAGES [PACE_MS]`: CLIENTS chat clients join one room on URL;
-//! the first sends MESSAGES messages (each carrying its send time), all at once or, with
+//! `heartline-loadgen URL[,URL...] CLIENTS MESSAGES [PACE_MS]`: CLIENTS chat clients join one room, spread
+//! over the URLs (`URL[,URL...]`: several instances of one chat) in turn; the first sends MESSAGES messages (each carrying its send time), all at once or, with
 //! PACE_MS, one every PACE_MS ms; every client counts what it receives. Prints one JSON line:
 //! deliveries per second, broadcast latency p50/p99 in ms and, when the server acks, the
 //! sender's ack latency p50/p99 in ms (send to `ack`: what a durable store adds shows here).
@@ -26,7 +26,9 @@ async fn main() -> ExitCode {
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
         pace,
     ) else {
-        eprintln!("usage: heartline-loadgen ws://HOST:PORT/ws CLIENTS MESSAGES [PACE_MS]");
+        eprintln!(
+            "usage: heartline-loadgen ws://HOST:PORT/ws[,ws://...] CLIENTS MESSAGES [PACE_MS]"
+        );
         return ExitCode::from(2);
     };
     match run(&url, clients, messages, pace_ms).await {
@@ -41,12 +43,13 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(url: &str, clients: usize, messages: usize, pace_ms: u64) -> Result<Value, String> {
+async fn run(urls: &str, clients: usize, messages: usize, pace_ms: u64) -> Result<Value, String> {
+    let urls: Vec<&str> = urls.split(',').collect();
     let epoch = Arc::new(Instant::now());
     let room = format!("bench-{}", std::process::id());
     let mut sockets = Vec::with_capacity(clients);
     for i in 0..clients {
-        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        let (mut socket, _) = tokio_tungstenite::connect_async(urls[i % urls.len()])
             .await
             .map_err(|e| format!("connect {i}: {e}"))?;
         // A client id is bound to the secret of its first join (protocol 2): every run's

@@ -95,6 +95,9 @@ struct RoomLive {
     next_seq: Option<u64>,
     /// Stored messages waiting for an earlier seq to be broadcast first.
     held: BTreeMap<u64, (ChatMessage, u64)>,
+    /// Members connected to other instances of a shared store: nickname → client id (kept by
+    /// `chat::cluster::presence`; empty with a store of one's own).
+    remote: BTreeMap<String, String>,
 }
 
 /// Most messages held back waiting for an earlier seq; past it they go out as they are (an
@@ -107,7 +110,12 @@ impl RoomLive {
     }
 
     fn members(&self) -> Vec<String> {
-        let mut members: Vec<String> = self.connections.values().map(|c| c.nick.clone()).collect();
+        let mut members: Vec<String> = self
+            .connections
+            .values()
+            .map(|c| c.nick.clone())
+            .chain(self.remote.keys().cloned())
+            .collect();
         members.sort();
         members.dedup();
         members
@@ -124,7 +132,7 @@ impl RoomLive {
     /// Removes a connection; tells the room when it was its member's last one.
     fn remove(&mut self, id: u64) -> Option<Connection> {
         let gone = self.connections.remove(&id)?;
-        if !self.has_nick(&gone.nick) {
+        if !self.has_nick(&gone.nick) && !self.remote.contains_key(&gone.nick) {
             self.notice(
                 &gone.nick,
                 &ServerFrame::Left {
@@ -175,6 +183,14 @@ fn broadcast(sender: &broadcast::Sender<Live>, feed: &Feed, mut live: Live) {
     let end = feed.published.fetch_add(len, Ordering::AcqRel) + len;
     live.set_end(end);
     let _ = sender.send(live);
+}
+
+impl RoomLive {
+    /// When later messages are held back for a missing one: (the seq waited for, the first held).
+    fn waiting(&self) -> Option<(u64, u64)> {
+        let first_held = *self.held.keys().next()?;
+        Some((self.next_seq?, first_held))
+    }
 }
 
 fn live_message(message: &ChatMessage, origin: u64) -> Live {
@@ -307,14 +323,16 @@ impl Hub {
             feed: Feed::default(),
             next_seq: None,
             held: BTreeMap::new(),
+            remote: BTreeMap::new(),
         });
         if live
             .connections
             .values()
+            .map(|c| (&c.nick, &c.client_id))
+            .chain(live.remote.iter())
             // Nicknames that look alike clash (UTS #39 skeletons), not only equal ones.
-            .any(|c| {
-                nick_skeleton(&c.nick) == nick_skeleton(joiner.nick)
-                    && c.client_id != joiner.client_id
+            .any(|(nick, client_id)| {
+                nick_skeleton(nick) == nick_skeleton(joiner.nick) && client_id != joiner.client_id
             })
         {
             return Err(JoinError::NickTaken);
@@ -330,7 +348,7 @@ impl Hub {
                 .collect(),
             None => Vec::new(),
         };
-        let was_member = live.has_nick(joiner.nick);
+        let was_member = live.has_nick(joiner.nick) || live.remote.contains_key(joiner.nick);
         for old in same_tab {
             if let Some(mut gone) = live.connections.remove(&old) {
                 tracing::info!(conn = old, by = joiner.id, nick = %gone.nick, "replaced by the same tab");
@@ -385,17 +403,90 @@ impl Hub {
         origin: u64,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send + 'static {
         let pending = self.store.enqueue(room, draft, now_ms);
-        let room = room.to_owned();
         let hub = Arc::clone(self);
         async move {
             let appended = pending.await?;
             if let Appended::New(message) = &appended {
-                if let Some(live) = hub.lock().get_mut(&room) {
-                    live.publish(message.clone(), origin);
-                }
+                // The same once-in-seq-order path as other instances' messages (with a shared
+                // store this one may have been read back from it already).
+                hub.deliver_from(message.clone(), origin);
             }
             Ok(appended)
         }
+    }
+
+    /// Delivers a message another instance stored (seen through a shared store, see
+    /// `chat::cluster`) to this instance's members of its room, through the same seq-ordered
+    /// path as local posts: what already went out is dropped, what comes early is held back.
+    /// Returns `(missing, first_held)` when messages are held back for an earlier one, which the
+    /// caller then reads from the store and delivers.
+    pub fn deliver(&self, message: ChatMessage) -> Option<(u64, u64)> {
+        // No connection here posted it (connection ids start at 1).
+        self.deliver_from(message, 0)
+    }
+
+    /// [`Hub::deliver`] of a message posted by connection `origin`.
+    fn deliver_from(&self, message: ChatMessage, origin: u64) -> Option<(u64, u64)> {
+        let mut rooms = self.lock();
+        let live = rooms.get_mut(&message.room)?;
+        let sent = live.next_seq.is_some_and(|next| message.seq < next);
+        if !sent && !live.held.contains_key(&message.seq) {
+            live.publish(message, origin);
+        }
+        live.waiting()
+    }
+
+    /// The rooms with members here, with the next seq each will broadcast (`None` while its
+    /// first join reads the history): what a shared store's follower catches up on.
+    pub fn live_rooms(&self) -> Vec<(String, Option<u64>)> {
+        self.lock()
+            .iter()
+            .map(|(room, live)| (room.clone(), live.next_seq))
+            .collect()
+    }
+
+    /// Each room's members connected here, (nickname, client id), for other instances to see.
+    pub fn local_members(&self) -> Vec<(String, Vec<(String, String)>)> {
+        self.lock()
+            .iter()
+            .map(|(room, live)| {
+                let mut members: Vec<(String, String)> = live
+                    .connections
+                    .values()
+                    .map(|c| (c.nick.clone(), c.client_id.clone()))
+                    .collect();
+                members.sort();
+                members.dedup();
+                (room.clone(), members)
+            })
+            .collect()
+    }
+
+    /// Sets who is in a room through other instances; tells the members here who came and
+    /// who left (a SIGKILLed instance's members leave when its heartbeat expires).
+    pub fn set_remote_members(&self, room: &str, remote: BTreeMap<String, String>) {
+        let mut rooms = self.lock();
+        let Some(live) = rooms.get_mut(room) else {
+            return;
+        };
+        let old = std::mem::replace(&mut live.remote, remote);
+        for nick in live.remote.keys() {
+            if !old.contains_key(nick) && !live.has_nick(nick) {
+                live.notice(nick, &ServerFrame::Joined { nick: nick.clone() });
+            }
+        }
+        for nick in old.keys() {
+            if !live.remote.contains_key(nick) && !live.has_nick(nick) {
+                live.notice(nick, &ServerFrame::Left { nick: nick.clone() });
+            }
+        }
+    }
+
+    /// Whether a room holds messages back for an earlier one.
+    pub fn has_held(&self, room: &str) -> bool {
+        self.lock()
+            .get(room)
+            .is_some_and(|live| live.waiting().is_some())
     }
 
     /// Tells the others in the room about `nick`.

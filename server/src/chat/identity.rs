@@ -4,6 +4,8 @@
 //! client id is not enough to make their messages vanish as "duplicates".
 //!
 //! Kept in memory: after a restart the first join that presents a secret for an id claims it.
+//! With a shared store ([`Identities::shared`]) they are kept in Redis instead, so a client that
+//! moves to another instance (failover) is the same client there, with the same dedup keys.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -15,10 +17,24 @@ const MAX_CLIENTS: usize = 100_000;
 #[derive(Debug, PartialEq, Eq)]
 pub struct NotYours;
 
+/// Why a join's client id was not admitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The secret was missing or wrong.
+    NotYours,
+    /// The shared registry could not be reached: try again later.
+    Unavailable(String),
+}
+
+/// How long an unused client id's secret is kept in Redis (each join renews it): 30 days.
+const SHARED_TTL_SECS: u64 = 30 * 24 * 60 * 60;
+
 /// Client ids and their secrets.
 #[derive(Default)]
 pub struct Identities {
     inner: Mutex<Registry>,
+    /// Kept in Redis instead, for every instance on it.
+    shared: Option<redis::aio::ConnectionManager>,
 }
 
 #[derive(Default)]
@@ -28,6 +44,66 @@ struct Registry {
 }
 
 impl Identities {
+    /// Secrets kept in Redis, where every instance on it finds them.
+    pub fn shared(conn: redis::aio::ConnectionManager) -> Self {
+        Self {
+            inner: Mutex::default(),
+            shared: Some(conn),
+        }
+    }
+
+    /// [`Identities::admit`], in Redis when shared.
+    pub async fn check(&self, client_id: &str, secret: Option<&str>) -> Result<String, Refusal> {
+        let Some(conn) = &self.shared else {
+            return self
+                .admit(client_id, secret)
+                .map_err(|NotYours| Refusal::NotYours);
+        };
+        let unavailable = |error: redis::RedisError| Refusal::Unavailable(error.to_string());
+        let key = format!("hl:secret:{client_id}");
+        let mut conn = conn.clone();
+        // GETEX renews the expiry of a known id; SET NX claims an unknown one, and if another
+        // instance claimed it in between, that secret is the one to match.
+        let known: Option<String> = redis::cmd("GETEX")
+            .arg(&key)
+            .arg("EX")
+            .arg(SHARED_TTL_SECS)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let candidate = match secret {
+            Some(given) if !given.is_empty() && given.len() <= 128 => given.to_owned(),
+            _ => mint(),
+        };
+        let known = match known {
+            Some(known) => known,
+            None => {
+                let claimed: bool = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&candidate)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(SHARED_TTL_SECS)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                if claimed {
+                    return Ok(candidate);
+                }
+                let known: Option<String> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                known.ok_or_else(|| Refusal::Unavailable("the secret vanished".into()))?
+            }
+        };
+        match secret {
+            Some(given) if constant_time_eq(given.as_bytes(), known.as_bytes()) => Ok(known),
+            _ => Err(Refusal::NotYours),
+        }
+    }
+
     /// Admits `client_id`: with its secret, or with none on its first join (a secret is minted),
     /// or with one the server does not know yet (claimed, e.g. after a restart). Returns the
     /// secret the client must present next time.

@@ -2,6 +2,7 @@
 //! [`hub`], storage behind [`store::RoomStore`], one connection's life in [`session`], pictures
 //! over HTTP in [`media`].
 
+pub mod cluster;
 pub mod conformance;
 pub mod flood;
 pub mod hub;

@@ -4,6 +4,7 @@
 
 use super::flood::{Flood, Over};
 use super::hub::{to_json, JoinError, Joiner, Live};
+use super::identity::Refusal;
 use super::media::sketch_png;
 use super::outbound::{Outbound, Overflow};
 use super::pipeline::{Pipeline, Posted};
@@ -363,11 +364,18 @@ async fn handle(
                     let room = clean_room(&room).map_err(|problem| {
                         Some(Close::app(AppCloseCode::BAD_ROOM, &problem.to_string()))
                     })?;
-                    let Ok(secret) = state.identities.admit(&client_id, secret.as_deref()) else {
-                        return Err(Some(Close::app(
-                            AppCloseCode::CLIENT_ID_TAKEN,
-                            "the join did not carry this client id's secret",
-                        )));
+                    let secret = match state.identities.check(&client_id, secret.as_deref()).await {
+                        Ok(secret) => secret,
+                        Err(Refusal::NotYours) => {
+                            return Err(Some(Close::app(
+                                AppCloseCode::CLIENT_ID_TAKEN,
+                                "the join did not carry this client id's secret",
+                            )))
+                        }
+                        Err(Refusal::Unavailable(error)) => {
+                            tracing::error!(conn = id, %error, "join: client ids unreachable");
+                            return Err(Some(try_again_later("client ids")));
+                        }
                     };
                     let (replaced_tx, replaced_rx) = tokio::sync::oneshot::channel();
                     let joiner = Joiner {
@@ -388,6 +396,9 @@ async fn handle(
                         }
                         Err(JoinError::Store(error)) => {
                             tracing::error!(conn = id, %room, %error, "join: history unreadable");
+                            if error.is_unavailable() {
+                                return Err(Some(try_again_later("the history")));
+                            }
                             return Err(Some(storage_failed("the history could not be read")));
                         }
                     };
@@ -569,6 +580,15 @@ async fn flood(socket: &mut WebSocket, over: Over) -> Result<(), Option<Close>> 
     Err(Some(Close(1008, format!("flooding: {}", over.describe()))))
 }
 
+/// 1013: a shared store is out of reach for now (nothing was stored); the client comes back
+/// after its longest backoff, by which time it may be back.
+fn try_again_later(detail: &str) -> Close {
+    Close(
+        1013,
+        format!("storage unavailable, try again later: {detail}"),
+    )
+}
+
 /// 1011: the store failed, so nothing more can be promised on this connection.
 fn storage_failed(detail: &str) -> Close {
     Close(1011, format!("storage failed: {detail}"))
@@ -650,6 +670,10 @@ async fn answer(
         }
         Err(error) => {
             // Never ack what is not stored: the client keeps it and resends after reconnecting.
+            if error.is_unavailable() {
+                tracing::error!(conn = id, %error, "message not stored; closing with 1013");
+                return Err(Some(try_again_later("your message was not saved")));
+            }
             tracing::error!(conn = id, %error, "message not stored; closing with 1011");
             return Err(Some(storage_failed("your message was not saved")));
         }
@@ -785,6 +809,9 @@ async fn forward(
                 Ok(history) => history,
                 Err(error) => {
                     tracing::error!(conn = id, %error, "catching up: history unreadable");
+                    if error.is_unavailable() {
+                        return Err(Some(try_again_later("the history")));
+                    }
                     return Err(Some(storage_failed("the history could not be read")));
                 }
             };

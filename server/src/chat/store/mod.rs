@@ -1,5 +1,5 @@
 //! Where rooms keep their messages: the [`RoomStore`] trait and what it promises, with one file
-//! per backend ([`memory`], [`sqlite`]). Every backend runs the same contract suite
+//! per backend ([`memory`], [`sqlite`], [`redis`](self::redis)). Every backend runs the same contract suite
 //! ([`contract`], instantiated in each backend's tests).
 //!
 //! The promises:
@@ -19,6 +19,7 @@
 //!   picture's URL, so history stays small.
 
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
 
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 pub use sqlite::{GroupCommit, OpenError, SqliteStore};
 
@@ -210,6 +212,23 @@ impl Default for Retention {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("storage failed: {0}")]
 pub struct StoreError(pub String);
+
+/// How an error says the store is out of reach for now (a shared store's server is down) rather
+/// than broken: the message starts with it.
+const UNAVAILABLE: &str = "unavailable for now: ";
+
+impl StoreError {
+    /// The store cannot be reached at the moment; trying again later may work (clients get
+    /// 1013 instead of 1011).
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        Self(format!("{UNAVAILABLE}{detail}"))
+    }
+
+    /// Whether this is [`StoreError::unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        self.0.starts_with(UNAVAILABLE)
+    }
+}
 
 /// An append taken in by [`RoomStore::enqueue`]: resolves once the message is stored (or not).
 /// Dropping it does not take the message back.

@@ -1,0 +1,160 @@
+//! Messages stored by any instance, delivered to this instance's members.
+//!
+//! Why pub/sub plus a stream read, and not `XREAD BLOCK`: the append script `PUBLISH`es every
+//! message it stores, in the same atomic step, so one subscription (one connection, whatever
+//! the number of rooms) hears every message in seq order about a millisecond after it is
+//! stored, with its content, without a read per message. `XREAD BLOCK` would need the list of
+//! served rooms in the blocked command, and rooms come and go with their members: each change
+//! would have to interrupt the read (`CLIENT UNBLOCK` from another connection), and a blocked
+//! read's latency is paid again after every interruption. Pub/sub alone is at most once: what
+//! is published while this instance is not subscribed (Redis restarting, a network cut) is not
+//! heard. The stream fills that in: after every (re)subscription each served room is read from
+//! the seq it waits for, and whenever a room holds messages back for a missing one (heard out
+//! of turn, or posted here before the other instances' earlier seq arrived) that one is read
+//! from the stream (`XRANGE`). The hub orders by seq and drops what already went out, so a
+//! message heard twice (published, and read back) is delivered once.
+//!
+//! Every instance hears every room's messages and drops those of rooms it does not serve, as
+//! Socket.IO's Redis adapter does: one channel, no subscription bookkeeping; the cost is the
+//! messages of other rooms on the wire to each instance.
+
+use crate::chat::hub::Hub;
+use crate::chat::store::redis::{keys, read_log};
+use futures_util::StreamExt;
+use heartline_protocol::{Body, ChatMessage};
+use redis::aio::ConnectionManager;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often held-back rooms are filled from the stream and the subscription is checked.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Longest wait between attempts to subscribe again.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What the append script publishes (all strings: Lua's JSON numbers are doubles).
+#[derive(Deserialize)]
+struct Published {
+    r: String,
+    s: String,
+    f: String,
+    t: String,
+    m: String,
+    b: String,
+    /// The instance that stored it.
+    i: String,
+}
+
+impl Published {
+    fn message(self) -> Option<ChatMessage> {
+        Some(ChatMessage {
+            room: self.r,
+            seq: self.s.parse().ok()?,
+            from: self.f,
+            ts: self.t.parse().ok()?,
+            client_msg_id: self.m,
+            body: serde_json::from_str::<Body>(&self.b).ok()?,
+        })
+    }
+}
+
+/// Follows the published messages for as long as the server runs, subscribing again after
+/// every loss of the connection.
+pub async fn follow(
+    client: redis::Client,
+    mut conn: ConnectionManager,
+    hub: Arc<Hub>,
+    instance: String,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(keys::MESSAGES).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(50);
+                    tracing::info!("following the other instances' messages");
+                    catch_up(&mut conn, &hub).await;
+                    listen(pubsub, &mut conn, &hub, &instance).await;
+                    tracing::warn!("lost the subscription to the other instances' messages");
+                }
+                Err(error) => tracing::warn!(%error, "cannot subscribe to the messages"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot connect to Redis to follow messages"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Delivers what is heard until the subscription ends.
+async fn listen(
+    pubsub: redis::aio::PubSub,
+    conn: &mut ConnectionManager,
+    hub: &Hub,
+    instance: &str,
+) {
+    let (mut sink, mut stream) = pubsub.split();
+    let mut checks = tokio::time::interval(CHECK_EVERY);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            heard = stream.next() => {
+                let Some(heard) = heard else { return };
+                let Ok(published) = serde_json::from_slice::<Published>(heard.get_payload_bytes())
+                else {
+                    tracing::warn!("an unreadable published message; ignored");
+                    continue;
+                };
+                // This instance's own posts go out from their post, which also tells the posting
+                // connection (its ack goes before its copy).
+                if published.i == instance {
+                    continue;
+                }
+                let Some(message) = published.message() else {
+                    tracing::warn!("an unreadable published message; ignored");
+                    continue;
+                };
+                let room = message.room.clone();
+                if let Some((missing, _)) = hub.deliver(message) {
+                    fill(conn, hub, &room, missing).await;
+                }
+            }
+            _ = checks.tick() => {
+                // A subscription whose server stopped answering (SIGSTOP, a cut cable) ends
+                // nothing by itself: ask.
+                let alive = tokio::time::timeout(CHECK_EVERY * 2, sink.ping::<redis::Value>()).await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    return;
+                }
+                for (room, next) in hub.live_rooms() {
+                    if let Some(next) = next {
+                        if hub.has_held(&room) {
+                            fill(conn, hub, &room, next).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads every served room from the seq it waits for: what was published unheard.
+async fn catch_up(conn: &mut ConnectionManager, hub: &Hub) {
+    for (room, next) in hub.live_rooms() {
+        if let Some(next) = next {
+            fill(conn, hub, &room, next).await;
+        }
+    }
+}
+
+/// Reads a room's log from `from` on and delivers it.
+async fn fill(conn: &mut ConnectionManager, hub: &Hub, room: &str, from: u64) {
+    match read_log(conn, room, Some(from.saturating_sub(1))).await {
+        Ok((_, messages)) => {
+            for message in messages {
+                hub.deliver(message);
+            }
+        }
+        Err(error) => tracing::warn!(%room, %error, "cannot read the room's log to fill a gap"),
+    }
+}

@@ -1,0 +1,133 @@
+//! Who is in a room across instances. Each instance keeps, per room it serves, one hash field
+//! per local member (`hl:members:<room>`: `<instance>\n<nick>` → client id) and a heartbeat
+//! key of its own (`hl:instance:<id>`, expiring after [`INSTANCE_TTL`]), both renewed every
+//! [`BEAT_EVERY`]. On the same beat it reads the rooms it serves: the fields of other instances
+//! whose heartbeat is alive are the remote members, handed to the hub, which tells its members
+//! who came and who left. Fields of an instance whose heartbeat expired (SIGKILLed, cut off)
+//! are removed by whoever sees them: its members leave every list within
+//! `INSTANCE_TTL + BEAT_EVERY` (6 s), well inside 15 s.
+//!
+//! Presence is polled rather than published: a beat reads the truth, so nothing is lost while
+//! Redis or an instance is away, and there is no ordering between join and leave events to get
+//! wrong. The price is up to a beat (1 s) before a member of another instance shows.
+
+use crate::chat::hub::Hub;
+use redis::aio::ConnectionManager;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often an instance renews its heartbeat and members, and reads the others'.
+pub const BEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long an instance counts as alive after its last beat.
+pub const INSTANCE_TTL: Duration = Duration::from_secs(5);
+
+fn members_key(room: &str) -> String {
+    format!("hl:members:{room}")
+}
+
+fn instance_key(instance: &str) -> String {
+    format!("hl:instance:{instance}")
+}
+
+/// Beats until the server stops; a failed beat (Redis away) is retried on the next one.
+pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String) {
+    // What this instance wrote, per room: to remove members that left.
+    let mut written: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut beats = tokio::time::interval(BEAT_EVERY);
+    beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        beats.tick().await;
+        if let Err(error) = beat(&mut conn, &hub, &instance, &mut written).await {
+            tracing::warn!(%error, "presence beat failed; retrying");
+        }
+    }
+}
+
+async fn beat(
+    conn: &mut ConnectionManager,
+    hub: &Hub,
+    instance: &str,
+    written: &mut HashMap<String, HashSet<String>>,
+) -> redis::RedisResult<()> {
+    let local = hub.local_members();
+    let mut write = redis::pipe();
+    write
+        .cmd("SET")
+        .arg(instance_key(instance))
+        .arg(1)
+        .arg("PX")
+        .arg(INSTANCE_TTL.as_millis() as u64)
+        .ignore();
+    let mut now_written: HashMap<String, HashSet<String>> = HashMap::new();
+    for (room, members) in &local {
+        let fields: HashSet<String> = members
+            .iter()
+            .map(|(nick, _)| format!("{instance}\n{nick}"))
+            .collect();
+        for (nick, client_id) in members {
+            write
+                .hset(members_key(room), format!("{instance}\n{nick}"), client_id)
+                .ignore();
+        }
+        now_written.insert(room.clone(), fields);
+    }
+    for (room, fields) in written.iter() {
+        let now = now_written.get(room);
+        for field in fields {
+            if now.is_none_or(|now| !now.contains(field)) {
+                write.hdel(members_key(room), field).ignore();
+            }
+        }
+    }
+    let () = write.query_async(conn).await?;
+    *written = now_written;
+
+    for (room, _) in &local {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(members_key(room))
+            .query_async(conn)
+            .await?;
+        let others: Vec<&str> = fields
+            .keys()
+            .filter_map(|field| field.split_once('\n').map(|(id, _)| id))
+            .filter(|id| *id != instance)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut alive = HashSet::new();
+        for id in &others {
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(instance_key(id))
+                .query_async(conn)
+                .await?;
+            if exists {
+                alive.insert(*id);
+            }
+        }
+        let mut remote = BTreeMap::new();
+        let mut dead = Vec::new();
+        for (field, client_id) in &fields {
+            let Some((id, nick)) = field.split_once('\n') else {
+                continue;
+            };
+            if id == instance {
+                continue;
+            }
+            if alive.contains(id) {
+                remote.insert(nick.to_owned(), client_id.clone());
+            } else {
+                dead.push(field.clone());
+            }
+        }
+        if !dead.is_empty() {
+            let () = redis::cmd("HDEL")
+                .arg(members_key(room))
+                .arg(&dead)
+                .query_async(conn)
+                .await?;
+        }
+        hub.set_remote_members(room, remote);
+    }
+    Ok(())
+}

@@ -1,0 +1,593 @@
+//! Rooms in Redis, shared by every server instance pointed at the same database
+//! (`--store redis://HOST:PORT/DB`).
+//!
+//! Each room's log is a Redis Stream whose entry ids are `<seq>-0`, so `since` is one `XRANGE`
+//! and seqs are the same on every instance. An append is one Lua script, atomic in Redis: it
+//! checks the dedup key (client id, message id → seq and content fingerprint, kept for the dedup
+//! window), assigns the next seq (`INCR`), `XADD`s with `MAXLEN ~ history`, stores the picture
+//! if there is one, and `PUBLISH`es the message for the other instances' members (see
+//! `chat::cluster::fanout`). The stream is trimmed approximately (whole radix-tree nodes, cheap);
+//! `since` applies the exact count and age rules, so clients see the same history and gaps as
+//! with the other stores.
+//!
+//! A dedup key expires with the dedup window (`PEXPIRE`), not later: with a window shorter than
+//! a quiet room keeps its messages, a resend after the window is stored again (the other stores
+//! also keep the key while its message is kept). Pictures leave with their message by count;
+//! by age (`--retention-secs`) only `since` hides old messages, the stream keeps up to
+//! `MAXLEN ~ history` of them.
+//!
+//! The epoch is a Redis key written once (`SET NX`): every instance and every restart of an
+//! instance names the same one. If it disappears (Redis restarted without persistence, or the
+//! database was flushed), appends fail instead of numbering a new history under the old epoch.
+//!
+//! Durability is Redis's: run it with `appendonly yes` (and `appendfsync always` for an ack to
+//! mean "on disk", as the SQLite store's does). A Redis that cannot be reached makes every
+//! operation fail with [`StoreError::unavailable`]: the session closes with 1013 (try again
+//! later), nothing is acked, and the connection manager reconnects by itself.
+
+use super::{
+    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media,
+    PendingAppend, Retention, RoomStore, StoreError,
+};
+use async_trait::async_trait;
+use heartline_protocol::{Body, ChatMessage};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Key names, all under one prefix. Variable parts are length-prefixed, so no room name or
+/// client id can make two keys collide.
+pub mod keys {
+    /// The epoch of this database's numbering.
+    pub const EPOCH: &str = "hl:epoch";
+    /// The channel every append is published on (see `chat::cluster::fanout`).
+    pub const MESSAGES: &str = "hl:messages";
+    /// Prefix of picture keys (`hl:media:<id>`: a hash of `mime` and `bytes`).
+    pub const MEDIA: &str = "hl:media:";
+
+    /// A room's seq counter.
+    pub fn seq(room: &str) -> String {
+        format!("hl:seq:{room}")
+    }
+    /// A room's log (a stream).
+    pub fn log(room: &str) -> String {
+        format!("hl:log:{room}")
+    }
+    /// The pictures of a room's messages, oldest first (`<seq>:<media id>`), to delete them when
+    /// their message leaves the history.
+    pub fn pictures(room: &str) -> String {
+        format!("hl:pictures:{room}")
+    }
+    /// A dedup key: (room, client id, message id).
+    pub fn dedup(room: &str, client_id: &str, client_msg_id: &str) -> String {
+        format!(
+            "hl:dedup:{}:{room}:{}:{client_id}:{client_msg_id}",
+            room.len(),
+            client_id.len()
+        )
+    }
+    /// A picture.
+    pub fn media(id: &str) -> String {
+        format!("{MEDIA}{id}")
+    }
+}
+
+/// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media.
+/// ARGV: epoch, fingerprint, dedup window ms, history, from, ts, client_msg_id, body JSON,
+/// media id ('' for text), mime, bytes, room, channel, media key prefix, instance.
+/// Returns {'new', seq} | {'dup', seq} | {'conflict', seq}, or an error when the epoch changed.
+const APPEND: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply("HLEPOCH the epoch in Redis differs from this server's: the data was lost or replaced; restart the server")
+end
+local seen = redis.call('GET', KEYS[4])
+if seen then
+  local sep = string.find(seen, ':', 1, true)
+  local seq = string.sub(seen, 1, sep - 1)
+  if string.sub(seen, sep + 1) == ARGV[2] then return {'dup', seq} end
+  return {'conflict', seq}
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0',
+  'f', ARGV[5], 't', ARGV[6], 'm', ARGV[7], 'b', ARGV[8])
+redis.call('SET', KEYS[4], seq .. ':' .. ARGV[2], 'PX', ARGV[3])
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[6], 'mime', ARGV[10], 'bytes', ARGV[11])
+  redis.call('RPUSH', KEYS[5], seq .. ':' .. ARGV[9])
+end
+-- Pictures leave with their message (by count; the history keeps the last ARGV[4]).
+local oldest = seq - tonumber(ARGV[4]) + 1
+while true do
+  local head = redis.call('LINDEX', KEYS[5], 0)
+  if not head then break end
+  local sep = string.find(head, ':', 1, true)
+  if tonumber(string.sub(head, 1, sep - 1)) >= oldest then break end
+  redis.call('LPOP', KEYS[5])
+  redis.call('DEL', ARGV[14] .. string.sub(head, sep + 1))
+end
+redis.call('PUBLISH', ARGV[13], cjson.encode({r = ARGV[12], s = tostring(seq), f = ARGV[5],
+  t = ARGV[6], m = ARGV[7], b = ARGV[8], i = ARGV[15]}))
+return {'new', tostring(seq)}
+"#;
+
+/// How long one Redis command may take before it counts as failed (and is not acked).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Rooms in a Redis database.
+pub struct RedisStore {
+    /// The URL without its password, for messages.
+    shown: String,
+    client: redis::Client,
+    conn: ConnectionManager,
+    retention: Retention,
+    epoch: String,
+    /// This process's name among the instances (in what it publishes, and its presence).
+    instance: String,
+    /// The appends, in the order they were taken in, to the task that runs them one by one.
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+struct Job {
+    room: String,
+    draft: Draft,
+    now_ms: u64,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// What runs the appends: one at a time, in the order taken in, so a session's messages are
+/// numbered in the order it sent them (one round trip each; Redis runs scripts one at a time
+/// anyway).
+struct Appender {
+    conn: ConnectionManager,
+    retention: Retention,
+    epoch: String,
+    instance: String,
+    script: Script,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.shown)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL as it may be logged: without a password.
+pub fn shown_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// A connection manager that reconnects by itself, with bounded waits.
+pub async fn connect(client: &redis::Client) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_with_config(client.clone(), config).await
+}
+
+fn unavailable(error: redis::RedisError) -> StoreError {
+    StoreError::unavailable(format!("redis: {error}"))
+}
+
+impl RedisStore {
+    /// Connects, and reads (or sets, on a fresh database) the epoch. An unreachable Redis is an
+    /// error that names the URL.
+    pub async fn open(url: &str, retention: Retention) -> Result<Self, String> {
+        let shown = shown_url(url);
+        let client = redis::Client::open(url).map_err(|error| {
+            format!("`{shown}` is not a Redis URL (redis://HOST:PORT/DB): {error}")
+        })?;
+        let cannot = |error: redis::RedisError| {
+            format!("cannot reach Redis at {shown}: {error}; is redis-server running there?")
+        };
+        let mut conn = connect(&client).await.map_err(cannot)?;
+        let _: () = conn
+            .set_nx(keys::EPOCH, new_epoch())
+            .await
+            .map_err(cannot)?;
+        let epoch: String = conn.get(keys::EPOCH).await.map_err(cannot)?;
+        let instance: String = new_media_id().chars().take(16).collect();
+        tracing::info!(url = %shown, %epoch, %instance, "redis store opened");
+        let retention = Retention {
+            messages: retention.messages.max(1),
+            ..retention
+        };
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let appender = Appender {
+            conn: conn.clone(),
+            retention,
+            epoch: epoch.clone(),
+            instance: instance.clone(),
+            script: Script::new(APPEND),
+        };
+        // Ends when the store is dropped (the queue closes).
+        tokio::spawn(appender.run(queue));
+        Ok(Self {
+            shown,
+            client,
+            conn,
+            retention,
+            epoch,
+            instance,
+            jobs,
+        })
+    }
+
+    /// This process's name among the instances on the database.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The client, for the connections of the other shared parts (fan-out, presence).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// A handle on the shared, self-reconnecting connection.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// The URL without its password.
+    pub fn shown_url(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// A random id for a picture (hex), made before the append so the message's URL is known.
+fn new_media_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Unique enough without the OS generator: time and process.
+        return new_epoch();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A message from a stream entry's id and fields.
+pub fn decode_entry(room: &str, id: &str, fields: &[String]) -> Option<ChatMessage> {
+    let seq = id.split_once('-')?.0.parse().ok()?;
+    let mut from = None;
+    let mut ts = None;
+    let mut client_msg_id = None;
+    let mut body = None;
+    for pair in fields.chunks(2) {
+        let [name, value] = pair else { break };
+        match name.as_str() {
+            "f" => from = Some(value.clone()),
+            "t" => ts = value.parse().ok(),
+            "m" => client_msg_id = Some(value.clone()),
+            "b" => body = serde_json::from_str::<Body>(value).ok(),
+            _ => {}
+        }
+    }
+    Some(ChatMessage {
+        room: room.to_owned(),
+        seq,
+        from: from?,
+        ts: ts?,
+        client_msg_id: client_msg_id?,
+        body: body?,
+    })
+}
+
+/// Reads a room's log after `after` with its latest seq, in one `MULTI` so they agree.
+pub async fn read_log(
+    conn: &mut ConnectionManager,
+    room: &str,
+    after: Option<u64>,
+) -> redis::RedisResult<(u64, Vec<ChatMessage>)> {
+    let start = match after {
+        Some(seq) => format!("{}-0", seq.saturating_add(1)),
+        None => "-".to_owned(),
+    };
+    let (last_seq, entries): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
+        .atomic()
+        .get(keys::seq(room))
+        .xrange(keys::log(room), start, "+")
+        .query_async(conn)
+        .await?;
+    let messages = entries
+        .iter()
+        .filter_map(|(id, fields)| {
+            let message = decode_entry(room, id, fields);
+            if message.is_none() {
+                tracing::warn!(%room, %id, "an unreadable entry in the room's log; skipped");
+            }
+            message
+        })
+        .collect();
+    Ok((last_seq.unwrap_or(0), messages))
+}
+
+impl Appender {
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<Job>) {
+        while let Some(job) = queue.recv().await {
+            let outcome = self.append(&job.room, job.draft, job.now_ms).await;
+            let _ = job.reply.send(outcome);
+        }
+    }
+
+    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+        let fingerprint = hex(&draft.fingerprint());
+        let (body, media) = match &draft.content {
+            Content::Text(text) => (Body::Text { text: text.clone() }, None),
+            Content::Picture(picture) => {
+                let id = new_media_id();
+                (picture.body(media_url(&id)), Some((id, picture)))
+            }
+        };
+        let body = serde_json::to_string(&body)
+            .map_err(|error| StoreError(format!("cannot encode the body: {error}")))?;
+        let media_id = media.as_ref().map(|(id, _)| id.clone()).unwrap_or_default();
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(keys::EPOCH)
+            .key(keys::seq(room))
+            .key(keys::log(room))
+            .key(keys::dedup(room, &draft.client_id, &draft.client_msg_id))
+            .key(keys::pictures(room))
+            .key(keys::media(&media_id))
+            .arg(&self.epoch)
+            .arg(&fingerprint)
+            // `SET PX 0` is an error; a zero window keeps the key for a moment.
+            .arg(self.retention.dedup_window_ms.max(1))
+            .arg(self.retention.messages)
+            .arg(&draft.from)
+            .arg(now_ms)
+            .arg(&draft.client_msg_id)
+            .arg(&body)
+            .arg(&media_id);
+        match media {
+            Some((_, picture)) => invocation.arg(&picture.mime).arg(&picture.bytes[..]),
+            None => invocation.arg("").arg(""),
+        };
+        invocation
+            .arg(room)
+            .arg(keys::MESSAGES)
+            .arg(keys::MEDIA)
+            .arg(&self.instance);
+        let mut conn = self.conn.clone();
+        let (outcome, seq): (String, u64) =
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|error| match error.code() {
+                    Some("HLEPOCH") => StoreError(format!("redis: {error}")),
+                    _ => unavailable(error),
+                })?;
+        Ok(match outcome.as_str() {
+            "dup" => Appended::Duplicate(seq),
+            "conflict" => Appended::Conflict(seq),
+            _ => Appended::New(ChatMessage {
+                room: room.to_owned(),
+                seq,
+                from: draft.from,
+                ts: now_ms,
+                client_msg_id: draft.client_msg_id,
+                body: serde_json::from_str(&body)
+                    .map_err(|error| StoreError(format!("cannot decode the body: {error}")))?,
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl RoomStore for RedisStore {
+    fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            room: room.to_owned(),
+            draft,
+            now_ms,
+            reply,
+        };
+        let queued = self.jobs.send(job).is_ok();
+        Box::pin(async move {
+            if !queued {
+                return Err(StoreError("the store is closed".into()));
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError("the store is closed".into())))
+        })
+    }
+
+    async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {
+        let mut conn = self.conn.clone();
+        let (last_seq, mut messages) = read_log(&mut conn, room, after)
+            .await
+            .map_err(unavailable)?;
+        if last_seq == 0 {
+            // A room this database never had: any seq the client names is missing here.
+            return Ok(History {
+                messages: Vec::new(),
+                gap: after.is_some_and(|seq| seq > 0),
+                last_seq,
+            });
+        }
+        // The exact rules over the approximately trimmed stream: by count, then by age.
+        let oldest_by_count = last_seq.saturating_sub(self.retention.messages as u64) + 1;
+        let now = unix_ms();
+        messages.retain(|message| {
+            message.seq >= oldest_by_count
+                && self
+                    .retention
+                    .max_age_ms
+                    .is_none_or(|age| message.ts.saturating_add(age) >= now)
+        });
+        let oldest_kept = messages.first().map_or(last_seq + 1, |m| m.seq);
+        Ok(History {
+            gap: has_gap(after, oldest_kept, last_seq),
+            messages,
+            last_seq,
+        })
+    }
+
+    async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        let mut conn = self.conn.clone();
+        let (mime, bytes): (Option<String>, Option<Vec<u8>>) = redis::pipe()
+            .hget(keys::media(id), "mime")
+            .hget(keys::media(id), "bytes")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(match (mime, bytes) {
+            (Some(mime), Some(bytes)) => Some(Media { mime, bytes }),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// A redis-server of its own on a free loopback port, in a temp dir; killed on drop.
+    pub struct TestRedis {
+        child: Child,
+        pub port: u16,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestRedis {
+        pub fn start() -> Self {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .chain(["/usr/bin".into()])
+                .map(|dir| dir.join("redis-server"))
+                .find(|path| path.is_file())
+                .expect(
+                    "redis-server must be installed for these tests (apt-get install redis-server, \
+                     or bash scripts/install.sh)",
+                );
+            let mut command = Command::new(found);
+            // A daemon must not keep the fds this test inherited (the shared build lock).
+            // SAFETY: close(2) is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                    for fd in 3..1024 {
+                        libc::close(fd);
+                    }
+                    Ok(())
+                });
+            }
+            let child = command
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect(
+                    "redis-server must be installed for these tests (apt-get install redis-server, \
+                     or bash scripts/install.sh)",
+                );
+            let redis = Self {
+                child,
+                port,
+                _dir: dir,
+            };
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis-server did not start"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            redis
+        }
+
+        pub fn url(&self, db: u8) -> String {
+            format!("redis://127.0.0.1:{}/{db}", self.port)
+        }
+    }
+
+    impl Drop for TestRedis {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// A redis-server of the test's own, with a fresh database; a reopen keeps it (a restart
+    /// of the server), and it is killed when the test ends.
+    struct Redis {
+        url: String,
+        _server: TestRedis,
+    }
+
+    fn backend() -> Redis {
+        let server = TestRedis::start();
+        Redis {
+            url: server.url(0),
+            _server: server,
+        }
+    }
+
+    impl super::super::contract::Backend for Redis {
+        type Store = RedisStore;
+        async fn open(&mut self, retention: Retention) -> RedisStore {
+            RedisStore::open(&self.url, retention).await.unwrap()
+        }
+        fn durable(&self) -> bool {
+            true
+        }
+    }
+
+    crate::contract_suite!(backend());
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_named() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let error = RedisStore::open(&format!("redis://127.0.0.1:{port}/0"), Retention::default())
+            .await
+            .unwrap_err();
+        assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+        assert!(error.contains("cannot reach Redis"), "{error}");
+        let error = RedisStore::open("http://nope", Retention::default())
+            .await
+            .unwrap_err();
+        assert!(error.contains("not a Redis URL"), "{error}");
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown_url("redis://user:secret@host:6379/0"),
+            "redis://…@host:6379/0"
+        );
+        assert_eq!(shown_url("redis://host:6379/2"), "redis://host:6379/2");
+    }
+}
