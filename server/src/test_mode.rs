@@ -9,7 +9,9 @@
 //!   reads again, so a close handshake is never answered), `slowread` (reads at `bytes_per_s`,
 //!   answers `ping` with `pong` and echoes nothing else: a slow uplink). `close` takes `hold_ms`:
 //!   after its close frame, keep the TCP connection without reading for that long (the browser
-//!   stays CLOSING meanwhile).
+//!   stays CLOSING meanwhile); and `after_frames`: send the close frame right after the N-th
+//!   data frame instead of after `after_ms` (so it lands in the middle of a client's burst), then
+//!   keep reading and recording until the browser answers.
 //! - `GET /test/stats?key=K` — JSON: connections opened and open now, texts received, closes received.
 //! - `GET /test/outage?ms=N` — every connection is dropped and the listener goes away for `N` ms.
 
@@ -96,6 +98,7 @@ struct WsParams {
     reason: String,
     #[serde(default)]
     hold_ms: u64,
+    after_frames: Option<u64>,
     #[serde(default = "default_status")]
     status: u16,
     #[serde(default = "default_rate")]
@@ -202,20 +205,16 @@ async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &Te
     let deadline = tokio::time::sleep(Duration::from_millis(params.after_ms));
     tokio::pin!(deadline);
     let mut acted = false;
+    let mut data_frames = 0u64;
+    let timed = params.after_frames.is_none() && matches!(mode, Mode::Close | Mode::Drop);
     loop {
         let message = tokio::select! {
-            () = &mut deadline, if !acted && matches!(mode, Mode::Close | Mode::Drop) => {
+            () = &mut deadline, if !acted && timed => {
                 acted = true;
                 match mode {
                     Mode::Drop => return,
                     _ => {
-                        let frame = CloseFrame { code: params.code, reason: params.reason.clone().into() };
-                        if socket.send(Message::Close(Some(frame))).await.is_err() {
-                            return;
-                        }
-                        if params.hold_ms > 0 {
-                            // Not reading: the browser's answer waits, and it stays CLOSING.
-                            tokio::time::sleep(Duration::from_millis(params.hold_ms)).await;
+                        if !start_close(&mut socket, params).await {
                             return;
                         }
                         continue;
@@ -228,6 +227,18 @@ async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &Te
         state.record(&params.key, &message);
         if matches!(message, Message::Close(_)) {
             return;
+        }
+        if matches!(message, Message::Text(_) | Message::Binary(_)) {
+            data_frames += 1;
+        }
+        if !acted
+            && matches!(mode, Mode::Close)
+            && params.after_frames.is_some_and(|n| data_frames >= n)
+        {
+            acted = true;
+            if !start_close(&mut socket, params).await {
+                return;
+            }
         }
         if matches!(mode, Mode::Slowread) {
             let bytes = match &message {
@@ -258,6 +269,25 @@ async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &Te
             }
         }
     }
+}
+
+/// Sends the close frame; with `hold_ms`, then stops reading for that long (the browser stays
+/// CLOSING) and returns false: the connection is done. Otherwise the caller keeps reading, so
+/// frames the browser sent before it saw the close are still recorded.
+async fn start_close(socket: &mut WebSocket, params: &WsParams) -> bool {
+    let frame = CloseFrame {
+        code: params.code,
+        reason: params.reason.clone().into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return false;
+    }
+    if params.hold_ms > 0 {
+        // Not reading: the browser's answer waits, and it stays CLOSING.
+        tokio::time::sleep(Duration::from_millis(params.hold_ms)).await;
+        return false;
+    }
+    true
 }
 
 impl TestState {

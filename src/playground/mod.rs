@@ -287,6 +287,9 @@ fn handle_notice(
         Notice::Event(SocketEvent::Discarded { frames }) => {
             PlaygroundAction::Event(format!("dropped {frames} queued frames at close"))
         }
+        Notice::Event(SocketEvent::Requeued { frames }) => PlaygroundAction::Event(format!(
+            "{frames} frames the browser had not sent yet are queued again"
+        )),
         Notice::Event(SocketEvent::SendFailed { error }) => {
             PlaygroundAction::Event(format!("the browser refused a frame: {error}"))
         }

@@ -6,7 +6,7 @@ use crate::frame::{Inbound, Notice, Outgoing, Text};
 use crate::machine::{
     CloseInfo, Command, Event, FrameRef, Input, Machine, Stats, Status, TimerKind,
 };
-use crate::outbox::SendError;
+use crate::outbox::{Payload, SendError};
 use crate::{BinaryType, CloseError, Config};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -92,6 +92,82 @@ struct Socket {
     _on_close: Closure<dyn FnMut(CloseEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
     close_with: (u16, String),
+    in_flight: InFlight,
+}
+
+impl Socket {
+    /// Hands a frame to the browser, keeping it until the browser has sent it.
+    fn send(&mut self, payload: Outgoing) -> Result<(), String> {
+        send_on(&self.ws, &payload)?;
+        self.in_flight.push(payload, &self.ws);
+        Ok(())
+    }
+
+    /// The frames this socket accepted and never sent: still in its `bufferedAmount`.
+    fn take_unsent(&mut self) -> Vec<Outgoing> {
+        self.in_flight.unsent(u64::from(self.ws.buffered_amount()))
+    }
+}
+
+/// Frames handed to one socket that its `bufferedAmount` may still hold, oldest first. A
+/// browser takes a frame with `send` and may still discard it: after the server's close frame
+/// reached its network side but before the page hears of it (Firefox dropped hundreds in a
+/// burst), or when the link dies. Those bytes stay in `bufferedAmount` (it only shrinks as
+/// data is sent), so the newest frames covering it are the ones never sent.
+struct InFlight {
+    frames: VecDeque<(u64, Outgoing)>,
+    bytes: u64,
+    /// Look at `bufferedAmount` again once this many bytes are kept: doubling after each look,
+    /// so a sender the browser cannot keep up with costs one look per doubling, not per frame.
+    look_at: u64,
+}
+
+/// Frames are kept without looking at `bufferedAmount` up to this many bytes.
+const IN_FLIGHT_LOOK_MIN: u64 = 64 * 1024;
+
+impl InFlight {
+    fn new() -> Self {
+        Self {
+            frames: VecDeque::new(),
+            bytes: 0,
+            look_at: IN_FLIGHT_LOOK_MIN,
+        }
+    }
+
+    fn push(&mut self, payload: Outgoing, ws: &WebSocket) {
+        let bytes = payload.byte_len() as u64;
+        self.bytes += bytes;
+        self.frames.push_back((bytes, payload));
+        if self.bytes >= self.look_at {
+            self.trim(u64::from(ws.buffered_amount()));
+            self.look_at = self.bytes.saturating_mul(2).max(IN_FLIGHT_LOOK_MIN);
+        }
+    }
+
+    /// Forgets the frames the browser has sent: all but the newest `buffered` bytes' worth.
+    fn trim(&mut self, buffered: u64) {
+        while let Some(&(bytes, _)) = self.frames.front() {
+            if self.bytes - bytes < buffered {
+                break;
+            }
+            self.bytes -= bytes;
+            self.frames.pop_front();
+        }
+    }
+
+    /// The frames still held (`buffered` bytes), oldest first; a frame partly sent counts as
+    /// unsent (the peer cannot have read it whole).
+    fn unsent(&mut self, buffered: u64) -> Vec<Outgoing> {
+        if buffered == 0 {
+            self.frames.clear();
+            self.bytes = 0;
+            return Vec::new();
+        }
+        self.trim(buffered);
+        self.bytes = 0;
+        self.look_at = IN_FLIGHT_LOOK_MIN;
+        self.frames.drain(..).map(|(_, payload)| payload).collect()
+    }
 }
 
 impl Drop for Socket {
@@ -118,12 +194,26 @@ enum StepError<E> {
 
 /// Feeds a browser or timer input, carries out the commands, then tells the application.
 fn feed(shared: &Rc<Shared>, input: Input<'_>) {
-    let result = step::<std::convert::Infallible>(shared, None, |inner, _, now| {
+    let result = step::<std::convert::Infallible>(shared, None, |inner, _, clock| {
+        let now = clock.now();
         let mut commands = inner.note_buffered(now);
         commands.extend(inner.machine.handle(input, now));
         Ok(commands)
     });
     report_unasked(shared, result);
+}
+
+/// The socket's `close` event: first the frames it accepted and never sent go back to the
+/// machine, then the close.
+fn feed_closed(this: &Weak<Shared>, close: CloseInfo) {
+    let Some(shared) = this.upgrade() else { return };
+    let result = step::<std::convert::Infallible>(&shared, None, |inner, _, clock| {
+        let unsent = inner.socket.as_mut().map(Socket::take_unsent);
+        let mut commands = inner.requeue_unsent(unsent);
+        commands.extend(inner.machine.handle(Input::Closed(close), clock.now()));
+        Ok(commands)
+    });
+    report_unasked(&shared, result);
 }
 
 fn feed_weak(this: &Weak<Shared>, input: Input<'_>) {
@@ -135,7 +225,8 @@ fn feed_weak(this: &Weak<Shared>, input: Input<'_>) {
 /// A timer fired: early (clamped delays, drivers that round) re-arms instead.
 fn fire(this: &Weak<Shared>, kind: TimerKind) {
     let Some(shared) = this.upgrade() else { return };
-    let result = step::<std::convert::Infallible>(&shared, None, |inner, _, now| {
+    let result = step::<std::convert::Infallible>(&shared, None, |inner, _, clock| {
+        let now = clock.now();
         if let Some(due) = inner.machine.timer_due(kind) {
             if due > now {
                 inner.arm(kind, due, now);
@@ -152,7 +243,8 @@ fn fire(this: &Weak<Shared>, kind: TimerKind) {
 /// Feeds an inbound frame: the machine sees its length (and its text only if it could be the
 /// heartbeat reply), then the frame itself is handed on, uncopied, if the machine says so.
 fn feed_frame(shared: &Rc<Shared>, frame: Inbound) {
-    let result = step::<std::convert::Infallible>(shared, Some(frame), |inner, frame, now| {
+    let result = step::<std::convert::Infallible>(shared, Some(frame), |inner, frame, clock| {
+        let now = clock.now();
         let commands = match frame {
             Some(Inbound::Text(text)) => {
                 let read = || String::from(text.as_str());
@@ -174,16 +266,17 @@ fn feed_frame(shared: &Rc<Shared>, frame: Inbound) {
 
 /// A browser refusal of a frame nobody asked to send just now (the outbox flush, a ping) is
 /// told as an event, since there is no caller to return it to.
-fn report_unasked<E>(shared: &Rc<Shared>, result: Result<Option<String>, StepError<E>>) {
+fn report_unasked<E>(shared: &Rc<Shared>, result: Result<Vec<String>, StepError<E>>) {
     match result {
-        Ok(Some(error)) => {
-            shared
-                .notices
-                .borrow_mut()
-                .push_back(Notice::Event(Event::SendFailed { error }));
+        Ok(errors) if !errors.is_empty() => {
+            shared.notices.borrow_mut().extend(
+                errors
+                    .into_iter()
+                    .map(|error| Notice::Event(Event::SendFailed { error })),
+            );
             deliver(shared);
         }
-        Ok(None) | Err(StepError::Refused(_)) => {}
+        Ok(_) | Err(StepError::Refused(_)) => {}
         Err(StepError::Busy) => {
             // Browser events and timers run on their own turns; only a bug gets here.
             debug_assert!(false, "heartline: a browser event arrived inside a step");
@@ -193,24 +286,42 @@ fn report_unasked<E>(shared: &Rc<Shared>, result: Result<Option<String>, StepErr
 
 /// Applies an input or a user request to the machine, carries out the commands, then tells
 /// the application with no borrow held (it may call back into the handle, or drop it).
-/// Returns the browser's refusal of a frame sent in this step, if any.
+/// Returns the browser's refusals of frames sent in this step.
 fn step<E>(
     shared: &Rc<Shared>,
     frame: Option<Inbound>,
-    change: impl FnOnce(&mut Inner, Option<&Inbound>, u64) -> Result<Vec<Command<Outgoing>>, E>,
-) -> Result<Option<String>, StepError<E>> {
-    let send_error = {
+    change: impl FnOnce(&mut Inner, Option<&Inbound>, &Clock) -> Result<Vec<Command<Outgoing>>, E>,
+) -> Result<Vec<String>, StepError<E>> {
+    let send_errors = {
         let Ok(mut inner) = shared.state.try_borrow_mut() else {
             return Err(StepError::Busy);
         };
-        let now = now_ms();
-        let commands = change(&mut inner, frame.as_ref(), now).map_err(StepError::Refused)?;
-        let send_error = inner.execute(commands, frame, now, &shared.notices);
+        let clock = Clock::default();
+        let commands = change(&mut inner, frame.as_ref(), &clock).map_err(StepError::Refused)?;
+        let send_errors = inner.execute(commands, frame, &clock, &shared.notices);
         shared.status.set(inner.machine.status());
-        send_error
+        send_errors
     };
     deliver(shared);
-    Ok(send_error)
+    Ok(send_errors)
+}
+
+/// `now_ms()` read at most once per step, and only if something needs the time: a send on an
+/// open socket does not.
+#[derive(Default)]
+struct Clock(Cell<Option<u64>>);
+
+impl Clock {
+    fn now(&self) -> u64 {
+        match self.0.get() {
+            Some(now) => now,
+            None => {
+                let now = now_ms();
+                self.0.set(Some(now));
+                now
+            }
+        }
+    }
 }
 
 /// Tells queued notices in order, then lets the machine flush its outbox: after the
@@ -235,17 +346,21 @@ fn deliver(shared: &Rc<Shared>) {
         let Ok(mut inner) = shared.state.try_borrow_mut() else {
             break;
         };
-        let now = now_ms();
-        let commands = inner.machine.handle(Input::Flush, now);
+        // Checked first: the usual case (no open just happened) costs no clock read.
+        if !inner.machine.wants_flush() {
+            break;
+        }
+        let clock = Clock::default();
+        let commands = inner.machine.handle(Input::Flush, clock.now());
         if commands.is_empty() {
             break;
         }
-        if let Some(error) = inner.execute(commands, None, now, &shared.notices) {
-            shared
-                .notices
-                .borrow_mut()
-                .push_back(Notice::Event(Event::SendFailed { error }));
-        }
+        let errors = inner.execute(commands, None, &clock, &shared.notices);
+        shared.notices.borrow_mut().extend(
+            errors
+                .into_iter()
+                .map(|error| Notice::Event(Event::SendFailed { error })),
+        );
         shared.status.set(inner.machine.status());
     }
 }
@@ -253,13 +368,26 @@ fn deliver(shared: &Rc<Shared>) {
 impl Inner {
     /// Tells the machine how much the socket still has to send, before a timer or a resume.
     fn note_buffered(&mut self, now: u64) -> Vec<Command<Outgoing>> {
-        match &self.socket {
+        match &mut self.socket {
             Some(socket) => {
                 let buffered = u64::from(socket.ws.buffered_amount());
+                socket.in_flight.trim(buffered);
                 self.machine.handle(Input::Buffered(buffered), now)
             }
             None => Vec::new(),
         }
+    }
+
+    /// Gives the machine back the frames a socket never sent (heartbeat pings are not resent:
+    /// the next connection has its own).
+    fn requeue_unsent(&mut self, unsent: Option<Vec<Outgoing>>) -> Vec<Command<Outgoing>> {
+        let Some(mut unsent) = unsent.filter(|unsent| !unsent.is_empty()) else {
+            return Vec::new();
+        };
+        if let Some(ping) = self.machine.config().heartbeat.as_ref() {
+            unsent.retain(|frame| !matches!(frame, Outgoing::Text(text) if *text == ping.message));
+        }
+        self.machine.requeue(unsent)
     }
 
     fn arm(&mut self, kind: TimerKind, at_ms: u64, now: u64) {
@@ -269,16 +397,16 @@ impl Inner {
         self.timers[kind.index()] = Some(Timeout::new(delay, move || fire(&this, kind)));
     }
 
-    /// Carries out commands in order; notices go to the shared queue. Returns the first
-    /// browser refusal of a frame.
+    /// Carries out commands in order; notices go to the shared queue. Returns the browser's
+    /// refusals of frames, in order.
     fn execute(
         &mut self,
         commands: Vec<Command<Outgoing>>,
         mut frame: Option<Inbound>,
-        now: u64,
+        clock: &Clock,
         notices: &RefCell<VecDeque<Notice>>,
-    ) -> Option<String> {
-        let mut send_error = None;
+    ) -> Vec<String> {
+        let mut send_errors = Vec::new();
         let mut queue = VecDeque::from(commands);
         while let Some(command) = queue.pop_front() {
             match command {
@@ -289,17 +417,18 @@ impl Inner {
                         Ok(socket) => self.socket = Some(socket),
                         // The constructor threw (bad scheme, mixed content): permanent.
                         Err(message) => {
-                            queue.extend(self.machine.handle(Input::Refused(message), now))
+                            queue.extend(self.machine.handle(Input::Refused(message), clock.now()))
                         }
                     }
                 }
                 Command::Send(payload) => {
-                    let result = match &self.socket {
-                        Some(socket) => send_on(&socket.ws, &payload),
+                    let result = match &mut self.socket {
+                        Some(socket) => socket.send(payload),
                         None => Err("no socket".into()),
                     };
                     if let Err(error) = result {
-                        send_error.get_or_insert(error);
+                        self.machine.send_refused();
+                        send_errors.push(error);
                     }
                 }
                 Command::CloseSocket { code, reason } => {
@@ -310,9 +439,12 @@ impl Inner {
                 Command::AbandonSocket { code, reason } => {
                     if let Some(mut socket) = self.socket.take() {
                         socket.close_with = (code, reason);
+                        let unsent = socket.take_unsent();
+                        drop(socket);
+                        queue.extend(self.requeue_unsent(Some(unsent)));
                     }
                 }
-                Command::ArmTimer(kind, at_ms) => self.arm(kind, at_ms, now),
+                Command::ArmTimer(kind, at_ms) => self.arm(kind, at_ms, clock.now()),
                 Command::DisarmTimer(kind) => self.timers[kind.index()] = None,
                 Command::Deliver => {
                     if let Some(frame) = frame.take() {
@@ -322,7 +454,7 @@ impl Inner {
                 Command::Report(event) => notices.borrow_mut().push_back(Notice::Event(event)),
             }
         }
-        send_error
+        send_errors
     }
 
     fn open_socket(&self, url: &str) -> Result<Socket, String> {
@@ -369,7 +501,7 @@ impl Inner {
                 reason: event.reason(),
                 was_clean: event.was_clean(),
             };
-            feed_weak(&this, Input::Closed(close));
+            feed_closed(&this, close);
         });
         let this = self.this.clone();
         let on_error =
@@ -385,18 +517,19 @@ impl Inner {
             _on_close: on_close,
             _on_error: on_error,
             close_with: (1000, "client dropped".into()),
+            in_flight: InFlight::new(),
         })
     }
 
     /// The machine thinks the socket is open, but the server began the closing handshake
     /// (`readyState` CLOSING): the browser would accept a frame and discard it.
-    fn check_ready_state(&mut self, now: u64) -> Vec<Command<Outgoing>> {
+    fn check_ready_state(&mut self, clock: &Clock) -> Vec<Command<Outgoing>> {
         let closing = self
             .socket
             .as_ref()
             .is_some_and(|socket| socket.ws.ready_state() != WebSocket::OPEN);
         if closing && self.machine.status() == Status::Open {
-            self.machine.handle(Input::PeerClosing, now)
+            self.machine.handle(Input::PeerClosing, clock.now())
         } else {
             Vec::new()
         }
@@ -481,8 +614,8 @@ impl Heartline {
     /// socket.open();
     /// ```
     pub fn open(&self) {
-        let result = step::<std::convert::Infallible>(&self.shared, None, |inner, _, now| {
-            Ok(inner.machine.handle(Input::Connect, now))
+        let result = step::<std::convert::Infallible>(&self.shared, None, |inner, _, clock| {
+            Ok(inner.machine.handle(Input::Connect, clock.now()))
         });
         if let Err(StepError::Busy) = result {
             // From a URL provider: there is nothing to open that is not being opened already.
@@ -506,8 +639,8 @@ impl Heartline {
     /// assert!(socket.close(1001, "").is_err(), "browsers cannot send 1001");
     /// ```
     pub fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        match step(&self.shared, None, |inner, _, now| {
-            inner.machine.close(code, reason, now)
+        match step(&self.shared, None, |inner, _, clock| {
+            inner.machine.close(code, reason, clock.now())
         }) {
             Ok(_) => Ok(()),
             Err(StepError::Refused(error)) => Err(error),
@@ -578,13 +711,15 @@ impl Heartline {
     /// socket.send(heartline::Outgoing::Bytes(vec![0xff])).unwrap();
     /// ```
     pub fn send(&self, payload: Outgoing) -> Result<(), SendError> {
-        match step(&self.shared, None, |inner, _, now| {
-            let mut commands = inner.check_ready_state(now);
+        match step(&self.shared, None, |inner, _, clock| {
+            let mut commands = inner.check_ready_state(clock);
             commands.extend(inner.machine.send(payload)?);
             Ok(commands)
         }) {
-            Ok(None) => Ok(()),
-            Ok(Some(error)) => Err(SendError::Browser(error)),
+            Ok(errors) => match errors.into_iter().next() {
+                None => Ok(()),
+                Some(error) => Err(SendError::Browser(error)),
+            },
             Err(StepError::Refused(error)) => Err(error),
             Err(StepError::Busy) => Err(SendError::Busy),
         }

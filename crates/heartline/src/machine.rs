@@ -368,6 +368,13 @@ pub enum Event {
         /// Frames dropped.
         frames: usize,
     },
+    /// Frames handed to the browser that it still held, unsent, when the connection ended
+    /// (its `bufferedAmount`; e.g. sent while the server was already closing) were put back at
+    /// the head of the outbox, for the next connection.
+    Requeued {
+        /// Frames put back.
+        frames: usize,
+    },
     /// The browser refused a frame the outbox flushed (frames the application sends directly
     /// get the error from `send` instead).
     SendFailed {
@@ -612,6 +619,67 @@ impl<P: Payload> Machine<P> {
         }
         self.outbox.push(payload.detached())?;
         Ok(Vec::new())
+    }
+
+    /// Takes back frames the driver handed to a socket that never sent them (they were still in
+    /// its `bufferedAmount` when it ended), oldest first: they go back to the head of the
+    /// outbox, ahead of anything queued since, whatever its limits (they were accepted
+    /// already), and are reported as [`Event::Requeued`]. After a user close they are dropped
+    /// like the rest of the outbox ([`Event::Discarded`]) unless the config keeps it.
+    ///
+    /// ```
+    /// use heartline::{Command, Config, Event, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.send("queued".into()).unwrap();
+    /// let commands = machine.requeue(vec!["unsent".into()]);
+    /// assert_eq!(commands, vec![Command::Report(Event::Requeued { frames: 1 })]);
+    /// assert_eq!(machine.queued(), 2);
+    /// ```
+    pub fn requeue(&mut self, frames: Vec<P>) -> Commands<P> {
+        let count = frames.len();
+        if count == 0 {
+            return Vec::new();
+        }
+        self.stats.frames_out = self.stats.frames_out.saturating_sub(count as u64);
+        let event = if self.stopped && !self.config.keep_outbox_on_close {
+            Event::Discarded { frames: count }
+        } else {
+            self.outbox
+                .push_front(frames.into_iter().map(Payload::detached));
+            Event::Requeued { frames: count }
+        };
+        vec![Command::Report(event)]
+    }
+
+    /// The browser refused a frame the machine told the driver to send (`send` threw): it was
+    /// not sent, so it is not counted.
+    ///
+    /// ```
+    /// use heartline::{Config, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.handle(Input::Connect, 0);
+    /// machine.handle(Input::Opened, 1);
+    /// machine.send("refused".into()).unwrap();
+    /// machine.send_refused();
+    /// assert_eq!(machine.stats().frames_out, 0);
+    /// ```
+    pub fn send_refused(&mut self) {
+        self.stats.frames_out = self.stats.frames_out.saturating_sub(1);
+    }
+
+    /// Whether the outbox waits for [`Input::Flush`] (a driver can skip feeding it otherwise).
+    ///
+    /// ```
+    /// use heartline::{Config, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.handle(Input::Connect, 0);
+    /// machine.handle(Input::Opened, 1);
+    /// assert!(machine.wants_flush());
+    /// machine.handle(Input::Flush, 1);
+    /// assert!(!machine.wants_flush());
+    /// ```
+    pub fn wants_flush(&self) -> bool {
+        self.flush_pending
     }
 
     /// The user's close: validated first, then sets the stop flag so nothing reconnects. Frames

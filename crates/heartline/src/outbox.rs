@@ -145,6 +145,14 @@ impl<P: Payload> Outbox<P> {
         Ok(())
     }
 
+    /// Puts frames back at the head, in their order, past the limits: they were accepted already.
+    pub(crate) fn push_front(&mut self, frames: impl DoubleEndedIterator<Item = P>) {
+        for payload in frames.rev() {
+            self.bytes += payload.byte_len();
+            self.frames.push_front(payload);
+        }
+    }
+
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = P> + '_ {
         self.bytes = 0;
         self.frames.drain(..)

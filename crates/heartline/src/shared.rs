@@ -432,7 +432,10 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let opened = event == Event::Opened;
         let local = matches!(
             event,
-            Event::Flushed { .. } | Event::Discarded { .. } | Event::SendFailed { .. }
+            Event::Flushed { .. }
+                | Event::Discarded { .. }
+                | Event::Requeued { .. }
+                | Event::SendFailed { .. }
         );
         if !local {
             out.push(Action::Post(Wire::Event(event.clone())));

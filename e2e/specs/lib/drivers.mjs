@@ -3,7 +3,8 @@
 //   const context = await browser.newContext();   // its own storage, like a fresh profile
 //                                                  // ({ viewport: { width, height } } to size it)
 //   const page = await context.newPage(url);       // a tab; tabs of one context share localStorage
-//   await page.eval(fn, arg); await page.reload(); await context.close(); await browser.close();
+//   await page.eval(fn, arg); await page.reload(); await page.back(); await context.close(); await browser.close();
+//   launch(name, { bfcache: true }): the back/forward cache on (Playwright turns it off by default).
 //   page.dialogs: messages of alert/confirm/prompt dialogs the page opened (each dismissed);
 //   await page.screenshot(path, { fullPage }): a PNG (Firefox: the viewport only).
 // Chromium through Playwright (Debian's Chromium); Firefox ESR through WebdriverIO and the
@@ -20,14 +21,14 @@ const VIEWPORT = { width: 1000, height: 800 };
 
 // Called inside a describe: launches `name` before the suite and closes it after; every context
 // opened through the returned `newContext` is closed after its test, passed or failed.
-export function suiteBrowser(name) {
+export function suiteBrowser(name, options) {
   let browser;
   const open = [];
   const closeAll = async () => {
     while (open.length) await open.pop().close();
   };
   before(async () => {
-    browser = await launch(name);
+    browser = await launch(name, options);
   });
   after(async () => {
     await browser?.close();
@@ -43,16 +44,18 @@ export function suiteBrowser(name) {
   };
 }
 
-export async function launch(name) {
-  if (name === 'chromium') return launchChromium();
+export async function launch(name, options = {}) {
+  if (name === 'chromium') return launchChromium(options);
   if (name === 'firefox') return launchFirefox();
   throw new Error(`unknown browser ${name}`);
 }
 
-async function launchChromium() {
+async function launchChromium({ bfcache = false } = {}) {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    // Playwright passes --disable-back-forward-cache unless told not to.
+    ...(bfcache ? { ignoreDefaultArgs: ['--disable-back-forward-cache'] } : {}),
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync',
       // Tabs of a test are all "in the background" at times: timers must not be throttled.
@@ -79,6 +82,8 @@ async function launchChromium() {
             eval: (fn, arg) => page.evaluate(fn, arg),
             reload: () => page.reload(),
             goto: (to) => page.goto(to),
+            // A page restored from the back/forward cache fires no load event: wait for the commit.
+            back: () => page.goBack({ waitUntil: 'commit' }),
             close: () => page.close(),
             screenshot: (path, { fullPage = false } = {}) => page.screenshot({ path, fullPage }),
           };
@@ -175,6 +180,7 @@ async function launchFirefox() {
             eval: (fn, arg) => inWindow(() => session.execute(fn, arg)),
             reload: () => inWindow(() => session.refresh()),
             goto: (to) => inWindow(() => session.url(to)),
+            back: () => inWindow(() => session.back()),
             close: () => inWindow(() => session.closeWindow()),
             // WebDriver shoots the viewport; a full page is Chromium's alone.
             screenshot: (path) => inWindow(() => session.saveScreenshot(path)),

@@ -679,6 +679,37 @@ fn sends_after_the_server_began_closing_wait_for_the_next_connection() {
 }
 
 #[test]
+fn frames_the_socket_never_sent_go_out_first_on_the_next_connection() {
+    let mut h = Harness::new(Harness::config().with_outbox_limits(2, 1 << 20));
+    h.open();
+    for text in ["a", "b", "c"] {
+        h.machine.send(text.into()).unwrap();
+    }
+    assert_eq!(h.machine.stats().frames_out, 3);
+    // The browser still held "b" and "c" when the server's close came.
+    let out = h.machine.requeue(vec!["b".into(), "c".into()]);
+    assert_eq!(out, [Command::Report(Event::Requeued { frames: 2 })]);
+    assert_eq!(h.machine.stats().frames_out, 1, "not counted as sent");
+    h.lose(1012);
+    h.machine.send("d".into()).unwrap_err(); // the limit of 2 still holds for new frames...
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    // ...but the requeued ones were accepted already, and go first, in order.
+    assert_eq!(Harness::sent(&h.input(Input::Flush)), ["b", "c"]);
+}
+
+#[test]
+fn frames_never_sent_before_a_user_close_are_discarded_as_reported() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.machine.send("a".into()).unwrap();
+    h.machine.close(1000, "bye", h.now).unwrap();
+    let out = h.machine.requeue(vec!["a".into()]);
+    assert_eq!(out, [Command::Report(Event::Discarded { frames: 1 })]);
+    assert_eq!(h.machine.queued(), 0);
+}
+
+#[test]
 fn a_url_the_browser_refuses_fails_once_and_is_never_retried() {
     let mut h = Harness::new(Harness::config());
     h.input(Input::Connect);

@@ -616,6 +616,7 @@ fn event_json(event: &Event) -> Value {
         Event::HeartbeatTimeout => json!({ "e": "hb_timeout" }),
         Event::Flushed { frames } => json!({ "e": "flushed", "frames": frames }),
         Event::Discarded { frames } => json!({ "e": "discarded", "frames": frames }),
+        Event::Requeued { frames } => json!({ "e": "requeued", "frames": frames }),
         Event::SendFailed { error } => json!({ "e": "send_failed", "error": error }),
     }
 }
@@ -643,6 +644,9 @@ fn event_from(value: &Value) -> Option<Event> {
             frames: usize::try_from(count("frames")?).ok()?,
         },
         "discarded" => Event::Discarded {
+            frames: usize::try_from(count("frames")?).ok()?,
+        },
+        "requeued" => Event::Requeued {
             frames: usize::try_from(count("frames")?).ok()?,
         },
         "send_failed" => Event::SendFailed {
