@@ -404,15 +404,37 @@ impl Hub {
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send + 'static {
         let pending = self.store.enqueue(room, draft, now_ms);
         let hub = Arc::clone(self);
+        let room = room.to_owned();
         async move {
             let appended = pending.await?;
-            if let Appended::New(message) = &appended {
+            match &appended {
                 // The same once-in-seq-order path as other instances' messages (with a shared
                 // store this one may have been read back from it already).
-                hub.deliver_from(message.clone(), origin);
+                Appended::New(message) => {
+                    hub.deliver_from(message.clone(), origin);
+                }
+                // A resend of a message stored but not delivered here: with a shared store, the
+                // first post's reply can be lost after the message was stored (the client got
+                // 1013 and sent it again). Deliver it from the store now rather than wait for a
+                // later message to reveal the hole.
+                Appended::Duplicate(seq) if hub.undelivered(&room, *seq) => {
+                    let history = hub.store.since(&room, Some(seq.saturating_sub(1))).await?;
+                    if let Some(message) = history.messages.into_iter().find(|m| m.seq == *seq) {
+                        hub.deliver_from(message, origin);
+                    }
+                }
+                Appended::Duplicate(_) | Appended::Conflict(_) => {}
             }
             Ok(appended)
         }
+    }
+
+    /// Whether the room has members here who have not been sent `seq` (nor is it held back).
+    fn undelivered(&self, room: &str, seq: u64) -> bool {
+        let rooms = self.lock();
+        rooms.get(room).is_some_and(|live| {
+            live.next_seq.is_some_and(|next| seq >= next) && !live.held.contains_key(&seq)
+        })
     }
 
     /// Delivers a message another instance stored (seen through a shared store, see
@@ -529,4 +551,72 @@ impl Hub {
 /// Messages from history a member has not seen, for catching up after lag.
 pub async fn missed(hub: &Hub, room: &str, after: u64) -> Result<Vec<ChatMessage>, StoreError> {
     Ok(hub.store().since(room, Some(after)).await?.messages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::store::{Content, MemoryStore, Retention};
+
+    fn draft() -> Draft {
+        Draft {
+            from: "ada".into(),
+            client_id: "c1".into(),
+            client_msg_id: "m1".into(),
+            content: Content::Text("hello".into()),
+        }
+    }
+
+    /// The messages (seq, origin) waiting in a member's feed; notices are skipped.
+    fn delivered(receiver: &mut broadcast::Receiver<Live>) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        while let Ok(live) = receiver.try_recv() {
+            if let Live::Message { seq, origin, .. } = live {
+                out.push((seq, origin));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_resend_of_a_message_stored_but_never_delivered_here_is_delivered_once() {
+        let store = Arc::new(MemoryStore::new(Retention::default()));
+        let hub = Arc::new(Hub::new(store.clone()));
+        let (replaced, _keep) = oneshot::channel();
+        let joiner = Joiner {
+            id: 1,
+            nick: "bob",
+            client_id: "c2",
+            tab_id: None,
+            replaced,
+        };
+        let page = PageLimit {
+            messages: 10,
+            bytes: 1 << 20,
+        };
+        let mut member = hub.join("r", joiner, None, page).await.unwrap();
+        // Stored, but its post's reply was lost (as with a shared store): the hub never saw it.
+        let first = store.append("r", draft(), 1).await.unwrap();
+        assert!(matches!(first, Appended::New(_)));
+        assert_eq!(
+            delivered(&mut member.receiver),
+            vec![],
+            "nothing delivered yet"
+        );
+
+        let resent = hub.post("r", draft(), 2, 7).await.unwrap();
+        assert_eq!(resent, Appended::Duplicate(1));
+        assert_eq!(
+            delivered(&mut member.receiver),
+            vec![(1, 7)],
+            "the resend delivers it"
+        );
+        // A second resend finds it delivered: nothing more.
+        hub.post("r", draft(), 3, 7).await.unwrap();
+        assert_eq!(
+            delivered(&mut member.receiver),
+            vec![],
+            "delivered once only"
+        );
+    }
 }
