@@ -1018,14 +1018,17 @@ async fn the_close_for_a_failed_write_is_1011() {
 async fn the_database_file_is_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(command(dir.path(), &[])).await;
-    let read = burst(joined(server.addr, "wal", "ada").await, vec!["m1".into()], 1).await;
+    let read = burst(
+        joined(server.addr, "wal", "ada").await,
+        vec!["m1".into()],
+        1,
+    )
+    .await;
     assert_eq!(read.answers, vec![("m1".to_string(), Some(1))]);
     let journal_mode = |path: &Path| -> String {
-        let conn = rusqlite::Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
         conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
             .unwrap()
     };
@@ -1035,7 +1038,11 @@ async fn the_database_file_is_in_wal_mode() {
         "the acked message went through the write-ahead log"
     );
     server.kill().await;
-    assert_eq!(journal_mode(&db_path(dir.path())), "wal", "WAL is kept in the file");
+    assert_eq!(
+        journal_mode(&db_path(dir.path())),
+        "wal",
+        "WAL is kept in the file"
+    );
 }
 
 /// SIGTERM to the real binary while a member bursts says and five others watch: every member
@@ -1130,7 +1137,11 @@ async fn sigterm_closes_members_with_1012_and_acks_only_what_was_broadcast() {
         .expect("the process exits in time")
         .unwrap();
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
-    assert_eq!(sender_close, Some(1012), "the sender is told: service restart");
+    assert_eq!(
+        sender_close,
+        Some(1012),
+        "the sender is told: service restart"
+    );
     let first_after = first_after.load(Ordering::SeqCst);
     assert!(
         first_after < 20_000,
