@@ -1007,3 +1007,170 @@ async fn the_close_for_a_failed_write_is_1011() {
     assert_eq!(close_code(&mut ada).await, Some(1011));
     server.kill().await;
 }
+
+// ---- how the file is kept, and how the process stops ----
+
+/// The database file the server wrote is in WAL mode (a crash mid-commit leaves the last
+/// committed state, and readers never block the writer): read from the file itself by another
+/// connection, while the server runs and after it is killed. `synchronous` is a per-connection
+/// setting that no other connection can read; the store sets FULL on its writer (sqlite.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_file_is_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path(), &[])).await;
+    let read = burst(
+        joined(server.addr, "wal", "ada").await,
+        vec!["m1".into()],
+        1,
+    )
+    .await;
+    assert_eq!(read.answers, vec![("m1".to_string(), Some(1))]);
+    let journal_mode = |path: &Path| -> String {
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(journal_mode(&db_path(dir.path())), "wal");
+    assert!(
+        dir.path().join("heartline.db-wal").exists(),
+        "the acked message went through the write-ahead log"
+    );
+    server.kill().await;
+    assert_eq!(
+        journal_mode(&db_path(dir.path())),
+        "wal",
+        "WAL is kept in the file"
+    );
+}
+
+/// SIGTERM to the real binary while a member bursts says and five others watch: every member
+/// is closed with 1012 (Service Restart) and the process exits 0 within the deadline. A say
+/// is acked only once it reached every watcher: none of the says the sender kept sending after
+/// the signal is acked without being broadcast, and each acked one is in the history after a
+/// restart on the same data dir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_members_with_1012_and_acks_only_what_was_broadcast() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--history", "100000"];
+    let mut server = start(command(dir.path(), &args)).await;
+    let mut watchers = Vec::new();
+    for i in 0..5 {
+        let mut watcher = joined(server.addr, "term", &format!("watcher{i}")).await;
+        watchers.push(tokio::spawn(async move {
+            let mut seen = HashSet::new();
+            loop {
+                let message = tokio::time::timeout(DEADLINE, watcher.next())
+                    .await
+                    .expect("a frame or the close in time");
+                match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Ok(ServerFrame::Message(message)) = serde_json::from_str(&text) {
+                            seen.insert(message.client_msg_id);
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        return (seen, frame.map(|frame| u16::from(frame.code)))
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return (seen, None),
+                }
+            }
+        }));
+    }
+    let (mut sink, mut stream) = joined(server.addr, "term", "sender").await.split();
+    let signalled = Arc::new(AtomicBool::new(false));
+    // The index of the first say written after the signal was sent.
+    let first_after = Arc::new(AtomicUsize::new(usize::MAX));
+    let writer = tokio::spawn({
+        let (signalled, first_after) = (signalled.clone(), first_after.clone());
+        async move {
+            for n in 0..20_000usize {
+                if signalled.load(Ordering::SeqCst) {
+                    let _ = first_after.compare_exchange(
+                        usize::MAX,
+                        n,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+                let say = json!({"type": "say", "client_msg_id": format!("s{n}"), "text": "hi"});
+                if sink
+                    .send(Message::Text(say.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let pid = server.child.id().expect("running") as libc::pid_t;
+    let mut acked: Vec<String> = Vec::new();
+    let mut signalled_at = None;
+    let sender_close = loop {
+        let message = tokio::time::timeout(DEADLINE, stream.next())
+            .await
+            .expect("an answer or the close in time");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                if let Ok(ServerFrame::Ack { client_msg_id, .. }) = serde_json::from_str(&text) {
+                    acked.push(client_msg_id);
+                    if acked.len() == 50 {
+                        signalled.store(true, Ordering::SeqCst);
+                        // SAFETY: kill has no memory preconditions; pid is our child's.
+                        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+                        signalled_at = Some(std::time::Instant::now());
+                    }
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break frame.map(|frame| u16::from(frame.code)),
+            Some(Ok(_)) => {}
+            other => panic!("the sender's connection ended without a close: {other:?}"),
+        }
+    };
+    let closed_after = signalled_at.expect("signalled").elapsed();
+    writer.abort();
+    let status = tokio::time::timeout(DEADLINE, server.child.wait())
+        .await
+        .expect("the process exits in time")
+        .unwrap();
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
+    assert_eq!(
+        sender_close,
+        Some(1012),
+        "the sender is told: service restart"
+    );
+    let first_after = first_after.load(Ordering::SeqCst);
+    assert!(
+        first_after < 20_000,
+        "the sender was still sending when the signal came"
+    );
+    let index = |id: &str| id[1..].parse::<usize>().unwrap();
+    let acked_after = acked.iter().filter(|id| index(id) >= first_after).count();
+    for (i, watcher) in watchers.into_iter().enumerate() {
+        let (seen, close) = watcher.await.unwrap();
+        assert_eq!(close, Some(1012), "watcher {i} is closed with 1012");
+        let lost: Vec<&String> = acked.iter().filter(|id| !seen.contains(*id)).collect();
+        assert!(
+            lost.is_empty(),
+            "watcher {i} never got {} acked messages: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+    }
+    eprintln!(
+        "{} acked ({acked_after} of them sent after SIGTERM, from s{first_after}); \
+         closed {closed_after:?} after the signal",
+        acked.len()
+    );
+    server = start(command(dir.path(), &args)).await;
+    let (_, stored) = history(server.addr, "term").await;
+    let stored: HashSet<String> = stored.into_iter().map(|(_, id, _)| id).collect();
+    assert!(
+        acked.iter().all(|id| stored.contains(id)),
+        "every acked say is stored"
+    );
+    server.kill().await;
+}

@@ -25,8 +25,14 @@ struct Server {
 
 impl Server {
     async fn spawn(args: &[&str]) -> Self {
+        Self::spawn_on(&["--store", "memory"], args).await
+    }
+
+    /// The server on the store `store` names (flags), with `args`.
+    async fn spawn_on(store: &[&str], args: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_heartline-server"))
-            .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+            .args(["--addr", "127.0.0.1:0"])
+            .args(store)
             .args(args)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "heartline_server=info")
@@ -663,4 +669,120 @@ async fn probe(server: &Server, nick: &str) -> Result<(), (u16, String)> {
             other => panic!("{nick}: {other:?}"),
         }
     }
+}
+
+/// 40 images of 5 MiB each posted to a room (a binary limit of 6 MiB, as announced in the
+/// welcome, lets 5 MiB of picture and its header through), then six joiners who never read.
+/// Pictures are kept in the store apart from the log and history carries their URLs, so: the
+/// welcome is under 16 KiB, the server's RSS stays under 64 MiB all along (the 200 MiB of
+/// pictures are on disk, not in memory), and another room's messages still arrive within
+/// 250 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_are_kept_apart_so_welcomes_stay_small_and_memory_bounded() {
+    const IMAGE: usize = 5 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = Server::spawn_on(
+        &["--store", "sqlite", "--data-dir", data_dir],
+        &[
+            "--max-binary-bytes",
+            &(6usize << 20).to_string(),
+            "--flood-burst",
+            "100000",
+            "--flood-per-second",
+            "100000",
+        ],
+    )
+    .await;
+    let sampler = server.sample();
+    let (mut ada, welcome) = server.join("gallery", "ada").await;
+    let ServerFrame::Welcome { limits, .. } = welcome else {
+        panic!("a welcome")
+    };
+    let (mut quiet_a, _) = server.join("quiet", "qa").await;
+    let (mut quiet_b, _) = server.join("quiet", "qb").await;
+    let baseline = server.rss_mib();
+    // Random bytes: nothing along the way can shrink them.
+    let mut picture = vec![0u8; IMAGE];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for chunk in picture.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    for i in 0..40 {
+        let header = heartline_protocol::UploadHeader::Image {
+            client_msg_id: format!("img{i}"),
+            mime: "image/png".into(),
+        };
+        let frame = heartline_protocol::encode_upload(&header, &picture);
+        assert!(
+            frame.len() <= limits.max_binary_bytes,
+            "{} bytes fit the announced {}",
+            frame.len(),
+            limits.max_binary_bytes
+        );
+        ada.send(Message::Binary(frame.into())).await.unwrap();
+        let (id, _) = support::next_ack(&mut ada).await;
+        assert_eq!(id, format!("img{i}"));
+    }
+    let posted = server.rss_mib();
+    let mut joiners = Vec::new();
+    for i in 0..6 {
+        joiners.push(server.raw_member("gallery", &format!("mute{i}")).await);
+    }
+    // A joiner who reads: the welcome as it comes off the wire.
+    let (mut reader, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
+        .await
+        .unwrap();
+    let join =
+        json!({"type": "join", "room": "gallery", "nick": "reader", "client_id": "c-reader"});
+    reader
+        .send(Message::Text(join.to_string().into()))
+        .await
+        .unwrap();
+    let text = loop {
+        let next = tokio::time::timeout(DEADLINE, futures_util::StreamExt::next(&mut reader))
+            .await
+            .expect("a welcome in time");
+        match next {
+            Some(Ok(Message::Text(text))) if text.contains("\"welcome\"") => break text,
+            Some(Ok(_)) => {}
+            other => panic!("reader: {other:?}"),
+        }
+    };
+    let welcome_bytes = text.len();
+    let ServerFrame::Welcome { history, .. } = serde_json::from_str(&text).unwrap() else {
+        panic!("a welcome")
+    };
+    let urls: Vec<&str> = history
+        .iter()
+        .filter_map(|message| match &message.body {
+            heartline_protocol::Body::Image { url, .. } => Some(url.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(urls.len(), 40, "every picture is in the history, by URL");
+    // The picture itself comes over HTTP, whole.
+    let (head, body) = support::http_get(server.addr.parse().unwrap(), urls[39]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == picture, "the picture is served as posted");
+    let worst = worst_latency(&mut quiet_a, &mut quiet_b, 20).await;
+    let peak = sampler.peak_mib();
+    let after = server.rss_mib();
+    eprintln!(
+        "baseline {baseline:.1} MiB, after 40 images {posted:.1} MiB, peak {peak:.1} MiB, \
+         after the joiners {after:.1} MiB; welcome {welcome_bytes} bytes; worst latency {worst:?}"
+    );
+    assert!(
+        welcome_bytes < 16 * 1024,
+        "a welcome of 40 pictures is {welcome_bytes} bytes"
+    );
+    assert!(peak < 64.0, "peak RSS {peak:.1} MiB");
+    assert!(
+        worst < Duration::from_millis(250),
+        "another room's latency: {worst:?}"
+    );
+    drop(joiners);
 }
