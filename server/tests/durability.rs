@@ -725,6 +725,84 @@ async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
     assert!(body.ends_with(&png), "the picture survived the crash");
 }
 
+/// Joins `room` with `client_id` (and `secret` if given): the welcome's secret, or the close
+/// code when the join is refused.
+async fn join_as(
+    addr: SocketAddr,
+    client_id: &str,
+    nick: &str,
+    secret: Option<&str>,
+) -> (Client, Result<String, Option<u16>>) {
+    let mut client = connect(addr).await.expect("connects");
+    let mut join = json!({"type": "join", "room": "ids", "nick": nick, "client_id": client_id});
+    if let Some(secret) = secret {
+        join["secret"] = json!(secret);
+    }
+    send_json(&mut client, join).await;
+    let outcome = match next(&mut client).await {
+        Some(ServerFrame::Welcome { secret, .. }) => Ok(secret),
+        Some(other) => panic!("a welcome or a close, got {other:?}"),
+        None => Err(close_code(&mut client).await),
+    };
+    (client, outcome)
+}
+
+/// The seq the server acks `text` under `client_msg_id` with.
+async fn say(client: &mut Client, client_msg_id: &str, text: &str) -> u64 {
+    send_json(
+        client,
+        json!({"type": "say", "client_msg_id": client_msg_id, "text": text}),
+    )
+    .await;
+    loop {
+        match next(client).await {
+            Some(ServerFrame::Ack { client_msg_id: id, seq }) if id == client_msg_id => {
+                return seq
+            }
+            Some(_) => {}
+            None => panic!("the ack of {client_msg_id}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_restart_a_client_id_still_needs_its_secret_and_keeps_its_dedup_keys() {
+    let taken = heartline_protocol::AppCloseCode::CLIENT_ID_TAKEN.code;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path(), &[])).await;
+    let (mut ada, joined) = join_as(server.addr, "ada-id", "ada", None).await;
+    let secret = joined.expect("ada's first join is welcomed");
+    let seq = say(&mut ada, "m-1", "only ada wrote this").await;
+    drop(ada);
+    server.kill().await;
+
+    let server = start(command(dir.path(), &[])).await;
+    // Someone who knows ada's client id, without her secret: refused, and claims nothing.
+    for guess in [None, Some("s-guess"), Some("")] {
+        let (_, joined) = join_as(server.addr, "ada-id", "mallory", guess).await;
+        assert_eq!(
+            joined,
+            Err(Some(taken)),
+            "a join as ada with secret {guess:?} is refused"
+        );
+    }
+    // Ada, with her secret, is still herself: her resend is the message she sent before.
+    let (mut ada, joined) = join_as(server.addr, "ada-id", "ada", Some(&secret)).await;
+    assert_eq!(joined, Ok(secret.clone()), "ada's secret still admits her");
+    assert_eq!(
+        say(&mut ada, "m-1", "only ada wrote this").await,
+        seq,
+        "the resend gets the original seq"
+    );
+    let (_, stored) = history(server.addr, "ids").await;
+    assert_eq!(
+        stored,
+        [(seq, "m-1".to_owned(), "only ada wrote this".to_owned())],
+        "stored once"
+    );
+    server.kill().await;
+}
+
 // ---- bad conditions at start: a clear error naming the path, a non-zero exit, data untouched ----
 
 fn db_path(dir: &Path) -> PathBuf {
