@@ -771,9 +771,10 @@ async fn say(client: &mut Client, client_msg_id: &str, text: &str) -> u64 {
     .await;
     loop {
         match next(client).await {
-            Some(ServerFrame::Ack { client_msg_id: id, seq }) if id == client_msg_id => {
-                return seq
-            }
+            Some(ServerFrame::Ack {
+                client_msg_id: id,
+                seq,
+            }) if id == client_msg_id => return seq,
             Some(_) => {}
             None => panic!("the ack of {client_msg_id}"),
         }

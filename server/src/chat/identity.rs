@@ -92,7 +92,10 @@ mod tests {
         assert!(secret.starts_with("s-") && secret.len() > 20);
         assert_eq!(ids.check("c-1", Some(&secret)).await, Ok(secret.clone()));
         assert_eq!(ids.check("c-1", None).await, Err(Refusal::NotYours));
-        assert_eq!(ids.check("c-1", Some("s-guess")).await, Err(Refusal::NotYours));
+        assert_eq!(
+            ids.check("c-1", Some("s-guess")).await,
+            Err(Refusal::NotYours)
+        );
         assert_eq!(ids.check("c-1", Some("")).await, Err(Refusal::NotYours));
         assert_ne!(ids.check("c-2", None).await.unwrap(), secret);
     }
@@ -101,6 +104,9 @@ mod tests {
     async fn a_secret_for_an_unknown_id_claims_it() {
         let ids = identities();
         assert_eq!(ids.check("c-1", Some("s-kept")).await, Ok("s-kept".into()));
-        assert_eq!(ids.check("c-1", Some("s-other")).await, Err(Refusal::NotYours));
+        assert_eq!(
+            ids.check("c-1", Some("s-other")).await,
+            Err(Refusal::NotYours)
+        );
     }
 }

@@ -359,13 +359,19 @@ pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {
 
 pub async fn a_claimed_secret_is_kept_and_survives_a_restart(mut backend: impl Backend) {
     let store = backend.open(Retention::default()).await;
-    assert_eq!(store.claim_identity("c", "s-first").await.unwrap(), "s-first");
+    assert_eq!(
+        store.claim_identity("c", "s-first").await.unwrap(),
+        "s-first"
+    );
     assert_eq!(
         store.claim_identity("c", "s-second").await.unwrap(),
         "s-first",
         "a second claim gets the secret of the first"
     );
-    assert_eq!(store.claim_identity("d", "s-other").await.unwrap(), "s-other");
+    assert_eq!(
+        store.claim_identity("d", "s-other").await.unwrap(),
+        "s-other"
+    );
     // Concurrent claims of one new id all get the same secret.
     let store = Arc::new(store);
     let claims: Vec<_> = (0..8)
