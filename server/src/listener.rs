@@ -2,7 +2,6 @@
 //! which is how the browser tests see a server restart.
 
 use crate::chat::cluster::Cluster;
-use crate::chat::identity::Identities;
 use crate::chat::store::{MemoryStore, RedisStore, RoomStore, SqliteStore};
 use crate::chat::{self, ChatState};
 use crate::host::{self, PublicHosts};
@@ -120,16 +119,13 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let outages = test_mode::Outages::default();
     let (store, redis) = open_store(&config).await?;
-    let mut chat = ChatState::new(
+    let chat = ChatState::new(
         config.limits.clone(),
         config.allowed_origins.clone(),
         stop_rx.clone(),
         store,
     );
-    let cluster = redis.map(|redis| {
-        chat.identities = Arc::new(Identities::shared(redis.connection()));
-        Cluster::start(&redis, chat.hub.clone())
-    });
+    let cluster = redis.map(|redis| Cluster::start(&redis, chat.hub.clone()));
     let mut app = Router::new()
         .route("/echo", get(echo::handler))
         .route("/ws", get(chat::handler).with_state(chat.clone()))

@@ -615,6 +615,9 @@ async fn a_sigkill_mid_burst_never_loses_an_acked_message() {
     let mut acked: Vec<(String, u64)> = Vec::new();
     // Rounds whose SIGKILL left some sent message unstored: the kill came mid-burst.
     let mut killed_mid_burst = 0;
+    // The sender's secret, kept across restarts as the app keeps it: its client id (and so its
+    // dedup keys) is its own only with it.
+    let mut secret: Option<String> = None;
     for round in 0..3 {
         // The app resends what was not acked, in order and with the same ids, then goes on.
         let acked_ids: HashSet<&str> = acked.iter().map(|(id, _)| id.as_str()).collect();
@@ -626,7 +629,8 @@ async fn a_sigkill_mid_burst_never_loses_an_acked_message() {
         let new: Vec<String> = (0..2000).map(|n| format!("r{round}-{n}")).collect();
         sent.extend(new.iter().cloned());
         ids.extend(new);
-        let client = joined(server.addr, "kill", "sender").await;
+        let (client, welcomed) = join_as(server.addr, "kill", "sender", secret.as_deref()).await;
+        secret = Some(welcomed.expect("the sender, with its secret, is welcomed"));
         // Read a first part of the answers, then kill while the rest are in flight.
         let read = burst(client, ids, 100).await;
         server.kill().await;
@@ -723,6 +727,96 @@ async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
     let (head, body) = http_get(server.addr, &url).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body.ends_with(&png), "the picture survived the crash");
+}
+
+/// Joins `room` as `client_id` (its nick too), with `secret` if given: the welcome's secret, or
+/// the close code when the join is refused.
+async fn join_as(
+    addr: SocketAddr,
+    room: &str,
+    client_id: &str,
+    secret: Option<&str>,
+) -> (Client, Result<String, Option<u16>>) {
+    let mut client = connect(addr).await.expect("connects");
+    let mut join = json!({"type": "join", "room": room, "nick": client_id, "client_id": client_id});
+    if let Some(secret) = secret {
+        join["secret"] = json!(secret);
+    }
+    send_json(&mut client, join).await;
+    let outcome = loop {
+        let message = tokio::time::timeout(DEADLINE, client.next())
+            .await
+            .expect("a welcome or a close in time");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                match serde_json::from_str(&text).expect("a server frame") {
+                    ServerFrame::Welcome { secret, .. } => break Ok(secret),
+                    other => panic!("a welcome or a close, got {other:?}"),
+                }
+            }
+            Some(Ok(Message::Close(frame))) => break Err(frame.map(|f| f.code.into())),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => break Err(None),
+        }
+    };
+    (client, outcome)
+}
+
+/// The seq the server acks `text` under `client_msg_id` with.
+async fn say(client: &mut Client, client_msg_id: &str, text: &str) -> u64 {
+    send_json(
+        client,
+        json!({"type": "say", "client_msg_id": client_msg_id, "text": text}),
+    )
+    .await;
+    loop {
+        match next(client).await {
+            Some(ServerFrame::Ack {
+                client_msg_id: id,
+                seq,
+            }) if id == client_msg_id => return seq,
+            Some(_) => {}
+            None => panic!("the ack of {client_msg_id}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_a_restart_a_client_id_still_needs_its_secret_and_keeps_its_dedup_keys() {
+    let taken = heartline_protocol::AppCloseCode::CLIENT_ID_TAKEN.code;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path(), &[])).await;
+    let (mut ada, joined) = join_as(server.addr, "ids", "ada", None).await;
+    let secret = joined.expect("ada's first join is welcomed");
+    let seq = say(&mut ada, "m-1", "only ada wrote this").await;
+    drop(ada);
+    server.kill().await;
+
+    let server = start(command(dir.path(), &[])).await;
+    // Someone who knows ada's client id, without her secret: refused, and claims nothing.
+    for guess in [None, Some("s-guess"), Some("")] {
+        let (_, joined) = join_as(server.addr, "ids", "ada", guess).await;
+        assert_eq!(
+            joined,
+            Err(Some(taken)),
+            "a join as ada with secret {guess:?} is refused"
+        );
+    }
+    // Ada, with her secret, is still herself: her resend is the message she sent before.
+    let (mut ada, joined) = join_as(server.addr, "ids", "ada", Some(&secret)).await;
+    assert_eq!(joined, Ok(secret.clone()), "ada's secret still admits her");
+    assert_eq!(
+        say(&mut ada, "m-1", "only ada wrote this").await,
+        seq,
+        "the resend gets the original seq"
+    );
+    let (_, stored) = history(server.addr, "ids").await;
+    assert_eq!(
+        stored,
+        [(seq, "m-1".to_owned(), "only ada wrote this".to_owned())],
+        "stored once"
+    );
+    server.kill().await;
 }
 
 // ---- bad conditions at start: a clear error naming the path, a non-zero exit, data untouched ----

@@ -67,6 +67,7 @@ impl ChatState {
         store: Arc<dyn RoomStore>,
     ) -> Self {
         let flood = Arc::new(flood::SharedBuckets::new(&limits));
+        let identities = Arc::new(identity::Identities::new(store.clone()));
         let budget = MemoryBudget::new(limits.memory_budget_bytes);
         Self {
             hub: Arc::new(Hub::new(store)),
@@ -74,7 +75,7 @@ impl ChatState {
             allowed_origins: Arc::new(allowed_origins),
             stop,
             connections: Arc::default(),
-            identities: Arc::default(),
+            identities,
             deduplicated: Arc::default(),
             flood,
             posting: Arc::default(),

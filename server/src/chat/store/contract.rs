@@ -29,6 +29,7 @@ macro_rules! contract_suite {
             concurrent_appends_get_dense_seqs_each_once,
             enqueued_appends_are_stored_in_call_order,
             a_restart_keeps_epoch_seqs_and_dedup,
+            a_claimed_secret_is_kept_and_survives_a_restart,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
@@ -354,4 +355,43 @@ pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {
     let history = store.since("r", Some(1)).await.unwrap();
     assert_eq!(seqs(&history), [2, 3]);
     assert!(!history.gap);
+}
+
+pub async fn a_claimed_secret_is_kept_and_survives_a_restart(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    assert_eq!(
+        store.claim_identity("c", "s-first").await.unwrap(),
+        "s-first"
+    );
+    assert_eq!(
+        store.claim_identity("c", "s-second").await.unwrap(),
+        "s-first",
+        "a second claim gets the secret of the first"
+    );
+    assert_eq!(
+        store.claim_identity("d", "s-other").await.unwrap(),
+        "s-other"
+    );
+    // Concurrent claims of one new id all get the same secret.
+    let store = Arc::new(store);
+    let claims: Vec<_> = (0..8)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_identity("e", &format!("s-{n}")).await })
+        })
+        .collect();
+    let mut secrets = Vec::new();
+    for claim in claims {
+        secrets.push(claim.await.unwrap().unwrap());
+    }
+    assert!(secrets.iter().all(|s| *s == secrets[0]), "{secrets:?}");
+    drop(Arc::into_inner(store).expect("no claim holds the store"));
+    let store = backend.open(Retention::default()).await;
+    let after = store.claim_identity("c", "s-after").await.unwrap();
+    if backend.durable() {
+        assert_eq!(after, "s-first", "a restart keeps the secret");
+        assert_eq!(store.claim_identity("e", "s-x").await.unwrap(), secrets[0]);
+    } else {
+        assert_eq!(after, "s-after", "a fresh memory store knows no ids");
+    }
 }

@@ -10,12 +10,24 @@ use heartline_protocol::ChatMessage;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+/// Most client ids whose secret is remembered; the oldest are forgotten first (they are claimed
+/// again on their next join). Memory is the non-durable store: a restart forgets them all anyway.
+const MAX_CLIENTS: usize = 100_000;
+
 /// Rooms in memory, each keeping its messages by the [`Retention`] rules.
 #[derive(Debug)]
 pub struct MemoryStore {
     retention: Retention,
     epoch: String,
     state: Mutex<State>,
+    identities: Mutex<Identities>,
+}
+
+/// Client ids' secrets, and the ids in the order they were claimed, to forget the oldest.
+#[derive(Debug, Default)]
+struct Identities {
+    secrets: HashMap<String, String>,
+    order: VecDeque<String>,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +71,7 @@ impl MemoryStore {
             },
             epoch: new_epoch(),
             state: Mutex::default(),
+            identities: Mutex::default(),
         }
     }
 
@@ -250,6 +263,25 @@ impl RoomStore for MemoryStore {
             },
             more,
         })
+    }
+
+    async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError> {
+        let mut ids = self
+            .identities
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = ids.secrets.get(client_id) {
+            return Ok(known.clone());
+        }
+        ids.secrets
+            .insert(client_id.to_owned(), candidate.to_owned());
+        ids.order.push_back(client_id.to_owned());
+        while ids.order.len() > MAX_CLIENTS {
+            if let Some(oldest) = ids.order.pop_front() {
+                ids.secrets.remove(&oldest);
+            }
+        }
+        Ok(candidate.to_owned())
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {

@@ -16,7 +16,9 @@
 //!   its dedup key is kept: the message is kept, or the dedup window has not passed, whichever is
 //!   longer; the same ids with different content are a [`Appended::Conflict`];
 //! - pictures are kept apart from the log, by id ([`RoomStore::media`]); the message carries the
-//!   picture's URL, so history stays small.
+//!   picture's URL, so history stays small;
+//! - a client id's secret ([`RoomStore::claim_identity`]) is kept as durably as the messages, so
+//!   the dedup keys of a durable store stay bound to the client that made them across restarts.
 
 pub mod memory;
 pub mod redis;
@@ -268,6 +270,10 @@ pub trait RoomStore: Send + Sync + 'static {
         history.messages = messages;
         Ok(Page { history, more })
     }
+    /// The secret of `client_id`: the one stored, or `candidate` when none is, which is then
+    /// stored (as durably as an append) before this returns. Comparing it with what a client
+    /// presented is the caller's job ([`crate::chat::identity`]).
+    async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError>;
     /// A stored picture by the id in its URL (`None` when unknown or no longer kept).
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError>;
     /// Names this store's numbering of seqs: it changes when the history is lost (a restart of

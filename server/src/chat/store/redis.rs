@@ -20,6 +20,9 @@
 //! instance names the same one. If it disappears (Redis restarted without persistence, or the
 //! database was flushed), appends fail instead of numbering a new history under the old epoch.
 //!
+//! A client id's secret is a key (`hl:secret:<client id>`) set once (`SET NX`) and renewed at
+//! each join for 30 days, so a client that moves to another instance is the same client there.
+//!
 //! Durability is Redis's: run it with `appendonly yes` (and `appendfsync always` for an ack to
 //! mean "on disk", as the SQLite store's does). A Redis that cannot be reached makes every
 //! operation fail with [`StoreError::unavailable`]: the session closes with 1013 (try again
@@ -71,7 +74,14 @@ pub mod keys {
     pub fn media(id: &str) -> String {
         format!("{MEDIA}{id}")
     }
+    /// A client id's secret (the last part of the key, so no length prefix is needed).
+    pub fn secret(client_id: &str) -> String {
+        format!("hl:secret:{client_id}")
+    }
 }
+
+/// How long an unused client id's secret is kept (each join renews it): 30 days.
+const SECRET_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media.
 /// ARGV: epoch, fingerprint, dedup window ms, history, from, ts, client_msg_id, body JSON,
@@ -440,6 +450,37 @@ impl RoomStore for RedisStore {
             messages,
             last_seq,
         })
+    }
+
+    async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError> {
+        let key = keys::secret(client_id);
+        let mut conn = self.conn.clone();
+        // GETEX renews the expiry of a known id; SET NX claims an unknown one, and if another
+        // instance claimed it in between, that secret is the one to match.
+        let known: Option<String> = redis::cmd("GETEX")
+            .arg(&key)
+            .arg("EX")
+            .arg(SECRET_TTL_SECS)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let claimed: bool = redis::cmd("SET")
+            .arg(&key)
+            .arg(candidate)
+            .arg("NX")
+            .arg("EX")
+            .arg(SECRET_TTL_SECS)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if claimed {
+            return Ok(candidate.to_owned());
+        }
+        let known: Option<String> = conn.get(&key).await.map_err(unavailable)?;
+        known.ok_or_else(|| StoreError::unavailable("a client id's secret vanished"))
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {

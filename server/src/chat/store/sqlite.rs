@@ -7,7 +7,9 @@
 //! shared by everything that arrived while the previous one ran (group commit). Reads run on
 //! tokio's blocking pool over a small set of read connections; WAL lets them read while the
 //! writer writes. Retention runs on the writer thread too, in small chunks between batches, so
-//! it never holds an append up by more than one chunk.
+//! it never holds an append up by more than one chunk. A client id's secret (table `identities`)
+//! is claimed on the writer thread too, in a batch's transaction: it is synced before the join
+//! that claimed it is answered, so after a restart the id still needs that secret.
 //!
 //! At start the data dir is locked (`heartline.lock`, so two servers never number the same
 //! rooms), the database is checked (`PRAGMA quick_check`) and written once (so a read-only or
@@ -95,12 +97,25 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-struct Job {
+/// What the writer thread is asked to do.
+enum Job {
+    Append(AppendJob),
+    Claim(ClaimJob),
+}
+
+struct AppendJob {
     room: String,
     draft: Draft,
     fingerprint: [u8; 32],
     now_ms: u64,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Store `candidate` as `client_id`'s secret unless one is stored; reply with the stored one.
+struct ClaimJob {
+    client_id: String,
+    candidate: String,
+    reply: oneshot::Sender<Result<String, StoreError>>,
 }
 
 /// Says what went wrong with the database at `path`, and what to do about it.
@@ -155,6 +170,8 @@ CREATE TABLE IF NOT EXISTS dedup (
 CREATE INDEX IF NOT EXISTS dedup_by_ts ON dedup (ts);
 -- AUTOINCREMENT: an id is never reused, so a cached /media/<id> never shows another picture.
 CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY AUTOINCREMENT, mime TEXT NOT NULL, bytes BLOB NOT NULL);
+-- A client id's secret, set once (added within schema 1: older files get it at their next open).
+CREATE TABLE IF NOT EXISTS identities (client_id TEXT PRIMARY KEY, secret TEXT NOT NULL);
 ";
 
 impl SqliteStore {
@@ -475,8 +492,19 @@ impl Writer {
         }
     }
 
-    /// Writes a batch in one transaction, then answers each append: all stored, or none.
+    /// Writes a batch in one transaction, then answers each job: all stored, or none.
     fn commit(&mut self, batch: Vec<Job>) {
+        let mut claims = Vec::new();
+        let batch: Vec<AppendJob> = batch
+            .into_iter()
+            .filter_map(|job| match job {
+                Job::Append(job) => Some(job),
+                Job::Claim(claim) => {
+                    claims.push(claim);
+                    None
+                }
+            })
+            .collect();
         let result = (|| {
             let tx = self
                 .conn
@@ -495,11 +523,26 @@ impl Writer {
                 )?
                 .execute(params![room, last_seq])?;
             }
+            let mut secrets = Vec::with_capacity(claims.len());
+            for claim in &claims {
+                tx.prepare_cached(
+                    "INSERT INTO identities (client_id, secret) VALUES (?1, ?2)
+                     ON CONFLICT (client_id) DO NOTHING",
+                )?
+                .execute(params![claim.client_id, claim.candidate])?;
+                secrets.push(
+                    tx.prepare_cached("SELECT secret FROM identities WHERE client_id = ?1")?
+                        .query_row([&claim.client_id], |row| row.get::<_, String>(0))?,
+                );
+            }
             tx.commit()?;
-            Ok::<_, rusqlite::Error>(outcomes)
+            Ok::<_, rusqlite::Error>((outcomes, secrets))
         })();
         match result {
-            Ok(outcomes) => {
+            Ok((outcomes, secrets)) => {
+                for (claim, secret) in claims.into_iter().zip(secrets) {
+                    let _ = claim.reply.send(Ok(secret));
+                }
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     if matches!(outcome, Appended::New(_)) {
                         self.crowded.insert(job.room);
@@ -513,6 +556,9 @@ impl Writer {
                 let error = StoreError(error.to_string());
                 for job in batch {
                     let _ = job.reply.send(Err(error.clone()));
+                }
+                for claim in claims {
+                    let _ = claim.reply.send(Err(error.clone()));
                 }
             }
         }
@@ -609,7 +655,7 @@ impl Writer {
 /// `last_seqs` holds the rooms' last seqs as this batch left them; the caller writes them back.
 fn append(
     tx: &Transaction<'_>,
-    job: &Job,
+    job: &AppendJob,
     epoch: &str,
     last_seqs: &mut HashMap<String, u64>,
 ) -> rusqlite::Result<Appended> {
@@ -789,13 +835,13 @@ impl RoomStore for SqliteStore {
 
     fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        let job = Job::Append(AppendJob {
             room: room.to_owned(),
             fingerprint: draft.fingerprint(),
             draft,
             now_ms,
             reply,
-        };
+        });
         let stopped = || StoreError("the store's writer has stopped".into());
         // In the writer's queue before returning: the queue's order is the storing order.
         let queued = match &self.jobs {
@@ -826,6 +872,34 @@ impl RoomStore for SqliteStore {
         let retention = self.retention;
         self.read(move |conn| read_page(conn, &room, after, before, limit, retention, unix_ms()))
             .await
+    }
+
+    async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError> {
+        // A secret never changes once set: a known id is answered by a reader, without a sync.
+        let id = client_id.to_owned();
+        let known = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT secret FROM identities WHERE client_id = ?1")?
+                    .query_row([&id], |row| row.get::<_, String>(0))
+                    .optional()
+            })
+            .await?;
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Claim(ClaimJob {
+            client_id: client_id.to_owned(),
+            candidate: candidate.to_owned(),
+            reply,
+        });
+        let stopped = || StoreError("the store's writer has stopped".into());
+        self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
