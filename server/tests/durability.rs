@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use support::http_get;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -60,34 +59,9 @@ fn command_of(program: &Path, dir: &Path, extra: &[&str]) -> Command {
     command
 }
 
-/// Starts a server and waits for its "listening on" line. The output is drained for as long as
-/// the process lives, so its logs never block it.
-async fn start(mut command: Command) -> Server {
-    let mut child = command.spawn().expect("the server binary runs");
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut tx = Some(tx);
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(addr) = line.strip_prefix("heartline-server listening on http://") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                }
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("[server] {line}");
-        }
-    });
-    let addr = tokio::time::timeout(DEADLINE, rx)
-        .await
-        .expect("the server starts in time")
-        .expect("the server prints its address");
+/// Starts a server and waits for it to listen.
+async fn start(command: Command) -> Server {
+    let (child, addr) = support::start_binary(command).await;
     Server { child, addr }
 }
 

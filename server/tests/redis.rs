@@ -4,6 +4,8 @@
 //!
 //! Needs `redis-server` on the PATH (Debian's package; `bash scripts/install.sh` installs it).
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{Body, ServerFrame};
 use serde_json::json;
@@ -13,7 +15,6 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -168,33 +169,7 @@ impl Instance {
     }
 
     async fn start_with(redis: &Redis, extra: &[&str]) -> Self {
-        let mut child = instance_command(&redis.url(), extra)
-            .spawn()
-            .expect("the server binary runs");
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            let mut tx = Some(tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(addr) = line.strip_prefix("heartline-server listening on http://") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.parse::<SocketAddr>().expect("an address"));
-                    }
-                }
-            }
-        });
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("[server] {line}");
-            }
-        });
-        let addr = tokio::time::timeout(DEADLINE, rx)
-            .await
-            .expect("the instance starts in time")
-            .expect("the instance prints its address");
+        let (child, addr) = support::start_binary(instance_command(&redis.url(), extra)).await;
         Self { child, addr }
     }
 

@@ -197,3 +197,37 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8
         response[split + 4..].to_vec(),
     )
 }
+
+/// Spawns a server binary (stdout and stderr piped) and waits for its "listening on" line. Its
+/// output is drained for as long as it lives (stderr echoed), so its logs never block it.
+pub async fn start_binary(
+    mut command: tokio::process::Command,
+) -> (tokio::process::Child, std::net::SocketAddr) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = command.spawn().expect("the server binary runs");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut tx = Some(tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(addr) = line.strip_prefix("heartline-server listening on http://") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr.parse().expect("an address"));
+                }
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("[server] {line}");
+        }
+    });
+    let addr = tokio::time::timeout(DEADLINE, rx)
+        .await
+        .expect("the server starts in time")
+        .expect("the server prints its address");
+    (child, addr)
+}
