@@ -25,6 +25,14 @@ export async function openChromium(url, log) {
     version: browser.version(),
     eval: (fn, arg) => page.evaluate(fn, arg),
     cdp,
+    // More bench pages in the same context: tabs of one origin (bench/modules/tabs.mjs).
+    async newTab() {
+      const tab = await page.context().newPage();
+      tab.on('pageerror', (error) => log('page error', error));
+      await tab.goto(url);
+      await tab.waitForFunction(READY, null, { timeout: 30_000 });
+      return tab;
+    },
     close: () => browser.close(),
   };
 }
