@@ -204,7 +204,7 @@ pub async fn heartline_cycles(url: String, cycles: u32) -> Result<(), JsValue> {
 enum Waiter {
     /// The `count`-th inbound message: resolves with its time.
     Messages(u32, futures::channel::oneshot::Sender<f64>),
-    /// The first `Opened` at or after this time: resolves with its time.
+    /// The first `Opened` (or status `Open`) at or after this time: resolves with its time.
     OpenedAfter(f64, futures::channel::oneshot::Sender<f64>),
 }
 
@@ -220,7 +220,11 @@ struct TabLog {
 impl TabLog {
     fn heard(&self, at: f64, notice: &Notice) {
         match notice {
-            Notice::Event(Event::Opened) => self.opened.borrow_mut().push(at),
+            // A follower hears the leader's status (a tab joining an open socket hears no
+            // `Opened`), so either counts.
+            Notice::Event(Event::Opened | Event::Status(Status::Open)) => {
+                self.opened.borrow_mut().push(at)
+            }
             Notice::Message(_) => {
                 self.messages.set(self.messages.get() + 1);
                 self.last_message.set(at);
@@ -254,7 +258,10 @@ impl TabLog {
         self.waiters.borrow_mut().extend(pending);
     }
 
-    fn wait(self: &Rc<Self>, make: impl FnOnce(futures::channel::oneshot::Sender<f64>) -> Waiter) -> Promise {
+    fn wait(
+        self: &Rc<Self>,
+        make: impl FnOnce(futures::channel::oneshot::Sender<f64>) -> Waiter,
+    ) -> Promise {
         let (tx, rx) = futures::channel::oneshot::channel();
         self.waiters.borrow_mut().push(make(tx));
         self.settle();
