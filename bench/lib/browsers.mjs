@@ -14,7 +14,10 @@ export async function openChromium(url, log) {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--js-flags=--expose-gc'],
   });
-  const page = await browser.newPage();
+  // A context of its own (not browser.newPage's, which allows one page), so that newTab can
+  // open more pages of the same origin in it.
+  const context = await browser.newContext();
+  const page = await context.newPage();
   page.on('pageerror', (error) => log('page error', error));
   await page.goto(url);
   await page.waitForFunction(READY, null, { timeout: 30_000 });
@@ -25,6 +28,14 @@ export async function openChromium(url, log) {
     version: browser.version(),
     eval: (fn, arg) => page.evaluate(fn, arg),
     cdp,
+    // More bench pages in the same context: tabs of one origin (bench/modules/tabs.mjs).
+    async newTab() {
+      const tab = await context.newPage();
+      tab.on('pageerror', (error) => log('page error', error));
+      await tab.goto(url);
+      await tab.waitForFunction(READY, null, { timeout: 30_000 });
+      return tab;
+    },
     close: () => browser.close(),
   };
 }

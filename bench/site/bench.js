@@ -103,7 +103,21 @@ window.bench = {
   reconnect: async (url) => Array.from(await heartline.heartline_reconnect(url)),
   cycles: (url, n) => heartline.heartline_cycles(url, n),
   wasmMemory: () => heartline.wasm_memory_bytes(),
+  // The shared-socket benchmark (bench/modules/tabs.mjs): this page is one tab with one
+  // connection. Times are absolute (timeOrigin + now), so the tabs' clocks compare.
+  tab: {
+    now: () => performance.timeOrigin + performance.now(),
+    async open(url, key) {
+      tab = new heartline.BenchTab(url, key ?? undefined);
+      return performance.timeOrigin + (await tab.opened_after(0));
+    },
+    role: () => tab.role(),
+    send: (frames, size) => performance.timeOrigin + tab.send_texts(frames, size),
+    received: async (frames) => performance.timeOrigin + (await tab.messages_reach(frames)),
+    openedAfter: async (at) => performance.timeOrigin + (await tab.opened_after(at - performance.timeOrigin)),
+  },
 };
+let tab;
 
 await init();
 document.getElementById('ready').textContent = 'ready';

@@ -4,8 +4,10 @@
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use heartline::{Config, Event, Heartline, Notice, Status};
-use js_sys::Uint8Array;
+use heartline::{Config, Event, Heartline, Notice, Role, Status};
+use js_sys::{Promise, Uint8Array};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 fn now() -> f64 {
@@ -196,6 +198,142 @@ pub async fn heartline_cycles(url: String, cycles: u32) -> Result<(), JsValue> {
             .await?;
     }
     Ok(())
+}
+
+/// What one tab of the shared-socket benchmark is waiting for.
+enum Waiter {
+    /// The `count`-th inbound message: resolves with its time.
+    Messages(u32, futures::channel::oneshot::Sender<f64>),
+    /// The first `Opened` (or status `Open`) at or after this time: resolves with its time.
+    OpenedAfter(f64, futures::channel::oneshot::Sender<f64>),
+}
+
+/// What a tab's connection reported, kept for the page to read.
+#[derive(Default)]
+struct TabLog {
+    opened: RefCell<Vec<f64>>,
+    messages: Cell<u32>,
+    last_message: Cell<f64>,
+    waiters: RefCell<Vec<Waiter>>,
+}
+
+impl TabLog {
+    fn heard(&self, at: f64, notice: &Notice) {
+        match notice {
+            // A follower hears the leader's status (a tab joining an open socket hears no
+            // `Opened`), so either counts.
+            Notice::Event(Event::Opened | Event::Status(Status::Open)) => {
+                self.opened.borrow_mut().push(at)
+            }
+            Notice::Message(_) => {
+                self.messages.set(self.messages.get() + 1);
+                self.last_message.set(at);
+            }
+            _ => return,
+        }
+        self.settle();
+    }
+
+    /// Resolves every waiter whose moment has come (also one registered after it came).
+    fn settle(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        let mut pending = Vec::with_capacity(waiters.len());
+        for waiter in waiters {
+            match waiter {
+                Waiter::Messages(count, tx) if self.messages.get() >= count => {
+                    let _ = tx.send(self.last_message.get());
+                }
+                Waiter::OpenedAfter(after, tx) => {
+                    let opened = self.opened.borrow().iter().copied().find(|t| *t >= after);
+                    match opened {
+                        Some(at) => {
+                            let _ = tx.send(at);
+                        }
+                        None => pending.push(Waiter::OpenedAfter(after, tx)),
+                    }
+                }
+                waiter => pending.push(waiter),
+            }
+        }
+        self.waiters.borrow_mut().extend(pending);
+    }
+
+    fn wait(
+        self: &Rc<Self>,
+        make: impl FnOnce(futures::channel::oneshot::Sender<f64>) -> Waiter,
+    ) -> Promise {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.waiters.borrow_mut().push(make(tx));
+        self.settle();
+        wasm_bindgen_futures::future_to_promise(async move {
+            rx.await
+                .map(JsValue::from)
+                .map_err(|_| JsValue::from("tab dropped"))
+        })
+    }
+}
+
+/// One tab of the shared-socket benchmark (`bench/modules/tabs.mjs`): a connection, shared with
+/// the other tabs under `shared_key` or the tab's own, that logs when it opened and counts what
+/// it received. Times are on this page's `performance.now()` clock.
+#[wasm_bindgen]
+pub struct BenchTab {
+    socket: Heartline,
+    log: Rc<TabLog>,
+}
+
+#[wasm_bindgen]
+impl BenchTab {
+    /// Connects to `url`; with `shared_key`, through the tabs' shared socket.
+    #[wasm_bindgen(constructor)]
+    pub fn new(url: String, shared_key: Option<String>) -> BenchTab {
+        let log = Rc::new(TabLog::default());
+        let heard = log.clone();
+        let config = match shared_key {
+            Some(key) => config(&url).with_shared(key),
+            None => config(&url),
+        };
+        let socket = Heartline::connect(config, move |notice| heard.heard(now(), &notice));
+        BenchTab { socket, log }
+    }
+
+    /// "leader", "follower", "alone" (sharing impossible here) or "own" (not shared).
+    pub fn role(&self) -> String {
+        match self.socket.role() {
+            Some(Role::Leader) => "leader",
+            Some(Role::Follower) => "follower",
+            Some(Role::Alone { .. }) => "alone",
+            None => "own",
+        }
+        .into()
+    }
+
+    /// Inbound messages so far.
+    pub fn messages(&self) -> u32 {
+        self.log.messages.get()
+    }
+
+    /// Resolves with the time of the first `Opened` at or after `after` ms.
+    pub fn opened_after(&self, after: f64) -> Promise {
+        self.log.wait(|tx| Waiter::OpenedAfter(after, tx))
+    }
+
+    /// Resolves with the time the `count`-th inbound message arrived.
+    pub fn messages_reach(&self, count: u32) -> Promise {
+        self.log.wait(|tx| Waiter::Messages(count, tx))
+    }
+
+    /// Sends `frames` text frames of `size` bytes without waiting; returns the time it started.
+    pub fn send_texts(&self, frames: u32, size: u32) -> Result<f64, JsValue> {
+        let text = "x".repeat(size as usize);
+        let start = now();
+        for _ in 0..frames {
+            self.socket
+                .send_text(text.as_str())
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(start)
+    }
 }
 
 /// The size of this module's linear memory, bytes.
