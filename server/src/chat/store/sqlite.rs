@@ -1006,4 +1006,56 @@ mod tests {
         }
         assert_eq!(count(), 3);
     }
+
+    #[tokio::test]
+    async fn messages_past_the_age_limit_are_pruned_in_the_background_while_appends_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let retention = Retention {
+            max_age_ms: Some(60_000),
+            ..Retention::default()
+        };
+        let store = SqliteStore::open(dir.path(), retention, GroupCommit::default()).unwrap();
+        let draft = |id: usize| Draft {
+            from: "ada".into(),
+            client_id: "c".into(),
+            client_msg_id: id.to_string(),
+            content: Content::Text(id.to_string()),
+        };
+        let hour_ago = unix_ms() - 3_600_000;
+        for id in 0..5 {
+            store.append("r", draft(id), hour_ago).await.unwrap();
+        }
+        let count = || {
+            let conn = open_reader(&dir.path().join(DB_FILE)).unwrap();
+            conn.query_row("SELECT COUNT(*) FROM messages", [], |row| {
+                row.get::<_, u64>(0)
+            })
+            .unwrap()
+        };
+        // Appends keep being answered while the old rows go.
+        let mut id = 5;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count() > (id - 5) as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "old rows were not pruned in time"
+            );
+            let appended = tokio::time::timeout(
+                Duration::from_secs(1),
+                store.append("r", draft(id), unix_ms()),
+            )
+            .await
+            .expect("an append is not held up by pruning")
+            .unwrap();
+            assert!(matches!(appended, Appended::New(_)));
+            id += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let history = store.since("r", None).await.unwrap();
+        assert!(
+            history.messages.iter().all(|m| m.seq > 5),
+            "only the fresh ones are kept"
+        );
+        assert_eq!(history.messages.len(), id - 5);
+    }
 }
