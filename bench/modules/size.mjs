@@ -23,7 +23,7 @@ export async function run(ctx) {
   const builds = [
     ['chat page (`/`: heartline + the chat)', path.join(ctx.root, 'dist')],
     ['playground page (`/playground`, its own bundle)', path.join(ctx.root, 'dist', 'playground')],
-    ['counter + use_heartline echo (the library alone)', path.join(ctx.root, 'bench', 'minimal', 'dist')],
+    ['counter + use_heartline echo (the library alone, no `shared` feature)', path.join(ctx.root, 'bench', 'minimal', 'dist')],
     ['bare Yew counter', path.join(ctx.root, 'bench', 'counter', 'dist')],
   ].map(([label, dir]) => ({ label, ...bundleSize(dir) }));
   const [chat, playground, minimal, counter] = builds;

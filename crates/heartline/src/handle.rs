@@ -4,7 +4,9 @@
 use crate::driver::Heartline as Connection;
 use crate::frame::{Notice, Outgoing};
 use crate::machine::{Stats, Status};
-use crate::shared::{Role, SharedTab};
+use crate::shared::Role;
+#[cfg(feature = "shared")]
+use crate::shared::SharedTab;
 use crate::{CloseError, Config, SendError};
 use js_sys::ArrayBuffer;
 use std::rc::Rc;
@@ -30,6 +32,7 @@ pub struct Heartline {
 
 enum Kind {
     Own(Connection),
+    #[cfg(feature = "shared")]
     Shared(SharedTab),
 }
 
@@ -68,20 +71,27 @@ impl Heartline {
             };
         };
         let notify: Rc<dyn Fn(Notice)> = Rc::new(on_notice);
-        match SharedTab::new(&key, config.clone(), notify.clone()) {
-            Ok(tab) => Self {
-                kind: Kind::Shared(tab),
-            },
-            Err(reason) => {
-                let mut config = config;
-                config.shared = None;
-                let forward = notify.clone();
-                let own = Connection::new(config, move |notice| forward(notice));
-                notify(Notice::Role(Role::Alone { reason }));
-                Self {
-                    kind: Kind::Own(own),
+        #[cfg(feature = "shared")]
+        let reason = match SharedTab::new(&key, config.clone(), notify.clone()) {
+            Ok(tab) => {
+                return Self {
+                    kind: Kind::Shared(tab),
                 }
             }
+            Err(reason) => reason,
+        };
+        #[cfg(not(feature = "shared"))]
+        let reason = {
+            let _ = key;
+            "heartline was built without its `shared` feature".to_owned()
+        };
+        let mut config = config;
+        config.shared = None;
+        let forward = notify.clone();
+        let own = Connection::new(config, move |notice| forward(notice));
+        notify(Notice::Role(Role::Alone { reason }));
+        Self {
+            kind: Kind::Own(own),
         }
     }
 
@@ -95,6 +105,7 @@ impl Heartline {
     pub fn open(&self) {
         match &self.kind {
             Kind::Own(conn) => conn.open(),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.open(),
         }
     }
@@ -116,6 +127,7 @@ impl Heartline {
     pub fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
         match &self.kind {
             Kind::Own(conn) => conn.close(code, reason),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.close(code, reason),
         }
     }
@@ -130,6 +142,7 @@ impl Heartline {
     pub fn close_all(&self, code: u16, reason: &str) -> Result<(), CloseError> {
         match &self.kind {
             Kind::Own(conn) => conn.close(code, reason),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.close_all(code, reason),
         }
     }
@@ -144,6 +157,7 @@ impl Heartline {
     pub fn send_text(&self, text: impl Into<String>) -> Result<(), SendError> {
         match &self.kind {
             Kind::Own(conn) => conn.send_text(text),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.send(Outgoing::Text(text.into())),
         }
     }
@@ -157,6 +171,7 @@ impl Heartline {
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendError> {
         match &self.kind {
             Kind::Own(conn) => conn.send_bytes(bytes),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.send(Outgoing::Bytes(bytes.to_vec())),
         }
     }
@@ -170,6 +185,7 @@ impl Heartline {
     pub fn send_array_buffer(&self, buffer: &ArrayBuffer) -> Result<(), SendError> {
         match &self.kind {
             Kind::Own(conn) => conn.send_array_buffer(buffer),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.send(Outgoing::ArrayBuffer(buffer.clone())),
         }
     }
@@ -184,6 +200,7 @@ impl Heartline {
     pub fn send_blob(&self, blob: &Blob) -> Result<(), SendError> {
         match &self.kind {
             Kind::Own(conn) => conn.send_blob(blob),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.send(Outgoing::Blob(blob.clone())),
         }
     }
@@ -197,6 +214,7 @@ impl Heartline {
     pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
         match &self.kind {
             Kind::Own(conn) => conn.send_json(value),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => {
                 let text = serde_json::to_string(value)
                     .map_err(|error| SendError::Encode(error.to_string()))?;
@@ -217,6 +235,7 @@ impl Heartline {
     pub fn send(&self, payload: Outgoing) -> Result<(), SendError> {
         match &self.kind {
             Kind::Own(conn) => conn.send(payload),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.send(payload),
         }
     }
@@ -231,6 +250,7 @@ impl Heartline {
     pub fn status(&self) -> Status {
         match &self.kind {
             Kind::Own(conn) => conn.status(),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.status(),
         }
     }
@@ -245,6 +265,7 @@ impl Heartline {
     pub fn role(&self) -> Option<Role> {
         match &self.kind {
             Kind::Own(_) => None,
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => Some(tab.role()),
         }
     }
@@ -256,14 +277,16 @@ impl Heartline {
     /// assert_eq!(socket.reconnect_in_ms(), None);
     /// ```
     pub fn reconnect_in_ms(&self) -> Option<u64> {
-        if let Kind::Own(conn) = &self.kind {
-            return conn.reconnect_in_ms();
-        }
-        match self.status() {
-            Status::Reconnecting { next_at_ms, .. } => {
-                Some(next_at_ms.saturating_sub(crate::now_ms()))
-            }
-            _ => None,
+        match &self.kind {
+            Kind::Own(conn) => conn.reconnect_in_ms(),
+            // A follower knows the leader's schedule from the mirrored status.
+            #[cfg(feature = "shared")]
+            Kind::Shared(_) => match self.status() {
+                Status::Reconnecting { next_at_ms, .. } => {
+                    Some(next_at_ms.saturating_sub(crate::now_ms()))
+                }
+                _ => None,
+            },
         }
     }
 
@@ -277,6 +300,7 @@ impl Heartline {
     pub fn stats(&self) -> Stats {
         match &self.kind {
             Kind::Own(conn) => conn.stats(),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.stats(),
         }
     }
@@ -291,6 +315,7 @@ impl Heartline {
     pub fn queued(&self) -> usize {
         match &self.kind {
             Kind::Own(conn) => conn.queued(),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.queued(),
         }
     }
@@ -307,6 +332,7 @@ impl Heartline {
     pub fn ready_state(&self) -> u16 {
         match &self.kind {
             Kind::Own(conn) => conn.ready_state(),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.ready_state(),
         }
     }
@@ -321,6 +347,7 @@ impl Heartline {
     pub fn buffered_amount(&self) -> u32 {
         match &self.kind {
             Kind::Own(conn) => conn.buffered_amount(),
+            #[cfg(feature = "shared")]
             Kind::Shared(tab) => tab.buffered_amount(),
         }
     }

@@ -738,5 +738,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "shared")]
 mod tab;
+#[cfg(feature = "shared")]
 pub(crate) use tab::SharedTab;
