@@ -515,6 +515,12 @@ async fn a_killed_instance_s_clients_move_over_without_loss_and_dedup_keeps_the_
     let doomed = Instance::start(&redis).await;
     let survivor = Instance::start(&redis).await;
     let addrs = vec![doomed.addr, survivor.addr];
+    // A member of the live instance from the start: it must hear every stored message once, in
+    // seq order, whichever instance took it and across the kill.
+    let mut watcher_is = Identity::new("watcher");
+    let mut watcher = join(survivor.addr, "failover", &mut watcher_is)
+        .await
+        .expect("joins");
     let acks = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -554,6 +560,12 @@ async fn a_killed_instance_s_clients_move_over_without_loss_and_dedup_keeps_the_
     }
     let stored = history(survivor.addr, "failover").await;
     assert_acked_stored_once(&records, &stored);
+    let mut heard = Vec::new();
+    messages(&mut watcher.client, stored.len(), &mut heard).await;
+    assert_eq!(
+        heard, stored,
+        "the live instance's member heard every message once, in seq order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -658,6 +670,12 @@ async fn a_redis_restart_loses_nothing_acked_and_serving_resumes_by_itself() {
                 "a Redis outage is 1013 or a dropped connection, not {code:?}"
             );
         }
+        // Joins refused while Redis is away are retried; a client is welcomed at most twice:
+        // once before the outage and once after it.
+        assert!(
+            record.connections.len() <= 2,
+            "at most one reconnect per client: {record:?}"
+        );
     }
     let stored = history(one.addr, "restart").await;
     assert_acked_stored_once(&records, &stored);
