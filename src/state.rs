@@ -511,6 +511,20 @@ mod tests {
         }
     }
 
+    /// A welcome whose history is the newest page: `more` says older messages are kept.
+    fn welcome_paged(history: Vec<ChatMessage>, more: bool, epoch: &str) -> Action {
+        let last_seq = history.last().map_or(0, |m| m.seq);
+        Action::Welcome {
+            members: vec![],
+            history,
+            more,
+            gap: None,
+            epoch: epoch.into(),
+            last_seq,
+            limits: LIMITS,
+        }
+    }
+
     fn text(id: &str) -> Pending {
         Pending {
             client_msg_id: id.into(),
@@ -700,15 +714,11 @@ mod tests {
 
     #[test]
     fn an_older_page_goes_before_what_is_shown_and_says_whether_to_ask_again() {
-        let state = joined().reduce(Action::Welcome {
-            members: vec![],
-            history: vec![message(5, "bob", "e"), message(6, "bob", "f")],
-            more: true,
-            gap: None,
-            epoch: "e".into(),
-            last_seq: 6,
-            limits: LIMITS,
-        });
+        let state = joined().reduce(welcome_paged(
+            vec![message(5, "bob", "e"), message(6, "bob", "f")],
+            true,
+            "e",
+        ));
         assert_eq!(
             state.older,
             Some(5),
@@ -735,39 +745,15 @@ mod tests {
 
     #[test]
     fn a_resume_that_missed_little_keeps_the_load_older_button() {
-        let first = Action::Welcome {
-            members: vec![],
-            history: vec![message(5, "bob", "e")],
-            more: true,
-            gap: None,
-            epoch: "e".into(),
-            last_seq: 5,
-            limits: LIMITS,
-        };
+        let first = welcome_paged(vec![message(5, "bob", "e")], true, "e");
         let state = joined().reduce(first);
-        let state = state.reduce(Action::Welcome {
-            members: vec![],
-            history: vec![message(6, "bob", "f")],
-            more: false,
-            gap: None,
-            epoch: "e".into(),
-            last_seq: 6,
-            limits: LIMITS,
-        });
+        let state = state.reduce(welcome_paged(vec![message(6, "bob", "f")], false, "e"));
         assert_eq!(
             state.older,
             Some(5),
             "1-4 are still older than what is shown"
         );
-        let state = state.reduce(Action::Welcome {
-            members: vec![],
-            history: vec![message(1, "bob", "a")],
-            more: false,
-            gap: None,
-            epoch: "new".into(),
-            last_seq: 1,
-            limits: LIMITS,
-        });
+        let state = state.reduce(welcome_paged(vec![message(1, "bob", "a")], false, "new"));
         assert_eq!(state.older, None, "a new epoch starts over");
     }
 }
