@@ -3,8 +3,11 @@
 //! A WebSocket for Rust in the browser that stays alive and tells the truth about its state:
 //! heartbeat with RTT, reconnect with jittered backoff (once per loss), a stop flag so a
 //! deliberate close never reconnects, a bounded outbox flushed in order after `Opened`, the full
-//! close-code table, back/forward-cache and offline handling, and no silent drop anywhere: every
-//! `send` is sent, queued, or answered with an error saying why.
+//! close-code table, back/forward-cache and offline handling, and no silent drop in the library:
+//! every `send` is handed to the browser, queued, or answered with an error saying why, and a
+//! frame the browser still held when its connection ended goes out on the next one. (What a
+//! browser drops after counting a frame sent, Chromium at a server's close, the page cannot
+//! see: see the crate README's "Delivery".)
 //!
 //! It needs no framework: [`Heartline`] takes a callback, so a Leptos or Dioxus signal (or
 //! anything else) can be fed from it. The `yew` feature (on by default) adds
