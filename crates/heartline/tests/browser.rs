@@ -202,6 +202,34 @@ async fn pong_is_swallowed_and_measured() {
 }
 
 #[wasm_bindgen_test]
+async fn a_wall_clock_that_jumps_changes_neither_the_rtt_nor_the_heartbeat() {
+    let key = unique_key("wallclock");
+    // `Date.now()` leaps 10 s ahead at every call: what a clock step (NTP, a changed time zone,
+    // a laptop waking up) looks like to code that reads it. The library keeps its own time.
+    let _wall = Restore(leap_date_now(10_000.0));
+    let config = fast(test_url(&key, "mode=echo")).with_heartbeat_timing(100, 1_000);
+    let mut probe = Probe::connect(config);
+    probe.opened().await;
+    for _ in 0..3 {
+        let (_, notice) = probe
+            .until(2_000, "heartbeat reply", |n| {
+                matches!(n, Notice::Event(Event::HeartbeatReply { .. }))
+            })
+            .await;
+        let Notice::Event(Event::HeartbeatReply { rtt_ms }) = notice else {
+            unreachable!()
+        };
+        assert!(rtt_ms < 1_000, "RTT {rtt_ms} ms on loopback");
+    }
+    assert!(
+        !probe.seen.iter().any(|(_, n)| closed(n).is_some()),
+        "the link was written off: {:?}",
+        probe.seen
+    );
+    assert_eq!(opened(&key).await, 1);
+}
+
+#[wasm_bindgen_test]
 async fn dropped_tcp_is_reported_as_1006_and_reconnected() {
     let key = unique_key("drop");
     let mut probe = Probe::connect(fast(test_url(&key, "mode=drop&after_ms=100&then=echo")));
@@ -962,15 +990,24 @@ export function count_timeouts() {
   };
   return () => { globalThis.setTimeout = setTimeout; return calls; };
 }
+export function leap_date_now(step) {
+  const now = Date.now;
+  let leaps = 0;
+  Date.now = () => now() + (leaps += 1) * step;
+  return () => { Date.now = now; };
+}
 "#)]
 extern "C" {
     /// Makes every socket's `send` throw for this one text; call the returned function to undo.
     fn refuse_sends_of(marker: &str) -> js_sys::Function;
     /// Counts `setTimeout` calls from now; the returned function undoes that and says how many.
     fn count_timeouts() -> js_sys::Function;
+    /// Makes `Date.now()` leap `step_ms` ahead at every call; call the returned function to undo.
+    fn leap_date_now(step_ms: f64) -> js_sys::Function;
 }
 
-/// Undoes `refuse_sends_of` when the test ends, passed or failed.
+/// Undoes a patch of the page (`refuse_sends_of`, `leap_date_now`) when the test ends, passed or
+/// failed.
 struct Restore(js_sys::Function);
 
 impl Drop for Restore {
