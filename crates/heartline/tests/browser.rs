@@ -782,6 +782,34 @@ async fn inbound_text_is_read_only_when_asked() {
 }
 
 #[wasm_bindgen_test]
+async fn inbound_text_is_not_copied_into_rust_until_read() {
+    let key = unique_key("text-uncopied");
+    let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")).with_heartbeat(None));
+    probe.opened().await;
+    // A JS string crosses into Rust through `TextEncoder.encodeInto` once it is not ASCII (the
+    // bindings copy ASCII by hand), so count those calls while 50 such frames arrive unread.
+    let frames = 50;
+    for n in 0..frames {
+        probe.socket().send_text(format!("é{n}")).unwrap();
+    }
+    let encodes = count_text_encodes();
+    let mut texts = Vec::new();
+    while texts.len() < frames {
+        let (_, notice) = probe.until(3_000, "the echoes", is_message).await;
+        if let Notice::Message(Inbound::Text(text)) = notice {
+            texts.push(text);
+        }
+    }
+    let unread = encodes.call0(&wasm_bindgen::JsValue::NULL).unwrap();
+    assert_eq!(unread.as_f64(), Some(0.0), "text copied on arrival");
+    // The count does see a copy: reading one frame makes it.
+    let encodes = count_text_encodes();
+    assert_eq!(String::from(texts.remove(7)), "é7");
+    let read = encodes.call0(&wasm_bindgen::JsValue::NULL).unwrap();
+    assert_eq!(read.as_f64(), Some(1.0), "one read, one copy");
+}
+
+#[wasm_bindgen_test]
 async fn a_timed_server_close_mid_burst_loses_no_frame_the_browser_still_held() {
     // The server closes 100 ms in, wherever the page's bursts of 20 frames a task then are.
     burst_across_a_server_close(
@@ -990,6 +1018,15 @@ export function count_timeouts() {
   };
   return () => { globalThis.setTimeout = setTimeout; return calls; };
 }
+export function count_text_encodes() {
+  const encodeInto = TextEncoder.prototype.encodeInto;
+  let calls = 0;
+  TextEncoder.prototype.encodeInto = function (...args) {
+    calls += 1;
+    return encodeInto.apply(this, args);
+  };
+  return () => { TextEncoder.prototype.encodeInto = encodeInto; return calls; };
+}
 export function leap_date_now(step) {
   const now = Date.now;
   let leaps = 0;
@@ -1002,6 +1039,9 @@ extern "C" {
     fn refuse_sends_of(marker: &str) -> js_sys::Function;
     /// Counts `setTimeout` calls from now; the returned function undoes that and says how many.
     fn count_timeouts() -> js_sys::Function;
+    /// Counts `TextEncoder.prototype.encodeInto` calls from now; the returned function undoes
+    /// that and says how many.
+    fn count_text_encodes() -> js_sys::Function;
     /// Makes `Date.now()` leap `step_ms` ahead at every call; call the returned function to undo.
     fn leap_date_now(step_ms: f64) -> js_sys::Function;
 }
