@@ -165,6 +165,10 @@ pub struct Config {
     /// Share one connection among the tabs of this origin under this key; `None` (default):
     /// this tab has its own. See [`with_shared`](Config::with_shared).
     pub shared: Option<String>,
+    /// Shared connection: how long followers wait, without a word from the leader tab, before
+    /// one takes the lead from it (a frozen or blocked tab keeps its lock), ms. Default 4 000.
+    /// See [`with_shared_takeover`](Config::with_shared_takeover).
+    pub shared_takeover_ms: u64,
 }
 
 impl Config {
@@ -192,6 +196,7 @@ impl Config {
             close_policy: Vec::new(),
             seed: None,
             shared: None,
+            shared_takeover_ms: crate::shared::TAKEOVER_MS,
         }
     }
 
@@ -407,6 +412,26 @@ impl Config {
     /// ```
     pub fn with_shared(mut self, key: impl Into<String>) -> Self {
         self.shared = Some(key.into());
+        self
+    }
+
+    /// How long the followers of a shared connection wait without a word from the leader tab
+    /// before one takes the lead from it, ms (default 4 000; at least 40). A leader whose page
+    /// is frozen by the browser, or whose main thread is blocked, keeps its Web Lock; the
+    /// leader beats every quarter of this time, and a follower that heard nothing for half of
+    /// it asks the leader directly (a live tab answers at once, even when the browser throttles
+    /// its timers), then, unanswered, steals the lock and opens its own socket: between 1 and
+    /// 1.5 times this after the leader's last word, plus one connect. Shorter means a faster
+    /// takeover, and more beats on the channel.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("wss://example.com/ws")
+    ///     .with_shared("wss://example.com/ws")
+    ///     .with_shared_takeover(2_000);
+    /// assert_eq!(config.shared_takeover_ms, 2_000);
+    /// ```
+    pub fn with_shared_takeover(mut self, takeover_ms: u64) -> Self {
+        self.shared_takeover_ms = takeover_ms.max(40);
         self
     }
 

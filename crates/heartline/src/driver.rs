@@ -798,6 +798,15 @@ impl Heartline {
         self.with_socket(|ws| ws.buffered_amount()).unwrap_or(0)
     }
 
+    /// Takes the frames still queued (not handed to a socket) out of this connection.
+    pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
+        self.shared
+            .state
+            .try_borrow_mut()
+            .map(|mut inner| inner.machine.take_outbox())
+            .unwrap_or_default()
+    }
+
     fn with_socket<R>(&self, f: impl FnOnce(&WebSocket) -> R) -> Option<R> {
         let inner = self.shared.state.try_borrow().ok()?;
         inner.socket.as_ref().map(|socket| f(&socket.ws))

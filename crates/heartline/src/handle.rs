@@ -28,6 +28,8 @@ use web_sys::Blob;
 /// ```
 pub struct Heartline {
     kind: Kind,
+    /// Why a connection meant to be shared is this tab's own.
+    alone: Option<String>,
 }
 
 enum Kind {
@@ -47,6 +49,7 @@ impl Heartline {
         if config.shared.is_none() {
             return Self {
                 kind: Kind::Own(Connection::connect(config, on_notice)),
+                alone: None,
             };
         }
         let heartline = Self::new(config, on_notice);
@@ -68,6 +71,7 @@ impl Heartline {
         let Some(key) = config.shared.clone() else {
             return Self {
                 kind: Kind::Own(Connection::new(config, on_notice)),
+                alone: None,
             };
         };
         let notify: Rc<dyn Fn(Notice)> = Rc::new(on_notice);
@@ -76,6 +80,7 @@ impl Heartline {
             Ok(tab) => {
                 return Self {
                     kind: Kind::Shared(tab),
+                    alone: None,
                 }
             }
             Err(reason) => reason,
@@ -89,9 +94,12 @@ impl Heartline {
         config.shared = None;
         let forward = notify.clone();
         let own = Connection::new(config, move |notice| forward(notice));
-        notify(Notice::Role(Role::Alone { reason }));
+        notify(Notice::Role(Role::Alone {
+            reason: reason.clone(),
+        }));
         Self {
             kind: Kind::Own(own),
+            alone: Some(reason),
         }
     }
 
@@ -264,9 +272,43 @@ impl Heartline {
     /// ```
     pub fn role(&self) -> Option<Role> {
         match &self.kind {
-            Kind::Own(_) => None,
+            Kind::Own(_) => self.alone.clone().map(|reason| Role::Alone { reason }),
             #[cfg(feature = "shared")]
             Kind::Shared(tab) => Some(tab.role()),
+        }
+    }
+
+    /// Test hook (not part of the supported API): a shared tab behaves as if the browser froze
+    /// its page (`true`) or thawed it (`false`): it reads nothing, its timers do nothing, it
+    /// keeps its Web Lock, and on thaw it reads what waited, in order. No-op for a connection of
+    /// its own.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h").with_shared("k"), |_| {});
+    /// socket.simulate_freeze(true);
+    /// socket.simulate_freeze(false);
+    /// ```
+    #[doc(hidden)]
+    pub fn simulate_freeze(&self, frozen: bool) {
+        #[cfg(feature = "shared")]
+        if let Kind::Shared(tab) = &self.kind {
+            tab.simulate_freeze(frozen);
+        }
+        let _ = frozen;
+    }
+
+    /// Test hook (not part of the supported API): drops the handle as if its tab crashed: no
+    /// goodbye to the other tabs; the lock goes, then the socket.
+    ///
+    /// ```no_run
+    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h").with_shared("k"), |_| {});
+    /// socket.simulate_crash();
+    /// ```
+    #[doc(hidden)]
+    pub fn simulate_crash(self) {
+        #[cfg(feature = "shared")]
+        if let Kind::Shared(tab) = &self.kind {
+            tab.simulate_crash();
         }
     }
 

@@ -651,6 +651,21 @@ impl<P: Payload> Machine<P> {
         vec![Command::Report(event)]
     }
 
+    /// Takes every queued frame out, oldest first, without reporting anything: for a driver
+    /// that hands them to someone else (a shared connection's leader tab stepping down gives
+    /// its unsent frames to the next leader).
+    ///
+    /// ```
+    /// use heartline::{Config, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.send("queued".into()).unwrap();
+    /// assert_eq!(machine.take_outbox(), vec!["queued".to_string()]);
+    /// assert_eq!(machine.queued(), 0);
+    /// ```
+    pub fn take_outbox(&mut self) -> Vec<P> {
+        self.outbox.drain().collect()
+    }
+
     /// The browser refused a frame the machine told the driver to send (`send` threw): it was
     /// not sent, so it is not counted.
     ///

@@ -15,6 +15,16 @@
 //! - A tab's `close()` ends its own subscription; the socket closes when the last subscriber
 //!   leaves, or at once for a close-for-all. A follower that vanishes without a word (a crash)
 //!   stops counting after [`LEASE_MS`] without an `Alive`.
+//! - A frozen leader (its page alive, its event loop stopped) keeps its lock, so the queue
+//!   never moves: the leader beats every quarter of the takeover time
+//!   ([`Config::with_shared_takeover`](crate::Config::with_shared_takeover)); a subscribed
+//!   follower that has heard no leader for half of it asks (`Hello`, answered at once by a live
+//!   leader, even one whose timers the browser throttles), and once the whole takeover time
+//!   has passed without a word, and a jittered extra wait still without one, it steals the
+//!   lock and leads with a higher epoch. A leader steps down when its lock is stolen or it
+//!   hears a leader of a higher epoch; one that finds in its queue a message older than a beat
+//!   (its loop was stopped) holds the followers' frames back for two beats, so a thawed leader
+//!   never sends what the followers may have handed to its successor.
 
 use crate::close_code::{validate_close, CloseError};
 use crate::machine::{CloseInfo, Event, Status};
@@ -31,6 +41,10 @@ pub const ALIVE_MS: u64 = 10_000;
 /// A follower not heard from for this long no longer keeps the socket open, ms. Long, because
 /// browsers run the timers of hidden tabs as rarely as once a minute.
 pub const LEASE_MS: u64 = 150_000;
+
+/// The default takeover time, ms: a follower takes the lead from a leader it has not heard for
+/// this long (and that did not answer a direct question), within 1.5 times it.
+pub const TAKEOVER_MS: u64 = 4_000;
 
 /// This tab's part in a shared connection, told as [`Notice::Role`](crate::Notice::Role).
 ///
@@ -67,7 +81,8 @@ impl std::fmt::Display for Role {
 /// frame, `I` an inbound one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wire<P, I> {
-    /// A follower subscribes (at `open()`, or to a newly announced leader).
+    /// A follower subscribes (at `open()`, or to a newly announced leader), or asks a silent
+    /// leader whether it is there: a leader answers with [`Wire::Leader`].
     Hello {
         /// The follower.
         tab: TabId,
@@ -109,6 +124,8 @@ pub enum Wire<P, I> {
     Leader {
         /// The leader.
         tab: TabId,
+        /// Its term: one more than any it had heard of when it took the lead.
+        epoch: u64,
         /// Its connection's status.
         status: Status,
         /// The latest heartbeat round trip, ms.
@@ -124,6 +141,19 @@ pub enum Wire<P, I> {
         seq: u64,
         /// The browser's refusal, if it refused.
         error: Option<String>,
+    },
+    /// The leader is alive (every quarter of the takeover time).
+    Beat {
+        /// The leader.
+        tab: TabId,
+        /// Its term.
+        epoch: u64,
+    },
+    /// The leader `tab` no longer leads (its lock was stolen, or it heard a newer leader, or
+    /// it is going away).
+    Resign {
+        /// The former leader.
+        tab: TabId,
     },
     /// An event of the leader's connection.
     Event(Event),
@@ -165,6 +195,21 @@ pub enum Action<P, I> {
     Deliver(I),
     /// Tell this tab's application its role.
     Role(Role),
+    /// Follower: the leader has been silent for the takeover time: wait a random time below
+    /// `max_ms`, then call [`SharedCore::steal_due`] (jitter, so that followers who noticed at
+    /// once do not all steal).
+    StealIn {
+        /// The upper bound of the random wait, ms.
+        max_ms: u64,
+    },
+    /// Follower: take the lock from the silent leader (`navigator.locks.request` with
+    /// `steal: true`), then call [`SharedCore::promote`] when it is granted (or
+    /// [`SharedCore::steal_failed`]).
+    Steal,
+    /// Leader: this tab no longer leads: take back the frames its connection has not sent (give
+    /// them to [`SharedCore::adopt_own`]), drop the connection, let the lock go and queue for
+    /// it again.
+    Resign,
 }
 
 /// What the leader keeps per follower.
@@ -196,7 +241,7 @@ impl<P> Subscriber<P> {
 /// tab.open(0);
 /// tab.send("hi".into()).unwrap();
 /// // The leader (tab 2) announces itself: the frame goes to it.
-/// let out = tab.handle(Wire::Leader { tab: 2, status: Status::Open, rtt_ms: None, last_close: None }, 1);
+/// let out = tab.handle(Wire::Leader { tab: 2, epoch: 1, status: Status::Open, rtt_ms: None, last_close: None }, 1);
 /// assert!(out.contains(&Action::Post(Wire::Send { tab: 1, to: 2, seq: 1, payload: "hi".into() })));
 /// ```
 #[derive(Debug)]
@@ -221,6 +266,22 @@ pub struct SharedCore<P, I> {
     // Leader: the followers that want the connection.
     subscribers: BTreeMap<TabId, Subscriber<P>>,
     writable: bool,
+    // Takeover.
+    takeover_ms: u64,
+    /// Leader: its term; follower: the term of the leader it follows.
+    epoch: u64,
+    /// The highest term heard of.
+    max_epoch: u64,
+    /// Follower: when a leader last said anything.
+    heard_at: u64,
+    /// Follower: when it last asked a silent leader.
+    probe_at: Option<u64>,
+    /// Follower: a steal is on its way (jitter wait or lock request).
+    stealing: bool,
+    /// Follower: when it last said it was alive.
+    alive_at: u64,
+    /// Leader: its loop was stopped; followers' frames wait until this time.
+    suspect_until: Option<u64>,
     _inbound: std::marker::PhantomData<I>,
 }
 
@@ -249,8 +310,38 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             last_close: None,
             subscribers: BTreeMap::new(),
             writable: false,
+            takeover_ms: TAKEOVER_MS,
+            epoch: 0,
+            max_epoch: 0,
+            heard_at: 0,
+            probe_at: None,
+            stealing: false,
+            alive_at: 0,
+            suspect_until: None,
             _inbound: std::marker::PhantomData,
         }
+    }
+
+    /// The takeover time, ms (default [`TAKEOVER_MS`]; at least 40).
+    ///
+    /// ```
+    /// let tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default()).with_takeover(1_000);
+    /// assert_eq!(tab.beat_ms(), 250);
+    /// ```
+    pub fn with_takeover(mut self, takeover_ms: u64) -> Self {
+        self.takeover_ms = takeover_ms.max(40);
+        self
+    }
+
+    /// How often the leader beats and a follower checks on it: a quarter of the takeover time.
+    pub fn beat_ms(&self) -> u64 {
+        self.takeover_ms / 4
+    }
+
+    /// This tab's term as leader, or its leader's.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// This tab's id.
@@ -295,9 +386,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// This tab's application opens (or reopens) the connection.
-    pub fn open(&mut self, _now: u64) -> Actions<P, I> {
+    pub fn open(&mut self, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         let before = self.status();
+        if !self.subscribed {
+            // The leader's silence counts from now: an unsubscribed tab does not watch it.
+            self.heard_at = now;
+            self.probe_at = None;
+        }
         self.started = true;
         self.subscribed = true;
         if self.leading {
@@ -398,12 +494,16 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// frames go out through its new connection; the followers are told.
     pub fn promote(&mut self, _now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
+        self.stealing = false;
         if self.leading {
             return out;
         }
         self.leading = true;
         self.leader = Some(self.tab);
         self.writable = false;
+        self.suspect_until = None;
+        self.max_epoch += 1;
+        self.epoch = self.max_epoch;
         self.status = Status::Closed;
         out.push(Action::Lead);
         out.push(Action::Role(Role::Leader));
@@ -446,7 +546,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if opened {
             self.writable = true;
         }
-        if self.writable {
+        if self.may_transmit() {
             self.transmit_pending(&mut out);
         }
         out
@@ -483,10 +583,23 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
     }
 
-    /// Leader: forgets followers not heard from for [`LEASE_MS`]; follower: says it is alive.
+    /// Every [`beat_ms`](Self::beat_ms). Leader: beats, ends a hold after a stop, forgets
+    /// followers not heard from for [`LEASE_MS`]; follower: says it is alive every
+    /// [`ALIVE_MS`], and watches the leader's silence (asks it, then plans to take over).
     pub fn tick(&mut self, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         if self.leading {
+            if self.suspect_until.is_some_and(|until| now >= until) {
+                // Two beats and no lock lost, no newer leader heard: nobody took over.
+                self.suspect_until = None;
+                if self.writable {
+                    self.transmit_pending(&mut out);
+                }
+            }
+            out.push(Action::Post(Wire::Beat {
+                tab: self.tab,
+                epoch: self.epoch,
+            }));
             let before = self.subscribers.len();
             self.subscribers
                 .retain(|_, subscriber| now.saturating_sub(subscriber.last_seen) < LEASE_MS);
@@ -497,9 +610,156 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 });
             }
         } else if self.subscribed {
-            out.push(Action::Post(Wire::Alive { tab: self.tab }));
+            if now.saturating_sub(self.alive_at) >= ALIVE_MS {
+                self.alive_at = now;
+                out.push(Action::Post(Wire::Alive { tab: self.tab }));
+            }
+            self.watch_leader(now, &mut out);
         }
         out
+    }
+
+    /// Follower: the random wait after [`Action::StealIn`] is over: steal if the leader is
+    /// still silent (nobody else took over meanwhile: that one would have announced itself).
+    pub fn steal_due(&mut self, now: u64) -> Actions<P, I> {
+        if !self.stealing || self.leading {
+            return Vec::new();
+        }
+        if self.subscribed && now.saturating_sub(self.heard_at) >= self.takeover_ms {
+            vec![Action::Steal]
+        } else {
+            self.stealing = false;
+            Vec::new()
+        }
+    }
+
+    /// Follower: the steal could not be made (the browser refused it): wait a takeover time again.
+    pub fn steal_failed(&mut self, now: u64) {
+        self.stealing = false;
+        self.heard(now);
+    }
+
+    /// Leader: the driver found a message that waited in this tab's queue longer than a beat,
+    /// so this tab's loop was stopped (frozen, or blocked) and a follower may have taken over
+    /// meanwhile. The followers' frames wait two beats, time for a stolen lock's rejection and
+    /// a successor's beat to arrive, instead of going out on a socket that may no longer be
+    /// the one the others use; the followers hear this tab again at once.
+    pub fn was_stopped(&mut self, now: u64) -> Actions<P, I> {
+        if !self.leading || self.suspect_until.is_some() {
+            return Vec::new();
+        }
+        self.suspect_until = Some(now + 2 * self.beat_ms());
+        vec![Action::Post(Wire::Beat {
+            tab: self.tab,
+            epoch: self.epoch,
+        })]
+    }
+
+    /// Leader: this tab no longer leads (its lock was stolen or it heard a newer leader). The
+    /// followers' frames it holds are dropped unacknowledged (they send them to the next
+    /// leader); the driver takes back its own unsent frames ([`Action::Resign`], then
+    /// [`adopt_own`](Self::adopt_own)); it follows whoever leads now.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(1, Default::default());
+    /// tab.promote(0);
+    /// let out = tab.demote(5);
+    /// assert!(out.contains(&Action::Resign) && out.contains(&Action::Post(Wire::Resign { tab: 1 })));
+    /// assert!(!tab.is_leader());
+    /// ```
+    pub fn demote(&mut self, now: u64) -> Actions<P, I> {
+        let mut out = Vec::new();
+        if !self.leading {
+            return out;
+        }
+        let before = self.status();
+        self.leading = false;
+        self.leader = None;
+        self.writable = false;
+        self.suspect_until = None;
+        self.subscribers.clear();
+        self.stealing = false;
+        self.heard(now);
+        self.status = Status::Connecting { attempt: 0 };
+        out.push(Action::Resign);
+        out.push(Action::Post(Wire::Resign { tab: self.tab }));
+        if self.subscribed {
+            out.push(Action::Post(Wire::Hello { tab: self.tab }));
+        }
+        self.report_status_change(before, &mut out);
+        out
+    }
+
+    /// A former leader's own frames its connection never sent: they become this follower's,
+    /// numbered after the others, for the next leader (outside the outbox limits: they were
+    /// accepted already).
+    pub fn adopt_own(&mut self, frames: Vec<P>) -> Actions<P, I> {
+        let mut out = Vec::new();
+        if frames.is_empty() {
+            return out;
+        }
+        if !self.subscribed {
+            out.push(Action::Report(Event::Discarded {
+                frames: frames.len(),
+            }));
+            return out;
+        }
+        for payload in frames {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.unacked_bytes += payload.byte_len();
+            self.unacked.push_back((seq, payload.clone()));
+            if let Some(leader) = self.leader.filter(|_| !self.leading) {
+                out.push(Action::Post(Wire::Send {
+                    tab: self.tab,
+                    to: leader,
+                    seq,
+                    payload,
+                }));
+            }
+        }
+        out
+    }
+
+    fn may_transmit(&self) -> bool {
+        self.writable && self.suspect_until.is_none()
+    }
+
+    fn heard(&mut self, now: u64) {
+        self.heard_at = now;
+        self.probe_at = None;
+    }
+
+    /// Follower: half the takeover time without a word: ask; the whole of it, the question
+    /// unanswered for a beat: take over after a random wait. Several followers may notice at
+    /// once: the jitter makes one steal first, and it announces itself before the others'
+    /// waits end (they then stand down, `steal_due`); if two still steal, the last steal holds
+    /// the lock and the other's is taken from it, so it steps down (`demote`): one leader.
+    fn watch_leader(&mut self, now: u64, out: &mut Actions<P, I>) {
+        if self.stealing {
+            return;
+        }
+        let silence = now.saturating_sub(self.heard_at);
+        if silence < self.takeover_ms / 2 {
+            self.probe_at = None;
+            return;
+        }
+        match self.probe_at {
+            None => {
+                self.probe_at = Some(now);
+                out.push(Action::Post(Wire::Hello { tab: self.tab }));
+            }
+            Some(asked)
+                if silence >= self.takeover_ms && now.saturating_sub(asked) >= self.beat_ms() =>
+            {
+                self.stealing = true;
+                out.push(Action::StealIn {
+                    max_ms: self.beat_ms(),
+                });
+            }
+            Some(_) => {}
+        }
     }
 
     /// Something another tab posted on the channel.
@@ -546,21 +806,52 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             Wire::CloseAll { code, reason } => self.on_close_all(code, &reason, &mut out),
             Wire::Leader {
                 tab,
+                epoch,
                 status,
                 rtt_ms,
                 last_close,
             } => {
-                if !self.leading {
+                self.max_epoch = self.max_epoch.max(epoch);
+                if self.leading {
+                    self.on_rival(tab, epoch, now, &mut out);
+                } else if self.follows(tab, epoch) {
+                    self.heard(now);
+                    self.epoch = epoch;
                     self.on_leader(tab, status, rtt_ms, last_close, &mut out);
                 }
             }
+            Wire::Beat { tab, epoch } => {
+                self.max_epoch = self.max_epoch.max(epoch);
+                if self.leading {
+                    self.on_rival(tab, epoch, now, &mut out);
+                } else if self.follows(tab, epoch) {
+                    self.heard(now);
+                    if self.leader != Some(tab) && self.subscribed {
+                        // A leader this tab has not heard announce itself: ask it to.
+                        out.push(Action::Post(Wire::Hello { tab: self.tab }));
+                    }
+                }
+            }
+            Wire::Resign { tab } => {
+                if !self.leading && self.leader == Some(tab) {
+                    // Stop handing frames to it; the next leader announces itself.
+                    self.leader = None;
+                    if self.subscribed {
+                        out.push(Action::Post(Wire::Hello { tab: self.tab }));
+                    }
+                }
+            }
             Wire::Ack { tab, seq, error } => {
+                if !self.leading {
+                    self.heard(now);
+                }
                 if !self.leading && tab == self.tab {
                     self.on_ack(seq, error, &mut out);
                 }
             }
             Wire::Event(event) => {
                 if !self.leading {
+                    self.heard(now);
                     let before = self.status();
                     self.mirror(&event);
                     if self.subscribed {
@@ -574,6 +865,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 }
             }
             Wire::Frame(frame) => {
+                if !self.leading {
+                    self.heard(now);
+                }
                 if !self.leading && self.subscribed {
                     out.push(Action::Deliver(frame));
                 }
@@ -582,9 +876,30 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out
     }
 
+    /// Follower: whether a leader's announcement or beat is to be followed: any, when none is
+    /// known; else the same leader, or one of at least its term (a thawed former leader's
+    /// beats, of an older term, are not).
+    fn follows(&self, tab: TabId, epoch: u64) -> bool {
+        match self.leader {
+            None => true,
+            Some(leader) => leader == tab || epoch >= self.epoch,
+        }
+    }
+
+    /// Leader: another tab says it leads. One of a higher term took the lead after this one
+    /// (it stole the lock while this tab was stopped): step down. One of the same term stole
+    /// at the same moment: the lock decides (the loser's is stolen). An older one is a thawed
+    /// former leader about to find its lock gone.
+    fn on_rival(&mut self, tab: TabId, epoch: u64, now: u64, out: &mut Actions<P, I>) {
+        if tab != self.tab && epoch > self.epoch {
+            out.extend(self.demote(now));
+        }
+    }
+
     fn announcement(&self) -> Wire<P, I> {
         Wire::Leader {
             tab: self.tab,
+            epoch: self.epoch,
             status: self.status,
             rtt_ms: self.rtt_ms,
             last_close: self.last_close.clone(),
@@ -717,7 +1032,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
         subscriber.expected = Some(seq + 1);
         subscriber.pending.push_back((seq, payload));
-        if self.writable {
+        if self.may_transmit() {
             self.transmit_pending(out);
         }
     }

@@ -4,15 +4,15 @@
 //! and, in the leader, the connection itself. It only translates: the rules are in
 //! [`SharedCore`]. Every closure, listener and timer is a field and goes away with its owner.
 
-use super::{Action, Role, SharedCore, Wire, ALIVE_MS};
+use super::{Action, Role, SharedCore, Wire};
 use crate::driver::{now_ms, Heartline as Connection};
 use crate::frame::{Inbound, Notice, Outgoing, Text};
 use crate::machine::{CloseInfo, Event, Stats, Status};
 use crate::{CloseError, Config, SendError};
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{ArrayBuffer, Function, JsString, Object, Promise, Reflect};
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -26,6 +26,13 @@ extern "C" {
 
     #[wasm_bindgen(method)]
     fn request(this: &LockManager, name: &str, options: &JsValue, callback: &Function) -> Promise;
+}
+
+/// What a tab frozen by [`SharedTab::simulate_freeze`] has not read yet, in arrival order.
+enum Held {
+    Message(JsValue),
+    Notice(Notice),
+    LockLost(u64),
 }
 
 type Core = SharedCore<Outgoing, Inbound>;
@@ -45,12 +52,24 @@ struct TabInner {
     notify: Rc<dyn Fn(Notice)>,
     channel: BroadcastChannel,
     on_message: RefCell<Option<OnMessage>>,
+    locks: LockManager,
+    lock_name: String,
     election: RefCell<Option<Election>>,
+    /// Which election is the current one (a late answer to an older one is ignored).
+    election_id: Cell<u64>,
+    /// Which connection is the current one (a late notice from a dropped one is ignored).
+    conn_id: Cell<u64>,
     alive: RefCell<Option<Interval>>,
+    /// The random wait before a steal.
+    steal_timer: RefCell<Option<Timeout>>,
+    /// Test hook: `Some` while the tab plays frozen (what arrives waits there).
+    frozen: RefCell<Option<Vec<Held>>>,
+    /// Test hook: the tab goes without a word.
+    crashed: Cell<bool>,
 }
 
-/// This tab's place in the lock's queue; once granted, the lock is held by a promise that only
-/// `release` settles.
+/// This tab's place in the lock's queue (or its steal); once granted, the lock is held by a
+/// promise that only `release` settles.
 struct Election {
     abort: AbortController,
     _granted: Closure<dyn FnMut(JsValue) -> Promise>,
@@ -70,7 +89,19 @@ impl Drop for Election {
 impl Drop for TabInner {
     fn drop(&mut self) {
         let leading = self.core.borrow().is_leader();
-        if !leading {
+        if self.crashed.get() {
+            // As a crashed tab: the browser lets the lock go, then the socket goes down.
+            self.election.borrow_mut().take();
+            self.conn.borrow_mut().take();
+        } else if leading {
+            // The followers stop handing it frames at once, before the next leader is granted.
+            post(
+                &self.channel,
+                Wire::Resign {
+                    tab: self.core.borrow().tab(),
+                },
+            );
+        } else {
             if let Ok(actions) = self.core.borrow_mut().close(1000, "tab closed") {
                 for action in actions {
                     if let Action::Post(wire) = action {
@@ -107,7 +138,8 @@ impl SharedTab {
         let tab = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
         let mut config = config;
         config.shared = None;
-        let core = SharedCore::new(tab, config.outbox);
+        let core = SharedCore::new(tab, config.outbox).with_takeover(config.shared_takeover_ms);
+        let beat_ms = core.beat_ms();
         let inner = Rc::new(TabInner {
             core: RefCell::new(core),
             conn: RefCell::new(None),
@@ -115,14 +147,20 @@ impl SharedTab {
             notify,
             channel,
             on_message: RefCell::new(None),
+            locks: locks.unchecked_into(),
+            lock_name: format!("heartline:{key}"),
             election: RefCell::new(None),
+            election_id: Cell::new(0),
+            conn_id: Cell::new(0),
             alive: RefCell::new(None),
+            steal_timer: RefCell::new(None),
+            frozen: RefCell::new(None),
+            crashed: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let Some(inner) = weak.upgrade() else { return };
-            if let Some(wire) = decode(&event.data()) {
-                inner.run(|core, now| core.handle(wire, now));
+            if let Some(inner) = weak.upgrade() {
+                inner.receive(event.data());
             }
         });
         inner
@@ -130,14 +168,44 @@ impl SharedTab {
             .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         *inner.on_message.borrow_mut() = Some(on_message);
         let weak = Rc::downgrade(&inner);
-        *inner.alive.borrow_mut() = Some(Interval::new(ALIVE_MS as u32, move || {
+        *inner.alive.borrow_mut() = Some(Interval::new(beat_ms as u32, move || {
             if let Some(inner) = weak.upgrade() {
-                inner.run(|core, now| core.tick(now));
+                if inner.frozen.borrow().is_none() {
+                    inner.run(|core, now| core.tick(now));
+                }
             }
         }));
-        let election = elect(&locks.unchecked_into(), &format!("heartline:{key}"), &inner)?;
-        *inner.election.borrow_mut() = Some(election);
+        inner.queue(false)?;
         Ok(Self { inner })
+    }
+
+    /// Test hook: the tab stops (or resumes) as a frozen page would: it reads nothing from the
+    /// channel, its connection's notices and its lock's news wait, its timers do nothing, and
+    /// it keeps its lock. On resume it reads what waited, in order.
+    pub(crate) fn simulate_freeze(&self, frozen: bool) {
+        if frozen {
+            let mut slot = self.inner.frozen.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(Vec::new());
+            }
+            return;
+        }
+        let Some(held) = self.inner.frozen.borrow_mut().take() else {
+            return;
+        };
+        for item in held {
+            match item {
+                Held::Message(data) => self.inner.receive(data),
+                Held::Notice(notice) => self.inner.relay(notice),
+                Held::LockLost(id) => self.inner.lock_lost(id),
+            }
+        }
+    }
+
+    /// Test hook: when dropped, the tab says nothing (no goodbye, no resignation), as a crashed
+    /// one: its lock goes, then its socket.
+    pub(crate) fn simulate_crash(&self) {
+        self.inner.crashed.set(true);
     }
 
     pub(crate) fn open(&self) {
@@ -257,6 +325,95 @@ impl TabInner {
         self.conn.try_borrow().ok().and_then(|conn| conn.clone())
     }
 
+    /// A message from another tab. One that waited in this tab's queue longer than a beat
+    /// (sent times are wall-clock, the one clock the tabs share) means this tab's loop was
+    /// stopped: the core is told first.
+    fn receive(self: &Rc<Self>, data: JsValue) {
+        if let Some(held) = self.frozen.borrow_mut().as_mut() {
+            held.push(Held::Message(data));
+            return;
+        }
+        let Some(wire) = decode(&data) else { return };
+        let sent_at = Reflect::get(&data, &"at".into())
+            .ok()
+            .and_then(|at| at.as_f64());
+        let beat_ms = self.core.try_borrow().map_or(0, |core| core.beat_ms());
+        if sent_at.is_some_and(|at| js_sys::Date::now() - at > beat_ms as f64) {
+            self.run(|core, now| core.was_stopped(now));
+        }
+        self.run(|core, now| core.handle(wire, now));
+    }
+
+    /// A notice of this tab's connection (as leader), for every tab.
+    fn relay(self: &Rc<Self>, notice: Notice) {
+        if let Some(held) = self.frozen.borrow_mut().as_mut() {
+            held.push(Held::Notice(notice));
+            return;
+        }
+        match notice {
+            Notice::Message(frame) => self.run(|core, _| core.relay_frame(frame)),
+            Notice::Event(event) => self.run(|core, _| core.relay_event(event)),
+            Notice::Role(_) => {}
+        }
+    }
+
+    /// The lock of election `id` was taken by another tab's steal.
+    fn lock_lost(self: &Rc<Self>, id: u64) {
+        if let Some(held) = self.frozen.borrow_mut().as_mut() {
+            held.push(Held::LockLost(id));
+            return;
+        }
+        if id == self.election_id.get() {
+            self.run(|core, now| core.demote(now));
+        }
+    }
+
+    /// Queues for the lock (or, `steal`, takes it from its holder now), replacing this tab's
+    /// place in the queue.
+    fn queue(self: &Rc<Self>, steal: bool) -> Result<(), String> {
+        // Out of the old queue first (a held lock is let go), so this tab never waits twice.
+        self.election.borrow_mut().take();
+        let id = self.election_id.get() + 1;
+        self.election_id.set(id);
+        let election = elect(self, id, steal)?;
+        *self.election.borrow_mut() = Some(election);
+        Ok(())
+    }
+
+    /// A steal that could not be made: wait for the lock in the queue, and watch again.
+    fn steal_failed(self: &Rc<Self>) {
+        if let Ok(mut core) = self.core.try_borrow_mut() {
+            core.steal_failed(now_ms());
+        }
+        if let Err(error) = self.queue(false) {
+            web_sys::console::warn_1(
+                &format!("heartline: cannot queue for the lock: {error}").into(),
+            );
+        }
+    }
+
+    /// This tab no longer leads: its unsent frames go to the next leader, its socket closes,
+    /// and it queues for the lock again.
+    fn resign(self: &Rc<Self>) {
+        self.conn_id.set(self.conn_id.get() + 1);
+        let conn = self
+            .conn
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut conn| conn.take());
+        let unsent = conn
+            .as_ref()
+            .map(|conn| conn.take_queued())
+            .unwrap_or_default();
+        drop(conn);
+        if let Err(error) = self.queue(false) {
+            web_sys::console::warn_1(
+                &format!("heartline: cannot queue for the lock: {error}").into(),
+            );
+        }
+        self.run(|core, _| core.adopt_own(unsent));
+    }
+
     /// Runs one change of the core, then its actions, with no borrow held while they run (they
     /// call the application and the connection, which may call back).
     fn run(self: &Rc<Self>, change: impl FnOnce(&mut Core, u64) -> Actions) {
@@ -317,6 +474,22 @@ impl TabInner {
                 Action::Report(event) => (self.notify)(Notice::Event(event)),
                 Action::Deliver(frame) => (self.notify)(Notice::Message(frame)),
                 Action::Role(role) => (self.notify)(Notice::Role(role)),
+                Action::StealIn { max_ms } => {
+                    let weak = Rc::downgrade(self);
+                    let wait = (js_sys::Math::random() * max_ms as f64) as u32;
+                    *self.steal_timer.borrow_mut() = Some(Timeout::new(wait, move || {
+                        let Some(inner) = weak.upgrade() else { return };
+                        if inner.frozen.borrow().is_none() {
+                            inner.run(|core, now| core.steal_due(now));
+                        }
+                    }));
+                }
+                Action::Steal => {
+                    if self.queue(true).is_err() {
+                        self.steal_failed();
+                    }
+                }
+                Action::Resign => self.resign(),
             }
         }
     }
@@ -324,12 +497,12 @@ impl TabInner {
     /// This tab won the election: it gets the connection, whose notices go to every tab.
     fn lead(self: &Rc<Self>) {
         let weak: Weak<TabInner> = Rc::downgrade(self);
+        let id = self.conn_id.get() + 1;
+        self.conn_id.set(id);
         let conn = Connection::new(self.config.clone(), move |notice| {
             let Some(inner) = weak.upgrade() else { return };
-            match notice {
-                Notice::Message(frame) => inner.run(|core, _| core.relay_frame(frame)),
-                Notice::Event(event) => inner.run(|core, _| core.relay_event(event)),
-                Notice::Role(_) => {}
+            if inner.conn_id.get() == id {
+                inner.relay(notice);
             }
         });
         if let Ok(mut slot) = self.conn.try_borrow_mut() {
@@ -338,8 +511,9 @@ impl TabInner {
     }
 }
 
-/// Queues for the lock named `name`; when it is granted, this tab leads until it drops.
-fn elect(locks: &LockManager, name: &str, inner: &Rc<TabInner>) -> Result<Election, String> {
+/// Queues for the tab's lock (election `id`), or with `steal` takes it from its holder at once;
+/// when it is granted, this tab leads until it drops, resigns, or the lock is stolen.
+fn elect(inner: &Rc<TabInner>, id: u64, steal: bool) -> Result<Election, String> {
     let abort = AbortController::new().map_err(|_| "no AbortController".to_string())?;
     let release: Rc<RefCell<Option<Function>>> = Rc::default();
     let weak = Rc::downgrade(inner);
@@ -350,8 +524,10 @@ fn elect(locks: &LockManager, name: &str, inner: &Rc<TabInner>) -> Result<Electi
         };
         let promise = Promise::new(&mut keep);
         match weak.upgrade() {
-            Some(inner) => inner.run(|core, now| core.promote(now)),
-            None => {
+            Some(inner) if inner.election_id.get() == id => {
+                inner.run(|core, now| core.promote(now))
+            }
+            _ => {
                 if let Some(resolve) = held.borrow_mut().take() {
                     let _ = resolve.call0(&JsValue::UNDEFINED);
                 }
@@ -360,12 +536,30 @@ fn elect(locks: &LockManager, name: &str, inner: &Rc<TabInner>) -> Result<Electi
         promise
     });
     let options = Object::new();
-    let _ = Reflect::set(&options, &"signal".into(), &abort.signal());
-    let request = locks.request(name, &options, granted.as_ref().unchecked_ref());
-    // Settles when the lock is let go or the wait is aborted (an AbortError): awaited so that
-    // neither is reported as an unhandled rejection.
+    if steal {
+        // A steal cannot take a signal (the browser refuses the pair); it is granted at once.
+        let _ = Reflect::set(&options, &"steal".into(), &JsValue::TRUE);
+    } else {
+        let _ = Reflect::set(&options, &"signal".into(), &abort.signal());
+    }
+    let request = inner
+        .locks
+        .request(&inner.lock_name, &options, granted.as_ref().unchecked_ref());
+    // Settles when the lock is let go (fulfilled), when the wait is aborted (an AbortError,
+    // not granted), or when another tab steals the held lock (an AbortError, granted): that
+    // one means this tab no longer leads. Awaited, so no rejection goes unhandled.
+    let weak = Rc::downgrade(inner);
+    let was_granted = release.clone();
     wasm_bindgen_futures::spawn_local(async move {
-        let _ = wasm_bindgen_futures::JsFuture::from(request).await;
+        let settled = wasm_bindgen_futures::JsFuture::from(request).await;
+        let Some(inner) = weak.upgrade() else { return };
+        if settled.is_err() && inner.election_id.get() == id {
+            if was_granted.borrow().is_some() {
+                inner.lock_lost(id);
+            } else if steal {
+                inner.steal_failed();
+            }
+        }
     });
     Ok(Election {
         abort,
@@ -435,11 +629,13 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
         }
         Wire::Leader {
             tab,
+            epoch,
             status,
             rtt_ms,
             last_close,
         } => {
             set(&object, "tab", &num(tab));
+            set(&object, "epoch", &num(epoch));
             let state = json!({
                 "status": status_json(status),
                 "rtt_ms": rtt_ms,
@@ -456,6 +652,15 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
             }
             "ack"
         }
+        Wire::Beat { tab, epoch } => {
+            set(&object, "tab", &num(tab));
+            set(&object, "epoch", &num(epoch));
+            "beat"
+        }
+        Wire::Resign { tab } => {
+            set(&object, "tab", &num(tab));
+            "resign"
+        }
         Wire::Event(event) => {
             set(&object, "event", &event_json(&event).to_string().into());
             "event"
@@ -471,6 +676,8 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
         }
     };
     set(&object, "t", &kind.into());
+    // Wall-clock: how long a message waited in a stopped tab's queue.
+    set(&object, "at", &JsValue::from_f64(js_sys::Date::now()));
     object.into()
 }
 
@@ -516,6 +723,7 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
             let state = json("state")?;
             Wire::Leader {
                 tab: number("tab")?,
+                epoch: number("epoch").unwrap_or(0),
                 status: status_from(&state["status"])?,
                 rtt_ms: state["rtt_ms"].as_u64(),
                 last_close: close_from(&state["last_close"]),
@@ -525,6 +733,13 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
             tab: number("tab")?,
             seq: number("seq")?,
             error: string("error"),
+        },
+        "beat" => Wire::Beat {
+            tab: number("tab")?,
+            epoch: number("epoch").unwrap_or(0),
+        },
+        "resign" => Wire::Resign {
+            tab: number("tab")?,
         },
         "event" => Wire::Event(event_from(&json("event")?)?),
         "frame" => {

@@ -5,6 +5,10 @@ use super::*;
 
 type Core = SharedCore<String, String>;
 
+/// The takeover time of every tab here, ms (a beat is a quarter of it).
+const TAKEOVER: u64 = 400;
+const BEAT: u64 = TAKEOVER / 4;
+
 #[derive(Default)]
 struct Conn {
     open: bool,
@@ -19,6 +23,11 @@ struct Tab {
     reports: Vec<Event>,
     delivered: Vec<String>,
     roles: Vec<Role>,
+    /// A steal is planned (`StealIn`) or asked for (`Steal`).
+    steal_planned: bool,
+    steal_asked: bool,
+    /// Frozen: what the channel brought waits here, unread.
+    frozen: Option<Vec<Wire<String, String>>>,
 }
 
 struct World {
@@ -27,6 +36,9 @@ struct World {
     /// Every frame that went out on any socket, in order: what the server sees.
     server: Vec<String>,
     now: u64,
+    /// The tab holding the lock, and the tabs whose lock was stolen and who have not heard.
+    lock: Option<usize>,
+    stolen_from: Vec<usize>,
 }
 
 impl World {
@@ -39,17 +51,22 @@ impl World {
             tabs: (0..tabs)
                 .map(|i| {
                     Some(Tab {
-                        core: SharedCore::new(100 + i as u64, limits),
+                        core: SharedCore::new(100 + i as u64, limits).with_takeover(TAKEOVER),
                         conn: None,
                         reports: Vec::new(),
                         delivered: Vec::new(),
                         roles: Vec::new(),
+                        steal_planned: false,
+                        steal_asked: false,
+                        frozen: None,
                     })
                 })
                 .collect(),
             bus: VecDeque::new(),
             server: Vec::new(),
             now: 0,
+            lock: None,
+            stolen_from: Vec::new(),
         }
     }
 
@@ -88,6 +105,21 @@ impl World {
                 Action::Report(event) => self.tab(i).reports.push(event),
                 Action::Deliver(frame) => self.tab(i).delivered.push(frame),
                 Action::Role(role) => self.tab(i).roles.push(role),
+                Action::StealIn { max_ms } => {
+                    assert!(max_ms > 0);
+                    self.tab(i).steal_planned = true;
+                }
+                Action::Steal => self.tab(i).steal_asked = true,
+                Action::Resign => {
+                    let unsent: Vec<String> = self
+                        .tab(i)
+                        .conn
+                        .take()
+                        .map(|conn| conn.outbox)
+                        .unwrap_or_default();
+                    let more = self.tab(i).core.adopt_own(unsent);
+                    self.execute(i, more);
+                }
             }
         }
     }
@@ -112,6 +144,10 @@ impl World {
                 if to == from || self.tabs[to].is_none() {
                     continue;
                 }
+                if let Some(held) = self.tab(to).frozen.as_mut() {
+                    held.push(wire.clone());
+                    continue;
+                }
                 let now = self.now;
                 let actions = self.tab(to).core.handle(wire.clone(), now);
                 self.execute(to, actions);
@@ -120,6 +156,7 @@ impl World {
     }
 
     fn promote(&mut self, i: usize) {
+        self.lock = Some(i);
         let now = self.now;
         let actions = self.tab(i).core.promote(now);
         self.execute(i, actions);
@@ -194,6 +231,91 @@ impl World {
             .conn
             .as_ref()
             .and_then(|c| c.closed_with.clone())
+    }
+
+    /// Tab `i`'s loop stops: the channel's messages wait for it, its timers do not run.
+    fn freeze(&mut self, i: usize) {
+        self.tab(i).frozen = Some(Vec::new());
+    }
+
+    /// Tab `i`'s loop runs again: it finds old messages in its queue (so it knows it was
+    /// stopped), reads them in order, and only then learns that its lock was stolen, if it was
+    /// (the worst order for it).
+    fn thaw(&mut self, i: usize) {
+        let held = self.tab(i).frozen.take().unwrap_or_default();
+        let now = self.now;
+        if !held.is_empty() {
+            let actions = self.tab(i).core.was_stopped(now);
+            self.execute(i, actions);
+        }
+        for wire in held {
+            let actions = self.tab(i).core.handle(wire, now);
+            self.execute(i, actions);
+        }
+        self.run();
+        self.deliver_stolen();
+    }
+
+    /// Tells the tabs whose lock was stolen and who are not frozen.
+    fn deliver_stolen(&mut self) {
+        let stolen: Vec<usize> = self.stolen_from.drain(..).collect();
+        for i in stolen {
+            if self.tabs[i].is_none() {
+                continue;
+            }
+            if self.tab(i).frozen.is_some() {
+                self.stolen_from.push(i);
+                continue;
+            }
+            let now = self.now;
+            let actions = self.tab(i).core.demote(now);
+            self.execute(i, actions);
+            self.run();
+        }
+    }
+
+    /// Tab `i`'s steal is granted: the lock is taken from its holder.
+    fn grant_steal(&mut self, i: usize) {
+        self.tab(i).steal_asked = false;
+        if let Some(holder) = self.lock {
+            self.stolen_from.push(holder);
+        }
+        self.promote(i);
+        self.deliver_stolen();
+    }
+
+    /// One beat: every live, unfrozen tab ticks; planned steals come due (the jitter here is
+    /// the beat itself); asked steals are granted in tab order.
+    fn beat(&mut self) {
+        self.now += BEAT;
+        let now = self.now;
+        for i in 0..self.tabs.len() {
+            if self.tabs[i].is_none() || self.tab(i).frozen.is_some() {
+                continue;
+            }
+            let actions = self.tab(i).core.tick(now);
+            self.execute(i, actions);
+            self.run();
+        }
+        for i in 0..self.tabs.len() {
+            if self.tabs[i].is_none() || !self.tab(i).steal_planned {
+                continue;
+            }
+            self.tab(i).steal_planned = false;
+            let actions = self.tab(i).core.steal_due(now);
+            self.execute(i, actions);
+        }
+        for i in 0..self.tabs.len() {
+            if self.tabs[i].is_some() && self.tab(i).steal_asked {
+                self.grant_steal(i);
+            }
+        }
+    }
+
+    fn leaders(&self) -> Vec<usize> {
+        (0..self.tabs.len())
+            .filter(|i| self.tabs[*i].as_ref().is_some_and(|t| t.core.is_leader()))
+            .collect()
     }
 
     /// Leader 0 elected, every tab open, the socket open.
@@ -407,7 +529,10 @@ fn a_crashed_follower_stops_keeping_the_socket_after_its_lease() {
     world.kill(2); // never says goodbye
     world.now = LEASE_MS - 1;
     let actions = world.tick(0);
-    assert!(actions.is_empty(), "the lease has not run out");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Close { .. })),
+        "the lease has not run out"
+    );
     world.now = LEASE_MS;
     let actions = world.tick(0);
     world.execute(0, actions);
@@ -424,7 +549,7 @@ fn a_live_follower_keeps_its_lease() {
         world.execute(1, alive);
         world.run();
         let leader = world.tick(0);
-        assert!(leader.is_empty());
+        assert!(!leader.iter().any(|a| matches!(a, Action::Close { .. })));
     }
     assert_eq!(world.tab(0).core.subscribers(), 1);
 }
@@ -488,4 +613,169 @@ fn a_refused_frame_is_reported_to_its_follower() {
     assert!(world.tab(1).reports.contains(&Event::SendFailed {
         error: "too big".into()
     }));
+}
+
+#[test]
+fn a_frozen_leader_is_replaced_by_one_follower_within_the_takeover_bound_and_nothing_goes_twice() {
+    let mut world = World::started(4);
+    world.lock = Some(0);
+    world.send(1, "a1");
+    world.send(2, "b1");
+    world.freeze(0);
+    let frozen_at = world.now;
+    // Handed to the frozen leader, which never reads them.
+    world.send(1, "a2");
+    world.send(2, "b2");
+    world.send(3, "c1");
+    let mut took_over_at = None;
+    while world.now < frozen_at + 10 * TAKEOVER {
+        world.beat();
+        let leaders: Vec<usize> = world.leaders().into_iter().filter(|l| *l != 0).collect();
+        assert!(leaders.len() <= 1, "one new leader: {leaders:?}");
+        if let [new] = leaders[..] {
+            took_over_at.get_or_insert((new, world.now));
+            break;
+        }
+    }
+    let (new, at) = took_over_at.expect("a follower took over");
+    // The last word was at `frozen_at`; a follower steals between 1 and 1.5 takeover times.
+    assert!(
+        at - frozen_at >= TAKEOVER && at - frozen_at <= TAKEOVER * 3 / 2 + BEAT,
+        "took over {} ms after the last beat",
+        at - frozen_at
+    );
+    world.connect(new);
+    for i in 1..4 {
+        if i != new {
+            world.send(i, &format!("{}3", ["", "a", "b", "c"][i]));
+        }
+    }
+    // The old leader wakes up with its socket still open, reads what waited, then finds its
+    // lock gone: it must not send what the followers gave to the new leader.
+    world.thaw(0);
+    for _ in 0..4 {
+        world.beat();
+    }
+    assert_eq!(world.leaders(), [new], "the old leader stepped down");
+    assert!(world.tab(0).conn.is_none(), "its connection is gone");
+    let mut expected = vec![vec!["a1", "a2"], vec!["b1", "b2"], vec!["c1"]];
+    for (i, frames) in expected.iter_mut().enumerate() {
+        if i + 1 != new {
+            frames.push(["a3", "b3", "c3"][i]);
+        }
+    }
+    for (prefix, frames) in ["a", "b", "c"].iter().zip(&expected) {
+        assert_eq!(
+            &sent_by(&world.server, prefix),
+            frames,
+            "{prefix}: once each, in order"
+        );
+    }
+    for i in 1..4 {
+        assert_eq!(world.tab(i).core.unacked(), 0, "tab {i}");
+    }
+    // The old leader follows the new one, and its sends go through it.
+    world.send(0, "z1");
+    assert_eq!(sent_by(&world.server, "z"), ["z1"]);
+}
+
+#[test]
+fn two_followers_stealing_at_once_leave_one_leader_and_every_frame_once() {
+    let mut world = World::started(3);
+    world.lock = Some(0);
+    world.freeze(0);
+    world.send(1, "a1");
+    world.send(2, "b1");
+    // Both plan to steal at the same beat.
+    while !(world.tab(1).steal_planned && world.tab(2).steal_planned) {
+        world.now += BEAT;
+        let now = world.now;
+        for i in 1..3 {
+            let actions = world.tab(i).core.tick(now);
+            world.execute(i, actions);
+            world.run();
+        }
+        assert!(world.now < 10 * TAKEOVER);
+    }
+    // Both waits end before either steal is granted: both ask.
+    for i in 1..3 {
+        world.tab(i).steal_planned = false;
+        let now = world.now;
+        let actions = world.tab(i).core.steal_due(now);
+        world.execute(i, actions);
+        assert!(world.tab(i).steal_asked, "tab {i} steals");
+    }
+    world.grant_steal(1);
+    world.connect(1);
+    world.send(2, "b2");
+    // The last steal wins: tab 1's lock is taken, it steps down.
+    world.grant_steal(2);
+    world.connect(2);
+    world.send(1, "a2");
+    world.thaw(0);
+    for _ in 0..4 {
+        world.beat();
+    }
+    assert_eq!(world.leaders(), [2]);
+    assert_eq!(sent_by(&world.server, "a"), ["a1", "a2"]);
+    assert_eq!(sent_by(&world.server, "b"), ["b1", "b2"]);
+    assert_eq!(world.tab(1).core.unacked(), 0);
+}
+
+#[test]
+fn a_live_leader_whose_timers_are_throttled_answers_and_keeps_the_lead() {
+    let mut world = World::started(2);
+    // The leader's timers never run (a hidden tab throttled to a tick a minute), but it reads
+    // the channel: a follower's question is answered at once.
+    for _ in 0..40 {
+        world.now += BEAT;
+        let now = world.now;
+        let actions = world.tab(1).core.tick(now);
+        world.execute(1, actions);
+        world.run();
+        assert!(!world.tab(1).steal_planned, "no takeover at {now} ms");
+    }
+    assert_eq!(world.leaders(), [0]);
+}
+
+#[test]
+fn a_leader_stopped_briefly_holds_followers_frames_for_two_beats_then_sends_them_once() {
+    let mut world = World::started(2);
+    world.lock = Some(0);
+    world.freeze(0);
+    world.send(1, "a1");
+    world.now += BEAT + 10;
+    world.thaw(0);
+    assert!(
+        world.server.is_empty(),
+        "held: nobody may have taken over yet"
+    );
+    world.beat();
+    world.beat();
+    world.beat();
+    assert_eq!(world.server, ["a1"]);
+    assert_eq!(world.tab(1).core.unacked(), 0);
+    assert_eq!(world.leaders(), [0]);
+}
+
+#[test]
+fn a_leader_that_hears_a_newer_leader_steps_down_and_hands_back_its_unsent_frames() {
+    let mut world = World::started(2);
+    world.lose(0);
+    // The leader's own frame, queued on its connection while it reconnects.
+    world.send(0, "own");
+    let newer = Wire::Leader {
+        tab: 101,
+        epoch: 9,
+        status: Status::Open,
+        rtt_ms: None,
+        last_close: None,
+    };
+    let actions = world.tab(0).core.handle(newer, 0);
+    world.execute(0, actions);
+    assert!(!world.tab(0).core.is_leader());
+    assert!(world.tab(0).conn.is_none());
+    // Kept for the next leader, not lost.
+    assert_eq!(world.tab(0).core.unacked(), 1);
+    assert_eq!(world.tab(0).roles, [Role::Leader]);
 }
