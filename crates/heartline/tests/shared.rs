@@ -6,19 +6,31 @@
 //! its own place in the Web Locks queue, so the browser APIs are exercised exactly as between
 //! tabs (a channel never hands a message back to the object that posted it, and each lock
 //! request is queued on its own); what this does not cover is a tab's process going away, which
-//! the end-to-end test with several pages does.
+//! the end-to-end test with several pages does. A frozen tab (its page alive, its event loop
+//! stopped) and a crashed one are played by the handle's test hooks
+//! (`Heartline::simulate_freeze`, `Heartline::simulate_crash`).
 #![cfg(target_arch = "wasm32")]
 
 mod support;
 
 use heartline::{Config, Inbound, Notice, Role, Status};
 use support::{fast, server_until, stats, test_url, unique_key, until_true, Probe};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// The takeover time of the takeover tests, ms: short, so the tests are quick.
+const TAKEOVER_MS: u64 = 600;
+
+/// The bound on a handover, ms: the new leader's socket is open this long after the old leader
+/// went (its lock is let go at once; then one connect on loopback).
+const HANDOVER_MS: f64 = 1_000.0;
+
 fn shared(key: &str) -> Config {
-    fast(test_url(key, "mode=echo")).with_shared(key)
+    fast(test_url(key, "mode=echo"))
+        .with_shared(key)
+        .with_shared_takeover(TAKEOVER_MS)
 }
 
 /// Tabs all open, one of them leading.
@@ -28,6 +40,69 @@ async fn tabs(key: &str, count: usize) -> Vec<Probe> {
         tab.status(5_000, |status| status == Status::Open).await;
     }
     tabs
+}
+
+/// Waits until exactly one of `candidates` leads (polling the roles, which fire no event of
+/// their own across handles), and returns it.
+async fn new_leader(tabs: &[Probe], candidates: &[usize], deadline_ms: u32) -> usize {
+    until_true(deadline_ms, "a tab took the lead", || {
+        candidates
+            .iter()
+            .any(|i| tabs[*i].socket().role() == Some(Role::Leader))
+    })
+    .await;
+    let leaders: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|i| tabs[*i].socket().role() == Some(Role::Leader))
+        .collect();
+    assert_eq!(leaders.len(), 1, "one new leader: {leaders:?}");
+    leaders[0]
+}
+
+/// How many of the server's received texts start with one of `prefixes` and are short (the
+/// tests' numbered frames).
+fn count_numbered(stats: &serde_json::Value, prefixes: &[&str]) -> usize {
+    stats["received"].as_array().map_or(0, |r| {
+        r.iter()
+            .filter(|t| {
+                t.as_str()
+                    .is_some_and(|t| t.len() <= 4 && prefixes.iter().any(|p| t.starts_with(p)))
+            })
+            .count()
+    })
+}
+
+/// Sends `{prefix}{n}` for every n in `range` from each (tab, prefix) pair.
+fn send_numbered(tabs: &[Probe], senders: &[(usize, &str)], range: std::ops::Range<u32>) {
+    for n in range {
+        for (tab, prefix) in senders {
+            tabs[*tab]
+                .socket()
+                .send_text(format!("{prefix}{n}"))
+                .unwrap();
+        }
+    }
+}
+
+/// Every prefix's frames arrived once each, in order, `0..count`.
+async fn assert_once_in_order(key: &str, prefixes: &[&str], count: u32) {
+    server_until(key, 5_000, |s| {
+        count_numbered(s, prefixes) >= prefixes.len() * count as usize
+    })
+    .await;
+    for prefix in prefixes {
+        let expected: Vec<String> = (0..count).map(|n| format!("{prefix}{n}")).collect();
+        let got: Vec<String> = received(key, prefix)
+            .await
+            .into_iter()
+            .filter(|t| t.len() <= 4)
+            .collect();
+        assert_eq!(
+            got, expected,
+            "frames of {prefix}: none lost, none twice, in order"
+        );
+    }
 }
 
 fn leader(tabs: &[Probe]) -> usize {
@@ -168,6 +243,11 @@ async fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
         )
         .into(),
     );
+    assert!(
+        opened_at - closed_at <= HANDOVER_MS,
+        "open again {:.0} ms after the leader closed (bound {HANDOVER_MS} ms)",
+        opened_at - closed_at
+    );
     server_until(&key, 5_000, |s| {
         s["received"].as_array().map_or(0, |r| {
             r.iter()
@@ -232,4 +312,236 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
     // A tab that opens again reopens it.
     tabs[others[0]].socket().open();
     server_until(&key, 3_000, |s| s["open_now"] == 1).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lost_or_doubled() {
+    let key = unique_key("shared-frozen");
+    let mut tabs = tabs(&key, 4).await;
+    let old = leader(&tabs);
+    let followers: Vec<usize> = (0..4).filter(|i| *i != old).collect();
+    let senders: Vec<(usize, &str)> = followers.iter().copied().zip(["a", "b", "c"]).collect();
+    let prefixes = ["a", "b", "c"];
+    send_numbered(&tabs, &senders, 0..5);
+    server_until(&key, 3_000, |s| count_numbered(s, &prefixes) >= 15).await;
+    for f in &followers {
+        until_true(3_000, "every frame acknowledged", || {
+            tabs[*f].socket().queued() == 0
+        })
+        .await;
+    }
+    // The leader's loop stops: it keeps its lock and its socket, and reads nothing.
+    tabs[old].socket().simulate_freeze(true);
+    let frozen_at = js_sys::Date::now();
+    // Handed to the frozen leader: the next one must send them, once.
+    send_numbered(&tabs, &senders, 5..10);
+    // The three followers notice the silence at about the same time; one takes over.
+    let bound_ms = TAKEOVER_MS as f64 * 1.5 + HANDOVER_MS;
+    let new = new_leader(&tabs, &followers, bound_ms as u32 + 2_000).await;
+    let (opened_at, _) = tabs[new]
+        .until(bound_ms as u32 + 2_000, "the new leader's open", |n| {
+            *n == Notice::Event(heartline::Event::Opened)
+        })
+        .await;
+    web_sys::console::log_1(
+        &format!(
+            "takeover: open again {:.0} ms after the leader froze",
+            opened_at - frozen_at
+        )
+        .into(),
+    );
+    assert!(
+        opened_at - frozen_at <= bound_ms,
+        "open again {:.0} ms after the leader froze (bound {bound_ms} ms)",
+        opened_at - frozen_at
+    );
+    send_numbered(&tabs, &senders, 10..15);
+    // The server sees the new connection beside the frozen tab's socket, and no third.
+    server_until(&key, 3_000, |s| s["opened"] == 2).await;
+    // The old leader thaws: it reads what waited (the frames handed to it among them), finds
+    // its lock stolen and steps down, without sending any of them, and closes its socket.
+    tabs[old].socket().simulate_freeze(false);
+    tabs[old]
+        .until(3_000, "the old leader follows", |n| {
+            *n == Notice::Role(Role::Follower)
+        })
+        .await;
+    server_until(&key, 3_000, |s| s["open_now"] == 1).await;
+    assert_once_in_order(&key, &prefixes, 15).await;
+    // And it goes on as a follower.
+    tabs[old].socket().send_text("z0").unwrap();
+    assert_once_in_order(&key, &["z"], 1).await;
+    let leaders: Vec<usize> = (0..4)
+        .filter(|i| tabs[*i].socket().role() == Some(Role::Leader))
+        .collect();
+    assert_eq!(leaders, [new]);
+    let stats = stats(&key).await;
+    assert_eq!(
+        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
+        (Some(2), Some(1)),
+        "{stats}"
+    );
+    for f in &followers {
+        assert_eq!(tabs[*f].socket().queued(), 0, "tab {f}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
+    let key = unique_key("shared-crash");
+    let mut tabs = tabs(&key, 3).await;
+    let old = leader(&tabs);
+    let followers: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    let senders: Vec<(usize, &str)> = followers.iter().copied().zip(["a", "b"]).collect();
+    let prefixes = ["a", "b"];
+    send_numbered(&tabs, &senders, 0..5);
+    server_until(&key, 3_000, |s| count_numbered(s, &prefixes) >= 10).await;
+    // Its loop stops with frames waiting for it, then it dies without a word: no goodbye, no
+    // acknowledgement, its lock let go by the browser.
+    tabs[old].socket().simulate_freeze(true);
+    send_numbered(&tabs, &senders, 5..10);
+    let crashed_at = js_sys::Date::now();
+    if let Some(socket) = tabs[old].take_socket() {
+        socket.simulate_crash();
+    }
+    send_numbered(&tabs, &senders, 10..15);
+    let new = new_leader(&tabs, &followers, 3_000).await;
+    let (opened_at, _) = tabs[new]
+        .until(3_000, "the new leader's open", |n| {
+            *n == Notice::Event(heartline::Event::Opened)
+        })
+        .await;
+    assert!(
+        opened_at - crashed_at <= HANDOVER_MS,
+        "open again {:.0} ms after the crash (bound {HANDOVER_MS} ms)",
+        opened_at - crashed_at
+    );
+    assert_once_in_order(&key, &prefixes, 15).await;
+    let stats = server_until(&key, 3_000, |s| s["open_now"] == 1).await;
+    assert_eq!(stats["opened"], 2, "{stats}");
+}
+
+fn bytes_of(notice: &Notice) -> Option<Vec<u8>> {
+    match notice {
+        Notice::Message(Inbound::ArrayBuffer(buffer)) => {
+            Some(js_sys::Uint8Array::new(buffer).to_vec())
+        }
+        _ => None,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn binary_frames_cross_the_channel_both_ways_as_bytes() {
+    let key = unique_key("shared-binary");
+    let mut tabs = tabs(&key, 2).await;
+    let follower = 1 - leader(&tabs);
+    // Every byte value, and one frame past the structured-clone-free path of a short string.
+    let all: Vec<u8> = (0..=255).collect();
+    let big: Vec<u8> = (0..70_000u32).map(|n| (n * 7 % 251) as u8).collect();
+    tabs[follower].socket().send_bytes(&all).unwrap();
+    let buffer = js_sys::Uint8Array::from(&big[..]).buffer();
+    tabs[follower].socket().send_array_buffer(&buffer).unwrap();
+    server_until(&key, 3_000, |s| {
+        s["received"].as_array().is_some_and(|r| {
+            r.iter()
+                .filter(|t| t.as_str().is_some_and(|t| t.starts_with("<binary")))
+                .count()
+                >= 2
+        })
+    })
+    .await;
+    let got: Vec<String> = received(&key, "<binary").await;
+    assert_eq!(got, ["<binary 256 bytes>", "<binary 70000 bytes>"]);
+    // The echoes reach both tabs, the follower's through the channel, byte for byte.
+    for tab in [follower, 1 - follower] {
+        let mut echoes = Vec::new();
+        while echoes.len() < 2 {
+            let (_, notice) = tabs[tab]
+                .until(3_000, "a binary echo", |n| bytes_of(n).is_some())
+                .await;
+            echoes.extend(bytes_of(&notice));
+        }
+        assert_eq!(echoes, [all.clone(), big.clone()], "tab {tab}");
+        let more: Vec<Vec<u8>> = tabs[tab]
+            .quiet_for(300)
+            .await
+            .iter()
+            .filter_map(bytes_of)
+            .collect();
+        assert!(more.is_empty(), "tab {tab} got a binary frame twice");
+    }
+    assert_eq!(tabs[follower].socket().queued(), 0);
+}
+
+/// Hides `navigator.locks` while it lives, as in a browser without Web Locks.
+struct NoWebLocks;
+
+impl NoWebLocks {
+    fn hide() -> Self {
+        run_js(
+            "Object.defineProperty(navigator, 'locks', { value: undefined, configurable: true })",
+        );
+        Self
+    }
+}
+
+impl Drop for NoWebLocks {
+    fn drop(&mut self) {
+        run_js("delete navigator.locks");
+    }
+}
+
+fn run_js(code: &str) {
+    js_sys::Function::new_no_args(code)
+        .call0(&JsValue::NULL)
+        .expect("the script runs");
+}
+
+#[wasm_bindgen_test]
+async fn without_web_locks_each_tab_is_told_it_is_alone_and_has_its_own_socket() {
+    let key = unique_key("shared-alone");
+    let mut tabs: Vec<Probe> = {
+        let _hidden = NoWebLocks::hide();
+        (0..2).map(|_| Probe::connect(shared(&key))).collect()
+    };
+    for (i, tab) in tabs.iter_mut().enumerate() {
+        let (_, notice) = tab
+            .until(1_000, "the alone notice", |n| matches!(n, Notice::Role(_)))
+            .await;
+        match notice {
+            Notice::Role(Role::Alone { reason }) => {
+                assert!(reason.contains("Web Locks"), "tab {i}: {reason}")
+            }
+            other => panic!("tab {i}: {other:?}"),
+        }
+        assert!(
+            matches!(tab.socket().role(), Some(Role::Alone { .. })),
+            "tab {i}"
+        );
+        tab.status(5_000, |s| s == Status::Open).await;
+        tab.socket().send_text(format!("alone-{i}")).unwrap();
+    }
+    // Each has its own socket, and hears its own echo only.
+    for (i, tab) in tabs.iter_mut().enumerate() {
+        let (_, notice) = tab.until(3_000, "its echo", |n| text(n).is_some()).await;
+        assert_eq!(text(&notice), Some(format!("alone-{i}")));
+        let more: Vec<String> = tab.quiet_for(300).await.iter().filter_map(text).collect();
+        assert!(more.is_empty(), "tab {i} heard another's frames: {more:?}");
+    }
+    let stats = stats(&key).await;
+    assert_eq!(
+        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
+        (Some(2), Some(2)),
+        "{stats}"
+    );
+    // Web Locks back: a new handle shares again.
+    let shared_again = Probe::connect(shared(&unique_key("shared-again")));
+    assert!(
+        matches!(
+            shared_again.socket().role(),
+            Some(Role::Leader | Role::Follower)
+        ),
+        "{:?}",
+        shared_again.socket().role()
+    );
 }

@@ -136,6 +136,13 @@ impl Probe {
         self.socket = None;
     }
 
+    /// Takes the connection out (to drop it in a particular way), keeping the notice receiver.
+    pub fn take_socket(&mut self) -> Option<Heartline> {
+        self.socket
+            .take()
+            .and_then(|socket| std::rc::Rc::try_unwrap(socket).ok())
+    }
+
     /// Waits for the next notice matching `wanted`, failing after `deadline_ms`.
     pub async fn until(
         &mut self,
