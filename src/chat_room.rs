@@ -221,7 +221,16 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             let role = socket.as_ref().and_then(|s| s.with(|h| h.role())).flatten();
             let shared = matches!(role, Some(Role::Leader | Role::Follower));
             match notice {
-                Notice::Role(now) => role_state.set(Some(now)),
+                Notice::Role(now) => {
+                    if now == Role::Follower {
+                        // A new leader (or this tab stepped down: a thawed leader whose lock was
+                        // taken): its connection is not the one this tab joined, so the tab
+                        // that joins it sends the shared outbox.
+                        *joined_here.borrow_mut() = false;
+                        follower_join.borrow_mut().take();
+                    }
+                    role_state.set(Some(now));
+                }
                 Notice::Event(Event::Opened) => {
                     *joined_here.borrow_mut() = false;
                     // Not welcomed on this connection yet, even if the last one's loss went

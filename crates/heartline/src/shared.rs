@@ -156,9 +156,19 @@ pub enum Wire<P, I> {
         tab: TabId,
     },
     /// An event of the leader's connection.
-    Event(Event),
+    Event {
+        /// The leader (a follower heeds only its own leader's: not a thawed former one's).
+        from: TabId,
+        /// The event.
+        event: Event,
+    },
     /// A frame the leader's connection received.
-    Frame(I),
+    Frame {
+        /// The leader.
+        from: TabId,
+        /// The frame.
+        frame: I,
+    },
 }
 
 /// What the driver must do.
@@ -538,7 +548,10 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 | Event::SendFailed { .. }
         );
         if !local {
-            out.push(Action::Post(Wire::Event(event.clone())));
+            out.push(Action::Post(Wire::Event {
+                from: self.tab,
+                event: event.clone(),
+            }));
         }
         if self.subscribed {
             out.push(Action::Report(event));
@@ -557,7 +570,10 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     where
         I: Clone,
     {
-        let mut out = vec![Action::Post(Wire::Frame(frame.clone()))];
+        let mut out = vec![Action::Post(Wire::Frame {
+            from: self.tab,
+            frame: frame.clone(),
+        })];
         if self.subscribed {
             out.push(Action::Deliver(frame));
         }
@@ -849,8 +865,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     self.on_ack(seq, error, &mut out);
                 }
             }
-            Wire::Event(event) => {
-                if !self.leading {
+            Wire::Event { from, event } => {
+                if !self.leading && self.is_my_leader(from) {
                     self.heard(now);
                     let before = self.status();
                     self.mirror(&event);
@@ -864,16 +880,24 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     self.report_status_change(before, &mut out);
                 }
             }
-            Wire::Frame(frame) => {
-                if !self.leading {
+            Wire::Frame { from, frame } => {
+                if !self.leading && self.is_my_leader(from) {
                     self.heard(now);
-                }
-                if !self.leading && self.subscribed {
-                    out.push(Action::Deliver(frame));
+                    if self.subscribed {
+                        out.push(Action::Deliver(frame));
+                    }
                 }
             }
         }
         out
+    }
+
+    /// Follower: whether an event or frame comes from the leader this tab follows (or any,
+    /// while it knows none: a tab that just opened hears frames before the leader's answer).
+    /// A thawed former leader's socket may still report (e.g. its close, once the server
+    /// replaced it): that is not the connection the tabs share now.
+    fn is_my_leader(&self, tab: TabId) -> bool {
+        self.leader.is_none_or(|leader| leader == tab)
     }
 
     /// Follower: whether a leader's announcement or beat is to be followed: any, when none is

@@ -661,11 +661,13 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
             set(&object, "tab", &num(tab));
             "resign"
         }
-        Wire::Event(event) => {
+        Wire::Event { from, event } => {
+            set(&object, "tab", &num(from));
             set(&object, "event", &event_json(&event).to_string().into());
             "event"
         }
-        Wire::Frame(frame) => {
+        Wire::Frame { from, frame } => {
+            set(&object, "tab", &num(from));
             let payload: JsValue = match frame {
                 Inbound::Text(text) => text.to_js_string().into(),
                 Inbound::ArrayBuffer(buffer) => buffer.into(),
@@ -741,16 +743,23 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
         "resign" => Wire::Resign {
             tab: number("tab")?,
         },
-        "event" => Wire::Event(event_from(&json("event")?)?),
+        "event" => Wire::Event {
+            from: number("tab")?,
+            event: event_from(&json("event")?)?,
+        },
         "frame" => {
             let payload = get("payload")?;
-            Wire::Frame(if payload.is_string() {
+            let frame = if payload.is_string() {
                 Inbound::Text(Text::from_js(payload.unchecked_into::<JsString>()))
             } else if let Some(buffer) = payload.dyn_ref::<ArrayBuffer>() {
                 Inbound::ArrayBuffer(buffer.clone())
             } else {
                 Inbound::Blob(payload.dyn_into::<Blob>().ok()?)
-            })
+            };
+            Wire::Frame {
+                from: number("tab")?,
+                frame,
+            }
         }
         _ => return None,
     };

@@ -779,3 +779,26 @@ fn a_leader_that_hears_a_newer_leader_steps_down_and_hands_back_its_unsent_frame
     assert_eq!(world.tab(0).core.unacked(), 1);
     assert_eq!(world.tab(0).roles, [Role::Leader]);
 }
+
+#[test]
+fn a_former_leaders_socket_is_not_heard_by_the_followers_of_the_new_one() {
+    let mut world = World::started(3);
+    world.lock = Some(0);
+    world.freeze(0);
+    while world.leaders().len() < 2 {
+        world.beat();
+        assert!(world.now < 10 * TAKEOVER, "a follower took over");
+    }
+    let new = world.leaders()[1];
+    world.connect(new);
+    let other = 3 - new;
+    // The thawed leader's first task: its old socket's loss (the server replaced it), and a
+    // frame it had received; it has not heard of the new leader yet.
+    world.tab(0).frozen = None;
+    world.lose(0);
+    let actions = world.tab(0).core.relay_frame("stale".into());
+    world.execute(0, actions);
+    world.run();
+    assert_eq!(world.tab(other).core.status(), Status::Open);
+    assert!(world.tab(other).delivered.is_empty());
+}
