@@ -485,6 +485,9 @@ impl TabInner {
                     }));
                 }
                 Action::Steal => {
+                    web_sys::console::info_1(
+                        &"heartline: the leading tab is silent: this tab takes the lead".into(),
+                    );
                     if self.queue(true).is_err() {
                         self.steal_failed();
                     }
