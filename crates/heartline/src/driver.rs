@@ -799,6 +799,7 @@ impl Heartline {
     }
 
     /// Takes the frames still queued (not handed to a socket) out of this connection.
+    #[cfg(feature = "shared")]
     pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
         self.shared
             .state
