@@ -345,11 +345,25 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// How often the leader beats and a follower checks on it: a quarter of the takeover time.
+    ///
+    /// ```
+    /// let tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// assert_eq!(tab.beat_ms(), heartline::shared::TAKEOVER_MS / 4);
+    /// ```
     pub fn beat_ms(&self) -> u64 {
         self.takeover_ms / 4
     }
 
-    /// This tab's term as leader, or its leader's.
+    /// This tab's term as leader, or its leader's: each new leader's is one more than any it
+    /// heard of.
+    ///
+    /// ```
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// assert_eq!(tab.epoch(), 1);
+    /// ```
     pub fn epoch(&self) -> u64 {
         self.epoch
     }
@@ -637,6 +651,18 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// Follower: the random wait after [`Action::StealIn`] is over: steal if the leader is
     /// still silent (nobody else took over meanwhile: that one would have announced itself).
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default()).with_takeover(400);
+    /// tab.open(0);
+    /// let mut planned = false;
+    /// for now in (100..=600).step_by(100) {
+    ///     planned |= tab.tick(now).contains(&Action::StealIn { max_ms: 100 });
+    /// }
+    /// assert!(planned, "no leader heard for 400 ms, its question unanswered");
+    /// assert_eq!(tab.steal_due(650), vec![Action::Steal]);
+    /// ```
     pub fn steal_due(&mut self, now: u64) -> Actions<P, I> {
         if !self.stealing || self.leading {
             return Vec::new();
@@ -650,6 +676,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Follower: the steal could not be made (the browser refused it): wait a takeover time again.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default()).with_takeover(400);
+    /// tab.open(0);
+    /// tab.steal_failed(1_000);
+    /// assert!(!tab.tick(1_100).iter().any(|a| matches!(a, Action::StealIn { .. })));
+    /// ```
     pub fn steal_failed(&mut self, now: u64) {
         self.stealing = false;
         self.heard(now);
@@ -660,6 +694,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// meanwhile. The followers' frames wait two beats, time for a stolen lock's rejection and
     /// a successor's beat to arrive, instead of going out on a socket that may no longer be
     /// the one the others use; the followers hear this tab again at once.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(1, Default::default()).with_takeover(400);
+    /// tab.promote(0);
+    /// let out = tab.was_stopped(5_000);
+    /// assert_eq!(out, vec![Action::Post(Wire::Beat { tab: 1, epoch: 1 })]);
+    /// ```
     pub fn was_stopped(&mut self, now: u64) -> Actions<P, I> {
         if !self.leading || self.suspect_until.is_some() {
             return Vec::new();
@@ -710,6 +752,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// A former leader's own frames its connection never sent: they become this follower's,
     /// numbered after the others, for the next leader (outside the outbox limits: they were
     /// accepted already).
+    ///
+    /// ```
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(1, Default::default());
+    /// tab.open(0);
+    /// tab.adopt_own(vec!["unsent".into()]);
+    /// assert_eq!(tab.unacked(), 1);
+    /// ```
     pub fn adopt_own(&mut self, frames: Vec<P>) -> Actions<P, I> {
         let mut out = Vec::new();
         if frames.is_empty() {
