@@ -20,6 +20,20 @@ const MAX_OVERLAP_MS = 2_000;
 
 const health = async () => (await fetch(`${origin}health`)).json();
 
+// The chat's takeover from a frozen leading tab (the library's default, 4 s), bounded: 1.5
+// takeover times, then a connect, a join and a message's round trip (generous, for a loaded
+// 2-core machine).
+const TAKEOVER_BOUND_MS = 1.5 * 4_000 + 4_000;
+
+// Polls `check` until it holds; fails after `timeout` ms.
+async function until(check, timeout, what) {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 // Watches the server's connection count until stopped: the highest count seen, and the longest
 // stretch above `limit`. It observes; it synchronises nothing.
 function watchConnections(limit) {
@@ -109,6 +123,59 @@ for (const name of BROWSERS) {
       assert.ok(max <= others + 2, `at most one extra connection during the handover (saw ${max - others})`);
       assert.ok(longestOver <= MAX_OVERLAP_MS, `handover overlap ${longestOver} ms`);
       console.log(`${name}: handover overlap ${longestOver} ms (two connections seen: ${max > others + 1})`);
+    });
+
+    test('a frozen leading tab: another takes over in time, nothing lost or doubled, and the thawed tab steps down', {
+      skip: name === 'chromium' ? false : 'freezing a page takes the DevTools protocol (Chromium)',
+    }, async () => {
+      const room = uniqueRoom();
+      const friendContext = await browser.newContext();
+      const friend = new Ui(await friendContext.newPage(base));
+      await friend.join('friend', room);
+      const others = (await health()).connections;
+
+      const context = await browser.newContext();
+      const leader = new Ui(await context.newPage(base));
+      await leader.join('frozen', room);
+      const tab2 = new Ui(await context.newPage(base));
+      const tab3 = new Ui(await context.newPage(base));
+      for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);
+      await leader.say('before the freeze');
+      for (const page of [leader, tab2, tab3, friend]) await page.logHas('before the freeze');
+
+      // The leading tab freezes: its page lives, its loop stops, it keeps its Web Lock. The
+      // others go on writing; one of them takes the lead once the leader has been silent for
+      // the takeover time (4 s by default), and sends what they wrote.
+      await leader.page.freeze(true);
+      const frozenAt = Date.now();
+      const during = ['tab two, the leader frozen', 'tab three, the leader frozen', 'the friend, meanwhile'];
+      await tab2.say(during[0]);
+      await tab3.say(during[1]);
+      await friend.say(during[2]);
+      for (const page of [tab2, tab3, friend]) {
+        for (const text of during) await page.logHas(text, 20_000);
+      }
+      const tookMs = Date.now() - frozenAt;
+      // 1.5 takeover times, a connect, a join and the messages' round trips.
+      assert.ok(tookMs <= TAKEOVER_BOUND_MS, `the others' messages were delivered ${tookMs} ms after the freeze`);
+      // The new leader joined with the connection's tab id: the frozen tab's socket was replaced.
+      await until(async () => (await health()).connections === others + 1, 10_000, 'one connection for the three tabs');
+
+      // The thawed tab finds its lock taken and follows: it shows what happened while it was
+      // frozen, and its words go out once.
+      await leader.page.freeze(false);
+      await leader.say('the thawed tab');
+      await tab3.say('marker');
+      const all = sorted(['before the freeze', ...during, 'the thawed tab', 'marker']);
+      for (const page of [leader, tab2, tab3, friend]) {
+        await page.logHas('marker', 15_000);
+        await page.until('delivered', {}, (texts) => texts.length >= all.length, 10_000, 'every message');
+        assert.deepEqual(sorted(await page.delivered()), all, 'each message once');
+        assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
+      }
+      assert.equal((await health()).connections, others + 1, 'three tabs, one connection');
+      await friend.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['friend', 'frozen']), 10_000, 'still one member');
+      console.log(`${name}: messages delivered ${tookMs} ms after the leading tab froze`);
     });
 
     test('written offline in two tabs, sent once when the network is back, by whichever tab leads then', async () => {

@@ -420,8 +420,9 @@ impl Config {
     /// is frozen by the browser, or whose main thread is blocked, keeps its Web Lock; the
     /// leader beats every quarter of this time, and a follower that heard nothing for half of
     /// it asks the leader directly (a live tab answers at once, even when the browser throttles
-    /// its timers), then, unanswered, steals the lock and opens its own socket: between 1 and
-    /// 1.5 times this after the leader's last word, plus one connect. Shorter means a faster
+    /// its timers), then, unanswered, steals the lock and opens its own socket: 1.25 times this
+    /// after the leader's last word, plus one connect (followers take turns, by tab id, half a
+    /// beat apart: the first one's news stands the others down). Shorter means a faster
     /// takeover, and more beats on the channel.
     ///
     /// ```

@@ -20,8 +20,8 @@
 //!   ([`Config::with_shared_takeover`](crate::Config::with_shared_takeover)); a subscribed
 //!   follower that has heard no leader for half of it asks (`Hello`, answered at once by a live
 //!   leader, even one whose timers the browser throttles), and once the whole takeover time
-//!   has passed without a word, and a jittered extra wait still without one, it steals the
-//!   lock and leads with a higher epoch. A leader steps down when its lock is stolen or it
+//!   has passed without a word, it steals the lock at its turn (by tab id, half a beat apart,
+//!   so the first one's announcement stands the others down) and leads with a higher epoch. A leader steps down when its lock is stolen or it
 //!   hears a leader of a higher epoch; one that finds in its queue a message older than a beat
 //!   (its loop was stopped) holds the followers' frames back for two beats, so a thawed leader
 //!   never sends what the followers may have handed to its successor.
@@ -43,7 +43,7 @@ pub const ALIVE_MS: u64 = 10_000;
 pub const LEASE_MS: u64 = 150_000;
 
 /// The default takeover time, ms: a follower takes the lead from a leader it has not heard for
-/// this long (and that did not answer a direct question), within 1.5 times it.
+/// this long (and that did not answer a direct question), at 1.25 times it.
 pub const TAKEOVER_MS: u64 = 4_000;
 
 /// This tab's part in a shared connection, told as [`Notice::Role`](crate::Notice::Role).
@@ -205,12 +205,12 @@ pub enum Action<P, I> {
     Deliver(I),
     /// Tell this tab's application its role.
     Role(Role),
-    /// Follower: the leader has been silent for the takeover time: wait a random time below
-    /// `max_ms`, then call [`SharedCore::steal_due`] (jitter, so that followers who noticed at
-    /// once do not all steal).
+    /// Follower: the leader has been silent for the takeover time: wait `after_ms`, then call
+    /// [`SharedCore::steal_due`]. The followers that noticed steal in turn, by tab id, half a
+    /// beat apart, so the first one's announcement stands the others down.
     StealIn {
-        /// The upper bound of the random wait, ms.
-        max_ms: u64,
+        /// The wait, ms.
+        after_ms: u64,
     },
     /// Follower: take the lock from the silent leader (`navigator.locks.request` with
     /// `steal: true`), then call [`SharedCore::promote`] when it is granted (or
@@ -290,6 +290,9 @@ pub struct SharedCore<P, I> {
     stealing: bool,
     /// Follower: when it last said it was alive.
     alive_at: u64,
+    /// Follower: the other followers it heard, and when (their turn to steal comes before this
+    /// tab's if their id is lower).
+    peers: BTreeMap<TabId, u64>,
     /// Leader: its loop was stopped; followers' frames wait until this time.
     suspect_until: Option<u64>,
     _inbound: std::marker::PhantomData<I>,
@@ -327,6 +330,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             probe_at: None,
             stealing: false,
             alive_at: 0,
+            peers: BTreeMap::new(),
             suspect_until: None,
             _inbound: std::marker::PhantomData,
         }
@@ -658,7 +662,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// tab.open(0);
     /// let mut planned = false;
     /// for now in (100..=600).step_by(100) {
-    ///     planned |= tab.tick(now).contains(&Action::StealIn { max_ms: 100 });
+    ///     planned |= tab.tick(now).contains(&Action::StealIn { after_ms: 100 });
     /// }
     /// assert!(planned, "no leader heard for 400 ms, its question unanswered");
     /// assert_eq!(tab.steal_due(650), vec![Action::Steal]);
@@ -798,10 +802,15 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Follower: half the takeover time without a word: ask; the whole of it, the question
-    /// unanswered for a beat: take over after a random wait. Several followers may notice at
-    /// once: the jitter makes one steal first, and it announces itself before the others'
-    /// waits end (they then stand down, `steal_due`); if two still steal, the last steal holds
-    /// the lock and the other's is taken from it, so it steps down (`demote`): one leader.
+    /// unanswered for a beat: take over, in turn. Several followers notice at once (they all
+    /// heard the leader's last word at about the same moment), so each steals at a time
+    /// counted from that word: the takeover time and a beat (by then every watching follower
+    /// has planned), plus half a beat per follower of a lower tab id heard asking or alive
+    /// within the takeover time. The first in line steals and announces itself long before the
+    /// next one's turn, which stands down (`steal_due`); a random jitter could not promise that
+    /// (the announcement takes a lock round trip and a channel hop). If two still steal (the
+    /// first one's news came later than half a beat), the last steal holds the lock and the
+    /// other's is taken from it, so it steps down (`demote`): one leader.
     fn watch_leader(&mut self, now: u64, out: &mut Actions<P, I>) {
         if self.stealing {
             return;
@@ -820,8 +829,19 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 if silence >= self.takeover_ms && now.saturating_sub(asked) >= self.beat_ms() =>
             {
                 self.stealing = true;
+                let ahead = self
+                    .peers
+                    .iter()
+                    .filter(|(tab, at)| {
+                        **tab < self.tab && now.saturating_sub(**at) < self.takeover_ms
+                    })
+                    .count() as u64;
+                let turn = self.heard_at
+                    + self.takeover_ms
+                    + self.beat_ms()
+                    + ahead * (self.beat_ms() / 2);
                 out.push(Action::StealIn {
-                    max_ms: self.beat_ms(),
+                    after_ms: turn.saturating_sub(now),
                 });
             }
             Some(_) => {}
@@ -832,6 +852,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     pub fn handle(&mut self, wire: Wire<P, I>, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         match wire {
+            Wire::Hello { tab } | Wire::Alive { tab } | Wire::Send { tab, .. } if !self.leading => {
+                self.peers.insert(tab, now);
+            }
+            Wire::Bye { tab, .. } if !self.leading => {
+                self.peers.remove(&tab);
+            }
             Wire::Hello { tab } => {
                 if self.leading {
                     self.subscribers

@@ -350,6 +350,11 @@ async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lo
     // The three followers notice the silence at about the same time; one takes over.
     let bound_ms = TAKEOVER_MS as f64 * 1.5 + HANDOVER_MS;
     let new = new_leader(&tabs, &followers, bound_ms as u32 + 2_000).await;
+    // Its own socket's open comes after it was told it leads (an earlier `Opened` in its
+    // notices is the shared socket's first one).
+    tabs[new]
+        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
+        .await;
     let (opened_at, _) = tabs[new]
         .until(bound_ms as u32 + 2_000, "the new leader's open", |n| {
             *n == Notice::Event(heartline::Event::Opened)
@@ -418,6 +423,9 @@ async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
     }
     send_numbered(&tabs, &senders, 10..15);
     let new = new_leader(&tabs, &followers, 3_000).await;
+    tabs[new]
+        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
+        .await;
     let (opened_at, _) = tabs[new]
         .until(3_000, "the new leader's open", |n| {
             *n == Notice::Event(heartline::Event::Opened)

@@ -6,6 +6,7 @@
 //   await page.eval(fn, arg); await page.reload(); await page.back(); await context.close(); await browser.close();
 //   launch(name, { bfcache: true }): the back/forward cache on (Playwright turns it off by default).
 //   page.dialogs: messages of alert/confirm/prompt dialogs the page opened (each dismissed);
+//   await page.freeze(true | false): freezes or thaws the page as a background tab (Chromium only);
 //   await page.screenshot(path, { fullPage }): a PNG (Firefox: the viewport only).
 // Chromium through Playwright (Debian's Chromium); Firefox ESR through WebdriverIO and the
 // cargo-installed geckodriver (Playwright cannot drive Debian's Firefox).
@@ -76,10 +77,19 @@ async function launchChromium({ bfcache = false } = {}) {
             dialog.dismiss().catch(() => {});
           });
           await page.goto(url);
+          // A DevTools session of this page's own, kept while the page is frozen (a state set
+          // through a session may not outlive it).
+          let devtools;
           return {
             errors,
             dialogs,
             eval: (fn, arg) => page.evaluate(fn, arg),
+            // Freezes the page as the browser does a background tab (its task queues stop, its
+            // Web Locks stay held), or thaws it: Chromium only.
+            freeze: async (frozen) => {
+              devtools ??= await context.newCDPSession(page);
+              await devtools.send('Page.setWebLifecycleState', { state: frozen ? 'frozen' : 'active' });
+            },
             reload: () => page.reload(),
             goto: (to) => page.goto(to),
             // A page restored from the back/forward cache fires no load event: wait for the commit.

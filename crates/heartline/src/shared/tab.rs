@@ -474,9 +474,9 @@ impl TabInner {
                 Action::Report(event) => (self.notify)(Notice::Event(event)),
                 Action::Deliver(frame) => (self.notify)(Notice::Message(frame)),
                 Action::Role(role) => (self.notify)(Notice::Role(role)),
-                Action::StealIn { max_ms } => {
+                Action::StealIn { after_ms } => {
                     let weak = Rc::downgrade(self);
-                    let wait = (js_sys::Math::random() * max_ms as f64) as u32;
+                    let wait = u32::try_from(after_ms).unwrap_or(u32::MAX);
                     *self.steal_timer.borrow_mut() = Some(Timeout::new(wait, move || {
                         let Some(inner) = weak.upgrade() else { return };
                         if inner.frozen.borrow().is_none() {

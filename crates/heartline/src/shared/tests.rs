@@ -23,8 +23,8 @@ struct Tab {
     reports: Vec<Event>,
     delivered: Vec<String>,
     roles: Vec<Role>,
-    /// A steal is planned (`StealIn`) or asked for (`Steal`).
-    steal_planned: bool,
+    /// A steal is planned (`StealIn`, for this time) or asked for (`Steal`).
+    steal_planned: Option<u64>,
     steal_asked: bool,
     /// Frozen: what the channel brought waits here, unread.
     frozen: Option<Vec<Wire<String, String>>>,
@@ -56,7 +56,7 @@ impl World {
                         reports: Vec::new(),
                         delivered: Vec::new(),
                         roles: Vec::new(),
-                        steal_planned: false,
+                        steal_planned: None,
                         steal_asked: false,
                         frozen: None,
                     })
@@ -105,9 +105,9 @@ impl World {
                 Action::Report(event) => self.tab(i).reports.push(event),
                 Action::Deliver(frame) => self.tab(i).delivered.push(frame),
                 Action::Role(role) => self.tab(i).roles.push(role),
-                Action::StealIn { max_ms } => {
-                    assert!(max_ms > 0);
-                    self.tab(i).steal_planned = true;
+                Action::StealIn { after_ms } => {
+                    let at = self.now + after_ms;
+                    self.tab(i).steal_planned = Some(at);
                 }
                 Action::Steal => self.tab(i).steal_asked = true,
                 Action::Resign => {
@@ -284,30 +284,37 @@ impl World {
         self.deliver_stolen();
     }
 
-    /// One beat: every live, unfrozen tab ticks; planned steals come due (the jitter here is
-    /// the beat itself); asked steals are granted in tab order.
+    /// One beat, in steps of a quarter beat: every live, unfrozen tab ticks on the beat;
+    /// planned steals come due at their time, and are granted at once (announcing the new
+    /// leader before the next step).
     fn beat(&mut self) {
-        self.now += BEAT;
-        let now = self.now;
-        for i in 0..self.tabs.len() {
-            if self.tabs[i].is_none() || self.tab(i).frozen.is_some() {
-                continue;
+        for _ in 0..4 {
+            self.now += BEAT / 4;
+            let now = self.now;
+            if now.is_multiple_of(BEAT) {
+                for i in 0..self.tabs.len() {
+                    if self.tabs[i].is_none() || self.tab(i).frozen.is_some() {
+                        continue;
+                    }
+                    let actions = self.tab(i).core.tick(now);
+                    self.execute(i, actions);
+                    self.run();
+                }
             }
-            let actions = self.tab(i).core.tick(now);
-            self.execute(i, actions);
-            self.run();
-        }
-        for i in 0..self.tabs.len() {
-            if self.tabs[i].is_none() || !self.tab(i).steal_planned {
-                continue;
-            }
-            self.tab(i).steal_planned = false;
-            let actions = self.tab(i).core.steal_due(now);
-            self.execute(i, actions);
-        }
-        for i in 0..self.tabs.len() {
-            if self.tabs[i].is_some() && self.tab(i).steal_asked {
-                self.grant_steal(i);
+            for i in 0..self.tabs.len() {
+                let due = self.tabs[i]
+                    .as_ref()
+                    .and_then(|t| t.steal_planned)
+                    .is_some_and(|at| at <= now);
+                if !due || self.tab(i).frozen.is_some() {
+                    continue;
+                }
+                self.tab(i).steal_planned = None;
+                let actions = self.tab(i).core.steal_due(now);
+                self.execute(i, actions);
+                if self.tab(i).steal_asked {
+                    self.grant_steal(i);
+                }
             }
         }
     }
@@ -686,8 +693,8 @@ fn two_followers_stealing_at_once_leave_one_leader_and_every_frame_once() {
     world.freeze(0);
     world.send(1, "a1");
     world.send(2, "b1");
-    // Both plan to steal at the same beat.
-    while !(world.tab(1).steal_planned && world.tab(2).steal_planned) {
+    // Both plan to steal.
+    while !(world.tab(1).steal_planned.is_some() && world.tab(2).steal_planned.is_some()) {
         world.now += BEAT;
         let now = world.now;
         for i in 1..3 {
@@ -697,9 +704,10 @@ fn two_followers_stealing_at_once_leave_one_leader_and_every_frame_once() {
         }
         assert!(world.now < 10 * TAKEOVER);
     }
-    // Both waits end before either steal is granted: both ask.
+    // Tab 1's news comes late: both waits end before either steal is granted: both ask.
+    world.now += TAKEOVER;
     for i in 1..3 {
-        world.tab(i).steal_planned = false;
+        world.tab(i).steal_planned = None;
         let now = world.now;
         let actions = world.tab(i).core.steal_due(now);
         world.execute(i, actions);
@@ -733,7 +741,10 @@ fn a_live_leader_whose_timers_are_throttled_answers_and_keeps_the_lead() {
         let actions = world.tab(1).core.tick(now);
         world.execute(1, actions);
         world.run();
-        assert!(!world.tab(1).steal_planned, "no takeover at {now} ms");
+        assert!(
+            world.tab(1).steal_planned.is_none(),
+            "no takeover at {now} ms"
+        );
     }
     assert_eq!(world.leaders(), [0]);
 }
@@ -744,7 +755,7 @@ fn a_leader_stopped_briefly_holds_followers_frames_for_two_beats_then_sends_them
     world.lock = Some(0);
     world.freeze(0);
     world.send(1, "a1");
-    world.now += BEAT + 10;
+    world.now += BEAT;
     world.thaw(0);
     assert!(
         world.server.is_empty(),
@@ -801,4 +812,32 @@ fn a_former_leaders_socket_is_not_heard_by_the_followers_of_the_new_one() {
     world.run();
     assert_eq!(world.tab(other).core.status(), Status::Open);
     assert!(world.tab(other).delivered.is_empty());
+}
+
+#[test]
+fn followers_noticing_at_once_steal_in_turn_by_tab_id_and_only_the_first_does() {
+    let mut world = World::started(4);
+    world.lock = Some(0);
+    world.freeze(0);
+    let mut planned = [None; 4];
+    while world.leaders().len() < 2 {
+        world.beat();
+        for (i, at) in planned.iter_mut().enumerate().skip(1) {
+            *at = at.or(world.tab(i).steal_planned);
+        }
+        assert!(world.now < 10 * TAKEOVER, "a follower took over");
+    }
+    // Tab 1 (the lowest id) first, the others half a beat apart after it; only tab 1 stole.
+    assert_eq!(world.leaders(), [0, 1]);
+    let (first, second, third) = (
+        planned[1].unwrap(),
+        planned[2].unwrap(),
+        planned[3].unwrap(),
+    );
+    assert_eq!((second - first, third - first), (BEAT / 2, BEAT));
+    for _ in 0..8 {
+        world.beat();
+    }
+    assert!(!world.tab(2).core.is_leader() && !world.tab(3).core.is_leader());
+    assert!(!world.tab(2).steal_asked && !world.tab(3).steal_asked);
 }
