@@ -271,8 +271,10 @@ impl ChatState {
             .position(|p| p.client_msg_id == client_msg_id)
         {
             self.pending.remove(at);
-            self.done.insert(client_msg_id.to_owned());
         }
+        // Done even if it was not pending here: it may be another tab's message whose outbox
+        // entry this tab adopts only later (its storage event after the broadcast).
+        self.done.insert(client_msg_id.to_owned());
     }
 
     fn add_message(&mut self, message: ChatMessage) {
@@ -663,6 +665,15 @@ mod tests {
         // Adopting it again changes nothing (the same state, no re-render).
         let again = state.clone().reduce(Action::Adopt(vec![text("m2")]));
         assert!(Rc::ptr_eq(&state, &again));
+    }
+
+    #[test]
+    fn another_tabs_message_delivered_before_its_outbox_is_adopted_is_not_pending_here() {
+        // Tab three wrote it; this tab sees it delivered before the storage event that brings
+        // tab three's outbox.
+        let state = joined().reduce(Action::Message(message(1, "ada", "m1")));
+        let state = state.reduce(Action::Adopt(vec![text("m1")]));
+        assert!(state.pending.is_empty(), "{:?}", state.pending);
     }
 
     #[test]

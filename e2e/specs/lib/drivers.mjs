@@ -6,7 +6,7 @@
 //   await page.eval(fn, arg); await page.reload(); await page.back(); await context.close(); await browser.close();
 //   launch(name, { bfcache: true }): the back/forward cache on (Playwright turns it off by default).
 //   page.dialogs: messages of alert/confirm/prompt dialogs the page opened (each dismissed);
-//   await page.freeze(true | false): freezes or thaws the page as a background tab (Chromium only);
+//   await page.freeze(true | false): stops or restarts the page's event loop (Chromium only);
 //   await page.screenshot(path, { fullPage }): a PNG (Firefox: the viewport only).
 // Chromium through Playwright (Debian's Chromium); Firefox ESR through WebdriverIO and the
 // cargo-installed geckodriver (Playwright cannot drive Debian's Firefox).
@@ -84,11 +84,19 @@ async function launchChromium({ bfcache = false } = {}) {
             errors,
             dialogs,
             eval: (fn, arg) => page.evaluate(fn, arg),
-            // Freezes the page as the browser does a background tab (its task queues stop, its
-            // Web Locks stay held), or thaws it: Chromium only.
+            // Stops the page's event loop (its tasks wait, its Web Locks stay held, as in a tab
+            // the browser froze or a main thread blocked for long), or lets it run again:
+            // Chromium only. A debugger pause: Chromium's own freezing
+            // (Page.setWebLifecycleState) silently does nothing to a visible page, and a
+            // headless page is always visible.
             freeze: async (frozen) => {
               devtools ??= await context.newCDPSession(page);
-              await devtools.send('Page.setWebLifecycleState', { state: frozen ? 'frozen' : 'active' });
+              if (frozen) {
+                await devtools.send('Debugger.enable');
+                await devtools.send('Debugger.pause');
+              } else {
+                await devtools.send('Debugger.resume');
+              }
             },
             reload: () => page.reload(),
             goto: (to) => page.goto(to),
