@@ -841,3 +841,22 @@ fn followers_noticing_at_once_steal_in_turn_by_tab_id_and_only_the_first_does() 
     assert!(!world.tab(2).core.is_leader() && !world.tab(3).core.is_leader());
     assert!(!world.tab(2).steal_asked && !world.tab(3).steal_asked);
 }
+
+#[test]
+fn a_leader_that_goes_says_so_and_followers_keep_their_frames_for_the_next() {
+    let mut world = World::started(3);
+    world.lose(0);
+    world.send(1, "a1");
+    // The leader's handle drops: it resigns on the channel before its lock goes.
+    world.bus.push_back((0, Wire::Resign { tab: 100 }));
+    world.kill(0);
+    world.run();
+    // Frames written now are kept, not posted to a leader that is gone.
+    let posted = world.tab(1).core.send("a2".into()).unwrap();
+    assert!(posted.is_empty(), "{posted:?}");
+    world.execute(1, posted);
+    world.promote(2);
+    world.connect(2);
+    assert_eq!(sent_by(&world.server, "a"), ["a1", "a2"]);
+    assert_eq!(world.tab(1).core.unacked(), 0);
+}
