@@ -21,7 +21,7 @@ pub fn MemberList(props: &MemberListProps) -> Html {
             <h2 id="members-heading">{ props.label }{ format!(" ({})", props.members.len()) }</h2>
             <ul aria-label={props.label}>
                 { for props.members.iter().map(|nick| html! {
-                    <li class={classes!((*nick == props.me).then_some("me"))}>{ nick }</li>
+                    <li class={(*nick == props.me).then_some("me")}>{ nick }</li>
                 }) }
             </ul>
         </aside>
