@@ -1,6 +1,6 @@
 //! The chat's state and its reducer: pure (no clock, no IO); the hook feeds it.
 
-use heartline_protocol::{from_base64, ChatMessage, ServerLimits};
+use heartline_protocol::{ChatMessage, ServerLimits};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -46,13 +46,35 @@ pub const MAX_SAVED_UPLOAD: usize = 1024 * 1024;
 
 /// Upload frames are saved as base64 text (read back by [`StoredBody`]).
 mod base64_frame {
-    use heartline_protocol::to_base64;
     use serde::Serializer;
     use std::rc::Rc;
 
     pub fn serialize<S: Serializer>(frame: &Rc<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&to_base64(frame))
+        serializer.serialize_str(&super::base64::encode(frame))
     }
+}
+
+/// Standard base64 (with padding). In the browser it is the page's own `btoa`/`atob`, so the
+/// bundle carries no base64 code; on the host (the state's unit tests) the `base64` crate, through
+/// `heartline_protocol`. Both write the same text.
+mod base64 {
+    #[cfg(target_arch = "wasm32")]
+    pub fn encode(bytes: &[u8]) -> String {
+        // `btoa` takes a "binary string": one UTF-16 unit per byte.
+        let binary: String = bytes.iter().map(|&byte| char::from(byte)).collect();
+        web_sys::window()
+            .and_then(|window| window.btoa(&binary).ok())
+            .unwrap_or_default()
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        let binary = web_sys::window()?.atob(text).ok()?;
+        binary.chars().map(|c| u8::try_from(c).ok()).collect()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use heartline_protocol::{from_base64 as decode, to_base64 as encode};
 }
 
 /// A pending body as read back from localStorage: one flat struct, so reading it does not go
@@ -71,7 +93,7 @@ impl TryFrom<StoredBody> for PendingBody {
     fn try_from(stored: StoredBody) -> Result<Self, &'static str> {
         let frame = || {
             let text = stored.frame.as_deref().ok_or("no frame")?;
-            from_base64(text).map(Rc::new).ok_or("not base64")
+            base64::decode(text).map(Rc::new).ok_or("not base64")
         };
         Ok(match stored.kind.as_str() {
             "text" => PendingBody::Text {
