@@ -6,7 +6,7 @@
 
 use crate::components::composer::Composer;
 use crate::components::connection_bar::{describe_close, ConnectionBar};
-use crate::components::member_list::MemberList;
+use crate::components::member_list::member_list;
 use crate::components::message_list::MessageList;
 use crate::components::sketch_pad::SketchPad;
 use crate::i18n::Texts;
@@ -674,7 +674,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     <Composer {on_text} {on_image} {on_typing} limits={state.limits} texts={t} />
                     <SketchPad {on_sketch} texts={t} />
                 </section>
-                <MemberList members={state.members.clone()} me={props.me.nick.clone()} label={t.members} />
+                { member_list(&state.members, &props.me.nick, t.members) }
             </div>
         </div>
     }
