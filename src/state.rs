@@ -2,9 +2,49 @@
 
 use heartline_protocol::{ChatMessage, ServerLimits};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::borrow::Borrow;
 use std::rc::Rc;
 use yew::Reducible;
+
+/// A set kept as a sorted `Vec`. `HashSet` would do, but its hashing and table code is
+/// instantiated once per key type and weighed about a KiB of gzip in the bundle; these sets are
+/// searched by halves and mostly grow at the end (seqs arrive in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedSet<T>(Vec<T>);
+
+impl<T> Default for SortedSet<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Ord> SortedSet<T> {
+    /// Adds `value`; false if it was there already.
+    pub fn insert(&mut self, value: T) -> bool {
+        match self.0.binary_search(&value) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, value);
+                true
+            }
+        }
+    }
+
+    /// Whether `value` is in the set.
+    pub fn contains<Q: Ord + ?Sized>(&self, value: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        self.0
+            .binary_search_by(|probe| probe.borrow().cmp(value))
+            .is_ok()
+    }
+
+    /// Empties the set.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
 
 /// Who I am in which room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +204,7 @@ pub struct ChatState {
     /// The log, in arrival order; messages in seq order.
     pub entries: Vec<Entry>,
     /// Seqs already in the log, so a replay never doubles a message.
-    pub seen: HashSet<u64>,
+    pub seen: SortedSet<u64>,
     /// The highest seq received: the resume point.
     pub last_seq: Option<u64>,
     /// The server store's epoch the seqs belong to.
@@ -175,7 +215,7 @@ pub struct ChatState {
     pub pending: Vec<Pending>,
     /// Ids that left the outbox (delivered or deleted): an outbox another tab saved earlier
     /// never brings them back.
-    pub done: HashSet<String>,
+    pub done: SortedSet<String>,
     /// True between `welcome` and the next loss.
     pub welcomed: bool,
     /// Who is typing.
