@@ -6,7 +6,7 @@
 
 use crate::components::composer::Composer;
 use crate::components::connection_bar::{describe_close, ConnectionBar};
-use crate::components::member_list::MemberList;
+use crate::components::member_list::member_list;
 use crate::components::message_list::MessageList;
 use crate::components::sketch_pad::SketchPad;
 use crate::i18n::Texts;
@@ -24,7 +24,6 @@ use heartline_protocol::{
 };
 use js_sys::{Array, Uint8Array};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -176,7 +175,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let t = props.texts;
     let rtt = use_state_eq(|| None::<u64>);
     let socket_slot: Rc<RefCell<Option<UseHeartline>>> = use_mut_ref(|| None);
-    let typing_timers = use_mut_ref(HashMap::<String, Timeout>::new);
+    // Who is typing, with the timer that ends it (a few at most: a Vec, no hashing code).
+    let typing_timers = use_mut_ref(Vec::<(String, Timeout)>::new);
     // What this connection was given and the server has not acked yet, in send order: when the
     // server refuses a frame by closing (1009, 1003, 1007), it is the first of these, as the
     // server acks each message before it reads the next frame.
@@ -372,7 +372,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             // Replacing the timer cancels the previous one for this nick.
                             let timer =
                                 Timeout::new(3_000, move || done.dispatch(Action::TypingDone(who)));
-                            typing_timers.borrow_mut().insert(nick, timer);
+                            let mut timers = typing_timers.borrow_mut();
+                            timers.retain(|(typing, _)| *typing != nick);
+                            timers.push((nick, timer));
                         }
                         ServerFrame::Gap { from, to } => {
                             state.dispatch(Action::System(format!("{} ({from}–{to})", t.gap)))
@@ -683,7 +685,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     <Composer {on_text} {on_image} {on_typing} limits={state.limits} texts={t} />
                     <SketchPad {on_sketch} texts={t} />
                 </section>
-                <MemberList members={state.members.clone()} me={props.me.nick.clone()} label={t.members} />
+                { member_list(&state.members, &props.me.nick, t.members) }
             </div>
         </div>
     }

@@ -1,10 +1,50 @@
 //! The chat's state and its reducer: pure (no clock, no IO); the hook feeds it.
 
-use heartline_protocol::{from_base64, ChatMessage, ServerLimits};
+use heartline_protocol::{ChatMessage, ServerLimits};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::borrow::Borrow;
 use std::rc::Rc;
 use yew::Reducible;
+
+/// A set kept as a sorted `Vec`. `HashSet` would do, but its hashing and table code is
+/// instantiated once per key type and weighed about a KiB of gzip in the bundle; these sets are
+/// searched by halves and mostly grow at the end (seqs arrive in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedSet<T>(Vec<T>);
+
+impl<T> Default for SortedSet<T> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T: Ord> SortedSet<T> {
+    /// Adds `value`; false if it was there already.
+    pub fn insert(&mut self, value: T) -> bool {
+        match self.0.binary_search(&value) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, value);
+                true
+            }
+        }
+    }
+
+    /// Whether `value` is in the set.
+    pub fn contains<Q: Ord + ?Sized>(&self, value: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        self.0
+            .binary_search_by(|probe| probe.borrow().cmp(value))
+            .is_ok()
+    }
+
+    /// Empties the set.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
 
 /// Who I am in which room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +86,35 @@ pub const MAX_SAVED_UPLOAD: usize = 1024 * 1024;
 
 /// Upload frames are saved as base64 text (read back by [`StoredBody`]).
 mod base64_frame {
-    use heartline_protocol::to_base64;
     use serde::Serializer;
     use std::rc::Rc;
 
     pub fn serialize<S: Serializer>(frame: &Rc<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&to_base64(frame))
+        serializer.serialize_str(&super::base64::encode(frame))
     }
+}
+
+/// Standard base64 (with padding). In the browser it is the page's own `btoa`/`atob`, so the
+/// bundle carries no base64 code; on the host (the state's unit tests) the `base64` crate, through
+/// `heartline_protocol`. Both write the same text.
+mod base64 {
+    #[cfg(target_arch = "wasm32")]
+    pub fn encode(bytes: &[u8]) -> String {
+        // `btoa` takes a "binary string": one UTF-16 unit per byte.
+        let binary: String = bytes.iter().map(|&byte| char::from(byte)).collect();
+        web_sys::window()
+            .and_then(|window| window.btoa(&binary).ok())
+            .unwrap_or_default()
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        let binary = web_sys::window()?.atob(text).ok()?;
+        binary.chars().map(|c| u8::try_from(c).ok()).collect()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use heartline_protocol::{from_base64 as decode, to_base64 as encode};
 }
 
 /// A pending body as read back from localStorage: one flat struct, so reading it does not go
@@ -71,7 +133,7 @@ impl TryFrom<StoredBody> for PendingBody {
     fn try_from(stored: StoredBody) -> Result<Self, &'static str> {
         let frame = || {
             let text = stored.frame.as_deref().ok_or("no frame")?;
-            from_base64(text).map(Rc::new).ok_or("not base64")
+            base64::decode(text).map(Rc::new).ok_or("not base64")
         };
         Ok(match stored.kind.as_str() {
             "text" => PendingBody::Text {
@@ -142,7 +204,7 @@ pub struct ChatState {
     /// The log, in arrival order; messages in seq order.
     pub entries: Vec<Entry>,
     /// Seqs already in the log, so a replay never doubles a message.
-    pub seen: HashSet<u64>,
+    pub seen: SortedSet<u64>,
     /// The highest seq received: the resume point.
     pub last_seq: Option<u64>,
     /// The server store's epoch the seqs belong to.
@@ -153,7 +215,7 @@ pub struct ChatState {
     pub pending: Vec<Pending>,
     /// Ids that left the outbox (delivered or deleted): an outbox another tab saved earlier
     /// never brings them back.
-    pub done: HashSet<String>,
+    pub done: SortedSet<String>,
     /// True between `welcome` and the next loss.
     pub welcomed: bool,
     /// Who is typing.

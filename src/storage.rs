@@ -3,7 +3,6 @@
 //! apps on one page (as in the browser tests) do not share them.
 
 use crate::state::Pending;
-use std::collections::HashSet;
 use std::rc::Rc;
 
 /// The app's localStorage, under a key prefix.
@@ -124,7 +123,7 @@ impl Store {
         room: &str,
         nick: &str,
         pending: &[Pending],
-        done: &HashSet<String>,
+        done: &crate::state::SortedSet<String>,
     ) -> bool {
         let others: Vec<Pending> = self
             .load_outbox(room, nick)

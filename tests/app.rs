@@ -225,3 +225,36 @@ async fn two_nicknames_in_one_room_keep_their_own_outbox() {
         "Bea's reloaded tab holds {texts:?}"
     );
 }
+
+/// A pending picture is kept in localStorage as base64 by the browser's own `btoa` and read back
+/// by `atob`: the bytes come back whole, and the text is the standard base64 the `base64` crate
+/// writes (so an outbox saved by an earlier build still reads).
+#[wasm_bindgen_test]
+fn a_pending_upload_survives_localstorage_byte_for_byte() {
+    use heartline_chat::state::{Pending, PendingBody};
+    use heartline_chat::storage::Store;
+    use std::rc::Rc;
+    let store = Store::new(&unique("upload."));
+    let frame: Vec<u8> = (0..=255u8).chain([0, 0xff, 0x80, 0x7f]).collect();
+    let pending = vec![Pending {
+        client_msg_id: "m-1".into(),
+        body: PendingBody::Image {
+            label: "[image dot.png]".into(),
+            frame: Rc::new(frame.clone()),
+        },
+        acked: None,
+        failed: None,
+    }];
+    assert!(store.save_outbox("room", "ada", &pending, &Default::default()));
+    assert_eq!(store.load_outbox("room", "ada"), pending);
+    let saved = store
+        .get(&format!(
+            "outbox.{}",
+            heartline_chat::storage::pair_key("room", "ada")
+        ))
+        .unwrap();
+    assert!(
+        saved.contains(&heartline_protocol::to_base64(&frame)),
+        "{saved}"
+    );
+}

@@ -82,10 +82,12 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
         Status::Closing => t.closing.to_string(),
         Status::Closed => t.closed.to_string(),
     };
+    // Whole class strings, not `classes!`: that set type's code would be in the bundle for two
+    // attributes.
     let state_class = match props.status {
-        Status::Open => "ok",
-        Status::Connecting { .. } | Status::Reconnecting { .. } | Status::Closing => "warn",
-        _ => "bad",
+        Status::Open => "state ok",
+        Status::Connecting { .. } | Status::Reconnecting { .. } | Status::Closing => "state warn",
+        _ => "state bad",
     };
     let can_disconnect = !matches!(props.status, Status::Stopped | Status::Closing);
     let can_reconnect = !matches!(
@@ -96,7 +98,7 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
     let reconnect = props.on_reconnect.reform(|_: MouseEvent| ());
     html! {
         <section class="connection" aria-label="Connection">
-            <p role="status" class={classes!("state", state_class)}>
+            <p role="status" class={state_class}>
                 { words }
                 <span class="ready-state">{ format!(" · readyState {}", props.status.ready_state()) }</span>
             </p>

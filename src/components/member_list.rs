@@ -2,26 +2,16 @@
 
 use yew::prelude::*;
 
-/// Props of [`MemberList`].
-#[derive(Properties, PartialEq)]
-pub struct MemberListProps {
-    /// Nicknames.
-    pub members: Vec<String>,
-    /// Mine, marked.
-    pub me: String,
-    /// The list's label ("Members").
-    pub label: &'static str,
-}
-
-/// The member list, labelled for assistive technology.
-#[function_component]
-pub fn MemberList(props: &MemberListProps) -> Html {
+/// The member list, labelled for assistive technology; `me` is marked. A view function rather
+/// than a component: it has no state of its own, and each component carries its own copy of
+/// Yew's lifecycle code in the bundle.
+pub fn member_list(members: &[String], me: &str, label: &'static str) -> Html {
     html! {
         <aside class="members">
-            <h2 id="members-heading">{ props.label }{ format!(" ({})", props.members.len()) }</h2>
-            <ul aria-label={props.label}>
-                { for props.members.iter().map(|nick| html! {
-                    <li class={classes!((*nick == props.me).then_some("me"))}>{ nick }</li>
+            <h2 id="members-heading">{ label }{ format!(" ({})", members.len()) }</h2>
+            <ul aria-label={label}>
+                { for members.iter().map(|nick| html! {
+                    <li class={(nick == me).then_some("me")}>{ nick }</li>
                 }) }
             </ul>
         </aside>

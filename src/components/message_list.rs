@@ -108,7 +108,7 @@ fn MessageItem(props: &MessageItemProps) -> Html {
         },
     };
     html! {
-        <li class={classes!("message", props.mine.then_some("mine"))} data-seq={message.seq.to_string()}>
+        <li class={if props.mine { "message mine" } else { "message" }} data-seq={message.seq.to_string()}>
             <span class="from">{ &message.from }</span>
             { body }
             <time class="meta">{ time_of(message.ts) }</time>

@@ -98,7 +98,8 @@ impl fmt::Display for SendError {
             SendError::NotOpen { status } => write!(
                 f,
                 "not sent: the connection is {} and nothing will reopen it; call open() first",
-                status.label().to_lowercase()
+                // The labels are ASCII: this keeps the Unicode case tables out of the bundle.
+                status.label().to_ascii_lowercase()
             ),
             SendError::Busy => write!(
                 f,

@@ -30,7 +30,7 @@ use crate::close_code::{validate_close, CloseError};
 use crate::machine::{CloseInfo, Event, Status};
 use crate::outbox::{Payload, SendError};
 use crate::OutboxLimits;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// A tab's identity within a shared connection (random, below 2⁵³ so JavaScript keeps it exact).
 pub type TabId = u64;
@@ -242,6 +242,47 @@ impl<P> Subscriber<P> {
     }
 }
 
+/// The leader's followers, ordered by tab id. A sorted `Vec` rather than a `BTreeMap`: a
+/// handful of tabs, and the map's node code weighed several KiB in the bundle.
+#[derive(Debug)]
+struct Subscribers<P>(Vec<(TabId, Subscriber<P>)>);
+
+impl<P> Subscribers<P> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn get_mut(&mut self, tab: &TabId) -> Option<&mut Subscriber<P>> {
+        let at = self.0.binary_search_by_key(tab, |(id, _)| *id).ok()?;
+        Some(&mut self.0[at].1)
+    }
+
+    /// The follower `tab`, added (as seen at `now`) if new.
+    fn entry(&mut self, tab: TabId, now: u64) -> &mut Subscriber<P> {
+        let at = match self.0.binary_search_by_key(&tab, |(id, _)| *id) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (tab, Subscriber::new(now)));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    fn remove(&mut self, tab: &TabId) -> Option<Subscriber<P>> {
+        let at = self.0.binary_search_by_key(tab, |(id, _)| *id).ok()?;
+        Some(self.0.remove(at).1)
+    }
+}
+
 /// The cross-tab state of one tab: follower or leader. `P` is an outgoing frame, `I` an
 /// inbound one.
 ///
@@ -274,7 +315,7 @@ pub struct SharedCore<P, I> {
     rtt_ms: Option<u64>,
     last_close: Option<CloseInfo>,
     // Leader: the followers that want the connection.
-    subscribers: BTreeMap<TabId, Subscriber<P>>,
+    subscribers: Subscribers<P>,
     writable: bool,
     // Takeover.
     takeover_ms: u64,
@@ -292,7 +333,7 @@ pub struct SharedCore<P, I> {
     alive_at: u64,
     /// Follower: the other followers it heard, and when (their turn to steal comes before this
     /// tab's if their id is lower).
-    peers: BTreeMap<TabId, u64>,
+    peers: Vec<(TabId, u64)>,
     /// Leader: its loop was stopped; followers' frames wait until this time.
     suspect_until: Option<u64>,
     _inbound: std::marker::PhantomData<I>,
@@ -321,7 +362,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             status: Status::Closed,
             rtt_ms: None,
             last_close: None,
-            subscribers: BTreeMap::new(),
+            subscribers: Subscribers(Vec::new()),
             writable: false,
             takeover_ms: TAKEOVER_MS,
             epoch: 0,
@@ -330,7 +371,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             probe_at: None,
             stealing: false,
             alive_at: 0,
-            peers: BTreeMap::new(),
+            peers: Vec::new(),
             suspect_until: None,
             _inbound: std::marker::PhantomData,
         }
@@ -636,7 +677,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             }));
             let before = self.subscribers.len();
             self.subscribers
-                .retain(|_, subscriber| now.saturating_sub(subscriber.last_seen) < LEASE_MS);
+                .0
+                .retain(|(_, subscriber)| now.saturating_sub(subscriber.last_seen) < LEASE_MS);
             if before > 0 && self.subscribers.is_empty() && !self.subscribed {
                 out.push(Action::Close {
                     code: 1000,
@@ -833,7 +875,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     .peers
                     .iter()
                     .filter(|(tab, at)| {
-                        **tab < self.tab && now.saturating_sub(**at) < self.takeover_ms
+                        *tab < self.tab && now.saturating_sub(*at) < self.takeover_ms
                     })
                     .count() as u64;
                 let turn = self.heard_at
@@ -853,27 +895,24 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let mut out = Vec::new();
         match wire {
             Wire::Hello { tab } | Wire::Alive { tab } | Wire::Send { tab, .. } if !self.leading => {
-                self.peers.insert(tab, now);
+                match self.peers.iter_mut().find(|(peer, _)| *peer == tab) {
+                    Some((_, at)) => *at = now,
+                    None => self.peers.push((tab, now)),
+                }
             }
             Wire::Bye { tab, .. } if !self.leading => {
-                self.peers.remove(&tab);
+                self.peers.retain(|(peer, _)| *peer != tab);
             }
             Wire::Hello { tab } => {
                 if self.leading {
-                    self.subscribers
-                        .entry(tab)
-                        .or_insert_with(|| Subscriber::new(now))
-                        .last_seen = now;
+                    self.subscribers.entry(tab, now).last_seen = now;
                     out.push(Action::Open);
                     out.push(Action::Post(self.announcement()));
                 }
             }
             Wire::Alive { tab } => {
                 if self.leading {
-                    self.subscribers
-                        .entry(tab)
-                        .or_insert_with(|| Subscriber::new(now))
-                        .last_seen = now;
+                    self.subscribers.entry(tab, now).last_seen = now;
                 }
             }
             Wire::Send {
@@ -1110,10 +1149,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         now: u64,
         out: &mut Actions<P, I>,
     ) {
-        let subscriber = self
-            .subscribers
-            .entry(tab)
-            .or_insert_with(|| Subscriber::new(now));
+        let subscriber = self.subscribers.entry(tab, now);
         subscriber.last_seen = now;
         let already = subscriber.expected.is_some_and(|expected| seq < expected)
             || subscriber.pending.iter().any(|(queued, _)| *queued == seq);
@@ -1138,7 +1174,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     fn transmit_pending(&mut self, out: &mut Actions<P, I>) {
-        for (tab, subscriber) in &mut self.subscribers {
+        for (tab, subscriber) in &mut self.subscribers.0 {
             for (seq, payload) in subscriber.pending.drain(..) {
                 out.push(Action::Transmit {
                     tab: *tab,

@@ -8,66 +8,91 @@
 //! reading goes this way; writing is the derive's.
 
 use crate::{Body, ChatMessage, ServerFrame, ServerLimits};
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
 
-/// A field the tag requires is missing.
+/// Why a flat frame or body is not a valid one.
 #[derive(Debug)]
-pub struct Missing(&'static str);
+pub enum Invalid {
+    /// A field the frame's `type` (or the body's `kind`) needs is not there.
+    Missing(&'static str),
+    /// The tag (`type` or `kind`) names nothing known.
+    Unknown(&'static str),
+}
 
-impl fmt::Display for Missing {
+impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("missing field `")?;
-        f.write_str(self.0)?;
+        let (what, field) = match self {
+            Invalid::Missing(field) => ("missing field `", field),
+            Invalid::Unknown(field) => ("unknown `", field),
+        };
+        f.write_str(what)?;
+        f.write_str(field)?;
         f.write_str("`")
     }
 }
 
-fn need<T>(value: Option<T>, name: &'static str) -> Result<T, Missing> {
-    value.ok_or(Missing(name))
+fn need<T>(value: Option<T>, name: &'static str) -> Result<T, Invalid> {
+    value.ok_or(Invalid::Missing(name))
 }
 
 /// `from` is a nickname in a message and a seq in a gap.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum From {
     Nick(String),
     Seq(u64),
 }
 
-fn nick_from(from: Option<From>) -> Result<String, Missing> {
+// By hand rather than `#[serde(untagged)]`, which buffers the value into serde's generic
+// `Content` first: a string or a number is all `from` can be.
+impl<'de> Deserialize<'de> for From {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FromVisitor;
+
+        impl Visitor<'_> for FromVisitor {
+            type Value = From;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a nickname or a seq")
+            }
+
+            fn visit_str<E: de::Error>(self, nick: &str) -> Result<From, E> {
+                Ok(From::Nick(nick.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, nick: String) -> Result<From, E> {
+                Ok(From::Nick(nick))
+            }
+
+            fn visit_u64<E: de::Error>(self, seq: u64) -> Result<From, E> {
+                Ok(From::Seq(seq))
+            }
+        }
+
+        deserializer.deserialize_any(FromVisitor)
+    }
+}
+
+fn nick_from(from: Option<From>) -> Result<String, Invalid> {
     match from {
         Some(From::Nick(nick)) => Ok(nick),
-        _ => Err(Missing("from")),
+        _ => Err(Invalid::Missing("from")),
     }
 }
 
-fn seq_from(from: Option<From>) -> Result<u64, Missing> {
+fn seq_from(from: Option<From>) -> Result<u64, Invalid> {
     match from {
         Some(From::Seq(seq)) => Ok(seq),
-        _ => Err(Missing("from")),
+        _ => Err(Invalid::Missing("from")),
     }
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FrameType {
-    Welcome,
-    Message,
-    Ack,
-    Joined,
-    Left,
-    Typing,
-    Gap,
-    Page,
-    Error,
-}
-
-/// Every field any server frame has.
-#[derive(Deserialize)]
 pub struct FlatServerFrame {
+    /// The tag, read as text and matched below (a derived unit enum brings serde's whole enum
+    /// machinery for nine names).
     #[serde(rename = "type")]
-    kind: FrameType,
+    kind: String,
     v: Option<u32>,
     you: Option<String>,
     members: Option<Vec<String>>,
@@ -93,11 +118,11 @@ pub struct FlatServerFrame {
 }
 
 impl TryFrom<FlatServerFrame> for ServerFrame {
-    type Error = Missing;
+    type Error = Invalid;
 
-    fn try_from(flat: FlatServerFrame) -> Result<Self, Missing> {
-        Ok(match flat.kind {
-            FrameType::Welcome => ServerFrame::Welcome {
+    fn try_from(flat: FlatServerFrame) -> Result<Self, Invalid> {
+        Ok(match flat.kind.as_str() {
+            "welcome" => ServerFrame::Welcome {
                 v: need(flat.v, "v")?,
                 you: need(flat.you, "you")?,
                 members: need(flat.members, "members")?,
@@ -110,7 +135,7 @@ impl TryFrom<FlatServerFrame> for ServerFrame {
                 secret: need(flat.secret, "secret")?,
                 limits: need(flat.limits, "limits")?,
             },
-            FrameType::Message => ServerFrame::Message(ChatMessage {
+            "message" => ServerFrame::Message(ChatMessage {
                 room: need(flat.room, "room")?,
                 seq: need(flat.seq, "seq")?,
                 from: nick_from(flat.from)?,
@@ -118,49 +143,41 @@ impl TryFrom<FlatServerFrame> for ServerFrame {
                 client_msg_id: need(flat.client_msg_id, "client_msg_id")?,
                 body: need(flat.body, "body")?,
             }),
-            FrameType::Ack => ServerFrame::Ack {
+            "ack" => ServerFrame::Ack {
                 client_msg_id: need(flat.client_msg_id, "client_msg_id")?,
                 seq: need(flat.seq, "seq")?,
             },
-            FrameType::Joined => ServerFrame::Joined {
+            "joined" => ServerFrame::Joined {
                 nick: need(flat.nick, "nick")?,
             },
-            FrameType::Left => ServerFrame::Left {
+            "left" => ServerFrame::Left {
                 nick: need(flat.nick, "nick")?,
             },
-            FrameType::Typing => ServerFrame::Typing {
+            "typing" => ServerFrame::Typing {
                 nick: need(flat.nick, "nick")?,
             },
-            FrameType::Gap => ServerFrame::Gap {
+            "gap" => ServerFrame::Gap {
                 from: seq_from(flat.from)?,
                 to: need(flat.to, "to")?,
             },
-            FrameType::Page => ServerFrame::Page {
+            "page" => ServerFrame::Page {
                 before: need(flat.before, "before")?,
                 messages: need(flat.messages, "messages")?,
                 more: need(flat.more, "more")?,
             },
-            FrameType::Error => ServerFrame::Error {
+            "error" => ServerFrame::Error {
                 code: need(flat.code, "code")?,
                 message: need(flat.message, "message")?,
                 client_msg_id: flat.client_msg_id,
             },
+            _ => return Err(Invalid::Unknown("type")),
         })
     }
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum BodyKind {
-    Text,
-    Image,
-    Sketch,
-}
-
-/// Every field any message body has.
-#[derive(Deserialize)]
 pub struct FlatBody {
-    kind: BodyKind,
+    kind: String,
     text: Option<String>,
     mime: Option<String>,
     url: Option<String>,
@@ -169,22 +186,23 @@ pub struct FlatBody {
 }
 
 impl TryFrom<FlatBody> for Body {
-    type Error = Missing;
+    type Error = Invalid;
 
-    fn try_from(flat: FlatBody) -> Result<Self, Missing> {
-        Ok(match flat.kind {
-            BodyKind::Text => Body::Text {
+    fn try_from(flat: FlatBody) -> Result<Self, Invalid> {
+        Ok(match flat.kind.as_str() {
+            "text" => Body::Text {
                 text: need(flat.text, "text")?,
             },
-            BodyKind::Image => Body::Image {
+            "image" => Body::Image {
                 mime: need(flat.mime, "mime")?,
                 url: need(flat.url, "url")?,
             },
-            BodyKind::Sketch => Body::Sketch {
+            "sketch" => Body::Sketch {
                 width: need(flat.width, "width")?,
                 height: need(flat.height, "height")?,
                 url: need(flat.url, "url")?,
             },
+            _ => return Err(Invalid::Unknown("kind")),
         })
     }
 }

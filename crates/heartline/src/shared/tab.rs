@@ -11,7 +11,6 @@ use crate::machine::{CloseInfo, Event, Stats, Status};
 use crate::{CloseError, Config, SendError};
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{ArrayBuffer, Function, JsString, Object, Promise, Reflect};
-use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
@@ -589,7 +588,8 @@ fn num(value: u64) -> JsValue {
 }
 
 /// A message as a plain object: frames stay strings, `ArrayBuffer`s and `Blob`s, copied by
-/// the channel's structured clone (no base64); events and statuses as JSON text.
+/// the channel's structured clone (no base64); events and statuses as nested plain objects
+/// (no JSON text: its code would weigh more than these few fields).
 fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
     let object = Object::new();
     let kind = match wire {
@@ -639,12 +639,13 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
         } => {
             set(&object, "tab", &num(tab));
             set(&object, "epoch", &num(epoch));
-            let state = json!({
-                "status": status_json(status),
-                "rtt_ms": rtt_ms,
-                "last_close": last_close.map(|close| close_json(&close)),
-            });
-            set(&object, "state", &state.to_string().into());
+            set(&object, "status", &status_js(status));
+            if let Some(rtt_ms) = rtt_ms {
+                set(&object, "rtt_ms", &num(rtt_ms));
+            }
+            if let Some(close) = last_close {
+                set(&object, "last_close", &close_js(close));
+            }
             "leader"
         }
         Wire::Ack { tab, seq, error } => {
@@ -666,7 +667,7 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
         }
         Wire::Event { from, event } => {
             set(&object, "tab", &num(from));
-            set(&object, "event", &event_json(&event).to_string().into());
+            set(&object, "event", &event_js(event));
             "event"
         }
         Wire::Frame { from, frame } => {
@@ -687,10 +688,9 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
 }
 
 fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
-    let get = |key: &str| Reflect::get(data, &key.into()).ok();
-    let number = |key: &str| get(key).and_then(|v| v.as_f64()).map(|v| v as u64);
-    let string = |key: &str| get(key).and_then(|v| v.as_string());
-    let json = |key: &str| string(key).and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    let get = |key: &str| field(data, key);
+    let number = |key: &str| field_u64(data, key);
+    let string = |key: &str| field_string(data, key);
     let code = || number("code").and_then(|code| u16::try_from(code).ok());
     let wire = match string("t")?.as_str() {
         "hello" => Wire::Hello {
@@ -724,16 +724,13 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
             code: code()?,
             reason: string("reason").unwrap_or_default(),
         },
-        "leader" => {
-            let state = json("state")?;
-            Wire::Leader {
-                tab: number("tab")?,
-                epoch: number("epoch").unwrap_or(0),
-                status: status_from(&state["status"])?,
-                rtt_ms: state["rtt_ms"].as_u64(),
-                last_close: close_from(&state["last_close"]),
-            }
-        }
+        "leader" => Wire::Leader {
+            tab: number("tab")?,
+            epoch: number("epoch").unwrap_or(0),
+            status: status_from(&get("status")?)?,
+            rtt_ms: number("rtt_ms"),
+            last_close: get("last_close").and_then(|close| close_from(&close)),
+        },
         "ack" => Wire::Ack {
             tab: number("tab")?,
             seq: number("seq")?,
@@ -748,7 +745,7 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
         },
         "event" => Wire::Event {
             from: number("tab")?,
-            event: event_from(&json("event")?)?,
+            event: event_from(&get("event")?)?,
         },
         "frame" => {
             let payload = get("payload")?;
@@ -769,39 +766,74 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
     Some(wire)
 }
 
-/// A status as JSON; a reconnect time goes as a delay, since each tab's clock has its own origin.
-fn status_json(status: Status) -> Value {
-    match status {
-        Status::Connecting { attempt } => json!({ "s": "connecting", "attempt": attempt }),
+/// A field of a plain object.
+fn field(object: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(object, &key.into())
+        .ok()
+        .filter(|value| !value.is_undefined())
+}
+
+fn field_u64(object: &JsValue, key: &str) -> Option<u64> {
+    field(object, key)?.as_f64().map(|value| value as u64)
+}
+
+fn field_u32(object: &JsValue, key: &str) -> Option<u32> {
+    u32::try_from(field_u64(object, key)?).ok()
+}
+
+fn field_string(object: &JsValue, key: &str) -> Option<String> {
+    field(object, key)?.as_string()
+}
+
+/// A plain object with these fields.
+fn object_with(kind_key: &str, kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    set(&object, kind_key, &kind.into());
+    for (key, value) in fields {
+        set(&object, key, value);
+    }
+    object.into()
+}
+
+/// A status; a reconnect time goes as a delay, since each tab's clock has its own origin.
+fn status_js(status: Status) -> JsValue {
+    let (name, fields) = match status {
+        Status::Connecting { attempt } => ("connecting", vec![("attempt", num(attempt.into()))]),
         Status::Reconnecting {
             attempt,
             next_at_ms,
-        } => {
-            json!({ "s": "reconnecting", "attempt": attempt, "in_ms": next_at_ms.saturating_sub(now_ms()) })
+        } => (
+            "reconnecting",
+            vec![
+                ("attempt", num(attempt.into())),
+                ("in_ms", num(next_at_ms.saturating_sub(now_ms()))),
+            ],
+        ),
+        Status::Unreachable { attempts } => {
+            ("unreachable", vec![("attempts", num(attempts.into()))])
         }
-        Status::Unreachable { attempts } => json!({ "s": "unreachable", "attempts": attempts }),
-        Status::Open => json!({ "s": "open" }),
-        Status::Closing => json!({ "s": "closing" }),
-        Status::Closed => json!({ "s": "closed" }),
-        Status::Offline => json!({ "s": "offline" }),
-        Status::Stopped => json!({ "s": "stopped" }),
-        Status::Paused => json!({ "s": "paused" }),
-        Status::Failed => json!({ "s": "failed" }),
-    }
+        Status::Open => ("open", vec![]),
+        Status::Closing => ("closing", vec![]),
+        Status::Closed => ("closed", vec![]),
+        Status::Offline => ("offline", vec![]),
+        Status::Stopped => ("stopped", vec![]),
+        Status::Paused => ("paused", vec![]),
+        Status::Failed => ("failed", vec![]),
+    };
+    object_with("s", name, &fields)
 }
 
-fn status_from(value: &Value) -> Option<Status> {
-    let count = |key: &str| value[key].as_u64().and_then(|n| u32::try_from(n).ok());
-    Some(match value["s"].as_str()? {
+fn status_from(value: &JsValue) -> Option<Status> {
+    Some(match field_string(value, "s")?.as_str() {
         "connecting" => Status::Connecting {
-            attempt: count("attempt")?,
+            attempt: field_u32(value, "attempt")?,
         },
         "reconnecting" => Status::Reconnecting {
-            attempt: count("attempt")?,
-            next_at_ms: now_ms().saturating_add(value["in_ms"].as_u64()?),
+            attempt: field_u32(value, "attempt")?,
+            next_at_ms: now_ms().saturating_add(field_u64(value, "in_ms")?),
         },
         "unreachable" => Status::Unreachable {
-            attempts: count("attempts")?,
+            attempts: field_u32(value, "attempts")?,
         },
         "open" => Status::Open,
         "closing" => Status::Closing,
@@ -814,70 +846,73 @@ fn status_from(value: &Value) -> Option<Status> {
     })
 }
 
-fn close_json(close: &CloseInfo) -> Value {
-    json!({ "code": close.code, "reason": close.reason, "was_clean": close.was_clean })
+fn close_js(close: CloseInfo) -> JsValue {
+    let object = Object::new();
+    set(&object, "code", &num(close.code.into()));
+    set(&object, "reason", &close.reason.into());
+    set(&object, "was_clean", &close.was_clean.into());
+    object.into()
 }
 
-fn close_from(value: &Value) -> Option<CloseInfo> {
+fn close_from(value: &JsValue) -> Option<CloseInfo> {
     Some(CloseInfo {
-        code: u16::try_from(value["code"].as_u64()?).ok()?,
-        reason: value["reason"].as_str()?.to_owned(),
-        was_clean: value["was_clean"].as_bool()?,
+        code: u16::try_from(field_u64(value, "code")?).ok()?,
+        reason: field_string(value, "reason")?,
+        was_clean: field(value, "was_clean")?.as_bool()?,
     })
 }
 
-fn event_json(event: &Event) -> Value {
-    match event {
-        Event::Status(status) => json!({ "e": "status", "status": status_json(*status) }),
-        Event::Opened => json!({ "e": "opened" }),
-        Event::Error => json!({ "e": "error" }),
-        Event::Closed(close) => json!({ "e": "closed", "close": close_json(close) }),
-        Event::ReconnectScheduled { attempt, delay_ms } => {
-            json!({ "e": "reconnect", "attempt": attempt, "delay_ms": delay_ms })
-        }
-        Event::HeartbeatSent => json!({ "e": "hb_sent" }),
-        Event::HeartbeatReply { rtt_ms } => json!({ "e": "hb_reply", "rtt_ms": rtt_ms }),
-        Event::HeartbeatExtended { buffered } => {
-            json!({ "e": "hb_extended", "buffered": buffered })
-        }
-        Event::HeartbeatTimeout => json!({ "e": "hb_timeout" }),
-        Event::Flushed { frames } => json!({ "e": "flushed", "frames": frames }),
-        Event::Discarded { frames } => json!({ "e": "discarded", "frames": frames }),
-        Event::Requeued { frames } => json!({ "e": "requeued", "frames": frames }),
-        Event::SendFailed { error } => json!({ "e": "send_failed", "error": error }),
-    }
+/// An event: its name (`e`) and its one value, if any, under a name that says what it is.
+fn event_js(event: Event) -> JsValue {
+    let count = |frames: usize| num(frames as u64);
+    let (name, fields) = match event {
+        Event::Status(status) => ("status", vec![("status", status_js(status))]),
+        Event::Opened => ("opened", vec![]),
+        Event::Error => ("error", vec![]),
+        Event::Closed(close) => ("closed", vec![("close", close_js(close))]),
+        Event::ReconnectScheduled { attempt, delay_ms } => (
+            "reconnect",
+            vec![
+                ("attempt", num(attempt.into())),
+                ("delay_ms", num(delay_ms)),
+            ],
+        ),
+        Event::HeartbeatSent => ("hb_sent", vec![]),
+        Event::HeartbeatReply { rtt_ms } => ("hb_reply", vec![("rtt_ms", num(rtt_ms))]),
+        Event::HeartbeatExtended { buffered } => ("hb_extended", vec![("buffered", num(buffered))]),
+        Event::HeartbeatTimeout => ("hb_timeout", vec![]),
+        Event::Flushed { frames } => ("flushed", vec![("frames", count(frames))]),
+        Event::Discarded { frames } => ("discarded", vec![("frames", count(frames))]),
+        Event::Requeued { frames } => ("requeued", vec![("frames", count(frames))]),
+        Event::SendFailed { error } => ("send_failed", vec![("error", error.into())]),
+    };
+    object_with("e", name, &fields)
 }
 
-fn event_from(value: &Value) -> Option<Event> {
-    let count = |key: &str| value[key].as_u64();
-    Some(match value["e"].as_str()? {
-        "status" => Event::Status(status_from(&value["status"])?),
+fn event_from(value: &JsValue) -> Option<Event> {
+    let frames = || usize::try_from(field_u64(value, "frames")?).ok();
+    Some(match field_string(value, "e")?.as_str() {
+        "status" => Event::Status(status_from(&field(value, "status")?)?),
         "opened" => Event::Opened,
         "error" => Event::Error,
-        "closed" => Event::Closed(close_from(&value["close"])?),
+        "closed" => Event::Closed(close_from(&field(value, "close")?)?),
         "reconnect" => Event::ReconnectScheduled {
-            attempt: u32::try_from(count("attempt")?).ok()?,
-            delay_ms: count("delay_ms")?,
+            attempt: field_u32(value, "attempt")?,
+            delay_ms: field_u64(value, "delay_ms")?,
         },
         "hb_sent" => Event::HeartbeatSent,
         "hb_reply" => Event::HeartbeatReply {
-            rtt_ms: count("rtt_ms")?,
+            rtt_ms: field_u64(value, "rtt_ms")?,
         },
         "hb_extended" => Event::HeartbeatExtended {
-            buffered: count("buffered")?,
+            buffered: field_u64(value, "buffered")?,
         },
         "hb_timeout" => Event::HeartbeatTimeout,
-        "flushed" => Event::Flushed {
-            frames: usize::try_from(count("frames")?).ok()?,
-        },
-        "discarded" => Event::Discarded {
-            frames: usize::try_from(count("frames")?).ok()?,
-        },
-        "requeued" => Event::Requeued {
-            frames: usize::try_from(count("frames")?).ok()?,
-        },
+        "flushed" => Event::Flushed { frames: frames()? },
+        "discarded" => Event::Discarded { frames: frames()? },
+        "requeued" => Event::Requeued { frames: frames()? },
         "send_failed" => Event::SendFailed {
-            error: value["error"].as_str()?.to_owned(),
+            error: field_string(value, "error")?,
         },
         _ => return None,
     })
