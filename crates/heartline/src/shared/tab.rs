@@ -120,6 +120,11 @@ impl Drop for TabInner {
     }
 }
 
+/// The format of the messages between tabs, in the channel's and the lock's names: tabs still
+/// running an older bundle (open before a deploy) then share a connection among themselves
+/// instead of misreading the newer tabs' messages. Bump it with any change to those messages.
+const CHANNEL_FORMAT: u32 = 2;
+
 impl SharedTab {
     /// Joins the tabs sharing `key`, or says what this browser lacks.
     pub(crate) fn new(
@@ -132,8 +137,9 @@ impl SharedTab {
             .ok()
             .filter(|locks| !locks.is_undefined() && !locks.is_null())
             .ok_or("no Web Locks API (navigator.locks)")?;
-        let channel = BroadcastChannel::new(&format!("heartline:{key}"))
-            .map_err(|_| "no BroadcastChannel".to_string())?;
+        let name = format!("heartline/{CHANNEL_FORMAT}:{key}");
+        let channel =
+            BroadcastChannel::new(&name).map_err(|_| "no BroadcastChannel".to_string())?;
         let tab = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
         let mut config = config;
         config.shared = None;
@@ -147,7 +153,7 @@ impl SharedTab {
             channel,
             on_message: RefCell::new(None),
             locks: locks.unchecked_into(),
-            lock_name: format!("heartline:{key}"),
+            lock_name: name,
             election: RefCell::new(None),
             election_id: Cell::new(0),
             conn_id: Cell::new(0),
