@@ -571,7 +571,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.leader = Some(self.tab);
         self.writable = false;
         self.suspect_until = None;
-        self.max_epoch += 1;
+        self.max_epoch = self.max_epoch.saturating_add(1);
         self.epoch = self.max_epoch;
         self.status = Status::Closed;
         out.push(Action::Lead);
@@ -664,13 +664,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     pub fn tick(&mut self, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         if self.leading {
-            if self.suspect_until.is_some_and(|until| now >= until) {
-                // Two beats and no lock lost, no newer leader heard: nobody took over.
-                self.suspect_until = None;
-                if self.writable {
-                    self.transmit_pending(&mut out);
-                }
-            }
+            self.end_hold(now, &mut out);
             out.push(Action::Post(Wire::Beat {
                 tab: self.tab,
                 epoch: self.epoch,
@@ -834,6 +828,17 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out
     }
 
+    /// Leader: two beats after a stop and no lock lost, no newer leader heard: nobody took
+    /// over, so the followers' frames go out.
+    fn end_hold(&mut self, now: u64, out: &mut Actions<P, I>) {
+        if self.leading && self.suspect_until.is_some_and(|until| now >= until) {
+            self.suspect_until = None;
+            if self.writable {
+                self.transmit_pending(out);
+            }
+        }
+    }
+
     fn may_transmit(&self) -> bool {
         self.writable && self.suspect_until.is_none()
     }
@@ -893,6 +898,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// Something another tab posted on the channel.
     pub fn handle(&mut self, wire: Wire<P, I>, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
+        // The hold after a stop ends on time even when this tab's timers are throttled (a
+        // hidden tab ticks once a minute); the followers' messages still arrive at once.
+        self.end_hold(now, &mut out);
         match wire {
             Wire::Hello { tab } | Wire::Alive { tab } | Wire::Send { tab, .. } if !self.leading => {
                 match self.peers.iter_mut().find(|(peer, _)| *peer == tab) {
@@ -905,8 +913,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             }
             Wire::Hello { tab } => {
                 if self.leading {
+                    // A new tab opens the connection (as `open()` would in its own tab); a
+                    // known one only asks whether this tab still leads, and must not cut a
+                    // reconnect's backoff short (hidden followers ask every few seconds).
+                    let new = self.subscribers.get_mut(&tab).is_none();
                     self.subscribers.entry(tab, now).last_seen = now;
-                    out.push(Action::Open);
+                    if new || matches!(self.status, Status::Closed | Status::Stopped) {
+                        out.push(Action::Open);
+                    }
                     out.push(Action::Post(self.announcement()));
                 }
             }
@@ -1016,12 +1030,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Follower: whether a leader's announcement or beat is to be followed: any, when none is
-    /// known; else the same leader, or one of at least its term (a thawed former leader's
-    /// beats, of an older term, are not).
+    /// known; else the same leader, or one of a later term (a thawed former leader's beats, of
+    /// an older term, are not). Two that stole at once share a term: the follower stays with
+    /// the one it has until that one resigns, rather than flipping and handing its unacked
+    /// frames to both.
     fn follows(&self, tab: TabId, epoch: u64) -> bool {
         match self.leader {
             None => true,
-            Some(leader) => leader == tab || epoch >= self.epoch,
+            Some(leader) => leader == tab || epoch > self.epoch,
         }
     }
 
@@ -1166,7 +1182,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             }
             return;
         }
-        subscriber.expected = Some(seq + 1);
+        subscriber.expected = Some(seq.saturating_add(1));
         subscriber.pending.push_back((seq, payload));
         if self.may_transmit() {
             self.transmit_pending(out);

@@ -779,8 +779,12 @@ fn field(object: &JsValue, key: &str) -> Option<JsValue> {
         .filter(|value| !value.is_undefined())
 }
 
+/// A whole number from another tab, up to 2^53 (what a JS number holds exactly): anything else
+/// (a fraction, a negative, 1e30) makes the message malformed rather than a saturated value.
 fn field_u64(object: &JsValue, key: &str) -> Option<u64> {
-    field(object, key)?.as_f64().map(|value| value as u64)
+    const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+    let value = field(object, key)?.as_f64()?;
+    (value.fract() == 0.0 && (0.0..=MAX_SAFE).contains(&value)).then_some(value as u64)
 }
 
 fn field_u32(object: &JsValue, key: &str) -> Option<u32> {

@@ -750,6 +750,43 @@ fn a_live_leader_whose_timers_are_throttled_answers_and_keeps_the_lead() {
 }
 
 #[test]
+fn a_followers_questions_never_cut_the_leaders_reconnect_backoff_short() {
+    let mut world = World::started(2);
+    world.lose(0);
+    let requests = world.tab(0).conn.as_ref().unwrap().open_requests;
+    // A hidden leader ticks once a minute: its follower asks every half takeover time.
+    for _ in 0..40 {
+        world.now += BEAT;
+        let now = world.now;
+        let actions = world.tab(1).core.tick(now);
+        world.execute(1, actions);
+        world.run();
+    }
+    assert_eq!(
+        world.tab(0).conn.as_ref().unwrap().open_requests,
+        requests,
+        "a question reopened the connection at once (no backoff, never Unreachable)"
+    );
+    assert_eq!(world.leaders(), [0]);
+}
+
+#[test]
+fn a_throttled_leaders_hold_ends_with_the_next_channel_message() {
+    let mut world = World::started(2);
+    world.lock = Some(0);
+    world.freeze(0);
+    world.send(1, "a1");
+    world.now += BEAT;
+    world.thaw(0);
+    assert!(world.server.is_empty(), "held");
+    // Its timers now throttled: no tick for a minute. Two beats on, the follower's next word
+    // (here its next frame) ends the hold.
+    world.now += 2 * BEAT;
+    world.send(1, "a2");
+    assert_eq!(world.server, ["a1", "a2"]);
+}
+
+#[test]
 fn a_leader_stopped_briefly_holds_followers_frames_for_two_beats_then_sends_them_once() {
     let mut world = World::started(2);
     world.lock = Some(0);
