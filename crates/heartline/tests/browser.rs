@@ -15,6 +15,19 @@ fn is_message(notice: &Notice) -> bool {
     matches!(notice, Notice::Message(_))
 }
 
+/// The RTT of the next heartbeat reply (within 2 s).
+async fn heartbeat_reply(probe: &mut Probe) -> u64 {
+    let (_, notice) = probe
+        .until(2_000, "heartbeat reply", |n| {
+            matches!(n, Notice::Event(Event::HeartbeatReply { .. }))
+        })
+        .await;
+    match notice {
+        Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt_ms,
+        _ => unreachable!(),
+    }
+}
+
 fn closed(notice: &Notice) -> Option<&heartline::CloseInfo> {
     match notice {
         Notice::Event(Event::Closed(close)) => Some(close),
@@ -185,14 +198,7 @@ async fn pong_is_swallowed_and_measured() {
     let config = fast(test_url(&key, "mode=echo")).with_heartbeat_timing(100, 1_000);
     let mut probe = Probe::connect(config);
     probe.opened().await;
-    let (_, notice) = probe
-        .until(2_000, "heartbeat reply", |n| {
-            matches!(n, Notice::Event(Event::HeartbeatReply { .. }))
-        })
-        .await;
-    let Notice::Event(Event::HeartbeatReply { rtt_ms }) = notice else {
-        unreachable!()
-    };
+    let rtt_ms = heartbeat_reply(&mut probe).await;
     assert!(rtt_ms < 1_000);
     assert_eq!(probe.socket().stats().rtt_ms, Some(rtt_ms));
     assert!(
@@ -211,14 +217,7 @@ async fn a_wall_clock_that_jumps_changes_neither_the_rtt_nor_the_heartbeat() {
     let mut probe = Probe::connect(config);
     probe.opened().await;
     for _ in 0..3 {
-        let (_, notice) = probe
-            .until(2_000, "heartbeat reply", |n| {
-                matches!(n, Notice::Event(Event::HeartbeatReply { .. }))
-            })
-            .await;
-        let Notice::Event(Event::HeartbeatReply { rtt_ms }) = notice else {
-            unreachable!()
-        };
+        let rtt_ms = heartbeat_reply(&mut probe).await;
         assert!(rtt_ms < 1_000, "RTT {rtt_ms} ms on loopback");
     }
     assert!(

@@ -85,6 +85,44 @@ fn count_numbered(stats: &serde_json::Value, prefixes: &[&str]) -> usize {
     })
 }
 
+/// Logs how long after the leader `what` (closed, froze...) the socket was open again, and
+/// asserts it was within `bound_ms`.
+fn open_again_within(what: &str, from: f64, opened_at: f64, bound_ms: f64) {
+    let took = opened_at - from;
+    web_sys::console::log_1(&format!("open again {took:.0} ms after the leader {what}").into());
+    assert!(
+        took <= bound_ms,
+        "open again {took:.0} ms after the leader {what} (bound {bound_ms} ms)"
+    );
+}
+
+/// One handover in all: the server saw two connections, one open now, and no follower holds a
+/// frame unsent.
+async fn after_one_handover(key: &str, tabs: &[Probe], followers: &[usize]) {
+    let stats = stats(key).await;
+    assert_eq!(
+        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
+        (Some(2), Some(1)),
+        "{stats}"
+    );
+    for f in followers {
+        assert_eq!(tabs[*f].socket().queued(), 0, "tab {f}");
+    }
+}
+
+/// Waits until the server has received `count` texts starting with `prefix`.
+async fn until_received(key: &str, prefix: &str, count: usize, deadline_ms: u32) {
+    server_until(key, deadline_ms, |s| {
+        s["received"].as_array().is_some_and(|r| {
+            r.iter()
+                .filter(|t| t.as_str().is_some_and(|t| t.starts_with(prefix)))
+                .count()
+                >= count
+        })
+    })
+    .await;
+}
+
 /// Sends `{prefix}{n}` for every n in `range` from each (tab, prefix) pair.
 fn send_numbered(tabs: &[Probe], senders: &[(usize, &str)], range: std::ops::Range<u32>) {
     for n in range {
@@ -185,15 +223,7 @@ async fn a_followers_sends_keep_their_order() {
     for text in &sent {
         tabs[follower].socket().send_text(text.clone()).unwrap();
     }
-    server_until(&key, 5_000, |s| {
-        s["received"].as_array().is_some_and(|r| {
-            r.iter()
-                .filter(|t| t.as_str().is_some_and(|t| t.starts_with("f-")))
-                .count()
-                >= 100
-        })
-    })
-    .await;
+    until_received(&key, "f-", 100, 5_000).await;
     assert_eq!(received(&key, "f-").await, sent);
     assert_eq!(
         tabs[follower].socket().queued(),
@@ -248,18 +278,7 @@ async fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
         }
     }
     let (_, opened_at) = new_leader.expect("a follower took over");
-    web_sys::console::log_1(
-        &format!(
-            "handover: open again {:.0} ms after the leader closed",
-            opened_at - closed_at
-        )
-        .into(),
-    );
-    assert!(
-        opened_at - closed_at <= HANDOVER_MS,
-        "open again {:.0} ms after the leader closed (bound {HANDOVER_MS} ms)",
-        opened_at - closed_at
-    );
+    open_again_within("closed", closed_at, opened_at, HANDOVER_MS);
     server_until(&key, 5_000, |s| {
         s["received"].as_array().map_or(0, |r| {
             r.iter()
@@ -279,15 +298,7 @@ async fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
             "frames of follower {prefix}: none lost, none twice, in order"
         );
     }
-    let stats = stats(&key).await;
-    assert_eq!(
-        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(2), Some(1)),
-        "{stats}"
-    );
-    for f in &followers {
-        assert_eq!(tabs[*f].socket().queued(), 0);
-    }
+    after_one_handover(&key, &tabs, &followers).await;
 }
 
 #[wasm_bindgen_test]
@@ -360,18 +371,7 @@ async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lo
             *n == Notice::Event(heartline::Event::Opened)
         })
         .await;
-    web_sys::console::log_1(
-        &format!(
-            "takeover: open again {:.0} ms after the leader froze",
-            opened_at - frozen_at
-        )
-        .into(),
-    );
-    assert!(
-        opened_at - frozen_at <= bound_ms,
-        "open again {:.0} ms after the leader froze (bound {bound_ms} ms)",
-        opened_at - frozen_at
-    );
+    open_again_within("froze", frozen_at, opened_at, bound_ms);
     send_numbered(&tabs, &senders, 10..15);
     // The server sees the new connection beside the frozen tab's socket, and no third.
     server_until(&key, 3_000, |s| s["opened"] == 2).await;
@@ -392,15 +392,7 @@ async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lo
         .filter(|i| tabs[*i].socket().role() == Some(Role::Leader))
         .collect();
     assert_eq!(leaders, [new]);
-    let stats = stats(&key).await;
-    assert_eq!(
-        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(2), Some(1)),
-        "{stats}"
-    );
-    for f in &followers {
-        assert_eq!(tabs[*f].socket().queued(), 0, "tab {f}");
-    }
+    after_one_handover(&key, &tabs, &followers).await;
 }
 
 #[wasm_bindgen_test]
@@ -431,11 +423,7 @@ async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
             *n == Notice::Event(heartline::Event::Opened)
         })
         .await;
-    assert!(
-        opened_at - crashed_at <= HANDOVER_MS,
-        "open again {:.0} ms after the crash (bound {HANDOVER_MS} ms)",
-        opened_at - crashed_at
-    );
+    open_again_within("crashed", crashed_at, opened_at, HANDOVER_MS);
     assert_once_in_order(&key, &prefixes, 15).await;
     let stats = server_until(&key, 3_000, |s| s["open_now"] == 1).await;
     assert_eq!(stats["opened"], 2, "{stats}");
@@ -461,15 +449,7 @@ async fn binary_frames_cross_the_channel_both_ways_as_bytes() {
     tabs[follower].socket().send_bytes(&all).unwrap();
     let buffer = js_sys::Uint8Array::from(&big[..]).buffer();
     tabs[follower].socket().send_array_buffer(&buffer).unwrap();
-    server_until(&key, 3_000, |s| {
-        s["received"].as_array().is_some_and(|r| {
-            r.iter()
-                .filter(|t| t.as_str().is_some_and(|t| t.starts_with("<binary")))
-                .count()
-                >= 2
-        })
-    })
-    .await;
+    until_received(&key, "<binary", 2, 3_000).await;
     let got: Vec<String> = received(&key, "<binary").await;
     assert_eq!(got, ["<binary 256 bytes>", "<binary 70000 bytes>"]);
     // The echoes reach both tabs, the follower's through the channel, byte for byte.
