@@ -432,7 +432,8 @@ impl Config {
     /// assert_eq!(config.shared_takeover_ms, 2_000);
     /// ```
     pub fn with_shared_takeover(mut self, takeover_ms: u64) -> Self {
-        self.shared_takeover_ms = takeover_ms.max(40);
+        // At least 40 ms: `SharedCore::with_takeover` applies the floor.
+        self.shared_takeover_ms = takeover_ms;
         self
     }
 

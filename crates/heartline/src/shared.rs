@@ -460,8 +460,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let before = self.status();
         if !self.subscribed {
             // The leader's silence counts from now: an unsubscribed tab does not watch it.
-            self.heard_at = now;
-            self.probe_at = None;
+            self.heard(now);
         }
         self.started = true;
         self.subscribed = true;

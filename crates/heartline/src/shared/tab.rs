@@ -339,12 +339,21 @@ impl TabInner {
             return;
         }
         let Some(wire) = decode(&data) else { return };
-        let sent_at = Reflect::get(&data, &"at".into())
+        // Only a leader acts on a stop (followers' frames it holds): a follower, which receives
+        // every inbound frame relayed, skips the look.
+        let leading_beat = self
+            .core
+            .try_borrow()
             .ok()
-            .and_then(|at| at.as_f64());
-        let beat_ms = self.core.try_borrow().map_or(0, |core| core.beat_ms());
-        if sent_at.is_some_and(|at| js_sys::Date::now() - at > beat_ms as f64) {
-            self.run(|core, now| core.was_stopped(now));
+            .filter(|core| core.is_leader())
+            .map(|core| core.beat_ms());
+        if let Some(beat_ms) = leading_beat {
+            let sent_at = Reflect::get(&data, &"at".into())
+                .ok()
+                .and_then(|at| at.as_f64());
+            if sent_at.is_some_and(|at| js_sys::Date::now() - at > beat_ms as f64) {
+                self.run(|core, now| core.was_stopped(now));
+            }
         }
         self.run(|core, now| core.handle(wire, now));
     }
@@ -390,6 +399,11 @@ impl TabInner {
         if let Ok(mut core) = self.core.try_borrow_mut() {
             core.steal_failed(now_ms());
         }
+        self.requeue();
+    }
+
+    /// Queues for the lock again (after a failed steal, or stepping down).
+    fn requeue(self: &Rc<Self>) {
         if let Err(error) = self.queue(false) {
             web_sys::console::warn_1(
                 &format!("heartline: cannot queue for the lock: {error}").into(),
@@ -411,11 +425,7 @@ impl TabInner {
             .map(|conn| conn.take_queued())
             .unwrap_or_default();
         drop(conn);
-        if let Err(error) = self.queue(false) {
-            web_sys::console::warn_1(
-                &format!("heartline: cannot queue for the lock: {error}").into(),
-            );
-        }
+        self.requeue();
         self.run(|core, _| core.adopt_own(unsent));
     }
 
@@ -732,7 +742,7 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
         },
         "leader" => Wire::Leader {
             tab: number("tab")?,
-            epoch: number("epoch").unwrap_or(0),
+            epoch: number("epoch")?,
             status: status_from(&get("status")?)?,
             rtt_ms: number("rtt_ms"),
             last_close: get("last_close").and_then(|close| close_from(&close)),
@@ -744,7 +754,7 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
         },
         "beat" => Wire::Beat {
             tab: number("tab")?,
-            epoch: number("epoch").unwrap_or(0),
+            epoch: number("epoch")?,
         },
         "resign" => Wire::Resign {
             tab: number("tab")?,
