@@ -9,6 +9,11 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
+# The disk is reported first and last: a machine whose disk fills fails in
+# whichever step writes next, and this says why.
+disk_report() { df -h "$ROOT" | tail -1 | awk '{print "disk: " $4 " free of " $2}'; }
+disk_report
+
 bash scripts/install.sh || { echo "install failed" >&2; exit 1; }
 
 WORK="$(mktemp -d)"
@@ -110,6 +115,8 @@ if wants browser || wants e2e; then
 fi
 
 printf '\n==> summary\n'
+disk_report
+[ -d target ] && du -sh target | awk '{print "target/: " $1}'
 printf '  %s\n' "${RESULTS[@]}"
 if [ "$FAILED" -gt 0 ]; then
   echo "FAILED: $FAILED step(s)"
