@@ -416,8 +416,9 @@ impl Config {
     }
 
     /// How long the followers of a shared connection wait without a word from the leader tab
-    /// before one takes the lead from it, ms (default 4 000; at least 40). A leader whose page
-    /// is frozen by the browser, or whose main thread is blocked, keeps its Web Lock; the
+    /// before one takes the lead from it, ms (default 4 000; at least 40). A leader the browser
+    /// announces it will freeze (`freeze`) steps down at once; one frozen without warning, or
+    /// whose main thread is blocked, keeps its Web Lock; the
     /// leader beats every quarter of this time, and a follower that heard nothing for half of
     /// it asks the leader directly (a live tab answers at once, even when the browser throttles
     /// its timers), then, unanswered, steals the lock and opens its own socket: 1.25 times this

@@ -788,6 +788,30 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out
     }
 
+    /// The browser is about to freeze this tab (the Page Lifecycle `freeze` event: a hidden tab
+    /// put to sleep to save power). A frozen leader reads nothing and answers nobody, and the
+    /// others would wait a whole takeover time to notice: a leader with followers steps down
+    /// now instead ([`demote`](Self::demote)), so the next one is granted the lock at once. A
+    /// leader alone keeps its socket (nobody else could take it over), as does a follower.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(1, Default::default());
+    /// tab.open(0);
+    /// tab.promote(0);
+    /// assert!(tab.freezing(5).is_empty(), "alone: nobody could take over");
+    /// tab.handle(Wire::Hello { tab: 2 }, 10);
+    /// assert!(tab.freezing(20).contains(&Action::Resign));
+    /// assert!(!tab.is_leader());
+    /// ```
+    pub fn freezing(&mut self, now: u64) -> Actions<P, I> {
+        if self.leading && !self.subscribers.is_empty() {
+            self.demote(now)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// A former leader's own frames its connection never sent: they become this follower's,
     /// numbered after the others, for the next leader (outside the outbox limits: they were
     /// accepted already).

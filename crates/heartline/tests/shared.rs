@@ -429,6 +429,53 @@ async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
     assert_eq!(stats["opened"], 2, "{stats}");
 }
 
+/// The browser's own freeze of a hidden tab cannot be caused from a page; what the library sees
+/// of it is the `freeze` event the browser sends first, dispatched here. It reaches every handle
+/// of the page: the followers keep going, the leader steps down at once, long before the
+/// followers' takeover time (the default, 4 s, here) would have run out.
+#[wasm_bindgen_test]
+async fn a_leader_told_it_will_be_frozen_hands_over_at_once_and_nothing_is_lost_or_doubled() {
+    let key = unique_key("shared-freeze-event");
+    let mut tabs = tabs(&key, 3).await;
+    let old = leader(&tabs);
+    let followers: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    let senders: Vec<(usize, &str)> = followers.iter().copied().zip(["a", "b"]).collect();
+    let prefixes = ["a", "b"];
+    send_numbered(&tabs, &senders, 0..5);
+    // Acknowledged: the leader knows both followers (a leader alone keeps its socket).
+    for f in &followers {
+        until_true(3_000, "every frame acknowledged", || {
+            tabs[*f].socket().queued() == 0
+        })
+        .await;
+    }
+    let froze_at = js_sys::Date::now();
+    run_js("document.dispatchEvent(new Event('freeze'))");
+    send_numbered(&tabs, &senders, 5..10);
+    let new = new_leader(&tabs, &followers, HANDOVER_MS as u32 + 2_000).await;
+    tabs[new]
+        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
+        .await;
+    let (opened_at, _) = tabs[new]
+        .until(HANDOVER_MS as u32 + 2_000, "the new leader's open", |n| {
+            *n == Notice::Event(heartline::Event::Opened)
+        })
+        .await;
+    open_again_within(
+        "was told it will be frozen",
+        froze_at,
+        opened_at,
+        HANDOVER_MS,
+    );
+    send_numbered(&tabs, &senders, 10..15);
+    assert_once_in_order(&key, &prefixes, 15).await;
+    assert_eq!(tabs[old].socket().role(), Some(Role::Follower));
+    tabs[old].socket().send_text("z0").unwrap();
+    assert_once_in_order(&key, &["z"], 1).await;
+    let stats = server_until(&key, 3_000, |s| s["open_now"] == 1).await;
+    assert_eq!(stats["opened"], 2, "{stats}");
+}
+
 fn bytes_of(notice: &Notice) -> Option<Vec<u8>> {
     match notice {
         Notice::Message(Inbound::ArrayBuffer(buffer)) => {

@@ -9,6 +9,7 @@ use crate::driver::{now_ms, Heartline as Connection};
 use crate::frame::{Inbound, Notice, Outgoing, Text};
 use crate::machine::{CloseInfo, Event, Stats, Status};
 use crate::{CloseError, Config, SendError};
+use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{ArrayBuffer, Function, JsString, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
@@ -65,6 +66,8 @@ struct TabInner {
     frozen: RefCell<Option<Vec<Held>>>,
     /// Test hook: the tab goes without a word.
     crashed: Cell<bool>,
+    /// The document's `freeze` (Page Lifecycle): a leader with followers steps down.
+    on_freeze: RefCell<Option<EventListener>>,
 }
 
 /// This tab's place in the lock's queue (or its steal); once granted, the lock is held by a
@@ -117,6 +120,7 @@ impl Drop for TabInner {
         self.channel.set_onmessage(None);
         self.channel.close();
         self.alive.borrow_mut().take();
+        self.on_freeze.borrow_mut().take();
     }
 }
 
@@ -161,6 +165,7 @@ impl SharedTab {
             steal_timer: RefCell::new(None),
             frozen: RefCell::new(None),
             crashed: Cell::new(false),
+            on_freeze: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -180,6 +185,18 @@ impl SharedTab {
                 }
             }
         }));
+        // Chromium freezes hidden tabs to save power and says so first; Firefox has no such
+        // event (nor such freezes). A freeze it does not announce (a hung loop) is noticed by
+        // the followers' takeover time instead.
+        if let Some(document) = web_sys::window().and_then(|window| window.document()) {
+            let weak = Rc::downgrade(&inner);
+            *inner.on_freeze.borrow_mut() =
+                Some(EventListener::new(&document, "freeze", move |_| {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.run(|core, now| core.freezing(now));
+                    }
+                }));
+        }
         inner.queue(false)?;
         Ok(Self { inner })
     }

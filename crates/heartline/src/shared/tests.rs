@@ -885,3 +885,31 @@ fn a_leader_that_goes_says_so_and_followers_keep_their_frames_for_the_next() {
     assert_eq!(sent_by(&world.server, "a"), ["a1", "a2"]);
     assert_eq!(world.tab(1).core.unacked(), 0);
 }
+
+#[test]
+fn freezing_hands_the_lead_over_only_when_another_tab_could_take_it() {
+    // Alone, a leader keeps its socket: nobody could take it over.
+    let mut alone = World::started(1);
+    let actions = alone.tab(0).core.freezing(0);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(alone.tab(0).core.is_leader());
+
+    let mut world = World::started(3);
+    world.lose(0);
+    world.send(0, "own1");
+    world.send(1, "a1");
+    // The browser says it will freeze the leader: it resigns before the followers' takeover
+    // time has even begun, and its lock goes to the next in the queue.
+    let now = world.now;
+    let actions = world.tab(0).core.freezing(now);
+    world.execute(0, actions);
+    world.run();
+    assert!(!world.tab(0).core.is_leader());
+    world.promote(1);
+    world.connect(1);
+    world.send(2, "b1");
+    assert_eq!(sent_by(&world.server, "own"), ["own1"]);
+    assert_eq!(sent_by(&world.server, "a"), ["a1"]);
+    assert_eq!(sent_by(&world.server, "b"), ["b1"]);
+    assert_eq!(world.leaders(), [1]);
+}
