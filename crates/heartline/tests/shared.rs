@@ -1,21 +1,24 @@
 //! One connection for several tabs ([`Config::with_shared`]) in real browsers, against the real
 //! server's test mode, which counts the connections it sees per key.
 //!
-//! wasm-bindgen-test runs every test in one page, so the "tabs" here are several `Heartline`
+//! wasm-bindgen-test runs every test in one page. Most "tabs" here are several `Heartline`
 //! handles in that page with the same shared key. Each has its own `BroadcastChannel` object and
 //! its own place in the Web Locks queue, so the browser APIs are exercised exactly as between
 //! tabs (a channel never hands a message back to the object that posted it, and each lock
-//! request is queued on its own); what this does not cover is a tab's process going away, which
-//! the end-to-end test with several pages does. A frozen tab (its page alive, its event loop
+//! request is queued on its own). The frame tests (`FrameTab`) run each tab in a same-origin
+//! iframe with its own instance of this module, document and global scope, and remove the
+//! leading frame: the browser tears it down with no `Drop` run, lets its lock go and closes its
+//! socket. A tab's process going away is left to the end-to-end test with several pages. A frozen tab (its page alive, its event loop
 //! stopped) and a crashed one are played by the handle's test hooks
 //! (`Heartline::simulate_freeze`, `Heartline::simulate_crash`).
 #![cfg(target_arch = "wasm32")]
 
 mod support;
 
-use heartline::{Config, Inbound, Notice, Role, Status};
+use heartline::{Config, Event, Heartline, Inbound, Notice, Role, Status};
+use js_sys::Reflect;
 use support::{fast, server_until, stats, test_url, unique_key, until_true, Probe};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -590,5 +593,257 @@ async fn without_web_locks_each_tab_is_told_it_is_alone_and_has_its_own_socket()
         ),
         "{:?}",
         shared_again.socket().role()
+    );
+}
+
+// Tabs as frames: each same-origin iframe runs its own instance of this test module, with its
+// own document and global scope (its own channel object and lock requests, as a tab has), and
+// the browser tears it down when the frame is removed: no `Drop` runs, the browser itself lets
+// the frame's lock go and closes its socket, as for a closed tab.
+
+/// In a frame: its tab, and the `tabSend` function it put on its window.
+type InFrame = (std::rc::Rc<Heartline>, Closure<dyn Fn(String)>);
+
+thread_local! {
+    static FRAME_TAB: std::cell::RefCell<Option<InFrame>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs in a frame's own instance of this module (see [`FrameTab`]): one tab of `key`. What it
+/// receives (`tabLog`), its status (`tabStatus`) and its role (`tabRole`) go on its window;
+/// `tabSend(text)` sends.
+#[wasm_bindgen]
+pub fn frame_tab(key: String) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let log = js_sys::Array::new();
+    let _ = Reflect::set(&window, &"tabLog".into(), &log);
+    let shown = window.clone();
+    let socket = Heartline::new(shared(&key), move |notice| {
+        let (name, value): (&str, JsValue) = match notice {
+            Notice::Message(Inbound::Text(text)) => {
+                log.push(&text.to_string().into());
+                return;
+            }
+            Notice::Role(role) => ("tabRole", format!("{role:?}").into()),
+            Notice::Event(Event::Status(status)) => ("tabStatus", format!("{status:?}").into()),
+            _ => return,
+        };
+        let _ = Reflect::set(&shown, &name.into(), &value);
+    });
+    socket.open();
+    let socket = std::rc::Rc::new(socket);
+    let sender = socket.clone();
+    let send = Closure::<dyn Fn(String)>::new(move |text: String| {
+        if let Err(error) = sender.send_text(text) {
+            web_sys::console::error_1(&format!("frame tab: {error}").into());
+        }
+    });
+    let _ = Reflect::set(&window, &"tabSend".into(), send.as_ref());
+    FRAME_TAB.with(|slot| *slot.borrow_mut() = Some((socket, send)));
+}
+
+/// A tab in a same-origin iframe of the test page.
+struct FrameTab {
+    frame: web_sys::Element,
+}
+
+impl FrameTab {
+    fn open(key: &str) -> Self {
+        let window = web_sys::window().expect("a window");
+        let document = window.document().expect("a document");
+        let origin = Reflect::get(&window, &"location".into())
+            .and_then(|location| Reflect::get(&location, &"origin".into()))
+            .ok()
+            .and_then(|origin| origin.as_string())
+            .expect("the test page's origin");
+        let frame = document.create_element("iframe").expect("an iframe");
+        // The runner serves this module's glue at /wasm-bindgen-test.js.
+        let page = format!(
+            "<script type=module>import('{origin}/wasm-bindgen-test.js')\
+             .then(async (glue) => {{ await glue.default('{origin}/wasm-bindgen-test_bg.wasm'); glue.frame_tab('{key}'); }})\
+             .catch((error) => {{ window.tabError = String((error && error.stack) || error); }});</script>"
+        );
+        frame.set_attribute("srcdoc", &page).expect("srcdoc");
+        document
+            .body()
+            .expect("a body")
+            .append_child(&frame)
+            .expect("the frame is added");
+        Self { frame }
+    }
+
+    fn field(&self, name: &str) -> JsValue {
+        Reflect::get(&self.frame, &"contentWindow".into())
+            .and_then(|window| Reflect::get(&window, &name.into()))
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+
+    fn role(&self) -> Option<String> {
+        self.field("tabRole").as_string()
+    }
+
+    fn is_open(&self) -> bool {
+        self.field("tabStatus").as_string().as_deref() == Some("Open")
+    }
+
+    fn log(&self) -> Vec<String> {
+        js_sys::Array::from(&self.field("tabLog"))
+            .iter()
+            .filter_map(|text| text.as_string())
+            .collect()
+    }
+
+    fn send(&self, text: &str) {
+        let send: js_sys::Function = self.field("tabSend").into();
+        send.call1(&JsValue::NULL, &text.into())
+            .expect("the frame's send runs");
+    }
+
+    /// The browser tears the frame down: its document, its instance, its lock and its socket.
+    fn remove(self) {
+        self.frame.remove();
+    }
+}
+
+async fn frame_tabs(key: &str, count: usize) -> Vec<FrameTab> {
+    let tabs: Vec<FrameTab> = (0..count).map(|_| FrameTab::open(key)).collect();
+    let start = js_sys::Date::now();
+    while !tabs.iter().all(FrameTab::is_open) {
+        if js_sys::Date::now() - start > 10_000.0 {
+            let seen: Vec<String> = tabs
+                .iter()
+                .map(|tab| {
+                    format!(
+                        "status {:?}, role {:?}, ran {}, error {:?}",
+                        tab.field("tabStatus"),
+                        tab.role(),
+                        !tab.field("tabLog").is_undefined(),
+                        tab.field("tabError").as_string()
+                    )
+                })
+                .collect();
+            panic!("the frame tabs did not all open within 10 s: {seen:?}");
+        }
+        gloo_timers::future::TimeoutFuture::new(10).await;
+    }
+    tabs
+}
+
+fn frame_leader(tabs: &[FrameTab]) -> usize {
+    let leaders: Vec<usize> = (0..tabs.len())
+        .filter(|i| tabs[*i].role().as_deref() == Some("Leader"))
+        .collect();
+    assert_eq!(leaders.len(), 1, "exactly one leading frame: {leaders:?}");
+    leaders[0]
+}
+
+/// Every frame tab received each of `expected`; none of the numbered texts of `prefixes` twice,
+/// and each prefix's in order.
+async fn frames_received(tabs: &[FrameTab], prefixes: &[&str], expected: &[String]) {
+    let ours = |tab: &FrameTab| -> Vec<String> {
+        tab.log()
+            .into_iter()
+            .filter(|t| t.len() <= 4 && prefixes.iter().any(|p| t.starts_with(p)))
+            .collect()
+    };
+    until_true(5_000, "every echo in every frame", || {
+        tabs.iter()
+            .all(|tab| expected.iter().all(|text| ours(tab).contains(text)))
+    })
+    .await;
+    for (i, tab) in tabs.iter().enumerate() {
+        let got = ours(tab);
+        for prefix in prefixes {
+            let numbers: Vec<u32> = got
+                .iter()
+                .filter(|t| t.starts_with(prefix))
+                .filter_map(|t| t[prefix.len()..].parse().ok())
+                .collect();
+            assert!(
+                numbers.windows(2).all(|pair| pair[0] < pair[1]),
+                "frame {i}: the echoes of {prefix} once each, in order: {numbers:?}"
+            );
+        }
+    }
+}
+
+fn numbered(prefixes: &[&str], range: std::ops::Range<u32>) -> Vec<String> {
+    prefixes
+        .iter()
+        .flat_map(|p| range.clone().map(move |n| format!("{p}{n}")))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn three_frames_make_one_connection_and_every_frame_reaches_every_tab_once() {
+    let key = unique_key("shared-frames");
+    let tabs = frame_tabs(&key, 3).await;
+    frame_leader(&tabs);
+    for n in 0..10 {
+        for (tab, prefix) in tabs.iter().zip(["a", "b", "c"]) {
+            tab.send(&format!("{prefix}{n}"));
+        }
+    }
+    assert_once_in_order(&key, &["a", "b", "c"], 10).await;
+    frames_received(&tabs, &["a", "b", "c"], &numbered(&["a", "b", "c"], 0..10)).await;
+    let stats = stats(&key).await;
+    assert_eq!(
+        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
+    for tab in tabs {
+        tab.remove();
+    }
+    server_until(&key, 3_000, |s| s["open_now"] == 0).await;
+}
+
+#[wasm_bindgen_test]
+async fn removing_the_leading_frame_hands_over_with_no_frame_lost_or_doubled() {
+    let key = unique_key("shared-frames-gone");
+    let mut tabs = frame_tabs(&key, 3).await;
+    let old = frame_leader(&tabs);
+    let followers: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    // Followers a and b: at these places now, and at 0 and 1 once the leader's frame is gone.
+    let send = |tabs: &[FrameTab], places: [usize; 2], range: std::ops::Range<u32>| {
+        for n in range {
+            for (place, prefix) in places.iter().zip(["a", "b"]) {
+                tabs[*place].send(&format!("{prefix}{n}"));
+            }
+        }
+    };
+    send(&tabs, [followers[0], followers[1]], 0..5);
+    // Mid-conversation: handed to the leader, some still unsent, when its frame goes.
+    let gone_at = js_sys::Date::now();
+    tabs.remove(old).remove();
+    send(&tabs, [0, 1], 5..10);
+    until_true(HANDOVER_MS as u32 + 2_000, "a frame took the lead", || {
+        tabs.iter()
+            .any(|tab| tab.role().as_deref() == Some("Leader"))
+    })
+    .await;
+    frame_leader(&tabs);
+    server_until(&key, HANDOVER_MS as u32 + 2_000, |s| {
+        s["opened"] == 2 && s["open_now"] == 1
+    })
+    .await;
+    web_sys::console::log_1(
+        &format!(
+            "a new socket {:.0} ms after the leading frame went",
+            js_sys::Date::now() - gone_at
+        )
+        .into(),
+    );
+    send(&tabs, [0, 1], 10..15);
+    assert_once_in_order(&key, &["a", "b"], 15).await;
+    // The echoes of what was sent after the handover reach both remaining tabs (earlier ones
+    // came back on the old leader's socket, and may have gone with it); none twice, in order.
+    frames_received(&tabs, &["a", "b"], &numbered(&["a", "b"], 10..15)).await;
+    let stats = stats(&key).await;
+    assert_eq!(
+        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
+        (Some(2), Some(1)),
+        "{stats}"
     );
 }
