@@ -74,7 +74,9 @@ struct TabInner {
 /// promise that only `release` settles.
 struct Election {
     abort: AbortController,
-    _granted: Closure<dyn FnMut(JsValue) -> Promise>,
+    /// Also held by the wait for the request to settle: a steal cannot be withdrawn (it takes
+    /// no signal), so the browser may call this after the election is replaced.
+    _granted: Rc<Closure<dyn FnMut(JsValue) -> Promise>>,
     release: Rc<RefCell<Option<Function>>>,
 }
 
@@ -553,23 +555,25 @@ fn elect(inner: &Rc<TabInner>, id: u64, steal: bool) -> Result<Election, String>
     let release: Rc<RefCell<Option<Function>>> = Rc::default();
     let weak = Rc::downgrade(inner);
     let held = release.clone();
-    let granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock: JsValue| {
-        let mut keep = |resolve: Function, _reject: Function| {
-            *held.borrow_mut() = Some(resolve);
-        };
-        let promise = Promise::new(&mut keep);
-        match weak.upgrade() {
-            Some(inner) if inner.election_id.get() == id => {
-                inner.run(|core, now| core.promote(now))
-            }
-            _ => {
-                if let Some(resolve) = held.borrow_mut().take() {
-                    let _ = resolve.call0(&JsValue::UNDEFINED);
+    let granted = Rc::new(Closure::<dyn FnMut(JsValue) -> Promise>::new(
+        move |_lock: JsValue| {
+            let mut keep = |resolve: Function, _reject: Function| {
+                *held.borrow_mut() = Some(resolve);
+            };
+            let promise = Promise::new(&mut keep);
+            match weak.upgrade() {
+                Some(inner) if inner.election_id.get() == id => {
+                    inner.run(|core, now| core.promote(now))
+                }
+                _ => {
+                    if let Some(resolve) = held.borrow_mut().take() {
+                        let _ = resolve.call0(&JsValue::UNDEFINED);
+                    }
                 }
             }
-        }
-        promise
-    });
+            promise
+        },
+    ));
     let options = Object::new();
     if steal {
         // A steal cannot take a signal (the browser refuses the pair); it is granted at once.
@@ -577,16 +581,21 @@ fn elect(inner: &Rc<TabInner>, id: u64, steal: bool) -> Result<Election, String>
     } else {
         let _ = Reflect::set(&options, &"signal".into(), &abort.signal());
     }
-    let request = inner
-        .locks
-        .request(&inner.lock_name, &options, granted.as_ref().unchecked_ref());
+    let request = inner.locks.request(
+        &inner.lock_name,
+        &options,
+        granted.as_ref().as_ref().unchecked_ref(),
+    );
     // Settles when the lock is let go (fulfilled), when the wait is aborted (an AbortError,
     // not granted), or when another tab steals the held lock (an AbortError, granted): that
     // one means this tab no longer leads. Awaited, so no rejection goes unhandled.
     let weak = Rc::downgrade(inner);
     let was_granted = release.clone();
+    let callable = granted.clone();
     wasm_bindgen_futures::spawn_local(async move {
         let settled = wasm_bindgen_futures::JsFuture::from(request).await;
+        // Settled: the browser will not call the grant callback any more.
+        drop(callable);
         let Some(inner) = weak.upgrade() else { return };
         if settled.is_err() && inner.election_id.get() == id {
             if was_granted.borrow().is_some() {
