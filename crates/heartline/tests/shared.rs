@@ -75,6 +75,33 @@ async fn new_leader(tabs: &[Probe], candidates: &[usize], deadline_ms: u32) -> u
     leaders[0]
 }
 
+/// Waits for one of `followers` to lead and then for its own socket's open (an earlier `Opened`
+/// in its notices is the shared socket's first one); returns it and when it opened.
+async fn new_leader_open(
+    tabs: &mut [Probe],
+    followers: &[usize],
+    deadline_ms: u32,
+) -> (usize, f64) {
+    let new = new_leader(tabs, followers, deadline_ms).await;
+    tabs[new]
+        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
+        .await;
+    let (opened_at, _) = tabs[new]
+        .until(deadline_ms, "the new leader's open", |n| {
+            *n == Notice::Event(heartline::Event::Opened)
+        })
+        .await;
+    (new, opened_at)
+}
+
+/// The followers of `tabs`' leader and their prefixes, a, b, c...
+fn followers_of(tabs: &[Probe]) -> (usize, Vec<usize>, Vec<(usize, &'static str)>) {
+    let old = leader(tabs);
+    let followers: Vec<usize> = (0..tabs.len()).filter(|i| *i != old).collect();
+    let senders = followers.iter().copied().zip(["a", "b", "c"]).collect();
+    (old, followers, senders)
+}
+
 /// How many of the server's received texts start with one of `prefixes` and are short (the
 /// tests' numbered frames).
 fn count_numbered(stats: &serde_json::Value, prefixes: &[&str]) -> usize {
@@ -344,9 +371,7 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
 async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lost_or_doubled() {
     let key = unique_key("shared-frozen");
     let mut tabs = quick_tabs(&key, 4).await;
-    let old = leader(&tabs);
-    let followers: Vec<usize> = (0..4).filter(|i| *i != old).collect();
-    let senders: Vec<(usize, &str)> = followers.iter().copied().zip(["a", "b", "c"]).collect();
+    let (old, followers, senders) = followers_of(&tabs);
     let prefixes = ["a", "b", "c"];
     send_numbered(&tabs, &senders, 0..5);
     server_until(&key, 3_000, |s| count_numbered(s, &prefixes) >= 15).await;
@@ -363,17 +388,7 @@ async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lo
     send_numbered(&tabs, &senders, 5..10);
     // The three followers notice the silence at about the same time; one takes over.
     let bound_ms = TAKEOVER_MS as f64 * 1.5 + HANDOVER_MS;
-    let new = new_leader(&tabs, &followers, bound_ms as u32 + 2_000).await;
-    // Its own socket's open comes after it was told it leads (an earlier `Opened` in its
-    // notices is the shared socket's first one).
-    tabs[new]
-        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
-        .await;
-    let (opened_at, _) = tabs[new]
-        .until(bound_ms as u32 + 2_000, "the new leader's open", |n| {
-            *n == Notice::Event(heartline::Event::Opened)
-        })
-        .await;
+    let (new, opened_at) = new_leader_open(&mut tabs, &followers, bound_ms as u32 + 2_000).await;
     open_again_within("froze", frozen_at, opened_at, bound_ms);
     send_numbered(&tabs, &senders, 10..15);
     // The server sees the new connection beside the frozen tab's socket, and no third.
@@ -402,9 +417,7 @@ async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lo
 async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
     let key = unique_key("shared-crash");
     let mut tabs = tabs(&key, 3).await;
-    let old = leader(&tabs);
-    let followers: Vec<usize> = (0..3).filter(|i| *i != old).collect();
-    let senders: Vec<(usize, &str)> = followers.iter().copied().zip(["a", "b"]).collect();
+    let (old, followers, senders) = followers_of(&tabs);
     let prefixes = ["a", "b"];
     send_numbered(&tabs, &senders, 0..5);
     server_until(&key, 3_000, |s| count_numbered(s, &prefixes) >= 10).await;
@@ -417,15 +430,7 @@ async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
         socket.simulate_crash();
     }
     send_numbered(&tabs, &senders, 10..15);
-    let new = new_leader(&tabs, &followers, 3_000).await;
-    tabs[new]
-        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
-        .await;
-    let (opened_at, _) = tabs[new]
-        .until(3_000, "the new leader's open", |n| {
-            *n == Notice::Event(heartline::Event::Opened)
-        })
-        .await;
+    let (_, opened_at) = new_leader_open(&mut tabs, &followers, 3_000).await;
     open_again_within("crashed", crashed_at, opened_at, HANDOVER_MS);
     assert_once_in_order(&key, &prefixes, 15).await;
     let stats = server_until(&key, 3_000, |s| s["open_now"] == 1).await;
@@ -440,9 +445,7 @@ async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
 async fn a_leader_told_it_will_be_frozen_hands_over_at_once_and_nothing_is_lost_or_doubled() {
     let key = unique_key("shared-freeze-event");
     let mut tabs = tabs(&key, 3).await;
-    let old = leader(&tabs);
-    let followers: Vec<usize> = (0..3).filter(|i| *i != old).collect();
-    let senders: Vec<(usize, &str)> = followers.iter().copied().zip(["a", "b"]).collect();
+    let (old, followers, senders) = followers_of(&tabs);
     let prefixes = ["a", "b"];
     send_numbered(&tabs, &senders, 0..5);
     // Acknowledged: the leader knows both followers (a leader alone keeps its socket).
@@ -455,15 +458,7 @@ async fn a_leader_told_it_will_be_frozen_hands_over_at_once_and_nothing_is_lost_
     let froze_at = js_sys::Date::now();
     run_js("document.dispatchEvent(new Event('freeze'))");
     send_numbered(&tabs, &senders, 5..10);
-    let new = new_leader(&tabs, &followers, HANDOVER_MS as u32 + 2_000).await;
-    tabs[new]
-        .until(1_000, "the lead", |n| *n == Notice::Role(Role::Leader))
-        .await;
-    let (opened_at, _) = tabs[new]
-        .until(HANDOVER_MS as u32 + 2_000, "the new leader's open", |n| {
-            *n == Notice::Event(heartline::Event::Opened)
-        })
-        .await;
+    let (_, opened_at) = new_leader_open(&mut tabs, &followers, HANDOVER_MS as u32 + 2_000).await;
     open_again_within(
         "was told it will be frozen",
         froze_at,
