@@ -551,7 +551,7 @@ async fn a_delay_longer_than_setimeout_allows_does_not_fire_at_once() {
         .await;
     // Unclamped, the delay wraps to a negative i32: the timer fires at once, finds itself early
     // and re-arms, round and round, with no notice to show for it. So count the timers too.
-    let timers = count_timeouts();
+    let timers = count_calls("setTimeout");
     let later = probe.quiet_for(700).await;
     let armed = timers
         .call0(&wasm_bindgen::JsValue::NULL)
@@ -791,7 +791,7 @@ async fn inbound_text_is_not_copied_into_rust_until_read() {
     for n in 0..frames {
         probe.socket().send_text(format!("é{n}")).unwrap();
     }
-    let encodes = count_text_encodes();
+    let encodes = count_calls("TextEncoder.prototype.encodeInto");
     let mut texts = Vec::new();
     while texts.len() < frames {
         let (_, notice) = probe.until(3_000, "the echoes", is_message).await;
@@ -802,7 +802,7 @@ async fn inbound_text_is_not_copied_into_rust_until_read() {
     let unread = encodes.call0(&wasm_bindgen::JsValue::NULL).unwrap();
     assert_eq!(unread.as_f64(), Some(0.0), "text copied on arrival");
     // The count does see a copy: reading one frame makes it.
-    let encodes = count_text_encodes();
+    let encodes = count_calls("TextEncoder.prototype.encodeInto");
     assert_eq!(String::from(texts.remove(7)), "é7");
     let read = encodes.call0(&wasm_bindgen::JsValue::NULL).unwrap();
     assert_eq!(read.as_f64(), Some(1.0), "one read, one copy");
@@ -1008,23 +1008,18 @@ export function refuse_sends_of(marker) {
   };
   return () => { WebSocket.prototype.send = send; };
 }
-export function count_timeouts() {
-  const setTimeout = globalThis.setTimeout;
+export function count_calls(path) {
+  // "setTimeout" (on the global object) or "TextEncoder.prototype.encodeInto".
+  const parts = path.split('.');
+  const name = parts.pop();
+  const owner = parts.reduce((object, key) => object[key], globalThis);
+  const original = owner[name];
   let calls = 0;
-  globalThis.setTimeout = function (...args) {
+  owner[name] = function (...args) {
     calls += 1;
-    return setTimeout.apply(this, args);
+    return original.apply(this, args);
   };
-  return () => { globalThis.setTimeout = setTimeout; return calls; };
-}
-export function count_text_encodes() {
-  const encodeInto = TextEncoder.prototype.encodeInto;
-  let calls = 0;
-  TextEncoder.prototype.encodeInto = function (...args) {
-    calls += 1;
-    return encodeInto.apply(this, args);
-  };
-  return () => { TextEncoder.prototype.encodeInto = encodeInto; return calls; };
+  return () => { owner[name] = original; return calls; };
 }
 export function leap_date_now(step) {
   const now = Date.now;
@@ -1036,11 +1031,10 @@ export function leap_date_now(step) {
 extern "C" {
     /// Makes every socket's `send` throw for this one text; call the returned function to undo.
     fn refuse_sends_of(marker: &str) -> js_sys::Function;
-    /// Counts `setTimeout` calls from now; the returned function undoes that and says how many.
-    fn count_timeouts() -> js_sys::Function;
-    /// Counts `TextEncoder.prototype.encodeInto` calls from now; the returned function undoes
-    /// that and says how many.
-    fn count_text_encodes() -> js_sys::Function;
+    /// Counts calls of the function at `path` from the global object (`"setTimeout"`,
+    /// `"TextEncoder.prototype.encodeInto"`) from now; the returned function undoes that and
+    /// says how many.
+    fn count_calls(path: &str) -> js_sys::Function;
     /// Makes `Date.now()` leap `step_ms` ahead at every call; call the returned function to undo.
     fn leap_date_now(step_ms: f64) -> js_sys::Function;
 }
