@@ -11,7 +11,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
-import { Ui } from './lib/ui.mjs';
+import { Ui, pollUntil } from './lib/ui.mjs';
 
 const base = process.env.HEARTLINE_URL;
 if (!base) throw new Error('HEARTLINE_URL is not set: run the end-to-end tests through scripts/test.sh');
@@ -23,14 +23,8 @@ async function stats(key) {
 }
 
 // Polls the server's stats for `key` until `ok` holds.
-async function statsUntil(key, ok, what, timeout = 10_000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const now = await stats(key);
-    if (ok(now)) return now;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stats: ${JSON.stringify(now)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+function statsUntil(key, ok, what, timeout = 10_000) {
+  return pollUntil(() => stats(key), ok, timeout, what, 50);
 }
 
 for (const name of BROWSERS.filter((browser) => browser === 'chromium')) {
@@ -59,29 +53,24 @@ for (const name of BROWSERS.filter((browser) => browser === 'chromium')) {
       assert.equal(away.closes[0].code, 1000);
 
       await tab.back();
-      const deadline = Date.now() + 10_000;
-      let state;
-      for (;;) {
-        state = await tab.eval(() => {
-          const navigation = performance.getEntriesByType('navigation')[0];
-          return {
-            url: location.pathname,
-            restored: window.e2eSameDocument === true,
-            pageshows: window.e2ePageshows ?? null,
-            type: navigation?.type ?? null,
-            // Chromium 123+: why the page was not restored, on the entry of the page loaded instead.
-            notRestoredReasons: navigation?.notRestoredReasons ? JSON.stringify(navigation.notRestoredReasons) : null,
-          };
-        }).catch(() => null);
-        if (state?.url === '/playground' && (state.restored || state.type === 'back_forward')) break;
-        if (Date.now() > deadline) throw new Error(`never came back: ${JSON.stringify(state)}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const where = () => tab.eval(() => {
+        const navigation = performance.getEntriesByType('navigation')[0];
+        return {
+          url: location.pathname,
+          restored: window.e2eSameDocument === true,
+          pageshows: window.e2ePageshows ?? null,
+          type: navigation?.type ?? null,
+          // Chromium 123+: why the page was not restored, on the entry of the page loaded instead.
+          notRestoredReasons: navigation?.notRestoredReasons ? JSON.stringify(navigation.notRestoredReasons) : null,
+        };
+      }).catch(() => null);
+      const back = (state) => state?.url === '/playground' && (state.restored || state.type === 'back_forward');
+      const state = await pollUntil(where, back, 10_000, 'the page back from the history', 50);
       assert.ok(state.restored, `loaded again instead of restored from the back/forward cache: ${JSON.stringify(state)}`);
       assert.deepEqual(state.pageshows, [true]);
 
-      const back = await statsUntil(key, (s) => s.opened === 2 && s.open_now === 1, 'the socket reopened after pageshow');
-      assert.equal(back.rejected, 0);
+      const reopened = await statsUntil(key, (s) => s.opened === 2 && s.open_now === 1, 'the socket reopened after pageshow');
+      assert.equal(reopened.rejected, 0);
       await page.until('text', { label: 'Ready state' }, (t) => typeof t === 'string' && t.includes('OPEN 1'), 5_000, 'ready state OPEN 1');
     });
   });

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
-import { Ui } from './lib/ui.mjs';
+import { Ui, pollUntil } from './lib/ui.mjs';
 import { startProxy } from './lib/proxy.mjs';
 
 const base = process.env.HEARTLINE_URL;
@@ -37,13 +37,7 @@ async function showPages(pages) {
 }
 
 // Polls `check` until it holds; fails after `timeout` ms.
-async function until(check, timeout, what) {
-  const deadline = Date.now() + timeout;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (check, timeout, what) => pollUntil(check, (held) => held, timeout, what, 50);
 
 // Watches the server's connection count until stopped: the highest count seen, and the longest
 // stretch above `limit`. It observes; it synchronises nothing.

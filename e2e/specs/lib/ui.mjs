@@ -231,6 +231,20 @@ export function inPage({ op, args }) {
 }
 
 // A page through a driver adapter: `eval(fn, arg)` runs fn(arg) in the page.
+// Polls `read()` every `every` ms until `ok(value)` holds and returns that value; fails with the
+// last value after `timeout` ms. For state that fires no event the test could await.
+export async function pollUntil(read, ok, timeout, what, every = 100) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(value)?.slice(0, 500)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
+
 export class Ui {
   constructor(page) {
     this.page = page;
@@ -246,17 +260,8 @@ export class Ui {
   }
 
   // Polls `op` until `ok(value)` holds; fails with the last value after `timeout` ms.
-  async until(op, args, ok, timeout = 10_000, what = op) {
-    const deadline = Date.now() + timeout;
-    let value;
-    for (;;) {
-      value = await this.do(op, args);
-      if (ok(value)) return value;
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(value).slice(0, 500)}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+  until(op, args, ok, timeout = 10_000, what = op) {
+    return pollUntil(() => this.do(op, args), ok, timeout, what);
   }
 
   // Fills a control once it is on the page (the app renders after its wasm loads).
