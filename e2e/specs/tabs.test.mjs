@@ -46,9 +46,15 @@ function watchConnections(limit) {
   let max = 0;
   let overSince = null;
   let longestOver = 0;
+  let failed = null;
   const done = (async () => {
     while (!stopped) {
-      const { connections } = await health();
+      // A failed look is kept for stop() to report (after the test's own failure, if any),
+      // not left to reject unheard.
+      const { connections } = await health().catch((error) => {
+        failed ??= error;
+        return { connections: 0 };
+      });
       const now = Date.now();
       max = Math.max(max, connections);
       if (connections > limit) {
@@ -64,7 +70,7 @@ function watchConnections(limit) {
     async stop() {
       stopped = true;
       await done;
-      return { max, longestOver };
+      return { max, longestOver, failed };
     },
   };
 }
@@ -130,7 +136,8 @@ for (const name of BROWSERS) {
         // Stopped on failure too, or its polling keeps the test process alive.
         seen = await watch.stop();
       }
-      const { max, longestOver } = seen;
+      const { max, longestOver, failed } = seen;
+      assert.equal(failed, null, `the connection watcher could not read /health: ${failed?.message}`);
       assert.equal((await health()).connections, others + 1, 'two tabs, one connection');
       assert.ok(max <= others + 2, `at most one extra connection during the handover (saw ${max - others})`);
       assert.ok(longestOver <= MAX_OVERLAP_MS, `handover overlap ${longestOver} ms`);
@@ -184,7 +191,8 @@ for (const name of BROWSERS) {
         // Stopped on failure too, or its polling keeps the test process alive.
         seen = await watch.stop();
       }
-      const { max, longestOver } = seen;
+      const { max, longestOver, failed } = seen;
+      assert.equal(failed, null, `the connection watcher could not read /health: ${failed?.message}`);
       assert.ok(max <= others + 2, `at most one extra connection during the takeover (saw ${max - others})`);
       assert.ok(longestOver <= MAX_OVERLAP_MS, `takeover overlap ${longestOver} ms`);
 

@@ -792,7 +792,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// put to sleep to save power). A frozen leader reads nothing and answers nobody, and the
     /// others would wait a whole takeover time to notice: a leader with followers steps down
     /// now instead ([`demote`](Self::demote)), so the next one is granted the lock at once. A
-    /// leader alone keeps its socket (nobody else could take it over), as does a follower.
+    /// leader that knows of no follower keeps its socket (nobody could take it over), as does
+    /// a follower.
     ///
     /// ```
     /// use heartline::shared::{Action, SharedCore, Wire};
