@@ -303,6 +303,8 @@ pub struct SharedCore<P, I> {
     subscribed: bool,
     /// `open()` was called at least once (before that, sends are queued).
     started: bool,
+    /// Follower: said goodbye when its page was hidden ([`page_hidden`](Self::page_hidden)).
+    hidden: bool,
     leading: bool,
     /// Follower: the leader, once announced.
     leader: Option<TabId>,
@@ -354,6 +356,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             limits,
             subscribed: false,
             started: false,
+            hidden: false,
             leading: false,
             leader: None,
             next_seq: 1,
@@ -786,6 +789,43 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
         self.report_status_change(before, &mut out);
         out
+    }
+
+    /// Follower: its page is going away (`pagehide`: closed, navigated from, or put in the
+    /// back/forward cache). A page that goes drops nothing (no destructor runs), so without a
+    /// word the leader would count it for its whole lease, and keep the socket open for it after
+    /// its own application closed. A follower whose frames were all acknowledged says goodbye
+    /// (1000, "page hidden": the code the leader closes with if it was the last; a page may
+    /// send only 1000 or 3000-4999); one whose frames the leader still holds stays counted, so
+    /// they still go out.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(2, Default::default());
+    /// tab.open(0);
+    /// let bye = Wire::Bye { tab: 2, code: 1000, reason: "page hidden".into() };
+    /// assert_eq!(tab.page_hidden(), vec![Action::Post(bye)]);
+    /// assert_eq!(tab.page_shown(), vec![Action::Post(Wire::Hello { tab: 2 })]);
+    /// ```
+    pub fn page_hidden(&mut self) -> Actions<P, I> {
+        if self.leading || !self.subscribed || self.hidden || !self.unacked.is_empty() {
+            return Vec::new();
+        }
+        self.hidden = true;
+        vec![Action::Post(Wire::Bye {
+            tab: self.tab,
+            code: 1000,
+            reason: "page hidden".into(),
+        })]
+    }
+
+    /// Follower: its page is shown again from the back/forward cache (`pageshow`, persisted)
+    /// after [`page_hidden`](Self::page_hidden): it subscribes again.
+    pub fn page_shown(&mut self) -> Actions<P, I> {
+        if !std::mem::take(&mut self.hidden) || self.leading || !self.subscribed {
+            return Vec::new();
+        }
+        vec![Action::Post(Wire::Hello { tab: self.tab })]
     }
 
     /// The browser is about to freeze this tab (the Page Lifecycle `freeze` event: a hidden tab

@@ -603,8 +603,12 @@ async fn without_web_locks_each_tab_is_told_it_is_alone_and_has_its_own_socket()
 // the browser tears it down when the frame is removed: no `Drop` runs, the browser itself lets
 // the frame's lock go and closes its socket, as for a closed tab.
 
-/// In a frame: its tab, and the `tabSend` function it put on its window.
-type InFrame = (std::rc::Rc<Heartline>, Closure<dyn Fn(String)>);
+/// In a frame: its tab, and the `tabSend` and `tabClose` functions it put on its window.
+type InFrame = (
+    std::rc::Rc<Heartline>,
+    Closure<dyn Fn(String)>,
+    Closure<dyn Fn()>,
+);
 
 thread_local! {
     static FRAME_TAB: std::cell::RefCell<Option<InFrame>> = const { std::cell::RefCell::new(None) };
@@ -642,7 +646,14 @@ pub fn frame_tab(key: String) {
         }
     });
     let _ = Reflect::set(&window, &"tabSend".into(), send.as_ref());
-    FRAME_TAB.with(|slot| *slot.borrow_mut() = Some((socket, send)));
+    let closer = socket.clone();
+    let close = Closure::<dyn Fn()>::new(move || {
+        if let Err(error) = closer.close(1000, "closed by the page") {
+            web_sys::console::error_1(&format!("frame tab: {error}").into());
+        }
+    });
+    let _ = Reflect::set(&window, &"tabClose".into(), close.as_ref());
+    FRAME_TAB.with(|slot| *slot.borrow_mut() = Some((socket, send, close)));
 }
 
 /// A tab in a same-origin iframe of the test page.
@@ -694,6 +705,19 @@ impl FrameTab {
             .iter()
             .filter_map(|text| text.as_string())
             .collect()
+    }
+
+    /// The frame goes to another page (its document is unloaded: `pagehide`, then gone).
+    fn navigate_away(&self) {
+        self.frame
+            .set_attribute("srcdoc", "<p>another page</p>")
+            .expect("srcdoc");
+    }
+
+    /// The frame's application closes its subscription.
+    fn close(&self) {
+        let close: js_sys::Function = self.field("tabClose").into();
+        close.call0(&JsValue::NULL).expect("the frame's close runs");
     }
 
     fn send(&self, text: &str) {
@@ -851,4 +875,23 @@ async fn removing_the_leading_frame_hands_over_with_no_frame_lost_or_doubled() {
         (Some(2), Some(1)),
         "{stats}"
     );
+}
+
+/// A page that goes runs no destructor; the follower's `pagehide` says goodbye, so a leader whose
+/// own application closed does not keep the socket for it for the whole lease (150 s).
+#[wasm_bindgen_test]
+async fn when_the_last_frame_using_the_socket_goes_the_socket_closes() {
+    let key = unique_key("shared-frames-last");
+    let tabs = frame_tabs(&key, 2).await;
+    let leader = frame_leader(&tabs);
+    let follower = 1 - leader;
+    // The leading frame's application closes; the follower still uses the socket.
+    tabs[leader].close();
+    tabs[follower].send("f0");
+    frames_received(&tabs[follower..=follower], &["f"], &["f0".to_string()]).await;
+    assert_eq!(stats(&key).await["open_now"], 1);
+    // The follower's page goes: the last tab using the socket.
+    tabs[follower].navigate_away();
+    let stats = server_until(&key, 3_000, |s| s["open_now"] == 0).await;
+    assert_eq!(stats["opened"], 1, "{stats}");
 }

@@ -66,8 +66,9 @@ struct TabInner {
     frozen: RefCell<Option<Vec<Held>>>,
     /// Test hook: the tab goes without a word.
     crashed: Cell<bool>,
-    /// The document's `freeze` (Page Lifecycle): a leader with followers steps down.
-    on_freeze: RefCell<Option<EventListener>>,
+    /// The document's `freeze` (Page Lifecycle): a leader with followers steps down; the
+    /// window's `pagehide` and `pageshow`: a follower says goodbye, and hello again.
+    lifecycle: RefCell<Vec<EventListener>>,
 }
 
 /// This tab's place in the lock's queue (or its steal); once granted, the lock is held by a
@@ -122,7 +123,7 @@ impl Drop for TabInner {
         self.channel.set_onmessage(None);
         self.channel.close();
         self.alive.borrow_mut().take();
-        self.on_freeze.borrow_mut().take();
+        self.lifecycle.borrow_mut().clear();
     }
 }
 
@@ -167,7 +168,7 @@ impl SharedTab {
             steal_timer: RefCell::new(None),
             frozen: RefCell::new(None),
             crashed: Cell::new(false),
-            on_freeze: RefCell::new(None),
+            lifecycle: RefCell::new(Vec::new()),
         });
         let weak = Rc::downgrade(&inner);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -190,15 +191,32 @@ impl SharedTab {
         // Chromium freezes hidden tabs to save power and says so first; Firefox has no such
         // event (nor such freezes). A freeze it does not announce (a hung loop) is noticed by
         // the followers' takeover time instead.
-        if let Some(document) = web_sys::window().and_then(|window| window.document()) {
+        let listen = |target: &web_sys::EventTarget,
+                      name: &'static str,
+                      change: fn(&mut Core, u64, &web_sys::Event) -> Actions| {
             let weak = Rc::downgrade(&inner);
-            *inner.on_freeze.borrow_mut() =
-                Some(EventListener::new(&document, "freeze", move |_| {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.run(|core, now| core.freezing(now));
-                    }
-                }));
+            let listener = EventListener::new(target, name, move |event| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.run(|core, now| change(core, now, event));
+                }
+            });
+            inner.lifecycle.borrow_mut().push(listener);
+        };
+        if let Some(document) = window.document() {
+            listen(&document, "freeze", |core, now, _| core.freezing(now));
         }
+        // A page that goes runs no destructor: a follower says goodbye as its page is hidden.
+        listen(&window, "pagehide", |core, _, _| core.page_hidden());
+        listen(&window, "pageshow", |core, _, event| {
+            let persisted = event
+                .dyn_ref::<web_sys::PageTransitionEvent>()
+                .is_some_and(|event| event.persisted());
+            if persisted {
+                core.page_shown()
+            } else {
+                Vec::new()
+            }
+        });
         inner.queue(false)?;
         Ok(Self { inner })
     }

@@ -913,3 +913,29 @@ fn freezing_hands_the_lead_over_only_when_another_tab_could_take_it() {
     assert_eq!(sent_by(&world.server, "b"), ["b1"]);
     assert_eq!(world.leaders(), [1]);
 }
+
+#[test]
+fn a_follower_whose_page_goes_is_not_counted_so_the_last_tab_closes_the_socket() {
+    let mut world = World::started(2);
+    // The leading tab's application closes: the socket stays for the follower.
+    world.close(0, 1000);
+    assert_eq!(world.closed_with(0), None);
+    // The follower's page goes: it says goodbye (no destructor runs), and the socket closes.
+    let actions = world.tab(1).core.page_hidden();
+    world.execute(1, actions);
+    world.run();
+    assert_eq!(world.closed_with(0), Some((1000, "page hidden".into())));
+}
+
+#[test]
+fn a_follower_whose_frames_the_leader_still_holds_stays_counted_when_its_page_goes() {
+    let mut world = World::started(2);
+    world.lose(0);
+    world.send(1, "a1");
+    world.close(0, 1000);
+    let actions = world.tab(1).core.page_hidden();
+    assert!(actions.is_empty(), "{actions:?}");
+    // Still counted: its frame goes out when the socket is back.
+    world.connect(0);
+    assert_eq!(sent_by(&world.server, "a"), ["a1"]);
+}
