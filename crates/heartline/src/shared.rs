@@ -550,6 +550,11 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.unacked_bytes += frame_bytes;
         self.unacked.push_back((seq, payload.clone()));
         let mut out = Vec::new();
+        // Sent after its page said goodbye (from a later `pagehide` or `unload` handler): say
+        // hello first, so a leader that closed for want of tabs opens again for this frame.
+        if std::mem::take(&mut self.hidden) && self.subscribed && !self.leading {
+            out.push(Action::Post(Wire::Hello { tab: self.tab }));
+        }
         if let (Some(leader), true) = (self.leader, self.subscribed) {
             out.push(Action::Post(Wire::Send {
                 tab: self.tab,
@@ -681,7 +686,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     reason: "no tab left".into(),
                 });
             }
-        } else if self.subscribed {
+        } else if self.subscribed && !self.hidden {
             if now.saturating_sub(self.alive_at) >= ALIVE_MS {
                 self.alive_at = now;
                 out.push(Action::Post(Wire::Alive { tab: self.tab }));
@@ -805,7 +810,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// tab.open(0);
     /// let bye = Wire::Bye { tab: 2, code: 1000, reason: "page hidden".into() };
     /// assert_eq!(tab.page_hidden(), vec![Action::Post(bye)]);
-    /// assert_eq!(tab.page_shown(), vec![Action::Post(Wire::Hello { tab: 2 })]);
+    /// assert_eq!(tab.page_shown(5), vec![Action::Post(Wire::Hello { tab: 2 })]);
     /// ```
     pub fn page_hidden(&mut self) -> Actions<P, I> {
         if self.leading || !self.subscribed || self.hidden || !self.unacked.is_empty() {
@@ -819,13 +824,19 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         })]
     }
 
-    /// Follower: its page is shown again from the back/forward cache (`pageshow`, persisted)
-    /// after [`page_hidden`](Self::page_hidden): it subscribes again.
-    pub fn page_shown(&mut self) -> Actions<P, I> {
-        if !std::mem::take(&mut self.hidden) || self.leading || !self.subscribed {
+    /// Follower: its page is shown again from the back/forward cache (`pageshow`, persisted):
+    /// it subscribes again and hands the leader every frame not acknowledged yet (a leader
+    /// that dropped them when the lease ran out sends them; one that still has them skips
+    /// what it holds), and its watch on the leader starts afresh.
+    pub fn page_shown(&mut self, now: u64) -> Actions<P, I> {
+        self.hidden = false;
+        if self.leading || !self.subscribed {
             return Vec::new();
         }
-        vec![Action::Post(Wire::Hello { tab: self.tab })]
+        self.heard(now);
+        let mut out = vec![Action::Post(Wire::Hello { tab: self.tab })];
+        self.post_unacked(&mut out);
+        out
     }
 
     /// The browser is about to freeze this tab (the Page Lifecycle `freeze` event: a hidden tab

@@ -207,12 +207,12 @@ impl SharedTab {
         }
         // A page that goes runs no destructor: a follower says goodbye as its page is hidden.
         listen(&window, "pagehide", |core, _, _| core.page_hidden());
-        listen(&window, "pageshow", |core, _, event| {
+        listen(&window, "pageshow", |core, now, event| {
             let persisted = event
                 .dyn_ref::<web_sys::PageTransitionEvent>()
                 .is_some_and(|event| event.persisted());
             if persisted {
-                core.page_shown()
+                core.page_shown(now)
             } else {
                 Vec::new()
             }

@@ -939,3 +939,44 @@ fn a_follower_whose_frames_the_leader_still_holds_stays_counted_when_its_page_go
     world.connect(0);
     assert_eq!(sent_by(&world.server, "a"), ["a1"]);
 }
+
+#[test]
+fn a_frame_sent_after_the_pages_goodbye_reopens_the_socket_and_goes_out() {
+    let mut world = World::started(2);
+    world.close(0, 1000);
+    let actions = world.tab(1).core.page_hidden();
+    world.execute(1, actions);
+    world.run();
+    assert!(world.closed_with(0).is_some());
+    // A later `unload` handler of the page sends one more frame: the leader opens again.
+    let opens = |world: &mut World| world.tab(0).conn.as_ref().map_or(0, |c| c.open_requests);
+    let before = opens(&mut world);
+    world.send(1, "a1");
+    assert_eq!(opens(&mut world), before + 1);
+    world.connect(0);
+    assert_eq!(sent_by(&world.server, "a"), ["a1"]);
+}
+
+#[test]
+fn a_page_shown_again_hands_its_unacknowledged_frames_to_the_leader() {
+    let mut world = World::started(2);
+    world.lose(0);
+    world.send(1, "a1");
+    // The page goes into the back/forward cache with its frame held; meanwhile the leader's
+    // lease on it runs out, and the frame with it.
+    let actions = world.tab(1).core.page_hidden();
+    assert!(actions.is_empty(), "{actions:?}");
+    world.now += LEASE_MS;
+    let actions = world.tick(0);
+    world.execute(0, actions);
+    world.run();
+    world.connect(0);
+    assert!(sent_by(&world.server, "a").is_empty());
+    // Shown again: it hands the frame over once more, and it goes out once.
+    let now = world.now;
+    let actions = world.tab(1).core.page_shown(now);
+    world.execute(1, actions);
+    world.run();
+    assert_eq!(sent_by(&world.server, "a"), ["a1"]);
+    assert_eq!(world.tab(1).core.unacked(), 0);
+}
