@@ -188,9 +188,7 @@ impl SharedTab {
                 }
             }
         }));
-        // Chromium freezes hidden tabs to save power and says so first; Firefox has no such
-        // event (nor such freezes). A freeze it does not announce (a hung loop) is noticed by
-        // the followers' takeover time instead.
+        // The page's lifecycle, for the core.
         let listen = |target: &web_sys::EventTarget,
                       name: &'static str,
                       change: fn(&mut Core, u64, &web_sys::Event) -> Actions| {
@@ -202,6 +200,9 @@ impl SharedTab {
             });
             inner.lifecycle.borrow_mut().push(listener);
         };
+        // Chromium freezes hidden tabs to save power and says so first; Firefox has no such
+        // event (nor such freezes). A freeze it does not announce (a hung loop) is noticed by
+        // the followers' takeover time instead.
         if let Some(document) = window.document() {
             listen(&document, "freeze", |core, now, _| core.freezing(now));
         }
