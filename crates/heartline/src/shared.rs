@@ -545,24 +545,13 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             });
         }
         let payload = payload.detached();
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.unacked_bytes += frame_bytes;
-        self.unacked.push_back((seq, payload.clone()));
         let mut out = Vec::new();
         // Sent after its page said goodbye (from a later `pagehide` or `unload` handler): say
         // hello first, so a leader that closed for want of tabs opens again for this frame.
         if std::mem::take(&mut self.hidden) && self.subscribed && !self.leading {
             out.push(Action::Post(Wire::Hello { tab: self.tab }));
         }
-        if let (Some(leader), true) = (self.leader, self.subscribed) {
-            out.push(Action::Post(Wire::Send {
-                tab: self.tab,
-                to: leader,
-                seq,
-                payload,
-            }));
-        }
+        self.enqueue(payload, &mut out);
         Ok(out)
     }
 
@@ -887,20 +876,26 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             return out;
         }
         for payload in frames {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.unacked_bytes += payload.byte_len();
-            self.unacked.push_back((seq, payload.clone()));
-            if let Some(leader) = self.leader.filter(|_| !self.leading) {
-                out.push(Action::Post(Wire::Send {
-                    tab: self.tab,
-                    to: leader,
-                    seq,
-                    payload,
-                }));
-            }
+            self.enqueue(payload, &mut out);
         }
         out
+    }
+
+    /// Numbers a frame this tab accepted, keeps it until the leader acknowledges it, and hands
+    /// it to the leader if one is known and this tab is subscribed and not leading itself.
+    fn enqueue(&mut self, payload: P, out: &mut Actions<P, I>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.unacked_bytes += payload.byte_len();
+        self.unacked.push_back((seq, payload.clone()));
+        if let Some(leader) = self.leader.filter(|_| self.subscribed && !self.leading) {
+            out.push(Action::Post(Wire::Send {
+                tab: self.tab,
+                to: leader,
+                seq,
+                payload,
+            }));
+        }
     }
 
     /// Leader: two beats after a stop and no lock lost, no newer leader heard: nobody took

@@ -126,15 +126,20 @@ fn open_again_within(what: &str, from: f64, opened_at: f64, bound_ms: f64) {
     );
 }
 
-/// One handover in all: the server saw two connections, one open now, and no follower holds a
-/// frame unsent.
-async fn after_one_handover(key: &str, tabs: &[Probe], followers: &[usize]) {
+/// The server has accepted `opened` connections for `key` in all, and `open_now` are open.
+async fn connections_are(key: &str, opened: u64, open_now: u64) {
     let stats = stats(key).await;
     assert_eq!(
         (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(2), Some(1)),
+        (Some(opened), Some(open_now)),
         "{stats}"
     );
+}
+
+/// One handover in all: the server saw two connections, one open now, and no follower holds a
+/// frame unsent.
+async fn after_one_handover(key: &str, tabs: &[Probe], followers: &[usize]) {
+    connections_are(key, 2, 1).await;
     for f in followers {
         assert_eq!(tabs[*f].socket().queued(), 0, "tab {f}");
     }
@@ -236,12 +241,7 @@ async fn three_tabs_make_one_connection_and_every_frame_reaches_every_tab_once()
         got.sort();
         assert_eq!(got, ["from-0", "from-1", "from-2"], "tab {i}");
     }
-    let stats = stats(&key).await;
-    assert_eq!(
-        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(1), Some(1)),
-        "{stats}"
-    );
+    connections_are(&key, 1, 1).await;
 }
 
 #[wasm_bindgen_test]
@@ -580,12 +580,7 @@ async fn without_web_locks_each_tab_is_told_it_is_alone_and_has_its_own_socket()
         let more: Vec<String> = tab.quiet_for(300).await.iter().filter_map(text).collect();
         assert!(more.is_empty(), "tab {i} heard another's frames: {more:?}");
     }
-    let stats = stats(&key).await;
-    assert_eq!(
-        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(2), Some(2)),
-        "{stats}"
-    );
+    connections_are(&key, 2, 2).await;
     // Web Locks back: a new handle shares again.
     let shared_again = Probe::connect(shared(&unique_key("shared-again")));
     assert!(
@@ -817,12 +812,7 @@ async fn three_frames_make_one_connection_and_every_frame_reaches_every_tab_once
     }
     assert_once_in_order(&key, &["a", "b", "c"], 10).await;
     frames_received(&tabs, &["a", "b", "c"], &numbered(&["a", "b", "c"], 0..10)).await;
-    let stats = stats(&key).await;
-    assert_eq!(
-        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(1), Some(1)),
-        "{stats}"
-    );
+    connections_are(&key, 1, 1).await;
     drop(tabs);
     server_until(&key, 3_000, |s| s["open_now"] == 0).await;
 }
@@ -869,12 +859,7 @@ async fn removing_the_leading_frame_hands_over_with_no_frame_lost_or_doubled() {
     // The echoes of what was sent after the handover reach both remaining tabs (earlier ones
     // came back on the old leader's socket, and may have gone with it); none twice, in order.
     frames_received(&tabs, &["a", "b"], &numbered(&["a", "b"], 10..15)).await;
-    let stats = stats(&key).await;
-    assert_eq!(
-        (stats["opened"].as_u64(), stats["open_now"].as_u64()),
-        (Some(2), Some(1)),
-        "{stats}"
-    );
+    connections_are(&key, 2, 1).await;
 }
 
 /// A page that goes runs no destructor; the follower's `pagehide` says goodbye, so a leader whose
