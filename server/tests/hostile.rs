@@ -690,3 +690,51 @@ async fn room_names_follow_the_same_rules_and_64_characters_fit() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_connection_that_never_joins_is_closed_with_4004_at_the_join_deadline() {
+    let server = server_with(Limits {
+        join_timeout_ms: 400,
+        ..Limits::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let mut silent = connect(&server).await;
+    // One that joins before the deadline stays, and can still talk after it has passed.
+    let member_started = tokio::time::Instant::now();
+    let (mut member, _) = join_as(&server, "deadline", "ada", None).await;
+
+    let (code, reason) = closed(&mut silent).await;
+    assert_eq!(code, 4004, "{reason}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(400 + 2_000),
+        "closed after {waited:?}"
+    );
+    // The time under test, not a synchronisation: the member's own deadline must have passed.
+    tokio::time::sleep_until(member_started + Duration::from_millis(600)).await;
+    say(&mut member, "after-the-deadline", "still here").await;
+    assert_eq!(support::next_message(&mut member).await.1, "still here");
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_host_that_is_not_ours_with_421() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server().await;
+    for path in ["/", "/health", "/playground/", "/echo", "/no-such-page"] {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        let head = String::from_utf8_lossy(&response);
+        assert!(head.starts_with("HTTP/1.1 421 "), "{path}: {head}");
+        // Our own Host is served as usual on the same route.
+        let (ours, _) = http_get(server.addr, path).await;
+        assert!(!ours.contains(" 421 "), "{path}: {ours}");
+    }
+}

@@ -981,23 +981,20 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             Wire::Bye { tab, .. } if !self.leading => {
                 self.peers.retain(|(peer, _)| *peer != tab);
             }
+            // The four arms below run only while leading: the two above take a follower's case.
             Wire::Hello { tab } => {
-                if self.leading {
-                    // A new tab opens the connection (as `open()` would in its own tab); a
-                    // known one only asks whether this tab still leads, and must not cut a
-                    // reconnect's backoff short (hidden followers ask every few seconds).
-                    let new = self.subscribers.get_mut(&tab).is_none();
-                    self.subscribers.entry(tab, now).last_seen = now;
-                    if new || matches!(self.status, Status::Closed | Status::Stopped) {
-                        out.push(Action::Open);
-                    }
-                    out.push(Action::Post(self.announcement()));
+                // A new tab opens the connection (as `open()` would in its own tab); a known
+                // one only asks whether this tab still leads, and must not cut a reconnect's
+                // backoff short (hidden followers ask every few seconds).
+                let new = self.subscribers.get_mut(&tab).is_none();
+                self.subscribers.entry(tab, now).last_seen = now;
+                if new || matches!(self.status, Status::Closed | Status::Stopped) {
+                    out.push(Action::Open);
                 }
+                out.push(Action::Post(self.announcement()));
             }
             Wire::Alive { tab } => {
-                if self.leading {
-                    self.subscribers.entry(tab, now).last_seen = now;
-                }
+                self.subscribers.entry(tab, now).last_seen = now;
             }
             Wire::Send {
                 tab,
@@ -1005,13 +1002,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 seq,
                 payload,
             } => {
-                if self.leading && to == self.tab {
+                if to == self.tab {
                     self.on_follower_frame(tab, seq, payload, now, &mut out);
                 }
             }
             Wire::Bye { tab, code, reason } => {
-                if self.leading
-                    && self.subscribers.remove(&tab).is_some()
+                if self.subscribers.remove(&tab).is_some()
                     && self.subscribers.is_empty()
                     && !self.subscribed
                 {
