@@ -167,7 +167,8 @@ struct Flags {
     /// an IP address may send this many clients' worth of frames (0: no per-address budget)
     #[arg(long, value_name = "N", default_value_t = Limits::default().ip_share)]
     flood_ip_share: u32,
-    /// close a connection silent for this long, pings unanswered
+    /// close a connection silent for this long (pings unanswered), or that takes no frame for
+    /// this long
     #[arg(long, env = "HEARTLINE_LIVENESS_TIMEOUT_MS", value_name = "N",
           default_value_t = Limits::default().liveness_timeout_ms)]
     liveness_timeout_ms: u64,

@@ -580,48 +580,12 @@ async fn history_is_paged_so_joiners_who_do_not_read_cost_a_page() {
 /// instead of the server growing; when the stuck members leave, joining works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_memory_budget_new_work_is_refused_with_1013() {
-    let server = Server::spawn(&[
-        "--memory-budget-mb",
-        "16",
-        "--history-page-kib",
-        "8192",
-        "--max-unsent-kib",
-        "65536",
-        "--flood-burst",
-        "100000",
-        "--flood-per-second",
-        "100000",
-    ])
-    .await;
-    let (mut ada, _) = server.join("big", "ada").await;
-    let text = "x".repeat(60 * 1024);
-    for i in 0..100 {
-        support::say(&mut ada, &format!("m{i}"), &text).await;
-        support::next_ack(&mut ada).await;
-    }
+    let server = Server::spawn(&BUDGET_FLAGS).await;
+    fill_big(&server).await;
     let filled = server.rss_mib();
     let sampler = server.sample();
-    // Members who never read, until a reading one is refused: each stuck welcome (a page of
-    // about 6 MB) holds its share of the 16 MiB.
-    let mut stuck = Vec::new();
     let mut probes = 0;
-    let (code, reason) = loop {
-        assert!(
-            stuck.len() < 8,
-            "{} stuck welcomes and no refusal",
-            stuck.len()
-        );
-        stuck.push(
-            server
-                .raw_member("big", &format!("mute{}", stuck.len()))
-                .await,
-        );
-        probes += 1;
-        match probe(&server, &format!("probe{probes}")).await {
-            Ok(()) => continue,
-            Err(close) => break close,
-        }
-    };
+    let (stuck, (code, reason)) = stick_until_refused(&server, &mut probes).await;
     let peak = sampler.peak_mib();
     eprintln!(
         "filled {filled:.1} MiB, peak {peak:.1} MiB, refused after {} stuck: {code} {reason}",
@@ -635,10 +599,91 @@ async fn past_the_memory_budget_new_work_is_refused_with_1013() {
     );
     // Once they are gone, their shares are back.
     drop(stuck);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    joins_again_within(&server, &mut probes, Duration::from_secs(10)).await;
+}
+
+/// A member who takes nothing at all, in a room too quiet for a backlog to build behind it:
+/// its stuck welcome is given up at the write deadline (the liveness time) with 1008 "not
+/// reading", so what it held of the budget is free again though it never leaves by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_never_reads_is_closed_at_the_write_deadline_and_frees_its_budget() {
+    const LIVENESS: Duration = Duration::from_millis(1_500);
+    let liveness = LIVENESS.as_millis().to_string();
+    let mut flags = BUDGET_FLAGS.to_vec();
+    flags.extend(["--liveness-timeout-ms", &liveness]);
+    let server = Server::spawn(&flags).await;
+    fill_big(&server).await;
+    let mut probes = 0;
+    let (mut stuck, (code, _)) = stick_until_refused(&server, &mut probes).await;
+    assert_eq!(code, 1013);
+    // Still connected and still not reading: only the server can end this.
+    joins_again_within(&server, &mut probes, LIVENESS + DEADLINE).await;
+    for (i, stream) in stuck.iter_mut().enumerate() {
+        // What was written of the welcome, then the close (or EOF: it could not be written).
+        let close = tokio::time::timeout(DEADLINE, close_of(stream))
+            .await
+            .unwrap_or_else(|_| panic!("stuck member {i} still connected"));
+        if let Some((code, reason)) = close {
+            assert_eq!(code, 1008, "{reason}");
+            assert!(reason.starts_with("not reading"), "{reason}");
+        }
+    }
+}
+
+const BUDGET_FLAGS: [&str; 10] = [
+    "--memory-budget-mb",
+    "16",
+    "--history-page-kib",
+    "8192",
+    "--max-unsent-kib",
+    "65536",
+    "--flood-burst",
+    "100000",
+    "--flood-per-second",
+    "100000",
+];
+
+/// 100 messages of 60 KiB in room `big`.
+async fn fill_big(server: &Server) {
+    let (mut ada, _) = server.join("big", "ada").await;
+    let text = "x".repeat(60 * 1024);
+    for i in 0..100 {
+        support::say(&mut ada, &format!("m{i}"), &text).await;
+        support::next_ack(&mut ada).await;
+    }
+}
+
+/// Members who never read, until a reading one is refused: each stuck welcome (a page of about
+/// 6 MB) holds its share of the 16 MiB. The stuck members, and the refusal.
+async fn stick_until_refused(
+    server: &Server,
+    probes: &mut usize,
+) -> (Vec<TcpStream>, (u16, String)) {
+    let mut stuck = Vec::new();
     loop {
-        probes += 1;
-        match probe(&server, &format!("probe{probes}")).await {
+        assert!(
+            stuck.len() < 8,
+            "{} stuck welcomes and no refusal",
+            stuck.len()
+        );
+        stuck.push(
+            server
+                .raw_member("big", &format!("mute{}", stuck.len()))
+                .await,
+        );
+        *probes += 1;
+        if let Err(close) = probe(server, &format!("probe{probes}")).await {
+            return (stuck, close);
+        }
+    }
+}
+
+/// A reading member is welcomed again within `within`.
+async fn joins_again_within(server: &Server, probes: &mut usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        *probes += 1;
+        match probe(server, &format!("probe{probes}")).await {
             Ok(()) => break,
             Err(close) => assert!(Instant::now() < deadline, "still refused: {close:?}"),
         }

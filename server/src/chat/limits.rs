@@ -26,7 +26,9 @@ pub struct Limits {
     /// How long a connection may stay without joining, ms (default 30 000). Over → close 4004.
     pub join_timeout_ms: u64,
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
-    /// closed, ms (default 45 000): a half-open peer leaves presence within this time.
+    /// closed, ms (default 45 000): a half-open peer leaves presence within this time. It is
+    /// also the longest one frame to a member may take to be written: one that takes nothing
+    /// at all (its welcome stuck, in a room too quiet for a backlog) is closed 1008.
     pub liveness_timeout_ms: u64,
     /// A message begun must be complete within this, ms (default 30 000). Over → close 1008
     /// (its bytes would be held meanwhile).
