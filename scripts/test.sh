@@ -44,6 +44,19 @@ step() {
 }
 wants() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 
+# Every test a README names as proof of a guarantee exists: a renamed test must not leave the
+# claim pointing at nothing. Names are backticked snake_case with four or more words.
+readme_tests_exist() {
+  local missing=0 name
+  for name in $(grep -oh '`[a-z0-9]\+\(_[a-z0-9]\+\)\{3,\}`' README.md crates/*/README.md server/README.md 2>/dev/null | tr -d '`' | sort -u); do
+    if ! grep -rqE "fn ${name}\b" --include='*.rs' src crates server tests bench examples 2>/dev/null; then
+      echo "a README names test \`$name\`, which does not exist" >&2
+      missing=1
+    fi
+  done
+  return "$missing"
+}
+
 WASM_PACKAGES=(-p heartline -p heartline-chat -p heartline-protocol -p heartline-bench -p yew-counter -p heartline-minimal -p heartline-example-plain)
 
 if wants lint; then
@@ -51,6 +64,7 @@ if wants lint; then
   step "clippy (host)" cargo clippy --locked --workspace --all-targets -- -D warnings
   step "clippy (wasm32)" cargo clippy --locked --target wasm32-unknown-unknown "${WASM_PACKAGES[@]}" --all-targets -- -D warnings
   step "cargo doc (heartline, no warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -p heartline
+  step "README test names exist" readme_tests_exist
 fi
 
 if wants host; then

@@ -416,7 +416,7 @@ impl Config {
     }
 
     /// How long the followers of a shared connection wait without a word from the leader tab
-    /// before one takes the lead from it, ms (default 4 000; at least 40). A leader the browser
+    /// before one takes the lead from it, ms (default 4 000; at least 40, at most 2³¹−1). A leader the browser
     /// announces it will freeze (`freeze`) steps down at once; one frozen without warning, or
     /// whose main thread is blocked, keeps its Web Lock; the
     /// leader beats every quarter of this time, and a follower that heard nothing for half of

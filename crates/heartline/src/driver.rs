@@ -45,6 +45,12 @@ pub fn now_ms() -> u64 {
 /// once, so they are clamped and the timer re-armed when it fires early.
 const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
 
+/// A delay for a browser timer: clamped to what `setTimeout`/`setInterval` wait (gloo passes it
+/// on as an `i32`, so more would wrap negative and fire at once).
+pub(crate) fn browser_delay(ms: u64) -> u32 {
+    ms.min(MAX_TIMEOUT_MS) as u32
+}
+
 /// A live connection: a WebSocket that reconnects, beats, queues and reports.
 ///
 /// Keep it: dropping it closes the socket with 1000 and removes every handler, listener and
@@ -391,7 +397,7 @@ impl Inner {
     }
 
     fn arm(&mut self, kind: TimerKind, at_ms: u64, now: u64) {
-        let delay = at_ms.saturating_sub(now).min(MAX_TIMEOUT_MS) as u32;
+        let delay = browser_delay(at_ms.saturating_sub(now));
         let this = self.this.clone();
         // Replacing the slot drops, and so cancels, the previous timer of this kind.
         self.timers[kind.index()] = Some(Timeout::new(delay, move || fire(&this, kind)));

@@ -23,7 +23,6 @@
 //! });
 //! socket.send_text("hello").expect("sent or queued");
 //! // Keep `socket` for as long as the connection should live: dropping it closes the socket.
-//! # std::mem::forget(socket);
 //! ```
 #![deny(missing_docs)]
 

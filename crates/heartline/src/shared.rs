@@ -380,7 +380,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
     }
 
-    /// The takeover time, ms (default [`TAKEOVER_MS`]; at least 40).
+    /// The takeover time, ms (default [`TAKEOVER_MS`]; at least 40, at most 2³¹−1: the longest
+    /// a browser timer waits, so a huge value cannot wrap into a timer that fires at once).
     ///
     /// ```
     /// let tab: heartline::shared::SharedCore<String, String> =
@@ -388,7 +389,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// assert_eq!(tab.beat_ms(), 250);
     /// ```
     pub fn with_takeover(mut self, takeover_ms: u64) -> Self {
-        self.takeover_ms = takeover_ms.max(40);
+        self.takeover_ms = takeover_ms.clamp(40, i32::MAX as u64);
         self
     }
 

@@ -5,7 +5,7 @@
 //! [`SharedCore`]. Every closure, listener and timer is a field and goes away with its owner.
 
 use super::{Action, Role, SharedCore, Wire};
-use crate::driver::{now_ms, Heartline as Connection};
+use crate::driver::{browser_delay, now_ms, Heartline as Connection};
 use crate::frame::{Inbound, Notice, Outgoing, Text};
 use crate::machine::{CloseInfo, Event, Stats, Status};
 use crate::{CloseError, Config, SendError};
@@ -181,7 +181,7 @@ impl SharedTab {
             .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         *inner.on_message.borrow_mut() = Some(on_message);
         let weak = Rc::downgrade(&inner);
-        *inner.alive.borrow_mut() = Some(Interval::new(beat_ms as u32, move || {
+        *inner.alive.borrow_mut() = Some(Interval::new(browser_delay(beat_ms), move || {
             if let Some(inner) = weak.upgrade() {
                 if inner.frozen.borrow().is_none() {
                     inner.run(|core, now| core.tick(now));
@@ -529,7 +529,7 @@ impl TabInner {
                 Action::Role(role) => (self.notify)(Notice::Role(role)),
                 Action::StealIn { after_ms } => {
                     let weak = Rc::downgrade(self);
-                    let wait = u32::try_from(after_ms).unwrap_or(u32::MAX);
+                    let wait = browser_delay(after_ms);
                     *self.steal_timer.borrow_mut() = Some(Timeout::new(wait, move || {
                         let Some(inner) = weak.upgrade() else { return };
                         if inner.frozen.borrow().is_none() {

@@ -980,3 +980,12 @@ fn a_page_shown_again_hands_its_unacknowledged_frames_to_the_leader() {
     assert_eq!(sent_by(&world.server, "a"), ["a1"]);
     assert_eq!(world.tab(1).core.unacked(), 0);
 }
+
+#[test]
+fn a_huge_takeover_time_is_clamped_to_what_a_browser_timer_can_wait() {
+    // Over 2³¹−1 ms a browser timer's delay wraps negative and fires at once: a busy loop.
+    let tab = Core::new(1, Default::default()).with_takeover(u64::MAX);
+    assert_eq!(tab.beat_ms(), i32::MAX as u64 / 4);
+    let tab = Core::new(1, Default::default()).with_takeover(1);
+    assert_eq!(tab.beat_ms(), 10);
+}
