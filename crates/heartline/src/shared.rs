@@ -656,7 +656,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Every [`beat_ms`](Self::beat_ms). Leader: beats, ends a hold after a stop, forgets
-    /// followers not heard from for [`LEASE_MS`]; follower: says it is alive every
+    /// followers not heard from for [`LEASE_MS`] (once none of their frames waits for the
+    /// socket); follower: says it is alive every
     /// [`ALIVE_MS`], and watches the leader's silence (asks it, then plans to take over).
     pub fn tick(&mut self, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
@@ -667,9 +668,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 epoch: self.epoch,
             }));
             let before = self.subscribers.len();
-            self.subscribers
-                .0
-                .retain(|(_, subscriber)| now.saturating_sub(subscriber.last_seen) < LEASE_MS);
+            // A follower whose frames still wait for the socket stays until they are out (a
+            // laptop asleep through a long reconnect): forgetting it would drop them, and its
+            // next frame's acknowledgement would clear them from its side too.
+            self.subscribers.0.retain(|(_, subscriber)| {
+                now.saturating_sub(subscriber.last_seen) < LEASE_MS || !subscriber.pending.is_empty()
+            });
             if before > 0 && self.subscribers.is_empty() && !self.subscribed {
                 out.push(Action::Close {
                     code: 1000,

@@ -989,3 +989,29 @@ fn a_huge_takeover_time_is_clamped_to_what_a_browser_timer_can_wait() {
     let tab = Core::new(1, Default::default()).with_takeover(1);
     assert_eq!(tab.beat_ms(), 10);
 }
+
+#[test]
+fn a_follower_silent_past_its_lease_keeps_the_frames_that_wait_for_the_socket() {
+    // A laptop asleep through a long reconnect: the follower's frame waits in the leader for
+    // the socket while the follower says nothing for longer than its lease.
+    let mut world = World::started(2);
+    world.lose(0);
+    world.send(1, "a1");
+    world.now += LEASE_MS;
+    let actions = world.tick(0);
+    world.execute(0, actions);
+    world.run();
+    let actions = world.tick(1);
+    world.execute(1, actions);
+    world.run();
+    world.connect(0);
+    world.send(1, "a2");
+    assert_eq!(sent_by(&world.server, "a"), ["a1", "a2"]);
+    assert_eq!(world.tab(1).core.unacked(), 0);
+    // Once its frames are out, the lease applies again.
+    world.tab(1).frozen = Some(Vec::new());
+    world.now += LEASE_MS;
+    let actions = world.tick(0);
+    world.execute(0, actions);
+    assert_eq!(world.tab(0).core.subscribers(), 0);
+}
