@@ -11,7 +11,8 @@
 //!   after its close frame, keep the TCP connection without reading for that long (the browser
 //!   stays CLOSING meanwhile); and `after_frames`: send the close frame right after the N-th
 //!   data frame instead of after `after_ms` (so it lands in the middle of a client's burst), then
-//!   keep reading and recording until the browser answers.
+//!   keep reading and recording until the browser answers. `record_head=true`: record only each
+//!   text's first word (tests of long frames).
 //! - `GET /test/stats?key=K` — JSON: connections opened and open now, texts received, closes received.
 //! - `GET /test/outage?ms=N` — every connection is dropped and the listener goes away for `N` ms.
 
@@ -103,6 +104,9 @@ struct WsParams {
     status: u16,
     #[serde(default = "default_rate")]
     bytes_per_s: u64,
+    /// Record only each text's first word: tests of long frames read their stats quickly.
+    #[serde(default)]
+    record_head: bool,
 }
 
 fn default_status() -> u16 {
@@ -224,7 +228,7 @@ async fn behave(mut socket: WebSocket, mode: Mode, params: &WsParams, state: &Te
             message = socket.recv() => message,
         };
         let Some(Ok(message)) = message else { return };
-        state.record(&params.key, &message);
+        state.record(&params.key, &message, params.record_head);
         if matches!(message, Message::Close(_)) {
             return;
         }
@@ -297,8 +301,11 @@ impl TestState {
         }
     }
 
-    fn record(&self, key: &str, message: &Message) {
+    fn record(&self, key: &str, message: &Message, head_only: bool) {
         self.update(key, |stats| match message {
+            Message::Text(text) if head_only => stats
+                .received
+                .push(text.split(' ').next().unwrap_or_default().to_owned()),
             Message::Text(text) => stats.received.push(text.to_string()),
             Message::Binary(bytes) => stats
                 .received

@@ -51,6 +51,10 @@ pub(crate) fn browser_delay(ms: u64) -> u32 {
     ms.min(MAX_TIMEOUT_MS) as u32
 }
 
+/// [`Machine::send`] or [`Machine::send_behind`].
+type MachineSend =
+    fn(&mut Machine<Outgoing>, Outgoing) -> Result<Vec<Command<Outgoing>>, SendError>;
+
 /// A live connection: a WebSocket that reconnects, beats, queues and reports.
 ///
 /// Keep it: dropping it closes the socket with 1000 and removes every handler, listener and
@@ -717,9 +721,19 @@ impl Heartline {
     /// socket.send(heartline::Outgoing::Bytes(vec![0xff])).unwrap();
     /// ```
     pub fn send(&self, payload: Outgoing) -> Result<(), SendError> {
+        self.send_with(payload, Machine::send)
+    }
+
+    /// [`Machine::send_behind`]: the shared connection's path for other tabs' frames, which
+    /// must not overtake frames put back in the outbox when the last socket ended.
+    pub(crate) fn send_behind(&self, payload: Outgoing) -> Result<(), SendError> {
+        self.send_with(payload, Machine::send_behind)
+    }
+
+    fn send_with(&self, payload: Outgoing, send: MachineSend) -> Result<(), SendError> {
         match step(&self.shared, None, |inner, _, clock| {
             let mut commands = inner.check_ready_state(clock);
-            commands.extend(inner.machine.send(payload)?);
+            commands.extend(send(&mut inner.machine, payload)?);
             Ok(commands)
         }) {
             Ok(errors) => match errors.into_iter().next() {

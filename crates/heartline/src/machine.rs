@@ -621,6 +621,32 @@ impl<P: Payload> Machine<P> {
         Ok(Vec::new())
     }
 
+    /// Like [`send`](Self::send), but behind everything queued: in the moment after `Opened`
+    /// while the outbox waits to be flushed, the frame joins the queue's tail instead of going
+    /// first as a greeting does. The shared connection sends the other tabs' frames this way,
+    /// so that frames the last socket never sent, put back in the outbox, still go out first.
+    ///
+    /// ```
+    /// use heartline::{Command, Config, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.handle(Input::Connect, 0);
+    /// machine.send("queued".into()).unwrap();
+    /// machine.handle(Input::Opened, 1);
+    /// assert_eq!(machine.send_behind("later".into()), Ok(vec![]));
+    /// assert_eq!(
+    ///     machine.handle(Input::Flush, 1)[..2],
+    ///     [Command::Send("queued".into()), Command::Send("later".into())]
+    /// );
+    /// ```
+    pub fn send_behind(&mut self, payload: P) -> Result<Commands<P>, SendError> {
+        let waiting = self.flush_pending && self.outbox.len() > 0;
+        if waiting && self.status == Status::Open && !self.peer_closing {
+            self.outbox.push(payload.detached())?;
+            return Ok(Vec::new());
+        }
+        self.send(payload)
+    }
+
     /// Takes back frames the driver handed to a socket that never sent them (they were still in
     /// its `bufferedAmount` when it ended), oldest first: they go back to the head of the
     /// outbox, ahead of anything queued since, whatever its limits (they were accepted

@@ -672,7 +672,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             // laptop asleep through a long reconnect): forgetting it would drop them, and its
             // next frame's acknowledgement would clear them from its side too.
             self.subscribers.0.retain(|(_, subscriber)| {
-                now.saturating_sub(subscriber.last_seen) < LEASE_MS || !subscriber.pending.is_empty()
+                now.saturating_sub(subscriber.last_seen) < LEASE_MS
+                    || !subscriber.pending.is_empty()
             });
             if before > 0 && self.subscribers.is_empty() && !self.subscribed {
                 out.push(Action::Close {

@@ -5,7 +5,9 @@ mod support;
 
 use heartline::{BinaryType, CloseError, Event, Inbound, Notice, SendError, Status};
 use js_sys::{Array, Uint8Array};
-use support::{fast, opened, server_until, stats, test_url, unique_key, until_true, Probe};
+use support::{
+    fast, is_firefox, opened, server_until, stats, test_url, unique_key, until_true, Probe,
+};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
@@ -875,12 +877,6 @@ fn burst(socket: &heartline::Heartline, next: &mut u32, count: u32, accepted: &m
             accepted.push(text);
         }
     }
-}
-
-fn is_firefox() -> bool {
-    web_sys::window()
-        .and_then(|window| window.navigator().user_agent().ok())
-        .is_some_and(|agent| agent.contains("Firefox"))
 }
 
 #[wasm_bindgen_test]

@@ -263,6 +263,102 @@ async fn a_followers_sends_keep_their_order() {
 }
 
 #[wasm_bindgen_test]
+async fn a_followers_frames_the_last_socket_never_sent_go_out_before_later_ones() {
+    // The first connection never reads: the follower's 64 KiB frames pile up in the leader's
+    // socket until the heartbeat writes it off. The driver puts what the socket still held
+    // back at the head of the leader's outbox; the follower's frames sent while it reconnects
+    // must go out behind them, not ahead.
+    let key = unique_key("shared-requeue-order");
+    let mode = "mode=deaf&then=echo&record_head=true";
+    let mut tabs = tabs_with(&key, 2, |key| {
+        fast(test_url(key, mode))
+            .with_shared(key)
+            .with_heartbeat_timing(300, 300)
+            .with_outbox_limits(4_096, 1 << 28)
+    })
+    .await;
+    let lead = leader(&tabs);
+    let follower = 1 - lead;
+    let padding = "x".repeat(64 * 1024);
+    let mut accepted = Vec::new();
+    let mut n = 0u32;
+    let start = js_sys::Date::now();
+    let (mut left_open, mut reopened) = (false, false);
+    while !reopened || n < 300 {
+        for _ in 0..10 {
+            let number = format!("f-{n:04}");
+            n += 1;
+            let text = format!("{number} {padding}");
+            tabs[follower].socket().send_text(text).expect("accepted");
+            accepted.push(number);
+        }
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        let open = tabs[follower].socket().status() == Status::Open;
+        left_open |= !open;
+        reopened |= left_open && open;
+        assert!(
+            js_sys::Date::now() - start < 15_000.0,
+            "never reconnected: {:?}",
+            tabs[follower].socket().status()
+        );
+    }
+    let last = accepted.last().expect("frames accepted").clone();
+    let numbers = |stats: &serde_json::Value| -> Vec<String> {
+        stats["received"].as_array().map_or(Vec::new(), |texts| {
+            texts
+                .iter()
+                .filter_map(|t| t.as_str())
+                .filter(|t| t.starts_with("f-"))
+                .map(String::from)
+                .collect()
+        })
+    };
+    server_until(&key, 15_000, |s| numbers(s).contains(&last)).await;
+    let got = numbers(&stats(&key).await);
+    tabs[lead].quiet_for(50).await;
+    let requeued: usize = tabs[lead]
+        .seen
+        .iter()
+        .map(|(_, notice)| match notice {
+            Notice::Event(Event::Requeued { frames }) => *frames,
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        requeued > 0,
+        "the written-off socket held no frame: nothing tested"
+    );
+    let out_of_order: Vec<(&String, &String)> = got
+        .windows(2)
+        .filter(|pair| pair[0] >= pair[1])
+        .map(|pair| (&pair[0], &pair[1]))
+        .collect();
+    assert!(
+        out_of_order.is_empty(),
+        "{} of {} frames arrived out of order or twice ({requeued} put back), e.g. {:?}",
+        out_of_order.len(),
+        got.len(),
+        &out_of_order[..out_of_order.len().min(5)]
+    );
+    // What the dead connection took is gone with it (no client can tell); from the first frame
+    // the socket still held on, every one arrives, once, in order.
+    let first = accepted
+        .iter()
+        .position(|number| *number == got[0])
+        .expect("a frame that was sent");
+    assert_eq!(
+        got,
+        accepted[first..],
+        "every frame from the first one held"
+    );
+    assert!(
+        accepted.len() - first >= requeued,
+        "{first} of {} lost: more than the dead connection took",
+        accepted.len()
+    );
+}
+
+#[wasm_bindgen_test]
 async fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
     let key = unique_key("shared-handover");
     let mut tabs = tabs(&key, 3).await;

@@ -491,7 +491,7 @@ impl TabInner {
                     });
                     match conn {
                         Some(conn) if writable => {
-                            let error = conn.send(payload).err().map(|error| match error {
+                            let error = conn.send_behind(payload).err().map(|error| match error {
                                 SendError::Browser(message) => message,
                                 other => other.to_string(),
                             });

@@ -219,3 +219,10 @@ pub fn fast(url: String) -> Config {
         .with_seed(11)
         .with_open_timeout(Some(3_000))
 }
+
+/// Whether this runs in Firefox (some browser behaviours differ, and are documented).
+pub fn is_firefox() -> bool {
+    web_sys::window()
+        .and_then(|window| window.navigator().user_agent().ok())
+        .is_some_and(|agent| agent.contains("Firefox"))
+}
