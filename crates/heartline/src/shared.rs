@@ -87,6 +87,14 @@ pub enum Wire<P, I> {
         /// The follower.
         tab: TabId,
     },
+    /// A follower's application called `open()`: it subscribes, and the connection opens now
+    /// whatever its state (a reconnect waiting on its backoff, one given up, or one the
+    /// server's close code stopped): as `open()` does in a tab of its own. A [`Wire::Hello`]
+    /// only asks, and reopens only a connection closed for want of tabs.
+    Open {
+        /// The follower.
+        tab: TabId,
+    },
     /// A subscribed follower is still there.
     Alive {
         /// The follower.
@@ -471,7 +479,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if self.leading {
             out.push(Action::Open);
         } else {
-            out.push(Action::Post(Wire::Hello { tab: self.tab }));
+            out.push(Action::Post(Wire::Open { tab: self.tab }));
             if self.leader.is_none() {
                 self.status = Status::Connecting { attempt: 0 };
             }
@@ -530,6 +538,13 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if self.started && !self.subscribed {
             return Err(SendError::NotOpen {
                 status: Status::Stopped,
+            });
+        }
+        // As a connection of its own refuses: nothing sends until an `open()` (or, offline,
+        // the network's return), so the frame would wait with no end in sight.
+        if !self.leading && matches!(self.status, Status::Failed | Status::Unreachable { .. }) {
+            return Err(SendError::NotOpen {
+                status: self.status,
             });
         }
         if self.unacked.len() >= self.limits.max_frames {
@@ -978,7 +993,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         // hidden tab ticks once a minute); the followers' messages still arrive at once.
         self.end_hold(now, &mut out);
         match wire {
-            Wire::Hello { tab } | Wire::Alive { tab } | Wire::Send { tab, .. } if !self.leading => {
+            Wire::Hello { tab }
+            | Wire::Open { tab }
+            | Wire::Alive { tab }
+            | Wire::Send { tab, .. }
+                if !self.leading =>
+            {
                 match self.peers.iter_mut().find(|(peer, _)| *peer == tab) {
                     Some((_, at)) => *at = now,
                     None => self.peers.push((tab, now)),
@@ -987,16 +1007,25 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             Wire::Bye { tab, .. } if !self.leading => {
                 self.peers.retain(|(peer, _)| *peer != tab);
             }
-            // The four arms below run only while leading: the two above take a follower's case.
+            // The five arms below run only while leading: the two above take a follower's case.
             Wire::Hello { tab } => {
                 // A new tab opens the connection (as `open()` would in its own tab); a known
                 // one only asks whether this tab still leads, and must not cut a reconnect's
-                // backoff short (hidden followers ask every few seconds).
+                // backoff short (hidden followers ask every few seconds), nor reopen what the
+                // server's close code stopped. A connection closed for want of tabs (stopped
+                // here) or never opened opens for it.
                 let new = self.subscribers.get_mut(&tab).is_none();
                 self.subscribers.entry(tab, now).last_seen = now;
-                if new || matches!(self.status, Status::Closed | Status::Stopped) {
+                let idle = self.status == Status::Stopped
+                    || (self.status == Status::Closed && self.last_close.is_none());
+                if new || idle {
                     out.push(Action::Open);
                 }
+                out.push(Action::Post(self.announcement()));
+            }
+            Wire::Open { tab } => {
+                self.subscribers.entry(tab, now).last_seen = now;
+                out.push(Action::Open);
                 out.push(Action::Post(self.announcement()));
             }
             Wire::Alive { tab } => {

@@ -130,7 +130,7 @@ impl Drop for TabInner {
 /// The format of the messages between tabs, in the channel's and the lock's names: tabs still
 /// running an older bundle (open before a deploy) then share a connection among themselves
 /// instead of misreading the newer tabs' messages. Bump it with any change to those messages.
-const CHANNEL_FORMAT: u32 = 2;
+const CHANNEL_FORMAT: u32 = 3;
 
 impl SharedTab {
     /// Joins the tabs sharing `key`, or says what this browser lacks.
@@ -658,6 +658,10 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
             set(&object, "tab", &num(tab));
             "hello"
         }
+        Wire::Open { tab } => {
+            set(&object, "tab", &num(tab));
+            "open"
+        }
         Wire::Alive { tab } => {
             set(&object, "tab", &num(tab));
             "alive"
@@ -755,6 +759,9 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
     let code = || number("code").and_then(|code| u16::try_from(code).ok());
     let wire = match string("t")?.as_str() {
         "hello" => Wire::Hello {
+            tab: number("tab")?,
+        },
+        "open" => Wire::Open {
             tab: number("tab")?,
         },
         "alive" => Wire::Alive {

@@ -1051,3 +1051,62 @@ fn frames_the_last_socket_never_sent_go_out_before_the_ones_passed_on_after_it()
     world.connect(0);
     assert_eq!(sent_by(&world.server, "a"), ["a1", "a2", "a3", "a4"]);
 }
+
+fn open_requests(world: &mut World, i: usize) -> u32 {
+    world
+        .tab(i)
+        .conn
+        .as_ref()
+        .map_or(0, |conn| conn.open_requests)
+}
+
+#[test]
+fn a_followers_open_reconnects_now_whatever_the_state_as_in_a_tab_of_its_own() {
+    let mut world = World::started(2);
+    // A reconnect waiting on its backoff ("Reconnect now" in a follower tab).
+    world.lose(0);
+    let before = open_requests(&mut world, 0);
+    world.open(1);
+    assert_eq!(open_requests(&mut world, 0), before + 1);
+    // Given up: only an open() revives it, from any tab.
+    world.event(0, Event::Status(Status::Failed));
+    assert_eq!(
+        world.tab(1).core.send("lost?".into()),
+        Err(SendError::NotOpen {
+            status: Status::Failed
+        }),
+        "a frame nothing would send is refused, as a connection of its own refuses it"
+    );
+    world.open(1);
+    assert_eq!(open_requests(&mut world, 0), before + 2);
+}
+
+#[test]
+fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
+    let mut world = World::started(2);
+    // The server closed with a code the policy does not retry (4001: application-defined).
+    world.tab(0).conn.as_mut().expect("a connection").open = false;
+    let close = CloseInfo {
+        code: 4001,
+        reason: "go away".into(),
+        was_clean: true,
+    };
+    world.event(0, Event::Closed(close));
+    world.event(0, Event::Status(Status::Closed));
+    let before = open_requests(&mut world, 0);
+    // A follower whose leader seems quiet asks it (every half takeover time while the
+    // leader's beats are throttled).
+    for _ in 0..8 {
+        world.now += TAKEOVER / 2;
+        world.bus.push_back((1, Wire::Hello { tab: 101 }));
+        world.run();
+    }
+    assert_eq!(
+        open_requests(&mut world, 0),
+        before,
+        "asked, never reopened"
+    );
+    // The application's own open() does reopen it.
+    world.open(1);
+    assert_eq!(open_requests(&mut world, 0), before + 1);
+}
