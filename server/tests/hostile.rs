@@ -738,3 +738,52 @@ async fn every_route_refuses_a_host_that_is_not_ours_with_421() {
         assert!(!ours.contains(" 421 "), "{path}: {ours}");
     }
 }
+
+#[tokio::test]
+async fn ids_are_taken_up_to_64_bytes_and_refused_with_bad_id_past_it() {
+    use heartline_protocol::MAX_ID_BYTES;
+    let server = server().await;
+    // A join whose client id is one byte over: refused, and nothing joined.
+    let mut client = connect(&server).await;
+    let long = "c".repeat(MAX_ID_BYTES + 1);
+    send(
+        &mut client,
+        json!({"type": "join", "room": "ids", "nick": "ada", "client_id": long}),
+    )
+    .await;
+    match next(&mut client).await {
+        ServerFrame::Error { code, message, .. } => {
+            assert_eq!(code, "bad_id", "{message}");
+            assert!(message.contains("client_id"), "{message}");
+        }
+        other => panic!("expected bad_id, got {other:?}"),
+    }
+    // The same connection joins with one just at the limit, and says with ids at and over it.
+    let at = "c".repeat(MAX_ID_BYTES);
+    send(
+        &mut client,
+        json!({"type": "join", "room": "ids", "nick": "ada", "client_id": at, "tab_id": "t".repeat(MAX_ID_BYTES)}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut client).await,
+        ServerFrame::Welcome { .. }
+    ));
+    say(&mut client, &"m".repeat(MAX_ID_BYTES + 1), "over").await;
+    match next(&mut client).await {
+        ServerFrame::Error { code, .. } => assert_eq!(code, "bad_id"),
+        other => panic!("expected bad_id, got {other:?}"),
+    }
+    say(&mut client, &"m".repeat(MAX_ID_BYTES), "at").await;
+    assert_eq!(support::next_message(&mut client).await.1, "at");
+    // An upload whose header's id is over: closed 1003, as any bad upload header.
+    let header = heartline_protocol::UploadHeader::Image {
+        client_msg_id: "m".repeat(MAX_ID_BYTES + 1),
+        mime: "image/png".into(),
+    };
+    let frame = heartline_protocol::encode_upload(&header, &[137, 80, 78, 71]);
+    client.send(Message::Binary(frame.into())).await.unwrap();
+    let (code, reason) = closed(&mut client).await;
+    assert_eq!(code, 1003, "{reason}");
+    assert!(reason.contains("client_msg_id"), "{reason}");
+}

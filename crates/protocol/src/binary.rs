@@ -1,6 +1,6 @@
 //! The binary upload frame: `[u32 BE header length][header JSON][payload]`.
 
-use crate::{IMAGE_TYPES, MAX_SKETCH_SIDE};
+use crate::{IMAGE_TYPES, MAX_ID_BYTES, MAX_SKETCH_SIDE};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -98,6 +98,13 @@ pub fn decode_upload(frame: &[u8]) -> Result<(UploadHeader, &[u8]), BinaryError>
         .map_err(|error| BinaryError::BadHeader(error.to_string()))?;
     if payload.is_empty() {
         return Err(BinaryError::Empty);
+    }
+    let (UploadHeader::Image { client_msg_id, .. } | UploadHeader::Sketch { client_msg_id, .. }) =
+        &header;
+    if client_msg_id.len() > MAX_ID_BYTES {
+        return Err(BinaryError::BadHeader(format!(
+            "client_msg_id is longer than {MAX_ID_BYTES} bytes"
+        )));
     }
     match &header {
         UploadHeader::Image { mime, .. } if !IMAGE_TYPES.contains(&mime.as_str()) => {

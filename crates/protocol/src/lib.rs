@@ -18,7 +18,7 @@
 //! ## Server → client
 //! | frame | example |
 //! |---|---|
-//! | welcome | `{"type":"welcome","v":3,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576}}` |
+//! | welcome | `{"type":"welcome","v":4,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576}}` |
 //! | page (v3) | `{"type":"page","before":120,"messages":[…messages…],"more":true}`: the answer to `history` |
 //! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","url":"/media/18c2f-7"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"url":"/media/18c2f-8"}` (a PNG) |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
@@ -71,6 +71,7 @@
 //! | version | change |
 //! |---|---|
 //! | 1 | first version |
+//! | 4 | ids (`client_id`, `tab_id`, `secret`, `client_msg_id`) of at most [`MAX_ID_BYTES`] (64) bytes: a longer one in a text frame is answered with error `bad_id` (the frame is not acted on), in an upload's header with close 1003 |
 //! | 3 | paged history: `welcome`: `more`; `limits`: `history_page_messages`, `history_page_bytes`; the `history` request and the `page` frame |
 //! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data`; the `gap` frame; `gap: true` for a resume past the room's end or from another epoch |
 #![deny(missing_docs)]
@@ -87,7 +88,12 @@ pub use names::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
 use serde::{Deserialize, Serialize};
 
 /// Version of the chat protocol spoken on `/ws`.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
+
+/// The longest id a client may send, in bytes (since v4): `client_id`, `tab_id`, `secret` and
+/// `client_msg_id`. The app's ids are far shorter; a longer one is refused (error `bad_id`, or
+/// close 1003 in an upload's header), so nobody can make the server keep 64 KiB keys.
+pub const MAX_ID_BYTES: usize = 64;
 
 /// Text frame the heartbeat sends; the server answers [`PONG`].
 pub const PING: &str = "ping";
@@ -149,6 +155,40 @@ pub enum ClientFrame {
         /// The page ends before this seq (the oldest one the client has).
         before: u64,
     },
+}
+
+impl ClientFrame {
+    /// The first id field of this frame longer than [`MAX_ID_BYTES`], by name.
+    ///
+    /// ```
+    /// use heartline_protocol::{ClientFrame, MAX_ID_BYTES};
+    /// let say = |id: String| ClientFrame::Say { client_msg_id: id, text: "hi".into() };
+    /// assert_eq!(say("m".repeat(MAX_ID_BYTES)).overlong_id(), None);
+    /// assert_eq!(say("m".repeat(MAX_ID_BYTES + 1)).overlong_id(), Some("client_msg_id"));
+    /// ```
+    pub fn overlong_id(&self) -> Option<&'static str> {
+        let long = |id: &str| id.len() > MAX_ID_BYTES;
+        match self {
+            ClientFrame::Join {
+                client_id,
+                secret,
+                tab_id,
+                ..
+            } => {
+                if long(client_id) {
+                    Some("client_id")
+                } else if secret.as_deref().is_some_and(long) {
+                    Some("secret")
+                } else if tab_id.as_deref().is_some_and(long) {
+                    Some("tab_id")
+                } else {
+                    None
+                }
+            }
+            ClientFrame::Say { client_msg_id, .. } if long(client_msg_id) => Some("client_msg_id"),
+            _ => None,
+        }
+    }
 }
 
 /// What a message carries.

@@ -15,7 +15,7 @@ use crate::metered::Watch;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use heartline_protocol::names::{clean_nick, clean_room};
 use heartline_protocol::{
-    decode_upload, AppCloseCode, ClientFrame, ServerFrame, UploadHeader, PING, PONG,
+    decode_upload, AppCloseCode, ClientFrame, ServerFrame, UploadHeader, MAX_ID_BYTES, PING, PONG,
     PROTOCOL_VERSION,
 };
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -564,7 +564,7 @@ fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
         .and_then(|t| t.as_str())
         .unwrap_or_default()
         .to_owned();
-    serde_json::from_value(value).map_err(|error| {
+    let frame: ClientFrame = serde_json::from_value(value).map_err(|error| {
         if ["join", "say", "typing", "leave", "history"].contains(&kind.as_str()) {
             ("bad_frame", format!("{kind}: {error}"))
         } else {
@@ -575,7 +575,14 @@ fn parse(text: &str) -> Result<ClientFrame, (&'static str, String)> {
                 ),
             )
         }
-    })
+    })?;
+    match frame.overlong_id() {
+        Some(field) => Err((
+            "bad_id",
+            format!("{kind}: {field} is longer than {MAX_ID_BYTES} bytes; nothing was done"),
+        )),
+        None => Ok(frame),
+    }
 }
 
 async fn flood(socket: &mut WebSocket, over: Over) -> Result<(), Option<Close>> {
