@@ -454,16 +454,31 @@ async fn members_who_do_not_read_are_closed_past_the_outbound_bound() {
 /// gets the older pages on request, down to the first message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_is_paged_so_joiners_who_do_not_read_cost_a_page() {
-    let server = Server::spawn(&[
-        "--history",
-        "1000",
-        "--history-page-kib",
-        "1024",
-        "--flood-burst",
-        "100000",
-        "--flood-per-second",
-        "100000",
-    ])
+    history_is_paged_on(&["--store", "memory"]).await;
+}
+
+/// The same on Redis: the store reads a page of the log, not all of it, for each welcome and
+/// each page asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_paged_on_redis_so_a_join_reads_a_page_not_the_log() {
+    let redis = support::Redis::start().await;
+    history_is_paged_on(&["--store", &redis.url()]).await;
+}
+
+async fn history_is_paged_on(store: &[&str]) {
+    let server = Server::spawn_on(
+        store,
+        &[
+            "--history",
+            "1000",
+            "--history-page-kib",
+            "1024",
+            "--flood-burst",
+            "100000",
+            "--flood-per-second",
+            "100000",
+        ],
+    )
     .await;
     let (ada, _) = server.join("big", "ada").await;
     let (mut to_ada, mut from_ada) = futures_util::StreamExt::split(ada);

@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::{command, free_port, tool, Redis};
+
 use futures_util::{SinkExt, StreamExt};
 use heartline_protocol::{Body, ServerFrame};
 use serde_json::json;
@@ -26,45 +28,6 @@ type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 const BINARY: &str = env!("CARGO_BIN_EXE_heartline-server");
 const DEADLINE: Duration = Duration::from_secs(10);
 
-/// A Debian tool by name: on the PATH, or where Debian puts it (/usr/sbin is not on every
-/// user's PATH). Missing: the test fails saying how to install it.
-fn tool(name: &str) -> std::path::PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin".into(), "/usr/sbin".into()])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} must be installed for these tests (Debian: apt-get install {name}; or \
-                 bash scripts/install.sh)"
-            )
-        })
-}
-
-/// A command for a child process that keeps none of the fds this test inherited (such as a
-/// build lock held by whoever started the tests), should it outlive the test.
-fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut command = Command::new(program);
-    // SAFETY: close(2) is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            for fd in 3..1024 {
-                libc::close(fd);
-            }
-            Ok(())
-        });
-    }
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// Waits for `ready` to hold, checking on a short tick, up to `within`.
 async fn until<F: FnMut() -> bool>(what: &str, within: Duration, mut ready: F) {
     let deadline = Instant::now() + within;
@@ -72,71 +35,6 @@ async fn until<F: FnMut() -> bool>(what: &str, within: Duration, mut ready: F) {
     while !ready() {
         assert!(Instant::now() < deadline, "{what}: not within {within:?}");
         tick.tick().await;
-    }
-}
-
-/// A redis-server of the test's own, with the append-only file on (every write fsynced), in a
-/// temp dir; killed when dropped.
-struct Redis {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Redis {
-    async fn start() -> Self {
-        let mut redis = Self {
-            child: None,
-            port: free_port(),
-            dir: tempfile::tempdir().expect("a temp dir"),
-        };
-        redis.launch().await;
-        redis
-    }
-
-    async fn launch(&mut self) {
-        let child = command(tool("redis-server"))
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect(
-                "redis-server must be installed for these tests (Debian: apt-get install \
-                 redis-server; or bash scripts/install.sh)",
-            );
-        self.child = Some(child);
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Stops it as an operator would (SIGTERM: it finishes the AOF and exits), and waits.
-    async fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id().expect("a pid") as i32;
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        tokio::time::timeout(DEADLINE, child.wait())
-            .await
-            .expect("redis-server stops in time")
-            .expect("waited");
     }
 }
 

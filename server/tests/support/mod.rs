@@ -231,3 +231,113 @@ pub async fn start_binary(
         .expect("the server prints its address");
     (child, addr)
 }
+
+/// How long a redis-server of a test may take to start or stop.
+const REDIS_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A Debian tool by name: on the PATH, or where Debian puts it (/usr/sbin is not on every
+/// user's PATH). Missing: the test fails saying how to install it.
+pub fn tool(name: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/usr/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} must be installed for these tests (Debian: apt-get install {name}; or \
+                 bash scripts/install.sh)"
+            )
+        })
+}
+
+/// A command for a child process that keeps none of the fds this test inherited (such as a
+/// build lock held by whoever started the tests), should it outlive the test.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    // SAFETY: close(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            for fd in 3..1024 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A redis-server of the test's own, with the append-only file on (every write fsynced), in a
+/// temp dir; killed when dropped.
+pub struct Redis {
+    child: Option<tokio::process::Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub async fn start() -> Self {
+        let mut redis = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("a temp dir"),
+        };
+        redis.launch().await;
+        redis
+    }
+
+    pub async fn launch(&mut self) {
+        let child = command(tool("redis-server"))
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect(
+                "redis-server must be installed for these tests (Debian: apt-get install \
+                 redis-server; or bash scripts/install.sh)",
+            );
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + REDIS_DEADLINE;
+        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Stops it as an operator would (SIGTERM: it finishes the AOF and exits), and waits.
+    pub async fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().expect("a pid") as i32;
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        tokio::time::timeout(REDIS_DEADLINE, child.wait())
+            .await
+            .expect("redis-server stops in time")
+            .expect("waited");
+    }
+}

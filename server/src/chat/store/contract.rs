@@ -23,6 +23,7 @@ macro_rules! contract_suite {
             a_reused_id_with_other_content_is_a_conflict,
             since_returns_exactly_what_came_after,
             history_is_bounded_by_count_and_reports_the_gap,
+            a_page_is_the_newest_that_fits_and_says_whether_more_are_kept,
             old_messages_leave_by_age_and_the_gap_says_so,
             dedup_outlives_the_history_for_its_window,
             pictures_are_kept_apart_and_found_by_their_url,
@@ -154,6 +155,75 @@ pub async fn history_is_bounded_by_count_and_reports_the_gap(mut backend: impl B
         !store.since("r", None).await.unwrap().gap,
         "a first join has no gap to report"
     );
+}
+
+pub async fn a_page_is_the_newest_that_fits_and_says_whether_more_are_kept(
+    mut backend: impl Backend,
+) {
+    use super::PageLimit;
+    let store = backend
+        .open(Retention {
+            messages: 10,
+            dedup_window_ms: 0,
+            ..Retention::default()
+        })
+        .await;
+    for n in 1..=45 {
+        let id = n.to_string();
+        store.append("r", text("c", &id, &id), 0).await.unwrap();
+    }
+    let four = PageLimit {
+        messages: 4,
+        bytes: 1 << 20,
+    };
+    let page = |after, before, limit| {
+        let store = &store;
+        async move { store.page("r", after, before, limit).await.unwrap() }
+    };
+    // Kept: 36..=45 (the last 10). The newest page, then the ones before it, down to the oldest kept.
+    let newest = page(None, None, four).await;
+    assert_eq!(seqs(&newest.history), [42, 43, 44, 45]);
+    assert!(newest.more && !newest.history.gap);
+    assert_eq!(newest.history.last_seq, 45);
+    let older = page(None, Some(42), four).await;
+    assert_eq!(
+        (seqs(&older.history), older.more),
+        (vec![38, 39, 40, 41], true)
+    );
+    let oldest = page(None, Some(38), four).await;
+    assert_eq!((seqs(&oldest.history), oldest.more), (vec![36, 37], false));
+    // After a seq: the newest of what came after it; a gap when the next one is no longer kept.
+    let resumed = page(Some(40), None, four).await;
+    assert_eq!(seqs(&resumed.history), [42, 43, 44, 45]);
+    assert!(resumed.more && !resumed.history.gap);
+    let lagged = page(
+        Some(30),
+        None,
+        PageLimit {
+            messages: 20,
+            bytes: 1 << 20,
+        },
+    )
+    .await;
+    assert_eq!(seqs(&lagged.history), (36..=45).collect::<Vec<_>>());
+    assert!(lagged.history.gap && !lagged.more, "31..=35 are gone");
+    let current = page(Some(45), None, four).await;
+    assert!(current.history.messages.is_empty() && !current.history.gap && !current.more);
+    // The byte bound keeps at least one message.
+    let tight = page(
+        None,
+        None,
+        PageLimit {
+            messages: 100,
+            bytes: 1,
+        },
+    )
+    .await;
+    assert_eq!((seqs(&tight.history), tight.more), (vec![45], true));
+    // A room never written: nothing, and a gap for a client that names a seq in it.
+    let unknown = store.page("nowhere", Some(3), None, four).await.unwrap();
+    assert!(unknown.history.messages.is_empty() && unknown.history.gap);
+    assert_eq!(unknown.history.last_seq, 0);
 }
 
 pub async fn old_messages_leave_by_age_and_the_gap_says_so(mut backend: impl Backend) {

@@ -29,8 +29,8 @@
 //! later), nothing is acked, and the connection manager reconnects by itself.
 
 use super::{
-    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media,
-    PendingAppend, Retention, RoomStore, StoreError,
+    has_gap, media_url, message_bytes, new_epoch, newest_page, unix_ms, Appended, Content, Draft,
+    History, Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -449,6 +449,128 @@ impl RoomStore for RedisStore {
             gap: has_gap(after, oldest_kept, last_seq),
             messages,
             last_seq,
+        })
+    }
+
+    /// Reads only the page, newest first, a chunk at a time: a join or a history request no
+    /// longer reads the whole log (up to a thousand 64 KiB messages) to keep a page of it.
+    async fn page(
+        &self,
+        room: &str,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        const CHUNK: usize = 32;
+        let mut conn = self.conn.clone();
+        let top = before.map_or("+".to_owned(), |before| {
+            before.saturating_sub(1).to_string()
+        });
+        // The room's last seq and the newest chunk in one atomic read, so the page never holds
+        // a seq beyond the last seq it reports.
+        let (last_seq, mut chunk): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
+            .atomic()
+            .get(keys::seq(room))
+            .cmd("XREVRANGE")
+            .arg(keys::log(room))
+            .arg(top)
+            .arg("-")
+            .arg("COUNT")
+            .arg(CHUNK)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let last_seq = last_seq.unwrap_or(0);
+        let empty = |gap| Page {
+            history: History {
+                messages: Vec::new(),
+                gap,
+                last_seq,
+            },
+            more: false,
+        };
+        if last_seq == 0 {
+            // A room this database never had: any seq the client names is missing here.
+            return Ok(empty(after.is_some_and(|seq| seq > 0)));
+        }
+        // The exact retention rules over the approximately trimmed stream, as `since` applies them.
+        let oldest_by_count = last_seq.saturating_sub(self.retention.messages as u64) + 1;
+        let now = unix_ms();
+        let kept = |message: &ChatMessage| {
+            message.seq >= oldest_by_count
+                && self
+                    .retention
+                    .max_age_ms
+                    .is_none_or(|age| message.ts.saturating_add(age) >= now)
+        };
+        let floor = after.map_or(1, |seq| seq.saturating_add(1));
+        let mut newest_first: Vec<ChatMessage> = Vec::new();
+        let mut bytes = 0;
+        'read: loop {
+            let fetched = chunk.len();
+            for (id, fields) in &chunk {
+                let Some(message) = decode_entry(room, id, fields) else {
+                    tracing::warn!(%room, %id, "an unreadable entry in the room's log; skipped");
+                    continue;
+                };
+                // Older ones are out of range, or past retention (seqs and times only grow).
+                if message.seq < floor || !kept(&message) {
+                    break 'read;
+                }
+                // As `newest_page` fills the page: one that does not fit is read, to tell it
+                // there is more, and ends the reading.
+                let size = message_bytes(&message);
+                let fits = newest_first.is_empty()
+                    || (newest_first.len() < limit.messages && bytes + size <= limit.bytes);
+                newest_first.push(message);
+                if !fits {
+                    break 'read;
+                }
+                bytes += size;
+            }
+            let Some(oldest) = newest_first.last().map(|message| message.seq) else {
+                break;
+            };
+            if fetched < CHUNK || oldest <= floor {
+                break;
+            }
+            chunk = redis::cmd("XREVRANGE")
+                .arg(keys::log(room))
+                .arg(format!("({oldest}-0"))
+                .arg("-")
+                .arg("COUNT")
+                .arg(CHUNK)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        let (messages, more) = newest_page(newest_first.iter(), limit);
+        // A gap: the first message after `after` is no longer kept (or never was).
+        let gap = match after {
+            Some(seq) if seq < last_seq => {
+                let first: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+                    .arg(keys::log(room))
+                    .arg(format!("{}", seq.saturating_add(1)))
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                !first
+                    .first()
+                    .and_then(|(id, fields)| decode_entry(room, id, fields))
+                    .is_some_and(|message| message.seq == seq + 1 && kept(&message))
+            }
+            _ => false,
+        };
+        Ok(Page {
+            history: History {
+                messages,
+                gap,
+                last_seq,
+            },
+            more,
         })
     }
 
