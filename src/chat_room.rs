@@ -162,6 +162,8 @@ fn welcome_from(state: &ChatState, me: &Identity, store: &Store) -> Option<Strin
         epoch,
         secret,
         limits,
+        // The leader paces what goes out on the connection.
+        tokens: None,
     };
     serde_json::to_string(&welcome).ok()
 }
@@ -326,11 +328,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             secret,
                             limits,
                             last_seq,
+                            tokens,
                             ..
                         } => {
                             follower_join.borrow_mut().take();
                             store.set_secret(&secret);
-                            *pacer.borrow_mut() = Some(Pacer::new(&limits, js_sys::Date::now()));
+                            *pacer.borrow_mut() =
+                                Some(Pacer::new(&limits, js_sys::Date::now()).with_tokens(tokens));
                             let resumed = state.epoch.is_some();
                             state.dispatch(Action::Welcome {
                                 members,
@@ -657,6 +661,17 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let state = state.clone();
         Callback::from(move |id: String| state.dispatch(Action::Delete(id)))
     };
+    // Missed while away and kept by the server, but not in the welcome's page: fetched at once,
+    // page by page (each page moves `older` down), so nothing is left out of the log unseen.
+    {
+        let socket = socket.clone();
+        let wanted = (state.hole_after, state.older, state.welcomed);
+        use_effect_with(wanted, move |(hole, older, welcomed)| {
+            if let (Some(_), Some(before), true) = (hole, older, welcomed) {
+                let _ = socket.send_json(&ClientFrame::History { before: *before });
+            }
+        });
+    }
     // The page before the oldest message shown (the server pages its history, v3).
     let on_load_older = state.older.filter(|_| state.welcomed).map(|before| {
         let socket = socket.clone();

@@ -40,6 +40,27 @@ impl Pacer {
         }
     }
 
+    /// Starts from what the server says this client may send at once now (its welcome's
+    /// `tokens`: the client id's budget is shared with its other connections, and outlives a
+    /// reload), less the margin, when that is less than a full bucket.
+    ///
+    /// ```
+    /// use heartline_chat::pacer::Pacer;
+    /// use heartline_protocol::ServerLimits;
+    /// let limits = ServerLimits { max_text_bytes: 65_536, max_binary_bytes: 1 << 20, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20 };
+    /// let mut pacer = Pacer::new(&limits, 0.0).with_tokens(Some(5));
+    /// assert!((0..2).all(|_| pacer.take(0.0)));
+    /// assert!(!pacer.take(0.0));
+    /// ```
+    pub fn with_tokens(mut self, tokens: Option<u32>) -> Self {
+        if let Some(tokens) = tokens {
+            self.tokens = self
+                .tokens
+                .min(f64::from(tokens.saturating_sub(BURST_MARGIN)));
+        }
+        self
+    }
+
     fn refill(&mut self, now_ms: f64) {
         // A clock that steps back refills nothing, never a negative amount.
         let elapsed = (now_ms - self.last_ms).max(0.0);
@@ -113,6 +134,25 @@ mod tests {
         assert_eq!(pacer.wait_ms(0.0), 125);
         assert!(!pacer.take(124.0));
         assert!(pacer.take(126.0));
+    }
+
+    #[test]
+    fn a_client_with_part_of_its_budget_spent_elsewhere_starts_from_what_is_left() {
+        // The server announced 7 of 20 left (a reload right after a burst): 4 now, the margin
+        // kept, then the rate.
+        let mut pacer = Pacer::new(&limits(20, 10), 0.0).with_tokens(Some(7));
+        assert_eq!((0..10).filter(|_| pacer.take(0.0)).count(), 4);
+        assert_eq!(pacer.wait_ms(0.0), 125);
+        // Fewer than the margin left: nothing until the bucket refills.
+        let mut pacer = Pacer::new(&limits(20, 10), 0.0).with_tokens(Some(2));
+        assert!(!pacer.take(0.0));
+        // A full budget (or a server that does not say) changes nothing.
+        let mut pacer = Pacer::new(&limits(20, 10), 0.0).with_tokens(Some(20));
+        assert_eq!((0..20).filter(|_| pacer.take(0.0)).count(), 17);
+        assert_eq!(
+            Pacer::new(&limits(20, 10), 0.0).with_tokens(None),
+            Pacer::new(&limits(20, 10), 0.0)
+        );
     }
 
     #[test]

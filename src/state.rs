@@ -226,6 +226,12 @@ pub struct ChatState {
     pub limits: Option<ServerLimits>,
     /// The server keeps older messages than those shown: the seq to ask for the page before.
     pub older: Option<u64>,
+    /// Missed while away and not shown yet: the messages after this seq and before `older` (a
+    /// resume whose welcome held only the newest page of what was missed). The chat fetches
+    /// them page by page until the hole is filled.
+    pub hole_after: Option<u64>,
+    /// What `older` was before the hole opened: the way further back, once it is filled.
+    older_beyond_hole: Option<u64>,
 }
 
 /// Everything that changes the state.
@@ -307,11 +313,16 @@ impl ChatState {
 
     /// Adds a page of older messages, each in its place by seq; `more`: older ones still.
     fn add_older(&mut self, messages: Vec<ChatMessage>, more: bool) {
-        self.older = if more {
-            messages.first().map(|m| m.seq)
-        } else {
-            None
-        };
+        let first = messages.first().map(|m| m.seq);
+        self.older = if more { first } else { None };
+        if let Some(after) = self.hole_after {
+            // Down to what was shown before the hole (or nothing older is kept): filled.
+            if !more || first.is_none_or(|seq| seq <= after.saturating_add(1)) {
+                self.hole_after = None;
+                let beyond = self.older_beyond_hole.take();
+                self.older = if more { beyond } else { None };
+            }
+        }
         for message in messages {
             if !self.seen.insert(message.seq) {
                 continue;
@@ -389,9 +400,24 @@ impl Reducible for ChatState {
                     state.epoch = Some(epoch);
                 }
                 state.welcomed = true;
+                let first = history.first().map(|m| m.seq);
+                // A resume that missed more than a page: the rest is fetched, page by page.
+                match (resumed, more, state.last_seq, first) {
+                    (true, true, Some(last), Some(first)) if first > last.saturating_add(1) => {
+                        if state.hole_after.is_none() {
+                            state.older_beyond_hole = state.older;
+                        }
+                        state.hole_after = Some(state.hole_after.map_or(last, |h| h.min(last)));
+                    }
+                    (false, ..) => {
+                        state.hole_after = None;
+                        state.older_beyond_hole = None;
+                    }
+                    _ => {}
+                }
                 // A resume that missed little keeps the way to what was older before it.
                 state.older = if more {
-                    history.first().map(|m| m.seq)
+                    first
                 } else if resumed {
                     state.older
                 } else {
@@ -403,6 +429,10 @@ impl Reducible for ChatState {
                 for message in history {
                     state.add_message(message);
                 }
+                // The resume point is the room's end as welcomed, also in a room with nothing
+                // said yet: a member away meanwhile then resumes (and sees what it missed)
+                // instead of joining afresh with only the newest page.
+                state.last_seq = Some(state.last_seq.map_or(last_seq, |seen| seen.max(last_seq)));
                 // Acked, yet neither broadcast to us nor in the replay: the room has it, but
                 // beyond what the server still keeps for us. It is sent, not pending.
                 let stored_unseen: Vec<Pending> = state
@@ -828,5 +858,35 @@ mod tests {
         );
         let state = state.reduce(welcome_paged(vec![message(1, "bob", "a")], false, "new"));
         assert_eq!(state.older, None, "a new epoch starts over");
+    }
+
+    #[test]
+    fn a_resume_that_missed_more_than_a_page_fills_the_hole_and_then_goes_on_as_before() {
+        let page = |range: std::ops::RangeInclusive<u64>| -> Vec<ChatMessage> {
+            range.map(|seq| message(seq, "bob", "x")).collect()
+        };
+        // Shown: 1-5 (all the room had). Away; back to a welcome of the newest page, 300-305.
+        let state = joined().reduce(welcome_paged(page(1..=5), false, "e"));
+        let state = state.reduce(welcome_paged(page(300..=305), true, "e"));
+        assert_eq!(state.hole_after, Some(5), "6-299 are missing from the log");
+        assert_eq!(state.older, Some(300), "fetched from the page before 300");
+        let state = state.reduce(Action::Page {
+            messages: page(100..=299),
+            more: true,
+        });
+        assert_eq!((state.hole_after, state.older), (Some(5), Some(100)));
+        let state = state.reduce(Action::Page {
+            messages: page(6..=99),
+            more: true,
+        });
+        assert_eq!(state.hole_after, None, "filled");
+        assert_eq!(
+            state.older, None,
+            "nothing was older than 1 before, nor now"
+        );
+        assert_eq!(seqs(&state), (1..=5).chain(6..=305).collect::<Vec<_>>());
+        // A resume that missed little opens no hole.
+        let state = state.reduce(welcome_paged(page(306..=306), false, "e"));
+        assert_eq!(state.hole_after, None);
     }
 }

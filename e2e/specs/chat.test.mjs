@@ -100,6 +100,30 @@ for (const name of BROWSERS) {
       }
     });
 
+    test('a reconnect after missing more than a page shows every missed message, in order', async () => {
+      const port = await freePort();
+      const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
+      try {
+        const room = uniqueRoom();
+        const a = await person(server.url, 'ann', room);
+        const b = await person(server.url, 'ben', room);
+        await b.clickWhenReady('Disconnect');
+        await b.statusIs('Disconnected', 10_000);
+        const said = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
+        for (const text of said) {
+          await a.say(text);
+          await a.logHas(text);
+        }
+        // The welcome holds the newest 3; the 4 before them are fetched without a click.
+        await b.clickWhenReady('Reconnect now');
+        await b.until('delivered', {}, (t) => t.length === said.length, 10_000, 'every missed message');
+        assert.deepEqual(await b.delivered(), said);
+        noDialogs(a, b);
+      } finally {
+        await server.stop();
+      }
+    });
+
     test('messages sent while the server restarts arrive once each, in order', async () => {
       const port = await freePort();
       let server = await startServer(port);

@@ -252,3 +252,45 @@ async fn a_200_message_backlog_at_the_announced_rate_arrives_whole_under_the_flo
     }
     assert_eq!(closed(&mut ada).await.0, 1008);
 }
+
+/// The flood budget is the client id's, shared by its connections and kept across them: a page
+/// reloaded right after a burst is told in its welcome how much is left (`tokens`), may send
+/// just that at once, and is cut off one frame past it.
+#[tokio::test]
+async fn a_reload_right_after_a_burst_is_told_how_much_of_the_budget_is_left() {
+    let server = server_with(Limits {
+        burst: 20,
+        // No refill: what is left stays exactly what was announced.
+        per_second: 0,
+        ..Limits::default()
+    })
+    .await;
+    let tokens_of = |welcome: &ServerFrame| match welcome {
+        ServerFrame::Welcome { tokens, .. } => *tokens,
+        other => panic!("not a welcome: {other:?}"),
+    };
+    let (mut first, welcome) = join_tab(&server, "r", "ada", "c-ada", "t-1").await;
+    assert_eq!(
+        tokens_of(&welcome),
+        Some(20),
+        "a client not seen lately has all of it"
+    );
+    for i in 0..15 {
+        say(&mut first, &format!("first-{i}"), "burst").await;
+    }
+    for _ in 0..15 {
+        next_ack(&mut first).await;
+    }
+    drop(first);
+    // The reload: another connection of the same client id, at once.
+    let (mut second, welcome) = join_tab(&server, "r", "ada", "c-ada", "t-2").await;
+    assert_eq!(tokens_of(&welcome), Some(5));
+    for i in 0..5 {
+        say(&mut second, &format!("second-{i}"), "at the limit").await;
+    }
+    for _ in 0..5 {
+        next_ack(&mut second).await;
+    }
+    say(&mut second, "one-over", "over the limit").await;
+    assert_eq!(closed(&mut second).await.0, 1008);
+}

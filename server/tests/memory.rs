@@ -638,9 +638,13 @@ async fn a_member_who_never_reads_is_closed_at_the_write_deadline_and_frees_its_
         let close = tokio::time::timeout(DEADLINE, close_of(stream))
             .await
             .unwrap_or_else(|_| panic!("stuck member {i} still connected"));
+        // 1013: one that joined after the budget was spent was refused at once, never stuck.
         if let Some((code, reason)) = close {
-            assert_eq!(code, 1008, "{reason}");
-            assert!(reason.starts_with("not reading"), "{reason}");
+            assert!(
+                (code == 1008 && reason.starts_with("not reading"))
+                    || (code == 1013 && reason.contains("memory budget")),
+                "{code} {reason}"
+            );
         }
     }
 }

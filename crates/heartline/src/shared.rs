@@ -329,6 +329,9 @@ pub struct SharedCore<P, I> {
     writable: bool,
     // Takeover.
     takeover_ms: u64,
+    /// A follower's `close()` keeps its unacknowledged frames for its next `open()`
+    /// ([`Config::with_outbox_kept_on_close`](crate::Config::with_outbox_kept_on_close)).
+    keep_on_close: bool,
     /// Leader: its term; follower: the term of the leader it follows.
     epoch: u64,
     /// The highest term heard of.
@@ -376,6 +379,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             subscribers: Subscribers(Vec::new()),
             writable: false,
             takeover_ms: TAKEOVER_MS,
+            keep_on_close: false,
             epoch: 0,
             max_epoch: 0,
             heard_at: 0,
@@ -398,6 +402,23 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// ```
     pub fn with_takeover(mut self, takeover_ms: u64) -> Self {
         self.takeover_ms = takeover_ms.clamp(40, i32::MAX as u64);
+        self
+    }
+
+    /// Whether a follower's `close()` keeps its unacknowledged frames for its next `open()`
+    /// (as a connection of its own keeps its outbox), instead of dropping them.
+    ///
+    /// ```
+    /// use heartline::shared::SharedCore;
+    /// let mut tab: SharedCore<String, String> =
+    ///     SharedCore::new(7, Default::default()).with_kept_on_close(true);
+    /// tab.open(0);
+    /// tab.send("kept".into()).unwrap();
+    /// tab.close(1000, "").unwrap();
+    /// assert_eq!(tab.unacked(), 1);
+    /// ```
+    pub fn with_kept_on_close(mut self, keep: bool) -> Self {
+        self.keep_on_close = keep;
         self
     }
 
@@ -491,7 +512,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// This tab's `close()`: only its own subscription ends; the socket closes if it was the
     /// last. Frames this follower has not had acknowledged are dropped (reported as
-    /// `Discarded`, as a single connection's close drops its queue).
+    /// `Discarded`, as a single connection's close drops its queue), unless it keeps them
+    /// ([`with_kept_on_close`](Self::with_kept_on_close)): then they go to the leader again at
+    /// its next `open()`.
     pub fn close(&mut self, code: u16, reason: &str) -> Result<Actions<P, I>, CloseError> {
         validate_close(code, reason)?;
         let mut out = Vec::new();
@@ -501,7 +524,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let before = self.status();
         self.subscribed = false;
         self.started = true;
-        self.discard_unacked(&mut out);
+        if !self.keep_on_close {
+            self.discard_unacked(&mut out);
+        }
         if self.leading {
             if self.subscribers.is_empty() {
                 out.push(Action::Close {

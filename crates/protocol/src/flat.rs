@@ -105,6 +105,7 @@ pub struct FlatServerFrame {
     epoch: Option<String>,
     secret: Option<String>,
     limits: Option<ServerLimits>,
+    tokens: Option<u32>,
     room: Option<String>,
     seq: Option<u64>,
     from: Option<From>,
@@ -134,6 +135,8 @@ impl TryFrom<FlatServerFrame> for ServerFrame {
                 epoch: need(flat.epoch, "epoch")?,
                 secret: need(flat.secret, "secret")?,
                 limits: need(flat.limits, "limits")?,
+                // Before v4 the welcome did not say (a full budget, as the app assumed).
+                tokens: flat.tokens,
             },
             "message" => ServerFrame::Message(ChatMessage {
                 room: need(flat.room, "room")?,

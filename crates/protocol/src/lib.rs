@@ -18,7 +18,7 @@
 //! ## Server → client
 //! | frame | example |
 //! |---|---|
-//! | welcome | `{"type":"welcome","v":4,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576}}` |
+//! | welcome | `{"type":"welcome","v":4,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576},"tokens":19}` |
 //! | page (v3) | `{"type":"page","before":120,"messages":[…messages…],"more":true}`: the answer to `history` |
 //! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","url":"/media/18c2f-7"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"url":"/media/18c2f-8"}` (a PNG) |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
@@ -67,11 +67,13 @@
 //! The server checks liveness itself with protocol pings. The `welcome` announces the limits the
 //! server enforces: a text frame over `max_text_bytes` or a binary frame over `max_binary_bytes`
 //! closes with 1009; more than `burst` frames at once, refilled at `per_second`, closes with 1008.
+//! That budget is the client id's, shared by its connections: `tokens` (v4) says how much of it
+//! is left when the welcome is sent.
 //!
 //! | version | change |
 //! |---|---|
 //! | 1 | first version |
-//! | 4 | ids (`client_id`, `tab_id`, `secret`, `client_msg_id`) of at most [`MAX_ID_BYTES`] (64) bytes: a longer one in a text frame is answered with error `bad_id` (the frame is not acted on), in an upload's header with close 1003 |
+//! | 4 | ids (`client_id`, `tab_id`, `secret`, `client_msg_id`) of at most [`MAX_ID_BYTES`] (64) bytes: a longer one in a text frame is answered with error `bad_id` (the frame is not acted on), in an upload's header with close 1003; `welcome`: `tokens`, the frames the client id may send at once now (its flood bucket is shared by its connections, and outlives a reload) |
 //! | 3 | paged history: `welcome`: `more`; `limits`: `history_page_messages`, `history_page_bytes`; the `history` request and the `page` frame |
 //! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data`; the `gap` frame; `gap: true` for a resume past the room's end or from another epoch |
 #![deny(missing_docs)]
@@ -285,6 +287,12 @@ pub enum ServerFrame {
         secret: String,
         /// The limits the server enforces on this connection.
         limits: ServerLimits,
+        /// Frames this client may send at once now (since v4): its client id's flood bucket,
+        /// shared by all its connections, so less than `limits.burst` right after another
+        /// connection of it (a tab, the page before a reload) sent a burst. It refills at
+        /// `limits.per_second`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokens: Option<u32>,
     },
     /// A message in the room (yours included), in seq order.
     Message(ChatMessage),

@@ -54,6 +54,14 @@ impl SharedBuckets {
         }
     }
 
+    /// Frames `client_id`'s connections may send at once now (announced in the welcome): what
+    /// its bucket holds, full for a client not seen lately.
+    pub fn client_tokens(&self, client_id: &str, now: Instant) -> u32 {
+        let map = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(client_id)
+            .map_or(self.limits.burst, |bucket| bucket.tokens(now))
+    }
+
     fn take<K: Eq + Hash + Clone>(
         map: &Mutex<HashMap<K, FloodGuard>>,
         key: &K,

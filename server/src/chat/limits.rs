@@ -121,6 +121,12 @@ impl FloodGuard {
         self.tokens + elapsed * self.per_second >= self.burst
     }
 
+    /// Whole tokens in the bucket at `now`.
+    pub fn tokens(&self, now: Instant) -> u32 {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + elapsed * self.per_second).min(self.burst) as u32
+    }
+
     /// Takes one token; false when the client is flooding.
     pub fn allow(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();

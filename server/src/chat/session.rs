@@ -415,6 +415,7 @@ async fn handle(
                         .outbound
                         .joined(membership.feed.clone(), membership.subscribed_at);
                     *links.replaced = Some(replaced_rx);
+                    let member_id = client_id.clone();
                     *joined = Some(Joined {
                         room,
                         nick: nick.clone(),
@@ -432,6 +433,7 @@ async fn handle(
                         epoch: epoch_now,
                         secret,
                         limits: state.limits.announced(),
+                        tokens: Some(state.flood.client_tokens(&member_id, Instant::now())),
                     };
                     // Through the bounded queue: a page in flight is held against the budget.
                     // One copy of the page at a time: the messages go once they are JSON.

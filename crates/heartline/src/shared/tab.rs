@@ -150,7 +150,9 @@ impl SharedTab {
         let tab = (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64;
         let mut config = config;
         config.shared = None;
-        let core = SharedCore::new(tab, config.outbox).with_takeover(config.shared_takeover_ms);
+        let core = SharedCore::new(tab, config.outbox)
+            .with_takeover(config.shared_takeover_ms)
+            .with_kept_on_close(config.keep_outbox_on_close);
         let beat_ms = core.beat_ms();
         let inner = Rc::new(TabInner {
             core: RefCell::new(core),

@@ -1110,3 +1110,25 @@ fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
     world.open(1);
     assert_eq!(open_requests(&mut world, 0), before + 1);
 }
+
+#[test]
+fn a_followers_close_keeps_its_unsent_frames_for_its_next_open_when_configured_so() {
+    for keep in [false, true] {
+        let mut world = World::started(2);
+        let core = std::mem::replace(&mut world.tab(1).core, Core::new(0, Default::default()));
+        world.tab(1).core = core.with_kept_on_close(keep);
+        world.lose(0);
+        world.send(1, "a1");
+        world.close(1, 1000);
+        world.connect(0);
+        assert!(sent_by(&world.server, "a").is_empty(), "closed: not sent");
+        let discarded = world
+            .tab(1)
+            .reports
+            .contains(&Event::Discarded { frames: 1 });
+        assert_eq!(discarded, !keep, "keep {keep}");
+        world.open(1);
+        let expected: &[&str] = if keep { &["a1"] } else { &[] };
+        assert_eq!(sent_by(&world.server, "a"), expected, "keep {keep}");
+    }
+}
