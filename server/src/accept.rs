@@ -1,7 +1,8 @@
 //! The accept loop: hyper's HTTP/1 server with a deadline for the request head, which
 //! `axum::serve` does not set (600 silent or slowloris sockets stayed open for minutes).
 //! Each request carries the peer address (axum's `ConnectInfo`) for the flood guard, and the
-//! connection's [`crate::metered::Watch`] (frame limits, read deadline, bytes written).
+//! connection's [`crate::metered::Watch`] (frame limits, read deadline, bytes written); a
+//! connection that takes nothing written to it for the write deadline is closed.
 
 use crate::budget::MemoryBudget;
 use crate::metered::Metered;
@@ -21,11 +22,13 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `listener` until `stop` resolves. A connection must send its whole request
 /// head within `header_timeout` of being accepted (and of each keep-alive request after that),
-/// or it is closed.
+/// or it is closed; one that takes no byte of what is written to it for `write_deadline` is
+/// closed too (a response or a WebSocket nobody reads).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    write_deadline: Duration,
     budget: Arc<MemoryBudget>,
     stop: impl Future<Output = ()>,
 ) {
@@ -48,7 +51,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         // The chat endpoint switches the watch to frames when it takes the connection over.
-        let (stream, watch) = Metered::new(stream, &budget);
+        let (stream, watch) = Metered::new(stream, &budget, write_deadline);
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             request

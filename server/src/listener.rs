@@ -151,6 +151,8 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
         ));
 
     let header_timeout = Duration::from_millis(config.limits.header_timeout_ms);
+    // A peer that takes no byte for as long as a silent one may live is as good as gone.
+    let write_deadline = Duration::from_millis(config.limits.liveness_timeout_ms);
     let budget = chat.budget.clone();
     let listener = bind(config.addr, 1).await?;
     let addr = listener.local_addr()?;
@@ -170,6 +172,7 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
                 current,
                 app.clone(),
                 header_timeout,
+                write_deadline,
                 budget.clone(),
                 async move {
                     tokio::select! {

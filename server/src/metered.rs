@@ -2,10 +2,12 @@
 //! over as a WebSocket, every frame header is checked against its type's limit before the
 //! WebSocket library sees it, the message in progress is timed (for the read deadline) and
 //! its buffered bytes are taken from the process's [`MemoryBudget`]; bytes written are
-//! counted (for the outbound bound).
+//! counted (for the outbound bound), and a write the peer takes nothing of for the write
+//! deadline fails, ending the connection (an HTTP response or a WebSocket nobody reads).
 
 use crate::budget::{Held, MemoryBudget};
 use crate::inbound::FrameMeter;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -106,11 +108,20 @@ pub struct Metered<S> {
     mode: Mode,
     held: Held,
     failed: bool,
+    /// A write that makes no progress for this long fails (the connection ends).
+    write_deadline: Duration,
+    /// Armed when a write waits on the peer; disarmed by any progress.
+    write_stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> Metered<S> {
-    /// Watches `inner`; buffered input is taken from `budget`.
-    pub fn new(inner: S, budget: &Arc<MemoryBudget>) -> (Self, Arc<Watch>) {
+    /// Watches `inner`; buffered input is taken from `budget`; a write waiting on the peer for
+    /// `write_deadline` fails.
+    pub fn new(
+        inner: S,
+        budget: &Arc<MemoryBudget>,
+        write_deadline: Duration,
+    ) -> (Self, Arc<Watch>) {
         let watch = Arc::new(Watch::default());
         let stream = Self {
             inner,
@@ -122,8 +133,41 @@ impl<S> Metered<S> {
             },
             held: Held::new(budget),
             failed: false,
+            write_deadline,
+            write_stall: None,
         };
         (stream, watch)
+    }
+
+    /// Counts what was written, and fails a write that has waited on the peer for the deadline:
+    /// the sleep is polled with the write's waker, so the task wakes at the deadline.
+    fn watch_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match &written {
+            Poll::Pending => {
+                let deadline = self.write_deadline;
+                let stall = self
+                    .write_stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
+                if stall.as_mut().poll(cx).is_ready() {
+                    self.write_stall = None;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the peer took nothing for {} ms", deadline.as_millis()),
+                    )));
+                }
+            }
+            Poll::Ready(result) => {
+                self.write_stall = None;
+                if let Ok(n) = result {
+                    self.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        written
     }
 
     fn refuse(&mut self, code: u16, reason: String) -> io::Error {
@@ -252,10 +296,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &written {
-            this.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        written
+        this.watch_write(cx, written)
     }
 
     fn poll_write_vectored(
@@ -265,10 +306,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &written {
-            this.watch.written.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        written
+        this.watch_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

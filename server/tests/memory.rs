@@ -850,3 +850,108 @@ async fn images_are_kept_apart_so_welcomes_stay_small_and_memory_bounded() {
     );
     drop(joiners);
 }
+
+/// Random bytes of `len`: nothing along the way can shrink them.
+fn noise(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for chunk in bytes.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    bytes
+}
+
+/// Forty requests for a 5 MiB picture that never read the answer: the pictures being served
+/// are held against the memory budget (past it, 503), so the server grows by about the budget,
+/// not by 200 MB; and a connection that takes nothing for the write deadline is cut off, its
+/// share of the budget free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pictures_nobody_reads_are_held_against_the_budget_and_cut_off_at_the_write_deadline() {
+    const IMAGE: usize = 5 << 20;
+    const LIVENESS: Duration = Duration::from_millis(1_500);
+    let dir = tempfile::tempdir().unwrap();
+    let liveness = LIVENESS.as_millis().to_string();
+    let server = Server::spawn_on(
+        &[
+            "--store",
+            "sqlite",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[
+            "--max-binary-bytes",
+            &(6usize << 20).to_string(),
+            "--memory-budget-mb",
+            "32",
+            "--liveness-timeout-ms",
+            &liveness,
+        ],
+    )
+    .await;
+    let (mut ada, _) = server.join("gallery", "ada").await;
+    let header = heartline_protocol::UploadHeader::Image {
+        client_msg_id: "big".into(),
+        mime: "image/png".into(),
+    };
+    let frame = heartline_protocol::encode_upload(&header, &noise(IMAGE));
+    ada.send(Message::Binary(frame.into())).await.unwrap();
+    let url = loop {
+        if let ServerFrame::Message(message) = support::next(&mut ada).await {
+            match message.body {
+                heartline_protocol::Body::Image { url, .. } => break url,
+                other => panic!("not a picture: {other:?}"),
+            }
+        }
+    };
+    drop(ada);
+    let filled = server.rss_mib();
+    let sampler = server.sample();
+    let request = format!(
+        "GET {url} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    let mut mute = Vec::new();
+    for _ in 0..40 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(server.addr.parse().unwrap()).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        mute.push(stream);
+    }
+    // A reader now: the picture whole, or 503 while the budget is spent.
+    let (head, body) = support::http_get(server.addr.parse().unwrap(), &url).await;
+    assert!(
+        (head.contains(" 200 ") && body.len() == IMAGE) || head.contains(" 503 "),
+        "{head}"
+    );
+    // The time under test: past the write deadline, none of them is still being served. The
+    // memory is sampled all along.
+    tokio::time::sleep(LIVENESS + Duration::from_millis(500)).await;
+    let peak = sampler.peak_mib();
+    eprintln!(
+        "filled {filled:.1} MiB, peak {peak:.1} MiB; the reader got {}",
+        head.lines().next().unwrap_or_default()
+    );
+    assert!(
+        peak - filled < 48.0,
+        "forty pictures nobody reads grew the server from {filled:.1} to {peak:.1} MiB"
+    );
+    for (i, stream) in mute.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        let ended = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut got)).await;
+        assert!(
+            ended.is_ok(),
+            "request {i} still open after the write deadline"
+        );
+        assert!(
+            got.len() < IMAGE,
+            "request {i} was served whole: it was never cut off"
+        );
+    }
+    // Their shares are back: the picture is served again.
+    let (head, body) = support::http_get(server.addr.parse().unwrap(), &url).await;
+    assert!(head.contains(" 200 ") && body.len() == IMAGE, "{head}");
+}

@@ -7,9 +7,16 @@
 //! instead of 4 MiB on disk and on the wire.
 
 use super::ChatState;
+use crate::budget::Held;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+
+/// The pieces a picture is written in: its share of the memory budget is held until the last
+/// piece is taken.
+const PIECE: usize = 64 * 1024;
 
 /// Encodes `width × height` RGBA pixels as a PNG.
 pub fn sketch_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
@@ -24,15 +31,29 @@ pub fn sketch_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, png::
 }
 
 /// `GET /media/<id>`: the picture's bytes with its type. An id never names other content, so
-/// caches may keep it forever.
+/// caches may keep it forever. The bytes being served are held against the process's memory
+/// budget (503 past it), and a client that takes nothing of them for the write deadline is cut
+/// off (the accept loop's), so requests nobody reads cannot pile pictures up in memory.
 pub async fn handler(Path(id): Path<String>, State(chat): State<ChatState>) -> Response {
+    // Room for the largest picture while it is read (its size is known only then), then for
+    // what it is.
+    let mut held = Held::new(&chat.budget);
+    if !held.set(chat.limits.max_binary_bytes) {
+        return busy();
+    }
     match chat.hub.store().media(&id).await {
         Ok(Some(media)) => {
+            // More only if the limit was lowered since the upload.
+            if !held.set(media.bytes.len()) {
+                return busy();
+            }
             let mime = HeaderValue::from_str(&media.mime)
                 .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             (
                 [
                     (header::CONTENT_TYPE, mime),
+                    // Sent in pieces, yet not chunked: its length is known.
+                    (header::CONTENT_LENGTH, HeaderValue::from(media.bytes.len())),
                     (
                         header::CACHE_CONTROL,
                         HeaderValue::from_static("public, max-age=31536000, immutable"),
@@ -43,7 +64,7 @@ pub async fn handler(Path(id): Path<String>, State(chat): State<ChatState>) -> R
                         HeaderValue::from_static("nosniff"),
                     ),
                 ],
-                media.bytes,
+                Body::from_stream(pieces(Bytes::from(media.bytes), held)),
             )
                 .into_response()
         }
@@ -53,6 +74,27 @@ pub async fn handler(Path(id): Path<String>, State(chat): State<ChatState>) -> R
             (StatusCode::SERVICE_UNAVAILABLE, "storage failed").into_response()
         }
     }
+}
+
+/// 503: the memory budget has not got the picture now.
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+        "server busy: its memory budget is spent; try again later",
+    )
+        .into_response()
+}
+
+/// `bytes` in pieces of [`PIECE`]; `held` goes once the last piece is taken.
+fn pieces(bytes: Bytes, held: Held) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    futures_util::stream::unfold((bytes, held), |(mut rest, held)| async move {
+        if rest.is_empty() {
+            return None;
+        }
+        let piece = rest.split_to(rest.len().min(PIECE));
+        Some((Ok(piece), (rest, held)))
+    })
 }
 
 #[cfg(test)]
