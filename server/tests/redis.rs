@@ -801,3 +801,32 @@ async fn members_of_a_killed_instance_leave_every_list_within_15_s() {
         .expect("joins");
     assert_eq!(on_dave.members, ["bob", "carol", "dave"]);
 }
+
+#[tokio::test]
+async fn a_nickname_held_on_another_instance_is_taken_for_the_first_joiner_of_a_room_there() {
+    let redis = Redis::start().await;
+    let one = Instance::start(&redis).await;
+    let two = Instance::start(&redis).await;
+    let mut ada = Identity::new("ada");
+    let _on_one = join(one.addr, "first", &mut ada).await.expect("joins");
+    // Nobody is in the room on instance two yet: it asks who is there at the join itself, not
+    // a presence beat later.
+    let mut impostor = Identity::new("ada-2");
+    impostor.nick = "ada".into();
+    assert_eq!(
+        join(two.addr, "first", &mut impostor).await.err(),
+        Some(Some(4002)),
+        "the same nickname"
+    );
+    let mut lookalike = Identity::new("ada-3");
+    lookalike.nick = "\u{430}d\u{430}".into(); // Cyrillic а
+    assert_eq!(
+        join(two.addr, "first", &mut lookalike).await.err(),
+        Some(Some(4002)),
+        "a nickname that looks the same"
+    );
+    // The refused ones left nothing behind: the next member sees ada and itself.
+    let mut bob = Identity::new("bob");
+    let on_two = join(two.addr, "first", &mut bob).await.expect("joins");
+    assert_eq!(on_two.members, ["ada", "bob"]);
+}

@@ -245,6 +245,24 @@ pub struct Membership {
 pub struct Hub {
     store: Arc<dyn RoomStore>,
     rooms: Mutex<HashMap<String, RoomLive>>,
+    /// Who is in a room through other instances, asked at each join (with a shared store).
+    presence: std::sync::OnceLock<Arc<dyn Presence>>,
+}
+
+/// Presence across instances, as a join needs it ([`crate::chat::cluster::presence`]).
+#[async_trait::async_trait]
+pub trait Presence: Send + Sync {
+    /// Puts `nick` (of `client_id`) in `room` for this instance at once, so that an instance
+    /// admitting the same nickname at this moment sees it, then reads who is in `room` through
+    /// the other live instances: nickname → client id.
+    async fn claim(
+        &self,
+        room: &str,
+        nick: &str,
+        client_id: &str,
+    ) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Takes back a claim whose join was refused.
+    async fn release(&self, room: &str, nick: &str);
 }
 
 const FEED_CAPACITY: usize = 1024;
@@ -259,7 +277,14 @@ impl Hub {
         Self {
             store,
             rooms: Mutex::default(),
+            presence: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on each join first asks `presence` who is in the room on other instances: a
+    /// room new here knows nothing of them until the next presence beat otherwise.
+    pub fn set_presence(&self, presence: Arc<dyn Presence>) {
+        let _ = self.presence.set(presence);
     }
 
     /// The store (for catching up a member that lagged behind the feed).
@@ -279,7 +304,30 @@ impl Hub {
         page: PageLimit,
     ) -> Result<Membership, JoinError> {
         let id = joiner.id;
-        let (receiver, subscribed_at) = self.enter(room, joiner)?;
+        let presence = self.presence.get();
+        let remote = match presence {
+            Some(presence) => Some(
+                presence
+                    .claim(room, joiner.nick, joiner.client_id)
+                    .await
+                    .map_err(JoinError::Store)?,
+            ),
+            None => None,
+        };
+        let nick = joiner.nick.to_owned();
+        let (receiver, subscribed_at) = match self.enter(room, joiner, remote) {
+            Ok(entered) => entered,
+            Err(refused) => {
+                let here = self
+                    .lock()
+                    .get(room)
+                    .is_some_and(|live| live.has_nick(&nick));
+                if let (Some(presence), false) = (presence, here) {
+                    presence.release(room, &nick).await;
+                }
+                return Err(refused);
+            }
+        };
         let (history, more) = match self.store.page(room, last_seq, None, page).await {
             Ok(page) => (page.history, page.more),
             Err(error) => {
@@ -315,6 +363,7 @@ impl Hub {
         &self,
         room: &str,
         joiner: Joiner<'_>,
+        remote: Option<BTreeMap<String, String>>,
     ) -> Result<(broadcast::Receiver<Live>, u64), JoinError> {
         let mut rooms = self.lock();
         let live = rooms.entry(room.to_owned()).or_insert_with(|| RoomLive {
@@ -325,11 +374,18 @@ impl Hub {
             held: BTreeMap::new(),
             remote: BTreeMap::new(),
         });
+        // A room new here starts from what the other instances said just now; a room served
+        // here already keeps its beat's view (and its joined/left notices).
+        let fresh = remote.unwrap_or_default();
+        if live.connections.is_empty() && live.remote.is_empty() {
+            live.remote = fresh.clone();
+        }
         if live
             .connections
             .values()
             .map(|c| (&c.nick, &c.client_id))
             .chain(live.remote.iter())
+            .chain(fresh.iter())
             // Nicknames that look alike clash (UTS #39 skeletons), not only equal ones.
             .any(|(nick, client_id)| {
                 nick_skeleton(nick) == nick_skeleton(joiner.nick) && client_id != joiner.client_id

@@ -28,7 +28,13 @@ impl Cluster {
         ));
         let instance = store.instance().to_owned();
         tracing::info!(%instance, "sharing rooms through redis");
-        let presence = tokio::spawn(presence::run(store.connection(), hub, instance));
+        let claims = presence::Claims::default();
+        hub.set_presence(Arc::new(presence::RedisPresence {
+            conn: store.connection(),
+            instance: instance.clone(),
+            claims: claims.clone(),
+        }));
+        let presence = tokio::spawn(presence::run(store.connection(), hub, instance, claims));
         Self {
             tasks: vec![follower, presence],
         }

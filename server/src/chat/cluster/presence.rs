@@ -11,7 +11,8 @@
 //! Redis or an instance is away, and there is no ordering between join and leave events to get
 //! wrong. The price is up to a beat (1 s) before a member of another instance shows.
 
-use crate::chat::hub::Hub;
+use crate::chat::hub::{Hub, Presence};
+use crate::chat::store::StoreError;
 use redis::aio::ConnectionManager;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -30,14 +31,22 @@ fn instance_key(instance: &str) -> String {
     format!("hl:instance:{instance}")
 }
 
+/// Fields joins wrote between beats, per room: the next beat removes those whose member is
+/// not here any more (one that joined and left within a beat, or was refused).
+pub type Claims = Arc<std::sync::Mutex<HashMap<String, HashSet<String>>>>;
+
 /// Beats until the server stops; a failed beat (Redis away) is retried on the next one.
-pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String) {
+pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String, claims: Claims) {
     // What this instance wrote, per room: to remove members that left.
     let mut written: HashMap<String, HashSet<String>> = HashMap::new();
     let mut beats = tokio::time::interval(BEAT_EVERY);
     beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         beats.tick().await;
+        let claimed = std::mem::take(&mut *claims.lock().unwrap_or_else(|p| p.into_inner()));
+        for (room, fields) in claimed {
+            written.entry(room).or_default().extend(fields);
+        }
         if let Err(error) = beat(&mut conn, &hub, &instance, &mut written).await {
             tracing::warn!(%error, "presence beat failed; retrying");
         }
@@ -84,6 +93,20 @@ async fn beat(
     *written = now_written;
 
     for (room, _) in &local {
+        let remote = remote_members(conn, instance, room).await?;
+        hub.set_remote_members(room, remote);
+    }
+    Ok(())
+}
+
+/// Who is in `room` through the other live instances (nickname → client id); fields of dead
+/// instances are removed on the way.
+async fn remote_members(
+    conn: &mut ConnectionManager,
+    instance: &str,
+    room: &str,
+) -> redis::RedisResult<BTreeMap<String, String>> {
+    {
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(members_key(room))
             .query_async(conn)
@@ -127,7 +150,60 @@ async fn beat(
                 .query_async(conn)
                 .await?;
         }
-        hub.set_remote_members(room, remote);
+        Ok(remote)
     }
-    Ok(())
+}
+
+/// The presence a join asks (see [`Presence`]): this instance's member written at once, then
+/// the others read, so two instances admitting one nickname at the same moment do not both miss
+/// each other (at worst both refuse it).
+pub struct RedisPresence {
+    /// A connection of the instance's own.
+    pub conn: ConnectionManager,
+    /// This instance's id.
+    pub instance: String,
+    /// Shared with the beat ([`run`]).
+    pub claims: Claims,
+}
+
+#[async_trait::async_trait]
+impl Presence for RedisPresence {
+    async fn claim(
+        &self,
+        room: &str,
+        nick: &str,
+        client_id: &str,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let field = format!("{}\n{nick}", self.instance);
+        self.claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(room.to_owned())
+            .or_default()
+            .insert(field.clone());
+        let () = redis::cmd("HSET")
+            .arg(members_key(room))
+            .arg(field)
+            .arg(client_id)
+            .query_async(&mut conn)
+            .await
+            .map_err(|error| StoreError::unavailable(format!("presence: {error}")))?;
+        remote_members(&mut conn, &self.instance, room)
+            .await
+            .map_err(|error| StoreError::unavailable(format!("presence: {error}")))
+    }
+
+    async fn release(&self, room: &str, nick: &str) {
+        let mut conn = self.conn.clone();
+        let released: redis::RedisResult<()> = redis::cmd("HDEL")
+            .arg(members_key(room))
+            .arg(format!("{}\n{nick}", self.instance))
+            .query_async(&mut conn)
+            .await;
+        if let Err(error) = released {
+            // The next beat rewrites this instance's fields from its members: it goes then.
+            tracing::warn!(%error, %room, "presence: a refused join's claim stays until the next beat");
+        }
+    }
 }
