@@ -299,10 +299,17 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         4006 if store.secret() == *sent_secret.borrow() => {
                             store.forget_client_id();
                         }
-                        // The server refused the frame it was reading: the first unacked one.
-                        1003 | 1007 | 1009 => {
+                        // The server refused the frame it was reading: the first unacked one
+                        // (4007: it took too long to arrive, an upload too big for the link).
+                        1003 | 1007 | 1009 | 4007 => {
                             if let Some(id) = in_flight.borrow_mut().first().cloned() {
-                                let reason = format!("{} {name}: {}", close.code, close.reason);
+                                // An app code's reason repeats its name: its meaning says more.
+                                let why = if close.code >= 4000 {
+                                    meaning
+                                } else {
+                                    &close.reason
+                                };
+                                let reason = format!("{} {name}: {why}", close.code);
                                 state.dispatch(Action::Refused(id, reason));
                             }
                         }
@@ -426,7 +433,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             .with_unreachable_after(None)
             .with_close_policy(1003..=1003, ClosePolicy::Reconnect)
             .with_close_policy(1007..=1009, ClosePolicy::Reconnect)
-            .with_close_policy(4004..=4006, ClosePolicy::Reconnect)
+            .with_close_policy(4004..=4007, ClosePolicy::Reconnect)
     });
     let socket = use_heartline((*config).clone(), on_notice.clone());
     *socket_slot.borrow_mut() = Some(socket.clone());

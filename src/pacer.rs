@@ -24,7 +24,7 @@ impl Pacer {
     /// ```
     /// use heartline_chat::pacer::Pacer;
     /// use heartline_protocol::ServerLimits;
-    /// let limits = ServerLimits { max_text_bytes: 65_536, max_binary_bytes: 1 << 20, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20 };
+    /// let limits = ServerLimits { max_text_bytes: 65_536, max_binary_bytes: 1 << 20, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20, message_deadline_ms: 30_000 };
     /// let mut pacer = Pacer::new(&limits, 0.0);
     /// assert!((0..17).all(|_| pacer.take(0.0)));
     /// assert!(!pacer.take(0.0));
@@ -47,7 +47,7 @@ impl Pacer {
     /// ```
     /// use heartline_chat::pacer::Pacer;
     /// use heartline_protocol::ServerLimits;
-    /// let limits = ServerLimits { max_text_bytes: 65_536, max_binary_bytes: 1 << 20, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20 };
+    /// let limits = ServerLimits { max_text_bytes: 65_536, max_binary_bytes: 1 << 20, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20, message_deadline_ms: 30_000 };
     /// let mut pacer = Pacer::new(&limits, 0.0).with_tokens(Some(5));
     /// assert!((0..2).all(|_| pacer.take(0.0)));
     /// assert!(!pacer.take(0.0));
@@ -98,6 +98,7 @@ mod tests {
             per_second,
             history_page_messages: 200,
             history_page_bytes: 1 << 20,
+            message_deadline_ms: 30_000,
         }
     }
 

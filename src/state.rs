@@ -586,6 +586,7 @@ mod tests {
         per_second: 10,
         history_page_messages: 200,
         history_page_bytes: 1 << 20,
+        message_deadline_ms: 30_000,
     };
 
     fn welcome(history: Vec<ChatMessage>, epoch: &str) -> Action {

@@ -114,6 +114,32 @@ for (const name of BROWSERS) {
       }
     });
 
+    test('a picture too slow to arrive is marked "not sent" (4007), the chat reconnects by itself, and later messages flow', async () => {
+      const port = await freePort();
+      // A message must arrive within 1 ms of its first byte: a picture of 4 MiB takes longer,
+      // as a photo on a slow uplink takes longer than the server's 30 s.
+      const server = await startServer(port, ['--frame-timeout-ms', '1']);
+      try {
+        const room = uniqueRoom();
+        const { page: a } = await person(server.url, 'slowlink', room);
+        const { page: b } = await person(server.url, 'other', room);
+        await a.do('watchStatus');
+        const big = Buffer.alloc(4 << 20, 7).toString('base64');
+        await a.must('setFile', { label: 'Image', base64: big, name: 'big.png', mime: 'image/png' });
+        const outbox = await a.until('outbox', {}, (items) => items.some((t) => t.includes('not sent')), 15_000, 'the refused mark');
+        assert.match(outbox[0], /not sent: 4007 Message Too Slow/);
+        await a.statusIs('Connected', 10_000);
+        await a.say('after the 4007');
+        await b.logHas('after the 4007');
+        await a.logHas('after the 4007');
+        assert.deepEqual(await b.delivered(), ['after the 4007']);
+        assert.equal((await a.do('outbox')).length, 1, 'only the refused one is left, marked');
+      } finally {
+        await closeAll();
+        await server.stop();
+      }
+    });
+
     test('200 messages written while disconnected, 3 of them images, arrive once each, in order, on a connection that stays up', async () => {
       const room = uniqueRoom();
       const { page: a } = await person(base, 'backlog', room);

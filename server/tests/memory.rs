@@ -310,7 +310,7 @@ async fn stalled_frames_are_closed_by_the_deadline_and_memory_stays_bounded() {
     let deadline = codes
         .iter()
         .flatten()
-        .filter(|(code, reason)| *code == 1008 && reason.contains("not completed"))
+        .filter(|(code, reason)| *code == 4007 && reason.contains("not completed"))
         .count();
     let budget = codes
         .iter()

@@ -54,6 +54,13 @@ impl AppCloseCode {
         name: "Client Id Taken",
         meaning: "This client id is held by another client; the app picks a new one.",
     };
+    /// A message was begun and not completed within the time the server allows for one
+    /// (`limits.message_deadline_ms`, since v4): the link is too slow for its size.
+    pub const MESSAGE_TOO_SLOW: AppCloseCode = AppCloseCode {
+        code: 4007,
+        name: "Message Too Slow",
+        meaning: "A message took longer to arrive than the server allows for one: the link is too slow for its size.",
+    };
 
     /// Looks a code up in [`APP_CLOSE_CODES`].
     pub fn find(code: u16) -> Option<AppCloseCode> {
@@ -72,4 +79,5 @@ pub const APP_CLOSE_CODES: &[AppCloseCode] = &[
     AppCloseCode::JOIN_TIMEOUT,
     AppCloseCode::REPLACED,
     AppCloseCode::CLIENT_ID_TAKEN,
+    AppCloseCode::MESSAGE_TOO_SLOW,
 ];

@@ -18,7 +18,7 @@
 //! ## Server → client
 //! | frame | example |
 //! |---|---|
-//! | welcome | `{"type":"welcome","v":4,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576},"tokens":19}` |
+//! | welcome | `{"type":"welcome","v":4,"you":"ada","members":["ada","bob"],"history":[…messages…],"more":false,"gap":false,"last_seq":42,"epoch":"18c2f","secret":"s-9d…","limits":{"max_text_bytes":65536,"max_binary_bytes":5242880,"burst":20,"per_second":10,"history_page_messages":200,"history_page_bytes":1048576,"message_deadline_ms":30000},"tokens":19}` |
 //! | page (v3) | `{"type":"page","before":120,"messages":[…messages…],"more":true}`: the answer to `history` |
 //! | message | `{"type":"message","room":"lobby","seq":42,"from":"bob","ts":1764045000000,"client_msg_id":"m-1","body":{"kind":"text","text":"hi"}}`; image bodies: `{"kind":"image","mime":"image/png","url":"/media/18c2f-7"}`; sketch bodies: `{"kind":"sketch","width":64,"height":48,"url":"/media/18c2f-8"}` (a PNG) |
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
@@ -73,7 +73,7 @@
 //! | version | change |
 //! |---|---|
 //! | 1 | first version |
-//! | 4 | ids (`client_id`, `tab_id`, `secret`, `client_msg_id`) of at most [`MAX_ID_BYTES`] (64) bytes: a longer one in a text frame is answered with error `bad_id` (the frame is not acted on), in an upload's header with close 1003; `welcome`: `tokens`, the frames the client id may send at once now (its flood bucket is shared by its connections, and outlives a reload) |
+//! | 4 | ids (`client_id`, `tab_id`, `secret`, `client_msg_id`) of at most [`MAX_ID_BYTES`] (64) bytes: a longer one in a text frame is answered with error `bad_id` (the frame is not acted on), in an upload's header with close 1003; a message not completed within `limits.message_deadline_ms` closes with 4007 (was 1008, which also meant a flood, so a client could not tell its upload was the one refused); `welcome`: `tokens`, the frames the client id may send at once now (its flood bucket is shared by its connections, and outlives a reload) |
 //! | 3 | paged history: `welcome`: `more`; `limits`: `history_page_messages`, `history_page_bytes`; the `history` request and the `page` frame |
 //! | 2 | `join`: `secret`, `tab_id`; `welcome`: `secret`, `limits`; `error`: `client_msg_id`, code `conflict`; close codes 4005, 4006; image and sketch bodies carry a `url` (`/media/<id>`) instead of base64 `data`; the `gap` frame; `gap: true` for a resume past the room's end or from another epoch |
 #![deny(missing_docs)]
@@ -353,7 +353,7 @@ pub enum ServerFrame {
 ///
 /// ```
 /// use heartline_protocol::ServerLimits;
-/// let limits = ServerLimits { max_text_bytes: 100, max_binary_bytes: 1_000, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20 };
+/// let limits = ServerLimits { max_text_bytes: 100, max_binary_bytes: 1_000, burst: 20, per_second: 10, history_page_messages: 200, history_page_bytes: 1 << 20, message_deadline_ms: 30_000 };
 /// assert!(limits.say_fits("m-1", "hello"));
 /// assert!(!limits.say_fits("m-1", &"x".repeat(100)));
 /// ```
@@ -373,6 +373,10 @@ pub struct ServerLimits {
     /// About the most bytes of a history page's frame (one message may go over), since v3.
     #[serde(default)]
     pub history_page_bytes: usize,
+    /// The longest a message may take to arrive once begun, ms; over: close 4007 (since v4;
+    /// 0 from an older server).
+    #[serde(default)]
+    pub message_deadline_ms: u64,
 }
 
 impl ServerLimits {

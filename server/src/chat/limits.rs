@@ -30,7 +30,7 @@ pub struct Limits {
     /// also the longest one frame to a member may take to be written: one that takes nothing
     /// at all (its welcome stuck, in a room too quiet for a backlog) is closed 1008.
     pub liveness_timeout_ms: u64,
-    /// A message begun must be complete within this, ms (default 30 000). Over → close 1008
+    /// A message begun must be complete within this, ms (default 30 000). Over → close 4007
     /// (its bytes would be held meanwhile).
     pub frame_timeout_ms: u64,
     /// Most messages in a history page (the welcome's, or one asked for), default 200.
@@ -91,6 +91,7 @@ impl Limits {
             per_second: self.per_second,
             history_page_messages: self.history_page_messages,
             history_page_bytes: self.history_page_bytes,
+            message_deadline_ms: self.frame_timeout_ms,
         }
     }
 }

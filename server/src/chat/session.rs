@@ -264,11 +264,11 @@ async fn send_out(
     })
 }
 
-/// 1008: a frame was begun and not finished in time (its bytes would be held meanwhile).
+/// 4007: a frame was begun and not finished in time (its bytes would be held meanwhile).
 fn stalled(timeout: Duration) -> Close {
-    Close(
-        1008,
-        format!(
+    Close::app(
+        AppCloseCode::MESSAGE_TOO_SLOW,
+        &format!(
             "a message was begun and not completed within {} ms",
             timeout.as_millis()
         ),
