@@ -162,7 +162,8 @@ fn welcome_from(state: &ChatState, me: &Identity, store: &Store) -> Option<Strin
         epoch,
         secret,
         limits,
-        // The leader paces what goes out on the connection.
+        // Not known here: the tab that joined paces the outbox; a late tab sends only uploads
+        // too large to hand over, and starts with a full bucket for them.
         tokens: None,
     };
     serde_json::to_string(&welcome).ok()
@@ -182,7 +183,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // What this connection was given and the server has not acked yet, in send order: when the
     // server refuses a frame by closing (1009, 1003, 1007), it is the first of these, as the
     // server acks each message before it reads the next frame.
-    let in_flight: Rc<RefCell<Vec<String>>> = use_mut_ref(Vec::new);
+    // Sent and not acknowledged yet, in order: (id, whether it is an upload).
+    let in_flight: Rc<RefCell<Vec<(String, bool)>>> = use_mut_ref(Vec::new);
     // Paces sends under the server's flood guard; made from each welcome's limits.
     let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);
     // Wakes the outbox pump when the pacer has a token again.
@@ -300,9 +302,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             store.forget_client_id();
                         }
                         // The server refused the frame it was reading: the first unacked one
-                        // (4007: it took too long to arrive, an upload too big for the link).
+                        // (4007: it took too long to arrive, an upload too big for the link; the
+                        // close reaches every tab of a shared connection, and a tab whose first
+                        // unacked frame is a short text was not the one).
                         1003 | 1007 | 1009 | 4007 => {
-                            if let Some(id) = in_flight.borrow_mut().first().cloned() {
+                            let first = in_flight.borrow().first().cloned();
+                            let refused = first
+                                .filter(|(_, upload)| close.code != 4007 || *upload)
+                                .map(|(id, _)| id);
+                            if let Some(id) = refused {
                                 // An app code's reason repeats its name: its meaning says more.
                                 let why = if close.code >= 4000 {
                                     meaning
@@ -365,7 +373,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             state.dispatch(Action::Page { messages, more })
                         }
                         ServerFrame::Ack { client_msg_id, seq } => {
-                            in_flight.borrow_mut().retain(|id| *id != client_msg_id);
+                            in_flight
+                                .borrow_mut()
+                                .retain(|(id, _)| *id != client_msg_id);
                             state.dispatch(Action::Ack { client_msg_id, seq })
                         }
                         ServerFrame::Joined { nick } => {
@@ -395,7 +405,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             message,
                             client_msg_id: Some(id),
                         } => {
-                            in_flight.borrow_mut().retain(|sent| *sent != id);
+                            in_flight.borrow_mut().retain(|(sent, _)| *sent != id);
                             state.dispatch(Action::Refused(id, format!("{code}: {message}")));
                         }
                         // Two tabs joined the shared connection: the first join holds, and a
@@ -551,7 +561,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 .filter(|p| p.acked.is_none() && p.failed.is_none())
                 .filter(|p| pumps || !p.persistable())
             {
-                if in_flight.borrow().contains(&pending.client_msg_id) {
+                if in_flight
+                    .borrow()
+                    .iter()
+                    .any(|(id, _)| *id == pending.client_msg_id)
+                {
                     continue;
                 }
                 if let Some(why) = over_limit(pending, &limits, t) {
@@ -570,7 +584,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 if transmit(&socket, pending).is_err() {
                     return;
                 }
-                in_flight.borrow_mut().push(pending.client_msg_id.clone());
+                let upload = !matches!(pending.body, PendingBody::Text { .. });
+                in_flight
+                    .borrow_mut()
+                    .push((pending.client_msg_id.clone(), upload));
             }
         });
     }

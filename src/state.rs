@@ -323,9 +323,14 @@ impl ChatState {
                 self.older = if more { beyond } else { None };
             }
         }
+        let me = self.me.as_ref().map(|me| me.nick.clone());
         for message in messages {
             if !self.seen.insert(message.seq) {
                 continue;
+            }
+            // One of mine, acked while away and missed: it is sent, not pending.
+            if me.as_deref() == Some(message.from.as_str()) {
+                self.drop_pending(&message.client_msg_id);
             }
             let at = self
                 .entries
@@ -434,13 +439,19 @@ impl Reducible for ChatState {
                 // instead of joining afresh with only the newest page.
                 state.last_seq = Some(state.last_seq.map_or(last_seq, |seen| seen.max(last_seq)));
                 // Acked, yet neither broadcast to us nor in the replay: the room has it, but
-                // beyond what the server still keeps for us. It is sent, not pending.
+                // beyond what the server still keeps for us. It is sent, not pending. One in
+                // the hole being fetched is not that: it comes with its page.
+                let in_hole = |seq: u64| {
+                    state.hole_after.is_some_and(|after| seq > after)
+                        && state.older.is_some_and(|before| seq < before)
+                };
                 let stored_unseen: Vec<Pending> = state
                     .pending
                     .iter()
                     .filter(|p| {
-                        p.acked
-                            .is_some_and(|seq| seq <= last_seq && !state.seen.contains(&seq))
+                        p.acked.is_some_and(|seq| {
+                            seq <= last_seq && !state.seen.contains(&seq) && !in_hole(seq)
+                        })
                     })
                     .cloned()
                     .collect();
@@ -889,5 +900,38 @@ mod tests {
         // A resume that missed little opens no hole.
         let state = state.reduce(welcome_paged(page(306..=306), false, "e"));
         assert_eq!(state.hole_after, None);
+    }
+
+    #[test]
+    fn a_message_of_mine_acked_while_away_and_in_the_hole_shows_once() {
+        // Mine, acked as seq 50 while this tab was away, is in the hole (6-299) being fetched:
+        // it comes with its page, not as a line of its own as well.
+        let page = |range: std::ops::RangeInclusive<u64>| -> Vec<ChatMessage> {
+            range.map(|seq| message(seq, "bob", "x")).collect()
+        };
+        let state = joined().reduce(welcome_paged(page(1..=5), false, "e"));
+        let mut state = (*state).clone();
+        state.pending.push(Pending {
+            acked: Some(50),
+            ..text("mine")
+        });
+        let state = Rc::new(state).reduce(welcome_paged(page(300..=305), true, "e"));
+        let lines = |state: &ChatState| {
+            state
+                .entries
+                .iter()
+                .filter(|e| matches!(e, Entry::System(line) if line.starts_with("#50")))
+                .count()
+        };
+        assert_eq!(lines(&state), 0, "not a line while its page is on the way");
+        let mut older = page(6..=299);
+        older[44] = message(50, "ada", "mine");
+        let state = state.reduce(Action::Page {
+            messages: older,
+            more: true,
+        });
+        assert_eq!(lines(&state), 0);
+        assert!(state.pending.is_empty(), "sent, not pending");
+        assert_eq!(seqs(&state).iter().filter(|s| **s == 50).count(), 1);
     }
 }

@@ -151,8 +151,9 @@ pub async fn start(mut config: ServerConfig) -> io::Result<Running> {
         ));
 
     let header_timeout = Duration::from_millis(config.limits.header_timeout_ms);
-    // A peer that takes no byte for as long as a silent one may live is as good as gone.
-    let write_deadline = Duration::from_millis(config.limits.liveness_timeout_ms);
+    // A peer that takes no byte for as long as a silent one may live is as good as gone (at
+    // least a second: a write on a busy link may wait that long).
+    let write_deadline = Duration::from_millis(config.limits.liveness_timeout_ms.max(1_000));
     let budget = chat.budget.clone();
     let listener = bind(config.addr, 1).await?;
     let addr = listener.local_addr()?;

@@ -321,3 +321,58 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const DEADLINE: Duration = Duration::from_millis(300);
+
+    /// A connection whose peer reads 64 bytes every 100 ms, through a 64-byte pipe.
+    fn slow_peer() -> (
+        Metered<tokio::io::DuplexStream>,
+        tokio::task::JoinHandle<usize>,
+    ) {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let (stream, _) = Metered::new(ours, &MemoryBudget::new(1 << 20), DEADLINE);
+        let reader = tokio::spawn(async move {
+            let mut total = 0;
+            let mut chunk = [0u8; 64];
+            loop {
+                // Pacing, not synchronisation: the peer is slow on purpose.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match theirs.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return total,
+                    Ok(n) => total += n,
+                }
+            }
+        });
+        (stream, reader)
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_is_written_to_for_as_long_as_it_takes_something() {
+        let (mut stream, reader) = slow_peer();
+        let started = Instant::now();
+        // 1 KiB at 640 B/s: about 1.6 s, five times the deadline, never 300 ms without progress.
+        stream.write_all(&[7u8; 1024]).await.expect("written whole");
+        assert!(started.elapsed() > DEADLINE * 4, "{:?}", started.elapsed());
+        drop(stream);
+        assert_eq!(reader.await.unwrap(), 1024);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_takes_nothing_fails_the_write_at_the_deadline() {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let (mut stream, _) = Metered::new(ours, &MemoryBudget::new(1 << 20), DEADLINE);
+        let started = Instant::now();
+        let error = stream
+            .write_all(&[7u8; 1024])
+            .await
+            .expect_err("the peer never reads");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        let took = started.elapsed();
+        assert!(took >= DEADLINE && took < DEADLINE * 3, "{took:?}");
+    }
+}

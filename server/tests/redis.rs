@@ -829,4 +829,22 @@ async fn a_nickname_held_on_another_instance_is_taken_for_the_first_joiner_of_a_
     let mut bob = Identity::new("bob");
     let on_two = join(two.addr, "first", &mut bob).await.expect("joins");
     assert_eq!(on_two.members, ["ada", "bob"]);
+    // A client refused "ada" on ada's own instance has not made the nickname its own for the
+    // other instances either (it holds a secret from another room, so its joins are its). The
+    // room is new on instance two, so only what Redis says now decides there.
+    let _in_second = join(one.addr, "second", &mut ada).await.expect("joins");
+    let mut mallory = Identity::new("mallory");
+    let _elsewhere = join(one.addr, "elsewhere", &mut mallory)
+        .await
+        .expect("joins");
+    mallory.nick = "ada".into();
+    assert_eq!(
+        join(one.addr, "second", &mut mallory).await.err(),
+        Some(Some(4002))
+    );
+    assert_eq!(
+        join(two.addr, "second", &mut mallory).await.err(),
+        Some(Some(4002)),
+        "at once on the other instance"
+    );
 }

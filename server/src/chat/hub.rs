@@ -261,8 +261,9 @@ pub trait Presence: Send + Sync {
         nick: &str,
         client_id: &str,
     ) -> Result<BTreeMap<String, String>, StoreError>;
-    /// Takes back a claim whose join was refused.
-    async fn release(&self, room: &str, nick: &str);
+    /// Takes back a claim whose join was refused: the field goes, or, if another client of
+    /// this instance holds the nickname here (`holder`), is its again.
+    async fn release(&self, room: &str, nick: &str, holder: Option<String>);
 }
 
 const FEED_CAPACITY: usize = 1024;
@@ -305,6 +306,10 @@ impl Hub {
     ) -> Result<Membership, JoinError> {
         let id = joiner.id;
         let presence = self.presence.get();
+        // Refused here already: nothing to tell the other instances.
+        if presence.is_some() && self.clashes_here(room, joiner.nick, joiner.client_id) {
+            return Err(JoinError::NickTaken);
+        }
         let remote = match presence {
             Some(presence) => Some(
                 presence
@@ -318,12 +323,14 @@ impl Hub {
         let (receiver, subscribed_at) = match self.enter(room, joiner, remote) {
             Ok(entered) => entered,
             Err(refused) => {
-                let here = self
-                    .lock()
-                    .get(room)
-                    .is_some_and(|live| live.has_nick(&nick));
-                if let (Some(presence), false) = (presence, here) {
-                    presence.release(room, &nick).await;
+                if let Some(presence) = presence {
+                    let holder = self.lock().get(room).and_then(|live| {
+                        live.connections
+                            .values()
+                            .find(|c| c.nick == nick)
+                            .map(|c| c.client_id.clone())
+                    });
+                    presence.release(room, &nick, holder).await;
                 }
                 return Err(refused);
             }
@@ -349,6 +356,15 @@ impl Hub {
             subscribed_at,
             history,
             members: live.members(),
+        })
+    }
+
+    /// Whether another client connected here holds `nick` (or a look-alike) in `room`.
+    fn clashes_here(&self, room: &str, nick: &str, client_id: &str) -> bool {
+        self.lock().get(room).is_some_and(|live| {
+            live.connections
+                .values()
+                .any(|c| nick_skeleton(&c.nick) == nick_skeleton(nick) && c.client_id != client_id)
         })
     }
 

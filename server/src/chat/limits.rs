@@ -27,8 +27,9 @@ pub struct Limits {
     pub join_timeout_ms: u64,
     /// A connection that sends nothing, not even a pong to the server's pings, for this long is
     /// closed, ms (default 45 000): a half-open peer leaves presence within this time. It is
-    /// also the longest one frame to a member may take to be written: one that takes nothing
-    /// at all (its welcome stuck, in a room too quiet for a backlog) is closed 1008.
+    /// also the connection's write deadline (at least 1 s): one that takes no byte of what is
+    /// written to it for this long (a member whose welcome is stuck in a room too quiet for a
+    /// backlog, a response nobody reads) is cut off.
     pub liveness_timeout_ms: u64,
     /// A message begun must be complete within this, ms (default 30 000). Over → close 4007
     /// (its bytes would be held meanwhile).

@@ -6,6 +6,7 @@
 //! canvas code, no base64), and PNG's compression makes a mostly-blank 1024×1024 pad a few KB
 //! instead of 4 MiB on disk and on the wire.
 
+use super::store::StoreError;
 use super::ChatState;
 use crate::budget::Held;
 use axum::body::{Body, Bytes};
@@ -35,15 +36,19 @@ pub fn sketch_png(width: u32, height: u32, rgba: &[u8]) -> Result<Vec<u8>, png::
 /// budget (503 past it), and a client that takes nothing of them for the write deadline is cut
 /// off (the accept loop's), so requests nobody reads cannot pile pictures up in memory.
 pub async fn handler(Path(id): Path<String>, State(chat): State<ChatState>) -> Response {
-    // Room for the largest picture while it is read (its size is known only then), then for
-    // what it is.
+    // Room for the picture before it is read.
+    let size = match chat.hub.store().media_size(&id).await {
+        Ok(Some(size)) => size,
+        Ok(None) => return not_found(),
+        Err(error) => return storage_failed(&id, &error),
+    };
     let mut held = Held::new(&chat.budget);
-    if !held.set(chat.limits.max_binary_bytes) {
+    if !held.set(size) {
         return busy();
     }
     match chat.hub.store().media(&id).await {
         Ok(Some(media)) => {
-            // More only if the limit was lowered since the upload.
+            // Replaced meanwhile, by a picture of another size: hold what it is.
             if !held.set(media.bytes.len()) {
                 return busy();
             }
@@ -68,12 +73,18 @@ pub async fn handler(Path(id): Path<String>, State(chat): State<ChatState>) -> R
             )
                 .into_response()
         }
-        Ok(None) => (StatusCode::NOT_FOUND, "no such picture (or no longer kept)").into_response(),
-        Err(error) => {
-            tracing::error!(%error, %id, "media read failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage failed").into_response()
-        }
+        Ok(None) => not_found(),
+        Err(error) => storage_failed(&id, &error),
     }
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "no such picture (or no longer kept)").into_response()
+}
+
+fn storage_failed(id: &str, error: &StoreError) -> Response {
+    tracing::error!(%error, %id, "media read failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "storage failed").into_response()
 }
 
 /// 503: the memory budget has not got the picture now.

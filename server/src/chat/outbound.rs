@@ -2,9 +2,8 @@
 //! has not been sent yet, plus the frame being written. A member over the bound (one that does
 //! not read, or reads too slowly) is closed with 1008 instead of making the server hold more
 //! for it; the frame being written is also taken from the process's memory budget (1013 when
-//! it has not got it). A frame that cannot be written for as long as a silent peer may live
-//! (the member does not read at all, even in a quiet room where no backlog builds up) is given
-//! up with 1008 too.
+//! it has not got it). A member that takes nothing at all (in a room too quiet for a backlog)
+//! is cut off by the connection's write deadline ([`crate::metered`]), which ends the send here.
 
 use super::hub::{Feed, Live};
 use crate::budget::{Held, MemoryBudget};
@@ -17,9 +16,6 @@ const CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// How a slow member's close reason begins.
 pub const TOO_SLOW: &str = "too slow";
-
-/// How a close for a member that takes nothing at all begins.
-pub const NOT_READING: &str = "not reading";
 
 /// How long a slow member's close frame may take to be written: it is behind what the
 /// member has still to read (the server holds nothing more for it meanwhile).
@@ -35,11 +31,6 @@ pub enum Overflow {
         /// The bound.
         bound: u64,
     },
-    /// One frame could not be written within this many ms: the member does not read.
-    Stalled {
-        /// The write deadline, ms.
-        ms: u64,
-    },
     /// The process's memory budget has not got the frame.
     Budget,
 }
@@ -53,10 +44,6 @@ impl Overflow {
                 format!(
                     "{TOO_SLOW}: {unsent} bytes waiting to be sent to you, over the bound of {bound}"
                 ),
-            ),
-            Overflow::Stalled { ms } => (
-                1008,
-                format!("{NOT_READING}: a frame could not be written to you within {ms} ms"),
             ),
             Overflow::Budget => (
                 1013,
@@ -72,20 +59,16 @@ pub struct Outbound {
     /// The feed's byte count at the last item this member received.
     consumed: u64,
     bound: u64,
-    /// The longest one frame may take to be written.
-    write_deadline: Duration,
     held: Held,
 }
 
 impl Outbound {
-    /// A queue bounded at `bound` bytes, whose frames must each be written within
-    /// `write_deadline`; the frame being written is taken from `budget`.
-    pub fn new(budget: &Arc<MemoryBudget>, bound: usize, write_deadline: Duration) -> Self {
+    /// A queue bounded at `bound` bytes; the frame being written is taken from `budget`.
+    pub fn new(budget: &Arc<MemoryBudget>, bound: usize) -> Self {
         Self {
             feed: None,
             consumed: 0,
             bound: bound as u64,
-            write_deadline,
             held: Held::new(budget),
         }
     }
@@ -120,8 +103,8 @@ impl Outbound {
         }
     }
 
-    /// Sends `message`, giving up when the member's queue goes over the bound while it waits,
-    /// or when the frame is not written by the deadline. `Err(None)`: the connection is gone.
+    /// Sends `message`, giving up when the member's queue goes over the bound while it waits.
+    /// `Err(None)`: the connection is gone (or cut off by its write deadline).
     pub async fn send(
         &mut self,
         socket: &mut WebSocket,
@@ -141,8 +124,6 @@ impl Outbound {
         tokio::pin!(sending);
         let mut checks = tokio::time::interval(CHECK_EVERY);
         checks.reset();
-        let deadline = tokio::time::sleep(self.write_deadline);
-        tokio::pin!(deadline);
         let sent = loop {
             tokio::select! {
                 sent = &mut sending => break sent.map_err(|_| None),
@@ -150,10 +131,6 @@ impl Outbound {
                     if let Err(overflow) = self.over(frame) {
                         break Err(Some(overflow));
                     }
-                }
-                () = &mut deadline => {
-                    let ms = self.write_deadline.as_millis() as u64;
-                    break Err(Some(Overflow::Stalled { ms }));
                 }
             }
         };

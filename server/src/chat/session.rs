@@ -82,12 +82,7 @@ pub async fn run(
     watch: std::sync::Arc<Watch>,
 ) {
     let frame_timeout = Duration::from_millis(state.limits.frame_timeout_ms);
-    // A frame not taken within the liveness time means a peer as good as silent.
-    let mut outbound = Outbound::new(
-        &state.budget,
-        state.limits.max_unsent_bytes,
-        Duration::from_millis(state.limits.liveness_timeout_ms),
-    );
+    let mut outbound = Outbound::new(&state.budget, state.limits.max_unsent_bytes);
     let mut stop = state.stop.clone();
     let mut guard = Flood::new(&state.limits, peer);
     let mut joined: Option<Joined> = None;

@@ -31,9 +31,10 @@ fn instance_key(instance: &str) -> String {
     format!("hl:instance:{instance}")
 }
 
-/// Fields joins wrote between beats, per room: the next beat removes those whose member is
-/// not here any more (one that joined and left within a beat, or was refused).
-pub type Claims = Arc<std::sync::Mutex<HashMap<String, HashSet<String>>>>;
+/// Fields joins wrote between beats, per room, with when: a beat removes those at least a beat
+/// old whose member is not here (one that joined and left within a beat); a younger one may
+/// belong to a join still under way.
+pub type Claims = Arc<std::sync::Mutex<HashMap<String, HashMap<String, std::time::Instant>>>>;
 
 /// Beats until the server stops; a failed beat (Redis away) is retried on the next one.
 pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String, claims: Claims) {
@@ -43,9 +44,21 @@ pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String, c
     beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         beats.tick().await;
-        let claimed = std::mem::take(&mut *claims.lock().unwrap_or_else(|p| p.into_inner()));
-        for (room, fields) in claimed {
-            written.entry(room).or_default().extend(fields);
+        {
+            let mut claims = claims.lock().unwrap_or_else(|p| p.into_inner());
+            for (room, fields) in claims.iter_mut() {
+                fields.retain(|field, at| {
+                    let settled = at.elapsed() >= BEAT_EVERY;
+                    if settled {
+                        written
+                            .entry(room.clone())
+                            .or_default()
+                            .insert(field.clone());
+                    }
+                    !settled
+                });
+            }
+            claims.retain(|_, fields| !fields.is_empty());
         }
         if let Err(error) = beat(&mut conn, &hub, &instance, &mut written).await {
             tracing::warn!(%error, "presence beat failed; retrying");
@@ -181,7 +194,7 @@ impl Presence for RedisPresence {
             .unwrap_or_else(|p| p.into_inner())
             .entry(room.to_owned())
             .or_default()
-            .insert(field.clone());
+            .insert(field.clone(), std::time::Instant::now());
         let () = redis::cmd("HSET")
             .arg(members_key(room))
             .arg(field)
@@ -194,13 +207,26 @@ impl Presence for RedisPresence {
             .map_err(|error| StoreError::unavailable(format!("presence: {error}")))
     }
 
-    async fn release(&self, room: &str, nick: &str) {
+    async fn release(&self, room: &str, nick: &str, holder: Option<String>) {
         let mut conn = self.conn.clone();
-        let released: redis::RedisResult<()> = redis::cmd("HDEL")
-            .arg(members_key(room))
-            .arg(format!("{}\n{nick}", self.instance))
-            .query_async(&mut conn)
-            .await;
+        let field = format!("{}\n{nick}", self.instance);
+        let released: redis::RedisResult<()> = match holder {
+            Some(holder) => {
+                redis::cmd("HSET")
+                    .arg(members_key(room))
+                    .arg(field)
+                    .arg(holder)
+                    .query_async(&mut conn)
+                    .await
+            }
+            None => {
+                redis::cmd("HDEL")
+                    .arg(members_key(room))
+                    .arg(field)
+                    .query_async(&mut conn)
+                    .await
+            }
+        };
         if let Err(error) = released {
             // The next beat rewrites this instance's fields from its members: it goes then.
             tracing::warn!(%error, %room, "presence: a refused join's claim stays until the next beat");

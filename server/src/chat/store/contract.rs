@@ -319,6 +319,7 @@ pub async fn pictures_are_kept_apart_and_found_by_their_url(mut backend: impl Ba
         (media.mime.as_str(), media.bytes),
         ("image/png", png.clone())
     );
+    assert_eq!(store.media_size(id).await.unwrap(), Some(png.len()));
     let history = store.since("r", None).await.unwrap();
     let json = serde_json::to_string(&history.messages).unwrap();
     assert!(json.len() < 300, "history carries a URL, not bytes: {json}");
@@ -341,6 +342,7 @@ pub async fn pictures_are_kept_apart_and_found_by_their_url(mut backend: impl Ba
     assert_eq!((*width, *height), (2, 3));
     assert_ne!(sketch_url, url, "each picture has its own id");
     assert!(store.media("no-such-id").await.unwrap().is_none());
+    assert_eq!(store.media_size("no-such-id").await.unwrap(), None);
     assert!(
         store.media(&format!("{id}9")).await.unwrap().is_none(),
         "an unknown id is not found"

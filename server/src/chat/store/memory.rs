@@ -287,6 +287,10 @@ impl RoomStore for MemoryStore {
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
         Ok(self.lock().media.get(id).cloned())
     }
+
+    async fn media_size(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        Ok(self.lock().media.get(id).map(|media| media.bytes.len()))
+    }
 }
 
 #[cfg(test)]

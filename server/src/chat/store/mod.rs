@@ -276,6 +276,9 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError>;
     /// A stored picture by the id in its URL (`None` when unknown or no longer kept).
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError>;
+    /// The size of a stored picture's bytes, without reading them (`None` when unknown): what
+    /// serving it will hold of the memory budget.
+    async fn media_size(&self, id: &str) -> Result<Option<usize>, StoreError>;
     /// Names this store's numbering of seqs: it changes when the history is lost (a restart of
     /// an in-memory store, or a fresh database), so clients know their old seqs mean nothing here.
     fn epoch(&self) -> &str;

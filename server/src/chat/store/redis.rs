@@ -528,15 +528,21 @@ impl RoomStore for RedisStore {
                 }
                 bytes += size;
             }
-            let Some(oldest) = newest_first.last().map(|message| message.seq) else {
+            // On from the oldest entry fetched, read or not: a run of entries this version
+            // cannot read (written by a newer one) must not make the same chunk come back.
+            let Some(oldest) = chunk.last().map(|(id, _)| id.clone()) else {
                 break;
             };
-            if fetched < CHUNK || oldest <= floor {
+            let below_floor = oldest
+                .split_once('-')
+                .and_then(|(seq, _)| seq.parse::<u64>().ok())
+                .is_none_or(|seq| seq <= floor);
+            if fetched < CHUNK || below_floor {
                 break;
             }
             chunk = redis::cmd("XREVRANGE")
                 .arg(keys::log(room))
-                .arg(format!("({oldest}-0"))
+                .arg(format!("({oldest}"))
                 .arg("-")
                 .arg("COUNT")
                 .arg(CHUNK)
@@ -606,7 +612,7 @@ impl RoomStore for RedisStore {
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !media_id_is_ours(id) {
             return Ok(None);
         }
         let mut conn = self.conn.clone();
@@ -621,6 +627,26 @@ impl RoomStore for RedisStore {
             _ => None,
         })
     }
+
+    async fn media_size(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        if !media_id_is_ours(id) {
+            return Ok(None);
+        }
+        let mut conn = self.conn.clone();
+        // 0 for a missing field: no picture is empty (an upload needs a payload).
+        let size: usize = redis::cmd("HSTRLEN")
+            .arg(keys::media(id))
+            .arg("bytes")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok((size > 0).then_some(size))
+    }
+}
+
+/// Whether `id` could name a picture of this store (and is safe in a key).
+fn media_id_is_ours(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -727,6 +753,55 @@ pub mod tests {
     }
 
     crate::contract_suite!(backend());
+
+    #[tokio::test]
+    async fn a_run_of_entries_this_version_cannot_read_is_skipped_not_read_forever() {
+        use crate::chat::store::PageLimit;
+        let mut backend = backend();
+        let store = super::super::contract::Backend::open(&mut backend, Retention::default()).await;
+        for n in 1..=5 {
+            let id = n.to_string();
+            let draft = Draft {
+                from: "ada".into(),
+                client_id: "c".into(),
+                client_msg_id: id.clone(),
+                content: Content::Text(id),
+            };
+            store.append("r", draft, 0).await.unwrap();
+        }
+        // 40 entries a newer server wrote, whose body this one cannot read, after seq 5.
+        let mut conn = store.connection();
+        for seq in 6..=45u64 {
+            let () = redis::cmd("XADD")
+                .arg(keys::log("r"))
+                .arg(format!("{seq}-0"))
+                .arg("b")
+                .arg("{\"kind\":\"hologram\"}")
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        let () = redis::cmd("SET")
+            .arg(keys::seq("r"))
+            .arg(45)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let limit = PageLimit {
+            messages: 10,
+            bytes: 1 << 20,
+        };
+        let page = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.page("r", None, None, limit),
+        )
+        .await
+        .expect("a page, not a loop")
+        .unwrap();
+        let seqs: Vec<u64> = page.history.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5], "the readable ones behind them");
+        assert!(!page.more);
+    }
 
     #[tokio::test]
     async fn an_unreachable_redis_is_named() {

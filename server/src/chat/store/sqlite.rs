@@ -903,12 +903,7 @@ impl RoomStore for SqliteStore {
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
-        // Ids are `<epoch>-<row>`: a picture of another database is unknown here.
-        let Some(row) = id
-            .strip_prefix(self.epoch.as_str())
-            .and_then(|rest| rest.strip_prefix('-'))
-            .and_then(|row| row.parse::<i64>().ok())
-        else {
+        let Some(row) = self.media_row(id) else {
             return Ok(None);
         };
         self.read(move |conn| {
@@ -922,6 +917,29 @@ impl RoomStore for SqliteStore {
                 .optional()
         })
         .await
+    }
+
+    async fn media_size(&self, id: &str) -> Result<Option<usize>, StoreError> {
+        let Some(row) = self.media_row(id) else {
+            return Ok(None);
+        };
+        let size: Option<i64> = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT length(bytes) FROM media WHERE id = ?1")?
+                    .query_row([row], |row| row.get(0))
+                    .optional()
+            })
+            .await?;
+        Ok(size.and_then(|size| usize::try_from(size).ok()))
+    }
+}
+
+impl SqliteStore {
+    /// The row of a picture id, `<epoch>-<row>`: a picture of another database is unknown here.
+    fn media_row(&self, id: &str) -> Option<i64> {
+        id.strip_prefix(self.epoch.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|row| row.parse::<i64>().ok())
     }
 }
 
