@@ -116,15 +116,17 @@ for (const name of BROWSERS) {
 
     test('a picture too slow to arrive is marked "not sent" (4007), the chat reconnects by itself, and later messages flow', async () => {
       const port = await freePort();
-      // A message must arrive within 1 ms of its first byte: a picture of 4 MiB takes longer,
-      // as a photo on a slow uplink takes longer than the server's 30 s.
-      const server = await startServer(port, ['--frame-timeout-ms', '1']);
+      // A message must arrive within 500 ms of its first byte; the uplink carries 200 KB/s, so
+      // a 1 MiB picture takes 5 s (as a photo on a slow mobile uplink takes longer than the
+      // server's 30 s). Short frames pass at once.
+      const server = await startServer(port, ['--frame-timeout-ms', '500']);
+      const proxy = await startProxy(port, { uplinkBytesPerSecond: 200_000 });
       try {
         const room = uniqueRoom();
-        const { page: a } = await person(server.url, 'slowlink', room);
+        const { page: a } = await person(proxy.url, 'slowlink', room);
         const { page: b } = await person(server.url, 'other', room);
         await a.do('watchStatus');
-        const big = Buffer.alloc(4 << 20, 7).toString('base64');
+        const big = Buffer.alloc(1 << 20, 7).toString('base64');
         await a.must('setFile', { label: 'Image', base64: big, name: 'big.png', mime: 'image/png' });
         const outbox = await a.until('outbox', {}, (items) => items.some((t) => t.includes('not sent')), 15_000, 'the refused mark');
         assert.match(outbox[0], /not sent: 4007 Message Too Slow/);
@@ -136,6 +138,7 @@ for (const name of BROWSERS) {
         assert.equal((await a.do('outbox')).length, 1, 'only the refused one is left, marked');
       } finally {
         await closeAll();
+        await proxy.stop();
         await server.stop();
       }
     });

@@ -1,10 +1,29 @@
 // A TCP proxy on loopback between a browser and the server, to make the failures a network
 // makes: `cutClients()` drops the browser's side of every connection while the server's side stays
 // open and silent, as when a laptop's network dies without a close (half-open TCP); `hold` makes
-// new connections wait the same way; `blockNew()` refuses new ones until `unblock()`.
+// new connections wait the same way; `blockNew()` refuses new ones until `unblock()`. With
+// `uplinkBytesPerSecond`, what the browser sends reaches the server no faster than that: a slow
+// uplink (the server's answers are not slowed).
 import { createServer, connect } from 'node:net';
+import { Transform } from 'node:stream';
 
-export async function startProxy(targetPort) {
+// Passes bytes on in pieces of a twentieth of the rate, 50 ms apart.
+function throttle(bytesPerSecond) {
+  const piece = Math.max(1, Math.floor(bytesPerSecond / 20));
+  return new Transform({
+    transform(chunk, _encoding, done) {
+      const push = async () => {
+        for (let at = 0; at < chunk.length; at += piece) {
+          if (at > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+          this.push(chunk.subarray(at, at + piece));
+        }
+      };
+      push().then(() => done(), done);
+    },
+  });
+}
+
+export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
   const pairs = new Set();
   // Every socket ever opened, cut ones included, so stop() can end them all.
   const sockets = new Set();
@@ -19,9 +38,10 @@ export async function startProxy(targetPort) {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
     }
-    const pair = { client, upstream };
+    const toServer = uplinkBytesPerSecond ? client.pipe(throttle(uplinkBytesPerSecond)) : client;
+    const pair = { client, upstream, toServer };
     pairs.add(pair);
-    client.pipe(upstream);
+    toServer.pipe(upstream);
     upstream.pipe(client);
     const forget = () => pairs.delete(pair);
     client.on('error', forget);
@@ -43,7 +63,7 @@ export async function startProxy(targetPort) {
       const cut = [...pairs];
       for (const pair of cut) {
         pair.cut = true;
-        pair.client.unpipe(pair.upstream);
+        pair.toServer.unpipe(pair.upstream);
         pair.upstream.unpipe(pair.client);
         pair.upstream.pause();
         pair.client.destroy();
