@@ -719,19 +719,9 @@ async fn a_connection_that_never_joins_is_closed_with_4004_at_the_join_deadline(
 
 #[tokio::test]
 async fn every_route_refuses_a_host_that_is_not_ours_with_421() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = server().await;
     for path in ["/", "/health", "/playground/", "/echo", "/no-such-page"] {
-        let mut stream = TcpStream::connect(server.addr).await.unwrap();
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        let head = String::from_utf8_lossy(&response);
+        let (head, _) = http_get_as(server.addr, path, "evil.example").await;
         assert!(head.starts_with("HTTP/1.1 421 "), "{path}: {head}");
         // Our own Host is served as usual on the same route.
         let (ours, _) = http_get(server.addr, path).await;

@@ -179,9 +179,14 @@ pub async fn next_ack(client: &mut Client) -> (String, u64) {
 /// A plain HTTP GET with the server's own Host (any other is refused: DNS rebinding);
 /// returns the response head and body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, Vec<u8>) {
+    http_get_as(addr, path, &addr.to_string()).await
+}
+
+/// A plain HTTP GET with this `Host`; returns the response head and body.
+pub async fn http_get_as(addr: std::net::SocketAddr, path: &str, host: &str) -> (String, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))

@@ -471,12 +471,7 @@ impl RoomStore for RedisStore {
         let (last_seq, mut chunk): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
             .atomic()
             .get(keys::seq(room))
-            .cmd("XREVRANGE")
-            .arg(keys::log(room))
-            .arg(top)
-            .arg("-")
-            .arg("COUNT")
-            .arg(CHUNK)
+            .add_command(newest_entries(&keys::log(room), &top, CHUNK))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
@@ -540,12 +535,7 @@ impl RoomStore for RedisStore {
             if fetched < CHUNK || below_floor {
                 break;
             }
-            chunk = redis::cmd("XREVRANGE")
-                .arg(keys::log(room))
-                .arg(format!("({oldest}"))
-                .arg("-")
-                .arg("COUNT")
-                .arg(CHUNK)
+            chunk = newest_entries(&keys::log(room), &format!("({oldest}"), CHUNK)
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
@@ -642,6 +632,13 @@ impl RoomStore for RedisStore {
             .map_err(unavailable)?;
         Ok((size > 0).then_some(size))
     }
+}
+
+/// `XREVRANGE log end - COUNT count`: the newest `count` entries up to `end`.
+fn newest_entries(log: &str, end: &str, count: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREVRANGE");
+    cmd.arg(log).arg(end).arg("-").arg("COUNT").arg(count);
+    cmd
 }
 
 /// Whether `id` could name a picture of this store (and is safe in a key).
