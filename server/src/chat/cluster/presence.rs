@@ -119,52 +119,50 @@ async fn remote_members(
     instance: &str,
     room: &str,
 ) -> redis::RedisResult<BTreeMap<String, String>> {
-    {
-        let fields: HashMap<String, String> = redis::cmd("HGETALL")
-            .arg(members_key(room))
+    let fields: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(members_key(room))
+        .query_async(conn)
+        .await?;
+    let others: Vec<&str> = fields
+        .keys()
+        .filter_map(|field| field.split_once('\n').map(|(id, _)| id))
+        .filter(|id| *id != instance)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut alive = HashSet::new();
+    for id in &others {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(instance_key(id))
             .query_async(conn)
             .await?;
-        let others: Vec<&str> = fields
-            .keys()
-            .filter_map(|field| field.split_once('\n').map(|(id, _)| id))
-            .filter(|id| *id != instance)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut alive = HashSet::new();
-        for id in &others {
-            let exists: bool = redis::cmd("EXISTS")
-                .arg(instance_key(id))
-                .query_async(conn)
-                .await?;
-            if exists {
-                alive.insert(*id);
-            }
+        if exists {
+            alive.insert(*id);
         }
-        let mut remote = BTreeMap::new();
-        let mut dead = Vec::new();
-        for (field, client_id) in &fields {
-            let Some((id, nick)) = field.split_once('\n') else {
-                continue;
-            };
-            if id == instance {
-                continue;
-            }
-            if alive.contains(id) {
-                remote.insert(nick.to_owned(), client_id.clone());
-            } else {
-                dead.push(field.clone());
-            }
-        }
-        if !dead.is_empty() {
-            let () = redis::cmd("HDEL")
-                .arg(members_key(room))
-                .arg(&dead)
-                .query_async(conn)
-                .await?;
-        }
-        Ok(remote)
     }
+    let mut remote = BTreeMap::new();
+    let mut dead = Vec::new();
+    for (field, client_id) in &fields {
+        let Some((id, nick)) = field.split_once('\n') else {
+            continue;
+        };
+        if id == instance {
+            continue;
+        }
+        if alive.contains(id) {
+            remote.insert(nick.to_owned(), client_id.clone());
+        } else {
+            dead.push(field.clone());
+        }
+    }
+    if !dead.is_empty() {
+        let () = redis::cmd("HDEL")
+            .arg(members_key(room))
+            .arg(&dead)
+            .query_async(conn)
+            .await?;
+    }
+    Ok(remote)
 }
 
 /// The presence a join asks (see [`Presence`]): this instance's member written at once, then
