@@ -3,16 +3,12 @@
 
 use super::{
     has_gap, media_url, new_epoch, newest_page, unix_ms, Appended, Content, Draft, History, Media,
-    Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
+    Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
 };
 use async_trait::async_trait;
 use heartline_protocol::ChatMessage;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-
-/// Most client ids whose secret is remembered; the oldest are forgotten first (they are claimed
-/// again on their next join). Memory is the non-durable store: a restart forgets them all anyway.
-const MAX_CLIENTS: usize = 100_000;
 
 /// Rooms in memory, each keeping its messages by the [`Retention`] rules.
 #[derive(Debug)]
@@ -276,7 +272,7 @@ impl RoomStore for MemoryStore {
         ids.secrets
             .insert(client_id.to_owned(), candidate.to_owned());
         ids.order.push_back(client_id.to_owned());
-        while ids.order.len() > MAX_CLIENTS {
+        while ids.order.len() > MAX_CLIENT_IDS {
             if let Some(oldest) = ids.order.pop_front() {
                 ids.secrets.remove(&oldest);
             }

@@ -188,6 +188,11 @@ pub struct Page {
     pub more: bool,
 }
 
+/// Most client ids whose secret a store of its own remembers; past it the oldest are forgotten
+/// first (each is claimed again with the secret it presents at its next join), so fresh ids
+/// cannot make the store grow without end. (A shared Redis store expires unused ids instead.)
+pub const MAX_CLIENT_IDS: usize = 100_000;
+
 /// How long rooms keep messages, and dedup keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {

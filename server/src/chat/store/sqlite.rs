@@ -18,7 +18,7 @@
 
 use super::{
     has_gap, media_url, message_bytes, new_epoch, unix_ms, Appended, Content, Draft, History,
-    Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
+    Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -524,16 +524,25 @@ impl Writer {
                 .execute(params![room, last_seq])?;
             }
             let mut secrets = Vec::with_capacity(claims.len());
+            let mut claimed = 0;
             for claim in &claims {
-                tx.prepare_cached(
-                    "INSERT INTO identities (client_id, secret) VALUES (?1, ?2)
-                     ON CONFLICT (client_id) DO NOTHING",
-                )?
-                .execute(params![claim.client_id, claim.candidate])?;
+                claimed += tx
+                    .prepare_cached(
+                        "INSERT INTO identities (client_id, secret) VALUES (?1, ?2)
+                         ON CONFLICT (client_id) DO NOTHING",
+                    )?
+                    .execute(params![claim.client_id, claim.candidate])?;
                 secrets.push(
                     tx.prepare_cached("SELECT secret FROM identities WHERE client_id = ?1")?
                         .query_row([&claim.client_id], |row| row.get::<_, String>(0))?,
                 );
+            }
+            if claimed > 0 {
+                // The oldest claims go past the bound (rowids grow with each insert).
+                tx.prepare_cached(
+                    "DELETE FROM identities WHERE rowid <= (SELECT max(rowid) FROM identities) - ?1",
+                )?
+                .execute([MAX_CLIENT_IDS as i64])?;
             }
             tx.commit()?;
             Ok::<_, rusqlite::Error>((outcomes, secrets))
@@ -991,6 +1000,51 @@ mod tests {
             first.append("r", draft, 1).await,
             Ok(Appended::New(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn client_ids_past_the_bound_forget_the_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(dir.path(), Retention::default(), GroupCommit::default()).unwrap();
+        assert_eq!(
+            store.claim_identity("c-first", "s-first").await.unwrap(),
+            "s-first"
+        );
+        // As many more as the bound holds, written straight into the file (one transaction).
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let tx = conn.transaction().unwrap();
+            for n in 0..MAX_CLIENT_IDS {
+                tx.execute(
+                    "INSERT INTO identities (client_id, secret) VALUES (?1, 's')",
+                    [format!("c-{n}")],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        // One more claim: the oldest goes, and it is claimed again with what it presents.
+        assert_eq!(
+            store.claim_identity("c-new", "s-new").await.unwrap(),
+            "s-new"
+        );
+        let count = |dir: &Path| -> i64 {
+            Connection::open(dir.join(DB_FILE))
+                .unwrap()
+                .query_row("SELECT count(*) FROM identities", [], |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(dir.path()), MAX_CLIENT_IDS as i64);
+        assert_eq!(
+            store.claim_identity("c-first", "s-again").await.unwrap(),
+            "s-again"
+        );
+        assert_eq!(
+            store.claim_identity("c-new", "s-other").await.unwrap(),
+            "s-new"
+        );
+        assert_eq!(count(dir.path()), MAX_CLIENT_IDS as i64);
     }
 
     #[tokio::test]
