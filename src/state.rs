@@ -394,6 +394,21 @@ impl Reducible for ChatState {
                 // A new epoch (the server lost its history): our seqs mean nothing there any more,
                 // and what it acked is gone with it: send it again.
                 let resumed = state.epoch.as_ref() == Some(&epoch);
+                // The room's end behind what this tab has seen, in the same epoch: the server's
+                // database went back (a backup restored), and the seqs after its end will be
+                // given again to new messages. Forget which were seen (the log keeps them), so
+                // those are shown; what of mine it acknowledged past its end is gone: send it
+                // again.
+                let rewound = resumed && state.last_seq.is_some_and(|seen| last_seq < seen);
+                if rewound {
+                    state.seen.clear();
+                    state.last_seq = Some(last_seq);
+                    for pending in &mut state.pending {
+                        if pending.acked.is_some_and(|seq| seq > last_seq) {
+                            pending.acked = None;
+                        }
+                    }
+                }
                 if !resumed {
                     state.seen.clear();
                     state.last_seq = None;
@@ -933,5 +948,27 @@ mod tests {
         assert_eq!(lines(&state), 0);
         assert!(state.pending.is_empty(), "sent, not pending");
         assert_eq!(seqs(&state).iter().filter(|s| **s == 50).count(), 1);
+    }
+
+    #[test]
+    fn a_server_restored_from_a_backup_gives_seqs_again_and_they_are_shown() {
+        // Seen 1-5; the server comes back from a backup that ends at 3, in the same epoch, and
+        // gives 4 and 5 to new messages.
+        let state = joined().reduce(welcome(
+            (1..=5).map(|seq| message(seq, "bob", "old")).collect(),
+            "e",
+        ));
+        let state = state.reduce(welcome_at(Vec::new(), "e", 3));
+        let state = state.reduce(Action::Message(message(4, "bob", "new")));
+        let texts: Vec<String> = state
+            .entries
+            .iter()
+            .filter_map(|entry| match entry {
+                Entry::Message(m) => Some(format!("{}:{}", m.seq, m.client_msg_id)),
+                Entry::System(_) => None,
+            })
+            .collect();
+        assert!(texts.contains(&"4:new".to_string()), "{texts:?}");
+        assert_eq!(state.last_seq, Some(4), "the next resume is from the new 4");
     }
 }
