@@ -180,10 +180,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let socket_slot: Rc<RefCell<Option<UseHeartline>>> = use_mut_ref(|| None);
     // Who is typing, with the timer that ends it (a few at most: a Vec, no hashing code).
     let typing_timers = use_mut_ref(Vec::<(String, Timeout)>::new);
-    // What this connection was given and the server has not acked yet, in send order: when the
-    // server refuses a frame by closing (1009, 1003, 1007), it is the first of these, as the
-    // server acks each message before it reads the next frame.
-    // Sent and not acknowledged yet, in order: (id, whether it is an upload).
+    // What this connection was given and the server has not acked yet, in send order, each with
+    // whether it is an upload: when the server refuses a frame by closing (1003, 1007, 1009,
+    // 4007), it is the first of these, as the server acks each message before it reads the next.
     let in_flight: Rc<RefCell<Vec<(String, bool)>>> = use_mut_ref(Vec::new);
     // Paces sends under the server's flood guard; made from each welcome's limits.
     let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);

@@ -33,17 +33,36 @@ use crate::OutboxLimits;
 use std::collections::VecDeque;
 
 /// A tab's identity within a shared connection (random, below 2⁵³ so JavaScript keeps it exact).
+///
+/// ```
+/// let tab: heartline::shared::TabId = 42;
+/// assert!(tab < 1 << 53);
+/// ```
 pub type TabId = u64;
 
 /// How often a follower tells the leader it is still there, ms.
+///
+/// ```
+/// assert!(heartline::shared::ALIVE_MS < heartline::shared::LEASE_MS);
+/// ```
 pub const ALIVE_MS: u64 = 10_000;
 
 /// A follower not heard from for this long no longer keeps the socket open, ms. Long, because
 /// browsers run the timers of hidden tabs as rarely as once a minute.
+///
+/// ```
+/// assert_eq!(heartline::shared::LEASE_MS, 150_000);
+/// ```
 pub const LEASE_MS: u64 = 150_000;
 
 /// The default takeover time, ms: a follower takes the lead from a leader it has not heard for
 /// this long (and that did not answer a direct question), at 1.25 times it.
+///
+/// ```
+/// let tab: heartline::shared::SharedCore<String, String> =
+///     heartline::shared::SharedCore::new(7, Default::default());
+/// assert_eq!(tab.beat_ms(), heartline::shared::TAKEOVER_MS / 4);
+/// ```
 pub const TAKEOVER_MS: u64 = 4_000;
 
 /// This tab's part in a shared connection, told as [`Notice::Role`](crate::Notice::Role).
@@ -79,6 +98,16 @@ impl std::fmt::Display for Role {
 
 /// What crosses the channel between the tabs of one shared connection. `P` is an outgoing
 /// frame, `I` an inbound one.
+///
+/// ```
+/// use heartline::shared::{SharedCore, Wire};
+/// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+/// tab.promote(0);
+/// // A follower's frame, addressed to this leader: it waits for the socket to open.
+/// let send = Wire::Send { tab: 9, to: 7, seq: 1, payload: "hi".to_string() };
+/// tab.handle(send, 1);
+/// assert_eq!(tab.subscribers(), 1);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wire<P, I> {
     /// A follower subscribes (at `open()`, or to a newly announced leader), or asks a silent
@@ -180,6 +209,12 @@ pub enum Wire<P, I> {
 }
 
 /// What the driver must do.
+///
+/// ```
+/// use heartline::shared::{Action, SharedCore};
+/// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+/// assert!(tab.promote(0).contains(&Action::Lead));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action<P, I> {
     /// Post on the channel (every other tab receives it).
@@ -447,16 +482,39 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// This tab's id.
+    ///
+    /// ```
+    /// let tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// assert_eq!(tab.tab(), 7);
+    /// ```
     pub fn tab(&self) -> TabId {
         self.tab
     }
 
     /// Whether this tab is the leader.
+    ///
+    /// ```
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// assert!(!tab.is_leader());
+    /// tab.promote(0);
+    /// assert!(tab.is_leader());
+    /// ```
     pub fn is_leader(&self) -> bool {
         self.leading
     }
 
     /// The status this tab's application sees.
+    ///
+    /// ```
+    /// use heartline::Status;
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// assert_eq!(tab.status(), Status::Closed);
+    /// tab.open(0);
+    /// assert_eq!(tab.status(), Status::Connecting { attempt: 0 });
+    /// ```
     pub fn status(&self) -> Status {
         if !self.subscribed && self.started {
             Status::Stopped
@@ -468,26 +526,63 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// The latest heartbeat round trip (the leader's), ms.
+    ///
+    /// ```
+    /// use heartline::Event;
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// tab.relay_event(Event::HeartbeatReply { rtt_ms: 12 });
+    /// assert_eq!(tab.rtt_ms(), Some(12));
+    /// ```
     pub fn rtt_ms(&self) -> Option<u64> {
         self.rtt_ms
     }
 
     /// How the shared connection last ended.
+    ///
+    /// ```
+    /// let tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// assert!(tab.last_close().is_none());
+    /// ```
     pub fn last_close(&self) -> Option<&CloseInfo> {
         self.last_close.as_ref()
     }
 
     /// Follower: frames not acknowledged by the leader yet.
+    ///
+    /// ```
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// tab.open(0);
+    /// tab.send("queued".into()).unwrap();
+    /// assert_eq!(tab.unacked(), 1);
+    /// ```
     pub fn unacked(&self) -> usize {
         self.unacked.len()
     }
 
     /// Leader: the followers subscribed now.
+    ///
+    /// ```
+    /// use heartline::shared::{SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// tab.handle(Wire::Hello { tab: 9 }, 1);
+    /// assert_eq!(tab.subscribers(), 1);
+    /// ```
     pub fn subscribers(&self) -> usize {
         self.subscribers.len()
     }
 
     /// This tab's application opens (or reopens) the connection.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// assert!(tab.open(0).contains(&Action::Post(Wire::Open { tab: 7 })));
+    /// ```
     pub fn open(&mut self, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         let before = self.status();
@@ -515,6 +610,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// `Discarded`, as a single connection's close drops its queue), unless it keeps them
     /// ([`with_kept_on_close`](Self::with_kept_on_close)): then they go to the leader again at
     /// its next `open()`.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.open(0);
+    /// let bye = Wire::Bye { tab: 7, code: 1000, reason: "done".into() };
+    /// assert!(tab.close(1000, "done").unwrap().contains(&Action::Post(bye)));
+    /// ```
     pub fn close(&mut self, code: u16, reason: &str) -> Result<Actions<P, I>, CloseError> {
         validate_close(code, reason)?;
         let mut out = Vec::new();
@@ -546,6 +649,13 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Closes the connection for every tab.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// let all = Wire::CloseAll { code: 4000, reason: "logged out".into() };
+    /// assert!(tab.close_all(4000, "logged out").unwrap().contains(&Action::Post(all)));
+    /// ```
     pub fn close_all(&mut self, code: u16, reason: &str) -> Result<Actions<P, I>, CloseError> {
         validate_close(code, reason)?;
         let mut out = vec![Action::Post(Wire::CloseAll {
@@ -559,6 +669,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// The application sends a frame. The leader's own frames go to its connection directly
     /// (the driver does that); a follower's are numbered, kept until acknowledged and posted
     /// to the leader if one is known.
+    ///
+    /// ```
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// tab.open(0);
+    /// tab.send("hello".into()).unwrap();
+    /// assert_eq!(tab.unacked(), 1, "kept until the leader acknowledges it");
+    /// ```
     pub fn send(&mut self, payload: P) -> Result<Actions<P, I>, SendError> {
         if self.started && !self.subscribed {
             return Err(SendError::NotOpen {
@@ -598,6 +716,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// The election made this tab the leader (its lock was granted). Its own unacknowledged
     /// frames go out through its new connection; the followers are told.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.open(0);
+    /// let actions = tab.promote(1);
+    /// assert!(actions.contains(&Action::Lead) && actions.contains(&Action::Open));
+    /// ```
     pub fn promote(&mut self, _now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         self.stealing = false;
@@ -626,6 +752,16 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// Leader: an event of its connection. The followers are told; so is this tab, if it is
     /// subscribed. Frames waiting for the socket go out once it is open.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore};
+    /// use heartline::{Event, Status};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.open(0);
+    /// tab.promote(1);
+    /// tab.relay_event(Event::Status(Status::Open));
+    /// assert_eq!(tab.status(), Status::Open);
+    /// ```
     pub fn relay_event(&mut self, event: Event) -> Actions<P, I> {
         let mut out = Vec::new();
         self.mirror(&event);
@@ -662,6 +798,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Leader: a frame its connection received, for every tab.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// let post = Action::Post(Wire::Frame { from: 7, frame: "hi".to_string() });
+    /// assert!(tab.relay_frame("hi".to_string()).contains(&post));
+    /// ```
     pub fn relay_frame(&mut self, frame: I) -> Actions<P, I>
     where
         I: Clone,
@@ -677,12 +821,28 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Leader: the driver sent (or the browser refused) a follower's frame.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// let ack = Wire::Ack { tab: 9, seq: 3, error: None };
+    /// assert_eq!(tab.transmitted(9, 3, None), vec![Action::Post(ack)]);
+    /// ```
     pub fn transmitted(&mut self, tab: TabId, seq: u64, error: Option<String>) -> Actions<P, I> {
         vec![Action::Post(Wire::Ack { tab, seq, error })]
     }
 
     /// Leader: the socket was not open after all (the server began closing): the frame waits,
     /// first in its follower's line, for the next open.
+    ///
+    /// ```
+    /// use heartline::shared::{SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// tab.handle(Wire::Hello { tab: 9 }, 1);
+    /// tab.not_writable(9, 1, "later".into());
+    /// assert_eq!(tab.subscribers(), 1);
+    /// ```
     pub fn not_writable(&mut self, tab: TabId, seq: u64, payload: P) {
         self.writable = false;
         if let Some(subscriber) = self.subscribers.get_mut(&tab) {
@@ -699,6 +859,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// followers not heard from for [`LEASE_MS`] (once none of their frames waits for the
     /// socket); follower: says it is alive every
     /// [`ALIVE_MS`], and watches the leader's silence (asks it, then plans to take over).
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// let beat = Action::Post(Wire::Beat { tab: 7, epoch: tab.epoch() });
+    /// assert!(tab.tick(1_000).contains(&beat));
+    /// ```
     pub fn tick(&mut self, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         if self.leading {
@@ -863,6 +1031,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// it subscribes again and hands the leader every frame not acknowledged yet (a leader
     /// that dropped them when the lease ran out sends them; one that still has them skips
     /// what it holds), and its watch on the leader starts afresh.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(2, Default::default());
+    /// tab.open(0);
+    /// tab.page_hidden();
+    /// assert_eq!(tab.page_shown(5), vec![Action::Post(Wire::Hello { tab: 2 })]);
+    /// ```
     pub fn page_shown(&mut self, now: u64) -> Actions<P, I> {
         self.hidden = false;
         if self.leading || !self.subscribed {
@@ -1012,6 +1188,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Something another tab posted on the channel.
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore, Wire};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.promote(0);
+    /// // A new tab's hello opens the connection for it.
+    /// assert!(tab.handle(Wire::Hello { tab: 9 }, 1).contains(&Action::Open));
+    /// ```
     pub fn handle(&mut self, wire: Wire<P, I>, now: u64) -> Actions<P, I> {
         let mut out = Vec::new();
         // The hold after a stop ends on time even when this tab's timers are throttled (a
