@@ -323,14 +323,10 @@ impl ChatState {
                 self.older = if more { beyond } else { None };
             }
         }
-        let me = self.me.as_ref().map(|me| me.nick.clone());
         for message in messages {
-            if !self.seen.insert(message.seq) {
+            // One of mine among them (acked while away and missed) is sent, not pending.
+            if !self.admit(&message) {
                 continue;
-            }
-            // One of mine, acked while away and missed: it is sent, not pending.
-            if me.as_deref() == Some(message.from.as_str()) {
-                self.drop_pending(&message.client_msg_id);
             }
             let at = self
                 .entries
@@ -355,18 +351,27 @@ impl ChatState {
         self.done.insert(client_msg_id.to_owned());
     }
 
-    fn add_message(&mut self, message: ChatMessage) {
+    /// Whether `message` is new to the log (false for a seq already there); one of mine is
+    /// then no longer pending.
+    fn admit(&mut self, message: &ChatMessage) -> bool {
         if !self.seen.insert(message.seq) {
+            return false;
+        }
+        let mine = self.me.as_ref().is_some_and(|me| me.nick == message.from);
+        if mine {
+            self.drop_pending(&message.client_msg_id);
+        }
+        true
+    }
+
+    fn add_message(&mut self, message: ChatMessage) {
+        if !self.admit(&message) {
             return;
         }
         self.last_seq = Some(
             self.last_seq
                 .map_or(message.seq, |last| last.max(message.seq)),
         );
-        let mine = self.me.as_ref().is_some_and(|me| me.nick == message.from);
-        if mine {
-            self.drop_pending(&message.client_msg_id);
-        }
         self.typing.retain(|nick| *nick != message.from);
         self.entries.push(Entry::Message(Rc::new(message)));
     }
@@ -581,6 +586,11 @@ mod tests {
             client_msg_id: id.into(),
             body: Body::Text { text: id.into() },
         }
+    }
+
+    /// bob's messages with these seqs.
+    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<ChatMessage> {
+        seqs.map(|seq| message(seq, "bob", "x")).collect()
     }
 
     fn joined() -> Rc<ChatState> {
@@ -889,9 +899,6 @@ mod tests {
 
     #[test]
     fn a_resume_that_missed_more_than_a_page_fills_the_hole_and_then_goes_on_as_before() {
-        let page = |range: std::ops::RangeInclusive<u64>| -> Vec<ChatMessage> {
-            range.map(|seq| message(seq, "bob", "x")).collect()
-        };
         // Shown: 1-5 (all the room had). Away; back to a welcome of the newest page, 300-305.
         let state = joined().reduce(welcome_paged(page(1..=5), false, "e"));
         let state = state.reduce(welcome_paged(page(300..=305), true, "e"));
@@ -921,9 +928,6 @@ mod tests {
     fn a_message_of_mine_acked_while_away_and_in_the_hole_shows_once() {
         // Mine, acked as seq 50 while this tab was away, is in the hole (6-299) being fetched:
         // it comes with its page, not as a line of its own as well.
-        let page = |range: std::ops::RangeInclusive<u64>| -> Vec<ChatMessage> {
-            range.map(|seq| message(seq, "bob", "x")).collect()
-        };
         let state = joined().reduce(welcome_paged(page(1..=5), false, "e"));
         let mut state = (*state).clone();
         state.pending.push(Pending {

@@ -793,15 +793,7 @@ async fn images_are_kept_apart_so_welcomes_stay_small_and_memory_bounded() {
     let (mut quiet_a, _) = server.join("quiet", "qa").await;
     let (mut quiet_b, _) = server.join("quiet", "qb").await;
     let baseline = server.rss_mib();
-    // Random bytes: nothing along the way can shrink them.
-    let mut picture = vec![0u8; IMAGE];
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    for chunk in picture.chunks_mut(8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
-    }
+    let picture = noise(IMAGE);
     for i in 0..40 {
         let header = heartline_protocol::UploadHeader::Image {
             client_msg_id: format!("img{i}"),
@@ -878,7 +870,7 @@ async fn images_are_kept_apart_so_welcomes_stay_small_and_memory_bounded() {
     drop(joiners);
 }
 
-/// Random bytes of `len`: nothing along the way can shrink them.
+/// Pseudo-random bytes of `len` (xorshift): nothing along the way can shrink them.
 fn noise(len: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
     let mut state = 0x2545_f491_4f6c_dd1d_u64;

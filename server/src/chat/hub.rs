@@ -268,6 +268,12 @@ pub trait Presence: Send + Sync {
 
 const FEED_CAPACITY: usize = 1024;
 
+/// Whether `nick`, wanted by `client_id`, clashes with `held` held by `holder`: nicknames that
+/// look alike clash (UTS #39 skeletons), not only equal ones, unless the same client holds both.
+fn clashes(held: &str, holder: &str, nick: &str, client_id: &str) -> bool {
+    nick_skeleton(held) == nick_skeleton(nick) && holder != client_id
+}
+
 pub fn to_json(frame: &ServerFrame) -> Arc<str> {
     serde_json::to_string(frame).unwrap_or_default().into()
 }
@@ -364,7 +370,7 @@ impl Hub {
         self.lock().get(room).is_some_and(|live| {
             live.connections
                 .values()
-                .any(|c| nick_skeleton(&c.nick) == nick_skeleton(nick) && c.client_id != client_id)
+                .any(|c| clashes(&c.nick, &c.client_id, nick, client_id))
         })
     }
 
@@ -402,10 +408,7 @@ impl Hub {
             .map(|c| (&c.nick, &c.client_id))
             .chain(live.remote.iter())
             .chain(fresh.iter())
-            // Nicknames that look alike clash (UTS #39 skeletons), not only equal ones.
-            .any(|(nick, client_id)| {
-                nick_skeleton(nick) == nick_skeleton(joiner.nick) && client_id != joiner.client_id
-            })
+            .any(|(nick, client_id)| clashes(nick, client_id, joiner.nick, joiner.client_id))
         {
             return Err(JoinError::NickTaken);
         }

@@ -117,23 +117,26 @@ impl FloodGuard {
         }
     }
 
+    /// The bucket's level at `now`: what it held, refilled since, at most `burst`.
+    fn level(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        (self.tokens + elapsed * self.per_second).min(self.burst)
+    }
+
     /// Whether the bucket would be full at `now` (nothing to remember about this client).
     pub fn is_full(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens + elapsed * self.per_second >= self.burst
+        self.level(now) >= self.burst
     }
 
     /// Whole tokens in the bucket at `now`.
     pub fn tokens(&self, now: Instant) -> u32 {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        (self.tokens + elapsed * self.per_second).min(self.burst) as u32
+        self.level(now) as u32
     }
 
     /// Takes one token; false when the client is flooding.
     pub fn allow(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = self.level(now);
         self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -410,7 +410,9 @@ async fn handle(
                         .outbound
                         .joined(membership.feed.clone(), membership.subscribed_at);
                     *links.replaced = Some(replaced_rx);
-                    let member_id = client_id.clone();
+                    // What its client id may still send at once (its bucket outlives this
+                    // connection), read before the id moves into the membership.
+                    let tokens = state.flood.client_tokens(&client_id, Instant::now());
                     *joined = Some(Joined {
                         room,
                         nick: nick.clone(),
@@ -428,7 +430,7 @@ async fn handle(
                         epoch: epoch_now,
                         secret,
                         limits: state.limits.announced(),
-                        tokens: Some(state.flood.client_tokens(&member_id, Instant::now())),
+                        tokens: Some(tokens),
                     };
                     // Through the bounded queue: a page in flight is held against the budget.
                     // One copy of the page at a time: the messages go once they are JSON.

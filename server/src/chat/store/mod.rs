@@ -163,20 +163,55 @@ pub fn newest_page<'a>(
     newest_first: impl Iterator<Item = &'a ChatMessage>,
     limit: PageLimit,
 ) -> (Vec<ChatMessage>, bool) {
-    let mut page = Vec::new();
-    let mut bytes = 0;
-    let mut more = false;
+    let mut page = PageFill::new(limit);
     for message in newest_first {
-        let size = message_bytes(message);
-        if !page.is_empty() && (page.len() >= limit.messages || bytes + size > limit.bytes) {
-            more = true;
+        if !page.push(message.clone()) {
             break;
         }
-        bytes += size;
-        page.push(message.clone());
     }
-    page.reverse();
-    (page, more)
+    page.finish()
+}
+
+/// A page being filled from the newest message of a range back: each backend reads its
+/// messages its own way, and fills the page by the same rule.
+pub(super) struct PageFill {
+    limit: PageLimit,
+    newest_first: Vec<ChatMessage>,
+    bytes: usize,
+    more: bool,
+}
+
+impl PageFill {
+    pub(super) fn new(limit: PageLimit) -> Self {
+        Self {
+            limit,
+            newest_first: Vec::new(),
+            bytes: 0,
+            more: false,
+        }
+    }
+
+    /// Adds the next older message if it fits (a page holds at least one); false, and the
+    /// page says there is more, once it does not.
+    pub(super) fn push(&mut self, message: ChatMessage) -> bool {
+        let size = message_bytes(&message);
+        let full = !self.newest_first.is_empty()
+            && (self.newest_first.len() >= self.limit.messages
+                || self.bytes.saturating_add(size) > self.limit.bytes);
+        if full {
+            self.more = true;
+            return false;
+        }
+        self.bytes += size;
+        self.newest_first.push(message);
+        true
+    }
+
+    /// The page in seq order, and whether older messages of the range were left out.
+    pub(super) fn finish(mut self) -> (Vec<ChatMessage>, bool) {
+        self.newest_first.reverse();
+        (self.newest_first, self.more)
+    }
 }
 
 /// One page of history: the newest messages of the range asked for that fit the limit.

@@ -29,8 +29,8 @@
 //! later), nothing is acked, and the connection manager reconnects by itself.
 
 use super::{
-    has_gap, media_url, message_bytes, new_epoch, newest_page, unix_ms, Appended, Content, Draft,
-    History, Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
+    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Page,
+    PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -434,16 +434,8 @@ impl RoomStore for RedisStore {
                 last_seq,
             });
         }
-        // The exact rules over the approximately trimmed stream: by count, then by age.
-        let oldest_by_count = last_seq.saturating_sub(self.retention.messages as u64) + 1;
-        let now = unix_ms();
-        messages.retain(|message| {
-            message.seq >= oldest_by_count
-                && self
-                    .retention
-                    .max_age_ms
-                    .is_none_or(|age| message.ts.saturating_add(age) >= now)
-        });
+        let kept = self.kept(last_seq, unix_ms());
+        messages.retain(|message| kept(message));
         let oldest_kept = messages.first().map_or(last_seq + 1, |m| m.seq);
         Ok(History {
             gap: has_gap(after, oldest_kept, last_seq),
@@ -488,19 +480,9 @@ impl RoomStore for RedisStore {
             // A room this database never had: any seq the client names is missing here.
             return Ok(empty(after.is_some_and(|seq| seq > 0)));
         }
-        // The exact retention rules over the approximately trimmed stream, as `since` applies them.
-        let oldest_by_count = last_seq.saturating_sub(self.retention.messages as u64) + 1;
-        let now = unix_ms();
-        let kept = |message: &ChatMessage| {
-            message.seq >= oldest_by_count
-                && self
-                    .retention
-                    .max_age_ms
-                    .is_none_or(|age| message.ts.saturating_add(age) >= now)
-        };
+        let kept = self.kept(last_seq, unix_ms());
         let floor = after.map_or(1, |seq| seq.saturating_add(1));
-        let mut newest_first: Vec<ChatMessage> = Vec::new();
-        let mut bytes = 0;
+        let mut page = PageFill::new(limit);
         'read: loop {
             let fetched = chunk.len();
             for (id, fields) in &chunk {
@@ -512,16 +494,9 @@ impl RoomStore for RedisStore {
                 if message.seq < floor || !kept(&message) {
                     break 'read;
                 }
-                // As `newest_page` fills the page: one that does not fit is read, to tell it
-                // there is more, and ends the reading.
-                let size = message_bytes(&message);
-                let fits = newest_first.is_empty()
-                    || (newest_first.len() < limit.messages && bytes + size <= limit.bytes);
-                newest_first.push(message);
-                if !fits {
+                if !page.push(message) {
                     break 'read;
                 }
-                bytes += size;
             }
             // On from the oldest entry fetched, read or not: a run of entries this version
             // cannot read (written by a newer one) must not make the same chunk come back.
@@ -540,7 +515,7 @@ impl RoomStore for RedisStore {
                 .await
                 .map_err(unavailable)?;
         }
-        let (messages, more) = newest_page(newest_first.iter(), limit);
+        let (messages, more) = page.finish();
         // A gap: the first message after `after` is no longer kept (or never was).
         let gap = match after {
             Some(seq) if seq < last_seq => {
@@ -631,6 +606,21 @@ impl RoomStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok((size > 0).then_some(size))
+    }
+}
+
+impl RedisStore {
+    /// The exact retention rules, by count then by age, over the approximately trimmed stream
+    /// (a room whose last seq is `last_seq`, at `now`).
+    fn kept(&self, last_seq: u64, now: u64) -> impl Fn(&ChatMessage) -> bool + '_ {
+        let oldest_by_count = last_seq.saturating_sub(self.retention.messages as u64) + 1;
+        move |message| {
+            message.seq >= oldest_by_count
+                && self
+                    .retention
+                    .max_age_ms
+                    .is_none_or(|age| message.ts.saturating_add(age) >= now)
+        }
     }
 }
 

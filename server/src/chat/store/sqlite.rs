@@ -17,8 +17,8 @@
 //! "repair" a database: a bad one is named and left as it is.
 
 use super::{
-    has_gap, media_url, message_bytes, new_epoch, unix_ms, Appended, Content, Draft, History,
-    Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
+    has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Page,
+    PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -812,20 +812,13 @@ fn read_page(
             body,
         })
     })?;
-    let (mut messages, mut bytes, mut more) = (Vec::new(), 0usize, false);
+    let mut page = PageFill::new(limit);
     for message in rows {
-        let message = message?;
-        let size = message_bytes(&message);
-        if !messages.is_empty()
-            && (messages.len() >= limit.messages || bytes.saturating_add(size) > limit.bytes)
-        {
-            more = true;
+        if !page.push(message?) {
             break;
         }
-        bytes += size;
-        messages.push(message);
     }
-    messages.reverse();
+    let (messages, more) = page.finish();
     Ok(Page {
         history: History {
             messages,
