@@ -1005,26 +1005,39 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// its own application closed. A follower whose frames were all acknowledged says goodbye
     /// (1000, "page hidden": the code the leader closes with if it was the last; a page may
     /// send only 1000 or 3000-4999); one whose frames the leader still holds stays counted, so
-    /// they still go out.
+    /// they still go out. Its status is [`Status::Paused`] until the leader answers
+    /// [`page_shown`](Self::page_shown)'s hello.
     ///
     /// ```
     /// use heartline::shared::{Action, SharedCore, Wire};
+    /// use heartline::{Event, Status};
     /// let mut tab: SharedCore<String, String> = SharedCore::new(2, Default::default());
     /// tab.open(0);
     /// let bye = Wire::Bye { tab: 2, code: 1000, reason: "page hidden".into() };
-    /// assert_eq!(tab.page_hidden(), vec![Action::Post(bye)]);
+    /// let paused = Action::Report(Event::Status(Status::Paused));
+    /// assert_eq!(tab.page_hidden(), vec![paused, Action::Post(bye)]);
     /// assert_eq!(tab.page_shown(5), vec![Action::Post(Wire::Hello { tab: 2 })]);
     /// ```
     pub fn page_hidden(&mut self) -> Actions<P, I> {
-        if self.leading || !self.subscribed || self.hidden || !self.unacked.is_empty() {
+        if self.leading || !self.subscribed || self.hidden {
             return Vec::new();
         }
-        self.hidden = true;
-        vec![Action::Post(Wire::Bye {
-            tab: self.tab,
-            code: 1000,
-            reason: "page hidden".into(),
-        })]
+        // Paused, as a tab of its own: what is said while the page is in the back/forward
+        // cache never reaches it, and the leader's answer to its hello when it is shown again
+        // reports the status afresh, so the application knows to catch up.
+        let mut out = Vec::new();
+        let before = self.status();
+        self.status = Status::Paused;
+        self.report_status_change(before, &mut out);
+        if self.unacked.is_empty() {
+            self.hidden = true;
+            out.push(Action::Post(Wire::Bye {
+                tab: self.tab,
+                code: 1000,
+                reason: "page hidden".into(),
+            }));
+        }
+        out
     }
 
     /// Follower: its page is shown again from the back/forward cache (`pageshow`, persisted):

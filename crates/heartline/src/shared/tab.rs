@@ -50,7 +50,8 @@ struct TabInner {
     conn: RefCell<Option<Rc<Connection>>>,
     config: Config,
     notify: Rc<dyn Fn(Notice)>,
-    channel: BroadcastChannel,
+    /// Replaced when the page comes back from the back/forward cache (closed while there).
+    channel: RefCell<BroadcastChannel>,
     on_message: RefCell<Option<OnMessage>>,
     locks: LockManager,
     lock_name: String,
@@ -66,6 +67,8 @@ struct TabInner {
     frozen: RefCell<Option<Vec<Held>>>,
     /// Test hook: the tab goes without a word.
     crashed: Cell<bool>,
+    /// In the back/forward cache: out of the lock's queue until the page is shown again.
+    cached: Cell<bool>,
     /// The document's `freeze` (Page Lifecycle): a leader with followers steps down; the
     /// window's `pagehide` and `pageshow`: a follower says goodbye, and hello again.
     lifecycle: RefCell<Vec<EventListener>>,
@@ -101,7 +104,7 @@ impl Drop for TabInner {
         } else if leading {
             // The followers stop handing it frames at once, before the next leader is granted.
             post(
-                &self.channel,
+                &self.channel.borrow(),
                 Wire::Resign {
                     tab: self.core.borrow().tab(),
                 },
@@ -110,7 +113,7 @@ impl Drop for TabInner {
             if let Ok(actions) = self.core.borrow_mut().close(1000, "tab closed") {
                 for action in actions {
                     if let Action::Post(wire) = action {
-                        post(&self.channel, wire);
+                        post(&self.channel.borrow(), wire);
                     }
                 }
             }
@@ -120,8 +123,9 @@ impl Drop for TabInner {
         drop(conn);
         let election = self.election.borrow_mut().take();
         drop(election);
-        self.channel.set_onmessage(None);
-        self.channel.close();
+        let channel = self.channel.borrow();
+        channel.set_onmessage(None);
+        channel.close();
         self.alive.borrow_mut().take();
         self.lifecycle.borrow_mut().clear();
     }
@@ -159,7 +163,7 @@ impl SharedTab {
             conn: RefCell::new(None),
             config,
             notify,
-            channel,
+            channel: RefCell::new(channel),
             on_message: RefCell::new(None),
             locks: locks.unchecked_into(),
             lock_name: name,
@@ -170,6 +174,7 @@ impl SharedTab {
             steal_timer: RefCell::new(None),
             frozen: RefCell::new(None),
             crashed: Cell::new(false),
+            cached: Cell::new(false),
             lifecycle: RefCell::new(Vec::new()),
         });
         let weak = Rc::downgrade(&inner);
@@ -180,6 +185,7 @@ impl SharedTab {
         });
         inner
             .channel
+            .borrow()
             .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         *inner.on_message.borrow_mut() = Some(on_message);
         let weak = Rc::downgrade(&inner);
@@ -208,18 +214,26 @@ impl SharedTab {
         if let Some(document) = window.document() {
             listen(&document, "freeze", |core, now, _| core.freezing(now));
         }
-        // A page that goes runs no destructor: a follower says goodbye as its page is hidden.
-        listen(&window, "pagehide", |core, _, _| core.page_hidden());
-        listen(&window, "pageshow", |core, now, event| {
-            let persisted = event
+        let persisted = |event: &web_sys::Event| {
+            event
                 .dyn_ref::<web_sys::PageTransitionEvent>()
-                .is_some_and(|event| event.persisted());
-            if persisted {
-                core.page_shown(now)
-            } else {
-                Vec::new()
+                .is_some_and(|event| event.persisted())
+        };
+        let weak = Rc::downgrade(&inner);
+        let on_hide = EventListener::new(&window, "pagehide", move |event| {
+            if let Some(inner) = weak.upgrade() {
+                inner.page_hidden(persisted(event));
             }
         });
+        let weak = Rc::downgrade(&inner);
+        let on_show = EventListener::new(&window, "pageshow", move |event| {
+            if let Some(inner) = weak.upgrade() {
+                if persisted(event) {
+                    inner.page_shown();
+                }
+            }
+        });
+        inner.lifecycle.borrow_mut().extend([on_hide, on_show]);
         inner.queue(false)?;
         Ok(Self { inner })
     }
@@ -442,8 +456,53 @@ impl TabInner {
         self.requeue();
     }
 
-    /// Queues for the lock again (after a failed steal, or stepping down).
+    /// `pagehide`. A page that goes runs no destructor: a follower says goodbye. A page put in
+    /// the back/forward cache (`persisted`) also lets go of what Chromium evicts a cached page
+    /// for: its lock, held or waited for, once another tab asks for it
+    /// ("weblocks-contention"), and its channel, once another tab posts on it
+    /// ("broadcastchannel-message"). A leader hands over now; the page queues and listens
+    /// again when it is shown.
+    fn page_hidden(self: &Rc<Self>, persisted: bool) {
+        if persisted {
+            self.cached.set(true);
+            self.run(|core, now| core.demote(now));
+            self.election.borrow_mut().take();
+        }
+        self.run(|core, _| core.page_hidden());
+        if persisted {
+            let channel = self.channel.borrow();
+            channel.set_onmessage(None);
+            channel.close();
+        }
+    }
+
+    /// `pageshow` from the back/forward cache: the tab listens and queues for the lock again,
+    /// and follows whoever leads meanwhile.
+    fn page_shown(self: &Rc<Self>) {
+        if self.cached.replace(false) {
+            match BroadcastChannel::new(&self.lock_name) {
+                Ok(channel) => {
+                    if let Some(on_message) = self.on_message.borrow().as_ref() {
+                        channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                    }
+                    *self.channel.borrow_mut() = channel;
+                }
+                Err(error) => web_sys::console::warn_2(
+                    &"heartline: cannot listen to the other tabs again".into(),
+                    &error,
+                ),
+            }
+            self.requeue();
+        }
+        self.run(|core, now| core.page_shown(now));
+    }
+
+    /// Queues for the lock again (after a failed steal, or stepping down); not while the page
+    /// is in the back/forward cache.
     fn requeue(self: &Rc<Self>) {
+        if self.cached.get() {
+            return;
+        }
         if let Err(error) = self.queue(false) {
             web_sys::console::warn_1(
                 &format!("heartline: cannot queue for the lock: {error}").into(),
@@ -484,7 +543,7 @@ impl TabInner {
     fn execute(self: &Rc<Self>, actions: Actions) {
         for action in actions {
             match action {
-                Action::Post(wire) => post(&self.channel, wire),
+                Action::Post(wire) => post(&self.channel.borrow(), wire),
                 Action::Transmit { tab, seq, payload } => {
                     let conn = self.connection();
                     let writable = conn.as_ref().is_some_and(|conn| {
