@@ -101,13 +101,21 @@ const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 const ASK_WELCOME: &str = "welcome?";
 
 /// The room's channel between the tabs of one nickname: welcomes for tabs opened late. Closed
-/// (and its listener removed) when dropped.
+/// while the page is in the back/forward cache (Chromium evicts a cached page that a channel
+/// message reaches) and opened again when it is shown; closed, and its listeners removed, when
+/// dropped.
 struct RoomChannel {
+    listening: Rc<RefCell<Option<Listening>>>,
+    _lifecycle: [EventListener; 2],
+}
+
+/// The channel itself, with its listener; closed when dropped.
+struct Listening {
     channel: web_sys::BroadcastChannel,
     _listener: EventListener,
 }
 
-impl RoomChannel {
+impl Listening {
     fn open(name: &str, on_text: Rc<RefCell<Option<Callback<String>>>>) -> Option<Self> {
         let channel = web_sys::BroadcastChannel::new(name).ok()?;
         let listener = EventListener::new(&channel, "message", move |event| {
@@ -123,15 +131,51 @@ impl RoomChannel {
             _listener: listener,
         })
     }
+}
 
-    fn post(&self, text: &str) {
-        let _ = self.channel.post_message(&text.into());
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.channel.close();
     }
 }
 
-impl Drop for RoomChannel {
-    fn drop(&mut self) {
-        self.channel.close();
+/// A `pagehide` or `pageshow` of a page put in, or taken from, the back/forward cache.
+fn persisted(event: &web_sys::Event) -> bool {
+    event
+        .dyn_ref::<web_sys::PageTransitionEvent>()
+        .is_some_and(|event| event.persisted())
+}
+
+impl RoomChannel {
+    fn open(name: &str, on_text: Rc<RefCell<Option<Callback<String>>>>) -> Option<Self> {
+        let window = web_sys::window()?;
+        let listening = Rc::new(RefCell::new(Some(Listening::open(name, on_text.clone())?)));
+        let on_hide = {
+            let listening = listening.clone();
+            EventListener::new(&window, "pagehide", move |event| {
+                if persisted(event) {
+                    listening.borrow_mut().take();
+                }
+            })
+        };
+        let on_show = {
+            let (listening, name) = (listening.clone(), name.to_owned());
+            EventListener::new(&window, "pageshow", move |event| {
+                if persisted(event) {
+                    *listening.borrow_mut() = Listening::open(&name, on_text.clone());
+                }
+            })
+        };
+        Some(Self {
+            listening,
+            _lifecycle: [on_hide, on_show],
+        })
+    }
+
+    fn post(&self, text: &str) {
+        if let Some(listening) = self.listening.borrow().as_ref() {
+            let _ = listening.channel.post_message(&text.into());
+        }
     }
 }
 
@@ -274,6 +318,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     }
                 }
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
+                // The page went into the back/forward cache: what is said meanwhile does not
+                // reach it. A following tab asks the leading one for a welcome once the shared
+                // connection is Open for it again, as a tab opened late does.
+                Notice::Event(Event::Status(Status::Paused)) => {
+                    follower_join.borrow_mut().take();
+                    state.dispatch(Action::Lost(None));
+                }
                 Notice::Event(Event::Closed(close)) => {
                     *joined_here.borrow_mut() = false;
                     follower_join.borrow_mut().take();

@@ -2,7 +2,9 @@
 // an open heartline socket stays eligible (no `unload` listener; the socket is closed on
 // `beforeunload`/`pagehide`), is restored when the user goes back, and reopens its socket
 // (`pageshow` with `persisted`). The playground connects to a test-mode endpoint whose per-key
-// stats the server reports.
+// stats the server reports. The chat page, alone in its tab or sharing a connection with another
+// tab of the same person (Web Locks, BroadcastChannels), is restored too, and shows what was said
+// while it was away.
 //
 // Not in Firefox: Firefox ESR keeps any page whose WebSocket is not yet CLOSED out of the cache,
 // and a close started on `beforeunload` or `pagehide` is still CLOSING when it decides (a page
@@ -27,6 +29,30 @@ function statsUntil(key, ok, what, timeout = 10_000) {
   return pollUntil(() => stats(key), ok, timeout, what, 50);
 }
 
+const health = async () => (await fetch(new URL('/health', base))).json();
+
+// Where `tab` is after Back: restored (the same document, marked before leaving) or loaded again.
+function whereAfterBack(tab) {
+  return () => tab.eval(() => {
+    const navigation = performance.getEntriesByType('navigation')[0];
+    return {
+      url: location.pathname,
+      restored: window.e2eSameDocument === true,
+      pageshows: window.e2ePageshows ?? null,
+      type: navigation?.type ?? null,
+      // Chromium 123+: why the page was not restored, on the entry of the page loaded instead.
+      notRestoredReasons: navigation?.notRestoredReasons ? JSON.stringify(navigation.notRestoredReasons) : null,
+    };
+  }).catch(() => null);
+}
+
+// Marks this document, and records its pageshow events: a restored page keeps both.
+const markDocument = (tab) => tab.eval(() => {
+  window.e2eSameDocument = true;
+  window.e2ePageshows = [];
+  addEventListener('pageshow', (event) => window.e2ePageshows.push(event.persisted));
+});
+
 for (const name of BROWSERS.filter((browser) => browser === 'chromium')) {
   describe(`the back/forward cache (${name})`, () => {
     const browser = suiteBrowser(name, { bfcache: true });
@@ -39,12 +65,7 @@ for (const name of BROWSERS.filter((browser) => browser === 'chromium')) {
       await page.fill('URL', `${wsBase}/test/ws?key=${key}&mode=echo`);
       await page.click('Connect');
       await statsUntil(key, (s) => s.opened === 1 && s.open_now === 1, 'the first connection');
-      // Marks this document, and records its pageshow events: a restored page keeps both.
-      await tab.eval(() => {
-        window.e2eSameDocument = true;
-        window.e2ePageshows = [];
-        addEventListener('pageshow', (event) => window.e2ePageshows.push(event.persisted));
-      });
+      await markDocument(tab);
 
       await tab.goto(new URL('/health', base).toString());
       const away = await statsUntil(key, (s) => s.open_now === 0, 'the socket closed on pagehide');
@@ -53,17 +74,7 @@ for (const name of BROWSERS.filter((browser) => browser === 'chromium')) {
       assert.equal(away.closes[0].code, 1000);
 
       await tab.back();
-      const where = () => tab.eval(() => {
-        const navigation = performance.getEntriesByType('navigation')[0];
-        return {
-          url: location.pathname,
-          restored: window.e2eSameDocument === true,
-          pageshows: window.e2ePageshows ?? null,
-          type: navigation?.type ?? null,
-          // Chromium 123+: why the page was not restored, on the entry of the page loaded instead.
-          notRestoredReasons: navigation?.notRestoredReasons ? JSON.stringify(navigation.notRestoredReasons) : null,
-        };
-      }).catch(() => null);
+      const where = whereAfterBack(tab);
       const back = (state) => state?.url === '/playground' && (state.restored || state.type === 'back_forward');
       const state = await pollUntil(where, back, 10_000, 'the page back from the history', 50);
       assert.ok(state.restored, `loaded again instead of restored from the back/forward cache: ${JSON.stringify(state)}`);
@@ -72,6 +83,86 @@ for (const name of BROWSERS.filter((browser) => browser === 'chromium')) {
       const reopened = await statsUntil(key, (s) => s.opened === 2 && s.open_now === 1, 'the socket reopened after pageshow');
       assert.equal(reopened.rejected, 0);
       await page.until('text', { label: 'Ready state' }, (t) => typeof t === 'string' && t.includes('OPEN 1'), 5_000, 'ready state OPEN 1');
+    });
+
+    // The chat page shares one connection between a person's tabs (Web Locks and a
+    // BroadcastChannel): neither may keep it out of the cache. The leading tab leaves, the other
+    // takes the lead; on Back the restored tab follows it, and both talk on one connection.
+    test('the chat: a leading tab left and restored follows the tab that took over', async () => {
+      const room = `bfcache-chat-${Date.now()}`;
+      const friend = new Ui(await (await browser.newContext()).newPage(base));
+      await friend.join('friend', room);
+      const others = (await health()).connections;
+      const context = await browser.newContext();
+      const tab = await context.newPage(base);
+      const leader = new Ui(tab);
+      await leader.join('ada', room);
+      const second = new Ui(await context.newPage(base));
+      await second.statusIs('Connected', 15_000);
+      await leader.say('before leaving');
+      for (const page of [leader, second, friend]) await page.logHas('before leaving');
+      await markDocument(tab);
+
+      await tab.goto(new URL('/health', base).toString());
+      // The tab left takes nothing with it: the other tab leads, and ada stays in the room.
+      await second.say('while the first tab is away');
+      await friend.logHas('while the first tab is away');
+      await friend.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['ada', 'friend']), 10_000, 'ada once');
+
+      await tab.back();
+      const state = await pollUntil(whereAfterBack(tab), (s) => s?.url === '/' && (s.restored || s.type === 'back_forward'), 10_000, 'the chat back from the history', 50);
+      assert.ok(state.restored, `loaded again instead of restored from the back/forward cache: ${JSON.stringify(state)}`);
+      assert.deepEqual(state.pageshows, [true]);
+      await leader.statusIs('Connected', 15_000);
+      // What was said while it was away shows in the restored tab, and its words go out once.
+      await leader.logHas('while the first tab is away');
+      await leader.say('after coming back');
+      await friend.say('welcome back');
+      for (const page of [leader, second, friend]) {
+        await page.logHas('welcome back');
+        assert.deepEqual(await page.delivered(), ['before leaving', 'while the first tab is away', 'after coming back', 'welcome back']);
+      }
+      await friend.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['ada', 'friend']), 10_000, 'ada once');
+      await pollUntil(health, (h) => h.connections === others + 1, 10_000, 'one connection for both of ada\'s tabs', 50);
+
+      // Now a follower, the restored tab leaves and comes back again.
+      await markDocument(tab);
+      await tab.goto(new URL('/health', base).toString());
+      await friend.say('while the follower is away');
+      await second.logHas('while the follower is away');
+      await tab.back();
+      const again = await pollUntil(whereAfterBack(tab), (s) => s?.url === '/' && (s.restored || s.type === 'back_forward'), 10_000, 'the chat back again', 50);
+      assert.ok(again.restored, `a follower loaded again instead of restored: ${JSON.stringify(again)}`);
+      await leader.logHas('while the follower is away');
+      await leader.say('the follower is back');
+      const all = ['before leaving', 'while the first tab is away', 'after coming back', 'welcome back', 'while the follower is away', 'the follower is back'];
+      for (const page of [leader, second, friend]) {
+        await page.logHas('the follower is back');
+        assert.deepEqual(await page.delivered(), all);
+      }
+      assert.equal((await health()).connections, others + 1, 'one connection for both of ada\'s tabs');
+    });
+
+    test('the chat alone in its tab is restored, and rejoins', async () => {
+      const room = `bfcache-alone-${Date.now()}`;
+      const friend = new Ui(await (await browser.newContext()).newPage(base));
+      await friend.join('friend', room);
+      const tab = await (await browser.newContext()).newPage(base);
+      const page = new Ui(tab);
+      await page.join('ada', room);
+      await friend.until('members', {}, (m) => m.includes('ada'), 10_000, 'ada in the room');
+      await markDocument(tab);
+      await tab.goto(new URL('/health', base).toString());
+      await friend.until('members', {}, (m) => !m.includes('ada'), 10_000, 'ada gone while away');
+      await friend.say('while ada is away');
+      await tab.back();
+      const state = await pollUntil(whereAfterBack(tab), (s) => s?.url === '/' && (s.restored || s.type === 'back_forward'), 10_000, 'the chat back from the history', 50);
+      assert.ok(state.restored, `loaded again instead of restored: ${JSON.stringify(state)}`);
+      await friend.until('members', {}, (m) => m.includes('ada'), 10_000, 'ada back in the room');
+      await page.logHas('while ada is away');
+      await page.say('back');
+      await friend.logHas('back');
+      assert.deepEqual(await page.delivered(), ['while ada is away', 'back']);
     });
   });
 }
