@@ -828,6 +828,16 @@ impl Heartline {
             .unwrap_or_default()
     }
 
+    /// [`Machine::discard_own`]: drops the frames this tab's application queued; returns how many.
+    #[cfg(feature = "shared")]
+    pub(crate) fn discard_own(&self) -> usize {
+        self.shared
+            .state
+            .try_borrow_mut()
+            .map(|mut inner| inner.machine.discard_own())
+            .unwrap_or_default()
+    }
+
     fn with_socket<R>(&self, f: impl FnOnce(&WebSocket) -> R) -> Option<R> {
         let inner = self.shared.state.try_borrow().ok()?;
         inner.socket.as_ref().map(|socket| f(&socket.ws))

@@ -4,7 +4,7 @@
 use crate::close_code::{validate_close, CloseCode, CloseError};
 use crate::config::{ClosePolicy, Config};
 use crate::heartbeat::PingClock;
-use crate::outbox::{Outbox, Payload, SendError};
+use crate::outbox::{Outbox, Payload, Queuer, SendError};
 use crate::Rng;
 use std::fmt;
 
@@ -600,6 +600,10 @@ impl<P: Payload> Machine<P> {
     /// assert_eq!(machine.send("x".into()), Err(SendError::NotOpen { status: Status::Stopped }));
     /// ```
     pub fn send(&mut self, payload: P) -> Result<Commands<P>, SendError> {
+        self.send_as(payload, Queuer::Own)
+    }
+
+    fn send_as(&mut self, payload: P, queuer: Queuer) -> Result<Commands<P>, SendError> {
         match self.status {
             Status::Open if !self.peer_closing => {
                 self.stats.frames_out += 1;
@@ -617,7 +621,7 @@ impl<P: Payload> Machine<P> {
             }
             _ => {}
         }
-        self.outbox.push(payload.detached())?;
+        self.outbox.push(payload.detached(), queuer)?;
         Ok(Vec::new())
     }
 
@@ -641,10 +645,28 @@ impl<P: Payload> Machine<P> {
     pub fn send_behind(&mut self, payload: P) -> Result<Commands<P>, SendError> {
         let waiting = self.flush_pending && self.outbox.len() > 0;
         if waiting && self.status == Status::Open && !self.peer_closing {
-            self.outbox.push(payload.detached())?;
+            self.outbox.push(payload.detached(), Queuer::Others)?;
             return Ok(Vec::new());
         }
-        self.send(payload)
+        self.send_as(payload, Queuer::Others)
+    }
+
+    /// Drops the frames queued with [`send`](Self::send), keeping those queued with
+    /// [`send_behind`](Self::send_behind) and those [requeued](Self::requeue) (which may be
+    /// either); returns how many were dropped. A shared connection's leading tab whose
+    /// application closes, while other tabs keep the connection, drops its own this way: they
+    /// must not go out on the next open.
+    ///
+    /// ```
+    /// use heartline::{Config, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.send("mine".into()).unwrap();
+    /// machine.send_behind("another tab's".into()).unwrap();
+    /// assert_eq!(machine.discard_own(), 1);
+    /// assert_eq!(machine.take_outbox(), vec!["another tab's".to_string()]);
+    /// ```
+    pub fn discard_own(&mut self) -> usize {
+        self.outbox.discard_own()
     }
 
     /// Takes back frames the driver handed to a socket that never sent them (they were still in

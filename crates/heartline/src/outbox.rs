@@ -111,9 +111,18 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// Who queued a frame: the application, with `send`, or someone the connection carries frames
+/// for (`send_behind`: the other tabs of a shared connection), or it came back from a socket
+/// that never sent it, which may hold either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queuer {
+    Own,
+    Others,
+}
+
 #[derive(Debug)]
 pub(crate) struct Outbox<P> {
-    frames: VecDeque<P>,
+    frames: VecDeque<(P, Queuer)>,
     bytes: usize,
     limits: OutboxLimits,
 }
@@ -127,7 +136,7 @@ impl<P: Payload> Outbox<P> {
         }
     }
 
-    pub(crate) fn push(&mut self, payload: P) -> Result<(), SendError> {
+    pub(crate) fn push(&mut self, payload: P, queuer: Queuer) -> Result<(), SendError> {
         if self.frames.len() >= self.limits.max_frames {
             return Err(SendError::OutboxFull {
                 max_frames: self.limits.max_frames,
@@ -142,21 +151,34 @@ impl<P: Payload> Outbox<P> {
             });
         }
         self.bytes += frame_bytes;
-        self.frames.push_back(payload);
+        self.frames.push_back((payload, queuer));
         Ok(())
     }
 
     /// Puts frames back at the head, in their order, past the limits: they were accepted already.
+    /// Whose they were is not known any more, so they count as others'.
     pub(crate) fn push_front(&mut self, frames: impl DoubleEndedIterator<Item = P>) {
         for payload in frames.rev() {
             self.bytes += payload.byte_len();
-            self.frames.push_front(payload);
+            self.frames.push_front((payload, Queuer::Others));
         }
     }
 
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = P> + '_ {
         self.bytes = 0;
-        self.frames.drain(..)
+        self.frames.drain(..).map(|(payload, _)| payload)
+    }
+
+    /// Drops the frames the application queued itself; returns how many.
+    pub(crate) fn discard_own(&mut self) -> usize {
+        let before = self.frames.len();
+        self.frames.retain(|(_, queuer)| *queuer == Queuer::Others);
+        self.bytes = self
+            .frames
+            .iter()
+            .map(|(payload, _)| payload.byte_len())
+            .sum();
+        before - self.frames.len()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -235,6 +235,10 @@ pub enum Action<P, I> {
     SendOwn(P),
     /// Leader: open the connection (no-op if open).
     Open,
+    /// Leader: its application closed while other tabs keep the connection: drop the frames
+    /// it queued on the connection ([`Machine::discard_own`](crate::Machine::discard_own)),
+    /// and tell it how many ([`Event::Discarded`]).
+    DiscardOwn,
     /// Leader: close the connection with this code and reason.
     Close {
         /// Close code.
@@ -609,7 +613,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// last. Frames this follower has not had acknowledged are dropped (reported as
     /// `Discarded`, as a single connection's close drops its queue), unless it keeps them
     /// ([`with_kept_on_close`](Self::with_kept_on_close)): then they go to the leader again at
-    /// its next `open()`.
+    /// its next `open()`. A leader's own frames still queued on the connection that stays for
+    /// the others are dropped the same way ([`Action::DiscardOwn`]).
     ///
     /// ```
     /// use heartline::shared::{Action, SharedCore, Wire};
@@ -636,6 +641,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     code,
                     reason: reason.to_owned(),
                 });
+            } else if !self.keep_on_close {
+                // The connection stays for the others: only this tab's frames go.
+                out.push(Action::DiscardOwn);
             }
         } else {
             out.push(Action::Post(Wire::Bye {

@@ -463,6 +463,41 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
     server_until(&key, 3_000, |s| s["open_now"] == 1).await;
 }
 
+/// A leading tab whose application closes while another tab keeps the connection: what it
+/// queued while the connection was down is dropped and reported, not sent at the next open (the
+/// app did not ask to keep it); the other tab's frame goes out.
+#[wasm_bindgen_test]
+async fn a_leaders_close_drops_what_it_queued_while_another_tab_keeps_the_connection() {
+    let key = unique_key("shared-leader-close");
+    // The first connection drops (1006) after a second; the next ones echo. A reconnect waits
+    // 1 s, so the sends and the close below happen while it is down.
+    let mut tabs = tabs_with(&key, 2, |key| {
+        Config::new(test_url(key, "mode=drop&after_ms=1000&then=echo"))
+            .with_reconnect_delays(1_000, 1_000, 1.0)
+            .with_jitter(false)
+            .with_shared(key)
+    })
+    .await;
+    let first = leader(&tabs);
+    let other = 1 - first;
+    tabs[first]
+        .status(5_000, |s| matches!(s, Status::Reconnecting { .. }))
+        .await;
+    tabs[first].socket().send_text("a-queued").unwrap();
+    tabs[other].socket().send_text("b-queued").unwrap();
+    tabs[first].socket().close(1000, "this tab only").unwrap();
+    tabs[first]
+        .until(1_000, "the discard reported", |n| {
+            *n == Notice::Event(Event::Discarded { frames: 1 })
+        })
+        .await;
+    // At an open the leader's queued frames go first and the others' behind them: once the
+    // other tab's frame arrived, the leader's would have.
+    until_received(&key, "b-", 1, 5_000).await;
+    assert_eq!(received(&key, "a-").await, Vec::<String>::new());
+    connections_are(&key, 2, 1).await;
+}
+
 #[wasm_bindgen_test]
 async fn a_frozen_leader_is_taken_over_by_one_follower_in_time_and_nothing_is_lost_or_doubled() {
     let key = unique_key("shared-frozen");

@@ -699,6 +699,26 @@ fn frames_the_socket_never_sent_go_out_first_on_the_next_connection() {
 }
 
 #[test]
+fn discarding_its_own_keeps_frames_sent_behind_and_requeued_in_order() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.machine.send("requeued".into()).unwrap();
+    h.machine.requeue(vec!["requeued".into()]);
+    h.lose(1012);
+    h.machine.send("mine-1".into()).unwrap();
+    h.machine.send_behind("theirs".into()).unwrap();
+    h.machine.send("mine-2".into()).unwrap();
+    assert_eq!(h.machine.discard_own(), 2);
+    assert_eq!(h.machine.queued(), 2);
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    assert_eq!(
+        Harness::sent(&h.input(Input::Flush)),
+        ["requeued", "theirs"]
+    );
+}
+
+#[test]
 fn frames_never_sent_before_a_user_close_are_discarded_as_reported() {
     let mut h = Harness::new(Harness::config());
     h.open();

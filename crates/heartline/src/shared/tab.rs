@@ -580,6 +580,12 @@ impl TabInner {
                         conn.open();
                     }
                 }
+                Action::DiscardOwn => {
+                    let frames = self.connection().map_or(0, |conn| conn.discard_own());
+                    if frames > 0 {
+                        (self.notify)(Notice::Event(Event::Discarded { frames }));
+                    }
+                }
                 Action::Close { code, reason } => {
                     if let Some(conn) = self.connection() {
                         let _ = conn.close(code, &reason);

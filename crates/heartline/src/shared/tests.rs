@@ -12,7 +12,9 @@ const BEAT: u64 = TAKEOVER / 4;
 #[derive(Default)]
 struct Conn {
     open: bool,
-    outbox: Vec<String>,
+    /// Queued frames, each with whether this tab's application queued it (`send`), as the
+    /// machine's outbox tells them apart for `discard_own`.
+    outbox: Vec<(String, bool)>,
     open_requests: u32,
     closed_with: Option<(u16, String)>,
     /// Opened, its outbox not flushed yet: other tabs' frames queue behind it (`send_behind`).
@@ -85,7 +87,7 @@ impl World {
                     if open {
                         let conn = self.tab(i).conn.as_mut().expect("open");
                         if conn.flushing && !conn.outbox.is_empty() {
-                            conn.outbox.push(payload);
+                            conn.outbox.push((payload, false));
                         } else {
                             self.server.push(payload);
                         }
@@ -101,6 +103,16 @@ impl World {
                     if let Some(conn) = self.tab(i).conn.as_mut() {
                         conn.open_requests += 1;
                         conn.closed_with = None;
+                    }
+                }
+                Action::DiscardOwn => {
+                    if let Some(conn) = self.tab(i).conn.as_mut() {
+                        let before = conn.outbox.len();
+                        conn.outbox.retain(|(_, own)| !own);
+                        let frames = before - conn.outbox.len();
+                        if frames > 0 {
+                            self.tab(i).reports.push(Event::Discarded { frames });
+                        }
                     }
                 }
                 Action::Close { code, reason } => {
@@ -122,7 +134,7 @@ impl World {
                         .tab(i)
                         .conn
                         .take()
-                        .map(|conn| conn.outbox)
+                        .map(|conn| conn.outbox.into_iter().map(|(frame, _)| frame).collect())
                         .unwrap_or_default();
                     let more = self.tab(i).core.adopt_own(unsent);
                     self.execute(i, more);
@@ -140,7 +152,7 @@ impl World {
         if conn.open {
             self.server.push(payload);
         } else {
-            conn.outbox.push(payload);
+            conn.outbox.push((payload, true));
         }
     }
 
@@ -206,7 +218,7 @@ impl World {
         self.event(i, Event::Opened);
         let conn = self.tab(i).conn.as_mut().expect("a connection");
         conn.flushing = false;
-        let queued: Vec<String> = conn.outbox.drain(..).collect();
+        let queued: Vec<String> = conn.outbox.drain(..).map(|(frame, _)| frame).collect();
         self.server.extend(queued);
     }
 
@@ -215,7 +227,9 @@ impl World {
     fn lose_holding(&mut self, i: usize, held: usize) {
         let unsent = self.server.split_off(self.server.len() - held);
         let conn = self.tab(i).conn.as_mut().expect("a connection");
-        conn.outbox.splice(0..0, unsent);
+        // Whose they were is not known any more: they count as others'.
+        conn.outbox
+            .splice(0..0, unsent.into_iter().map(|frame| (frame, false)));
         self.lose(i);
     }
 
@@ -933,6 +947,35 @@ fn freezing_hands_the_lead_over_only_when_another_tab_could_take_it() {
     assert_eq!(sent_by(&world.server, "a"), ["a1"]);
     assert_eq!(sent_by(&world.server, "b"), ["b1"]);
     assert_eq!(world.leaders(), [1]);
+}
+
+#[test]
+fn a_leaders_close_drops_its_own_queued_frames_and_keeps_the_others_for_the_next_open() {
+    let mut world = World::started(2);
+    world.lose(0);
+    world.send(0, "a1");
+    world.send(1, "b1");
+    world.close(0, 1000);
+    assert!(world
+        .tab(0)
+        .reports
+        .contains(&Event::Discarded { frames: 1 }));
+    world.connect(0);
+    assert_eq!(sent_by(&world.server, "a"), Vec::<&str>::new());
+    assert_eq!(sent_by(&world.server, "b"), ["b1"]);
+}
+
+#[test]
+fn a_leader_that_keeps_its_outbox_on_close_sends_its_frames_at_the_next_open() {
+    let mut world = World::started(2);
+    let leader = world.tab(0);
+    let core = std::mem::replace(&mut leader.core, Core::new(0, Default::default()));
+    leader.core = core.with_kept_on_close(true);
+    world.lose(0);
+    world.send(0, "a1");
+    world.close(0, 1000);
+    world.connect(0);
+    assert_eq!(sent_by(&world.server, "a"), ["a1"]);
 }
 
 #[test]
