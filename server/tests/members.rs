@@ -5,6 +5,7 @@ mod support;
 
 use futures_util::StreamExt;
 use heartline_protocol::{ServerFrame, ServerLimits};
+use heartline_server::chat::hub::DEPARTURE_GRACE;
 use heartline_server::chat::limits::Limits;
 use serde_json::json;
 use std::time::Duration;
@@ -119,15 +120,68 @@ async fn a_reconnect_from_the_same_tab_replaces_its_half_open_connection_at_once
     assert_eq!(code, 4005, "{reason}");
     // Presence never flickered: bob saw neither a "left" nor a second "joined".
     say(&mut bob, "b2", "marker").await;
+    no_presence_change_until(&mut bob, "b2").await;
+}
+
+/// Reads `client` until the message `marker`; every presence change on the way is an error.
+async fn no_presence_change_until(client: &mut Client, marker: &str) {
     loop {
-        match next(&mut bob).await {
-            ServerFrame::Message(m) if m.client_msg_id == "b2" => break,
+        match next(client).await {
+            ServerFrame::Message(m) if m.client_msg_id == marker => break,
             ServerFrame::Joined { nick } | ServerFrame::Left { nick } => {
                 panic!("presence changed for {nick}")
             }
             _ => {}
         }
     }
+}
+
+#[tokio::test]
+async fn a_tab_that_ends_its_connection_while_another_takes_it_over_never_leaves_the_room() {
+    let server = server().await;
+    let (mut bob, _) = join(&server, "r", "bob", None).await;
+    let (leader, _) = join_tab(&server, "r", "ada", "c-ada", "shared-1").await;
+    assert_eq!(next_presence(&mut bob).await, ("joined", "ada".into()));
+    // The leading tab goes (its page closed, or put in the back/forward cache): its close
+    // reaches the server first, then the next leading tab joins with the connection's tab id.
+    let mut leader = leader;
+    leader.close(None).await.expect("closes");
+    drop(leader);
+    say(&mut bob, "b1", "while ada's tabs hand over").await;
+    no_presence_change_until(&mut bob, "b1").await;
+    let (_next_leader, welcome) = join_tab(&server, "r", "ada", "c-ada", "shared-1").await;
+    assert_eq!(members_of(&welcome), ["ada", "bob"]);
+    // Past the grace: still nothing about ada, who never went.
+    tokio::time::sleep(DEPARTURE_GRACE + Duration::from_millis(200)).await;
+    say(&mut bob, "b2", "after the grace").await;
+    no_presence_change_until(&mut bob, "b2").await;
+}
+
+#[tokio::test]
+async fn a_member_whose_last_tab_ends_its_connection_is_listed_until_the_grace_then_leaves() {
+    let server = server().await;
+    let (mut bob, _) = join(&server, "r", "bob", None).await;
+    let (mut ada, _) = join_tab(&server, "r", "ada", "c-ada", "t-1").await;
+    assert_eq!(next_presence(&mut bob).await, ("joined", "ada".into()));
+    let started = Instant::now();
+    ada.close(None).await.expect("closes");
+    // Within the grace ada is still a member: a newcomer is told so, and her nickname is hers.
+    let (_carol, welcome) = join(&server, "r", "carol", None).await;
+    assert_eq!(members_of(&welcome), ["ada", "bob", "carol"]);
+    let mut other = connect(&server).await;
+    send(
+        &mut other,
+        json!({"type": "join", "room": "r", "nick": "ada", "client_id": "c-other"}),
+    )
+    .await;
+    assert_eq!(closed(&mut other).await.0, 4002);
+    assert_eq!(next_presence(&mut bob).await, ("joined", "carol".into()));
+    assert_eq!(next_presence(&mut bob).await, ("left", "ada".into()));
+    let took = started.elapsed();
+    assert!(
+        took >= DEPARTURE_GRACE && took < DEPARTURE_GRACE + Duration::from_secs(1),
+        "ada left after {took:?}; the grace is {DEPARTURE_GRACE:?}"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot};
+
+/// How long the room waits before telling that a member whose tab ended its connection left:
+/// the member's other tab may be taking the connection over (a shared connection's next
+/// leading tab joins with its tab id moments after the last one went), and the room would see
+/// "left" and "joined" for someone who never went.
+pub const DEPARTURE_GRACE: Duration = Duration::from_secs(3);
 
 /// What a room broadcasts to its members.
 #[derive(Debug, Clone)]
@@ -98,6 +105,9 @@ struct RoomLive {
     /// Members connected to other instances of a shared store: nickname → client id (kept by
     /// `chat::cluster::presence`; empty with a store of one's own).
     remote: BTreeMap<String, String>,
+    /// Members whose last connection their tab ended within the [`DEPARTURE_GRACE`]: nickname →
+    /// (client id, when). Still members (listed, their nickname held) until it runs out.
+    departing: BTreeMap<String, (String, Instant)>,
 }
 
 /// Most messages held back waiting for an earlier seq; past it they go out as they are (an
@@ -115,6 +125,7 @@ impl RoomLive {
             .values()
             .map(|c| c.nick.clone())
             .chain(self.remote.keys().cloned())
+            .chain(self.departing.keys().cloned())
             .collect();
         members.sort();
         members.dedup();
@@ -129,18 +140,26 @@ impl RoomLive {
         });
     }
 
-    /// Removes a connection; tells the room when it was its member's last one.
-    fn remove(&mut self, id: u64) -> Option<Connection> {
+    /// Removes a connection; tells the room when it was its member's last one, or, with `hold`
+    /// and a connection of a tab, holds that back as departing: returns the nickname to settle
+    /// after the grace ([`Hub::settle_departure`]).
+    fn remove(&mut self, id: u64, hold: bool) -> Option<String> {
         let gone = self.connections.remove(&id)?;
-        if !self.has_nick(&gone.nick) && !self.remote.contains_key(&gone.nick) {
-            self.notice(
-                &gone.nick,
-                &ServerFrame::Left {
-                    nick: gone.nick.clone(),
-                },
-            );
+        if self.has_nick(&gone.nick) || self.remote.contains_key(&gone.nick) {
+            return None;
         }
-        Some(gone)
+        if hold && gone.tab_id.is_some() {
+            self.departing
+                .insert(gone.nick.clone(), (gone.client_id, Instant::now()));
+            return Some(gone.nick);
+        }
+        self.notice(
+            &gone.nick,
+            &ServerFrame::Left {
+                nick: gone.nick.clone(),
+            },
+        );
+        None
     }
 
     /// Sends `live` to every member, counting its bytes (under the hub's lock, so the counts
@@ -395,6 +414,7 @@ impl Hub {
             next_seq: None,
             held: BTreeMap::new(),
             remote: BTreeMap::new(),
+            departing: BTreeMap::new(),
         });
         // A room new here starts from what the other instances said just now; a room served
         // here already keeps its beat's view (and its joined/left notices).
@@ -407,6 +427,11 @@ impl Hub {
             .values()
             .map(|c| (&c.nick, &c.client_id))
             .chain(live.remote.iter())
+            .chain(
+                live.departing
+                    .iter()
+                    .map(|(nick, (client_id, _))| (nick, client_id)),
+            )
             .chain(fresh.iter())
             .any(|(nick, client_id)| clashes(nick, client_id, joiner.nick, joiner.client_id))
         {
@@ -423,7 +448,10 @@ impl Hub {
                 .collect(),
             None => Vec::new(),
         };
-        let was_member = live.has_nick(joiner.nick) || live.remote.contains_key(joiner.nick);
+        // Back within the grace (its other tab took the connection over): never gone.
+        let was_departing = live.departing.remove(joiner.nick).is_some();
+        let was_member =
+            was_departing || live.has_nick(joiner.nick) || live.remote.contains_key(joiner.nick);
         for old in same_tab {
             if let Some(mut gone) = live.connections.remove(&old) {
                 tracing::info!(conn = old, by = joiner.id, nick = %gone.nick, "replaced by the same tab");
@@ -547,10 +575,16 @@ impl Hub {
         self.lock()
             .iter()
             .map(|(room, live)| {
+                // A departing member is still one, for the other instances too.
                 let mut members: Vec<(String, String)> = live
                     .connections
                     .values()
                     .map(|c| (c.nick.clone(), c.client_id.clone()))
+                    .chain(
+                        live.departing
+                            .iter()
+                            .map(|(nick, (client_id, _))| (nick.clone(), client_id.clone())),
+                    )
                     .collect();
                 members.sort();
                 members.dedup();
@@ -568,12 +602,17 @@ impl Hub {
         };
         let old = std::mem::replace(&mut live.remote, remote);
         for nick in live.remote.keys() {
-            if !old.contains_key(nick) && !live.has_nick(nick) {
+            // One departing here and now on another instance (its other tab took over there).
+            let was_departing = live.departing.remove(nick).is_some();
+            if !old.contains_key(nick) && !live.has_nick(nick) && !was_departing {
                 live.notice(nick, &ServerFrame::Joined { nick: nick.clone() });
             }
         }
         for nick in old.keys() {
-            if !live.remote.contains_key(nick) && !live.has_nick(nick) {
+            if !live.remote.contains_key(nick)
+                && !live.has_nick(nick)
+                && !live.departing.contains_key(nick)
+            {
                 live.notice(nick, &ServerFrame::Left { nick: nick.clone() });
             }
         }
@@ -600,16 +639,55 @@ impl Hub {
     /// Removes a connection (if a newer one has not replaced it already) and tells the others
     /// when it was its member's last; an empty room's feed is dropped (its history stays).
     pub fn leave(&self, room: &str, id: u64) {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.remove_connection(room, id, false);
+    }
+
+    /// As [`leave`](Self::leave), for a connection its tab ended itself: the room hears that
+    /// its member left only once the [`DEPARTURE_GRACE`] has passed without the member back.
+    pub fn leave_held(self: &Arc<Self>, room: &str, id: u64) {
+        if let Some(nick) = self.remove_connection(room, id, true) {
+            let (hub, room) = (Arc::clone(self), room.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(DEPARTURE_GRACE).await;
+                hub.settle_departure(&room, &nick);
+            });
+        }
+    }
+
+    fn remove_connection(&self, room: &str, id: u64, hold: bool) -> Option<String> {
+        let mut rooms = self.lock();
+        let live = rooms.get_mut(room)?;
+        let departing = live.remove(id, hold);
+        if live.connections.is_empty() {
+            // Nobody is left to tell, nor to keep a departing member for.
+            rooms.remove(room);
+            return None;
+        }
+        departing
+    }
+
+    /// The grace of a departing member ran out: unless it came back, the room hears it left.
+    fn settle_departure(&self, room: &str, nick: &str) {
+        let mut rooms = self.lock();
         let Some(live) = rooms.get_mut(room) else {
             return;
         };
-        live.remove(id);
-        if live.connections.is_empty() {
-            rooms.remove(room);
+        // Not one that left again since (its own grace settles it).
+        let due = live
+            .departing
+            .get(nick)
+            .is_some_and(|(_, since)| since.elapsed() >= DEPARTURE_GRACE);
+        if due
+            && live.departing.remove(nick).is_some()
+            && !live.has_nick(nick)
+            && !live.remote.contains_key(nick)
+        {
+            live.notice(
+                nick,
+                &ServerFrame::Left {
+                    nick: nick.to_owned(),
+                },
+            );
         }
     }
 

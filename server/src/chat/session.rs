@@ -178,7 +178,13 @@ pub async fn run(
     let close = answer_rest(&mut socket, &state, id, &mut pipeline, close).await;
 
     if let Some(member) = &joined {
-        state.hub.leave(&member.room, id);
+        // Ended by its tab (a close, or the connection dropped): the member's other tab may be
+        // taking over. Ended by the server (a timeout, a refusal): it left.
+        if matches!(close, None | Some(Close(0, _))) {
+            state.hub.leave_held(&member.room, id);
+        } else {
+            state.hub.leave(&member.room, id);
+        }
     }
     // What the feed holds for this member is not held for it any longer.
     drop(feed);
