@@ -243,6 +243,8 @@ pub enum Action {
     Leave,
     /// A page of older messages (the answer to a `history` request).
     Page {
+        /// The seq the request named.
+        before: u64,
         /// The messages, in seq order.
         messages: Vec<ChatMessage>,
         /// Older ones still are kept.
@@ -311,9 +313,24 @@ impl ChatState {
         }
     }
 
-    /// Adds a page of older messages, each in its place by seq; `more`: older ones still.
-    fn add_older(&mut self, messages: Vec<ChatMessage>, more: bool) {
+    /// Adds a page of older messages, each in its place by seq; `more`: older ones still. Every
+    /// tab of a shared connection hears each page, also those another tab asked for (its hole,
+    /// or a request this tab made too): a page moves this tab's `older` only if it reaches
+    /// below it from what this tab shows; one within what it shows only fills in (moving
+    /// `older` up would make it ask again for pages it shows); one further back, with a gap
+    /// between, is left to this tab's own request (the log never shows a silent gap).
+    fn add_older(&mut self, before: u64, messages: Vec<ChatMessage>, more: bool) {
         let first = messages.first().map(|m| m.seq);
+        let Some(older) = self.older else {
+            // Everything the server keeps is shown already.
+            return self.insert_older(messages);
+        };
+        if before < older {
+            return;
+        }
+        if first.is_some_and(|first| first >= older) {
+            return self.insert_older(messages);
+        }
         self.older = if more { first } else { None };
         if let Some(after) = self.hole_after {
             // Down to what was shown before the hole (or nothing older is kept): filled.
@@ -323,6 +340,11 @@ impl ChatState {
                 self.older = if more { beyond } else { None };
             }
         }
+        self.insert_older(messages);
+    }
+
+    /// Puts messages older than the newest shown each in its place by seq.
+    fn insert_older(&mut self, messages: Vec<ChatMessage>) {
         for message in messages {
             // One of mine among them (acked while away and missed) is sent, not pending.
             if !self.admit(&message) {
@@ -485,7 +507,11 @@ impl Reducible for ChatState {
                 }
             }
             Action::Message(message) => state.add_message(message),
-            Action::Page { messages, more } => state.add_older(messages, more),
+            Action::Page {
+                before,
+                messages,
+                more,
+            } => state.add_older(before, messages, more),
             Action::Ack { client_msg_id, seq } => {
                 if let Some(pending) = state
                     .pending
@@ -865,6 +891,7 @@ mod tests {
             "the button asks for the page before 5"
         );
         let state = state.reduce(Action::Page {
+            before: 5,
             // One already shown (pages may overlap what the client has).
             messages: vec![
                 message(3, "bob", "c"),
@@ -876,11 +903,59 @@ mod tests {
         assert_eq!(seqs(&state), vec![3, 4, 5, 6]);
         assert_eq!(state.older, Some(3));
         let state = state.reduce(Action::Page {
+            before: 3,
             messages: vec![message(1, "bob", "a"), message(2, "bob", "b")],
             more: false,
         });
         assert_eq!(seqs(&state), vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(state.older, None, "nothing older is kept: no button");
+    }
+
+    #[test]
+    fn a_page_another_tab_asked_for_fills_in_and_leaves_this_tabs_way_back() {
+        // Shown: 100-105, older ones kept. Another tab of the shared connection, back with a
+        // hole, asks for the page before 104: this tab hears the answer too.
+        let state = joined().reduce(welcome_paged(page(100..=105), true, "e"));
+        assert_eq!(state.older, Some(100));
+        let state = state.reduce(Action::Page {
+            before: 104,
+            messages: page(60..=103),
+            more: true,
+        });
+        assert_eq!(
+            state.older,
+            Some(60),
+            "the page reached below: it is the way back now"
+        );
+        let state = joined().reduce(welcome_paged(page(100..=105), true, "e"));
+        let state = state.reduce(Action::Page {
+            before: 104,
+            messages: page(102..=103),
+            more: true,
+        });
+        assert_eq!(
+            state.older,
+            Some(100),
+            "still asks before 100, not again for 102-103"
+        );
+        assert_eq!(seqs(&state), (100..=105).collect::<Vec<_>>());
+        // Its own page, answered after another tab's request moved nothing: moves it.
+        let state = state.reduce(Action::Page {
+            before: 100,
+            messages: page(90..=99),
+            more: false,
+        });
+        assert_eq!(state.older, None);
+        assert_eq!(seqs(&state), (90..=105).collect::<Vec<_>>());
+        // A page further back than this tab's way back, with a gap between: not shown.
+        let state = joined().reduce(welcome_paged(page(100..=105), true, "e"));
+        let state = state.reduce(Action::Page {
+            before: 50,
+            messages: page(10..=49),
+            more: true,
+        });
+        assert_eq!(state.older, Some(100));
+        assert_eq!(seqs(&state), (100..=105).collect::<Vec<_>>());
     }
 
     #[test]
@@ -905,11 +980,13 @@ mod tests {
         assert_eq!(state.hole_after, Some(5), "6-299 are missing from the log");
         assert_eq!(state.older, Some(300), "fetched from the page before 300");
         let state = state.reduce(Action::Page {
+            before: 300,
             messages: page(100..=299),
             more: true,
         });
         assert_eq!((state.hole_after, state.older), (Some(5), Some(100)));
         let state = state.reduce(Action::Page {
+            before: 100,
             messages: page(6..=99),
             more: true,
         });
@@ -946,6 +1023,7 @@ mod tests {
         let mut older = page(6..=299);
         older[44] = message(50, "ada", "mine");
         let state = state.reduce(Action::Page {
+            before: 300,
             messages: older,
             more: true,
         });

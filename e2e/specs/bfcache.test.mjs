@@ -2,9 +2,9 @@
 // an open heartline socket stays eligible (no `unload` listener; the socket is closed on
 // `beforeunload`/`pagehide`), is restored when the user goes back, and reopens its socket
 // (`pageshow` with `persisted`). The playground connects to a test-mode endpoint whose per-key
-// stats the server reports. The chat page, alone in its tab or sharing a connection with another
-// tab of the same person (Web Locks, BroadcastChannels), is restored too, and shows what was said
-// while it was away.
+// stats the server reports. The chat page, alone or sharing its connection with another tab of
+// the same person (Web Locks, BroadcastChannels), is restored too, and shows what was said while
+// it was away.
 //
 // Not in Firefox: Firefox ESR keeps any page whose WebSocket is not yet CLOSED out of the cache,
 // and a close started on `beforeunload` or `pagehide` is still CLOSING when it decides (a page
@@ -127,6 +127,8 @@ for (const name of BROWSERS) {
       // The tab left takes nothing with it: the other tab leads, and ada stays in the room.
       await second.say('while the first tab is away');
       await friend.logHas('while the first tab is away');
+      // Ada stayed: no tab of hers left the room (her other tab held the connection).
+      assert.deepEqual((await friend.do('system')).filter((line) => /ada/.test(line) && /left/.test(line)), []);
       await friend.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['ada', 'friend']), 10_000, 'ada once');
 
       await backAgain(tab, 'the leading tab back');
@@ -140,6 +142,7 @@ for (const name of BROWSERS) {
         assert.deepEqual(await page.delivered(), ['before leaving', 'while the first tab is away', 'after coming back', 'welcome back']);
       }
       await friend.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['ada', 'friend']), 10_000, 'ada once');
+      assert.deepEqual((await friend.do('system')).filter((line) => /ada/.test(line) && /left/.test(line)), []);
       await pollUntil(health, (h) => h.connections === others + 1, 10_000, 'one connection for both of ada\'s tabs', 50);
 
       // Now a follower, the restored tab leaves and comes back again.

@@ -714,7 +714,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let payload = payload.detached();
         let mut out = Vec::new();
         // Sent after its page said goodbye (from a later `pagehide` or `unload` handler): say
-        // hello first, so a leader that closed for want of tabs opens again for this frame.
+        // hello first, so a leader that closed for want of tabs opens again for this frame. (A
+        // page going into the back/forward cache has closed its channel by then: the frame
+        // waits, unacknowledged, until the page is shown again.)
         if std::mem::take(&mut self.hidden) && self.subscribed && !self.leading {
             out.push(Action::Post(Wire::Hello { tab: self.tab }));
         }

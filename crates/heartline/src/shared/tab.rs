@@ -461,15 +461,25 @@ impl TabInner {
     /// for: its lock, held or waited for, once another tab asks for it
     /// ("weblocks-contention"), and its channel, once another tab posts on it
     /// ("broadcastchannel-message"). A leader hands over now; the page queues and listens
-    /// again when it is shown.
+    /// again when it is shown. Only a tab with nothing waiting does so: an acknowledgement that
+    /// reached a closed channel would have the frame sent again when the page comes back, and
+    /// a leader's queued frames have no next leader to go to yet. Such a tab keeps both, as
+    /// before, and the browser evicts it when another tab needs them.
     fn page_hidden(self: &Rc<Self>, persisted: bool) {
-        if persisted {
+        let waiting = match self.connection() {
+            Some(conn) => conn.queued(),
+            None => self.core.try_borrow().map_or(1, |core| core.unacked()),
+        };
+        if persisted && waiting == 0 {
             self.cached.set(true);
+            self.steal_timer.borrow_mut().take();
             self.run(|core, now| core.demote(now));
+            // A grant already on its way (a steal cannot be withdrawn) is then ignored.
+            self.election_id.set(self.election_id.get() + 1);
             self.election.borrow_mut().take();
         }
         self.run(|core, _| core.page_hidden());
-        if persisted {
+        if self.cached.get() {
             let channel = self.channel.borrow();
             channel.set_onmessage(None);
             channel.close();
