@@ -323,6 +323,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 // connection is Open for it again, as a tab opened late does.
                 Notice::Event(Event::Status(Status::Paused)) => {
                     follower_join.borrow_mut().take();
+                    in_flight.borrow_mut().clear();
                     state.dispatch(Action::Lost(None));
                 }
                 Notice::Event(Event::Closed(close)) => {
@@ -419,9 +420,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             // welcome is in the state (so nothing it confirmed goes again).
                         }
                         ServerFrame::Message(message) => state.dispatch(Action::Message(message)),
-                        ServerFrame::Page { messages, more, .. } => {
-                            state.dispatch(Action::Page { messages, more })
-                        }
+                        ServerFrame::Page {
+                            before,
+                            messages,
+                            more,
+                        } => state.dispatch(Action::Page {
+                            before,
+                            messages,
+                            more,
+                        }),
                         ServerFrame::Ack { client_msg_id, seq } => {
                             in_flight
                                 .borrow_mut()
