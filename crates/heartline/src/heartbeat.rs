@@ -45,14 +45,15 @@ pub(crate) struct PingClock {
     probe: bool,
     /// The socket's `bufferedAmount` when the ping went out (or at the last extension).
     buffered_mark: u64,
+    handed_mark: u64,
 }
 
 impl PingClock {
-    pub(crate) fn sent(&mut self, now_ms: u64, buffered: u64) {
+    pub(crate) fn sent(&mut self, now_ms: u64, buffered: u64, handed: u64) {
         self.sent_at = Some(now_ms);
         self.outstanding = true;
         self.probe = false;
-        self.buffered_mark = buffered;
+        self.set_buffered_mark(buffered, handed);
     }
 
     pub(crate) fn outstanding(&self) -> bool {
@@ -78,12 +79,16 @@ impl PingClock {
         self.probe = true;
     }
 
-    pub(crate) fn buffered_mark(&self) -> u64 {
-        self.buffered_mark
+    /// Whether the browser sent anything since the mark: what it holds now (`buffered`) is
+    /// less than what it held then plus what was handed to it since.
+    pub(crate) fn drained_since(&self, buffered: u64, handed: u64) -> bool {
+        let added = handed.saturating_sub(self.handed_mark);
+        buffered < self.buffered_mark.saturating_add(added)
     }
 
-    pub(crate) fn set_buffered_mark(&mut self, buffered: u64) {
+    pub(crate) fn set_buffered_mark(&mut self, buffered: u64, handed: u64) {
         self.buffered_mark = buffered;
+        self.handed_mark = handed;
     }
 
     pub(crate) fn reset(&mut self) {

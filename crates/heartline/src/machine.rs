@@ -486,6 +486,9 @@ pub struct Machine<P> {
     last_inbound_ms: u64,
     ping: PingClock,
     buffered: u64,
+    /// Bytes handed to sockets so far: with `buffered`, how much the browser has sent since a
+    /// ping (what it still holds shrinks by that, and grows by what the application adds).
+    handed: u64,
     armed: [Option<u64>; 5],
     outbox: Outbox<P>,
     rng: Rng,
@@ -519,6 +522,7 @@ impl<P: Payload> Machine<P> {
             last_inbound_ms: 0,
             ping: PingClock::default(),
             buffered: 0,
+            handed: 0,
             armed: [None; 5],
             rng,
             stats: Stats::default(),
@@ -607,6 +611,7 @@ impl<P: Payload> Machine<P> {
         match self.status {
             Status::Open if !self.peer_closing => {
                 self.stats.frames_out += 1;
+                self.handed = self.handed.saturating_add(payload.byte_len() as u64);
                 return Ok(vec![Command::Send(payload)]);
             }
             Status::Closed if !self.started => {}
@@ -939,7 +944,11 @@ impl<P: Payload> Machine<P> {
         self.flush_pending = false;
         let queued = self.outbox.len();
         if queued > 0 {
-            out.extend(self.outbox.drain().map(Command::Send));
+            let handed = &mut self.handed;
+            out.extend(self.outbox.drain().map(|payload| {
+                *handed = handed.saturating_add(payload.byte_len() as u64);
+                Command::Send(payload)
+            }));
             self.stats.frames_out += queued as u64;
             out.push(Command::Report(Event::Flushed { frames: queued }));
         }
@@ -1050,11 +1059,13 @@ impl<P: Payload> Machine<P> {
                     self.ping.mark_probe();
                     return;
                 }
-                if self.buffered < self.ping.buffered_mark() {
+                if self.ping.drained_since(self.buffered, self.handed) {
                     // Still sending earlier data (a big upload): the ping waits behind it, and
-                    // a buffer that shrank since the last look proves the link alive. Once it
-                    // is empty, one more timeout lets the network's own buffers drain.
-                    self.ping.set_buffered_mark(self.buffered);
+                    // a buffer that shrank since the last look (counting what the application
+                    // added to it meanwhile, as a throttled upload does) proves the link
+                    // alive. Once it is empty, one more timeout lets the network's own buffers
+                    // drain.
+                    self.ping.set_buffered_mark(self.buffered, self.handed);
                     out.push(Command::Report(Event::HeartbeatExtended {
                         buffered: self.buffered,
                     }));
@@ -1223,7 +1234,9 @@ impl<P: Payload> Machine<P> {
         }
         let message = heartbeat.message.clone();
         let deadline = now_ms.saturating_add(heartbeat.pong_timeout_ms);
-        self.ping.sent(now_ms, self.buffered);
+        // The ping's own bytes are not counted as drained when they go: they are after the mark.
+        self.handed = self.handed.saturating_add(message.len() as u64);
+        self.ping.sent(now_ms, self.buffered, self.handed);
         self.stats.frames_out += 1;
         out.push(Command::Send(P::from_text(message)));
         out.push(Command::Report(Event::HeartbeatSent));

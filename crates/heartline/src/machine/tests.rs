@@ -988,6 +988,32 @@ fn a_draining_send_buffer_extends_the_pong_timeout() {
 }
 
 #[test]
+fn a_send_buffer_kept_full_by_a_throttled_upload_still_extends_while_it_drains() {
+    // The application tops the buffer up to 1 MB whenever it drains (a throttled upload): the
+    // buffer looks no smaller at each look, yet 100 kB went out each time.
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.at(900).input(Input::Buffered(1_000_000));
+    h.fire(TimerKind::Ping);
+    for at in [1_500, 2_000, 2_500] {
+        h.machine.send("x".repeat(100_000)).unwrap();
+        h.at(at).input(Input::Buffered(1_000_000));
+        let out = h.fire(TimerKind::PongTimeout);
+        assert!(
+            out.contains(&Command::Report(Event::HeartbeatExtended {
+                buffered: 1_000_000
+            })),
+            "at {at}: {out:?}"
+        );
+    }
+    // Topped up, but nothing went out: the buffer holds all it was given. A dead link.
+    h.machine.send("x".repeat(100_000)).unwrap();
+    h.at(3_000).input(Input::Buffered(1_100_000));
+    let out = h.fire(TimerKind::PongTimeout);
+    assert!(out.contains(&Command::Report(Event::HeartbeatTimeout)));
+}
+
+#[test]
 fn an_empty_send_buffer_does_not_extend() {
     let mut h = Harness::new(Harness::config());
     h.open();
