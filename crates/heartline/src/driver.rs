@@ -109,7 +109,9 @@ impl Socket {
     /// Hands a frame to the browser, keeping it until the browser has sent it.
     fn send(&mut self, payload: Outgoing) -> Result<(), String> {
         send_on(&self.ws, &payload)?;
-        self.in_flight.push(payload, &self.ws);
+        // Kept as it is now (an `ArrayBuffer` copied, as the browser's own send copies it): the
+        // caller may reuse its buffer, and a frame taken back is resent as it was sent.
+        self.in_flight.push(payload.detached(), &self.ws);
         Ok(())
     }
 
@@ -446,12 +448,16 @@ impl Inner {
                         let _ = socket.ws.close_with_code_and_reason(code, &reason);
                     }
                 }
-                Command::AbandonSocket { code, reason } => {
+                Command::AbandonSocket {
+                    code,
+                    reason,
+                    take_back,
+                } => {
                     if let Some(mut socket) = self.socket.take() {
                         socket.close_with = (code, reason);
-                        let unsent = socket.take_unsent();
+                        let unsent = take_back.then(|| socket.take_unsent());
                         drop(socket);
-                        queue.extend(self.requeue_unsent(Some(unsent)));
+                        queue.extend(self.requeue_unsent(unsent));
                     }
                 }
                 Command::ArmTimer(kind, at_ms) => self.arm(kind, at_ms, clock.now()),

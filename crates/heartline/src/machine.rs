@@ -413,6 +413,11 @@ pub enum Command<P> {
         code: u16,
         /// Close reason.
         reason: String,
+        /// Take back the frames the socket still holds (its `bufferedAmount`) and give them to
+        /// [`Machine::requeue`]: the socket is given up as dead, so they would not arrive. When
+        /// `false`, the socket is closed cleanly and sends them before its close frame (a
+        /// browser's `close()` discards nothing), so sending them again would double them.
+        take_back: bool,
     },
     /// Arm (or re-arm, replacing) a timer to fire at this time.
     ArmTimer(TimerKind, u64),
@@ -891,6 +896,7 @@ impl<P: Payload> Machine<P> {
                 out.push(Command::AbandonSocket {
                     code: 1000,
                     reason: "reopened".into(),
+                    take_back: false,
                 });
                 self.disarm(TimerKind::CloseTimeout, out);
                 self.attempt = 0;
@@ -1081,6 +1087,7 @@ impl<P: Payload> Machine<P> {
                 out.push(Command::AbandonSocket {
                     code: 1000,
                     reason: "close timeout".into(),
+                    take_back: true,
                 });
                 let close = CloseInfo {
                     code: 1006,
@@ -1110,9 +1117,11 @@ impl<P: Payload> Machine<P> {
         self.ping.reset();
         self.opened_at = None;
         if had_socket {
+            // A clean close: the browser sends what it holds first.
             out.push(Command::AbandonSocket {
                 code: 1000,
                 reason: why.into(),
+                take_back: false,
             });
             let close = CloseInfo {
                 code: 1000,
@@ -1144,6 +1153,7 @@ impl<P: Payload> Machine<P> {
         out.push(Command::AbandonSocket {
             code: 1000,
             reason: why.into(),
+            take_back: true,
         });
         let close = CloseInfo {
             code: 1006,

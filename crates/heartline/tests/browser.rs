@@ -521,6 +521,47 @@ async fn a_cancelled_beforeunload_closes_but_reopens() {
     assert_eq!(opened(&key).await, 2);
 }
 
+/// Frames the browser still held when the page paused its socket (`beforeunload` answered
+/// Stay) are sent by that socket before its close, as a clean close does: the socket that
+/// reopens must not send them again.
+#[wasm_bindgen_test]
+async fn frames_held_at_a_cancelled_unload_arrive_once() {
+    let key = unique_key("unload-once");
+    let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")));
+    probe.opened().await;
+    let window = web_sys::window().unwrap();
+    let _stay =
+        gloo_events::EventListener::new(&window, "beforeunload", |event| event.prevent_default());
+    // In the same task: the browser holds them all (bufferedAmount) when the unload comes.
+    let sent: Vec<String> = (0..20).map(|n| format!("held-{n:02}")).collect();
+    for text in &sent {
+        probe.socket().send_text(text.as_str()).unwrap();
+    }
+    assert!(probe.socket().buffered_amount() > 0, "held by the browser");
+    let init = web_sys::EventInit::new();
+    init.set_cancelable(true);
+    let event = web_sys::Event::new_with_event_init_dict("beforeunload", &init).unwrap();
+    window.dispatch_event(&event).unwrap();
+    probe.status(1_000, |s| s == Status::Paused).await;
+    probe.opened().await;
+    // A marker on the new socket: anything sent again would be before it.
+    probe.socket().send_text("marker").unwrap();
+    let stats = server_until(&key, 3_000, |s| {
+        s["received"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|t| t == "marker"))
+    })
+    .await;
+    let held: Vec<&str> = stats["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .filter(|t| t.starts_with("held-"))
+        .collect();
+    assert_eq!(held, sent, "each once, in order");
+}
+
 #[wasm_bindgen_test]
 async fn a_close_the_server_never_answers_ends_within_the_close_timeout() {
     let key = unique_key("deaf");

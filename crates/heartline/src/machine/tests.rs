@@ -325,9 +325,14 @@ fn silence_is_detected_within_interval_plus_pong_timeout_then_reconnects_once() 
     let out = h.fire(TimerKind::PongTimeout);
     assert_eq!(h.now, 1_500, "interval + pong timeout");
     assert!(out.contains(&Command::Report(Event::HeartbeatTimeout)));
-    assert!(out
-        .iter()
-        .any(|c| matches!(c, Command::AbandonSocket { .. })));
+    // Given up as dead: what it still holds would not arrive, so it is taken back.
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::AbandonSocket {
+            take_back: true,
+            ..
+        }
+    )));
     let close = h.machine.stats().last_close.clone().unwrap();
     assert_eq!((close.code, close.was_clean), (1006, false));
     assert!(
@@ -825,7 +830,8 @@ fn pagehide_closes_and_pageshow_reopens() {
     let out = h.input(Input::PageHide);
     assert!(out.contains(&Command::AbandonSocket {
         code: 1000,
-        reason: "page hidden".into()
+        reason: "page hidden".into(),
+        take_back: false,
     }));
     assert_eq!(h.machine.status(), Status::Paused);
     assert!(
