@@ -732,6 +732,7 @@ impl Heartline {
 
     /// [`Machine::send_behind`]: the shared connection's path for other tabs' frames, which
     /// must not overtake frames put back in the outbox when the last socket ended.
+    #[cfg(feature = "shared")]
     pub(crate) fn send_behind(&self, payload: Outgoing) -> Result<(), SendError> {
         self.send_with(payload, Machine::send_behind)
     }
@@ -825,7 +826,7 @@ impl Heartline {
     }
 
     /// Takes the frames still queued (not handed to a socket) out of this connection.
-    #[cfg(feature = "shared")]
+    #[cfg(any(feature = "shared", feature = "yew"))]
     pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
         self.shared
             .state

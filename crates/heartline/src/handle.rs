@@ -362,6 +362,18 @@ impl Heartline {
         }
     }
 
+    /// Takes the frames still queued out of a connection of this tab's own, for the one that
+    /// replaces it (the hook's next config). A shared connection keeps its frames: they are
+    /// the leading tab's to send.
+    #[cfg(feature = "yew")]
+    pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
+        match &self.kind {
+            Kind::Own(conn) => conn.take_queued(),
+            #[cfg(feature = "shared")]
+            Kind::Shared(_) => Vec::new(),
+        }
+    }
+
     /// The browser socket's own [`readyState`](https://developer.mozilla.org/docs/Web/API/WebSocket/readyState)
     /// (3, CLOSED, when there is no socket; a shared follower tab: the one its status means).
     /// It can be CLOSING while the status is still `Open`: the server began closing; sends are

@@ -237,6 +237,9 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
     // The latest config, for its URL provider.
     let latest_config = use_mut_ref(|| config.clone());
     *latest_config.borrow_mut() = config.clone();
+    // Frames the application queued on a connection its new config replaced: they were
+    // accepted (`send` said Ok), so they go on the next one instead of being dropped unsaid.
+    let carried = use_mut_ref(Vec::<Outgoing>::new);
 
     {
         let socket = socket.clone();
@@ -248,6 +251,7 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                 config = config.with_url_provider(move || latest_config.borrow().next_url());
             }
             set_last_close.set(None);
+            let tell = on_notice_ref.clone();
             let connection = Heartline::connect(config, move |notice| {
                 match &notice {
                     Notice::Event(Event::Status(status)) => set_status.set(*status),
@@ -257,11 +261,23 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                 let callback = on_notice_ref.borrow().clone();
                 callback.emit(notice);
             });
+            for frame in carried.borrow_mut().drain(..) {
+                if let Err(error) = connection.send(frame) {
+                    // Only the outbox's limits could refuse here (the connection is starting).
+                    tell.borrow().emit(Notice::Event(Event::SendFailed {
+                        error: error.to_string(),
+                    }));
+                }
+            }
             *socket.borrow_mut() = Some(connection);
             move || {
-                // Dropping the connection closes it and removes every handler and timer.
+                // Dropping the connection closes it and removes every handler and timer; what it
+                // still queued waits for the next config's connection (on unmount, it goes with
+                // the component).
                 let old = socket.borrow_mut().take();
-                drop(old);
+                if let Some(old) = old {
+                    *carried.borrow_mut() = old.take_queued();
+                }
             }
         });
     }

@@ -866,6 +866,8 @@ async fn a_timed_server_close_mid_burst_loses_no_frame_the_browser_still_held() 
 mod hook {
     use super::*;
     use heartline::use_heartline;
+    use std::cell::RefCell;
+    use std::rc::Rc;
     use yew::prelude::*;
 
     #[derive(Properties, PartialEq)]
@@ -880,6 +882,63 @@ mod hook {
         let config = fast(String::new()).with_url_provider(move || url.clone());
         let socket = use_heartline(config, Callback::from(|_| {}));
         html! { <p>{ socket.status.label() }</p> }
+    }
+
+    #[derive(Properties)]
+    struct UrlProps {
+        url: String,
+        /// Where the component leaves its handle, for the test to send through.
+        handle: Rc<RefCell<Option<heartline::UseHeartline>>>,
+    }
+
+    impl PartialEq for UrlProps {
+        fn eq(&self, other: &Self) -> bool {
+            self.url == other.url && Rc::ptr_eq(&self.handle, &other.handle)
+        }
+    }
+
+    /// A component whose config is its URL prop (a token in the URL, refreshed).
+    #[function_component]
+    fn ByUrl(props: &UrlProps) -> Html {
+        let socket = use_heartline(fast(props.url.clone()), Callback::from(|_| {}));
+        *props.handle.borrow_mut() = Some(socket.clone());
+        html! { <p>{ socket.status.label() }</p> }
+    }
+
+    #[wasm_bindgen_test]
+    async fn frames_queued_when_the_config_changes_go_on_the_new_connection() {
+        let (refused, accepted) = (unique_key("hook-old"), unique_key("hook-new"));
+        let document = web_sys::window().unwrap().document().unwrap();
+        let root = document.create_element("div").unwrap();
+        document.body().unwrap().append_child(&root).unwrap();
+        let handle = Rc::new(RefCell::new(None::<heartline::UseHeartline>));
+        // The old token is refused (the upgrade answered 401): the frames wait in the outbox.
+        let props = |url: String| UrlProps {
+            url,
+            handle: handle.clone(),
+        };
+        let mut app = yew::Renderer::<ByUrl>::with_root_and_props(
+            root.clone(),
+            props(test_url(&refused, "mode=reject")),
+        )
+        .render();
+        until_true(3_000, "rendered", || handle.borrow().is_some()).await;
+        server_until(&refused, 3_000, |s| s["rejected"].as_u64() >= Some(1)).await;
+        for text in ["carried-1", "carried-2"] {
+            let socket = handle.borrow().clone().unwrap();
+            socket.send_text(text).unwrap();
+        }
+        // A new token: the hook's connection is replaced.
+        app.update(props(test_url(&accepted, "mode=echo")));
+        let stats = server_until(&accepted, 3_000, |s| {
+            s["received"].as_array().is_some_and(|r| r.len() >= 2)
+        })
+        .await;
+        assert_eq!(
+            stats["received"],
+            serde_json::json!(["carried-1", "carried-2"])
+        );
+        app.destroy();
     }
 
     #[wasm_bindgen_test]
