@@ -20,13 +20,20 @@ const base = process.env.BENCH_URL; // http://127.0.0.1:PORT, serving bench/site
 const root = process.env.BENCH_ROOT;
 const log = (...args) => console.error('[bench]', ...args);
 
+const rounds = Number(process.env.BENCH_ROUNDS || 15);
+if (!(Number.isInteger(rounds) && rounds >= 15)) throw new Error(`BENCH_ROUNDS must be a whole number of at least 15 (the method's minimum), not ${process.env.BENCH_ROUNDS}`);
+// Each run draws its own orders (printed, so a run can be repeated with BENCH_SEED); a fixed
+// seed would give every run the same orders, and any effect of a position the same sign.
+const seed = Number(process.env.BENCH_SEED || Math.floor(Math.random() * 2 ** 31));
+
 const browsers = new Map();
 const ctx = {
   base,
   ws: base.replace(/^http/, 'ws'),
   root,
-  rounds: Number(process.env.BENCH_ROUNDS || 15),
+  rounds,
   warmup: 1,
+  seed,
   log,
   /** The bench page in 'chromium' or 'firefox', opened once. */
   async browser(name) {
@@ -93,8 +100,9 @@ Run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · browsers:
 Produced by \`bash scripts/bench.sh\`.
 
 **Method.** The echo and binary benchmarks run in interleaved rounds: each round runs every client
-once, in a shuffled order, so a slow moment of the machine falls on all of them alike. ${ctx.rounds} rounds are
-kept after a warm-up round that is discarded. A client's ratio to raw JS is computed per round
+once, so a slow moment of the machine falls on all of them alike, in balanced orders (in each block
+of as many rounds as there are clients, every client runs once in each position; the blocks' orders
+are shuffled, seed ${ctx.seed}). ${ctx.rounds} rounds are kept after a warm-up round that is discarded. A client's ratio to raw JS is computed per round
 (against the raw \`WebSocket\` of the same round and browser), and the report gives the median of
 those ratios with a 95 % bootstrap interval (10,000 resamples of the rounds). The echo benchmark runs
 in headless Chromium (Playwright) and headless Firefox ESR (WebdriverIO + geckodriver), each against

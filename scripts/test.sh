@@ -65,6 +65,7 @@ if wants lint; then
   step "clippy (wasm32)" cargo clippy --locked --target wasm32-unknown-unknown "${WASM_PACKAGES[@]}" --all-targets -- -D warnings
   step "cargo doc (heartline, no warnings)" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -p heartline
   step "README test names exist" readme_tests_exist
+  step "benchmark statistics (node --test)" node --test bench/lib/stats.test.mjs
 fi
 
 if wants host; then

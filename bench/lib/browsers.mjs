@@ -65,7 +65,7 @@ export async function openFirefox(url, root) {
   await session.waitUntil(() => session.execute(READY), { timeout: 30_000 });
   return {
     name: 'Firefox',
-    version: `${session.capabilities.browserName} ${session.capabilities.browserVersion}`,
+    version: `${session.capabilities.browserVersion}`,
     // WebDriver serialises the function and awaits the promise it returns.
     eval: (fn, arg) => session.execute(fn, arg),
     close: () => session.deleteSession(),

@@ -43,16 +43,35 @@ export function medianInterval(xs, { resamples = 10_000, seed = 1 } = {}) {
 }
 
 /**
- * Runs `rounds` + `warmup` rounds; each round runs every contender once, in a shuffled order,
- * and records what its `measure` resolves with. The warm-up rounds are discarded.
- * Returns { [name]: [value per kept round] } (values may be objects).
+ * The order of each of `count` rounds: balanced, so that in every block of as many rounds as
+ * there are names each name runs once in each position (a shuffled order, rotated round by
+ * round), and a position's own effect (the first run after a pause, the last before the next
+ * round) falls on every name alike; the blocks' orders are shuffled by `next`.
+ */
+export function balancedOrders(names, count, next) {
+  const orders = [];
+  let base = names;
+  for (let round = 0; round < count; round++) {
+    const turn = round % names.length;
+    if (turn === 0) base = shuffle(names, next);
+    orders.push(base.map((_, i) => base[(i + turn) % base.length]));
+  }
+  return orders;
+}
+
+/**
+ * Runs `rounds` + `warmup` rounds; each round runs every contender once, in a balanced order
+ * ({@link balancedOrders}, the warm-up first), and records what its `measure` resolves with.
+ * The warm-up rounds are discarded. Returns { [name]: [value per kept round] } (values may be
+ * objects).
  */
 export async function interleaved(contenders, { rounds, warmup = 1, seed = 7, log = () => {} }) {
   const next = random(seed);
   const names = Object.keys(contenders);
   const results = Object.fromEntries(names.map((name) => [name, []]));
+  const orders = [...Array.from({ length: warmup }, () => shuffle(names, next)), ...balancedOrders(names, rounds, next)];
   for (let round = 0; round < warmup + rounds; round++) {
-    const order = shuffle(names, next);
+    const order = orders[round];
     for (const name of order) {
       const value = await contenders[name]();
       if (round >= warmup) results[name].push(value);

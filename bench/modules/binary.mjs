@@ -14,7 +14,7 @@ export async function run(ctx) {
     const ms = await browser.eval(([p, u, n, b]) => window.bench.binary(p, u, n, b), [peer, url, COUNT, BYTES]);
     return (COUNT * BYTES) / 1e6 / (ms / 1000);
   }]));
-  const runs = await interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: 13, log: ctx.log });
+  const runs = await interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: ctx.seed + 13, log: ctx.log });
   const ratios = Object.fromEntries(PEERS.map((peer) => [peer, ratioToBaseline(runs[peer], runs.raw)]));
   return {
     table: `| client | MB/s | ratio to raw [95 % CI] |

@@ -16,7 +16,7 @@ async function rounds(ctx, browserName) {
     return { rate: FRAMES / (ms / 1000), p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
   }]));
   ctx.log(`echo in ${browser.name}`);
-  return interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: 11, log: ctx.log });
+  return interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: ctx.seed + (browserName === 'firefox' ? 12 : 11), log: ctx.log });
 }
 
 export async function run(ctx) {

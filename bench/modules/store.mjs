@@ -30,7 +30,7 @@ export async function run(ctx) {
         paced: await ctx.loadgen(ws, CLIENTS, MESSAGES, PACE_MS),
       });
     }
-    const runs = await interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: 17, log: ctx.log });
+    const runs = await interleaved(contenders, { rounds: ctx.rounds, warmup: ctx.warmup, seed: ctx.seed + 17, log: ctx.log });
     return report(runs, ctx.rounds);
   } finally {
     for (const server of Object.values(servers)) await server.stop();

@@ -89,7 +89,7 @@ export async function run(ctx) {
   ctx.log('tabs in Chromium');
   const runs = await interleaved(
     { shared: () => round(ctx, browser, true), own: () => round(ctx, browser, false) },
-    { rounds: ctx.rounds, warmup: ctx.warmup, seed: 23, log: ctx.log },
+    { rounds: ctx.rounds, warmup: ctx.warmup, seed: ctx.seed + 23, log: ctx.log },
   );
   const pick = (name, field) => runs[name].map((r) => r[field]);
   const range = (xs) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}–${Math.max(...xs)}`);

@@ -1,0 +1,56 @@
+// The benchmark's statistics (run by the lint stage of scripts/test.sh: `node --test`).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { balancedOrders, interleaved, median, medianInterval, random, ratioToBaseline, verdict } from './stats.mjs';
+
+test('the median of an odd count is the middle value, of an even count the mean of the two', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+});
+
+test('a bootstrap interval holds the median, and the same seed gives the same interval', () => {
+  const next = random(3);
+  const xs = Array.from({ length: 40 }, () => 0.9 + next() * 0.2);
+  const a = medianInterval(xs, { seed: 5 });
+  assert.ok(a.low <= a.median && a.median <= a.high, JSON.stringify(a));
+  assert.ok(a.high - a.low < 0.2, 'narrower than the spread');
+  assert.deepEqual(medianInterval(xs, { seed: 5 }), a);
+});
+
+test('ratios pair the same rounds', () => {
+  const { ratios, median: m } = ratioToBaseline([2, 3, 8], [4, 3, 4]);
+  assert.deepEqual(ratios, [0.5, 1, 2]);
+  assert.equal(m, 1);
+});
+
+test('a target is met only when the whole interval is past it', () => {
+  assert.equal(verdict({ low: 0.97, high: 1.02 }, 0.97), 'met');
+  assert.equal(verdict({ low: 0.891, high: 0.971 }, 0.97), 'not shown (interval spans the target)');
+  assert.equal(verdict({ low: 0.9, high: 0.969 }, 0.97), 'not met');
+  assert.equal(verdict({ low: 10, high: 20 }, 20, { atMost: true }), 'met');
+  assert.equal(verdict({ low: 21, high: 30 }, 20, { atMost: true }), 'not met');
+});
+
+test('balanced orders put every name once in each position in each block', () => {
+  const names = ['raw', 'heartline', 'rws', 'vueuse'];
+  const orders = balancedOrders(names, 40, random(11));
+  assert.equal(orders.length, 40);
+  for (const order of orders) assert.deepEqual([...order].sort(), [...names].sort());
+  for (let block = 0; block < 40; block += names.length) {
+    for (let position = 0; position < names.length; position++) {
+      const there = orders.slice(block, block + names.length).map((order) => order[position]);
+      assert.deepEqual([...there].sort(), [...names].sort(), `block ${block}, position ${position}`);
+    }
+  }
+});
+
+test('interleaved rounds run every contender once a round and discard the warm-up', async () => {
+  const runs = { a: 0, b: 0 };
+  const results = await interleaved(
+    { a: async () => ++runs.a, b: async () => ++runs.b },
+    { rounds: 15, warmup: 1, seed: 2 },
+  );
+  assert.deepEqual(runs, { a: 16, b: 16 });
+  assert.deepEqual(results.a, Array.from({ length: 15 }, (_, i) => i + 2), 'the first run is the discarded warm-up');
+  assert.equal(results.b.length, 15);
+});
