@@ -16,6 +16,8 @@ struct Conn {
     /// machine's outbox tells them apart for `discard_own`.
     outbox: Vec<(String, bool)>,
     open_requests: u32,
+    /// Asked to check the link now (another tab's page was seen again).
+    resumes: u32,
     closed_with: Option<(u16, String)>,
     /// Opened, its outbox not flushed yet: other tabs' frames queue behind it (`send_behind`).
     flushing: bool,
@@ -99,6 +101,11 @@ impl World {
                 }
                 Action::Lead => self.tab(i).conn = Some(Conn::default()),
                 Action::SendOwn(payload) => self.send_on_conn(i, payload),
+                Action::Resume => {
+                    if let Some(conn) = self.tab(i).conn.as_mut() {
+                        conn.resumes += 1;
+                    }
+                }
                 Action::Open => {
                     if let Some(conn) = self.tab(i).conn.as_mut() {
                         conn.open_requests += 1;
@@ -976,6 +983,24 @@ fn a_leader_that_keeps_its_outbox_on_close_sends_its_frames_at_the_next_open() {
     world.close(0, 1000);
     world.connect(0);
     assert_eq!(sent_by(&world.server, "a"), ["a1"]);
+}
+
+#[test]
+fn a_follower_seen_again_has_the_leader_check_the_link_at_once() {
+    let mut world = World::started(3);
+    let actions = world.tab(1).core.resumed();
+    world.execute(1, actions);
+    world.run();
+    let resumes = |world: &mut World| world.tab(0).conn.as_ref().map_or(0, |c| c.resumes);
+    assert_eq!(resumes(&mut world), 1, "the leader checks once");
+    // A page in the back/forward cache asks nothing; nor does the leader of itself.
+    let actions = world.tab(2).core.page_hidden();
+    world.execute(2, actions);
+    let actions = world.tab(2).core.resumed();
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(world.tab(0).core.resumed().is_empty());
+    world.run();
+    assert_eq!(resumes(&mut world), 1);
 }
 
 #[test]
