@@ -4,7 +4,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
-import { Ui } from './lib/ui.mjs';
+import { Ui, pollUntil } from './lib/ui.mjs';
 
 const base = process.env.HEARTLINE_URL;
 if (!base) throw new Error('HEARTLINE_URL is not set: run the end-to-end tests through scripts/test.sh');
@@ -52,6 +52,24 @@ for (const name of BROWSERS) {
       await eventSeen(page, /\bopen$/, 10_000);
       await page.until('watched', { label: 'Ready state' }, (texts) => texts.some((t) => t.includes('OPEN 1')), 5_000, 'ready state OPEN 1');
     }
+
+    test('the chat and the playground link to each other, and the chat loads nothing of the playground', async () => {
+      const context = await browser.newContext();
+      const tab = await context.newPage(base);
+      const page = new Ui(tab);
+      const path = () => tab.eval(() => location.pathname).catch(() => null);
+      const chatShown = (v) => !String(v).startsWith('no control');
+      await page.until('value', { label: 'Nickname' }, chatShown, 10_000, 'the chat');
+      const loaded = await tab.eval(() => performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname));
+      assert.ok(loaded.some((p) => p.endsWith('.wasm')), `the chat's own bundle: ${loaded}`);
+      assert.deepEqual(loaded.filter((p) => p.startsWith('/playground')), [], 'nothing of the playground');
+      await page.followLink('Playground');
+      await pollUntil(path, (p) => p === '/playground', 10_000, 'the playground', 50);
+      await page.until('value', { label: 'URL' }, (v) => /^wss?:\/\//.test(v), 10_000, 'the playground with its URL');
+      await page.followLink('Chat');
+      await pollUntil(path, (p) => p === '/', 10_000, 'the chat again', 50);
+      await page.until('value', { label: 'Nickname' }, chatShown, 10_000, 'the chat again');
+    });
 
     test('connects to the echo endpoint and sees text, JSON, a file and hex bytes come back', async () => {
       const page = await playground();

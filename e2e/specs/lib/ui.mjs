@@ -47,6 +47,13 @@ export function inPage({ op, args }) {
       control.dispatchEvent(new Event('change', { bubbles: true }));
       return true;
     }
+    case 'followLink': {
+      // A link by its accessible name, followed as a user would (once the page shows it).
+      const a = Array.from(document.querySelectorAll('a[href]')).find((el) => nameOf(el) === args.name);
+      if (!a) return `no link ${args.name}`;
+      a.click();
+      return true;
+    }
     case 'click': {
       const b = button(args.name);
       if (!b) return `no button ${args.name}`;
@@ -271,6 +278,11 @@ export class Ui {
 
   click(name) {
     return this.must('click', { name });
+  }
+
+  // Follows a link once the page shows it.
+  followLink(name, timeout = 10_000) {
+    return this.until('followLink', { name }, (v) => v === true, timeout, `link ${name}`);
   }
 
   // Clicks a button once it is there and enabled.
