@@ -363,8 +363,9 @@ impl Heartline {
     }
 
     /// Takes the frames still queued out of a connection of this tab's own, for the one that
-    /// replaces it (the hook's next config). A shared connection keeps its frames: they are
-    /// the leading tab's to send.
+    /// replaces it (the hook's next config). A shared connection's are not carried over: they
+    /// go as at any drop of a shared handle (a leading tab's with its connection, a following
+    /// tab's unacknowledged ones dropped).
     #[cfg(feature = "yew")]
     pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
         match &self.kind {

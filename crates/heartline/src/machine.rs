@@ -407,7 +407,8 @@ pub enum Command<P> {
         /// Close reason (already validated).
         reason: String,
     },
-    /// Detach every handler from the socket, then close it: the machine has written it off.
+    /// Detach every handler from the socket, then close it: the machine is done with it
+    /// (written off as dead, or closed cleanly on its way out: a page hidden, a reopen).
     AbandonSocket {
         /// Close code.
         code: u16,

@@ -12,8 +12,19 @@ use std::fmt;
 /// ```
 pub trait Payload {
     /// The heartbeat message as a payload.
+    ///
+    /// ```
+    /// use heartline::{Outgoing, Payload};
+    /// assert!(matches!(Outgoing::from_text("ping".into()), Outgoing::Text(text) if text == "ping"));
+    /// ```
     fn from_text(text: String) -> Self;
-    /// Size in bytes, counted against the outbox limit.
+    /// Size in bytes, counted against the outbox limit (and, handed to a socket, against what
+    /// its `bufferedAmount` may hold).
+    ///
+    /// ```
+    /// use heartline::Payload;
+    /// assert_eq!(String::from("héllo").byte_len(), 6, "UTF-8 bytes, as the browser counts");
+    /// ```
     fn byte_len(&self) -> usize;
     /// The payload as it is kept in the outbox: a copy of anything the caller could still change
     /// (the browser copies an `ArrayBuffer` when `send` is called; a queued frame must too).

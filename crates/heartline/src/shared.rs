@@ -1077,6 +1077,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if self.leading || !self.subscribed {
             return Vec::new();
         }
+        // A steal planned before the page was cached was given up with its lock request: the
+        // watch on the leader starts afresh, and may plan another.
+        self.stealing = false;
         self.heard(now);
         let mut out = vec![Action::Post(Wire::Hello { tab: self.tab })];
         self.post_unacked(&mut out);

@@ -985,6 +985,33 @@ fn a_leader_that_keeps_its_outbox_on_close_sends_its_frames_at_the_next_open() {
     assert_eq!(sent_by(&world.server, "a"), ["a1"]);
 }
 
+/// Ticks `tab` a beat at a time from `from` until it plans a steal; the time it did, if
+/// within `bound` ms.
+fn plans_a_steal(tab: &mut Core, from: u64, bound: u64) -> Option<u64> {
+    (from..=from + bound).step_by(BEAT as usize).find(|now| {
+        tab.tick(*now)
+            .iter()
+            .any(|action| matches!(action, Action::StealIn { .. }))
+    })
+}
+
+#[test]
+fn a_follower_cached_while_it_planned_a_steal_watches_the_leader_again_when_shown() {
+    let mut world = World::started(2);
+    world.freeze(0);
+    let now = world.now;
+    let planned = plans_a_steal(&mut world.tab(1).core, now, 3 * TAKEOVER);
+    let planned = planned.expect("the silent leader is noticed");
+    // Into the back/forward cache before the steal: the lock request (and the steal) go.
+    world.tab(1).core.page_hidden();
+    world.tab(1).core.page_shown(planned + BEAT);
+    let again = plans_a_steal(&mut world.tab(1).core, planned + BEAT, 3 * TAKEOVER);
+    assert!(
+        again.is_some(),
+        "the follower never watched the leader again"
+    );
+}
+
 #[test]
 fn a_follower_seen_again_has_the_leader_check_the_link_at_once() {
     let mut world = World::started(3);
