@@ -15,8 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's clock, so a test with paused time sees the grace pass.
 use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
 
 /// How long the room waits before telling that a member whose tab ended its connection left:
 /// the member's other tab may be taking the connection over (a shared connection's next
@@ -658,10 +660,10 @@ impl Hub {
         let mut rooms = self.lock();
         let live = rooms.get_mut(room)?;
         let departing = live.remove(id, hold);
-        if live.connections.is_empty() {
-            // Nobody is left to tell, nor to keep a departing member for.
+        // A room kept for a departing member still claims it for the other instances (with
+        // a shared store), where the others may be; it goes once the grace settles.
+        if live.connections.is_empty() && live.departing.is_empty() {
             rooms.remove(room);
-            return None;
         }
         departing
     }
@@ -688,6 +690,9 @@ impl Hub {
                     nick: nick.to_owned(),
                 },
             );
+        }
+        if live.connections.is_empty() && live.departing.is_empty() {
+            rooms.remove(room);
         }
     }
 
@@ -729,6 +734,36 @@ mod tests {
             }
         }
         out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_member_departing_alone_on_this_instance_stays_claimed_until_the_grace_settles() {
+        let hub = Arc::new(Hub::new(Arc::new(MemoryStore::new(Retention::default()))));
+        let (replaced, _keep) = oneshot::channel();
+        let joiner = Joiner {
+            id: 1,
+            nick: "ada",
+            client_id: "c1",
+            tab_id: Some("t1"),
+            replaced,
+        };
+        let page = PageLimit {
+            messages: 10,
+            bytes: 1 << 20,
+        };
+        hub.join("r", joiner, None, page).await.unwrap();
+        // Her tab ends its connection, the room's last here: the others (on other instances)
+        // must still see her claimed while her next tab may take over.
+        hub.leave_held("r", 1);
+        let claimed = |hub: &Hub| {
+            hub.local_members()
+                .into_iter()
+                .any(|(room, members)| room == "r" && members.iter().any(|(nick, _)| nick == "ada"))
+        };
+        assert!(claimed(&hub), "ada still claimed within the grace");
+        tokio::time::sleep(DEPARTURE_GRACE + Duration::from_millis(10)).await;
+        assert!(!claimed(&hub), "gone once the grace settled");
+        assert!(hub.live_rooms().is_empty(), "and the room with her");
     }
 
     #[tokio::test]
