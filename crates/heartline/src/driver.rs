@@ -109,9 +109,11 @@ impl Socket {
     /// Hands a frame to the browser, keeping it until the browser has sent it.
     fn send(&mut self, payload: Outgoing) -> Result<(), String> {
         send_on(&self.ws, &payload)?;
-        // Kept as it is now (an `ArrayBuffer` copied, as the browser's own send copies it): the
-        // caller may reuse its buffer, and a frame taken back is resent as it was sent.
-        self.in_flight.push(payload.detached(), &self.ws);
+        // An `ArrayBuffer` is kept by reference, not copied: a copy of every binary frame cost
+        // about 4 % of binary throughput (BENCH_ONLY=binary, 30 rounds: 0.972x against 1.017x
+        // raw JS). One taken back from a socket given up as dead goes again with what the
+        // buffer holds then (documented on `Outgoing::ArrayBuffer`).
+        self.in_flight.push(payload, &self.ws);
         Ok(())
     }
 

@@ -23,7 +23,12 @@ pub enum Outgoing {
     Bytes(Vec<u8>),
     /// A binary frame from an `ArrayBuffer` (e.g. canvas `ImageData`'s buffer). Like the
     /// browser's own `send`, a frame that has to wait in the outbox is sent with the contents
-    /// the buffer had when `send` was called: it is copied when queued.
+    /// the buffer had when `send` was called: it is copied when queued. One handed to an open
+    /// socket is not copied (that would cost every binary frame a copy): if the socket is
+    /// then given up as dead while the browser still holds the frame, it goes again on the
+    /// next connection with what the buffer holds at that moment. Write into a buffer you
+    /// sent only once [`bufferedAmount`](crate::Heartline::buffered_amount) is 0, or send a
+    /// fresh buffer, or bytes (`Outgoing::Bytes`, copied into wasm memory).
     ArrayBuffer(ArrayBuffer),
     /// A binary frame from a `Blob` (e.g. a `File` from `<input type=file>`; a Blob cannot
     /// change).
