@@ -25,6 +25,7 @@ if (!(Number.isInteger(rounds) && rounds >= 15)) throw new Error(`BENCH_ROUNDS m
 // Each run draws its own orders (printed, so a run can be repeated with BENCH_SEED); a fixed
 // seed would give every run the same orders, and any effect of a position the same sign.
 const seed = Number(process.env.BENCH_SEED || Math.floor(Math.random() * 2 ** 31));
+if (!Number.isInteger(seed)) throw new Error(`BENCH_SEED must be a whole number, not ${process.env.BENCH_SEED}`);
 
 const browsers = new Map();
 const ctx = {
@@ -101,8 +102,8 @@ Produced by \`bash scripts/bench.sh\`.
 
 **Method.** The echo and binary benchmarks run in interleaved rounds: each round runs every client
 once, so a slow moment of the machine falls on all of them alike, in balanced orders (in each block
-of as many rounds as there are clients, every client runs once in each position; the blocks' orders
-are shuffled, seed ${ctx.seed}). ${ctx.rounds} rounds are kept after a warm-up round that is discarded. A client's ratio to raw JS is computed per round
+of as many rounds as there are clients, every client runs once in each position, a last shorter
+block only partly; the blocks' orders are shuffled, seed ${ctx.seed}). ${ctx.rounds} rounds are kept after a warm-up round that is discarded. A client's ratio to raw JS is computed per round
 (against the raw \`WebSocket\` of the same round and browser), and the report gives the median of
 those ratios with a 95 % bootstrap interval (10,000 resamples of the rounds). The echo benchmark runs
 in headless Chromium (Playwright) and headless Firefox ESR (WebdriverIO + geckodriver), each against
