@@ -203,7 +203,9 @@ for (const name of BROWSERS) {
       await tab3.say('marker');
       const all = sorted(['before the freeze', ...during, 'the thawed tab', 'marker']);
       for (const page of [leader, tab2, tab3, friend]) {
-        await page.logHas('marker', 15_000);
+        await page.logHas('marker', 15_000).catch(async (error) => {
+          throw new Error(`${error.message}\n${await showPages({ thawed: leader, tab2, tab3, friend })}`);
+        });
         await page.until('delivered', {}, (texts) => texts.length >= all.length, 10_000, 'every message');
         assert.deepEqual(sorted(await page.delivered()), all, 'each message once');
         assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
