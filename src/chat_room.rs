@@ -96,8 +96,8 @@ fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<Str
 /// view: then it no longer hears the connection open).
 const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 
-/// What a following tab asks the others on the room's channel: every welcomed tab answers with
-/// a welcome made from its state (a tab opened after the join sees no welcome of its own).
+/// What a following tab asks the others on the room's channel: the leading tab answers with a
+/// welcome made from its state (a tab opened after the join sees no welcome of its own).
 const ASK_WELCOME: &str = "welcome?";
 
 /// The room's channel between the tabs of one nickname: welcomes for tabs opened late. Closed
@@ -530,7 +530,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             move || drop(listener)
         });
     }
-    // The room's channel: a welcomed tab answers a late tab's request for a welcome; a tab not
+    // The room's channel: a leading tab answers a late tab's request for a welcome; a tab not
     // welcomed yet takes one.
     *on_channel_text.borrow_mut() = Some({
         let (state, me, store, on_notice, channel) = (
@@ -540,11 +540,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             on_notice.clone(),
             room_channel.clone(),
         );
+        let joined_here = joined_here.clone();
         Callback::from(move |text: String| {
             if text == ASK_WELCOME {
-                // Any tab welcomed answers (the asker takes the first): the tab that joined may
-                // be the one asking, back from the back/forward cache.
-                if state.welcomed {
+                if *joined_here.borrow() && state.welcomed {
                     if let (Some(welcome), Some(channel)) =
                         (welcome_from(&state, &me, &store), channel.borrow().as_ref())
                     {
