@@ -914,46 +914,31 @@ mod tests {
     #[test]
     fn a_page_another_tab_asked_for_fills_in_and_leaves_this_tabs_way_back() {
         // Shown: 100-105, older ones kept. Another tab of the shared connection, back with a
-        // hole, asks for the page before 104: this tab hears the answer too.
-        let state = joined().reduce(welcome_paged(page(100..=105), true, "e"));
-        assert_eq!(state.older, Some(100));
-        let state = state.reduce(Action::Page {
-            before: 104,
-            messages: page(60..=103),
-            more: true,
-        });
-        assert_eq!(
-            state.older,
-            Some(60),
-            "the page reached below: it is the way back now"
-        );
-        let state = joined().reduce(welcome_paged(page(100..=105), true, "e"));
-        let state = state.reduce(Action::Page {
-            before: 104,
-            messages: page(102..=103),
-            more: true,
-        });
+        // hole, asks for pages: this tab hears the answers too.
+        let shown = || joined().reduce(welcome_paged(page(100..=105), true, "e"));
+        let answer = |state: Rc<ChatState>, before, seqs, more| {
+            state.reduce(Action::Page {
+                before,
+                messages: page(seqs),
+                more,
+            })
+        };
+        assert_eq!(shown().older, Some(100));
+        let state = answer(shown(), 104, 60..=103, true);
+        assert_eq!(state.older, Some(60), "reached below: the way back now");
+        let state = answer(shown(), 104, 102..=103, true);
         assert_eq!(
             state.older,
             Some(100),
-            "still asks before 100, not again for 102-103"
+            "still before 100, not again 102-103"
         );
         assert_eq!(seqs(&state), (100..=105).collect::<Vec<_>>());
         // Its own page, answered after another tab's request moved nothing: moves it.
-        let state = state.reduce(Action::Page {
-            before: 100,
-            messages: page(90..=99),
-            more: false,
-        });
+        let state = answer(state, 100, 90..=99, false);
         assert_eq!(state.older, None);
         assert_eq!(seqs(&state), (90..=105).collect::<Vec<_>>());
         // A page further back than this tab's way back, with a gap between: not shown.
-        let state = joined().reduce(welcome_paged(page(100..=105), true, "e"));
-        let state = state.reduce(Action::Page {
-            before: 50,
-            messages: page(10..=49),
-            more: true,
-        });
+        let state = answer(shown(), 50, 10..=49, true);
         assert_eq!(state.older, Some(100));
         assert_eq!(seqs(&state), (100..=105).collect::<Vec<_>>());
     }

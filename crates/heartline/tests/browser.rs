@@ -496,12 +496,9 @@ async fn pagehide_closes_and_pageshow_from_the_bfcache_reopens() {
     assert_eq!(opened(&key).await, 2);
 }
 
-#[wasm_bindgen_test]
-async fn a_cancelled_beforeunload_closes_but_reopens() {
-    let key = unique_key("unload");
-    let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")));
-    probe.opened().await;
-    // Another listener cancels the unload ("Leave site?" answered Stay), as a page would.
+/// The page is about to unload, and another listener cancels it ("Leave site?" answered Stay),
+/// as a page would.
+fn dispatch_cancelled_unload() {
     let window = web_sys::window().unwrap();
     let _stay =
         gloo_events::EventListener::new(&window, "beforeunload", |event| event.prevent_default());
@@ -509,6 +506,14 @@ async fn a_cancelled_beforeunload_closes_but_reopens() {
     init.set_cancelable(true);
     let event = web_sys::Event::new_with_event_init_dict("beforeunload", &init).unwrap();
     window.dispatch_event(&event).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_cancelled_beforeunload_closes_but_reopens() {
+    let key = unique_key("unload");
+    let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")));
+    probe.opened().await;
+    dispatch_cancelled_unload();
     probe.status(1_000, |s| s == Status::Paused).await;
     let stats = server_until(&key, 2_000, |s| {
         s["closes"].as_array().is_some_and(|c| !c.is_empty())
@@ -529,19 +534,13 @@ async fn frames_held_at_a_cancelled_unload_arrive_once() {
     let key = unique_key("unload-once");
     let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")));
     probe.opened().await;
-    let window = web_sys::window().unwrap();
-    let _stay =
-        gloo_events::EventListener::new(&window, "beforeunload", |event| event.prevent_default());
     // In the same task: the browser holds them all (bufferedAmount) when the unload comes.
     let sent: Vec<String> = (0..20).map(|n| format!("held-{n:02}")).collect();
     for text in &sent {
         probe.socket().send_text(text.as_str()).unwrap();
     }
     assert!(probe.socket().buffered_amount() > 0, "held by the browser");
-    let init = web_sys::EventInit::new();
-    init.set_cancelable(true);
-    let event = web_sys::Event::new_with_event_init_dict("beforeunload", &init).unwrap();
-    window.dispatch_event(&event).unwrap();
+    dispatch_cancelled_unload();
     probe.status(1_000, |s| s == Status::Paused).await;
     probe.opened().await;
     // A marker on the new socket: anything sent again would be before it.
