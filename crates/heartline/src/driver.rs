@@ -837,13 +837,6 @@ impl Heartline {
             .unwrap_or_default()
     }
 
-    /// Another tab's page became visible or came back online ([`Input::Visible`]): check the
-    /// link now, or reconnect now if waiting.
-    #[cfg(feature = "shared")]
-    pub(crate) fn resume(&self) {
-        feed(&self.shared, Input::Visible);
-    }
-
     /// [`Machine::discard_own`]: drops the frames this tab's application queued; returns how many.
     #[cfg(feature = "shared")]
     pub(crate) fn discard_own(&self) -> usize {

@@ -129,13 +129,6 @@ pub enum Wire<P, I> {
         /// The follower.
         tab: TabId,
     },
-    /// A follower's page became visible or came back online: the leader's connection checks
-    /// the link now, as the leading page's own would ([`Action::Resume`]). The leader may be a
-    /// hidden, throttled tab that saw neither.
-    Resumed {
-        /// The follower.
-        tab: TabId,
-    },
     /// A follower's frame for the leader `to`.
     Send {
         /// The follower.
@@ -242,9 +235,6 @@ pub enum Action<P, I> {
     SendOwn(P),
     /// Leader: open the connection (no-op if open).
     Open,
-    /// Leader: a tab's page became visible or came back online: check the link now (a ping),
-    /// or reconnect now if waiting, as [`Input::Visible`](crate::Input::Visible) does.
-    Resume,
     /// Leader: its application closed while other tabs keep the connection: drop the frames
     /// it queued on the connection ([`Machine::discard_own`](crate::Machine::discard_own)),
     /// and tell it how many ([`Event::Discarded`]).
@@ -1086,27 +1076,6 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out
     }
 
-    /// Follower: its page became visible or came back online (`visibilitychange`, `online`).
-    /// The leader is asked to check the link at once ([`Wire::Resumed`]): it may be a hidden,
-    /// throttled tab that saw neither, and would find a link dead after a sleep only at its
-    /// next beat. A leader's own connection hears its own page's events.
-    ///
-    /// ```
-    /// use heartline::shared::{Action, SharedCore, Wire};
-    /// let mut tab: SharedCore<String, String> = SharedCore::new(2, Default::default());
-    /// tab.open(0);
-    /// assert_eq!(tab.resumed(), vec![Action::Post(Wire::Resumed { tab: 2 })]);
-    /// let mut leader: SharedCore<String, String> = SharedCore::new(1, Default::default());
-    /// leader.promote(0);
-    /// assert!(leader.handle(Wire::Resumed { tab: 2 }, 5).contains(&Action::Resume));
-    /// ```
-    pub fn resumed(&mut self) -> Actions<P, I> {
-        if self.leading || !self.subscribed || self.hidden {
-            return Vec::new();
-        }
-        vec![Action::Post(Wire::Resumed { tab: self.tab })]
-    }
-
     /// The browser is about to freeze this tab (the Page Lifecycle `freeze` event: a hidden tab
     /// put to sleep to save power). A frozen leader reads nothing and answers nobody, and the
     /// others would wait a whole takeover time to notice: a leader with followers steps down
@@ -1262,7 +1231,6 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             Wire::Hello { tab }
             | Wire::Open { tab }
             | Wire::Alive { tab }
-            | Wire::Resumed { tab }
             | Wire::Send { tab, .. }
                 if !self.leading =>
             {
@@ -1274,7 +1242,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             Wire::Bye { tab, .. } if !self.leading => {
                 self.peers.retain(|(peer, _)| *peer != tab);
             }
-            // The six arms below run only while leading: the two above take a follower's case.
+            // The five arms below run only while leading: the two above take a follower's case.
             Wire::Hello { tab } => {
                 // A new tab opens the connection (as `open()` would in its own tab); a known
                 // one only asks whether this tab still leads, and must not cut a reconnect's
@@ -1297,10 +1265,6 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             }
             Wire::Alive { tab } => {
                 self.subscribers.entry(tab, now).last_seen = now;
-            }
-            Wire::Resumed { tab } => {
-                self.subscribers.entry(tab, now).last_seen = now;
-                out.push(Action::Resume);
             }
             Wire::Send {
                 tab,

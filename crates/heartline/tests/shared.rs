@@ -840,21 +840,6 @@ impl FrameTab {
             .expect("srcdoc");
     }
 
-    /// The frame's window gets the event `name` (as `online` when the network comes back).
-    fn dispatch(&self, name: &str) {
-        let window = Reflect::get(&self.frame, &"contentWindow".into()).expect("a window");
-        // Made in the frame's own realm, as the browser would.
-        let class: js_sys::Function = Reflect::get(&window, &"Event".into())
-            .expect("Event")
-            .into();
-        let event =
-            Reflect::construct(&class, &js_sys::Array::of1(&name.into())).expect("an event");
-        let dispatch: js_sys::Function = Reflect::get(&window, &"dispatchEvent".into())
-            .expect("dispatchEvent")
-            .into();
-        dispatch.call1(&window, &event).expect("dispatched");
-    }
-
     /// The frame's application closes its subscription.
     fn close(&self) {
         let close: js_sys::Function = self.field("tabClose").into();
@@ -961,18 +946,6 @@ async fn three_frames_make_one_connection_and_every_frame_reaches_every_tab_once
     connections_are(&key, 1, 1).await;
     drop(tabs);
     server_until(&key, 3_000, |s| s["open_now"] == 0).await;
-}
-
-/// A following frame's page comes back online: the leading frame, which saw nothing, checks the
-/// link at once (a ping within a second; the heartbeat's own interval is 20 s).
-#[wasm_bindgen_test]
-async fn a_following_frame_back_online_has_the_leading_one_check_the_link_at_once() {
-    let key = unique_key("shared-resume");
-    let tabs = frame_tabs(&key, 2).await;
-    let follower = 1 - frame_leader(&tabs);
-    assert_eq!(received(&key, "ping").await, Vec::<String>::new());
-    tabs[follower].dispatch("online");
-    until_received(&key, "ping", 1, 1_500).await;
 }
 
 #[wasm_bindgen_test]

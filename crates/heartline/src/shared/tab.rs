@@ -134,7 +134,7 @@ impl Drop for TabInner {
 /// The format of the messages between tabs, in the channel's and the lock's names: tabs still
 /// running an older bundle (open before a deploy) then share a connection among themselves
 /// instead of misreading the newer tabs' messages. Bump it with any change to those messages.
-const CHANNEL_FORMAT: u32 = 4;
+const CHANNEL_FORMAT: u32 = 3;
 
 impl SharedTab {
     /// Joins the tabs sharing `key`, or says what this browser lacks.
@@ -213,19 +213,7 @@ impl SharedTab {
         // the followers' takeover time instead.
         if let Some(document) = window.document() {
             listen(&document, "freeze", |core, now, _| core.freezing(now));
-            // A follower's page seen again: the leader checks the link (it may be hidden).
-            let shown = document.clone();
-            let weak = Rc::downgrade(&inner);
-            let on_visible = EventListener::new(&document, "visibilitychange", move |_| {
-                if shown.visibility_state() == web_sys::VisibilityState::Visible {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.run(|core, _| core.resumed());
-                    }
-                }
-            });
-            inner.lifecycle.borrow_mut().push(on_visible);
         }
-        listen(&window, "online", |core, _, _| core.resumed());
         let persisted = |event: &web_sys::Event| {
             event
                 .dyn_ref::<web_sys::PageTransitionEvent>()
@@ -608,11 +596,6 @@ impl TabInner {
                         (self.notify)(Notice::Event(Event::Discarded { frames }));
                     }
                 }
-                Action::Resume => {
-                    if let Some(conn) = self.connection() {
-                        conn.resume();
-                    }
-                }
                 Action::Close { code, reason } => {
                     if let Some(conn) = self.connection() {
                         let _ = conn.close(code, &reason);
@@ -760,10 +743,6 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
             set(&object, "tab", &num(tab));
             "alive"
         }
-        Wire::Resumed { tab } => {
-            set(&object, "tab", &num(tab));
-            "resumed"
-        }
         Wire::Send {
             tab,
             to,
@@ -863,9 +842,6 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
             tab: number("tab")?,
         },
         "alive" => Wire::Alive {
-            tab: number("tab")?,
-        },
-        "resumed" => Wire::Resumed {
             tab: number("tab")?,
         },
         "send" => {

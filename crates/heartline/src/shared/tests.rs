@@ -16,8 +16,6 @@ struct Conn {
     /// machine's outbox tells them apart for `discard_own`.
     outbox: Vec<(String, bool)>,
     open_requests: u32,
-    /// Asked to check the link now (another tab's page was seen again).
-    resumes: u32,
     closed_with: Option<(u16, String)>,
     /// Opened, its outbox not flushed yet: other tabs' frames queue behind it (`send_behind`).
     flushing: bool,
@@ -101,11 +99,6 @@ impl World {
                 }
                 Action::Lead => self.tab(i).conn = Some(Conn::default()),
                 Action::SendOwn(payload) => self.send_on_conn(i, payload),
-                Action::Resume => {
-                    if let Some(conn) = self.tab(i).conn.as_mut() {
-                        conn.resumes += 1;
-                    }
-                }
                 Action::Open => {
                     if let Some(conn) = self.tab(i).conn.as_mut() {
                         conn.open_requests += 1;
@@ -1010,24 +1003,6 @@ fn a_follower_cached_while_it_planned_a_steal_watches_the_leader_again_when_show
         again.is_some(),
         "the follower never watched the leader again"
     );
-}
-
-#[test]
-fn a_follower_seen_again_has_the_leader_check_the_link_at_once() {
-    let mut world = World::started(3);
-    let actions = world.tab(1).core.resumed();
-    world.execute(1, actions);
-    world.run();
-    let resumes = |world: &mut World| world.tab(0).conn.as_ref().map_or(0, |c| c.resumes);
-    assert_eq!(resumes(&mut world), 1, "the leader checks once");
-    // A page in the back/forward cache asks nothing; nor does the leader of itself.
-    let actions = world.tab(2).core.page_hidden();
-    world.execute(2, actions);
-    let actions = world.tab(2).core.resumed();
-    assert!(actions.is_empty(), "{actions:?}");
-    assert!(world.tab(0).core.resumed().is_empty());
-    world.run();
-    assert_eq!(resumes(&mut world), 1);
 }
 
 #[test]
