@@ -108,8 +108,12 @@ for (const name of BROWSERS) {
         await tab2.say(before[1]);
         await tab3.say(before[2]);
         await leader.say(before[3]);
-        for (const page of [leader, tab2, tab3, friend]) {
-          for (const text of before) await page.logHas(text);
+        for (const [label, page] of Object.entries({ leader, tab2, tab3, friend })) {
+          for (const text of before) {
+            await page.logHas(text).catch(async (error) => {
+              throw new Error(`${label}: ${error.message}\n${await showPages({ leader, tab2, tab3, friend })}`);
+            });
+          }
         }
 
         // The leading tab goes; the next words are written at once, before a new leader is
