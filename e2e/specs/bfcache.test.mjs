@@ -178,6 +178,7 @@ for (const name of BROWSERS) {
       await page.logHas('while ada is away');
       await page.say('back');
       await friend.logHas('back');
+      await page.logHas('back');
       assert.deepEqual(await page.delivered(), ['while ada is away', 'back']);
     });
   });
