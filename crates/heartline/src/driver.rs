@@ -106,14 +106,15 @@ struct Socket {
 }
 
 impl Socket {
-    /// Hands a frame to the browser, keeping it until the browser has sent it.
-    fn send(&mut self, payload: Outgoing) -> Result<(), String> {
+    /// Hands a frame to the browser, keeping it until the browser has sent it. A heartbeat
+    /// ping (`resend` false) is kept only for its bytes: it is never taken back.
+    fn send(&mut self, payload: Outgoing, resend: bool) -> Result<(), String> {
         send_on(&self.ws, &payload)?;
         // An `ArrayBuffer` is kept by reference, not copied: a copy of every binary frame cost
         // about 4 % of binary throughput (BENCH_ONLY=binary, 30 rounds: 0.972x against 1.017x
         // raw JS). One taken back from a socket given up as dead goes again with what the
         // buffer holds then (documented on `Outgoing::ArrayBuffer`).
-        self.in_flight.push(payload, &self.ws);
+        self.in_flight.push(payload, resend, &self.ws);
         Ok(())
     }
 
@@ -129,7 +130,8 @@ impl Socket {
 /// burst), or when the link dies. Those bytes stay in `bufferedAmount` (it only shrinks as
 /// data is sent), so the newest frames covering it are the ones never sent.
 struct InFlight {
-    frames: VecDeque<(u64, Outgoing)>,
+    /// Each frame's bytes, and the frame itself unless it is a heartbeat ping.
+    frames: VecDeque<(u64, Option<Outgoing>)>,
     bytes: u64,
     /// Look at `bufferedAmount` again once this many bytes are kept: doubling after each look,
     /// so a sender the browser cannot keep up with costs one look per doubling, not per frame.
@@ -148,10 +150,10 @@ impl InFlight {
         }
     }
 
-    fn push(&mut self, payload: Outgoing, ws: &WebSocket) {
+    fn push(&mut self, payload: Outgoing, resend: bool, ws: &WebSocket) {
         let bytes = payload.byte_len() as u64;
         self.bytes += bytes;
-        self.frames.push_back((bytes, payload));
+        self.frames.push_back((bytes, resend.then_some(payload)));
         if self.bytes >= self.look_at {
             self.trim(u64::from(ws.buffered_amount()));
             self.look_at = self.bytes.saturating_mul(2).max(IN_FLIGHT_LOOK_MIN);
@@ -169,8 +171,8 @@ impl InFlight {
         }
     }
 
-    /// The frames still held (`buffered` bytes), oldest first; a frame partly sent counts as
-    /// unsent (the peer cannot have read it whole).
+    /// The frames still held (`buffered` bytes), oldest first, heartbeat pings left out; a
+    /// frame partly sent counts as unsent (the peer cannot have read it whole).
     fn unsent(&mut self, buffered: u64) -> Vec<Outgoing> {
         if buffered == 0 {
             self.frames.clear();
@@ -180,7 +182,10 @@ impl InFlight {
         self.trim(buffered);
         self.bytes = 0;
         self.look_at = IN_FLIGHT_LOOK_MIN;
-        self.frames.drain(..).map(|(_, payload)| payload).collect()
+        self.frames
+            .drain(..)
+            .filter_map(|(_, payload)| payload)
+            .collect()
     }
 }
 
@@ -392,16 +397,23 @@ impl Inner {
         }
     }
 
-    /// Gives the machine back the frames a socket never sent (heartbeat pings are not resent:
-    /// the next connection has its own).
+    /// Gives the machine back the frames a socket never sent.
     fn requeue_unsent(&mut self, unsent: Option<Vec<Outgoing>>) -> Vec<Command<Outgoing>> {
-        let Some(mut unsent) = unsent.filter(|unsent| !unsent.is_empty()) else {
-            return Vec::new();
-        };
-        if let Some(ping) = self.machine.config().heartbeat.as_ref() {
-            unsent.retain(|frame| !matches!(frame, Outgoing::Text(text) if *text == ping.message));
+        match unsent.filter(|unsent| !unsent.is_empty()) {
+            Some(unsent) => self.machine.requeue(unsent),
+            None => Vec::new(),
         }
-        self.machine.requeue(unsent)
+    }
+
+    fn send(&mut self, payload: Outgoing, resend: bool, send_errors: &mut Vec<String>) {
+        let result = match &mut self.socket {
+            Some(socket) => socket.send(payload, resend),
+            None => Err("no socket".into()),
+        };
+        if let Err(error) = result {
+            self.machine.send_refused();
+            send_errors.push(error);
+        }
     }
 
     fn arm(&mut self, kind: TimerKind, at_ms: u64, now: u64) {
@@ -435,16 +447,8 @@ impl Inner {
                         }
                     }
                 }
-                Command::Send(payload) => {
-                    let result = match &mut self.socket {
-                        Some(socket) => socket.send(payload),
-                        None => Err("no socket".into()),
-                    };
-                    if let Err(error) = result {
-                        self.machine.send_refused();
-                        send_errors.push(error);
-                    }
-                }
+                Command::Send(payload) => self.send(payload, true, &mut send_errors),
+                Command::Ping(payload) => self.send(payload, false, &mut send_errors),
                 Command::CloseSocket { code, reason } => {
                     if let Some(socket) = &self.socket {
                         let _ = socket.ws.close_with_code_and_reason(code, &reason);

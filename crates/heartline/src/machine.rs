@@ -400,6 +400,11 @@ pub enum Command<P> {
     },
     /// Send on the open socket.
     Send(P),
+    /// Send a heartbeat ping on the open socket: like [`Send`](Command::Send), but a socket
+    /// given up as dead does not hand it back to [`Machine::requeue`] (the next connection
+    /// pings on its own). Kept apart so an application frame that happens to equal the ping
+    /// message is resent like any other.
+    Ping(P),
     /// Start the closing handshake and keep listening for the close event.
     CloseSocket {
         /// Close code (already validated).
@@ -1249,7 +1254,7 @@ impl<P: Payload> Machine<P> {
         self.handed = self.handed.saturating_add(message.len() as u64);
         self.ping.sent(now_ms, self.buffered, self.handed);
         self.stats.frames_out += 1;
-        out.push(Command::Send(P::from_text(message)));
+        out.push(Command::Ping(P::from_text(message)));
         out.push(Command::Report(Event::HeartbeatSent));
         self.disarm(TimerKind::Ping, out);
         self.arm(TimerKind::PongTimeout, deadline, out);

@@ -689,6 +689,48 @@ async fn a_draining_upload_is_not_a_heartbeat_timeout() {
 }
 
 #[wasm_bindgen_test]
+async fn an_application_frame_equal_to_the_ping_is_resent_from_a_dead_socket() {
+    let key = unique_key("ping-text");
+    // The first connection never reads, so what the page sends stays in its buffer until the
+    // heartbeat writes the link off; the next connection echoes.
+    let config = fast(test_url(&key, "mode=deaf&then=echo"))
+        .with_heartbeat_timing(300, 1_000)
+        .with_outbox_limits(1 << 20, 1 << 30);
+    let mut probe = Probe::connect(config);
+    probe.opened().await;
+    let chunk = vec![0x42u8; 1 << 20];
+    for _ in 0..16 {
+        probe.socket().send_bytes(&chunk).unwrap();
+    }
+    // The application's own "ping", the heartbeat's message: it must not be taken for one.
+    probe.socket().send_text("ping").unwrap();
+    probe.socket().send_text("after").unwrap();
+    probe
+        .until(20_000, "the link written off", |n| {
+            *n == Notice::Event(Event::HeartbeatTimeout)
+        })
+        .await;
+    let stats = server_until(&key, 20_000, |stats| {
+        stats["received"]
+            .as_array()
+            .is_some_and(|received| received.iter().any(|r| r == "after"))
+    })
+    .await;
+    let received: Vec<&str> = stats["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    let after: Vec<usize> = (0..received.len())
+        .filter(|&i| received[i] == "after")
+        .collect();
+    assert_eq!(after.len(), 1, "{received:?}");
+    // The deaf connection recorded nothing, so the frame just before is the one resent.
+    assert_eq!(received[after[0] - 1], "ping", "{received:?}");
+}
+
+#[wasm_bindgen_test]
 async fn frames_sent_from_the_opened_handler_go_ahead_of_the_outbox() {
     let key = unique_key("greeting");
     let probe = Probe::with_handler(

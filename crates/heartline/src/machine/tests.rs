@@ -76,7 +76,7 @@ impl Harness {
         commands
             .iter()
             .filter_map(|c| match c {
-                Command::Send(text) => Some(text.clone()),
+                Command::Send(text) | Command::Ping(text) => Some(text.clone()),
                 _ => None,
             })
             .collect()
@@ -284,6 +284,8 @@ fn heartbeat_pings_after_a_quiet_interval_and_swallows_the_reply() {
     h.open();
     let out = h.fire(TimerKind::Ping);
     assert_eq!(h.now, 1_000);
+    // A ping, not a Send: a dead socket does not hand it back, while an application's "ping" is.
+    assert!(out.contains(&Command::Ping("ping".to_string())));
     assert_eq!(Harness::sent(&out), ["ping"]);
     assert!(out.contains(&Command::ArmTimer(TimerKind::PongTimeout, 1_500)));
     let out = h.at(1_042).input(Input::Frame(FrameRef::Text("pong")));
