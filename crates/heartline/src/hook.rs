@@ -1,7 +1,8 @@
 //! `use_heartline`: the connection as a Yew hook (feature `yew`, on by default).
 
 use crate::machine::{CloseInfo, Event, Status};
-use crate::{CloseError, Config, Heartline, Notice, Outgoing, SendError, UrlSource};
+use crate::outbox::{Outbox, Queuer};
+use crate::{CloseError, Config, Heartline, Notice, OutboxLimits, Outgoing, SendError, UrlSource};
 use js_sys::ArrayBuffer;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -24,14 +25,41 @@ pub struct UseHeartline {
     pub status: Status,
     /// How the last connection ended.
     pub last_close: Option<CloseInfo>,
-    socket: Rc<RefCell<Option<Heartline>>>,
+    slot: Rc<RefCell<Slot>>,
+}
+
+/// The hook's connection, and what waits for one.
+struct Slot {
+    /// From the hook's effect on (none before the first effect, between a config's connection
+    /// and the next one's, and once the component is gone).
+    socket: Option<Heartline>,
+    /// Frames accepted while there is no connection: sent before the first effect ran (a child
+    /// component's effects run before its parent's), or queued on a connection a new config
+    /// replaced. They go on the next connection, within the latest config's outbox limits.
+    waiting: Outbox<Outgoing>,
+    /// `close()` (or `close_all()`) before the first effect, with its code and reason: the
+    /// connection starts closed with it, until `open()`.
+    closed: Option<(u16, String, bool)>,
+    /// The component is gone: nothing will send.
+    gone: bool,
+}
+
+impl Slot {
+    fn new(limits: OutboxLimits) -> Self {
+        Self {
+            socket: None,
+            waiting: Outbox::new(limits),
+            closed: None,
+            gone: false,
+        }
+    }
 }
 
 impl PartialEq for UseHeartline {
     fn eq(&self, other: &Self) -> bool {
         self.status == other.status
             && self.last_close == other.last_close
-            && Rc::ptr_eq(&self.socket, &other.socket)
+            && Rc::ptr_eq(&self.slot, &other.slot)
     }
 }
 
@@ -88,10 +116,11 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-        match &*self.socket.borrow() {
-            Some(socket) => socket.send_json(value),
-            None => Err(SendError::NotStarted),
+        if let Some(socket) = &self.slot.borrow().socket {
+            return socket.send_json(value);
         }
+        let text = serde_json::to_string(value).map_err(|e| SendError::Encode(e.to_string()))?;
+        self.send(Outgoing::Text(text))
     }
 
     /// Sends any frame (bytes, `ArrayBuffer`, `Blob`), or queues it.
@@ -102,10 +131,20 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn send(&self, payload: Outgoing) -> Result<(), SendError> {
-        match &*self.socket.borrow() {
-            Some(socket) => socket.send(payload),
-            None => Err(SendError::NotStarted),
+        // A shared borrow while the connection sends: a notice handler it calls may send too.
+        if let Some(socket) = &self.slot.borrow().socket {
+            return socket.send(payload);
         }
+        let mut slot = self.slot.borrow_mut();
+        if slot.gone {
+            return Err(SendError::Unmounted);
+        }
+        if slot.closed.is_some() {
+            return Err(SendError::NotOpen {
+                status: Status::Closed,
+            });
+        }
+        slot.waiting.push(payload, Queuer::Own)
     }
 
     /// Opens again after a close; reconnects now if waiting.
@@ -116,9 +155,10 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn open(&self) {
-        if let Some(socket) = &*self.socket.borrow() {
-            socket.open();
+        if let Some(socket) = &self.slot.borrow().socket {
+            return socket.open();
         }
+        self.slot.borrow_mut().closed = None;
     }
 
     /// Closes with a validated code and reason and stops reconnecting.
@@ -129,10 +169,18 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        match &*self.socket.borrow() {
-            Some(socket) => socket.close(code, reason),
-            None => crate::validate_close(code, reason),
+        if let Some(socket) = &self.slot.borrow().socket {
+            return socket.close(code, reason);
         }
+        self.close_unstarted(code, reason, false)
+    }
+
+    /// A close before the first effect: the connection gets it as soon as it exists, so what
+    /// waited for it is dropped (and reported) as a close drops what a connection queued.
+    fn close_unstarted(&self, code: u16, reason: &str, all: bool) -> Result<(), CloseError> {
+        crate::validate_close(code, reason)?;
+        self.slot.borrow_mut().closed = Some((code, reason.to_owned(), all));
+        Ok(())
     }
 
     /// Closes for every tab sharing the connection ([`Config::with_shared`]); the same as
@@ -144,10 +192,10 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn close_all(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        match &*self.socket.borrow() {
-            Some(socket) => socket.close_all(code, reason),
-            None => crate::validate_close(code, reason),
+        if let Some(socket) = &self.slot.borrow().socket {
+            return socket.close_all(code, reason);
         }
+        self.close_unstarted(code, reason, true)
     }
 
     /// The status now, not as of the last render (for callbacks that outlive a render, e.g.
@@ -170,7 +218,7 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn with<R>(&self, f: impl FnOnce(&Heartline) -> R) -> Option<R> {
-        self.socket.borrow().as_ref().map(f)
+        self.slot.borrow().socket.as_ref().map(f)
     }
 }
 
@@ -203,6 +251,12 @@ impl PartialEq for ConnectionKey {
 /// Every [`Notice`] goes to `on_notice`. A URL provider may be built inline: a new closure
 /// does not reconnect, and the newest one is asked before each attempt.
 ///
+/// The connection is made in the hook's effect, but the handle works from the first render:
+/// frames sent before (a child component's effects run before its parent's) are queued for
+/// the first connection, and a close before it makes that connection start closed. Frames
+/// queued when a new `config` replaces the connection go on the next one. Once the component
+/// is gone, sends return [`SendError::Unmounted`].
+///
 /// ```no_run
 /// use heartline::{use_heartline, Config, Notice, Inbound};
 /// use yew::prelude::*;
@@ -230,29 +284,32 @@ impl PartialEq for ConnectionKey {
 pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartline {
     let status = use_state_eq(|| Status::Closed);
     let last_close = use_state_eq(|| None::<CloseInfo>);
-    let socket = use_mut_ref(|| None::<Heartline>);
+    let slot = use_mut_ref(|| Slot::new(config.outbox));
     // The latest callback, so a re-render with a new closure does not reconnect.
     let on_notice_ref = use_mut_ref(|| on_notice.clone());
     *on_notice_ref.borrow_mut() = on_notice;
     // The latest config, for its URL provider.
     let latest_config = use_mut_ref(|| config.clone());
     *latest_config.borrow_mut() = config.clone();
-    // Frames the application queued on a connection its new config replaced: they were
-    // accepted (`send` said Ok), so they go on the next one instead of being dropped unsaid.
-    let carried = use_mut_ref(Vec::<Outgoing>::new);
 
     {
-        let socket = socket.clone();
+        // Its cleanup runs only when the component goes.
+        let slot = slot.clone();
+        use_effect_with((), move |()| move || slot.borrow_mut().gone = true);
+    }
+    {
+        let slot = slot.clone();
         let set_status = status.setter();
         let set_last_close = last_close.setter();
         use_effect_with(ConnectionKey(config), move |ConnectionKey(config)| {
             let mut config = config.clone();
+            let limits = config.outbox;
             if let UrlSource::Provider(_) = config.url {
                 config = config.with_url_provider(move || latest_config.borrow().next_url());
             }
             set_last_close.set(None);
             let tell = on_notice_ref.clone();
-            let connection = Heartline::connect(config, move |notice| {
+            let connection = Heartline::new(config, move |notice| {
                 match &notice {
                     Notice::Event(Event::Status(status)) => set_status.set(*status),
                     Notice::Event(Event::Closed(close)) => set_last_close.set(Some(close.clone())),
@@ -261,22 +318,34 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                 let callback = on_notice_ref.borrow().clone();
                 callback.emit(notice);
             });
-            for frame in carried.borrow_mut().drain(..) {
+            let (waiting, closed) = {
+                let mut slot = slot.borrow_mut();
+                (slot.waiting.drain().collect::<Vec<_>>(), slot.closed.take())
+            };
+            for frame in waiting {
                 if let Err(error) = connection.send(frame) {
-                    // Only the outbox's limits could refuse here (the connection is starting).
+                    // Only the outbox's limits could refuse here (the connection is not open).
                     tell.borrow().emit(Notice::Event(Event::SendFailed {
                         error: error.to_string(),
                     }));
                 }
             }
-            *socket.borrow_mut() = Some(connection);
+            match closed {
+                // Validated when it was asked for.
+                Some((code, reason, false)) => drop(connection.close(code, &reason)),
+                Some((code, reason, true)) => drop(connection.close_all(code, &reason)),
+                None => connection.open(),
+            }
+            slot.borrow_mut().socket = Some(connection);
             move || {
                 // Dropping the connection closes it and removes every handler and timer; what it
                 // still queued waits for the next config's connection (on unmount, it goes with
                 // the component).
-                let old = socket.borrow_mut().take();
+                let old = slot.borrow_mut().socket.take();
                 if let Some(old) = old {
-                    *carried.borrow_mut() = old.take_queued();
+                    let mut slot = slot.borrow_mut();
+                    slot.waiting = Outbox::new(limits);
+                    slot.waiting.push_front(old.take_queued().into_iter());
                 }
             }
         });
@@ -285,6 +354,6 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
     UseHeartline {
         status: *status,
         last_close: (*last_close).clone(),
-        socket,
+        slot,
     }
 }

@@ -78,8 +78,8 @@ pub enum SendError {
     Browser(String),
     /// The value could not be encoded as JSON.
     Encode(String),
-    /// The connection has not been started yet (a hook before its first effect).
-    NotStarted,
+    /// The hook's component is gone: nothing will send it.
+    Unmounted,
     /// Nothing would ever send it: the connection is stopped, closing by the user's request,
     /// closed, failed or unreachable. Call `open()` first.
     NotOpen {
@@ -105,7 +105,7 @@ impl fmt::Display for SendError {
             ),
             SendError::Browser(message) => write!(f, "the browser refused the frame: {message}"),
             SendError::Encode(message) => write!(f, "not sent: cannot encode as JSON: {message}"),
-            SendError::NotStarted => write!(f, "not sent: the connection has not been started yet"),
+            SendError::Unmounted => write!(f, "not sent: the component that held the connection is gone"),
             SendError::NotOpen { status } => write!(
                 f,
                 "not sent: the connection is {} and nothing will reopen it; call open() first",

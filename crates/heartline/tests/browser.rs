@@ -982,6 +982,81 @@ mod hook {
         app.destroy();
     }
 
+    /// Whether the hook had its connection yet when the child sent, and what its send said.
+    type Said = Rc<RefCell<Option<(bool, Result<(), heartline::SendError>)>>>;
+
+    #[derive(Properties, PartialEq)]
+    struct GreeterProps {
+        socket: heartline::UseHeartline,
+        said: Said,
+    }
+
+    /// Sends its greeting from its first effect, which runs before its parent's.
+    #[function_component]
+    fn Greeter(props: &GreeterProps) -> Html {
+        let (socket, said) = (props.socket.clone(), props.said.clone());
+        use_effect_with((), move |()| {
+            let started = socket.with(|_| ()).is_some();
+            *said.borrow_mut() = Some((started, socket.send_text("from the child")));
+        });
+        html! {}
+    }
+
+    #[derive(Properties)]
+    struct ParentProps {
+        url: String,
+        said: Said,
+        handle: Rc<RefCell<Option<heartline::UseHeartline>>>,
+    }
+
+    impl PartialEq for ParentProps {
+        fn eq(&self, other: &Self) -> bool {
+            self.url == other.url
+        }
+    }
+
+    #[function_component]
+    fn Parent(props: &ParentProps) -> Html {
+        let socket = use_heartline(fast(props.url.clone()), Callback::from(|_| {}));
+        *props.handle.borrow_mut() = Some(socket.clone());
+        html! { <Greeter socket={socket} said={props.said.clone()} /> }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_child_s_send_before_the_hook_s_first_effect_goes_on_the_first_connection() {
+        let key = unique_key("hook-child");
+        let document = web_sys::window().unwrap().document().unwrap();
+        let root = document.create_element("div").unwrap();
+        document.body().unwrap().append_child(&root).unwrap();
+        let said = Rc::new(RefCell::new(None));
+        let handle = Rc::new(RefCell::new(None::<heartline::UseHeartline>));
+        let app = yew::Renderer::<Parent>::with_root_and_props(
+            root.clone(),
+            ParentProps {
+                url: test_url(&key, "mode=echo"),
+                said: said.clone(),
+                handle: handle.clone(),
+            },
+        )
+        .render();
+        until_true(3_000, "the child's effect", || said.borrow().is_some()).await;
+        // The child's effect ran first: there was no connection yet, and the frame was taken.
+        assert_eq!(said.borrow().clone(), Some((false, Ok(()))));
+        let stats = server_until(&key, 3_000, |s| {
+            s["received"].as_array().is_some_and(|r| !r.is_empty())
+        })
+        .await;
+        assert_eq!(stats["received"], serde_json::json!(["from the child"]));
+        let socket = handle.borrow().clone().unwrap();
+        app.destroy();
+        // Once the component is gone (Yew runs its cleanups on its scheduler), a handle kept
+        // elsewhere says so.
+        until_true(3_000, "sends refused as unmounted", || {
+            socket.send_text("too late") == Err(heartline::SendError::Unmounted)
+        })
+        .await;
+    }
+
     #[wasm_bindgen_test]
     async fn a_url_provider_built_inline_does_not_reconnect_on_every_render() {
         let key = unique_key("hook-provider");
