@@ -117,6 +117,12 @@ struct RoomLive {
 const MAX_HELD: usize = 1024;
 
 impl RoomLive {
+    /// Nobody here and nobody departing: the room can go. A room kept for a departing member
+    /// still claims it for the other instances (with a shared store), where the others may be.
+    fn is_idle(&self) -> bool {
+        self.connections.is_empty() && self.departing.is_empty()
+    }
+
     fn has_nick(&self, nick: &str) -> bool {
         self.connections.values().any(|c| c.nick == nick)
     }
@@ -660,9 +666,8 @@ impl Hub {
         let mut rooms = self.lock();
         let live = rooms.get_mut(room)?;
         let departing = live.remove(id, hold);
-        // A room kept for a departing member still claims it for the other instances (with
-        // a shared store), where the others may be; it goes once the grace settles.
-        if live.connections.is_empty() && live.departing.is_empty() {
+        // Kept while a member departs; it goes once the grace settles.
+        if live.is_idle() {
             rooms.remove(room);
         }
         departing
@@ -691,7 +696,7 @@ impl Hub {
                 },
             );
         }
-        if live.connections.is_empty() && live.departing.is_empty() {
+        if live.is_idle() {
             rooms.remove(room);
         }
     }
