@@ -889,10 +889,7 @@ fn window_listeners(this: &Weak<Shared>) -> Vec<EventListener> {
     on(&window, "pagehide", |_| Some(Input::PageHide));
     // ...and reopen when it comes back from there (`persisted`); a first load is not a resume.
     on(&window, "pageshow", |event| {
-        let persisted = event
-            .dyn_ref::<web_sys::PageTransitionEvent>()
-            .is_some_and(|event| event.persisted());
-        persisted.then_some(Input::PageShow)
+        from_back_forward_cache(event).then_some(Input::PageShow)
     });
     if let Some(document) = window.document() {
         on(&document, "visibilitychange", |_| {
@@ -905,4 +902,12 @@ fn window_listeners(this: &Weak<Shared>) -> Vec<EventListener> {
         });
     }
     listeners
+}
+
+/// Whether a `pagehide` puts the page into the back/forward cache, or a `pageshow` takes it
+/// out (`persisted`); a first load or a page closed for good is not.
+pub(crate) fn from_back_forward_cache(event: &web_sys::Event) -> bool {
+    event
+        .dyn_ref::<web_sys::PageTransitionEvent>()
+        .is_some_and(|event| event.persisted())
 }

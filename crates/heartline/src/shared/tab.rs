@@ -214,11 +214,7 @@ impl SharedTab {
         if let Some(document) = window.document() {
             listen(&document, "freeze", |core, now, _| core.freezing(now));
         }
-        let persisted = |event: &web_sys::Event| {
-            event
-                .dyn_ref::<web_sys::PageTransitionEvent>()
-                .is_some_and(|event| event.persisted())
-        };
+        let persisted = crate::driver::from_back_forward_cache;
         let weak = Rc::downgrade(&inner);
         let on_hide = EventListener::new(&window, "pagehide", move |event| {
             if let Some(inner) = weak.upgrade() {
