@@ -294,6 +294,8 @@ fn handle_notice(
             PlaygroundAction::Event(format!("the browser refused a frame: {error}"))
         }
         Notice::Role(role) => PlaygroundAction::Event(role.to_string()),
+        // Events are non-exhaustive: one added later is still logged.
+        Notice::Event(other) => PlaygroundAction::Event(format!("{other:?}")),
     };
     dispatch.dispatch(action);
 }

@@ -325,6 +325,7 @@ impl Status {
 /// assert!(commands.contains(&Command::Report(Event::Opened)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The status changed.
     Status(Status),

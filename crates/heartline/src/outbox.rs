@@ -59,6 +59,7 @@ impl Payload for String {
 /// assert!(error.to_string().contains("2 frames"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendError {
     /// The queue already holds its maximum number of frames.
     OutboxFull {
