@@ -1,8 +1,8 @@
 //! `use_heartline`: the connection as a Yew hook (feature `yew`, on by default).
 
 use crate::machine::{CloseInfo, Event, Status};
-use crate::outbox::{Outbox, Queuer};
-use crate::{CloseError, Config, Heartline, Notice, OutboxLimits, Outgoing, SendError, UrlSource};
+use crate::outbox::{Outbox, Payload, Queuer};
+use crate::{CloseError, Config, Heartline, Notice, Outgoing, SendError, UrlSource};
 use js_sys::ArrayBuffer;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -37,19 +37,26 @@ struct Slot {
     /// component's effects run before its parent's), or queued on a connection a new config
     /// replaced. They go on the next connection, within the latest config's outbox limits.
     waiting: Outbox<Outgoing>,
-    /// `close()` (or `close_all()`) before the first effect, with its code and reason: the
-    /// connection starts closed with it, until `open()`.
+    /// `close()` (or `close_all()`, the `bool`) before the first effect, with its code and
+    /// reason, and no `open()` since: the connection starts closed with it.
     closed: Option<(u16, String, bool)>,
+    /// Frames such a close dropped (unless the config keeps them), to report as `Discarded`
+    /// once the connection exists to report it.
+    discarded: usize,
+    /// The latest config's `keep_outbox_on_close`.
+    keep_on_close: bool,
     /// The component is gone: nothing will send.
     gone: bool,
 }
 
 impl Slot {
-    fn new(limits: OutboxLimits) -> Self {
+    fn new(config: &Config) -> Self {
         Self {
             socket: None,
-            waiting: Outbox::new(limits),
+            waiting: Outbox::new(config.outbox),
             closed: None,
+            discarded: 0,
+            keep_on_close: config.keep_outbox_on_close,
             gone: false,
         }
     }
@@ -140,11 +147,13 @@ impl UseHeartline {
             return Err(SendError::Unmounted);
         }
         if slot.closed.is_some() {
+            // As the connection will say once it exists.
             return Err(SendError::NotOpen {
-                status: Status::Closed,
+                status: Status::Stopped,
             });
         }
-        slot.waiting.push(payload, Queuer::Own)
+        // Copied now, as the connection's own outbox copies an `ArrayBuffer` it queues.
+        slot.waiting.push(payload.detached(), Queuer::Own)
     }
 
     /// Opens again after a close; reconnects now if waiting.
@@ -175,11 +184,17 @@ impl UseHeartline {
         self.close_unstarted(code, reason, false)
     }
 
-    /// A close before the first effect: the connection gets it as soon as it exists, so what
-    /// waited for it is dropped (and reported) as a close drops what a connection queued.
+    /// A close before the first effect: what waited is dropped now (reported once the
+    /// connection exists), as a close drops what a connection queued, so an `open()` before
+    /// the effect does not send it; the connection starts closed unless `open()` follows.
     fn close_unstarted(&self, code: u16, reason: &str, all: bool) -> Result<(), CloseError> {
         crate::validate_close(code, reason)?;
-        self.slot.borrow_mut().closed = Some((code, reason.to_owned(), all));
+        let mut slot = self.slot.borrow_mut();
+        if !slot.keep_on_close {
+            let dropped = slot.waiting.drain().count();
+            slot.discarded += dropped;
+        }
+        slot.closed = Some((code, reason.to_owned(), all));
         Ok(())
     }
 
@@ -253,8 +268,10 @@ impl PartialEq for ConnectionKey {
 ///
 /// The connection is made in the hook's effect, but the handle works from the first render:
 /// frames sent before (a child component's effects run before its parent's) are queued for
-/// the first connection, and a close before it makes that connection start closed. Frames
-/// queued when a new `config` replaces the connection go on the next one. Once the component
+/// the first connection, and a close before it stops that connection before it starts (what
+/// was queued is dropped and reported, as at any close). When a new `config` replaces a
+/// connection of its own, the frames it still queued go on the next one; a shared one
+/// ([`Config::with_shared`]) drops them as at any drop of a shared handle. Once the component
 /// is gone, sends return [`SendError::Unmounted`].
 ///
 /// ```no_run
@@ -284,7 +301,8 @@ impl PartialEq for ConnectionKey {
 pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartline {
     let status = use_state_eq(|| Status::Closed);
     let last_close = use_state_eq(|| None::<CloseInfo>);
-    let slot = use_mut_ref(|| Slot::new(config.outbox));
+    let slot = use_mut_ref(|| Slot::new(&config));
+    slot.borrow_mut().keep_on_close = config.keep_outbox_on_close;
     // The latest callback, so a re-render with a new closure does not reconnect.
     let on_notice_ref = use_mut_ref(|| on_notice.clone());
     *on_notice_ref.borrow_mut() = on_notice;
@@ -318,34 +336,55 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                 let callback = on_notice_ref.borrow().clone();
                 callback.emit(notice);
             });
-            let (waiting, closed) = {
+            // In the slot before anything can tell the application: a notice handler that
+            // sends through the handle reaches this connection, not the waiting queue.
+            let (waiting, closed, discarded) = {
                 let mut slot = slot.borrow_mut();
-                (slot.waiting.drain().collect::<Vec<_>>(), slot.closed.take())
+                slot.socket = Some(connection);
+                let waiting: Vec<Outgoing> = slot.waiting.drain().collect();
+                (
+                    waiting,
+                    slot.closed.take(),
+                    std::mem::take(&mut slot.discarded),
+                )
             };
+            let tell = |event: Event| tell.borrow().clone().emit(Notice::Event(event));
+            if discarded > 0 {
+                tell(Event::Discarded { frames: discarded });
+            }
             for frame in waiting {
-                if let Err(error) = connection.send(frame) {
+                let sent = slot
+                    .borrow()
+                    .socket
+                    .as_ref()
+                    .map(|socket| socket.send(frame));
+                if let Some(Err(error)) = sent {
                     // Only the outbox's limits could refuse here (the connection is not open).
-                    tell.borrow().emit(Notice::Event(Event::SendFailed {
+                    tell(Event::SendFailed {
                         error: error.to_string(),
-                    }));
+                    });
                 }
             }
-            match closed {
-                // Validated when it was asked for.
-                Some((code, reason, false)) => drop(connection.close(code, &reason)),
-                Some((code, reason, true)) => drop(connection.close_all(code, &reason)),
-                None => connection.open(),
+            if let Some(socket) = &slot.borrow().socket {
+                match closed {
+                    // Validated when it was asked for.
+                    Some((code, reason, false)) => drop(socket.close(code, &reason)),
+                    Some((code, reason, true)) => drop(socket.close_all(code, &reason)),
+                    None => socket.open(),
+                }
             }
-            slot.borrow_mut().socket = Some(connection);
             move || {
                 // Dropping the connection closes it and removes every handler and timer; what it
-                // still queued waits for the next config's connection (on unmount, it goes with
-                // the component).
+                // still queued waits, ahead of anything sent since, for the next config's
+                // connection (on unmount, it goes with the component).
                 let old = slot.borrow_mut().socket.take();
                 if let Some(old) = old {
+                    let queued = old.take_queued();
+                    drop(old);
                     let mut slot = slot.borrow_mut();
+                    let since: Vec<Outgoing> = slot.waiting.drain().collect();
                     slot.waiting = Outbox::new(limits);
-                    slot.waiting.push_front(old.take_queued().into_iter());
+                    slot.waiting.push_front(queued.into_iter().chain(since));
                 }
             }
         });

@@ -626,10 +626,19 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     pub fn close(&mut self, code: u16, reason: &str) -> Result<Actions<P, I>, CloseError> {
         validate_close(code, reason)?;
         let mut out = Vec::new();
+        let before = self.status();
         if !self.subscribed {
+            if !self.started {
+                // Closed before it was ever opened: it stops, and what it queued is dropped,
+                // as a connection of its own does (a later `open()` must not send it).
+                self.started = true;
+                if !self.keep_on_close {
+                    self.discard_unacked(&mut out);
+                }
+                self.report_status_change(before, &mut out);
+            }
             return Ok(out);
         }
-        let before = self.status();
         self.subscribed = false;
         self.started = true;
         if !self.keep_on_close {

@@ -906,7 +906,7 @@ async fn a_timed_server_close_mid_burst_loses_no_frame_the_browser_still_held() 
 #[cfg(feature = "yew")]
 mod hook {
     use super::*;
-    use heartline::use_heartline;
+    use heartline::{use_heartline, Event};
     use std::cell::RefCell;
     use std::rc::Rc;
     use yew::prelude::*;
@@ -982,63 +982,114 @@ mod hook {
         app.destroy();
     }
 
-    /// Whether the hook had its connection yet when the child sent, and what its send said.
-    type Said = Rc<RefCell<Option<(bool, Result<(), heartline::SendError>)>>>;
+    /// What a child component does to the hook's handle in its first effect.
+    type Script = Rc<dyn Fn(&heartline::UseHeartline)>;
+    /// What the hook's notice handler does with each notice, through the handle.
+    type NoticeScript = Rc<dyn Fn(&Notice, &heartline::UseHeartline)>;
 
-    #[derive(Properties, PartialEq)]
-    struct GreeterProps {
+    #[derive(Properties)]
+    struct FirstProps {
         socket: heartline::UseHeartline,
-        said: Said,
+        script: Script,
     }
 
-    /// Sends its greeting from its first effect, which runs before its parent's.
+    impl PartialEq for FirstProps {
+        fn eq(&self, other: &Self) -> bool {
+            self.socket == other.socket && Rc::ptr_eq(&self.script, &other.script)
+        }
+    }
+
+    /// Runs its script in its first effect, which Yew runs before its parent's.
     #[function_component]
-    fn Greeter(props: &GreeterProps) -> Html {
-        let (socket, said) = (props.socket.clone(), props.said.clone());
-        use_effect_with((), move |()| {
-            let started = socket.with(|_| ()).is_some();
-            *said.borrow_mut() = Some((started, socket.send_text("from the child")));
-        });
+    fn First(props: &FirstProps) -> Html {
+        let (socket, script) = (props.socket.clone(), props.script.clone());
+        use_effect_with((), move |()| script(&socket));
         html! {}
     }
 
     #[derive(Properties)]
-    struct ParentProps {
-        url: String,
-        said: Said,
+    struct HostProps {
+        config: heartline::Config,
+        first: Script,
+        on_notice: NoticeScript,
         handle: Rc<RefCell<Option<heartline::UseHeartline>>>,
+        notices: Rc<RefCell<Vec<Notice>>>,
     }
 
-    impl PartialEq for ParentProps {
-        fn eq(&self, other: &Self) -> bool {
-            self.url == other.url
+    impl PartialEq for HostProps {
+        fn eq(&self, _: &Self) -> bool {
+            true
         }
     }
 
+    /// The hook, a child that acts on it first, and a notice handler that may act on it.
     #[function_component]
-    fn Parent(props: &ParentProps) -> Html {
-        let socket = use_heartline(fast(props.url.clone()), Callback::from(|_| {}));
+    fn Host(props: &HostProps) -> Html {
+        let on_notice = {
+            let (handle, notices) = (props.handle.clone(), props.notices.clone());
+            let script = props.on_notice.clone();
+            Callback::from(move |notice: Notice| {
+                let socket = handle.borrow().clone();
+                if let Some(socket) = socket {
+                    script(&notice, &socket);
+                }
+                notices.borrow_mut().push(notice);
+            })
+        };
+        let socket = use_heartline(props.config.clone(), on_notice);
         *props.handle.borrow_mut() = Some(socket.clone());
-        html! { <Greeter socket={socket} said={props.said.clone()} /> }
+        html! { <First socket={socket} script={props.first.clone()} /> }
+    }
+
+    struct Hosted {
+        app: yew::AppHandle<Host>,
+        handle: Rc<RefCell<Option<heartline::UseHeartline>>>,
+        notices: Rc<RefCell<Vec<Notice>>>,
+    }
+
+    impl Hosted {
+        fn new(config: heartline::Config, first: Script, on_notice: NoticeScript) -> Self {
+            let document = web_sys::window().unwrap().document().unwrap();
+            let root = document.create_element("div").unwrap();
+            document.body().unwrap().append_child(&root).unwrap();
+            let (handle, notices) = (Rc::default(), Rc::default());
+            let props = HostProps {
+                config,
+                first,
+                on_notice,
+                handle: Rc::clone(&handle),
+                notices: Rc::clone(&notices),
+            };
+            let app = yew::Renderer::<Host>::with_root_and_props(root, props).render();
+            Self {
+                app,
+                handle,
+                notices,
+            }
+        }
+
+        fn socket(&self) -> heartline::UseHeartline {
+            self.handle.borrow().clone().expect("rendered")
+        }
+    }
+
+    fn no_notice_script() -> NoticeScript {
+        Rc::new(|_, _| {})
     }
 
     #[wasm_bindgen_test]
     async fn a_child_s_send_before_the_hook_s_first_effect_goes_on_the_first_connection() {
         let key = unique_key("hook-child");
-        let document = web_sys::window().unwrap().document().unwrap();
-        let root = document.create_element("div").unwrap();
-        document.body().unwrap().append_child(&root).unwrap();
+        // Whether the hook had its connection yet when the child sent, and what its send said.
         let said = Rc::new(RefCell::new(None));
-        let handle = Rc::new(RefCell::new(None::<heartline::UseHeartline>));
-        let app = yew::Renderer::<Parent>::with_root_and_props(
-            root.clone(),
-            ParentProps {
-                url: test_url(&key, "mode=echo"),
-                said: said.clone(),
-                handle: handle.clone(),
-            },
-        )
-        .render();
+        let first: Script = {
+            let said = said.clone();
+            Rc::new(move |socket| {
+                let started = socket.with(|_| ()).is_some();
+                *said.borrow_mut() = Some((started, socket.send_text("from the child")));
+            })
+        };
+        let hosted = Hosted::new(fast(test_url(&key, "mode=echo")), first, no_notice_script());
         until_true(3_000, "the child's effect", || said.borrow().is_some()).await;
         // The child's effect ran first: there was no connection yet, and the frame was taken.
         assert_eq!(said.borrow().clone(), Some((false, Ok(()))));
@@ -1047,14 +1098,127 @@ mod hook {
         })
         .await;
         assert_eq!(stats["received"], serde_json::json!(["from the child"]));
-        let socket = handle.borrow().clone().unwrap();
-        app.destroy();
+        let socket = hosted.socket();
+        hosted.app.destroy();
         // Once the component is gone (Yew runs its cleanups on its scheduler), a handle kept
         // elsewhere says so.
         until_true(3_000, "sends refused as unmounted", || {
-            socket.send_text("too late") == Err(heartline::SendError::Unmounted)
+            socket.send_text("too late") == Err(SendError::Unmounted)
         })
         .await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_send_from_a_notice_handler_while_the_hook_starts_goes_out() {
+        let key = unique_key("hook-start-send");
+        let sent = Rc::new(std::cell::Cell::new(false));
+        let on_notice: NoticeScript = {
+            let sent = sent.clone();
+            Rc::new(move |notice, socket| {
+                let connecting = matches!(
+                    notice,
+                    Notice::Event(Event::Status(Status::Connecting { .. }))
+                );
+                if connecting && !sent.replace(true) {
+                    socket.send_text("hello").unwrap();
+                }
+            })
+        };
+        let hosted = Hosted::new(
+            fast(test_url(&key, "mode=echo")),
+            Rc::new(|_| {}),
+            on_notice,
+        );
+        let stats = server_until(&key, 3_000, |s| {
+            s["received"].as_array().is_some_and(|r| !r.is_empty())
+        })
+        .await;
+        assert_eq!(stats["received"], serde_json::json!(["hello"]));
+        hosted.app.destroy();
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_close_before_the_hook_s_first_effect_stops_it_and_drops_what_waited() {
+        for shared in [false, true] {
+            let key = unique_key("hook-close-first");
+            let mut config = fast(test_url(&key, "mode=echo"));
+            if shared {
+                config = config.with_shared(key.clone());
+            }
+            let refused = Rc::new(RefCell::new(None));
+            let first: Script = {
+                let refused = refused.clone();
+                Rc::new(move |socket| {
+                    socket.send_text("before the close").unwrap();
+                    socket.close(4000, "not now").unwrap();
+                    *refused.borrow_mut() = Some(socket.send_text("after the close"));
+                })
+            };
+            let hosted = Hosted::new(config, first, no_notice_script());
+            until_true(3_000, "the child's effect", || refused.borrow().is_some()).await;
+            assert_eq!(
+                refused.borrow().clone(),
+                Some(Err(SendError::NotOpen {
+                    status: Status::Stopped
+                })),
+                "shared: {shared}"
+            );
+            let socket = hosted.socket();
+            until_true(3_000, "stopped", || socket.live_status() == Status::Stopped).await;
+            let discarded = Notice::Event(Event::Discarded { frames: 1 });
+            assert!(
+                hosted.notices.borrow().contains(&discarded),
+                "shared: {shared}: {:?}",
+                hosted.notices.borrow()
+            );
+            assert_eq!(opened(&key).await, 0, "shared: {shared}: it connected");
+            // Open again: only what is sent from now on goes out.
+            socket.open();
+            socket.send_text("after the open").unwrap();
+            let stats = server_until(&key, 5_000, |s| {
+                s["received"].as_array().is_some_and(|r| !r.is_empty())
+            })
+            .await;
+            assert_eq!(
+                stats["received"],
+                serde_json::json!(["after the open"]),
+                "shared: {shared}"
+            );
+            hosted.app.destroy();
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn an_array_buffer_a_child_sends_before_the_hook_s_first_effect_goes_as_it_was() {
+        let key = unique_key("hook-child-buffer");
+        let first: Script = Rc::new(|socket| {
+            let bytes = Uint8Array::from(&[1u8, 2, 3][..]);
+            socket.send_array_buffer(&bytes.buffer()).unwrap();
+            bytes.copy_from(&[9, 9, 9]); // the caller reuses its buffer
+        });
+        let hosted = Hosted::new(
+            fast(test_url(&key, "mode=echo")).with_binary_type(BinaryType::ArrayBuffer),
+            first,
+            no_notice_script(),
+        );
+        until_true(3_000, "the echo", || {
+            hosted
+                .notices
+                .borrow()
+                .iter()
+                .any(|notice| matches!(notice, Notice::Message(_)))
+        })
+        .await;
+        let echo = hosted
+            .notices
+            .borrow()
+            .iter()
+            .find_map(|notice| match notice {
+                Notice::Message(message) => message.to_bytes(),
+                _ => None,
+            });
+        assert_eq!(echo, Some(vec![1, 2, 3]));
+        hosted.app.destroy();
     }
 
     #[wasm_bindgen_test]

@@ -537,6 +537,25 @@ fn a_tab_close_ends_its_subscription_and_the_last_tab_closes_the_socket() {
 }
 
 #[test]
+fn a_tab_closed_before_it_was_ever_opened_stops_and_drops_what_it_queued() {
+    let mut tab = Core::new(7, OutboxLimits::default());
+    tab.send("before the close".into()).unwrap();
+    let out = tab.close(4000, "logged out").unwrap();
+    assert!(out.contains(&Action::Report(Event::Discarded { frames: 1 })));
+    assert!(out.contains(&Action::Report(Event::Status(Status::Stopped))));
+    assert_eq!(tab.status(), Status::Stopped);
+    assert_eq!(
+        tab.send("after the close".into()),
+        Err(SendError::NotOpen {
+            status: Status::Stopped
+        })
+    );
+    // A later open sends nothing from before the close.
+    tab.open(0);
+    assert_eq!(tab.unacked(), 0);
+}
+
+#[test]
 fn a_follower_that_reopens_reopens_the_socket() {
     let mut world = World::started(2);
     world.close(0, 1000);
