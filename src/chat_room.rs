@@ -51,13 +51,25 @@ pub struct ChatRoomProps {
     pub texts: &'static Texts,
 }
 
+/// Sends a frame as JSON text. Not `send_json`: that turns serde_json's error into text, which
+/// links its messages and formatting (about 1 KiB gzip), and a `ClientFrame` (strings and
+/// integers) cannot fail to encode.
+fn send_frame(socket: &UseHeartline, frame: &ClientFrame) -> Result<(), heartline::SendError> {
+    let text = serde_json::to_string(frame)
+        .map_err(|_| heartline::SendError::Encode("a chat frame".into()))?;
+    socket.send(heartline::Outgoing::Text(text))
+}
+
 /// Sends one pending message on the socket (text as JSON, uploads as binary).
 fn transmit(socket: &UseHeartline, pending: &Pending) -> Result<(), heartline::SendError> {
     let result = match &pending.body {
-        PendingBody::Text { text } => socket.send_json(&ClientFrame::Say {
-            client_msg_id: pending.client_msg_id.clone(),
-            text: text.clone(),
-        }),
+        PendingBody::Text { text } => send_frame(
+            socket,
+            &ClientFrame::Say {
+                client_msg_id: pending.client_msg_id.clone(),
+                text: text.clone(),
+            },
+        ),
         PendingBody::Image { frame, .. } => {
             // Images go out as a Blob, as a file from <input type=file> would.
             let parts = Array::of1(&Uint8Array::from(&frame[..]));
@@ -310,11 +322,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         *follower_join.borrow_mut() =
                             Some(Timeout::new(FOLLOWER_JOIN_AFTER_MS, move || {
                                 if let Some(socket) = socket {
-                                    *joined_here.borrow_mut() = socket.send_json(&join).is_ok();
+                                    *joined_here.borrow_mut() = send_frame(&socket, &join).is_ok();
                                 }
                             }));
                     } else if let Some(socket) = &socket {
-                        *joined_here.borrow_mut() = socket.send_json(&join).is_ok();
+                        *joined_here.borrow_mut() = send_frame(socket, &join).is_ok();
                     }
                 }
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
@@ -720,7 +732,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             // At most one typing frame every two seconds.
             if welcomed && now - *last_typing.borrow() > 2_000.0 {
                 *last_typing.borrow_mut() = now;
-                let _ = socket.send_json(&ClientFrame::Typing);
+                let _ = send_frame(&socket, &ClientFrame::Typing);
             }
         })
     };
@@ -749,7 +761,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let wanted = (state.hole_after, state.older, state.welcomed);
         use_effect_with(wanted, move |(hole, older, welcomed)| {
             if let (Some(_), Some(before), true) = (hole, older, welcomed) {
-                let _ = socket.send_json(&ClientFrame::History { before: *before });
+                let _ = send_frame(&socket, &ClientFrame::History { before: *before });
             }
         });
     }
@@ -757,7 +769,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let on_load_older = state.older.filter(|_| state.welcomed).map(|before| {
         let socket = socket.clone();
         Callback::from(move |()| {
-            let _ = socket.send_json(&ClientFrame::History { before });
+            let _ = send_frame(&socket, &ClientFrame::History { before });
         })
     });
 

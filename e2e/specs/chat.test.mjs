@@ -57,6 +57,9 @@ for (const name of BROWSERS) {
       await b.logHas('hello alice');
       assert.deepEqual(await a.delivered(), ['hello bob', 'hello alice']);
       assert.deepEqual(await b.delivered(), ['hello bob', 'hello alice']);
+      // Each page marks its own messages and its own name, and shows the connection as good.
+      assert.deepEqual(await a.do('marks'), { mine: ['hello bob'], me: ['alice'], state: 'state ok' });
+      assert.deepEqual(await b.do('marks'), { mine: ['hello alice'], me: ['bob'], state: 'state ok' });
       if (SCREENSHOTS && name === 'chromium') {
         await b.say('Heartline keeps the line alive 💓');
         await a.logHas('Heartline keeps the line alive 💓');

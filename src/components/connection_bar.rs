@@ -82,12 +82,20 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
         Status::Closing => t.closing.to_string(),
         Status::Closed => t.closed.to_string(),
     };
-    // Whole class strings, not `classes!`: that set type's code would be in the bundle for two
-    // attributes.
-    let state_class = match props.status {
-        Status::Open => "state ok",
-        Status::Connecting { .. } | Status::Reconnecting { .. } | Status::Closing => "state warn",
-        _ => "state bad",
+    let state = html! {
+        <>
+            { words }
+            <span class="ready-state">{ format!(" · readyState {}", props.status.ready_state()) }</span>
+        </>
+    };
+    // Literal classes only: a computed one links Yew's `Classes` set. The same `p` element
+    // either way (Yew patches its class), so the live region is not replaced.
+    let state = match props.status {
+        Status::Open => html! { <p role="status" class="state ok">{ state }</p> },
+        Status::Connecting { .. } | Status::Reconnecting { .. } | Status::Closing => {
+            html! { <p role="status" class="state warn">{ state }</p> }
+        }
+        _ => html! { <p role="status" class="state bad">{ state }</p> },
     };
     let can_disconnect = !matches!(props.status, Status::Stopped | Status::Closing);
     let can_reconnect = !matches!(
@@ -98,10 +106,7 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
     let reconnect = props.on_reconnect.reform(|_: MouseEvent| ());
     html! {
         <section class="connection" aria-label="Connection">
-            <p role="status" class={state_class}>
-                { words }
-                <span class="ready-state">{ format!(" · readyState {}", props.status.ready_state()) }</span>
-            </p>
+            { state }
             if let Some(rtt) = props.rtt_ms {
                 <p class="rtt">{ format!("{} {rtt} ms", t.rtt) }</p>
             }

@@ -10,8 +10,11 @@ pub fn member_list(members: &[String], me: &str, label: &'static str) -> Html {
         <aside class="members">
             <h2 id="members-heading">{ label }{ format!(" ({})", members.len()) }</h2>
             <ul aria-label={label}>
-                { for members.iter().map(|nick| html! {
-                    <li class={(nick == me).then_some("me")}>{ nick }</li>
+                // Literal classes only: a computed one links Yew's `Classes` set.
+                { for members.iter().map(|nick| if nick == me {
+                    html! { <li class="me">{ nick }</li> }
+                } else {
+                    html! { <li>{ nick }</li> }
                 }) }
             </ul>
         </aside>

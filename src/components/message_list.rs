@@ -107,11 +107,18 @@ fn MessageItem(props: &MessageItemProps) -> Html {
                 alt="sketch" loading="lazy" />
         },
     };
-    html! {
-        <li class={if props.mine { "message mine" } else { "message" }} data-seq={message.seq.to_string()}>
+    let seq = message.seq.to_string();
+    let parts = html! {
+        <>
             <span class="from">{ &message.from }</span>
             { body }
             <time class="meta">{ time_of(message.ts) }</time>
-        </li>
+        </>
+    };
+    // Literal classes only: a computed one links Yew's `Classes` set.
+    if props.mine {
+        html! { <li class="message mine" data-seq={seq}>{ parts }</li> }
+    } else {
+        html! { <li class="message" data-seq={seq}>{ parts }</li> }
     }
 }

@@ -91,6 +91,13 @@ export function inPage({ op, args }) {
       return Array.from(log()?.querySelectorAll('li.system') || []).map((li) => norm(li.textContent));
     case 'members':
       return Array.from(document.querySelectorAll('ul[aria-label=Members] li')).map((li) => norm(li.textContent));
+    case 'marks':
+      // What the page marks as its own: its messages, its member, and the connection's state.
+      return {
+        mine: Array.from(log()?.querySelectorAll('li.message.mine .text') || []).map((el) => norm(el.textContent)),
+        me: Array.from(document.querySelectorAll('ul[aria-label=Members] li.me')).map((li) => norm(li.textContent)),
+        state: document.querySelector('[role=status]')?.className,
+      };
     case 'alerts':
       return Array.from(document.querySelectorAll('[role=alert]')).map((el) => norm(el.textContent));
     case 'imagesDecoded':
