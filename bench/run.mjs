@@ -109,7 +109,9 @@ those ratios with a 95 % bootstrap interval (10,000 resamples of the rounds). Th
 in headless Chromium (Playwright) and headless Firefox ESR (WebdriverIO + geckodriver), each against
 its own raw \`WebSocket\`. All clients run in one page against one server. In Chromium every measured
 run starts from a collected heap (\`gc()\`), so no client pays for the garbage of the run before
-it; Firefox gives a page no such call.`;
+it; Firefox gives a page no such call. Every client's handler reads each message's data, as an
+application does and as heartline must (to tell its heartbeat's reply from a message); a JS
+handler that never reads \`event.data\` spares Chromium making the string at all.`;
 const report = [header, ...sections, summary].join('\n\n') + '\n';
 console.log(report);
 if (!only) {
