@@ -463,6 +463,36 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
     server_until(&key, 3_000, |s| s["open_now"] == 1).await;
 }
 
+/// A following tab dropped while the leader still holds its frames (the socket cannot open):
+/// they go with it, and its application is told, not left to guess (the hook's handle is
+/// replaced this way when its config changes).
+#[wasm_bindgen_test]
+async fn a_follower_dropped_with_frames_the_leader_has_not_sent_reports_them_discarded() {
+    let key = unique_key("shared-drop-unacked");
+    // Every upgrade refused, and retried for ever: nothing a follower hands the leader goes out.
+    let config = || {
+        fast(test_url(&key, "mode=reject"))
+            .with_shared(key.clone())
+            .with_unreachable_after(None)
+    };
+    let mut tabs: Vec<Probe> = (0..2).map(|_| Probe::connect(config())).collect();
+    let follower = 1 - new_leader(&tabs, &[0, 1], 5_000).await;
+    until_true(5_000, "the follower knows it follows", || {
+        tabs[follower].socket().role() == Some(Role::Follower)
+    })
+    .await;
+    for text in ["never sent", "nor this"] {
+        tabs[follower].socket().send_text(text).unwrap();
+    }
+    tabs[follower].drop_socket();
+    tabs[follower]
+        .until(2_000, "the dropped frames reported", |n| {
+            *n == Notice::Event(Event::Discarded { frames: 2 })
+        })
+        .await;
+    assert_eq!(stats(&key).await["received"], serde_json::json!([]));
+}
+
 /// A leading tab whose application closes while another tab keeps the connection: what it
 /// queued while the connection was down is dropped and reported, not sent at the next open (the
 /// app did not ask to keep it); the other tab's frame goes out.

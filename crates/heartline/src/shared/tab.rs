@@ -110,11 +110,16 @@ impl Drop for TabInner {
                 },
             );
         } else {
-            if let Ok(actions) = self.core.borrow_mut().close(1000, "tab closed") {
-                for action in actions {
-                    if let Action::Post(wire) = action {
-                        post(&self.channel.borrow(), wire);
+            let actions = self.core.borrow_mut().close(1000, "tab closed");
+            for action in actions.into_iter().flatten() {
+                match action {
+                    Action::Post(wire) => post(&self.channel.borrow(), wire),
+                    // Frames the leader has not sent yet go with this tab: said, not silent
+                    // (the hook's handle replaced for a new config, a page's own teardown).
+                    Action::Report(event @ Event::Discarded { .. }) => {
+                        (self.notify)(Notice::Event(event))
                     }
+                    _ => {}
                 }
             }
         }
