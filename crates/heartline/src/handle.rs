@@ -364,8 +364,8 @@ impl Heartline {
 
     /// Takes the frames still queued out of a connection of this tab's own, for the one that
     /// replaces it (the hook's next config). A shared connection's are not carried over: they
-    /// go as at any drop of a shared handle (a leading tab's with its connection, a following
-    /// tab's unacknowledged ones dropped and reported `Discarded`).
+    /// go as at any drop of a shared handle (dropped and reported `Discarded`: a leading tab's
+    /// own with its connection, a following tab's the leader has not sent).
     #[cfg(feature = "yew")]
     pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
         match &self.kind {

@@ -271,8 +271,8 @@ impl PartialEq for ConnectionKey {
 /// the first connection, and a close before it stops that connection before it starts (what
 /// was queued is dropped and reported, as at any close). When a new `config` replaces a
 /// connection of its own, the frames it still queued go on the next one; a shared one
-/// ([`Config::with_shared`]) drops them as at any drop of a shared handle (a following tab's
-/// not yet sent are reported [`Event::Discarded`]). Once the component
+/// ([`Config::with_shared`]) drops them as at any drop of a shared handle, reported
+/// [`Event::Discarded`]. Once the component
 /// is gone, sends return [`SendError::Unmounted`].
 ///
 /// ```no_run

@@ -465,9 +465,9 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
 
 /// A following tab dropped while the leader still holds its frames (the socket cannot open):
 /// they go with it, and its application is told, not left to guess (the hook's handle is
-/// replaced this way when its config changes).
+/// replaced this way when its config changes). The same for the leading tab's own.
 #[wasm_bindgen_test]
-async fn a_follower_dropped_with_frames_the_leader_has_not_sent_reports_them_discarded() {
+async fn a_tab_dropped_with_frames_not_sent_yet_reports_them_discarded() {
     let key = unique_key("shared-drop-unacked");
     // Every upgrade refused, and retried for ever: nothing a follower hands the leader goes out.
     let config = || {
@@ -488,6 +488,16 @@ async fn a_follower_dropped_with_frames_the_leader_has_not_sent_reports_them_dis
     tabs[follower]
         .until(2_000, "the dropped frames reported", |n| {
             *n == Notice::Event(Event::Discarded { frames: 2 })
+        })
+        .await;
+    let leader = 1 - follower;
+    for text in ["queued", "by", "the leader"] {
+        tabs[leader].socket().send_text(text).unwrap();
+    }
+    tabs[leader].drop_socket();
+    tabs[leader]
+        .until(2_000, "the leader's dropped frames reported", |n| {
+            *n == Notice::Event(Event::Discarded { frames: 3 })
         })
         .await;
     assert_eq!(stats(&key).await["received"], serde_json::json!([]));

@@ -109,6 +109,11 @@ impl Drop for TabInner {
                     tab: self.core.borrow().tab(),
                 },
             );
+            // What this tab's application queued goes with the connection: said, not silent.
+            let frames = self.connection().map_or(0, |conn| conn.discard_own());
+            if frames > 0 {
+                (self.notify)(Notice::Event(Event::Discarded { frames }));
+            }
         } else {
             let actions = self.core.borrow_mut().close(1000, "tab closed");
             for action in actions.into_iter().flatten() {
