@@ -16,7 +16,9 @@ use web_sys::Blob;
 ///
 /// Keep it: dropping it closes the socket with 1000 and removes every handler, listener and
 /// timer (in a shared connection, it ends this tab's part; the socket closes with the last
-/// tab). Delivery is at most once: frames already handed to the browser when a connection is
+/// tab). A shared handle dropped with frames not acknowledged yet tells `on_notice`
+/// ([`Event::Discarded`](crate::Event::Discarded)) before `drop` returns: a handler must not
+/// need a borrow that the code dropping the handle still holds. Delivery is at most once: frames already handed to the browser when a connection is
 /// lost are gone (an application that needs more acknowledges and resends, as the chat does).
 ///
 /// ```no_run

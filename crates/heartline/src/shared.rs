@@ -630,10 +630,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if !self.subscribed {
             if !self.started {
                 // Closed before it was ever opened: it stops, and what it queued is dropped,
-                // as a connection of its own does (a later `open()` must not send it).
+                // as a connection of its own does (a later `open()` must not send it). A tab
+                // granted the lead meanwhile holds its frames on its connection.
                 self.started = true;
                 if !self.keep_on_close {
                     self.discard_unacked(&mut out);
+                    if self.leading {
+                        out.push(Action::DiscardOwn);
+                    }
                 }
                 self.report_status_change(before, &mut out);
             }

@@ -468,12 +468,20 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
 /// replaced this way when its config changes). The same for the leading tab's own.
 #[wasm_bindgen_test]
 async fn a_tab_dropped_with_frames_not_sent_yet_reports_them_discarded() {
+    // Kept on close or not: once the handle is gone, nothing will send them.
+    for keep in [false, true] {
+        dropped_with_frames_not_sent_yet(keep).await;
+    }
+}
+
+async fn dropped_with_frames_not_sent_yet(keep: bool) {
     let key = unique_key("shared-drop-unacked");
     // Every upgrade refused, and retried for ever: nothing a follower hands the leader goes out.
     let config = || {
         fast(test_url(&key, "mode=reject"))
             .with_shared(key.clone())
             .with_unreachable_after(None)
+            .with_outbox_kept_on_close(keep)
     };
     let mut tabs: Vec<Probe> = (0..2).map(|_| Probe::connect(config())).collect();
     let follower = 1 - new_leader(&tabs, &[0, 1], 5_000).await;
@@ -486,9 +494,11 @@ async fn a_tab_dropped_with_frames_not_sent_yet_reports_them_discarded() {
     }
     tabs[follower].drop_socket();
     tabs[follower]
-        .until(2_000, "the dropped frames reported", |n| {
-            *n == Notice::Event(Event::Discarded { frames: 2 })
-        })
+        .until(
+            2_000,
+            &format!("the dropped frames reported (kept: {keep})"),
+            |n| *n == Notice::Event(Event::Discarded { frames: 2 }),
+        )
         .await;
     let leader = 1 - follower;
     for text in ["queued", "by", "the leader"] {

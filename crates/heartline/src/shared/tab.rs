@@ -115,12 +115,19 @@ impl Drop for TabInner {
                 (self.notify)(Notice::Event(Event::Discarded { frames }));
             }
         } else {
-            let actions = self.core.borrow_mut().close(1000, "tab closed");
-            for action in actions.into_iter().flatten() {
+            let mut actions = self
+                .core
+                .borrow_mut()
+                .close(1000, "tab closed")
+                .unwrap_or_default();
+            // Kept on close or not, nothing will send them once the handle is gone.
+            self.core.borrow_mut().discard_unacked(&mut actions);
+            for action in actions {
                 match action {
                     Action::Post(wire) => post(&self.channel.borrow(), wire),
-                    // Frames the leader has not sent yet go with this tab: said, not silent
-                    // (the hook's handle replaced for a new config, a page's own teardown).
+                    // Frames not acknowledged yet go with this tab (the last ones may have
+                    // gone out just now): said, not silent (the hook's handle replaced for a
+                    // new config, a page's own teardown).
                     Action::Report(event @ Event::Discarded { .. }) => {
                         (self.notify)(Notice::Event(event))
                     }

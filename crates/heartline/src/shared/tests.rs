@@ -553,6 +553,14 @@ fn a_tab_closed_before_it_was_ever_opened_stops_and_drops_what_it_queued() {
     // A later open sends nothing from before the close.
     tab.open(0);
     assert_eq!(tab.unacked(), 0);
+    // A tab granted the lead before its first open holds its frames on its connection: they
+    // are dropped there.
+    let mut tab = Core::new(8, OutboxLimits::default());
+    tab.send("before the close".into()).unwrap();
+    tab.promote(0);
+    let out = tab.close(4000, "logged out").unwrap();
+    assert!(out.contains(&Action::DiscardOwn), "{out:?}");
+    assert_eq!(tab.status(), Status::Stopped);
 }
 
 #[test]
