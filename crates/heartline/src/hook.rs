@@ -272,7 +272,7 @@ impl PartialEq for ConnectionKey {
 /// was queued is dropped and reported, as at any close). When a new `config` replaces a
 /// connection of its own, the frames it still queued go on the next one; a shared one
 /// ([`Config::with_shared`]) drops them as at any drop of a shared handle, reported
-/// [`Event::Discarded`]. Once the component
+/// [`Event::Discarded`] (a follower's last ones may have gone out just before). Once the component
 /// is gone, sends return [`SendError::Unmounted`].
 ///
 /// ```no_run
@@ -349,22 +349,28 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                     std::mem::take(&mut slot.discarded),
                 )
             };
+            // Every waiting frame is handed over before the application hears anything, so a
+            // frame it sends from a notice goes after them.
+            let refused: Vec<SendError> = waiting
+                .into_iter()
+                .filter_map(|frame| {
+                    let sent = slot
+                        .borrow()
+                        .socket
+                        .as_ref()
+                        .map(|socket| socket.send(frame));
+                    sent.and_then(Result::err)
+                })
+                .collect();
             let tell = |event: Event| tell.borrow().clone().emit(Notice::Event(event));
             if discarded > 0 {
                 tell(Event::Discarded { frames: discarded });
             }
-            for frame in waiting {
-                let sent = slot
-                    .borrow()
-                    .socket
-                    .as_ref()
-                    .map(|socket| socket.send(frame));
-                if let Some(Err(error)) = sent {
-                    // Only the outbox's limits could refuse here (the connection is not open).
-                    tell(Event::SendFailed {
-                        error: error.to_string(),
-                    });
-                }
+            for error in refused {
+                // Only the outbox's limits could refuse here (the connection is not open).
+                tell(Event::SendFailed {
+                    error: error.to_string(),
+                });
             }
             if let Some(socket) = &slot.borrow().socket {
                 match closed {
