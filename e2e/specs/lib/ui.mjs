@@ -98,6 +98,9 @@ export function inPage({ op, args }) {
         me: Array.from(document.querySelectorAll('ul[aria-label=Members] li.me')).map((li) => norm(li.textContent)),
         state: document.querySelector('[role=status]')?.className,
       };
+    case 'shown':
+      // What a person would see, for a failure's message: the address and the page's text.
+      return { url: location.href, text: norm(document.body?.innerText).slice(0, 400) };
     case 'alerts':
       return Array.from(document.querySelectorAll('[role=alert]')).map((el) => norm(el.textContent));
     case 'imagesDecoded':
@@ -298,8 +301,14 @@ export class Ui {
     await this.click(name);
   }
 
-  statusIs(text, timeout = 10_000) {
-    return this.until('status', {}, (s) => s.startsWith(text), timeout, `status "${text}"`);
+  // Waits for the connection's status; on a timeout, says what the page showed instead.
+  async statusIs(text, timeout = 10_000) {
+    try {
+      return await this.until('status', {}, (s) => s.startsWith(text), timeout, `status "${text}"`);
+    } catch (error) {
+      const shown = await this.do('shown').catch((e) => `(unreadable: ${e.message})`);
+      throw new Error(`${error.message}; the page showed: ${JSON.stringify(shown)}`);
+    }
   }
 
   async say(text) {
