@@ -108,6 +108,11 @@ fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<Str
 /// view: then it no longer hears the connection open).
 const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 
+/// A nickname refused within this long of taking a new client id is asked for once more...
+const NAME_RETRY_WINDOW_MS: f64 = 15_000.0;
+/// ...this long after the refusal: once the server's grace for the old id's member has passed.
+const NAME_RETRY_AFTER_MS: u32 = heartline_protocol::DEPARTURE_GRACE_MS as u32 + 500;
+
 /// What a following tab asks the others on the room's channel: the leading tab answers with a
 /// welcome made from its state (a tab opened after the join sees no welcome of its own).
 const ASK_WELCOME: &str = "welcome?";
@@ -247,6 +252,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let tick = use_state(|| 0_u32);
     // The secret sent in the last join: a 4006 with a newer one in storage is another tab's.
     let sent_secret = use_mut_ref(|| None::<String>);
+    // When this tab last had to take a new client id (its old one's secret never reached it),
+    // and the one retry of a nickname refused soon after.
+    let renewed_at = use_mut_ref(|| None::<f64>);
+    let name_retry = use_mut_ref(|| None::<Timeout>);
     // This tab's part in the shared connection (None until told).
     let role = use_state_eq(|| None::<Role>);
     // A following tab's own join, if the leading tab's is not welcomed in time.
@@ -271,6 +280,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             typing_timers.clone(),
             sent_secret.clone(),
         );
+        let (renewed_at, name_retry) = (renewed_at.clone(), name_retry.clone());
         let (role_state, follower_join, joined_here) =
             (role.clone(), follower_join.clone(), joined_here.clone());
         let store = props.store.clone();
@@ -345,6 +355,22 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     match close.code {
                         // A refused name: the server's reason says which rule (it has rules the
                         // form does not run, such as look-alike nicknames).
+                        // Refused just after this tab took a new client id: the name may be
+                        // held by its old id, departing for the server's grace. Asked once more
+                        // after it, before the person is sent back to the join form.
+                        4001..=4003
+                            if renewed_at.borrow_mut().take().is_some_and(|at| {
+                                js_sys::Date::now() - at < NAME_RETRY_WINDOW_MS
+                            }) =>
+                        {
+                            let socket = socket.clone();
+                            *name_retry.borrow_mut() =
+                                Some(Timeout::new(NAME_RETRY_AFTER_MS, move || {
+                                    if let Some(socket) = socket {
+                                        socket.open();
+                                    }
+                                }));
+                        }
                         4001..=4003 => {
                             let why = if close.reason.is_empty() {
                                 meaning
@@ -363,6 +389,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         // still ours was refused, and then the id is someone else's.
                         4006 if store.secret() == *sent_secret.borrow() => {
                             store.forget_client_id();
+                            *renewed_at.borrow_mut() = Some(js_sys::Date::now());
                         }
                         // The server refused the frame it was reading: the first unacked one
                         // (4007: it took too long to arrive, an upload too big for the link; the

@@ -87,6 +87,26 @@ for (const name of BROWSERS) {
       await closeAll();
     });
 
+    test('a reload whose client id lost its secret takes a new id and keeps its name, not the join form', async () => {
+      // As when a connection's welcome (which carries the secret) never reached the page: the
+      // server refuses the old id (4006), the page takes a new one, and its name is still held
+      // by the old id's member for the server's departure grace.
+      const room = uniqueRoom();
+      const { page: b } = await person(base, 'witness', room);
+      const { page: a } = await person(base, 'forgetful', room);
+      await a.say('before the reload');
+      await b.logHas('before the reload');
+      await a.must('removeStorage', { keys: ['heartline.secret'] });
+      await a.page.reload();
+      await a.statusIs('Connected', 20_000);
+      await a.say('after the reload');
+      await b.logHas('after the reload');
+      await a.logHas('after the reload');
+      assert.deepEqual(await a.do('alerts'), [], 'no refusal shown');
+      await b.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['forgetful', 'witness']), 10_000, 'one forgetful');
+      await closeAll();
+    });
+
     test('a text the server refuses with 1009 is marked "not sent", the chat reconnects by itself, and later messages flow', async () => {
       const port = await freePort();
       // The server announces a larger text limit than it enforces, as a server with smaller

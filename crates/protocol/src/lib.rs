@@ -97,6 +97,12 @@ pub const PROTOCOL_VERSION: u32 = 4;
 /// close 1003 in an upload's header), so nobody can make the server keep 64 KiB keys.
 pub const MAX_ID_BYTES: usize = 64;
 
+/// How long, in ms, the server keeps a member whose own tab ended its connection: still listed,
+/// its nickname still held (a shared connection's next leading tab joins moments later). A
+/// client that had to take a new client id may find its old one still holding its nickname
+/// this long.
+pub const DEPARTURE_GRACE_MS: u64 = 3_000;
+
 /// Text frame the heartbeat sends; the server answers [`PONG`].
 pub const PING: &str = "ping";
 

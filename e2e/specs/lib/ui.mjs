@@ -134,6 +134,9 @@ export function inPage({ op, args }) {
     case 'setStorage':
       for (const [k, v] of Object.entries(args)) localStorage.setItem(k, v);
       return true;
+    case 'removeStorage':
+      for (const k of args.keys) localStorage.removeItem(k);
+      return true;
     case 'value': {
       const control = byLabel(args.label);
       return control ? control.value : `no control labelled ${args.label}`;

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 /// the member's other tab may be taking the connection over (a shared connection's next
 /// leading tab joins with its tab id moments after the last one went), and the room would see
 /// "left" and "joined" for someone who never went.
-pub const DEPARTURE_GRACE: Duration = Duration::from_secs(3);
+pub const DEPARTURE_GRACE: Duration = Duration::from_millis(heartline_protocol::DEPARTURE_GRACE_MS);
 
 /// What a room broadcasts to its members.
 #[derive(Debug, Clone)]
