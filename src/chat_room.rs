@@ -353,15 +353,16 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     follower_join.borrow_mut().take();
                     let (name, meaning) = describe_close(&close, t.zh);
                     match close.code {
-                        // A refused name: the server's reason says which rule (it has rules the
-                        // form does not run, such as look-alike nicknames).
                         // Refused just after this tab took a new client id: the name may be
                         // held by its old id, departing for the server's grace. Asked once more
-                        // after it, before the person is sent back to the join form.
+                        // after it (once until the next welcome: a refused join binds the new
+                        // id too, so the retry takes yet another), before the person is sent
+                        // back to the join form.
                         4001..=4003
-                            if renewed_at.borrow_mut().take().is_some_and(|at| {
-                                js_sys::Date::now() - at < NAME_RETRY_WINDOW_MS
-                            }) =>
+                            if name_retry.borrow().is_none()
+                                && renewed_at.borrow_mut().take().is_some_and(|at| {
+                                    js_sys::Date::now() - at < NAME_RETRY_WINDOW_MS
+                                }) =>
                         {
                             let socket = socket.clone();
                             *name_retry.borrow_mut() =
@@ -371,6 +372,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                     }
                                 }));
                         }
+                        // A refused name: the server's reason says which rule (it has rules the
+                        // form does not run, such as look-alike nicknames).
                         4001..=4003 => {
                             let why = if close.reason.is_empty() {
                                 meaning
@@ -437,6 +440,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             ..
                         } => {
                             follower_join.borrow_mut().take();
+                            // Welcomed: a later refusal may retry again.
+                            name_retry.borrow_mut().take();
                             store.set_secret(&secret);
                             *pacer.borrow_mut() =
                                 Some(Pacer::new(&limits, js_sys::Date::now()).with_tokens(tokens));

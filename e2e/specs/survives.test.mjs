@@ -107,6 +107,24 @@ for (const name of BROWSERS) {
       await closeAll();
     });
 
+    test('a page with a copied client id and a name someone else holds ends at the join form, after one retry', async () => {
+      // Its id is refused (4006: not its secret), and its name is held by a real other member,
+      // not by its own departing one: one retry after the grace, then the join form says why.
+      const room = uniqueRoom();
+      const { page: holder } = await person(base, 'taken', room);
+      // Its client id is kept once its join goes out (a moment after "Connected" shows).
+      const clientId = await holder.until('storage', { key: 'heartline.client_id' }, (id) => Boolean(id), 5_000, 'the holder\'s client id');
+      const context = await browser.newContext();
+      const a = new Ui(await context.newPage(base));
+      await a.must('setStorage', { 'heartline.nick': 'taken', 'heartline.room': room, 'heartline.joined': '1', 'heartline.client_id': clientId });
+      await a.page.reload();
+      await a.until('alerts', {}, (alerts) => alerts.some((text) => /Nickname Taken/.test(text)), 20_000, 'the refusal on the join form');
+      // The copied id was refused and given up.
+      assert.notEqual(await a.do('storage', { key: 'heartline.client_id' }), clientId);
+      await holder.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['taken']), 5_000, 'still one member');
+      await closeAll();
+    });
+
     test('a text the server refuses with 1009 is marked "not sent", the chat reconnects by itself, and later messages flow', async () => {
       const port = await freePort();
       // The server announces a larger text limit than it enforces, as a server with smaller

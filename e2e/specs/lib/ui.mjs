@@ -134,6 +134,8 @@ export function inPage({ op, args }) {
     case 'setStorage':
       for (const [k, v] of Object.entries(args)) localStorage.setItem(k, v);
       return true;
+    case 'storage':
+      return localStorage.getItem(args.key);
     case 'removeStorage':
       for (const k of args.keys) localStorage.removeItem(k);
       return true;
