@@ -712,18 +712,6 @@ impl Heartline {
         self.send(Outgoing::Blob(blob.clone()))
     }
 
-    /// Sends a value as a JSON text frame, or queues it.
-    ///
-    /// ```no_run
-    /// # let socket = heartline::Heartline::new(heartline::Config::new("ws://h"), |_| {});
-    /// socket.send_json(&serde_json::json!({ "type": "join", "room": "lobby" })).unwrap();
-    /// ```
-    pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-        let text =
-            serde_json::to_string(value).map_err(|error| SendError::Encode(error.to_string()))?;
-        self.send_text(text)
-    }
-
     /// Sends any [`Outgoing`] frame, or queues it. Errors say why nothing would send it: the
     /// outbox is full, the connection is stopped/closed/failed/unreachable, or the browser
     /// refused the frame.

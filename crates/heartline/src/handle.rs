@@ -18,8 +18,9 @@ use web_sys::Blob;
 /// timer (in a shared connection, it ends this tab's part; the socket closes with the last
 /// tab). A shared handle dropped with frames not acknowledged yet tells `on_notice`
 /// ([`Event::Discarded`](crate::Event::Discarded)) before `drop` returns: a handler must not
-/// need a borrow that the code dropping the handle still holds. Delivery is at most once: frames already handed to the browser when a connection is
-/// lost are gone (an application that needs more acknowledges and resends, as the chat does).
+/// need a borrow that the code dropping the handle still holds. Delivery is at most once:
+/// frames already handed to the browser when a connection is lost are gone (an application
+/// that needs more acknowledges and resends, as the chat does).
 ///
 /// ```no_run
 /// use heartline::{Config, Heartline, Notice};
@@ -222,15 +223,7 @@ impl Heartline {
     /// socket.send_json(&serde_json::json!({ "type": "join", "room": "lobby" })).unwrap();
     /// ```
     pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-        match &self.kind {
-            Kind::Own(conn) => conn.send_json(value),
-            #[cfg(feature = "shared")]
-            Kind::Shared(tab) => {
-                let text = serde_json::to_string(value)
-                    .map_err(|error| SendError::Encode(error.to_string()))?;
-                tab.send(Outgoing::Text(text))
-            }
-        }
+        self.send(Outgoing::Text(crate::outbox::encode_json(value)?))
     }
 
     /// Sends any [`Outgoing`] frame, or queues it. Errors say why nothing would send it: the

@@ -123,11 +123,7 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-        if let Some(socket) = &self.slot.borrow().socket {
-            return socket.send_json(value);
-        }
-        let text = serde_json::to_string(value).map_err(|e| SendError::Encode(e.to_string()))?;
-        self.send(Outgoing::Text(text))
+        self.send(Outgoing::Text(crate::outbox::encode_json(value)?))
     }
 
     /// Sends any frame (bytes, `ArrayBuffer`, `Blob`), or queues it.

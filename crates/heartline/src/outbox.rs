@@ -123,6 +123,11 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// A value as the text of a frame: what every `send_json` sends.
+pub(crate) fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, SendError> {
+    serde_json::to_string(value).map_err(|error| SendError::Encode(error.to_string()))
+}
+
 /// Who queued a frame: the application, with `send`, or someone the connection carries frames
 /// for (`send_behind`: the other tabs of a shared connection), or it came back from a socket
 /// that never sent it, which may hold either.
