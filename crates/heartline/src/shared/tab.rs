@@ -110,10 +110,7 @@ impl Drop for TabInner {
                 },
             );
             // What this tab's application queued goes with the connection: said, not silent.
-            let frames = self.connection().map_or(0, |conn| conn.discard_own());
-            if frames > 0 {
-                (self.notify)(Notice::Event(Event::Discarded { frames }));
-            }
+            self.discard_own();
         } else {
             let mut actions = self
                 .core
@@ -603,12 +600,7 @@ impl TabInner {
                         conn.open();
                     }
                 }
-                Action::DiscardOwn => {
-                    let frames = self.connection().map_or(0, |conn| conn.discard_own());
-                    if frames > 0 {
-                        (self.notify)(Notice::Event(Event::Discarded { frames }));
-                    }
-                }
+                Action::DiscardOwn => self.discard_own(),
                 Action::Close { code, reason } => {
                     if let Some(conn) = self.connection() {
                         let _ = conn.close(code, &reason);
@@ -641,6 +633,15 @@ impl TabInner {
     }
 
     /// This tab won the election: it gets the connection, whose notices go to every tab.
+    /// Leader: drops the frames this tab's application queued on the connection, and tells it
+    /// how many.
+    fn discard_own(&self) {
+        let frames = self.connection().map_or(0, |conn| conn.discard_own());
+        if frames > 0 {
+            (self.notify)(Notice::Event(Event::Discarded { frames }));
+        }
+    }
+
     fn lead(self: &Rc<Self>) {
         let weak: Weak<TabInner> = Rc::downgrade(self);
         let id = self.conn_id.get() + 1;
