@@ -252,8 +252,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let tick = use_state(|| 0_u32);
     // The secret sent in the last join: a 4006 with a newer one in storage is another tab's.
     let sent_secret = use_mut_ref(|| None::<String>);
-    // When this tab last had to take a new client id (its old one's secret never reached it),
-    // and the one retry of a nickname refused soon after.
+    // When this tab last had to take a new client id (the server refused its old one: copied
+    // from another browser, or backed by a server-made secret that never reached it), and the one
+    // retry of a nickname refused soon after.
     let renewed_at = use_mut_ref(|| None::<f64>);
     let name_retry = use_mut_ref(|| None::<Timeout>);
     // This tab's part in the shared connection (None until told).
@@ -308,7 +309,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     in_flight.borrow_mut().clear();
                     *pacer.borrow_mut() = None;
                     let (last_seq, epoch) = (state.last_seq, state.epoch.clone());
-                    let secret = store.secret();
+                    let (client_id, secret) = store.credentials();
                     sent_secret.borrow_mut().clone_from(&secret);
                     // One tab id for the shared connection: a new leader's join replaces the
                     // old leader's connection on the server at once.
@@ -320,7 +321,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     let join = ClientFrame::Join {
                         room: me.room.clone(),
                         nick: me.nick.clone(),
-                        client_id: store.client_id(),
+                        client_id,
                         last_seq,
                         epoch,
                         secret,
@@ -355,9 +356,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     match close.code {
                         // Refused just after this tab took a new client id: the name may be
                         // held by its old id, departing for the server's grace. Asked once more
-                        // after it (once until the next welcome: a refused join binds the new
-                        // id too, so the retry takes yet another), before the person is sent
-                        // back to the join form.
+                        // after it (once until the next welcome, so a name someone else holds
+                        // is not asked for again and again), before the person is sent back to
+                        // the join form.
                         4001..=4003
                             if name_retry.borrow().is_none()
                                 && renewed_at.borrow_mut().take().is_some_and(|at| {

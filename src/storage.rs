@@ -33,17 +33,26 @@ impl Store {
         storage().is_some_and(|s| s.set_item(&format!("{}{key}", self.prefix), value).is_ok())
     }
 
-    /// This browser's stable id, made once: the server deduplicates resends by it.
-    pub fn client_id(&self) -> String {
+    /// This browser's stable id (the server deduplicates resends by it) and the secret that
+    /// backs it in every join, made together once. The secret is made here, so the first join
+    /// claims the id with it: a welcome that never arrives (the page reloaded or closed just
+    /// after joining) loses nothing. Without a random source the server mints one instead, and
+    /// its welcome brings it.
+    pub fn credentials(&self) -> (String, Option<String>) {
         if let Some(id) = self.get("client_id") {
-            return id;
+            return (id, self.secret());
         }
         let id = random_id("c");
+        let secret = new_secret();
+        // The secret first: another tab that reads the id then finds its secret too.
+        if let Some(secret) = &secret {
+            self.set("secret", secret);
+        }
         self.set("client_id", &id);
-        id
+        (id, secret)
     }
 
-    /// The secret the server gave this client id (it backs the id in later joins).
+    /// The secret that backs this client id: made with it, or given by the server.
     pub fn secret(&self) -> Option<String> {
         self.get("secret")
     }
@@ -157,6 +166,19 @@ fn outbox_key(room: &str, nick: &str) -> String {
 /// A room and nickname as one key: JSON of the pair.
 pub fn pair_key(room: &str, nick: &str) -> String {
     serde_json::to_string(&(room, nick)).unwrap_or_default()
+}
+
+/// 128 bits from the browser's cryptographic generator, as `s-` and hex (an id only needs to be
+/// unlikely to collide; a secret must not be guessable).
+fn new_secret() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    web_sys::window()?
+        .crypto()
+        .ok()?
+        .get_random_values_with_u8_array(&mut bytes)
+        .ok()?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("s-{hex}"))
 }
 
 /// A random id with a prefix, e.g. `m-5f3a9c1e2b`.

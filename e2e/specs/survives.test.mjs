@@ -107,6 +107,37 @@ for (const name of BROWSERS) {
       await closeAll();
     });
 
+    test('a page reloaded before its first welcome arrived keeps its client id and its name, with no refusal', async () => {
+      // As when a person joins and reloads at once: the server admitted the join, and its welcome
+      // (which used to be the only bearer of the new client id's secret) never reached the page.
+      const proxy = await startProxy(Number(new URL(base).port));
+      try {
+        const room = uniqueRoom();
+        const { page: b } = await person(base, 'witness', room);
+        const context = await browser.newContext();
+        const a = new Ui(await context.newPage(proxy.url));
+        proxy.muteNew(true);
+        await a.fill('Nickname', 'hasty');
+        await a.fill('Room', room);
+        await a.click('Join');
+        await b.until('members', {}, (m) => m.includes('hasty'), 10_000, 'hasty admitted by the server');
+        const id = await a.do('storage', { key: 'heartline.client_id' });
+        assert.match(id ?? '', /^c-/);
+        proxy.muteNew(false);
+        await a.page.reload();
+        await a.statusIs('Connected', 15_000);
+        assert.equal(await a.do('storage', { key: 'heartline.client_id' }), id, 'the same client id');
+        assert.deepEqual(await a.do('alerts'), [], 'no refusal shown');
+        await a.say('after the reload');
+        await b.logHas('after the reload');
+        await a.logHas('after the reload');
+        await b.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['hasty', 'witness']), 10_000, 'one hasty');
+      } finally {
+        await closeAll();
+        await proxy.stop();
+      }
+    });
+
     test('a page with a copied client id and a name someone else holds ends at the join form, after one retry', async () => {
       // Its id is refused (4006: not its secret), and its name is held by a real other member,
       // not by its own departing one: one retry after the grace, then the join form says why.

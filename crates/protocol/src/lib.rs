@@ -58,9 +58,10 @@
 //! first seq. A page may hold messages you have already: skip them by seq.
 //!
 //! ## Identity, tabs and limits (version 2)
-//! The deduplication key belongs to whoever holds the client's `secret`: the server mints it at a
-//! client id's first join and hands it only to that client, in its `welcome`; later joins with that
-//! client id must present it, or are closed with 4006. One client id with one nickname is one
+//! The deduplication key belongs to whoever holds the client's `secret`: the one a client id's first
+//! join presents (a client that makes its own loses nothing if that join's `welcome` never reaches
+//! it), or else one the server mints and hands only to that client, in its `welcome`; later joins
+//! with that client id must present it, or are closed with 4006. One client id with one nickname is one
 //! member however many connections (tabs) it has: presence lists it once, `joined`/`left` are sent
 //! for its first and last connection. A join with the `tab_id` of a connection that is still there
 //! (a half-open one, after a network loss) replaces it at once (the old one is closed with 4005).
@@ -140,7 +141,8 @@ pub enum ClientFrame {
         /// (the server's history was reset, e.g. by a restart) means `last_seq` is ignored.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
-        /// The secret a welcome gave this client id; none on its first join.
+        /// This client id's secret: the client's own from its first join on (that join claims the
+        /// id with it), or the one a welcome gave it after a first join without one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         secret: Option<String>,
         /// This tab's id: a join from the same client and tab replaces that tab's old connection.

@@ -1,7 +1,9 @@
 // A TCP proxy on loopback between a browser and the server, to make the failures a network
 // makes: `cutClients()` drops the browser's side of every connection while the server's side stays
 // open and silent, as when a laptop's network dies without a close (half-open TCP); `hold` makes
-// new connections wait the same way; `blockNew()` refuses new ones until `unblock()`. With
+// new connections wait the same way; `blockNew()` refuses new ones until `unblock()`;
+// `muteNew(true)` lets a new connection's handshake answer through and nothing the server sends
+// after it (a welcome lost on the way), until `muteNew(false)`. With
 // `uplinkBytesPerSecond`, what the browser sends reaches the server no faster than that: a slow
 // uplink (the server's answers are not slowed).
 import { createServer, connect } from 'node:net';
@@ -28,6 +30,7 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
   // Every socket ever opened, cut ones included, so stop() can end them all.
   const sockets = new Set();
   let blocked = false;
+  let muted = false;
   const server = createServer((client) => {
     if (blocked) {
       client.destroy();
@@ -42,7 +45,16 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
     const pair = { client, upstream, toServer };
     pairs.add(pair);
     toServer.pipe(upstream);
-    upstream.pipe(client);
+    if (muted) {
+      // The server answers the upgrade in one piece, and says nothing more before the join.
+      let handshake = true;
+      upstream.on('data', (chunk) => {
+        if (handshake) client.write(chunk);
+        handshake = false;
+      });
+    } else {
+      upstream.pipe(client);
+    }
     const forget = () => pairs.delete(pair);
     client.on('error', forget);
     upstream.on('error', () => client.destroy());
@@ -74,6 +86,11 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
     // and broadcasts are lost in flight.
     muteServer() {
       for (const pair of pairs) pair.upstream.unpipe(pair.client);
+    },
+    // New connections get the server's answer to their upgrade and nothing after it (or, with
+    // false, everything again).
+    muteNew(on) {
+      muted = on;
     },
     // New connections are dropped at once (the browser's network stays down).
     blockNew() {

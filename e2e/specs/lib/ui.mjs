@@ -129,8 +129,6 @@ export function inPage({ op, args }) {
     }
     case 'statuses':
       return window.__statuses || [];
-    case 'storage':
-      return Object.fromEntries(Object.keys(localStorage).map((k) => [k, localStorage.getItem(k)]));
     case 'setStorage':
       for (const [k, v] of Object.entries(args)) localStorage.setItem(k, v);
       return true;

@@ -1,13 +1,15 @@
-//! Who may use a client id: the server mints a secret at a client id's first join and hands it
-//! only to that client; later joins with the id must present it. The deduplication key
-//! (client id, message id) is thereby bound to whoever holds the secret, so knowing someone's
-//! client id is not enough to make their messages vanish as "duplicates".
+//! Who may use a client id: its first join binds it to the secret that join presents (the chat
+//! makes its own), or to one the server mints and hands only to that client; later joins with
+//! the id must present it. The deduplication key (client id, message id) is thereby bound to
+//! whoever holds the secret, so knowing someone's client id is not enough to make their messages
+//! vanish as "duplicates".
 //!
 //! Secrets are kept by the room store ([`RoomStore::claim_identity`]), as durably as the dedup
 //! keys they protect: with SQLite they survive a restart, so after one a join with a known client
 //! id still needs its secret; with Redis every instance finds them (a client that moves to
 //! another instance is the same client there). The memory store forgets them with everything
-//! else at exit; only then may the first join that presents a secret for an id claim it.
+//! else at exit. A known id is never claimed again; an unknown one is claimed by the first join
+//! that presents a secret for it.
 
 use super::store::RoomStore;
 use std::sync::Arc;
