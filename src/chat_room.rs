@@ -309,8 +309,6 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     in_flight.borrow_mut().clear();
                     *pacer.borrow_mut() = None;
                     let (last_seq, epoch) = (state.last_seq, state.epoch.clone());
-                    let (client_id, secret) = store.credentials();
-                    sent_secret.borrow_mut().clone_from(&secret);
                     // One tab id for the shared connection: a new leader's join replaces the
                     // old leader's connection on the server at once.
                     let tab_id = if shared {
@@ -318,14 +316,24 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     } else {
                         store.tab_id()
                     };
-                    let join = ClientFrame::Join {
-                        room: me.room.clone(),
-                        nick: me.nick.clone(),
-                        client_id,
-                        last_seq,
-                        epoch,
-                        secret,
-                        tab_id: Some(tab_id),
+                    // The client id is read (or made) as the join goes out: a following tab
+                    // that never sends one does not race the leading tab to make it.
+                    let join = {
+                        let (store, sent_secret, me) =
+                            (store.clone(), sent_secret.clone(), me.clone());
+                        move || {
+                            let (client_id, secret) = store.credentials();
+                            sent_secret.borrow_mut().clone_from(&secret);
+                            ClientFrame::Join {
+                                room: me.room.clone(),
+                                nick: me.nick.clone(),
+                                client_id,
+                                last_seq,
+                                epoch: epoch.clone(),
+                                secret,
+                                tab_id: Some(tab_id.clone()),
+                            }
+                        }
                     };
                     if role == Some(Role::Follower) {
                         // The leading tab joins; this one only if no welcome comes in time.
@@ -333,11 +341,12 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         *follower_join.borrow_mut() =
                             Some(Timeout::new(FOLLOWER_JOIN_AFTER_MS, move || {
                                 if let Some(socket) = socket {
-                                    *joined_here.borrow_mut() = send_frame(&socket, &join).is_ok();
+                                    *joined_here.borrow_mut() =
+                                        send_frame(&socket, &join()).is_ok();
                                 }
                             }));
                     } else if let Some(socket) = &socket {
-                        *joined_here.borrow_mut() = send_frame(socket, &join).is_ok();
+                        *joined_here.borrow_mut() = send_frame(socket, &join()).is_ok();
                     }
                 }
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
@@ -443,7 +452,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             follower_join.borrow_mut().take();
                             // Welcomed: a later refusal may retry again.
                             name_retry.borrow_mut().take();
-                            store.set_secret(&secret);
+                            store.keep_server_secret(&secret);
                             *pacer.borrow_mut() =
                                 Some(Pacer::new(&limits, js_sys::Date::now()).with_tokens(tokens));
                             let resumed = state.epoch.is_some();

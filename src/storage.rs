@@ -38,17 +38,25 @@ impl Store {
     /// claims the id with it: a welcome that never arrives (the page reloaded or closed just
     /// after joining) loses nothing. Without a random source the server mints one instead, and
     /// its welcome brings it.
+    ///
+    /// An id kept without a secret (an older app, or a server-made secret whose welcome never
+    /// came) gets one too: if the server does not know the id, that join claims it; if it does,
+    /// the join is refused (4006) and the chat takes a new id, as it would without.
     pub fn credentials(&self) -> (String, Option<String>) {
-        if let Some(id) = self.get("client_id") {
-            return (id, self.secret());
-        }
-        let id = random_id("c");
-        let secret = new_secret();
+        let id = self.get("client_id");
+        let secret = match self.secret() {
+            Some(secret) if id.is_some() => Some(secret),
+            _ => new_secret(),
+        };
         // The secret first: another tab that reads the id then finds its secret too.
         if let Some(secret) = &secret {
             self.set("secret", secret);
         }
-        self.set("client_id", &id);
+        let id = id.unwrap_or_else(|| {
+            let id = random_id("c");
+            self.set("client_id", &id);
+            id
+        });
         (id, secret)
     }
 
@@ -57,9 +65,11 @@ impl Store {
         self.get("secret")
     }
 
-    /// Keeps the secret from a welcome.
-    pub fn set_secret(&self, secret: &str) {
-        if self.secret().as_deref() != Some(secret) {
+    /// Keeps the secret a welcome brought, if this browser has none (the server made it, as
+    /// for a join without one). One it has is never replaced: a welcome for another tab's id,
+    /// made at the same moment, must not pair its secret with this id.
+    pub fn keep_server_secret(&self, secret: &str) {
+        if self.secret().is_none() {
             self.set("secret", secret);
         }
     }

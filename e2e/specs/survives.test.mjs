@@ -88,9 +88,10 @@ for (const name of BROWSERS) {
     });
 
     test('a reload whose client id lost its secret takes a new id and keeps its name, not the join form', async () => {
-      // As when a connection's welcome (which carries the secret) never reached the page: the
-      // server refuses the old id (4006), the page takes a new one, and its name is still held
-      // by the old id's member for the server's departure grace.
+      // As when a page kept its client id without the secret that backs it (an older app, or a
+      // server-made secret whose welcome never came): the server refuses the old id (4006), the
+      // page takes a new one, and its name is still held by the old id's member for the server's
+      // departure grace.
       const room = uniqueRoom();
       const { page: b } = await person(base, 'witness', room);
       const { page: a } = await person(base, 'forgetful', room);
@@ -107,36 +108,44 @@ for (const name of BROWSERS) {
       await closeAll();
     });
 
-    test('a page reloaded before its first welcome arrived keeps its client id and its name, with no refusal', async () => {
-      // As when a person joins and reloads at once: the server admitted the join, and its welcome
-      // (which used to be the only bearer of the new client id's secret) never reached the page.
-      const proxy = await startProxy(Number(new URL(base).port));
-      try {
-        const room = uniqueRoom();
-        const { page: b } = await person(base, 'witness', room);
-        const context = await browser.newContext();
-        const a = new Ui(await context.newPage(proxy.url));
-        proxy.muteNew(true);
-        await a.fill('Nickname', 'hasty');
-        await a.fill('Room', room);
-        await a.click('Join');
-        await b.until('members', {}, (m) => m.includes('hasty'), 10_000, 'hasty admitted by the server');
-        const id = await a.do('storage', { key: 'heartline.client_id' });
-        assert.match(id ?? '', /^c-/);
-        proxy.muteNew(false);
-        await a.page.reload();
-        await a.statusIs('Connected', 15_000);
-        assert.equal(await a.do('storage', { key: 'heartline.client_id' }), id, 'the same client id');
-        assert.deepEqual(await a.do('alerts'), [], 'no refusal shown');
-        await a.say('after the reload');
-        await b.logHas('after the reload');
-        await a.logHas('after the reload');
-        await b.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['hasty', 'witness']), 10_000, 'one hasty');
-      } finally {
-        await closeAll();
-        await proxy.stop();
-      }
-    });
+    // A fresh profile, and a client id kept without a secret that this server does not know
+    // (from an older app whose server was restarted with `--store memory`).
+    for (const keptId of [false, true]) {
+      test(`a page reloaded before its first welcome arrived keeps its client id and its name, with no refusal (${keptId ? 'an id kept without its secret' : 'a fresh profile'})`, async () => {
+        const kept = keptId && `c-kept-${process.pid}-${name}`;
+        // As when a person joins and reloads at once: the server admitted the join, and its
+        // welcome (which used to be the only bearer of the client id's secret) never came.
+        const proxy = await startProxy(Number(new URL(base).port));
+        try {
+          const room = uniqueRoom();
+          const { page: b } = await person(base, 'witness', room);
+          const context = await browser.newContext();
+          const a = new Ui(await context.newPage(proxy.url));
+          if (kept) await a.must('setStorage', { 'heartline.client_id': kept });
+          proxy.muteNew(true);
+          await a.fill('Nickname', 'hasty');
+          await a.fill('Room', room);
+          await a.click('Join');
+          await b.until('members', {}, (m) => m.includes('hasty'), 10_000, 'hasty admitted by the server');
+          const id = await a.do('storage', { key: 'heartline.client_id' });
+          assert.match(id ?? '', kept ? new RegExp(`^${kept}$`) : /^c-/);
+          // The page made the secret itself: no welcome brought it.
+          assert.match(await a.do('storage', { key: 'heartline.secret' }) ?? '', /^s-[0-9a-f]{32}$/);
+          proxy.muteNew(false);
+          await a.page.reload();
+          await a.statusIs('Connected', 15_000);
+          assert.equal(await a.do('storage', { key: 'heartline.client_id' }), id, 'the same client id');
+          assert.deepEqual(await a.do('alerts'), [], 'no refusal shown');
+          await a.say('after the reload');
+          await b.logHas('after the reload');
+          await a.logHas('after the reload');
+          await b.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['hasty', 'witness']), 10_000, 'one hasty');
+        } finally {
+          await closeAll();
+          await proxy.stop();
+        }
+      });
+    }
 
     test('a page with a copied client id and a name someone else holds ends at the join form, after one retry', async () => {
       // Its id is refused (4006: not its secret), and its name is held by a real other member,
