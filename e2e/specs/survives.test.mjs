@@ -66,7 +66,7 @@ for (const name of BROWSERS) {
       const a = new Ui(await context.newPage(base));
       const outboxKey = `heartline.outbox.${JSON.stringify([room, 'stuck'])}`;
       const stuck = { client_msg_id: 'm-old', body: { kind: 'text', text: 'y'.repeat(70_000) } };
-      await a.must('setStorage', { 'heartline.nick': 'stuck', 'heartline.room': room, 'heartline.joined': '1', [outboxKey]: JSON.stringify([stuck]) });
+      await a.setStorage({ 'heartline.nick': 'stuck', 'heartline.room': room, 'heartline.joined': '1', [outboxKey]: JSON.stringify([stuck]) });
       await a.page.reload();
       await a.statusIs('Connected', 15_000);
       const outbox = await a.until('outbox', {}, (items) => items.some((t) => t.includes('not sent')), 10_000, 'the refused mark');
@@ -121,7 +121,7 @@ for (const name of BROWSERS) {
           const { page: b } = await person(base, 'witness', room);
           const context = await browser.newContext();
           const a = new Ui(await context.newPage(proxy.url));
-          if (kept) await a.must('setStorage', { 'heartline.client_id': kept });
+          if (kept) await a.setStorage({ 'heartline.client_id': kept });
           proxy.muteNew(true);
           await a.fill('Nickname', 'hasty');
           await a.fill('Room', room);
@@ -156,7 +156,7 @@ for (const name of BROWSERS) {
       const clientId = await holder.until('storage', { key: 'heartline.client_id' }, (id) => Boolean(id), 5_000, 'the holder\'s client id');
       const context = await browser.newContext();
       const a = new Ui(await context.newPage(base));
-      await a.must('setStorage', { 'heartline.nick': 'taken', 'heartline.room': room, 'heartline.joined': '1', 'heartline.client_id': clientId });
+      await a.setStorage({ 'heartline.nick': 'taken', 'heartline.room': room, 'heartline.joined': '1', 'heartline.client_id': clientId });
       await a.page.reload();
       await a.until('alerts', {}, (alerts) => alerts.some((text) => /Nickname Taken/.test(text)), 20_000, 'the refusal on the join form');
       // The copied id was refused and given up.

@@ -129,6 +129,8 @@ export function inPage({ op, args }) {
     }
     case 'statuses':
       return window.__statuses || [];
+    case 'started':
+      return Boolean(document.querySelector('main'));
     case 'setStorage':
       for (const [k, v] of Object.entries(args)) localStorage.setItem(k, v);
       return true;
@@ -282,6 +284,14 @@ export class Ui {
   // Polls `op` until `ok(value)` holds; fails with the last value after `timeout` ms.
   until(op, args, ok, timeout = 10_000, what = op) {
     return pollUntil(() => this.do(op, args), ok, timeout, what);
+  }
+
+  // Sets localStorage entries once the chat has started. It reads them as it starts, and its
+  // wasm may still be loading after the page's `load` (Firefox): entries set before would start
+  // the chat in the page being left, as a reload unloads it (it would join, then go).
+  async setStorage(entries) {
+    await this.until('started', {}, (v) => v === true, 10_000, 'the chat started');
+    await this.must('setStorage', entries);
   }
 
   // Fills a control once it is on the page (the app renders after its wasm loads).
