@@ -133,6 +133,16 @@ async fn a_message_is_pending_until_the_server_has_it_then_shows_once() {
     type_into(&root, "#composer-text", "hello <b>room</b>");
     yew::scheduler::flush().await;
     click(&root, ".composer button[type=submit]");
+    yew::scheduler::flush().await;
+    // Pending at once: the server's answer is a later task, and none has run since the click.
+    let pending = root
+        .query_selector("[role=log] li.pending")
+        .unwrap()
+        .expect("the message shown pending");
+    assert!(pending
+        .text_content()
+        .unwrap_or_default()
+        .contains("hello <b>room</b>"));
     let line = text_appears(
         &root,
         "[role=log] li[data-seq]",

@@ -13,7 +13,8 @@ test('a bootstrap interval holds the median, and the same seed gives the same in
   const xs = Array.from({ length: 40 }, () => 0.9 + next() * 0.2);
   const a = medianInterval(xs, { seed: 5 });
   assert.ok(a.low <= a.median && a.median <= a.high, JSON.stringify(a));
-  assert.ok(a.high - a.low < 0.2, 'narrower than the spread');
+  // 40 draws spread over 0.2: the median's interval is about 0.06 wide.
+  assert.ok(a.high - a.low > 0 && a.high - a.low < 0.1, `about 0.06 wide: ${JSON.stringify(a)}`);
   assert.deepEqual(medianInterval(xs, { seed: 5 }), a);
 });
 

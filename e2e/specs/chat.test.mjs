@@ -144,8 +144,12 @@ for (const name of BROWSERS) {
         server = await startServer(port);
         await b.logHas('third', 30_000);
         await a.logHas('third', 10_000);
-        assert.deepEqual(await b.delivered(), ['first', 'second', 'third']);
-        assert.deepEqual(await a.delivered(), ['first', 'second', 'third']);
+        // A marker after them: a duplicate sent late would be in the log before it.
+        await a.say('marker');
+        await b.logHas('marker');
+        await a.logHas('marker');
+        assert.deepEqual(await b.delivered(), ['first', 'second', 'third', 'marker']);
+        assert.deepEqual(await a.delivered(), ['first', 'second', 'third', 'marker']);
         assert.deepEqual(await pendingItems(a), []);
         noDialogs(a, b);
       } finally {
@@ -217,8 +221,11 @@ for (const name of BROWSERS) {
       await a.page.reload();
       await b.logHas('survives a reload', 15_000);
       await a.logHas('survives a reload', 10_000);
-      assert.deepEqual(await b.delivered(), ['survives a reload']);
-      assert.deepEqual(await a.delivered(), ['survives a reload']);
+      await a.say('marker');
+      await b.logHas('marker');
+      await a.logHas('marker');
+      assert.deepEqual(await b.delivered(), ['survives a reload', 'marker']);
+      assert.deepEqual(await a.delivered(), ['survives a reload', 'marker']);
       assert.deepEqual(await pendingItems(a), []);
       noDialogs(a, b);
     });

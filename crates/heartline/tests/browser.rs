@@ -377,7 +377,8 @@ async fn invalid_close_codes_and_reasons_are_refused() {
         "nothing reached the browser"
     );
     probe.socket().send_text("still open").unwrap();
-    probe.until(2_000, "echo", is_message).await;
+    let (_, echo) = probe.until(2_000, "echo", is_message).await;
+    assert_eq!(echo, Notice::Message(Inbound::Text("still open".into())));
 }
 
 #[wasm_bindgen_test]
@@ -615,8 +616,9 @@ async fn coming_back_online_probes_the_link_at_once() {
     let key = unique_key("probe");
     let config = fast(test_url(&key, "mode=echo")).with_heartbeat_timing(60_000, 2_000);
     let mut probe = Probe::connect(config);
-    let opened_at = probe.opened().await;
+    probe.opened().await;
     for name in ["online", "pageshow-persisted", "visibilitychange"] {
+        let dispatched_at = js_sys::Date::now();
         match name {
             "pageshow-persisted" => dispatch_page_transition("pageshow", true),
             _ => {
@@ -632,9 +634,11 @@ async fn coming_back_online_probes_the_link_at_once() {
         let (sent_at, _) = probe
             .until(500, "a ping", |n| *n == Notice::Event(Event::HeartbeatSent))
             .await;
+        // At once, not at the 60 s interval.
         assert!(
-            sent_at - opened_at < 10_000.0,
-            "{name}: not the 60 s interval"
+            sent_at >= dispatched_at && sent_at - dispatched_at < 500.0,
+            "{name}: the ping went {} ms after the event",
+            sent_at - dispatched_at
         );
         probe
             .until(2_000, "its reply", |n| {
@@ -1352,7 +1356,10 @@ async fn burst_across_a_server_close(label: &str, close_mode: &str, per_task: u3
     in_order.dedup();
     assert_eq!(received, in_order, "{report}");
     // Every frame the browser still held when the close was heard arrives (they used to be
-    // dropped with the socket).
+    // dropped with the socket). Often it held none (it had written them all by the time the page
+    // heard of the close: 0 of 480 and of 1,506 in Firefox, 89 of 750 in Chromium's mid-burst
+    // close, in one run of each); then this has nothing to check, and what holds the test is
+    // the frames sent after the close and, in Firefox, every frame accepted.
     let held_frames = &accepted[before_close - held..before_close];
     assert!(
         held_frames.iter().all(|t| arrived.contains(t)),

@@ -396,14 +396,7 @@ async fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
             tabs[*f].socket().send_text(format!("{prefix}{n}")).unwrap();
         }
     }
-    let mut new_leader = None;
-    for f in &followers {
-        let (at, _) = tabs[*f].status(5_000, |s| s == Status::Open).await;
-        if tabs[*f].socket().role() == Some(Role::Leader) {
-            new_leader = Some((*f, at));
-        }
-    }
-    let (_, opened_at) = new_leader.expect("a follower took over");
+    let (_, opened_at) = new_leader_open(&mut tabs, &followers, 5_000).await;
     open_again_within("closed", closed_at, opened_at, HANDOVER_MS);
     server_until(&key, 5_000, |s| {
         s["received"].as_array().map_or(0, |r| {
@@ -607,9 +600,10 @@ async fn a_crashed_leader_is_replaced_in_time_and_nothing_is_lost_or_doubled() {
     tabs[old].socket().simulate_freeze(true);
     send_numbered(&tabs, &senders, 5..10);
     let crashed_at = js_sys::Date::now();
-    if let Some(socket) = tabs[old].take_socket() {
-        socket.simulate_crash();
-    }
+    tabs[old]
+        .take_socket()
+        .expect("the probe is its socket's only owner")
+        .simulate_crash();
     send_numbered(&tabs, &senders, 10..15);
     let (_, opened_at) = new_leader_open(&mut tabs, &followers, 3_000).await;
     open_again_within("crashed", crashed_at, opened_at, HANDOVER_MS);

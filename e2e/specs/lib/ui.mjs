@@ -128,7 +128,8 @@ export function inPage({ op, args }) {
       return true;
     }
     case 'statuses':
-      return window.__statuses || [];
+      // null without watchStatus: an empty list would pass every `every`.
+      return window.__statuses || null;
     case 'started':
       return Boolean(document.querySelector('main'));
     case 'setStorage':
@@ -248,7 +249,8 @@ export function inPage({ op, args }) {
       return true;
     }
     default:
-      return `unknown op ${op}`;
+      // Thrown, not returned: a string would satisfy a negated `until` at once.
+      throw new Error(`unknown op ${op}`);
   }
 }
 
