@@ -107,7 +107,9 @@ block only partly; the blocks' orders are shuffled, seed ${ctx.seed}). ${ctx.rou
 (against the raw \`WebSocket\` of the same round and browser), and the report gives the median of
 those ratios with a 95 % bootstrap interval (10,000 resamples of the rounds). The echo benchmark runs
 in headless Chromium (Playwright) and headless Firefox ESR (WebdriverIO + geckodriver), each against
-its own raw \`WebSocket\`. All clients run in one page against one server. In Chromium every measured
+its own raw \`WebSocket\`, and runs that raw \`WebSocket\` twice in every round: the A/A control, whose
+interval shows how wide the method's intervals are when nothing differs. All clients run in one
+page against one server. In Chromium every measured
 run starts from a collected heap (\`gc()\`), so no client pays for the garbage of the run before
 it; Firefox gives a page no such call. Every client's handler reads each message's data, as an
 application does and as heartline must (to tell its heartbeat's reply from a message); a JS
