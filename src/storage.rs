@@ -44,10 +44,10 @@ impl Store {
     /// the join is refused (4006) and the chat takes a new id, as it would without.
     pub fn credentials(&self) -> (String, Option<String>) {
         let id = self.get("client_id");
-        let secret = match self.secret() {
-            Some(secret) if id.is_some() => Some(secret),
-            _ => new_secret(),
-        };
+        if let (Some(id), Some(secret)) = (&id, self.secret()) {
+            return (id.clone(), Some(secret));
+        }
+        let secret = new_secret();
         // The secret first: another tab that reads the id then finds its secret too.
         if let Some(secret) = &secret {
             self.set("secret", secret);
