@@ -47,6 +47,9 @@ impl Store {
         if let (Some(id), Some(secret)) = (&id, self.secret()) {
             return (id.clone(), Some(secret));
         }
+        // Not atomic across tabs: two tabs of a fresh profile that make a pair at the same
+        // moment can leave one tab's id with the other's secret. Their next join is then refused
+        // (4006) and the chat starts over with a new pair, as for any id it cannot back.
         let secret = new_secret();
         // The secret first: another tab that reads the id then finds its secret too.
         if let Some(secret) = &secret {

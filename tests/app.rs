@@ -3,7 +3,7 @@
 
 use gloo_timers::future::TimeoutFuture;
 use heartline_chat::{AppProps, ChatApp};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlTextAreaElement};
 
@@ -132,17 +132,26 @@ async fn a_message_is_pending_until_the_server_has_it_then_shows_once() {
     join(&root, &unique("bob"), &unique("room")).await;
     type_into(&root, "#composer-text", "hello <b>room</b>");
     yew::scheduler::flush().await;
+    // Watched from before the click: the line shows pending (the pump sends only after that
+    // render) before the server's ack turns it into a numbered one, however late the test looks.
+    let watch = js_sys::Function::new_with_args(
+        "root, text",
+        "const seen = { pending: false };
+         new MutationObserver(() => {
+           for (const li of root.querySelectorAll('[role=log] li.pending')) {
+             if (li.textContent.includes(text)) seen.pending = true;
+           }
+         }).observe(root, { subtree: true, childList: true, characterData: true, attributes: true });
+         return seen;",
+    );
+    let seen = watch
+        .call2(
+            &JsValue::NULL,
+            &root,
+            &JsValue::from_str("hello <b>room</b>"),
+        )
+        .unwrap();
     click(&root, ".composer button[type=submit]");
-    yew::scheduler::flush().await;
-    // Pending at once: the server's answer is a later task, and none has run since the click.
-    let pending = root
-        .query_selector("[role=log] li.pending")
-        .unwrap()
-        .expect("the message shown pending");
-    assert!(pending
-        .text_content()
-        .unwrap_or_default()
-        .contains("hello <b>room</b>"));
     let line = text_appears(
         &root,
         "[role=log] li[data-seq]",
@@ -151,6 +160,13 @@ async fn a_message_is_pending_until_the_server_has_it_then_shows_once() {
     )
     .await;
     assert_eq!(line.get_attribute("data-seq").as_deref(), Some("1"));
+    assert_eq!(
+        js_sys::Reflect::get(&seen, &JsValue::from_str("pending"))
+            .unwrap()
+            .as_bool(),
+        Some(true),
+        "the message was never shown pending"
+    );
     // Shown as text, never as markup; and once.
     assert!(root.query_selector("[role=log] b").unwrap().is_none());
     yew::scheduler::flush().await;
