@@ -632,7 +632,6 @@ impl TabInner {
         }
     }
 
-    /// This tab won the election: it gets the connection, whose notices go to every tab.
     /// Leader: drops the frames this tab's application queued on the connection, and tells it
     /// how many.
     fn discard_own(&self) {
@@ -642,6 +641,7 @@ impl TabInner {
         }
     }
 
+    /// This tab won the election: it gets the connection, whose notices go to every tab.
     fn lead(self: &Rc<Self>) {
         let weak: Weak<TabInner> = Rc::downgrade(self);
         let id = self.conn_id.get() + 1;
