@@ -347,3 +347,29 @@ async fn a_reload_right_after_a_burst_is_told_how_much_of_the_budget_is_left() {
     say(&mut second, "one-over", "over the limit").await;
     assert_eq!(closed(&mut second).await.0, 1008);
 }
+
+#[tokio::test]
+async fn a_join_refused_for_its_nickname_leaves_its_client_id_free() {
+    let server = server().await;
+    let (_ada, _) = join(&server, "r", "ada", None).await;
+    let mut first = connect(&server).await;
+    send(
+        &mut first,
+        json!({"type": "join", "room": "r", "nick": "ada", "client_id": "c-new"}),
+    )
+    .await;
+    assert_eq!(closed(&mut first).await.0, 4002);
+    // The refusal carried no secret, so the client still has none: its next join with another
+    // name is welcome, not refused for a secret only the server ever saw.
+    let mut again = connect(&server).await;
+    send(
+        &mut again,
+        json!({"type": "join", "room": "r", "nick": "bea", "client_id": "c-new"}),
+    )
+    .await;
+    let welcome = next(&mut again).await;
+    assert!(
+        matches!(&welcome, ServerFrame::Welcome { you, .. } if you == "bea"),
+        "{welcome:?}"
+    );
+}

@@ -61,7 +61,9 @@
 //! The deduplication key belongs to whoever holds the client's `secret`: the one a client id's first
 //! join presents (a client that makes its own loses nothing if that join's `welcome` never reaches
 //! it), or else one the server mints and hands only to that client, in its `welcome`; later joins
-//! with that client id must present it, or are closed with 4006. One client id with one nickname is one
+//! with that client id must present it, or are closed with 4006. A join refused before its
+//! `welcome` (a taken nickname, 4002) binds no minted secret: the client, which never saw it,
+//! may join with that id again without one. One client id with one nickname is one
 //! member however many connections (tabs) it has: presence lists it once, `joined`/`left` are sent
 //! for its first and last connection. A join with the `tab_id` of a connection that is still there
 //! (a half-open one, after a network loss) replaces it at once (the old one is closed with 4005).

@@ -9,7 +9,8 @@
 //! id still needs its secret; with Redis every instance finds them (a client that moves to
 //! another instance is the same client there). The memory store forgets them with everything
 //! else at exit. A known id is never claimed again; an unknown one is claimed by the first join
-//! that presents a secret for it.
+//! that presents a secret for it. A join refused after its id was admitted (its nickname taken)
+//! releases a secret the server minted for it, which only the welcome would have carried.
 
 use super::store::RoomStore;
 use std::sync::Arc;
@@ -26,6 +27,15 @@ pub enum Refusal {
     Unavailable(String),
 }
 
+/// A join's client id admitted: the secret it must present next time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Admission {
+    pub secret: String,
+    /// The server made the secret for this join (the client brought none), so only the welcome
+    /// would carry it: a join refused after this must [`release`](Identities::release) the id.
+    pub minted: bool,
+}
+
 /// Client ids and their secrets, kept in the room store.
 pub struct Identities {
     store: Arc<dyn RoomStore>,
@@ -39,11 +49,12 @@ impl Identities {
 
     /// Admits `client_id`: with its secret, or with none on its first join (a secret is minted),
     /// or with one the store does not know yet (claimed, e.g. after the memory store restarted).
-    /// Returns the secret the client must present next time.
-    pub async fn check(&self, client_id: &str, secret: Option<&str>) -> Result<String, Refusal> {
-        let candidate = match secret {
-            Some(given) if !given.is_empty() && given.len() <= MAX_SECRET_LEN => given.to_owned(),
-            _ => mint(),
+    pub async fn check(&self, client_id: &str, secret: Option<&str>) -> Result<Admission, Refusal> {
+        let (candidate, minted) = match secret {
+            Some(given) if !given.is_empty() && given.len() <= MAX_SECRET_LEN => {
+                (given.to_owned(), false)
+            }
+            _ => (mint(), true),
         };
         let known = self
             .store
@@ -53,9 +64,29 @@ impl Identities {
         // The candidate is what the client presented, or a fresh secret only it will get: equal
         // to the stored one exactly when the client holds it or has just claimed the id.
         if constant_time_eq(candidate.as_bytes(), known.as_bytes()) {
-            Ok(known)
+            Ok(Admission {
+                secret: known,
+                minted,
+            })
         } else {
             Err(Refusal::NotYours)
+        }
+    }
+
+    /// Undoes the admission of a join that was then refused, if its secret was minted: no client
+    /// has that secret, and the id would otherwise be refused (4006) to its owner's next join.
+    /// A secret the client brought stays bound: the client holds it.
+    pub async fn release(&self, client_id: &str, admission: &Admission) {
+        if !admission.minted {
+            return;
+        }
+        if let Err(error) = self
+            .store
+            .release_identity(client_id, &admission.secret)
+            .await
+        {
+            // The id stays bound to a secret nobody holds; its next join takes a new id (4006).
+            tracing::warn!(%client_id, %error, "a refused join's client id was not released");
         }
     }
 }
@@ -90,25 +121,52 @@ mod tests {
     #[tokio::test]
     async fn a_first_join_gets_a_secret_and_later_joins_need_it() {
         let ids = identities();
-        let secret = ids.check("c-1", None).await.unwrap();
+        let first = ids.check("c-1", None).await.unwrap();
+        assert!(first.minted);
+        let secret = first.secret;
         assert!(secret.starts_with("s-") && secret.len() > 20);
-        assert_eq!(ids.check("c-1", Some(&secret)).await, Ok(secret.clone()));
+        assert_eq!(
+            ids.check("c-1", Some(&secret)).await,
+            Ok(Admission {
+                secret: secret.clone(),
+                minted: false
+            })
+        );
         assert_eq!(ids.check("c-1", None).await, Err(Refusal::NotYours));
         assert_eq!(
             ids.check("c-1", Some("s-guess")).await,
             Err(Refusal::NotYours)
         );
         assert_eq!(ids.check("c-1", Some("")).await, Err(Refusal::NotYours));
-        assert_ne!(ids.check("c-2", None).await.unwrap(), secret);
+        assert_ne!(ids.check("c-2", None).await.unwrap().secret, secret);
     }
 
     #[tokio::test]
     async fn a_secret_for_an_unknown_id_claims_it() {
         let ids = identities();
-        assert_eq!(ids.check("c-1", Some("s-kept")).await, Ok("s-kept".into()));
+        assert_eq!(
+            ids.check("c-1", Some("s-kept")).await.map(|a| a.secret),
+            Ok("s-kept".into())
+        );
         assert_eq!(
             ids.check("c-1", Some("s-other")).await,
             Err(Refusal::NotYours)
         );
+    }
+
+    #[tokio::test]
+    async fn a_released_minted_secret_frees_the_id_and_a_brought_one_stays() {
+        let ids = identities();
+        let minted = ids.check("c-1", None).await.unwrap();
+        ids.release("c-1", &minted).await;
+        let again = ids.check("c-1", None).await.unwrap();
+        assert_ne!(again.secret, minted.secret);
+        // Releasing a stale admission does not free the id from its new secret.
+        ids.release("c-1", &minted).await;
+        assert_eq!(ids.check("c-1", None).await, Err(Refusal::NotYours));
+
+        let brought = ids.check("c-2", Some("s-mine")).await.unwrap();
+        ids.release("c-2", &brought).await;
+        assert_eq!(ids.check("c-2", None).await, Err(Refusal::NotYours));
     }
 }

@@ -370,19 +370,20 @@ async fn handle(
                     let room = clean_room(&room).map_err(|problem| {
                         Some(Close::app(AppCloseCode::BAD_ROOM, &problem.to_string()))
                     })?;
-                    let secret = match state.identities.check(&client_id, secret.as_deref()).await {
-                        Ok(secret) => secret,
-                        Err(Refusal::NotYours) => {
-                            return Err(Some(Close::app(
-                                AppCloseCode::CLIENT_ID_TAKEN,
-                                "the join did not carry this client id's secret",
-                            )))
-                        }
-                        Err(Refusal::Unavailable(error)) => {
-                            tracing::error!(conn = id, %error, "join: client ids unreachable");
-                            return Err(Some(try_again_later("client ids")));
-                        }
-                    };
+                    let admission =
+                        match state.identities.check(&client_id, secret.as_deref()).await {
+                            Ok(admission) => admission,
+                            Err(Refusal::NotYours) => {
+                                return Err(Some(Close::app(
+                                    AppCloseCode::CLIENT_ID_TAKEN,
+                                    "the join did not carry this client id's secret",
+                                )))
+                            }
+                            Err(Refusal::Unavailable(error)) => {
+                                tracing::error!(conn = id, %error, "join: client ids unreachable");
+                                return Err(Some(try_again_later("client ids")));
+                            }
+                        };
                     let (replaced_tx, replaced_rx) = tokio::sync::oneshot::channel();
                     let joiner = Joiner {
                         id,
@@ -392,7 +393,11 @@ async fn handle(
                         replaced: replaced_tx,
                     };
                     let page = state.limits.page();
-                    let membership = match state.hub.join(&room, joiner, resume.after, page).await {
+                    let joined_room = state.hub.join(&room, joiner, resume.after, page).await;
+                    if joined_room.is_err() {
+                        state.identities.release(&client_id, &admission).await;
+                    }
+                    let membership = match joined_room {
                         Ok(membership) => membership,
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
@@ -434,7 +439,7 @@ async fn handle(
                         gap,
                         last_seq: membership.history.last_seq,
                         epoch: epoch_now,
-                        secret,
+                        secret: admission.secret,
                         limits: state.limits.announced(),
                         tokens: Some(tokens),
                     };

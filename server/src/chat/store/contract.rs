@@ -31,6 +31,7 @@ macro_rules! contract_suite {
             enqueued_appends_are_stored_in_call_order,
             a_restart_keeps_epoch_seqs_and_dedup,
             a_claimed_secret_is_kept_and_survives_a_restart,
+            a_secret_is_released_only_by_its_own_value,
         );
     };
     (@tests $backend:expr; $($name:ident),* $(,)?) => {
@@ -427,6 +428,32 @@ pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {
     let history = store.since("r", Some(1)).await.unwrap();
     assert_eq!(seqs(&history), [2, 3]);
     assert!(!history.gap);
+}
+
+pub async fn a_secret_is_released_only_by_its_own_value(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    assert_eq!(store.claim_identity("c", "s-1").await.unwrap(), "s-1");
+    store.release_identity("c", "s-other").await.unwrap();
+    assert_eq!(
+        store.claim_identity("c", "s-2").await.unwrap(),
+        "s-1",
+        "another value releases nothing"
+    );
+    store.release_identity("c", "s-1").await.unwrap();
+    assert_eq!(
+        store.claim_identity("c", "s-2").await.unwrap(),
+        "s-2",
+        "released, the id is claimed anew"
+    );
+    store
+        .release_identity("never-claimed", "s-1")
+        .await
+        .unwrap();
+    drop(store);
+    let store = backend.open(Retention::default()).await;
+    if backend.durable() {
+        assert_eq!(store.claim_identity("c", "s-3").await.unwrap(), "s-2");
+    }
 }
 
 pub async fn a_claimed_secret_is_kept_and_survives_a_restart(mut backend: impl Backend) {

@@ -280,6 +280,23 @@ impl RoomStore for MemoryStore {
         Ok(candidate.to_owned())
     }
 
+    async fn release_identity(&self, client_id: &str, secret: &str) -> Result<(), StoreError> {
+        let mut ids = self
+            .identities
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if ids
+            .secrets
+            .get(client_id)
+            .is_some_and(|known| known == secret)
+        {
+            ids.secrets.remove(client_id);
+            // Out of the eviction order too: a later claim of the id starts a new turn.
+            ids.order.retain(|id| id != client_id);
+        }
+        Ok(())
+    }
+
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
         Ok(self.lock().media.get(id).cloned())
     }

@@ -314,6 +314,10 @@ pub trait RoomStore: Send + Sync + 'static {
     /// stored (as durably as an append) before this returns. Comparing it with what a client
     /// presented is the caller's job ([`crate::chat::identity`]).
     async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError>;
+    /// Forgets `client_id`'s secret if it is still `secret`: the claim of a join that was then
+    /// refused (a taken nickname), whose minted secret never reached the client, so the id is
+    /// not left bound to a secret nobody holds.
+    async fn release_identity(&self, client_id: &str, secret: &str) -> Result<(), StoreError>;
     /// A stored picture by the id in its URL (`None` when unknown or no longer kept).
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError>;
     /// The size of a stored picture's bytes, without reading them (`None` when unknown): what

@@ -83,6 +83,14 @@ pub mod keys {
 /// How long an unused client id's secret is kept (each join renews it): 30 days.
 const SECRET_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 
+/// Deletes a client id's secret only if it is the one given (KEYS[1], ARGV[1]).
+const RELEASE_IDENTITY: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
 /// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media.
 /// ARGV: epoch, fingerprint, dedup window ms, history, from, ts, client_msg_id, body JSON,
 /// media id ('' for text), mime, bytes, room, channel, media key prefix, instance.
@@ -574,6 +582,18 @@ impl RoomStore for RedisStore {
         }
         let known: Option<String> = conn.get(&key).await.map_err(unavailable)?;
         known.ok_or_else(|| StoreError::unavailable("a client id's secret vanished"))
+    }
+
+    async fn release_identity(&self, client_id: &str, secret: &str) -> Result<(), StoreError> {
+        // Compared and deleted in one step: another instance may have claimed the id again.
+        let mut conn = self.conn.clone();
+        let _: i64 = Script::new(RELEASE_IDENTITY)
+            .key(keys::secret(client_id))
+            .arg(secret)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {

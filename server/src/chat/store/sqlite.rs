@@ -101,6 +101,7 @@ impl std::fmt::Debug for SqliteStore {
 enum Job {
     Append(AppendJob),
     Claim(ClaimJob),
+    Release(ReleaseJob),
 }
 
 struct AppendJob {
@@ -116,6 +117,18 @@ struct ClaimJob {
     client_id: String,
     candidate: String,
     reply: oneshot::Sender<Result<String, StoreError>>,
+}
+
+struct ReleaseJob {
+    client_id: String,
+    secret: String,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A change to the client ids, applied in the order it came (a claim, its release, a new claim).
+enum IdentityJob {
+    Claim(ClaimJob),
+    Release(ReleaseJob),
 }
 
 /// Says what went wrong with the database at `path`, and what to do about it.
@@ -494,13 +507,17 @@ impl Writer {
 
     /// Writes a batch in one transaction, then answers each job: all stored, or none.
     fn commit(&mut self, batch: Vec<Job>) {
-        let mut claims = Vec::new();
+        let mut identity = Vec::new();
         let batch: Vec<AppendJob> = batch
             .into_iter()
             .filter_map(|job| match job {
                 Job::Append(job) => Some(job),
                 Job::Claim(claim) => {
-                    claims.push(claim);
+                    identity.push(IdentityJob::Claim(claim));
+                    None
+                }
+                Job::Release(release) => {
+                    identity.push(IdentityJob::Release(release));
                     None
                 }
             })
@@ -523,19 +540,31 @@ impl Writer {
                 )?
                 .execute(params![room, last_seq])?;
             }
-            let mut secrets = Vec::with_capacity(claims.len());
+            // A claim's secret; nothing for a release.
+            let mut secrets = Vec::with_capacity(identity.len());
             let mut claimed = 0;
-            for claim in &claims {
+            for job in &identity {
+                let claim = match job {
+                    IdentityJob::Claim(claim) => claim,
+                    IdentityJob::Release(release) => {
+                        tx.prepare_cached(
+                            "DELETE FROM identities WHERE client_id = ?1 AND secret = ?2",
+                        )?
+                        .execute(params![release.client_id, release.secret])?;
+                        secrets.push(None);
+                        continue;
+                    }
+                };
                 claimed += tx
                     .prepare_cached(
                         "INSERT INTO identities (client_id, secret) VALUES (?1, ?2)
                          ON CONFLICT (client_id) DO NOTHING",
                     )?
                     .execute(params![claim.client_id, claim.candidate])?;
-                secrets.push(
+                secrets.push(Some(
                     tx.prepare_cached("SELECT secret FROM identities WHERE client_id = ?1")?
                         .query_row([&claim.client_id], |row| row.get::<_, String>(0))?,
-                );
+                ));
             }
             if claimed > 0 {
                 // The oldest claims go past the bound (rowids grow with each insert).
@@ -549,8 +578,20 @@ impl Writer {
         })();
         match result {
             Ok((outcomes, secrets)) => {
-                for (claim, secret) in claims.into_iter().zip(secrets) {
-                    let _ = claim.reply.send(Ok(secret));
+                for (job, secret) in identity.into_iter().zip(secrets) {
+                    match (job, secret) {
+                        (IdentityJob::Claim(claim), Some(secret)) => {
+                            let _ = claim.reply.send(Ok(secret));
+                        }
+                        (IdentityJob::Release(release), _) => {
+                            let _ = release.reply.send(Ok(()));
+                        }
+                        (IdentityJob::Claim(claim), None) => {
+                            let _ = claim
+                                .reply
+                                .send(Err(StoreError("a claim was not answered".into())));
+                        }
+                    }
                 }
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     if matches!(outcome, Appended::New(_)) {
@@ -566,8 +607,15 @@ impl Writer {
                 for job in batch {
                     let _ = job.reply.send(Err(error.clone()));
                 }
-                for claim in claims {
-                    let _ = claim.reply.send(Err(error.clone()));
+                for job in identity {
+                    match job {
+                        IdentityJob::Claim(claim) => {
+                            let _ = claim.reply.send(Err(error.clone()));
+                        }
+                        IdentityJob::Release(release) => {
+                            let _ = release.reply.send(Err(error.clone()));
+                        }
+                    }
                 }
             }
         }
@@ -893,6 +941,22 @@ impl RoomStore for SqliteStore {
         let job = Job::Claim(ClaimJob {
             client_id: client_id.to_owned(),
             candidate: candidate.to_owned(),
+            reply,
+        });
+        let stopped = || StoreError("the store's writer has stopped".into());
+        self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn release_identity(&self, client_id: &str, secret: &str) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Release(ReleaseJob {
+            client_id: client_id.to_owned(),
+            secret: secret.to_owned(),
             reply,
         });
         let stopped = || StoreError("the store's writer has stopped".into());
