@@ -734,7 +734,12 @@ impl Heartline {
     fn send_with(&self, payload: Outgoing, send: MachineSend) -> Result<(), SendError> {
         match step(&self.shared, None, |inner, _, clock| {
             let mut commands = inner.check_ready_state(clock);
-            commands.extend(send(&mut inner.machine, payload)?);
+            let sent = send(&mut inner.machine, payload)?;
+            // Usually nothing came before: the send's own list, not a second allocation.
+            if commands.is_empty() {
+                return Ok(sent);
+            }
+            commands.extend(sent);
             Ok(commands)
         }) {
             Ok(errors) => match errors.into_iter().next() {
