@@ -284,3 +284,45 @@ fn a_pending_upload_survives_localstorage_byte_for_byte() {
         "{saved}"
     );
 }
+
+/// The client id and its secret are made together once and then kept; an id kept without its
+/// secret (an older app) gets one; a welcome's secret is kept only when this browser has none
+/// (a welcome for another tab's id made at the same moment must not pair its secret with ours).
+#[wasm_bindgen_test]
+fn credentials_are_made_once_and_a_welcome_never_replaces_a_kept_secret() {
+    use heartline_chat::storage::Store;
+    let namespace = unique("credentials.");
+    let store = Store::new(&namespace);
+    let (id, secret) = store.credentials();
+    let secret = secret.expect("the browser has crypto.getRandomValues");
+    assert!(id.starts_with("c-"), "{id}");
+    assert!(
+        secret.len() == 34 && secret.starts_with("s-"),
+        "128 bits as s- and hex: {secret}"
+    );
+    assert_eq!(store.credentials(), (id.clone(), Some(secret.clone())));
+
+    store.keep_server_secret("s-from-a-welcome");
+    assert_eq!(store.secret(), Some(secret.clone()), "a kept secret stays");
+
+    let local = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage");
+    local
+        .remove_item(&format!("heartline.{namespace}secret"))
+        .expect("removes");
+    let (same_id, new_secret) = store.credentials();
+    assert_eq!(same_id, id, "the kept id stays");
+    let new_secret = new_secret.expect("a secret is made for it");
+    assert_ne!(new_secret, secret);
+    assert_eq!(store.secret(), Some(new_secret));
+
+    store.forget_client_id();
+    assert_eq!(store.secret(), None);
+    store.keep_server_secret("s-from-a-welcome");
+    assert_eq!(
+        store.secret(),
+        Some("s-from-a-welcome".into()),
+        "kept when none was"
+    );
+}
