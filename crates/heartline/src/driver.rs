@@ -834,6 +834,15 @@ impl Heartline {
             .unwrap_or_default()
     }
 
+    /// [`Machine::adopt`]: frames a former leader tab's connection never sent, to go first.
+    #[cfg(feature = "shared")]
+    pub(crate) fn adopt(&self, frames: Vec<Outgoing>) {
+        let result = step::<std::convert::Infallible>(&self.shared, None, |inner, _, _| {
+            Ok(inner.machine.adopt(frames))
+        });
+        report_unasked(&self.shared, result);
+    }
+
     /// [`Machine::discard_own`]: drops the frames this tab's application queued; returns how many.
     #[cfg(feature = "shared")]
     pub(crate) fn discard_own(&self) -> usize {

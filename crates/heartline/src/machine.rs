@@ -731,6 +731,38 @@ impl<P: Payload> Machine<P> {
         self.outbox.drain().collect()
     }
 
+    /// Takes frames another connection accepted and never sent (a shared connection's former
+    /// leader tab's, handed over as it went away): sent now if the socket is open and flushed,
+    /// else put at the head of the outbox, ahead of anything queued and past its limits (they
+    /// were accepted already). Not reported: they are not this application's.
+    ///
+    /// ```
+    /// use heartline::{Command, Config, Input, Machine};
+    /// let mut machine: Machine<String> = Machine::new(Config::new("ws://h"));
+    /// machine.send("mine".into()).unwrap();
+    /// assert_eq!(machine.adopt(vec!["theirs".into()]), vec![]);
+    /// machine.handle(Input::Connect, 0);
+    /// machine.handle(Input::Opened, 1);
+    /// let flushed = machine.handle(Input::Flush, 1);
+    /// assert_eq!(flushed[..2], [Command::Send("theirs".into()), Command::Send("mine".into())]);
+    /// ```
+    pub fn adopt(&mut self, frames: Vec<P>) -> Commands<P> {
+        if self.status == Status::Open && !self.peer_closing && !self.flush_pending {
+            self.stats.frames_out += frames.len() as u64;
+            let handed = &mut self.handed;
+            return frames
+                .into_iter()
+                .map(|payload| {
+                    *handed = handed.saturating_add(payload.byte_len() as u64);
+                    Command::Send(payload)
+                })
+                .collect();
+        }
+        self.outbox
+            .push_front(frames.into_iter().map(Payload::detached));
+        Vec::new()
+    }
+
     /// The browser refused a frame the machine told the driver to send (`send` threw): it was
     /// not sent, so it is not counted.
     ///

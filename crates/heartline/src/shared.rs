@@ -192,6 +192,15 @@ pub enum Wire<P, I> {
         /// The former leader.
         tab: TabId,
     },
+    /// A leading tab going away hands over the frames its connection still held: a socket that
+    /// never sent them gave them back, and the tab closed before the next open (other tabs'
+    /// frames among them, acknowledged already). The next leader sends them before anything.
+    Orphans {
+        /// The former leader.
+        tab: TabId,
+        /// The frames, oldest first.
+        frames: Vec<P>,
+    },
     /// An event of the leader's connection.
     Event {
         /// The leader (a follower heeds only its own leader's: not a thawed former one's).
@@ -246,6 +255,9 @@ pub enum Action<P, I> {
         /// Close reason.
         reason: String,
     },
+    /// Leader: a former leader's frames ([`Wire::Orphans`]): send them before anything queued
+    /// ([`Machine::adopt`](crate::Machine::adopt)).
+    Adopt(Vec<P>),
     /// Tell this tab's application.
     Report(Event),
     /// Hand this frame to this tab's application.
@@ -388,6 +400,9 @@ pub struct SharedCore<P, I> {
     peers: Vec<(TabId, u64)>,
     /// Leader: its loop was stopped; followers' frames wait until this time.
     suspect_until: Option<u64>,
+    /// Follower: a former leader's [`Wire::Orphans`], and that leader: sent if this tab leads
+    /// next, dropped once another tab leads (it has them too).
+    orphans: Option<(TabId, Vec<P>)>,
     _inbound: std::marker::PhantomData<I>,
 }
 
@@ -427,6 +442,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             alive_at: 0,
             peers: Vec::new(),
             suspect_until: None,
+            orphans: None,
             _inbound: std::marker::PhantomData,
         }
     }
@@ -762,6 +778,10 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.status = Status::Closed;
         out.push(Action::Lead);
         out.push(Action::Role(Role::Leader));
+        // A former leader's frames were sent before this tab's unacknowledged ones.
+        if let Some((_, frames)) = self.orphans.take() {
+            out.push(Action::Adopt(frames));
+        }
         self.unacked_bytes = 0;
         for (_, payload) in self.unacked.drain(..) {
             out.push(Action::SendOwn(payload));
@@ -1326,6 +1346,20 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     }
                 }
             }
+            Wire::Orphans { tab, frames } => {
+                if self.leading {
+                    out.push(Action::Adopt(frames));
+                } else if self.leader.is_none_or(|leader| leader == tab) {
+                    // Kept until this tab leads, or another does.
+                    match &mut self.orphans {
+                        Some((from, held)) => {
+                            *from = tab;
+                            held.extend(frames);
+                        }
+                        None => self.orphans = Some((tab, frames)),
+                    }
+                }
+            }
             Wire::Resign { tab } => {
                 if !self.leading && self.leader == Some(tab) {
                     // Stop handing frames to it; the next leader announces itself.
@@ -1473,6 +1507,10 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let before = self.status();
         let new_leader = self.leader != Some(tab);
         self.leader = Some(tab);
+        if self.orphans.as_ref().is_some_and(|(from, _)| *from != tab) {
+            // The new leader heard the same handover: it sends them.
+            self.orphans = None;
+        }
         self.status = status;
         self.rtt_ms = rtt_ms.or(self.rtt_ms);
         self.last_close = last_close.or(self.last_close.take());

@@ -359,6 +359,87 @@ async fn a_followers_frames_the_last_socket_never_sent_go_out_before_later_ones(
 }
 
 #[wasm_bindgen_test]
+async fn a_leader_closed_before_its_next_open_hands_what_its_dead_socket_held_to_the_next() {
+    // As above, the first connection never reads, and the heartbeat writes it off with the
+    // follower's frames still in its bufferedAmount: the leader puts them back in its outbox,
+    // acknowledged already. The leading tab then closes while it waits out its backoff: the tab
+    // that takes over sends them first, then the follower's unacknowledged ones, each once.
+    let key = unique_key("shared-orphans");
+    let mode = "mode=deaf&then=echo&record_head=true";
+    let mut tabs = tabs_with(&key, 2, |key| {
+        fast(test_url(key, mode))
+            .with_shared(key)
+            .with_heartbeat_timing(300, 300)
+            .with_reconnect_delays(30_000, 30_000, 1.0)
+            .with_outbox_limits(4_096, 1 << 28)
+    })
+    .await;
+    let lead = leader(&tabs);
+    let follower = 1 - lead;
+    let padding = "x".repeat(64 * 1024);
+    let mut accepted = Vec::new();
+    let mut n = 0u32;
+    let start = js_sys::Date::now();
+    while tabs[follower].socket().status() == Status::Open {
+        for _ in 0..10 {
+            let number = format!("f-{n:04}");
+            n += 1;
+            let text = format!("{number} {padding}");
+            tabs[follower].socket().send_text(text).expect("accepted");
+            accepted.push(number);
+        }
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        assert!(
+            js_sys::Date::now() - start < 15_000.0,
+            "the deaf socket was never written off"
+        );
+    }
+    let (_, notice) = tabs[lead]
+        .until(5_000, "the frames the dead socket held put back", |n| {
+            matches!(n, Notice::Event(Event::Requeued { .. }))
+        })
+        .await;
+    let Notice::Event(Event::Requeued { frames: requeued }) = notice else {
+        unreachable!()
+    };
+    let unacked = tabs[follower].socket().queued();
+    assert!(
+        matches!(tabs[lead].socket().status(), Status::Reconnecting { .. }),
+        "the leader waits out its backoff: {:?}",
+        tabs[lead].socket().status()
+    );
+    tabs[lead].drop_socket();
+    let last = accepted.last().expect("frames accepted").clone();
+    let numbers = |stats: &serde_json::Value| -> Vec<String> {
+        stats["received"].as_array().map_or(Vec::new(), |texts| {
+            texts
+                .iter()
+                .filter_map(|t| t.as_str())
+                .filter(|t| t.starts_with("f-"))
+                .map(String::from)
+                .collect()
+        })
+    };
+    server_until(&key, 15_000, |s| numbers(s).contains(&last)).await;
+    let got = numbers(&stats(&key).await);
+    let first = accepted
+        .iter()
+        .position(|number| *number == got[0])
+        .expect("a frame that was sent");
+    assert_eq!(
+        got,
+        accepted[first..],
+        "every frame from the first one held, once, in order"
+    );
+    assert!(
+        got.len() >= requeued + unacked,
+        "{} arrived: the {requeued} frames the dead socket gave back were lost ({unacked} were \
+         not acknowledged yet)",
+        got.len()
+    );
+}
+
+#[wasm_bindgen_test]
 async fn closing_the_leader_hands_over_with_no_frame_lost_or_doubled() {
     let key = unique_key("shared-handover");
     let mut tabs = tabs(&key, 3).await;

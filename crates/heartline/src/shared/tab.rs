@@ -102,15 +102,26 @@ impl Drop for TabInner {
             self.election.borrow_mut().take();
             self.conn.borrow_mut().take();
         } else if leading {
-            // The followers stop handing it frames at once, before the next leader is granted.
-            post(
-                &self.channel.borrow(),
-                Wire::Resign {
-                    tab: self.core.borrow().tab(),
-                },
-            );
+            let tab = self.core.borrow().tab();
             // What this tab's application queued goes with the connection: said, not silent.
             self.discard_own();
+            // What is left came back from a socket that never sent it (other tabs' frames,
+            // acknowledged already, among them): the next leader sends it first.
+            let orphans = self
+                .connection()
+                .map(|conn| conn.take_queued())
+                .unwrap_or_default();
+            if !orphans.is_empty() {
+                post(
+                    &self.channel.borrow(),
+                    Wire::Orphans {
+                        tab,
+                        frames: orphans,
+                    },
+                );
+            }
+            // The followers stop handing it frames at once, before the next leader is granted.
+            post(&self.channel.borrow(), Wire::Resign { tab });
         } else {
             let mut actions = self
                 .core
@@ -148,7 +159,7 @@ impl Drop for TabInner {
 /// The format of the messages between tabs, in the channel's and the lock's names: tabs still
 /// running an older bundle (open before a deploy) then share a connection among themselves
 /// instead of misreading the newer tabs' messages. Bump it with any change to those messages.
-const CHANNEL_FORMAT: u32 = 3;
+const CHANNEL_FORMAT: u32 = 4;
 
 impl SharedTab {
     /// Joins the tabs sharing `key`, or says what this browser lacks.
@@ -628,6 +639,11 @@ impl TabInner {
                     }
                 }
                 Action::Resign => self.resign(),
+                Action::Adopt(frames) => {
+                    if let Some(conn) = self.connection() {
+                        conn.adopt(frames);
+                    }
+                }
             }
         }
     }
@@ -731,6 +747,26 @@ fn post(channel: &BroadcastChannel, wire: Wire<Outgoing, Inbound>) {
     }
 }
 
+/// A frame as the channel carries it: a string, an `ArrayBuffer` (bytes too) or a `Blob`.
+fn payload_to_js(payload: Outgoing) -> JsValue {
+    match payload {
+        Outgoing::Text(text) => text.into(),
+        Outgoing::Bytes(bytes) => js_sys::Uint8Array::from(&bytes[..]).buffer().into(),
+        Outgoing::ArrayBuffer(buffer) => buffer.into(),
+        Outgoing::Blob(blob) => blob.into(),
+    }
+}
+
+fn payload_from_js(payload: JsValue) -> Option<Outgoing> {
+    Some(if let Some(text) = payload.as_string() {
+        Outgoing::Text(text)
+    } else if let Some(buffer) = payload.dyn_ref::<ArrayBuffer>() {
+        Outgoing::ArrayBuffer(buffer.clone())
+    } else {
+        Outgoing::Blob(payload.dyn_into::<Blob>().ok()?)
+    })
+}
+
 fn set(object: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(object, &key.into(), value);
 }
@@ -766,14 +802,14 @@ fn encode(wire: Wire<Outgoing, Inbound>) -> JsValue {
             set(&object, "tab", &num(tab));
             set(&object, "to", &num(to));
             set(&object, "seq", &num(seq));
-            let payload: JsValue = match payload {
-                Outgoing::Text(text) => text.into(),
-                Outgoing::Bytes(bytes) => js_sys::Uint8Array::from(&bytes[..]).buffer().into(),
-                Outgoing::ArrayBuffer(buffer) => buffer.into(),
-                Outgoing::Blob(blob) => blob.into(),
-            };
-            set(&object, "payload", &payload);
+            set(&object, "payload", &payload_to_js(payload));
             "send"
+        }
+        Wire::Orphans { tab, frames } => {
+            set(&object, "tab", &num(tab));
+            let list: js_sys::Array = frames.into_iter().map(payload_to_js).collect();
+            set(&object, "frames", &list);
+            "orphans"
         }
         Wire::Bye { tab, code, reason } => {
             set(&object, "tab", &num(tab));
@@ -858,22 +894,21 @@ fn decode(data: &JsValue) -> Option<Wire<Outgoing, Inbound>> {
         "alive" => Wire::Alive {
             tab: number("tab")?,
         },
-        "send" => {
-            let payload = get("payload")?;
-            let payload = if let Some(text) = payload.as_string() {
-                Outgoing::Text(text)
-            } else if let Some(buffer) = payload.dyn_ref::<ArrayBuffer>() {
-                Outgoing::ArrayBuffer(buffer.clone())
-            } else {
-                Outgoing::Blob(payload.dyn_into::<Blob>().ok()?)
-            };
-            Wire::Send {
-                tab: number("tab")?,
-                to: number("to")?,
-                seq: number("seq")?,
-                payload,
-            }
-        }
+        "send" => Wire::Send {
+            tab: number("tab")?,
+            to: number("to")?,
+            seq: number("seq")?,
+            payload: payload_from_js(get("payload")?)?,
+        },
+        "orphans" => Wire::Orphans {
+            tab: number("tab")?,
+            frames: get("frames")?
+                .dyn_into::<js_sys::Array>()
+                .ok()?
+                .iter()
+                .map(payload_from_js)
+                .collect::<Option<_>>()?,
+        },
         "bye" => Wire::Bye {
             tab: number("tab")?,
             code: code()?,

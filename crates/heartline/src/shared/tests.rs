@@ -129,6 +129,19 @@ impl World {
                     self.tab(i).steal_planned = Some(at);
                 }
                 Action::Steal => self.tab(i).steal_asked = true,
+                Action::Adopt(frames) => {
+                    let conn = self
+                        .tab(i)
+                        .conn
+                        .as_mut()
+                        .expect("a leader has a connection");
+                    if conn.open && !conn.flushing {
+                        self.server.extend(frames);
+                    } else {
+                        conn.outbox
+                            .splice(0..0, frames.into_iter().map(|frame| (frame, false)));
+                    }
+                }
                 Action::Resign => {
                     let unsent: Vec<String> = self
                         .tab(i)
@@ -253,6 +266,37 @@ impl World {
 
     fn kill(&mut self, i: usize) {
         self.tabs[i] = None;
+    }
+
+    /// The leading tab goes away (its handle dropped), as the driver does it: what its own
+    /// application queued is dropped, what is left of the outbox (given back by a dead socket)
+    /// handed over, then it resigns and lets the lock go. Its posts are read after it is gone.
+    fn leave(&mut self, i: usize) {
+        let tab = self.tab(i).core.tab();
+        let orphans: Vec<String> = self
+            .tab(i)
+            .conn
+            .take()
+            .map(|conn| {
+                conn.outbox
+                    .into_iter()
+                    .filter(|(_, own)| !own)
+                    .map(|(frame, _)| frame)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !orphans.is_empty() {
+            self.bus.push_back((
+                i,
+                Wire::Orphans {
+                    tab,
+                    frames: orphans,
+                },
+            ));
+        }
+        self.bus.push_back((i, Wire::Resign { tab }));
+        self.kill(i);
+        self.lock = None;
     }
 
     fn close(&mut self, i: usize, code: u16) {
@@ -1257,4 +1301,54 @@ fn a_followers_close_keeps_its_unsent_frames_for_its_next_open_when_configured_s
         let expected: &[&str] = if keep { &["a1"] } else { &[] };
         assert_eq!(sent_by(&world.server, "a"), expected, "keep {keep}");
     }
+}
+
+/// The leader's socket died holding frames (its own and a follower's, given back to its outbox),
+/// then the leading tab closed before the next open: the next leader sends them, first.
+fn leader_leaves_with_frames_its_dead_socket_gave_back() -> World {
+    let mut world = World::started(3);
+    world.send(1, "a1");
+    world.send(2, "b1");
+    world.send(1, "a2");
+    world.lose_holding(0, 2);
+    world.send(1, "a3");
+    world.send(0, "own");
+    world.leave(0);
+    world
+}
+
+#[test]
+fn a_leader_leaving_hands_the_frames_its_dead_socket_gave_back_to_the_next_leader() {
+    let mut world = leader_leaves_with_frames_its_dead_socket_gave_back();
+    world.run();
+    world.promote(1);
+    world.send(2, "b2");
+    world.connect(1);
+    assert_eq!(world.server, ["a1", "b1", "a2", "a3", "b2"]);
+    assert_eq!(world.tab(2).core.orphans, None);
+}
+
+#[test]
+fn a_follower_that_hears_another_leader_drops_the_frames_handed_over() {
+    let mut world = leader_leaves_with_frames_its_dead_socket_gave_back();
+    world.run();
+    assert!(world.tab(1).core.orphans.is_some());
+    world.promote(2);
+    assert_eq!(world.tab(1).core.orphans, None, "tab 2 sends them");
+    world.connect(2);
+    world.send(1, "a4");
+    assert_eq!(world.server, ["a1", "b1", "a2", "a3", "a4"]);
+}
+
+#[test]
+fn a_tab_granted_the_lead_before_the_handover_arrives_still_sends_it_first() {
+    let mut world = leader_leaves_with_frames_its_dead_socket_gave_back();
+    // The lock is granted before the channel brings the former leader's posts.
+    world.lock = Some(1);
+    let now = world.now;
+    let actions = world.tab(1).core.promote(now);
+    world.execute(1, actions);
+    world.run();
+    world.connect(1);
+    assert_eq!(world.server, ["a1", "b1", "a2", "a3"]);
 }
