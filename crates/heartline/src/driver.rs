@@ -837,6 +837,7 @@ impl Heartline {
     /// [`Machine::adopt`]: frames a former leader tab's connection never sent, to go first.
     #[cfg(feature = "shared")]
     pub(crate) fn adopt(&self, frames: Vec<Outgoing>) {
+        // Called from the tab's own actions, never inside a step: `Busy` cannot happen here.
         let result = step::<std::convert::Infallible>(&self.shared, None, |inner, _, _| {
             Ok(inner.machine.adopt(frames))
         });

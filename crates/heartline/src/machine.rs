@@ -734,7 +734,9 @@ impl<P: Payload> Machine<P> {
     /// Takes frames another connection accepted and never sent (a shared connection's former
     /// leader tab's, handed over as it went away): sent now if the socket is open and flushed,
     /// else put at the head of the outbox, ahead of anything queued and past its limits (they
-    /// were accepted already). Not reported: they are not this application's.
+    /// were accepted already). Their arrival is not reported (they are not this application's),
+    /// but from then on they are the outbox's: a browser refusal is reported as
+    /// [`Event::SendFailed`], and a user close drops them with the rest ([`Event::Discarded`]).
     ///
     /// ```
     /// use heartline::{Command, Config, Input, Machine};

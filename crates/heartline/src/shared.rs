@@ -1083,6 +1083,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out
     }
 
+    /// Follower: drops a former leader's [`Wire::Orphans`] it keeps (its page goes into the
+    /// back/forward cache, deaf to the announcement that would tell it another tab sent them).
+    pub(crate) fn forget_orphans(&mut self) {
+        self.orphans = None;
+    }
+
     /// Follower: its page is shown again from the back/forward cache (`pageshow`, persisted):
     /// it subscribes again and hands the leader every frame not acknowledged yet (a leader
     /// that dropped them when the lease ran out sends them; one that still has them skips

@@ -36,6 +36,54 @@ fn shared(key: &str) -> Config {
     fast(test_url(key, "mode=echo")).with_shared(key)
 }
 
+/// A shared connection whose first socket never reads, so a follower's 64 KiB frames pile up in
+/// it until the heartbeat writes it off and the leader takes back what it still held; the
+/// reconnect then waits 30 s (the leading tab goes away meanwhile), and later sockets echo.
+fn held_by_a_deaf_socket(key: &str) -> Config {
+    fast(test_url(key, "mode=deaf&then=echo&record_head=true"))
+        .with_shared(key)
+        .with_heartbeat_timing(300, 300)
+        .with_reconnect_delays(30_000, 30_000, 1.0)
+        .with_outbox_limits(4_096, 1 << 28)
+}
+
+/// The numbered texts (`f-0001 ...`, recorded by their first word) the server received.
+fn numbers_received(stats: &serde_json::Value) -> Vec<String> {
+    stats["received"].as_array().map_or(Vec::new(), |texts| {
+        texts
+            .iter()
+            .filter_map(|t| t.as_str())
+            .filter(|t| t.starts_with("f-"))
+            .map(String::from)
+            .collect()
+    })
+}
+
+/// After the leading tab went with frames its dead socket gave back (`requeued`) and the
+/// follower's `unacked`: the server gets every frame from the first one held on, once, in
+/// order, and no fewer than those.
+async fn handed_over(key: &str, accepted: &[String], requeued: usize, unacked: usize) {
+    let last = accepted.last().expect("frames accepted").clone();
+    server_until(key, 15_000, |s| numbers_received(s).contains(&last)).await;
+    let got = numbers_received(&stats(key).await);
+    let first = got.first().expect("frames arrived");
+    let first = accepted
+        .iter()
+        .position(|number| number == first)
+        .expect("a frame that was sent");
+    assert_eq!(
+        got,
+        accepted[first..],
+        "every frame from the first one held, once, in order"
+    );
+    assert!(
+        got.len() >= requeued + unacked,
+        "{} arrived: the {requeued} frames the dead socket gave back were lost ({unacked} were \
+         not acknowledged yet)",
+        got.len()
+    );
+}
+
 /// Tabs all open, one of them leading.
 async fn tabs(key: &str, count: usize) -> Vec<Probe> {
     tabs_with(key, count, shared).await
@@ -360,30 +408,19 @@ async fn a_followers_frames_the_last_socket_never_sent_go_out_before_later_ones(
 
 #[wasm_bindgen_test]
 async fn a_leader_closed_before_its_next_open_hands_what_its_dead_socket_held_to_the_next() {
-    // As above, the first connection never reads, and the heartbeat writes it off with the
-    // follower's frames still in its bufferedAmount: the leader puts them back in its outbox,
-    // acknowledged already. The leading tab then closes while it waits out its backoff: the tab
-    // that takes over sends them first, then the follower's unacknowledged ones, each once.
+    // The leader puts what its written-off socket still held back in its outbox, acknowledged
+    // already; its tab then closes while it waits out its backoff: the tab that takes over sends
+    // those frames first, then the follower's unacknowledged ones, each once.
     let key = unique_key("shared-orphans");
-    let mode = "mode=deaf&then=echo&record_head=true";
-    let mut tabs = tabs_with(&key, 2, |key| {
-        fast(test_url(key, mode))
-            .with_shared(key)
-            .with_heartbeat_timing(300, 300)
-            .with_reconnect_delays(30_000, 30_000, 1.0)
-            .with_outbox_limits(4_096, 1 << 28)
-    })
-    .await;
+    let mut tabs = tabs_with(&key, 2, held_by_a_deaf_socket).await;
     let lead = leader(&tabs);
     let follower = 1 - lead;
     let padding = "x".repeat(64 * 1024);
     let mut accepted = Vec::new();
-    let mut n = 0u32;
     let start = js_sys::Date::now();
     while tabs[follower].socket().status() == Status::Open {
         for _ in 0..10 {
-            let number = format!("f-{n:04}");
-            n += 1;
+            let number = format!("f-{:04}", accepted.len());
             let text = format!("{number} {padding}");
             tabs[follower].socket().send_text(text).expect("accepted");
             accepted.push(number);
@@ -409,34 +446,41 @@ async fn a_leader_closed_before_its_next_open_hands_what_its_dead_socket_held_to
         tabs[lead].socket().status()
     );
     tabs[lead].drop_socket();
-    let last = accepted.last().expect("frames accepted").clone();
-    let numbers = |stats: &serde_json::Value| -> Vec<String> {
-        stats["received"].as_array().map_or(Vec::new(), |texts| {
-            texts
-                .iter()
-                .filter_map(|t| t.as_str())
-                .filter(|t| t.starts_with("f-"))
-                .map(String::from)
-                .collect()
-        })
-    };
-    server_until(&key, 15_000, |s| numbers(s).contains(&last)).await;
-    let got = numbers(&stats(&key).await);
-    let first = accepted
-        .iter()
-        .position(|number| *number == got[0])
-        .expect("a frame that was sent");
-    assert_eq!(
-        got,
-        accepted[first..],
-        "every frame from the first one held, once, in order"
-    );
-    assert!(
-        got.len() >= requeued + unacked,
-        "{} arrived: the {requeued} frames the dead socket gave back were lost ({unacked} were \
-         not acknowledged yet)",
-        got.len()
-    );
+    handed_over(&key, &accepted, requeued, unacked).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_leading_frame_navigated_from_before_its_next_open_hands_what_its_dead_socket_held_on() {
+    // As above, but the leading tab's page goes (the frame navigates: `pagehide`, and no
+    // destructor runs): the handover is made from `pagehide`.
+    let key = unique_key("frame-orphans");
+    let mut tabs = frame_tabs_with(&key, 2, true).await;
+    let lead = frame_leader(&tabs);
+    let follower = 1 - lead;
+    let padding = "x".repeat(64 * 1024);
+    let mut accepted = Vec::new();
+    let start = js_sys::Date::now();
+    while tabs[follower].is_open() {
+        for _ in 0..10 {
+            let number = format!("f-{:04}", accepted.len());
+            tabs[follower].send(&format!("{number} {padding}"));
+            accepted.push(number);
+        }
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        assert!(
+            js_sys::Date::now() - start < 15_000.0,
+            "the deaf socket was never written off"
+        );
+    }
+    until_true(5_000, "the frames the dead socket held put back", || {
+        tabs[lead].field("tabRequeued").as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    let requeued = tabs[lead].field("tabRequeued").as_f64().unwrap_or(0.0) as usize;
+    let unacked = tabs[follower].queued();
+    tabs[lead].navigate_away();
+    handed_over(&key, &accepted, requeued, unacked).await;
+    drop(tabs.remove(lead));
 }
 
 #[wasm_bindgen_test]
@@ -854,29 +898,38 @@ async fn without_web_locks_each_tab_is_told_it_is_alone_and_has_its_own_socket()
 // the browser tears it down when the frame is removed: no `Drop` runs, the browser itself lets
 // the frame's lock go and closes its socket, as for a closed tab.
 
-/// In a frame: its tab, and the `tabSend` and `tabClose` functions it put on its window.
+/// In a frame: its tab, and the `tabSend`, `tabClose` and `tabQueued` functions it put on its
+/// window.
 type InFrame = (
     std::rc::Rc<Heartline>,
     Closure<dyn Fn(String)>,
     Closure<dyn Fn()>,
+    Closure<dyn Fn() -> f64>,
 );
 
 thread_local! {
     static FRAME_TAB: std::cell::RefCell<Option<InFrame>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs in a frame's own instance of this module (see [`FrameTab`]): one tab of `key`. What it
-/// receives (`tabLog`), its status (`tabStatus`) and its role (`tabRole`) go on its window;
-/// `tabSend(text)` sends.
+/// Runs in a frame's own instance of this module (see [`FrameTab`]): one tab of `key` (on a
+/// deaf first socket: [`held_by_a_deaf_socket`]). What it receives (`tabLog`), its status
+/// (`tabStatus`), its role (`tabRole`) and the frames put back in its outbox (`tabRequeued`) go
+/// on its window; `tabSend(text)` sends, `tabQueued()` counts what waits.
 #[wasm_bindgen]
-pub fn frame_tab(key: String) {
+pub fn frame_tab(key: String, deaf: bool) {
     let Some(window) = web_sys::window() else {
         return;
     };
     let log = js_sys::Array::new();
     let _ = Reflect::set(&window, &"tabLog".into(), &log);
     let shown = window.clone();
-    let socket = Heartline::new(shared(&key), move |notice| {
+    let config = if deaf {
+        held_by_a_deaf_socket(&key)
+    } else {
+        shared(&key)
+    };
+    let requeued = std::cell::Cell::new(0usize);
+    let socket = Heartline::new(config, move |notice| {
         let (name, value): (&str, JsValue) = match notice {
             Notice::Message(Inbound::Text(text)) => {
                 log.push(&text.to_string().into());
@@ -884,6 +937,10 @@ pub fn frame_tab(key: String) {
             }
             Notice::Role(role) => ("tabRole", format!("{role:?}").into()),
             Notice::Event(Event::Status(status)) => ("tabStatus", format!("{status:?}").into()),
+            Notice::Event(Event::Requeued { frames }) => {
+                requeued.set(requeued.get() + frames);
+                ("tabRequeued", (requeued.get() as f64).into())
+            }
             _ => return,
         };
         let _ = Reflect::set(&shown, &name.into(), &value);
@@ -904,7 +961,10 @@ pub fn frame_tab(key: String) {
         }
     });
     let _ = Reflect::set(&window, &"tabClose".into(), close.as_ref());
-    FRAME_TAB.with(|slot| *slot.borrow_mut() = Some((socket, send, close)));
+    let counted = socket.clone();
+    let queued = Closure::<dyn Fn() -> f64>::new(move || counted.queued() as f64);
+    let _ = Reflect::set(&window, &"tabQueued".into(), queued.as_ref());
+    FRAME_TAB.with(|slot| *slot.borrow_mut() = Some((socket, send, close, queued)));
 }
 
 /// A tab in a same-origin iframe of the test page.
@@ -913,7 +973,7 @@ struct FrameTab {
 }
 
 impl FrameTab {
-    fn open(key: &str) -> Self {
+    fn open(key: &str, deaf: bool) -> Self {
         let window = web_sys::window().expect("a window");
         let document = window.document().expect("a document");
         let origin = Reflect::get(&window, &"location".into())
@@ -925,7 +985,7 @@ impl FrameTab {
         // The runner serves this module's glue at /wasm-bindgen-test.js.
         let page = format!(
             "<script type=module>import('{origin}/wasm-bindgen-test.js')\
-             .then(async (glue) => {{ await glue.default('{origin}/wasm-bindgen-test_bg.wasm'); glue.frame_tab('{key}'); }})\
+             .then(async (glue) => {{ await glue.default('{origin}/wasm-bindgen-test_bg.wasm'); glue.frame_tab('{key}', {deaf}); }})\
              .catch((error) => {{ window.tabError = String((error && error.stack) || error); }});</script>"
         );
         frame.set_attribute("srcdoc", &page).expect("srcdoc");
@@ -971,6 +1031,15 @@ impl FrameTab {
         close.call0(&JsValue::NULL).expect("the frame's close runs");
     }
 
+    fn queued(&self) -> usize {
+        let queued: js_sys::Function = self.field("tabQueued").into();
+        queued
+            .call0(&JsValue::NULL)
+            .ok()
+            .and_then(|count| count.as_f64())
+            .expect("the frame's count runs") as usize
+    }
+
     fn send(&self, text: &str) {
         let send: js_sys::Function = self.field("tabSend").into();
         send.call1(&JsValue::NULL, &text.into())
@@ -987,7 +1056,12 @@ impl Drop for FrameTab {
 }
 
 async fn frame_tabs(key: &str, count: usize) -> Vec<FrameTab> {
-    let tabs: Vec<FrameTab> = (0..count).map(|_| FrameTab::open(key)).collect();
+    frame_tabs_with(key, count, false).await
+}
+
+/// Frame tabs, on a deaf first socket ([`held_by_a_deaf_socket`]) or an echo.
+async fn frame_tabs_with(key: &str, count: usize, deaf: bool) -> Vec<FrameTab> {
+    let tabs: Vec<FrameTab> = (0..count).map(|_| FrameTab::open(key, deaf)).collect();
     let start = js_sys::Date::now();
     while !tabs.iter().all(FrameTab::is_open) {
         // Each frame fetches and compiles this module: generous for a loaded machine.

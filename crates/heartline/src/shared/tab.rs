@@ -102,26 +102,7 @@ impl Drop for TabInner {
             self.election.borrow_mut().take();
             self.conn.borrow_mut().take();
         } else if leading {
-            let tab = self.core.borrow().tab();
-            // What this tab's application queued goes with the connection: said, not silent.
-            self.discard_own();
-            // What is left came back from a socket that never sent it (other tabs' frames,
-            // acknowledged already, among them): the next leader sends it first.
-            let orphans = self
-                .connection()
-                .map(|conn| conn.take_queued())
-                .unwrap_or_default();
-            if !orphans.is_empty() {
-                post(
-                    &self.channel.borrow(),
-                    Wire::Orphans {
-                        tab,
-                        frames: orphans,
-                    },
-                );
-            }
-            // The followers stop handing it frames at once, before the next leader is granted.
-            post(&self.channel.borrow(), Wire::Resign { tab });
+            self.hand_over();
         } else {
             let mut actions = self
                 .core
@@ -487,6 +468,11 @@ impl TabInner {
     /// a leader's queued frames have no next leader to go to yet. Such a tab keeps both, as
     /// before, and the browser evicts it when another tab needs them.
     fn page_hidden(self: &Rc<Self>, persisted: bool) {
+        if !persisted && self.core.try_borrow().is_ok_and(|core| core.is_leader()) {
+            // The page goes: a leader hands over what it holds, as its drop would.
+            self.hand_over();
+            return;
+        }
         let waiting = match self.connection() {
             Some(conn) => conn.queued(),
             None => self.core.try_borrow().map_or(1, |core| core.unacked()),
@@ -501,6 +487,10 @@ impl TabInner {
         }
         self.run(|core, _| core.page_hidden());
         if self.cached.get() {
+            // Deaf to the channel until shown: it would not hear which tab sent them.
+            if let Ok(mut core) = self.core.try_borrow_mut() {
+                core.forget_orphans();
+            }
             let channel = self.channel.borrow();
             channel.set_onmessage(None);
             channel.close();
@@ -646,6 +636,30 @@ impl TabInner {
                 }
             }
         }
+    }
+
+    /// Leader going away (its handle dropped, or its page: no destructor runs then): what its
+    /// application queued goes with it, said, not silent; what is left came back from a socket
+    /// that never sent it (other tabs' frames, acknowledged already, among them) and goes to
+    /// the next leader, to send first; then the followers stop handing it frames, before the
+    /// next leader is granted the lock.
+    fn hand_over(&self) {
+        let tab = self.core.borrow().tab();
+        self.discard_own();
+        let orphans = self
+            .connection()
+            .map(|conn| conn.take_queued())
+            .unwrap_or_default();
+        if !orphans.is_empty() {
+            post(
+                &self.channel.borrow(),
+                Wire::Orphans {
+                    tab,
+                    frames: orphans,
+                },
+            );
+        }
+        post(&self.channel.borrow(), Wire::Resign { tab });
     }
 
     /// Leader: drops the frames this tab's application queued on the connection, and tells it
