@@ -8,9 +8,10 @@
 //! keys they protect: with SQLite they survive a restart, so after one a join with a known client
 //! id still needs its secret; with Redis every instance finds them (a client that moves to
 //! another instance is the same client there). The memory store forgets them with everything
-//! else at exit. A known id is never claimed again; an unknown one is claimed by the first join
-//! that presents a secret for it. A join refused after its id was admitted (its nickname taken)
-//! releases a secret the server minted for it, which only the welcome would have carried.
+//! else at exit. A known id is never claimed again (unless a refused join releases it, below); an
+//! unknown one is claimed by the first join that presents a secret for it. A join refused after
+//! its id was admitted (its nickname taken, or the history unreadable) releases a secret the
+//! server minted for it, which only the welcome would have carried.
 
 use super::store::RoomStore;
 use std::sync::Arc;

@@ -291,8 +291,11 @@ impl RoomStore for MemoryStore {
             .is_some_and(|known| known == secret)
         {
             ids.secrets.remove(client_id);
-            // Out of the eviction order too: a later claim of the id starts a new turn.
-            ids.order.retain(|id| id != client_id);
+            // Out of the eviction order too: a later claim of the id starts a new turn. Claimed
+            // just now, it is searched for from the newest end.
+            if let Some(at) = ids.order.iter().rposition(|id| id == client_id) {
+                ids.order.remove(at);
+            }
         }
         Ok(())
     }

@@ -587,7 +587,9 @@ impl RoomStore for RedisStore {
     async fn release_identity(&self, client_id: &str, secret: &str) -> Result<(), StoreError> {
         // Compared and deleted in one step: another instance may have claimed the id again.
         let mut conn = self.conn.clone();
-        let _: i64 = Script::new(RELEASE_IDENTITY)
+        static RELEASE: std::sync::LazyLock<Script> =
+            std::sync::LazyLock::new(|| Script::new(RELEASE_IDENTITY));
+        let _: i64 = RELEASE
             .key(keys::secret(client_id))
             .arg(secret)
             .invoke_async(&mut conn)
