@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openChromium, openFirefox } from './lib/browsers.mjs';
 
-const MODULES = ['echo', 'binary', 'detection', 'leaks', 'size', 'size-crates', 'fanout', 'store', 'fanout-redis', 'tabs'];
+const MODULES = ['echo', 'binary', 'detection', 'leaks', 'size', 'size-crates', 'fanout', 'store', 'fanout-redis', 'tabs', 'sendcost'];
 const only = process.env.BENCH_ONLY?.split(',');
 
 const base = process.env.BENCH_URL; // http://127.0.0.1:PORT, serving bench/site

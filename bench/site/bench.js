@@ -107,6 +107,29 @@ window.bench = {
     if (peer === 'heartline') return heartline.heartline_text_throughput(url, frames, size);
     return pipelined(peer, url, frames, 'x'.repeat(size));
   },
+  // The synchronous loop of sends alone (bench/modules/sendcost.mjs); then the echoes are awaited.
+  async sendLoop(peer, url, frames, size) {
+    collect();
+    if (peer === 'heartline') return heartline.heartline_send_loop(url, frames, size);
+    if (peer === 'webSysStr') return heartline.web_sys_send_loop(url, frames, size, true);
+    if (peer === 'webSysJs') return heartline.web_sys_send_loop(url, frames, size, false);
+    const socket = await peers[peer](url);
+    let seen = 0;
+    let read = 0;
+    const payload = 'x'.repeat(size);
+    const done = new Promise((resolve) =>
+      socket.onMessage((event) => {
+        read += event.data.length;
+        if (++seen === frames) resolve();
+      }),
+    );
+    const start = performance.now();
+    for (let i = 0; i < frames; i++) socket.send(payload);
+    const end = performance.now();
+    await done;
+    socket.close();
+    return end - start;
+  },
   async roundTrips(peer, url, count) {
     collect();
     if (peer === 'heartline') return Array.from(await heartline.heartline_round_trips(url, count));

@@ -349,3 +349,81 @@ pub fn wasm_memory_bytes() -> f64 {
         })
         .unwrap_or(0.0)
 }
+
+/// The synchronous loop of `frames` text sends of `size` bytes through heartline, alone: its ms
+/// (then it waits for the echoes, so the next run starts from a quiet socket).
+#[wasm_bindgen]
+pub async fn heartline_send_loop(url: String, frames: u32, size: u32) -> Result<f64, JsValue> {
+    let (socket, done) = counting(&url, frames).await?;
+    let text = "x".repeat(size as usize);
+    let start = now();
+    for _ in 0..frames {
+        socket.send_text(text.as_str()).map_err(|e| e.to_string())?;
+    }
+    let end = now();
+    done.await.map_err(|_| JsValue::from("closed early"))?;
+    Ok(end - start)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `WebSocket` seen through a binding that sends a JavaScript string as it is (web-sys's
+    /// `send_with_str` takes a Rust `&str`, which the glue decodes into a new string each call).
+    type JsStringSocket;
+    #[wasm_bindgen(method, js_name = send)]
+    fn send_js_string(this: &JsStringSocket, data: &js_sys::JsString);
+}
+
+/// The same loop on a bare web-sys `WebSocket` from Rust: with `convert`, each send passes a
+/// Rust `&str` (decoded into a JavaScript string by the glue, as every Rust client's send is);
+/// without, one JavaScript string made before the loop (the call from wasm alone).
+#[wasm_bindgen]
+pub async fn web_sys_send_loop(
+    url: String,
+    frames: u32,
+    size: u32,
+    convert: bool,
+) -> Result<f64, JsValue> {
+    let ws = web_sys::WebSocket::new(&url)?;
+    let (opened_tx, opened_rx) = futures::channel::oneshot::channel::<()>();
+    let opened_tx = RefCell::new(Some(opened_tx));
+    let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        if let Some(tx) = opened_tx.borrow_mut().take() {
+            let _ = tx.send(());
+        }
+    });
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
+    let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
+    let done_tx = RefCell::new(Some(done_tx));
+    let seen = Cell::new(0u32);
+    // Reads each message's data, as the other clients' handlers do.
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let _ = event.data();
+            seen.set(seen.get() + 1);
+            if seen.get() == frames {
+                if let Some(tx) = done_tx.borrow_mut().take() {
+                    let _ = tx.send(());
+                }
+            }
+        });
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let text = "x".repeat(size as usize);
+    let made_once = js_sys::JsString::from(text.as_str());
+    let start = now();
+    for _ in 0..frames {
+        if convert {
+            ws.send_with_str(&text)?;
+        } else {
+            ws.unchecked_ref::<JsStringSocket>()
+                .send_js_string(&made_once);
+        }
+    }
+    let end = now();
+    done_rx.await.map_err(|_| JsValue::from("closed early"))?;
+    ws.set_onopen(None);
+    ws.set_onmessage(None);
+    ws.close()?;
+    Ok(end - start)
+}
