@@ -47,6 +47,27 @@ fn held_by_a_deaf_socket(key: &str) -> Config {
         .with_outbox_limits(4_096, 1 << 28)
 }
 
+/// Sends numbered 64 KiB texts through `send`, ten at a time, until `open` says the shared
+/// socket left Open (the heartbeat wrote off the deaf one); returns their numbers, in order.
+async fn send_until_written_off(send: impl Fn(String), open: impl Fn() -> bool) -> Vec<String> {
+    let padding = "x".repeat(64 * 1024);
+    let mut accepted = Vec::new();
+    let start = js_sys::Date::now();
+    while open() {
+        for _ in 0..10 {
+            let number = format!("f-{:04}", accepted.len());
+            send(format!("{number} {padding}"));
+            accepted.push(number);
+        }
+        gloo_timers::future::TimeoutFuture::new(0).await;
+        assert!(
+            js_sys::Date::now() - start < 15_000.0,
+            "the deaf socket was never written off"
+        );
+    }
+    accepted
+}
+
 /// The numbered texts (`f-0001 ...`, recorded by their first word) the server received.
 fn numbers_received(stats: &serde_json::Value) -> Vec<String> {
     stats["received"].as_array().map_or(Vec::new(), |texts| {
@@ -415,22 +436,11 @@ async fn a_leader_closed_before_its_next_open_hands_what_its_dead_socket_held_to
     let mut tabs = tabs_with(&key, 2, held_by_a_deaf_socket).await;
     let lead = leader(&tabs);
     let follower = 1 - lead;
-    let padding = "x".repeat(64 * 1024);
-    let mut accepted = Vec::new();
-    let start = js_sys::Date::now();
-    while tabs[follower].socket().status() == Status::Open {
-        for _ in 0..10 {
-            let number = format!("f-{:04}", accepted.len());
-            let text = format!("{number} {padding}");
-            tabs[follower].socket().send_text(text).expect("accepted");
-            accepted.push(number);
-        }
-        gloo_timers::future::TimeoutFuture::new(0).await;
-        assert!(
-            js_sys::Date::now() - start < 15_000.0,
-            "the deaf socket was never written off"
-        );
-    }
+    let accepted = send_until_written_off(
+        |text| tabs[follower].socket().send_text(text).expect("accepted"),
+        || tabs[follower].socket().status() == Status::Open,
+    )
+    .await;
     let (_, notice) = tabs[lead]
         .until(5_000, "the frames the dead socket held put back", |n| {
             matches!(n, Notice::Event(Event::Requeued { .. }))
@@ -457,21 +467,11 @@ async fn a_leading_frame_navigated_from_before_its_next_open_hands_what_its_dead
     let mut tabs = frame_tabs_with(&key, 2, true).await;
     let lead = frame_leader(&tabs);
     let follower = 1 - lead;
-    let padding = "x".repeat(64 * 1024);
-    let mut accepted = Vec::new();
-    let start = js_sys::Date::now();
-    while tabs[follower].is_open() {
-        for _ in 0..10 {
-            let number = format!("f-{:04}", accepted.len());
-            tabs[follower].send(&format!("{number} {padding}"));
-            accepted.push(number);
-        }
-        gloo_timers::future::TimeoutFuture::new(0).await;
-        assert!(
-            js_sys::Date::now() - start < 15_000.0,
-            "the deaf socket was never written off"
-        );
-    }
+    let accepted = send_until_written_off(
+        |text| tabs[follower].send(&text),
+        || tabs[follower].is_open(),
+    )
+    .await;
     until_true(5_000, "the frames the dead socket held put back", || {
         tabs[lead].field("tabRequeued").as_f64().unwrap_or(0.0) > 0.0
     })

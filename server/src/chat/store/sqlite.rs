@@ -877,6 +877,27 @@ fn read_page(
     })
 }
 
+/// What a job gets when the writer can no longer take or answer it.
+fn writer_stopped() -> StoreError {
+    StoreError("the store's writer has stopped".into())
+}
+
+impl SqliteStore {
+    /// Hands a job to the writer and waits for its answer.
+    async fn ask_writer<T>(
+        &self,
+        job: Job,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.jobs
+            .as_ref()
+            .ok_or_else(writer_stopped)?
+            .send(job)
+            .map_err(|_| writer_stopped())?;
+        answer.await.map_err(|_| writer_stopped())?
+    }
+}
+
 #[async_trait]
 impl RoomStore for SqliteStore {
     fn epoch(&self) -> &str {
@@ -892,15 +913,14 @@ impl RoomStore for SqliteStore {
             now_ms,
             reply,
         });
-        let stopped = || StoreError("the store's writer has stopped".into());
         // In the writer's queue before returning: the queue's order is the storing order.
         let queued = match &self.jobs {
-            Some(jobs) => jobs.send(job).map_err(|_| stopped()),
-            None => Err(stopped()),
+            Some(jobs) => jobs.send(job).map_err(|_| writer_stopped()),
+            None => Err(writer_stopped()),
         };
         Box::pin(async move {
             queued?;
-            answer.await.map_err(|_| stopped())?
+            answer.await.map_err(|_| writer_stopped())?
         })
     }
 
@@ -943,13 +963,7 @@ impl RoomStore for SqliteStore {
             candidate: candidate.to_owned(),
             reply,
         });
-        let stopped = || StoreError("the store's writer has stopped".into());
-        self.jobs
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(job)
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.ask_writer(job, answer).await
     }
 
     async fn release_identity(&self, client_id: &str, secret: &str) -> Result<(), StoreError> {
@@ -959,13 +973,7 @@ impl RoomStore for SqliteStore {
             secret: secret.to_owned(),
             reply,
         });
-        let stopped = || StoreError("the store's writer has stopped".into());
-        self.jobs
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(job)
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.ask_writer(job, answer).await
     }
 
     async fn media(&self, id: &str) -> Result<Option<Media>, StoreError> {
