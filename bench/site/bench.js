@@ -60,7 +60,8 @@ const peers = {
 // browser making it at all (Chromium makes the string only when asked), which no real client
 // of a socket does.
 
-// Sends `count` copies of `payload` without waiting; resolves with the ms until the last echo.
+// Sends `count` copies of `payload` without waiting; resolves with the ms until the send loop
+// ended (`sent`) and until the last echo (`echoed`).
 async function pipelined(peer, url, count, payload) {
   const socket = await peers[peer](url);
   let seen = 0;
@@ -73,9 +74,10 @@ async function pipelined(peer, url, count, payload) {
   );
   const start = performance.now();
   for (let i = 0; i < count; i++) socket.send(payload);
-  const end = await done;
+  const sent = performance.now();
+  const echoed = await done;
   socket.close();
-  return end - start;
+  return { sent: sent - start, echoed: echoed - start };
 }
 
 async function roundTrips(peer, url, count) {
@@ -105,7 +107,7 @@ window.bench = {
   async textThroughput(peer, url, frames, size) {
     collect();
     if (peer === 'heartline') return heartline.heartline_text_throughput(url, frames, size);
-    return pipelined(peer, url, frames, 'x'.repeat(size));
+    return (await pipelined(peer, url, frames, 'x'.repeat(size))).echoed;
   },
   // The synchronous loop of sends alone (bench/modules/sendcost.mjs); then the echoes are awaited.
   async sendLoop(peer, url, frames, size) {
@@ -113,22 +115,7 @@ window.bench = {
     if (peer === 'heartline') return heartline.heartline_send_loop(url, frames, size);
     if (peer === 'webSysStr') return heartline.web_sys_send_loop(url, frames, size, true);
     if (peer === 'webSysJs') return heartline.web_sys_send_loop(url, frames, size, false);
-    const socket = await peers[peer](url);
-    let seen = 0;
-    let read = 0;
-    const payload = 'x'.repeat(size);
-    const done = new Promise((resolve) =>
-      socket.onMessage((event) => {
-        read += event.data.length;
-        if (++seen === frames) resolve();
-      }),
-    );
-    const start = performance.now();
-    for (let i = 0; i < frames; i++) socket.send(payload);
-    const end = performance.now();
-    await done;
-    socket.close();
-    return end - start;
+    return (await pipelined(peer, url, frames, 'x'.repeat(size))).sent;
   },
   async roundTrips(peer, url, count) {
     collect();
@@ -138,7 +125,7 @@ window.bench = {
   async binary(peer, url, count, bytes) {
     collect();
     if (peer === 'heartline') return heartline.heartline_binary(url, count, bytes);
-    return pipelined(peer, url, count, new ArrayBuffer(bytes));
+    return (await pipelined(peer, url, count, new ArrayBuffer(bytes))).echoed;
   },
   detection: (url, interval, timeout) => heartline.heartline_detection(url, interval, timeout),
   reconnect: async (url) => Array.from(await heartline.heartline_reconnect(url)),

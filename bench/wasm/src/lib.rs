@@ -98,6 +98,20 @@ async fn counting(
     Ok((socket, done_rx))
 }
 
+/// Sends `frames` text frames of `size` bytes without waiting; the ms until the send loop ended
+/// and until the last echo arrived.
+async fn pipelined_texts(url: &str, frames: u32, size: u32) -> Result<(f64, f64), JsValue> {
+    let (socket, done) = counting(url, frames).await?;
+    let text = "x".repeat(size as usize);
+    let start = now();
+    for _ in 0..frames {
+        socket.send_text(text.as_str()).map_err(|e| e.to_string())?;
+    }
+    let sent = now();
+    let echoed = done.await.map_err(|_| JsValue::from("closed early"))?;
+    Ok((sent - start, echoed - start))
+}
+
 /// Sends `frames` text frames of `size` bytes without waiting, and resolves with the ms until
 /// the last echo arrived.
 #[wasm_bindgen]
@@ -106,14 +120,7 @@ pub async fn heartline_text_throughput(
     frames: u32,
     size: u32,
 ) -> Result<f64, JsValue> {
-    let (socket, done) = counting(&url, frames).await?;
-    let text = "x".repeat(size as usize);
-    let start = now();
-    for _ in 0..frames {
-        socket.send_text(text.as_str()).map_err(|e| e.to_string())?;
-    }
-    let end = done.await.map_err(|_| JsValue::from("closed early"))?;
-    Ok(end - start)
+    Ok(pipelined_texts(&url, frames, size).await?.1)
 }
 
 /// `count` sequential round trips; resolves with each one's ms.
@@ -354,15 +361,7 @@ pub fn wasm_memory_bytes() -> f64 {
 /// (then it waits for the echoes, so the next run starts from a quiet socket).
 #[wasm_bindgen]
 pub async fn heartline_send_loop(url: String, frames: u32, size: u32) -> Result<f64, JsValue> {
-    let (socket, done) = counting(&url, frames).await?;
-    let text = "x".repeat(size as usize);
-    let start = now();
-    for _ in 0..frames {
-        socket.send_text(text.as_str()).map_err(|e| e.to_string())?;
-    }
-    let end = now();
-    done.await.map_err(|_| JsValue::from("closed early"))?;
-    Ok(end - start)
+    Ok(pipelined_texts(&url, frames, size).await?.0)
 }
 
 #[wasm_bindgen]

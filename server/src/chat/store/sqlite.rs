@@ -131,6 +131,24 @@ enum IdentityJob {
     Release(ReleaseJob),
 }
 
+impl IdentityJob {
+    /// Answers the job once its batch is committed (a claim's secret; nothing for a release),
+    /// or with the batch's error.
+    fn answer(self, result: Result<Option<String>, StoreError>) {
+        match self {
+            IdentityJob::Claim(claim) => {
+                let secret = result.and_then(|secret| {
+                    secret.ok_or_else(|| StoreError("a claim was not answered".into()))
+                });
+                let _ = claim.reply.send(secret);
+            }
+            IdentityJob::Release(release) => {
+                let _ = release.reply.send(result.map(|_| ()));
+            }
+        }
+    }
+}
+
 /// Says what went wrong with the database at `path`, and what to do about it.
 fn explain(path: &Path, doing: &str, error: &rusqlite::Error) -> OpenError {
     let advice = match error.sqlite_error_code() {
@@ -579,19 +597,7 @@ impl Writer {
         match result {
             Ok((outcomes, secrets)) => {
                 for (job, secret) in identity.into_iter().zip(secrets) {
-                    match (job, secret) {
-                        (IdentityJob::Claim(claim), Some(secret)) => {
-                            let _ = claim.reply.send(Ok(secret));
-                        }
-                        (IdentityJob::Release(release), _) => {
-                            let _ = release.reply.send(Ok(()));
-                        }
-                        (IdentityJob::Claim(claim), None) => {
-                            let _ = claim
-                                .reply
-                                .send(Err(StoreError("a claim was not answered".into())));
-                        }
-                    }
+                    job.answer(Ok(secret));
                 }
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     if matches!(outcome, Appended::New(_)) {
@@ -608,14 +614,7 @@ impl Writer {
                     let _ = job.reply.send(Err(error.clone()));
                 }
                 for job in identity {
-                    match job {
-                        IdentityJob::Claim(claim) => {
-                            let _ = claim.reply.send(Err(error.clone()));
-                        }
-                        IdentityJob::Release(release) => {
-                            let _ = release.reply.send(Err(error.clone()));
-                        }
-                    }
+                    job.answer(Err(error.clone()));
                 }
             }
         }
