@@ -350,10 +350,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     }
                 }
                 Notice::Event(Event::HeartbeatReply { rtt_ms }) => rtt.set(Some(rtt_ms)),
-                // The page went into the back/forward cache: what is said meanwhile does not
-                // reach it. A following tab asks the leading one for a welcome once the shared
-                // connection is Open for it again, as a tab opened late does.
-                Notice::Event(Event::Status(Status::Paused)) => {
+                // The page went into the back/forward cache, or this tab's application closed
+                // (Disconnect: a shared connection then tells this tab no `Closed`, the socket
+                // may go on for the other tabs): what is said meanwhile does not reach it. A
+                // following tab asks the leading one for a welcome once the shared connection
+                // is Open for it again, as a tab opened late does.
+                Notice::Event(Event::Status(status @ (Status::Paused | Status::Stopped))) => {
+                    if status == Status::Stopped {
+                        *joined_here.borrow_mut() = false;
+                    }
                     follower_join.borrow_mut().take();
                     in_flight.borrow_mut().clear();
                     state.dispatch(Action::Lost(None));

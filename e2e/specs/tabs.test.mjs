@@ -148,6 +148,55 @@ for (const name of BROWSERS) {
       console.log(`${name}: handover overlap ${longestOver} ms (two connections seen: ${max > others + 1})`);
     });
 
+    test('Disconnect in the leading tab: the other tab of the person sends at once, and Reconnect brings the first back as a follower', async () => {
+      const room = uniqueRoom();
+      const friendContext = await browser.newContext();
+      const friend = new Ui(await friendContext.newPage(base));
+      await friend.join('friend', room);
+      const others = (await health()).connections;
+
+      const context = await browser.newContext();
+      const first = new Ui(await context.newPage(base));
+      await first.join('pair', room);
+      const second = new Ui(await context.newPage(base));
+      await second.statusIs('Connected', 15_000);
+      await first.say('before the disconnect');
+      for (const page of [first, second, friend]) await page.logHas('before the disconnect');
+
+      // The tab that joined the shared connection is disconnected by its person; the other
+      // tab still wants the connection: what is typed there goes out, not left pending.
+      await first.clickWhenReady('Disconnect');
+      await first.statusIs('Disconnected', 10_000);
+      await second.statusIs('Connected', 15_000);
+      await second.say('after the disconnect');
+      for (const page of [second, friend]) {
+        await page.logHas('after the disconnect', 15_000).catch(async (error) => {
+          throw new Error(`${error.message}\n${await showPages({ first, second, friend })}`);
+        });
+      }
+      await second.until('outbox', {}, (o) => o.length === 0, 10_000, 'nothing left pending');
+      assert.ok(!(await first.delivered()).includes('after the disconnect'), 'a disconnected tab hears nothing');
+      await friend.until('members', {}, (m) => JSON.stringify(m) === JSON.stringify(['friend', 'pair']), 10_000, 'the person is still there');
+
+      // Back: the first tab follows the connection the second one leads now, and is shown
+      // what was said meanwhile.
+      await first.clickWhenReady('Reconnect now');
+      await first.statusIs('Connected', 15_000);
+      await first.logHas('after the disconnect', 15_000);
+      await first.say('back in the first tab');
+      await friend.say('marker');
+      const all = sorted(['before the disconnect', 'after the disconnect', 'back in the first tab', 'marker']);
+      for (const page of [first, second, friend]) {
+        await page.logHas('marker', 15_000).catch(async (error) => {
+          throw new Error(`${error.message}\n${await showPages({ first, second, friend })}`);
+        });
+        await page.until('delivered', {}, (texts) => texts.length >= all.length, 10_000, 'every message');
+        assert.deepEqual(sorted(await page.delivered()), all, 'each message once');
+        assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
+      }
+      await until(async () => (await health()).connections === others + 1, 10_000, 'one connection for the two tabs');
+    });
+
     test('a frozen leading tab: another takes over in time, nothing lost or doubled, and the thawed tab steps down', {
       skip: name === 'chromium' ? false : 'stopping a page takes the DevTools protocol (Chromium)',
     }, async () => {

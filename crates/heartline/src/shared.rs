@@ -13,7 +13,10 @@
 //! - When a new leader is announced, each follower sends it its unacknowledged frames again,
 //!   in order; a promoted follower sends its own through its new connection.
 //! - A tab's `close()` ends its own subscription; the socket closes when the last subscriber
-//!   leaves, or at once for a close-for-all. A follower that vanishes without a word (a crash)
+//!   leaves, or at once for a close-for-all. A closed tab leaves the lock's queue until it
+//!   opens again, and a leading tab that closes steps down, handing what its connection still
+//!   queues to the next leader: the tab that leads is always one whose application wants the
+//!   connection (and greets the server on it). A follower that vanishes without a word (a crash)
 //!   stops counting after [`LEASE_MS`] without an `Alive`.
 //! - A frozen leader (its page alive, its event loop stopped) keeps its lock, so the queue
 //!   never moves: the leader beats every quarter of the takeover time
@@ -244,10 +247,28 @@ pub enum Action<P, I> {
     SendOwn(P),
     /// Leader: open the connection (no-op if open).
     Open,
-    /// Leader: its application closed while other tabs keep the connection: drop the frames
-    /// it queued on the connection ([`Machine::discard_own`](crate::Machine::discard_own)),
-    /// and tell it how many ([`Event::Discarded`]).
+    /// Leader: its application closed: drop the frames it queued on the connection
+    /// ([`Machine::discard_own`](crate::Machine::discard_own)), and tell it how many
+    /// ([`Event::Discarded`]).
     DiscardOwn,
+    /// Leader: its application closed, so it stops leading: a tab whose application still
+    /// wants the connection leads it next (an application greets the server from the tab that
+    /// leads: one whose application is gone would leave the others on a connection nobody
+    /// greets again). Take what the connection still queues; with `hand_over` (other tabs
+    /// are subscribed) post it as [`Wire::Orphans`] for the next leader, else give it to
+    /// [`SharedCore::adopt_own`] (kept for this tab's next `open()`, or reported discarded).
+    /// Then close the connection with this code and reason, and drop it.
+    StepDown {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+        /// Other tabs are subscribed: what is left goes to the next leader.
+        hand_over: bool,
+    },
+    /// This tab's application no longer wants the connection: let the lock go (or leave its
+    /// queue) until its next `open()`, so that a tab closed never leads the others.
+    Withdraw,
     /// Leader: close the connection with this code and reason.
     Close {
         /// Close code.
@@ -277,7 +298,7 @@ pub enum Action<P, I> {
     Steal,
     /// Leader: this tab no longer leads: take back the frames its connection has not sent (give
     /// them to [`SharedCore::adopt_own`]), drop the connection, let the lock go and queue for
-    /// it again.
+    /// it again if its application wants the connection ([`SharedCore::wants_lead`]).
     Resign,
 }
 
@@ -629,60 +650,62 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// last. Frames this follower has not had acknowledged are dropped (reported as
     /// `Discarded`, as a single connection's close drops its queue), unless it keeps them
     /// ([`with_kept_on_close`](Self::with_kept_on_close)): then they go to the leader again at
-    /// its next `open()`. A leader's own frames still queued on the connection that stays for
-    /// the others are dropped the same way ([`Action::DiscardOwn`]).
+    /// its next `open()`. A closed tab leaves the lock's queue until its next `open()`
+    /// ([`Action::Withdraw`]). A leading tab steps down ([`Action::StepDown`]): its own frames
+    /// still queued are dropped the same way ([`Action::DiscardOwn`]), what else its
+    /// connection holds goes to the next leader, and a tab whose application wants the
+    /// connection leads it from then on, with a connection of its own.
     ///
     /// ```
     /// use heartline::shared::{Action, SharedCore, Wire};
     /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
     /// tab.open(0);
     /// let bye = Wire::Bye { tab: 7, code: 1000, reason: "done".into() };
-    /// assert!(tab.close(1000, "done").unwrap().contains(&Action::Post(bye)));
+    /// let out = tab.close(1000, "done").unwrap();
+    /// assert!(out.contains(&Action::Post(bye)) && out.contains(&Action::Withdraw));
     /// ```
     pub fn close(&mut self, code: u16, reason: &str) -> Result<Actions<P, I>, CloseError> {
         validate_close(code, reason)?;
         let mut out = Vec::new();
         let before = self.status();
-        if !self.subscribed {
-            if !self.started {
-                // Closed before it was ever opened: it stops, and what it queued is dropped,
-                // as a connection of its own does (a later `open()` must not send it). A tab
-                // granted the lead meanwhile holds its frames on its connection.
-                self.started = true;
-                if !self.keep_on_close {
-                    self.discard_unacked(&mut out);
-                    if self.leading {
-                        out.push(Action::DiscardOwn);
-                    }
-                }
-                self.report_status_change(before, &mut out);
-            }
+        if self.started && !self.subscribed {
             return Ok(out);
         }
+        let was_subscribed = self.subscribed;
         self.subscribed = false;
         self.started = true;
         if !self.keep_on_close {
             self.discard_unacked(&mut out);
         }
         if self.leading {
-            if self.subscribers.is_empty() {
-                out.push(Action::Close {
-                    code,
-                    reason: reason.to_owned(),
-                });
-            } else if !self.keep_on_close {
-                // The connection stays for the others: only this tab's frames go.
-                out.push(Action::DiscardOwn);
-            }
-        } else {
+            self.step_down(code, reason, &mut out);
+        } else if was_subscribed {
             out.push(Action::Post(Wire::Bye {
                 tab: self.tab,
                 code,
                 reason: reason.to_owned(),
             }));
         }
+        out.push(Action::Withdraw);
         self.report_status_change(before, &mut out);
         Ok(out)
+    }
+
+    /// Whether this tab's application wants the connection (it was never closed, or opened
+    /// again since): only such a tab queues for the lock, so the tab that leads is one whose
+    /// application is there to greet the server.
+    ///
+    /// ```
+    /// let mut tab: heartline::shared::SharedCore<String, String> =
+    ///     heartline::shared::SharedCore::new(7, Default::default());
+    /// assert!(tab.wants_lead());
+    /// tab.close(1000, "").unwrap();
+    /// assert!(!tab.wants_lead());
+    /// tab.open(0);
+    /// assert!(tab.wants_lead());
+    /// ```
+    pub fn wants_lead(&self) -> bool {
+        self.subscribed || !self.started
     }
 
     /// Closes the connection for every tab.
@@ -1142,7 +1165,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// A former leader's own frames its connection never sent: they become this follower's,
     /// numbered after the others, for the next leader (outside the outbox limits: they were
-    /// accepted already).
+    /// accepted already). A tab whose application closed reports them discarded, unless it
+    /// keeps its outbox on close ([`with_kept_on_close`](Self::with_kept_on_close)): then they
+    /// go at its next `open()`.
     ///
     /// ```
     /// let mut tab: heartline::shared::SharedCore<String, String> =
@@ -1156,7 +1181,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if frames.is_empty() {
             return out;
         }
-        if !self.subscribed {
+        if !self.subscribed && !self.keep_on_close {
             out.push(Action::Report(Event::Discarded {
                 frames: frames.len(),
             }));
@@ -1493,13 +1518,33 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.subscribed = false;
         self.discard_unacked(out);
         if self.leading {
+            // Every tab closes: nothing is handed over.
             self.subscribers.clear();
-            out.push(Action::Close {
-                code,
-                reason: reason.to_owned(),
-            });
+            self.step_down(code, reason, out);
         }
+        out.push(Action::Withdraw);
         self.report_status_change(before, out);
+    }
+
+    /// Leader whose application closed: it stops leading, and hands what its connection holds
+    /// to the next leader if other tabs are subscribed ([`Action::StepDown`]).
+    fn step_down(&mut self, code: u16, reason: &str, out: &mut Actions<P, I>) {
+        if !self.keep_on_close {
+            out.push(Action::DiscardOwn);
+        }
+        out.push(Action::StepDown {
+            code,
+            reason: reason.to_owned(),
+            hand_over: !self.subscribers.is_empty(),
+        });
+        self.leading = false;
+        self.leader = None;
+        self.writable = false;
+        self.suspect_until = None;
+        self.subscribers.clear();
+        self.stealing = false;
+        self.status = Status::Closed;
+        out.push(Action::Post(Wire::Resign { tab: self.tab }));
     }
 
     fn on_leader(

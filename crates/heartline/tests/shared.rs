@@ -551,12 +551,14 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
     let mut tabs = tabs(&key, 3).await;
     let first = leader(&tabs);
     let others: Vec<usize> = (0..3).filter(|i| *i != first).collect();
-    // The leader's own close: it stops, the others carry on over its socket.
+    // The leader's own close: it stops, and one of the others leads with a socket of its own
+    // (a tab whose application is there leads), so they carry on.
     tabs[first].socket().close(1000, "this tab only").unwrap();
     assert_eq!(tabs[first].socket().status(), Status::Stopped);
+    let next = new_leader(&tabs, &others, 5_000).await;
     tabs[others[0]].socket().send_text("still-here").unwrap();
     tabs[others[0]]
-        .until(3_000, "an echo", |n| {
+        .until(5_000, "an echo", |n| {
             text(n).as_deref() == Some("still-here")
         })
         .await;
@@ -567,17 +569,32 @@ async fn a_tab_close_is_its_own_and_the_last_tab_closes_the_socket() {
         .filter_map(text)
         .collect();
     assert!(heard.is_empty(), "a closed tab hears nothing: {heard:?}");
-    tabs[others[0]].socket().close(1000, "second").unwrap();
+    server_until(&key, 3_000, |s| s["open_now"] == 1).await;
+    // A follower's close is its own: the leader keeps the socket.
+    let follower = if next == others[0] {
+        others[1]
+    } else {
+        others[0]
+    };
+    tabs[follower].socket().close(1000, "second").unwrap();
+    tabs[next].socket().send_text("after-second").unwrap();
+    tabs[next]
+        .until(3_000, "an echo", |n| {
+            text(n).as_deref() == Some("after-second")
+        })
+        .await;
     assert_eq!(stats(&key).await["open_now"], 1);
-    tabs[others[1]].socket().close(4000, "last").unwrap();
+    tabs[next].socket().close(4000, "last").unwrap();
     let stats = server_until(&key, 3_000, |s| s["open_now"] == 0).await;
-    assert_eq!(stats["opened"], 1, "{stats}");
+    assert_eq!(stats["opened"], 2, "{stats}");
+    let closes = stats["closes"].as_array().cloned().unwrap_or_default();
     assert_eq!(
-        stats["closes"][0]["code"], 4000,
+        closes.last().map(|close| close["code"].clone()),
+        Some(serde_json::json!(4000)),
         "closed with the last tab's code: {stats}"
     );
     // A tab that opens again reopens it.
-    tabs[others[0]].socket().open();
+    tabs[follower].socket().open();
     server_until(&key, 3_000, |s| s["open_now"] == 1).await;
 }
 
@@ -631,11 +648,12 @@ async fn dropped_with_frames_not_sent_yet(keep: bool) {
     assert_eq!(stats(&key).await["received"], serde_json::json!([]));
 }
 
-/// A leading tab whose application closes while another tab keeps the connection: what it
+/// A leading tab whose application closes while another tab still wants the connection: what it
 /// queued while the connection was down is dropped and reported, not sent at the next open (the
-/// app did not ask to keep it); the other tab's frame goes out.
+/// app did not ask to keep it); the other tab leads, on a socket of its own, and its frame goes
+/// out.
 #[wasm_bindgen_test]
-async fn a_leaders_close_drops_what_it_queued_while_another_tab_keeps_the_connection() {
+async fn a_leaders_close_drops_what_it_queued_and_the_next_leader_sends_the_others() {
     let key = unique_key("shared-leader-close");
     // The first connection drops (1006) after a second; the next ones echo. A reconnect waits
     // 1 s, so the sends and the close below happen while it is down.
@@ -659,6 +677,7 @@ async fn a_leaders_close_drops_what_it_queued_while_another_tab_keeps_the_connec
             *n == Notice::Event(Event::Discarded { frames: 1 })
         })
         .await;
+    new_leader(&tabs, &[other], 5_000).await;
     // At an open the leader's queued frames go first and the others' behind them: once the
     // other tab's frame arrived, the leader's would have.
     until_received(&key, "b-", 1, 5_000).await;
@@ -1192,21 +1211,23 @@ async fn removing_the_leading_frame_hands_over_with_no_frame_lost_or_doubled() {
     connections_are(&key, 2, 1).await;
 }
 
-/// A page that goes runs no destructor; the follower's `pagehide` says goodbye, so a leader whose
-/// own application closed does not keep the socket for it for the whole lease (150 s).
+/// A page that goes runs no destructor: the leading frame's application closes and the other
+/// frame leads; when its page goes, its `pagehide` hands over (nobody is left) and the socket
+/// closes with the page, not after a follower's lease (150 s).
 #[wasm_bindgen_test]
 async fn when_the_last_frame_using_the_socket_goes_the_socket_closes() {
     let key = unique_key("shared-frames-last");
     let tabs = frame_tabs(&key, 2).await;
     let leader = frame_leader(&tabs);
     let follower = 1 - leader;
-    // The leading frame's application closes; the follower still uses the socket.
+    // The leading frame's application closes; the other frame still uses the connection, and
+    // leads it now.
     tabs[leader].close();
     tabs[follower].send("f0");
     frames_received(&tabs[follower..=follower], &["f"], &["f0".to_string()]).await;
-    assert_eq!(stats(&key).await["open_now"], 1);
-    // The follower's page goes: the last tab using the socket.
+    server_until(&key, 3_000, |s| s["open_now"] == 1).await;
+    // That page goes: the last tab using the connection.
     tabs[follower].navigate_away();
     let stats = server_until(&key, 3_000, |s| s["open_now"] == 0).await;
-    assert_eq!(stats["opened"], 1, "{stats}");
+    assert_eq!(stats["opened"], 2, "{stats}");
 }

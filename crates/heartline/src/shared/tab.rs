@@ -271,6 +271,10 @@ impl SharedTab {
 
     pub(crate) fn open(&self) {
         self.inner.run(|core, now| core.open(now));
+        // A tab closed left the lock's queue: it queues again.
+        if self.inner.election.borrow().is_none() {
+            self.inner.requeue();
+        }
     }
 
     pub(crate) fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
@@ -519,9 +523,10 @@ impl TabInner {
     }
 
     /// Queues for the lock again (after a failed steal, or stepping down); not while the page
-    /// is in the back/forward cache.
+    /// is in the back/forward cache, nor while its application is closed.
     fn requeue(self: &Rc<Self>) {
-        if self.cached.get() {
+        let wants = self.core.try_borrow().is_ok_and(|core| core.wants_lead());
+        if self.cached.get() || !wants {
             return;
         }
         if let Err(error) = self.queue(false) {
@@ -629,6 +634,12 @@ impl TabInner {
                     }
                 }
                 Action::Resign => self.resign(),
+                Action::StepDown {
+                    code,
+                    reason,
+                    hand_over,
+                } => self.step_down(code, &reason, hand_over),
+                Action::Withdraw => self.withdraw(),
                 Action::Adopt(frames) => {
                     if let Some(conn) = self.connection() {
                         conn.adopt(frames);
@@ -660,6 +671,40 @@ impl TabInner {
             );
         }
         post(&self.channel.borrow(), Wire::Resign { tab });
+    }
+
+    /// Leader whose application closed ([`Action::StepDown`]): what its connection still
+    /// queues goes to the next leader (`hand_over`) or back to this tab's core; the socket
+    /// closes with the application's code; its notices are not heard any more.
+    fn step_down(self: &Rc<Self>, code: u16, reason: &str, hand_over: bool) {
+        self.conn_id.set(self.conn_id.get() + 1);
+        let conn = self
+            .conn
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut conn| conn.take());
+        let Some(conn) = conn else { return };
+        let rest = conn.take_queued();
+        if let Err(error) = conn.close(code, reason) {
+            web_sys::console::warn_1(&format!("heartline: closing the socket: {error}").into());
+        }
+        drop(conn);
+        if hand_over {
+            if !rest.is_empty() {
+                let tab = self.core.borrow().tab();
+                post(&self.channel.borrow(), Wire::Orphans { tab, frames: rest });
+            }
+        } else {
+            self.run(|core, _| core.adopt_own(rest));
+        }
+    }
+
+    /// The application closed: out of the lock's queue (a held lock is let go) until its next
+    /// `open()`; a steal on its way is ignored when granted.
+    fn withdraw(&self) {
+        self.steal_timer.borrow_mut().take();
+        self.election_id.set(self.election_id.get() + 1);
+        self.election.borrow_mut().take();
     }
 
     /// Leader: drops the frames this tab's application queued on the connection, and tells it

@@ -32,6 +32,10 @@ struct Tab {
     steal_asked: bool,
     /// Frozen: what the channel brought waits here, unread.
     frozen: Option<Vec<Wire<String, String>>>,
+    /// The code its connection was closed with when it stepped down.
+    closed_with: Option<(u16, String)>,
+    /// Out of the lock's queue (its application closed).
+    withdrawn: bool,
 }
 
 struct World {
@@ -63,6 +67,8 @@ impl World {
                         steal_planned: None,
                         steal_asked: false,
                         frozen: None,
+                        closed_with: None,
+                        withdrawn: false,
                     })
                 })
                 .collect(),
@@ -141,6 +147,33 @@ impl World {
                         conn.outbox
                             .splice(0..0, frames.into_iter().map(|frame| (frame, false)));
                     }
+                }
+                Action::StepDown {
+                    code,
+                    reason,
+                    hand_over,
+                } => {
+                    let Some(conn) = self.tab(i).conn.take() else {
+                        continue;
+                    };
+                    let rest: Vec<String> =
+                        conn.outbox.into_iter().map(|(frame, _)| frame).collect();
+                    self.tab(i).closed_with = Some((code, reason));
+                    if hand_over {
+                        if !rest.is_empty() {
+                            let tab = self.tab(i).core.tab();
+                            self.bus.push_back((i, Wire::Orphans { tab, frames: rest }));
+                        }
+                    } else {
+                        let more = self.tab(i).core.adopt_own(rest);
+                        self.execute(i, more);
+                    }
+                }
+                Action::Withdraw => {
+                    if self.lock == Some(i) {
+                        self.lock = None;
+                    }
+                    self.tab(i).withdrawn = true;
                 }
                 Action::Resign => {
                     let unsent: Vec<String> = self
@@ -305,11 +338,13 @@ impl World {
         self.run();
     }
 
+    /// How tab `i`'s connection was closed: the one it has, or the one it closed stepping down.
     fn closed_with(&mut self, i: usize) -> Option<(u16, String)> {
-        self.tab(i)
-            .conn
-            .as_ref()
-            .and_then(|c| c.closed_with.clone())
+        let tab = self.tab(i);
+        match tab.conn.as_ref() {
+            Some(conn) => conn.closed_with.clone(),
+            None => tab.closed_with.clone(),
+        }
     }
 
     /// Tab `i`'s loop stops: the channel's messages wait for it, its timers do not run.
@@ -405,6 +440,18 @@ impl World {
     }
 
     /// Leader 0 elected, every tab open, the socket open.
+    /// Tab 0 leads without ever being opened by its application (a handle made with `new`,
+    /// not opened yet); the others are open, and its socket is open for them.
+    fn headless(tabs: usize) -> Self {
+        let mut world = Self::new(tabs);
+        world.promote(0);
+        for i in 1..tabs {
+            world.open(i);
+        }
+        world.connect(0);
+        world
+    }
+
     fn started(tabs: usize) -> Self {
         let mut world = Self::new(tabs);
         world.promote(0);
@@ -558,12 +605,9 @@ fn frames_the_socket_could_not_take_wait_in_order_for_the_next_open() {
 
 #[test]
 fn a_tab_close_ends_its_subscription_and_the_last_tab_closes_the_socket() {
-    let mut world = World::started(3);
-    world.close(0, 1000);
-    assert_eq!(world.closed_with(0), None, "two followers still want it");
-    assert_eq!(world.tab(0).core.status(), Status::Stopped);
+    let mut world = World::headless(3);
     world.close(1, 1000);
-    assert_eq!(world.closed_with(0), None);
+    assert_eq!(world.closed_with(0), None, "tab 2 still wants it");
     assert!(world
         .tab(1)
         .reports
@@ -578,6 +622,31 @@ fn a_tab_close_ends_its_subscription_and_the_last_tab_closes_the_socket() {
         world.tab(1).core.send("late".into()),
         Err(SendError::NotOpen { .. })
     ));
+}
+
+#[test]
+fn a_leaders_close_hands_the_lead_to_a_tab_that_still_wants_the_connection() {
+    let mut world = World::started(3);
+    world.close(0, 1000);
+    // Its socket closes and it leaves the lock: a tab whose application is there leads, and
+    // greets the server on a connection of its own.
+    assert_eq!(world.closed_with(0), Some((1000, "bye".into())));
+    assert!(world.tab(0).withdrawn);
+    assert!(!world.tab(0).core.is_leader());
+    assert_eq!(world.tab(0).core.status(), Status::Stopped);
+    world.send(1, "a1");
+    world.promote(1);
+    world.connect(1);
+    world.send(2, "b1");
+    assert_eq!(world.server, ["a1", "b1"]);
+    assert_eq!(world.leaders(), [1]);
+    // Opened again, the tab follows the new leader.
+    world.open(0);
+    assert!(world.tab(0).core.wants_lead());
+    world.send(0, "c1");
+    assert_eq!(world.server, ["a1", "b1", "c1"]);
+    assert_eq!(world.tab(0).core.status(), Status::Open);
+    assert_eq!(world.leaders(), [1]);
 }
 
 #[test]
@@ -609,8 +678,7 @@ fn a_tab_closed_before_it_was_ever_opened_stops_and_drops_what_it_queued() {
 
 #[test]
 fn a_follower_that_reopens_reopens_the_socket() {
-    let mut world = World::started(2);
-    world.close(0, 1000);
+    let mut world = World::headless(2);
     world.close(1, 1000);
     assert!(world.closed_with(0).is_some());
     let requests = world.tab(0).conn.as_ref().unwrap().open_requests;
@@ -636,8 +704,7 @@ fn close_for_all_stops_every_tab_and_the_socket() {
 
 #[test]
 fn a_crashed_follower_stops_keeping_the_socket_after_its_lease() {
-    let mut world = World::started(3);
-    world.close(0, 1000);
+    let mut world = World::headless(3);
     world.close(1, 1000);
     world.kill(2); // never says goodbye
     world.now = LEASE_MS - 1;
@@ -654,8 +721,7 @@ fn a_crashed_follower_stops_keeping_the_socket_after_its_lease() {
 
 #[test]
 fn a_live_follower_keeps_its_lease() {
-    let mut world = World::started(2);
-    world.close(0, 1000);
+    let mut world = World::headless(2);
     for step in 1..=5 {
         world.now = step * ALIVE_MS * 5;
         let alive = world.tick(1);
@@ -1021,9 +1087,11 @@ fn freezing_hands_the_lead_over_only_when_another_tab_could_take_it() {
 }
 
 #[test]
-fn a_leaders_close_drops_its_own_queued_frames_and_keeps_the_others_for_the_next_open() {
-    let mut world = World::started(2);
-    world.lose(0);
+fn a_leaders_close_drops_its_own_queued_frames_and_the_next_leader_sends_the_others() {
+    let mut world = World::started(3);
+    world.send(2, "b0");
+    // The socket dies holding the follower's frame (acknowledged already).
+    world.lose_holding(0, 1);
     world.send(0, "a1");
     world.send(1, "b1");
     world.close(0, 1000);
@@ -1031,22 +1099,33 @@ fn a_leaders_close_drops_its_own_queued_frames_and_keeps_the_others_for_the_next
         .tab(0)
         .reports
         .contains(&Event::Discarded { frames: 1 }));
-    world.connect(0);
-    assert_eq!(sent_by(&world.server, "a"), Vec::<&str>::new());
-    assert_eq!(sent_by(&world.server, "b"), ["b1"]);
+    world.promote(1);
+    world.connect(1);
+    assert_eq!(world.server, ["b0", "b1"]);
 }
 
 #[test]
 fn a_leader_that_keeps_its_outbox_on_close_sends_its_frames_at_the_next_open() {
-    let mut world = World::started(2);
-    let leader = world.tab(0);
-    let core = std::mem::replace(&mut leader.core, Core::new(0, Default::default()));
-    leader.core = core.with_kept_on_close(true);
-    world.lose(0);
-    world.send(0, "a1");
-    world.close(0, 1000);
-    world.connect(0);
-    assert_eq!(sent_by(&world.server, "a"), ["a1"]);
+    for tabs in [1, 2] {
+        let mut world = World::started(tabs);
+        let leader = world.tab(0);
+        let core = std::mem::replace(&mut leader.core, Core::new(0, Default::default()));
+        leader.core = core.with_kept_on_close(true);
+        world.lose(0);
+        world.send(0, "a1");
+        world.close(0, 1000);
+        assert!(world
+            .tab(0)
+            .reports
+            .iter()
+            .all(|r| !matches!(r, Event::Discarded { .. })));
+        // Alone, it keeps them for its own next open; else the next leader sends them.
+        let next = tabs - 1;
+        world.open(0);
+        world.promote(next);
+        world.connect(next);
+        assert_eq!(sent_by(&world.server, "a"), ["a1"], "{tabs} tabs");
+    }
 }
 
 /// Ticks `tab` a beat at a time from `from` until it plans a steal; the time it did, if
@@ -1078,9 +1157,7 @@ fn a_follower_cached_while_it_planned_a_steal_watches_the_leader_again_when_show
 
 #[test]
 fn a_follower_whose_page_goes_is_not_counted_so_the_last_tab_closes_the_socket() {
-    let mut world = World::started(2);
-    // The leading tab's application closes: the socket stays for the follower.
-    world.close(0, 1000);
+    let mut world = World::headless(2);
     assert_eq!(world.closed_with(0), None);
     // The follower's page goes: it says goodbye (no destructor runs), and the socket closes.
     let actions = world.tab(1).core.page_hidden();
@@ -1120,10 +1197,9 @@ fn a_follower_put_in_the_back_forward_cache_is_paused_until_the_leader_answers_i
 
 #[test]
 fn a_follower_whose_frames_the_leader_still_holds_stays_counted_when_its_page_goes() {
-    let mut world = World::started(2);
+    let mut world = World::headless(2);
     world.lose(0);
     world.send(1, "a1");
-    world.close(0, 1000);
     let actions = world.tab(1).core.page_hidden();
     assert_eq!(actions, [Action::Report(Event::Status(Status::Paused))]);
     // Still counted: its frame goes out when the socket is back.
@@ -1133,8 +1209,7 @@ fn a_follower_whose_frames_the_leader_still_holds_stays_counted_when_its_page_go
 
 #[test]
 fn a_frame_sent_after_the_pages_goodbye_reopens_the_socket_and_goes_out() {
-    let mut world = World::started(2);
-    world.close(0, 1000);
+    let mut world = World::headless(2);
     let actions = world.tab(1).core.page_hidden();
     world.execute(1, actions);
     world.run();
