@@ -402,7 +402,8 @@ impl Config {
     /// [Web Locks API](https://developer.mozilla.org/docs/Web/API/Web_Locks_API); the others
     /// reach it through a [`BroadcastChannel`](https://developer.mozilla.org/docs/Web/API/BroadcastChannel).
     /// Every tab keeps the same API: sends, status, notices, `close` (this tab only; the last
-    /// tab closes the socket) and `open`. Where either API is missing, each tab has its own
+    /// tab closes the socket, and a leading tab hands the lead to another, which opens a
+    /// socket of its own) and `open`. Where either API is missing, each tab has its own
     /// socket and is told so ([`Notice::Role`](crate::Notice::Role)). The leader's settings are
     /// used for the socket, so every tab should use the same config.
     ///

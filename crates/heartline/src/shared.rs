@@ -15,8 +15,9 @@
 //! - A tab's `close()` ends its own subscription; the socket closes when the last subscriber
 //!   leaves, or at once for a close-for-all. A closed tab leaves the lock's queue until it
 //!   opens again, and a leading tab that closes steps down, handing what its connection still
-//!   queues to the next leader: the tab that leads is always one whose application wants the
-//!   connection (and greets the server on it). A follower that vanishes without a word (a crash)
+//!   queues to the next leader, which opens a socket of its own: the tab that leads is one
+//!   whose application wants the connection (and greets the server on it), or one whose
+//!   application has not opened it yet (a handle made with `new`). A follower that vanishes without a word (a crash)
 //!   stops counting after [`LEASE_MS`] without an `Alive`.
 //! - A frozen leader (its page alive, its event loop stopped) keeps its lock, so the queue
 //!   never moves: the leader beats every quarter of the takeover time
@@ -195,9 +196,10 @@ pub enum Wire<P, I> {
         /// The former leader.
         tab: TabId,
     },
-    /// A leading tab going away hands over the frames its connection still held: a socket that
-    /// never sent them gave them back, and the tab closed before the next open (other tabs'
-    /// frames among them, acknowledged already). The next leader sends them before anything.
+    /// A leading tab going away (or whose application closed) hands over the frames its
+    /// connection still held: a socket that never sent them gave them back before the next
+    /// open (other tabs' frames among them, acknowledged already), and, from a close, the
+    /// followers' frames that waited for the socket. The next leader sends them before anything.
     Orphans {
         /// The former leader.
         tab: TabId,
@@ -255,7 +257,8 @@ pub enum Action<P, I> {
     /// wants the connection leads it next (an application greets the server from the tab that
     /// leads: one whose application is gone would leave the others on a connection nobody
     /// greets again). Take what the connection still queues; with `hand_over` (other tabs
-    /// are subscribed) post it as [`Wire::Orphans`] for the next leader, else give it to
+    /// are subscribed) post it, then `held`, as [`Wire::Orphans`] for the next leader, and give
+    /// the same to [`SharedCore::keep_handed_over`]; else give it to
     /// [`SharedCore::adopt_own`] (kept for this tab's next `open()`, or reported discarded).
     /// Then close the connection with this code and reason, and drop it.
     StepDown {
@@ -265,6 +268,8 @@ pub enum Action<P, I> {
         reason: String,
         /// Other tabs are subscribed: what is left goes to the next leader.
         hand_over: bool,
+        /// Followers' frames that waited for the socket, in order (acknowledged to them now).
+        held: Vec<P>,
     },
     /// This tab's application no longer wants the connection: let the lock go (or leave its
     /// queue) until its next `open()`, so that a tab closed never leads the others.
@@ -421,13 +426,24 @@ pub struct SharedCore<P, I> {
     peers: Vec<(TabId, u64)>,
     /// Leader: its loop was stopped; followers' frames wait until this time.
     suspect_until: Option<u64>,
-    /// Follower: a former leader's [`Wire::Orphans`], and that leader: sent if this tab leads
-    /// next, dropped once another tab leads (it has them too).
-    orphans: Option<(TabId, Vec<P>)>,
+    /// A former leader's [`Wire::Orphans`] (this tab's own, if it stepped down): sent if this
+    /// tab leads next, dropped once another tab leads (it has them too).
+    orphans: Option<Orphans<P>>,
     _inbound: std::marker::PhantomData<I>,
 }
 
 type Actions<P, I> = Vec<Action<P, I>>;
+
+/// Frames a former leader handed over ([`Wire::Orphans`]), kept until a leader is known.
+#[derive(Debug, PartialEq)]
+struct Orphans<P> {
+    /// The tab that handed them over.
+    from: TabId,
+    /// The highest term heard of when they were kept: that tab announcing itself again in a
+    /// later term leads again, and sends its own copy.
+    epoch: u64,
+    frames: Vec<P>,
+}
 
 impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// A follower with no leader known, not subscribed.
@@ -674,6 +690,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let was_subscribed = self.subscribed;
         self.subscribed = false;
         self.started = true;
+        // A takeover planned or asked for is dropped with the lock's queue ([`Action::Withdraw`]).
+        self.stealing = false;
+        self.probe_at = None;
         if !self.keep_on_close {
             self.discard_unacked(&mut out);
         }
@@ -802,8 +821,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out.push(Action::Lead);
         out.push(Action::Role(Role::Leader));
         // A former leader's frames were sent before this tab's unacknowledged ones.
-        if let Some((_, frames)) = self.orphans.take() {
-            out.push(Action::Adopt(frames));
+        if let Some(orphans) = self.orphans.take() {
+            out.push(Action::Adopt(orphans.frames));
         }
         self.unacked_bytes = 0;
         for (_, payload) in self.unacked.drain(..) {
@@ -1067,8 +1086,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// Follower: its page is going away (`pagehide`: closed, navigated from, or put in the
     /// back/forward cache). A page that goes drops nothing (no destructor runs), so without a
-    /// word the leader would count it for its whole lease, and keep the socket open for it after
-    /// its own application closed. A follower whose frames were all acknowledged says goodbye
+    /// word the leader would count it for its whole lease (and a leader whose application never
+    /// opened would keep the socket open for it). A follower whose frames were all acknowledged says goodbye
     /// (1000, "page hidden": the code the leader closes with if it was the last; a page may
     /// send only 1000 or 3000-4999); one whose frames the leader still holds stays counted, so
     /// they still go out. Its status is [`Status::Paused`] until the leader answers
@@ -1110,6 +1129,41 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// back/forward cache, deaf to the announcement that would tell it another tab sent them).
     pub(crate) fn forget_orphans(&mut self) {
         self.orphans = None;
+    }
+
+    /// A tab that stepped down ([`Action::StepDown`]): the frames it handed over. It keeps a
+    /// copy: the tabs it counted may never lead (one crashed within its lease, a page gone with
+    /// frames waiting), so if it leads again before another tab does, it sends them itself;
+    /// once another tab leads, it drops them (that tab has them).
+    ///
+    /// ```
+    /// use heartline::shared::{Action, SharedCore};
+    /// let mut tab: SharedCore<String, String> = SharedCore::new(7, Default::default());
+    /// tab.keep_handed_over(vec!["handed over".into()]);
+    /// assert!(tab.promote(0).contains(&Action::Adopt(vec!["handed over".into()])));
+    /// ```
+    pub fn keep_handed_over(&mut self, frames: Vec<P>) {
+        if !frames.is_empty() {
+            self.keep_orphans(self.tab, frames);
+        }
+    }
+
+    fn keep_orphans(&mut self, from: TabId, frames: Vec<P>) {
+        let epoch = self.max_epoch;
+        match &mut self.orphans {
+            Some(orphans) => {
+                orphans.from = from;
+                orphans.epoch = epoch;
+                orphans.frames.extend(frames);
+            }
+            None => {
+                self.orphans = Some(Orphans {
+                    from,
+                    epoch,
+                    frames,
+                })
+            }
+        }
     }
 
     /// Follower: its page is shown again from the back/forward cache (`pageshow`, persisted):
@@ -1382,13 +1436,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     out.push(Action::Adopt(frames));
                 } else if self.leader.is_none_or(|leader| leader == tab) {
                     // Kept until this tab leads, or another does.
-                    match &mut self.orphans {
-                        Some((from, held)) => {
-                            *from = tab;
-                            held.extend(frames);
-                        }
-                        None => self.orphans = Some((tab, frames)),
-                    }
+                    self.keep_orphans(tab, frames);
                 }
             }
             Wire::Resign { tab } => {
@@ -1516,6 +1564,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let before = self.status();
         self.started = true;
         self.subscribed = false;
+        self.stealing = false;
+        self.probe_at = None;
         self.discard_unacked(out);
         if self.leading {
             // Every tab closes: nothing is handed over.
@@ -1532,10 +1582,25 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         if !self.keep_on_close {
             out.push(Action::DiscardOwn);
         }
+        // Followers' frames waiting for the socket go in the handover too (a follower whose
+        // page went has them nowhere else); their tabs are told they went, so a live one does
+        // not hand them to the next leader a second time.
+        let mut held = Vec::new();
+        for (tab, subscriber) in &mut self.subscribers.0 {
+            if let Some(&(last, _)) = subscriber.pending.back() {
+                held.extend(subscriber.pending.drain(..).map(|(_, payload)| payload));
+                out.push(Action::Post(Wire::Ack {
+                    tab: *tab,
+                    seq: last,
+                    error: None,
+                }));
+            }
+        }
         out.push(Action::StepDown {
             code,
             reason: reason.to_owned(),
             hand_over: !self.subscribers.is_empty(),
+            held,
         });
         self.leading = false;
         self.leader = None;
@@ -1558,8 +1623,10 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         let before = self.status();
         let new_leader = self.leader != Some(tab);
         self.leader = Some(tab);
-        if self.orphans.as_ref().is_some_and(|(from, _)| *from != tab) {
-            // The new leader heard the same handover: it sends them.
+        let sent = |orphans: &Orphans<P>| orphans.from != tab || self.epoch > orphans.epoch;
+        if self.orphans.as_ref().is_some_and(sent) {
+            // The new leader heard the same handover, or is the tab that made it, leading
+            // again: it sends them.
             self.orphans = None;
         }
         self.status = status;

@@ -638,7 +638,8 @@ impl TabInner {
                     code,
                     reason,
                     hand_over,
-                } => self.step_down(code, &reason, hand_over),
+                    held,
+                } => self.step_down(code, &reason, hand_over, held),
                 Action::Withdraw => self.withdraw(),
                 Action::Adopt(frames) => {
                     if let Some(conn) = self.connection() {
@@ -674,28 +675,40 @@ impl TabInner {
     }
 
     /// Leader whose application closed ([`Action::StepDown`]): what its connection still
-    /// queues goes to the next leader (`hand_over`) or back to this tab's core; the socket
-    /// closes with the application's code; its notices are not heard any more.
-    fn step_down(self: &Rc<Self>, code: u16, reason: &str, hand_over: bool) {
+    /// queues, then the followers' frames it `held`, go to the next leader (`hand_over`, a
+    /// copy kept here) or back to this tab's core; the socket closes with the application's
+    /// code; its notices are not heard any more.
+    fn step_down(self: &Rc<Self>, code: u16, reason: &str, hand_over: bool, held: Vec<Outgoing>) {
         self.conn_id.set(self.conn_id.get() + 1);
         let conn = self
             .conn
             .try_borrow_mut()
             .ok()
             .and_then(|mut conn| conn.take());
-        let Some(conn) = conn else { return };
-        let rest = conn.take_queued();
-        if let Err(error) = conn.close(code, reason) {
-            web_sys::console::warn_1(&format!("heartline: closing the socket: {error}").into());
-        }
-        drop(conn);
-        if hand_over {
-            if !rest.is_empty() {
-                let tab = self.core.borrow().tab();
-                post(&self.channel.borrow(), Wire::Orphans { tab, frames: rest });
+        let mut rest = conn
+            .as_ref()
+            .map(|conn| conn.take_queued())
+            .unwrap_or_default();
+        if let Some(conn) = conn {
+            if let Err(error) = conn.close(code, reason) {
+                web_sys::console::warn_1(&format!("heartline: closing the socket: {error}").into());
             }
-        } else {
+        }
+        rest.extend(held);
+        if !hand_over {
             self.run(|core, _| core.adopt_own(rest));
+        } else if !rest.is_empty() {
+            let tab = self.core.borrow().tab();
+            post(
+                &self.channel.borrow(),
+                Wire::Orphans {
+                    tab,
+                    frames: rest.clone(),
+                },
+            );
+            if let Ok(mut core) = self.core.try_borrow_mut() {
+                core.keep_handed_over(rest);
+            }
         }
     }
 

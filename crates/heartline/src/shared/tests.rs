@@ -152,21 +152,22 @@ impl World {
                     code,
                     reason,
                     hand_over,
+                    held,
                 } => {
-                    let Some(conn) = self.tab(i).conn.take() else {
-                        continue;
-                    };
-                    let rest: Vec<String> =
-                        conn.outbox.into_iter().map(|(frame, _)| frame).collect();
+                    let conn = self.tab(i).conn.take();
+                    let mut rest: Vec<String> = conn
+                        .map(|conn| conn.outbox.into_iter().map(|(frame, _)| frame).collect())
+                        .unwrap_or_default();
+                    rest.extend(held);
                     self.tab(i).closed_with = Some((code, reason));
-                    if hand_over {
-                        if !rest.is_empty() {
-                            let tab = self.tab(i).core.tab();
-                            self.bus.push_back((i, Wire::Orphans { tab, frames: rest }));
-                        }
-                    } else {
+                    if !hand_over {
                         let more = self.tab(i).core.adopt_own(rest);
                         self.execute(i, more);
+                    } else if !rest.is_empty() {
+                        let tab = self.tab(i).core.tab();
+                        let frames = rest.clone();
+                        self.bus.push_back((i, Wire::Orphans { tab, frames }));
+                        self.tab(i).core.keep_handed_over(rest);
                     }
                 }
                 Action::Withdraw => {
@@ -221,6 +222,10 @@ impl World {
     }
 
     fn promote(&mut self, i: usize) {
+        assert!(
+            self.tab(i).core.wants_lead(),
+            "tab {i} is out of the lock's queue"
+        );
         self.lock = Some(i);
         let now = self.now;
         let actions = self.tab(i).core.promote(now);
@@ -229,6 +234,7 @@ impl World {
     }
 
     fn open(&mut self, i: usize) {
+        self.tab(i).withdrawn = false;
         let now = self.now;
         let actions = self.tab(i).core.open(now);
         self.execute(i, actions);
@@ -1119,9 +1125,12 @@ fn a_leader_that_keeps_its_outbox_on_close_sends_its_frames_at_the_next_open() {
             .reports
             .iter()
             .all(|r| !matches!(r, Event::Discarded { .. })));
-        // Alone, it keeps them for its own next open; else the next leader sends them.
+        // Alone, it keeps them for its own next open; else they go out on the connection the
+        // other tab leads now, as on the one they were queued on.
         let next = tabs - 1;
-        world.open(0);
+        if next == 0 {
+            world.open(0);
+        }
         world.promote(next);
         world.connect(next);
         assert_eq!(sent_by(&world.server, "a"), ["a1"], "{tabs} tabs");
@@ -1426,4 +1435,77 @@ fn a_tab_granted_the_lead_before_the_handover_arrives_still_sends_it_first() {
     world.run();
     world.connect(1);
     assert_eq!(world.server, ["a1", "b1", "a2", "a3"]);
+}
+
+#[test]
+fn a_tab_closed_while_it_planned_a_takeover_watches_the_leader_again_when_reopened() {
+    let mut world = World::started(2);
+    world.freeze(0);
+    let now = world.now;
+    let planned = plans_a_steal(&mut world.tab(1).core, now, 3 * TAKEOVER);
+    let planned = planned.expect("the silent leader is noticed");
+    // Closed before the steal: the lock's queue, and the steal with it, are left.
+    world.close(1, 1000);
+    world.now = planned;
+    world.open(1);
+    let again = plans_a_steal(&mut world.tab(1).core, planned + BEAT, 3 * TAKEOVER);
+    assert!(
+        again.is_some(),
+        "the reopened tab never watched the leader again"
+    );
+}
+
+#[test]
+fn a_leaders_close_hands_over_the_frames_a_gone_followers_page_left_with_it() {
+    let mut world = World::started(3);
+    world.lose(0);
+    world.send(1, "a1");
+    // Tab 1's page goes with its frame still held by the leader: it stays counted, and is gone.
+    let actions = world.tab(1).core.page_hidden();
+    world.execute(1, actions);
+    world.run();
+    world.kill(1);
+    world.send(2, "b1");
+    world.close(0, 1000);
+    world.promote(2);
+    world.connect(2);
+    assert_eq!(world.server, ["a1", "b1"], "each once, in order");
+}
+
+/// Tab 1's frame is held by the leader's dead socket when the leader's application closes.
+fn leader_closes_with_a_frame_its_dead_socket_gave_back() -> World {
+    let mut world = World::started(2);
+    world.send(1, "a1");
+    world.lose_holding(0, 1);
+    world
+}
+
+#[test]
+fn a_leader_that_closed_sends_what_it_handed_over_if_it_leads_again_first() {
+    let mut world = leader_closes_with_a_frame_its_dead_socket_gave_back();
+    // The only other tab crashed: still counted (its lease), it will never lead.
+    world.kill(1);
+    world.close(0, 1000);
+    world.open(0);
+    world.promote(0);
+    world.connect(0);
+    assert_eq!(world.server, ["a1"]);
+}
+
+#[test]
+fn a_tab_that_heard_a_handover_drops_it_when_the_tab_that_made_it_leads_again() {
+    let mut world = leader_closes_with_a_frame_its_dead_socket_gave_back();
+    world.close(0, 1000);
+    // Tab 1 keeps the handover, but its application closes too before it leads.
+    world.close(1, 1000);
+    world.open(0);
+    world.promote(0);
+    world.connect(0);
+    assert_eq!(world.server, ["a1"]);
+    // Tab 1 opens again, and then leads: what tab 0 sent again is not sent a second time.
+    world.open(1);
+    world.close(0, 1000);
+    world.promote(1);
+    world.connect(1);
+    assert_eq!(world.server, ["a1"], "sent once");
 }
