@@ -564,16 +564,27 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let socket = use_heartline((*config).clone(), on_notice.clone());
     *socket_slot.borrow_mut() = Some(socket.clone());
 
-    // The outbox follows the state into localStorage, shared by this nickname's tabs.
+    // Another tab's saves of the outbox, counted (the count in a cell: the listener's handle is
+    // from its first render): this tab saves again after each one.
+    let outbox_heard = use_state(|| 0_u32);
+    let outbox_saves = use_mut_ref(|| 0_u32);
+    // The outbox follows the state into localStorage, shared by this nickname's tabs. Saved
+    // again when another tab saved: two tabs' writes at once can leave in storage only one
+    // tab's (each tab's storage is a copy the browser syncs later), and the tab that pumps the
+    // outbox must still see the other's message.
     {
         let (me, store, done) = (props.me.clone(), props.store.clone(), state.done.clone());
-        use_effect_with(state.pending.clone(), move |pending| {
-            store.save_outbox(&me.room, &me.nick, pending, &done);
-        });
+        use_effect_with(
+            (state.pending.clone(), *outbox_heard),
+            move |(pending, _)| {
+                store.save_outbox(&me.room, &me.nick, pending, &done);
+            },
+        );
     }
     // Another tab saved the outbox: take in what it wrote (the leading tab sends it).
     {
         let (me, store, state) = (props.me.clone(), props.store.clone(), state.clone());
+        let (heard, saves) = (outbox_heard.clone(), outbox_saves.clone());
         use_effect_with(shared_key.clone(), move |_| {
             let key = store.outbox_storage_key(&me.room, &me.nick);
             let listener = web_sys::window().map(|window| {
@@ -583,6 +594,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         .is_some_and(|event| event.key().as_deref() == Some(key.as_str()));
                     if ours {
                         state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
+                        let count = saves.borrow().wrapping_add(1);
+                        *saves.borrow_mut() = count;
+                        heard.set(count);
                     }
                 })
             });

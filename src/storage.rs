@@ -139,7 +139,8 @@ impl Store {
     /// Saves the pending messages of a room, with those another tab saved that this one has
     /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing; when the
     /// uploads do not fit the browser's quota, saves the texts alone. False if even that was
-    /// refused.
+    /// refused. What is stored already is not written again: a write tells every other tab,
+    /// and a tab that hears one saves again (below), which must end.
     pub fn save_outbox(
         &self,
         room: &str,
@@ -159,12 +160,11 @@ impl Store {
             .collect();
         let pending: Vec<&Pending> = pending.iter().chain(&others).collect();
         let key = outbox_key(room, nick);
+        let stored = self.get(&key);
         let save = |keep: &dyn Fn(&Pending) -> bool| {
             let kept: Vec<&Pending> = pending.iter().copied().filter(|p| keep(p)).collect();
-            self.set(
-                &key,
-                &serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into()),
-            )
+            let json = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
+            stored.as_deref() == Some(json.as_str()) || self.set(&key, &json)
         };
         save(&|p| p.persistable())
             || save(&|p| matches!(p.body, crate::state::PendingBody::Text { .. }))

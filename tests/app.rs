@@ -326,3 +326,44 @@ fn credentials_are_made_once_and_a_welcome_never_replaces_a_kept_secret() {
         "kept when none was"
     );
 }
+
+/// Two tabs writing the shared outbox at once can leave in storage only one tab's write (each
+/// tab's storage is a copy the browser syncs later): the other tab's pending message would then
+/// be in no tab but its own, and the tab that sends the outbox would never see it. A tab that
+/// hears another tab's save writes its own pending messages again if storage lacks them.
+#[wasm_bindgen_test]
+async fn an_outbox_another_tab_overwrote_is_saved_again() {
+    use heartline_chat::storage::Store;
+    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let (room, nick) = (unique("room"), unique("dee"));
+    let root = mount_in(&namespace).await;
+    join(&root, &nick, &room).await;
+    pending_while_disconnected(&root, "kept here").await;
+    let store = Store::new(&namespace);
+    let texts = |store: &Store| -> Vec<String> {
+        store
+            .load_outbox(&room, &nick)
+            .iter()
+            .map(|p| format!("{:?}", p.body))
+            .collect()
+    };
+    assert!(texts(&store).concat().contains("kept here"));
+    // Another tab's write, made without this tab's message, and the event that tells of it.
+    let key = store.outbox_storage_key(&room, &nick);
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.set_item(&key, "[]").unwrap();
+    let init = web_sys::StorageEventInit::new();
+    init.set_key(Some(&key));
+    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
+    web_sys::window().unwrap().dispatch_event(&event).unwrap();
+    let start = js_sys::Date::now();
+    while !texts(&store).concat().contains("kept here") {
+        assert!(
+            js_sys::Date::now() - start < 2_000.0,
+            "never saved again: {:?}",
+            texts(&store)
+        );
+        yew::scheduler::flush().await;
+        TimeoutFuture::new(20).await;
+    }
+}
