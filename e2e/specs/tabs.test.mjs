@@ -77,20 +77,27 @@ function watchConnections(limit) {
 
 const sorted = (list) => [...list].sort();
 
+// A friend in a room of its own, then a person's first tab joined there: the friend, the
+// person's browser context (its next pages are the person's other tabs) and first tab, and
+// the server's connection count before the person's.
+async function friendAndPerson(browser, nick) {
+  const room = uniqueRoom();
+  const friendContext = await browser.newContext();
+  const friend = new Ui(await friendContext.newPage(base));
+  await friend.join('friend', room);
+  const others = (await health()).connections; // the friend, and anything of earlier tests
+  const context = await browser.newContext();
+  const first = new Ui(await context.newPage(base));
+  await first.join(nick, room);
+  return { friend, others, context, first };
+}
+
 for (const name of BROWSERS) {
   describe(`three tabs share one connection (${name})`, () => {
     const browser = suiteBrowser(name);
 
     test('closing the leading tab mid-conversation: the others carry on, nothing lost or doubled, one connection at a time', async () => {
-      const room = uniqueRoom();
-      const friendContext = await browser.newContext();
-      const friend = new Ui(await friendContext.newPage(base));
-      await friend.join('friend', room);
-      const others = (await health()).connections; // the friend, and anything of earlier tests
-
-      const context = await browser.newContext();
-      const leader = new Ui(await context.newPage(base));
-      await leader.join('trio', room);
+      const { friend, others, context, first: leader } = await friendAndPerson(browser, 'trio');
       const watch = watchConnections(others + 1);
       let seen;
       try {
@@ -149,15 +156,7 @@ for (const name of BROWSERS) {
     });
 
     test('Disconnect in the leading tab: the other tab of the person sends at once, and Reconnect brings the first back as a follower', async () => {
-      const room = uniqueRoom();
-      const friendContext = await browser.newContext();
-      const friend = new Ui(await friendContext.newPage(base));
-      await friend.join('friend', room);
-      const others = (await health()).connections;
-
-      const context = await browser.newContext();
-      const first = new Ui(await context.newPage(base));
-      await first.join('pair', room);
+      const { friend, others, context, first } = await friendAndPerson(browser, 'pair');
       const second = new Ui(await context.newPage(base));
       await second.statusIs('Connected', 15_000);
       await first.say('before the disconnect');
@@ -195,20 +194,25 @@ for (const name of BROWSERS) {
         assert.deepEqual(await page.do('outbox'), [], 'nothing left pending');
       }
       await until(async () => (await health()).connections === others + 1, 10_000, 'one connection for the two tabs');
+
+      // Disconnect in the following tab now: the leading one goes on alone; back, the first
+      // tab is shown what was said while it was away (no close reached it to say it was).
+      await first.clickWhenReady('Disconnect');
+      await first.statusIs('Disconnected', 10_000);
+      await friend.say('while the follower was away');
+      await second.logHas('while the follower was away');
+      await first.clickWhenReady('Reconnect now');
+      await first.statusIs('Connected', 15_000);
+      await first.logHas('while the follower was away', 15_000).catch(async (error) => {
+        throw new Error(`${error.message}\n${await showPages({ first, second, friend })}`);
+      });
+      assert.equal((await health()).connections, others + 1, 'still one connection for the two tabs');
     });
 
     test('a frozen leading tab: another takes over in time, nothing lost or doubled, and the thawed tab steps down', {
       skip: name === 'chromium' ? false : 'stopping a page takes the DevTools protocol (Chromium)',
     }, async () => {
-      const room = uniqueRoom();
-      const friendContext = await browser.newContext();
-      const friend = new Ui(await friendContext.newPage(base));
-      await friend.join('friend', room);
-      const others = (await health()).connections;
-
-      const context = await browser.newContext();
-      const leader = new Ui(await context.newPage(base));
-      await leader.join('frozen', room);
+      const { friend, others, context, first: leader } = await friendAndPerson(browser, 'frozen');
       const tab2 = new Ui(await context.newPage(base));
       const tab3 = new Ui(await context.newPage(base));
       for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);

@@ -1067,12 +1067,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             return out;
         }
         let before = self.status();
-        self.leading = false;
-        self.leader = None;
-        self.writable = false;
-        self.suspect_until = None;
-        self.subscribers.clear();
-        self.stealing = false;
+        self.stop_leading();
         self.heard(now);
         self.status = Status::Connecting { attempt: 0 };
         out.push(Action::Resign);
@@ -1602,14 +1597,19 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             hand_over: !self.subscribers.is_empty(),
             held,
         });
+        self.stop_leading();
+        self.status = Status::Closed;
+        out.push(Action::Post(Wire::Resign { tab: self.tab }));
+    }
+
+    /// Leader no more: it follows no one until a leader announces itself.
+    fn stop_leading(&mut self) {
         self.leading = false;
         self.leader = None;
         self.writable = false;
         self.suspect_until = None;
         self.subscribers.clear();
         self.stealing = false;
-        self.status = Status::Closed;
-        out.push(Action::Post(Wire::Resign { tab: self.tab }));
     }
 
     fn on_leader(

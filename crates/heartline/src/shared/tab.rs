@@ -539,16 +539,7 @@ impl TabInner {
     /// This tab no longer leads: its unsent frames go to the next leader, its socket closes,
     /// and it queues for the lock again.
     fn resign(self: &Rc<Self>) {
-        self.conn_id.set(self.conn_id.get() + 1);
-        let conn = self
-            .conn
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut conn| conn.take());
-        let unsent = conn
-            .as_ref()
-            .map(|conn| conn.take_queued())
-            .unwrap_or_default();
+        let (conn, unsent) = self.take_connection();
         drop(conn);
         self.requeue();
         self.run(|core, _| core.adopt_own(unsent));
@@ -679,16 +670,7 @@ impl TabInner {
     /// copy kept here) or back to this tab's core; the socket closes with the application's
     /// code; its notices are not heard any more.
     fn step_down(self: &Rc<Self>, code: u16, reason: &str, hand_over: bool, held: Vec<Outgoing>) {
-        self.conn_id.set(self.conn_id.get() + 1);
-        let conn = self
-            .conn
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut conn| conn.take());
-        let mut rest = conn
-            .as_ref()
-            .map(|conn| conn.take_queued())
-            .unwrap_or_default();
+        let (conn, mut rest) = self.take_connection();
         if let Some(conn) = conn {
             if let Err(error) = conn.close(code, reason) {
                 web_sys::console::warn_1(&format!("heartline: closing the socket: {error}").into());
@@ -710,6 +692,22 @@ impl TabInner {
                 core.keep_handed_over(rest);
             }
         }
+    }
+
+    /// Takes the leader's connection (its notices are not heard any more) and the frames it
+    /// still queues.
+    fn take_connection(&self) -> (Option<Rc<Connection>>, Vec<Outgoing>) {
+        self.conn_id.set(self.conn_id.get() + 1);
+        let conn = self
+            .conn
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut conn| conn.take());
+        let queued = conn
+            .as_ref()
+            .map(|conn| conn.take_queued())
+            .unwrap_or_default();
+        (conn, queued)
     }
 
     /// The application closed: out of the lock's queue (a held lock is let go) until its next
