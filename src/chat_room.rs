@@ -564,22 +564,26 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let socket = use_heartline((*config).clone(), on_notice.clone());
     *socket_slot.borrow_mut() = Some(socket.clone());
 
-    // Another tab's saves of the outbox, counted (the count in a cell: the listener's handle is
-    // from its first render): this tab saves again after each one.
-    let outbox_heard = use_state(|| 0_u32);
-    let outbox_saves = use_mut_ref(|| 0_u32);
-    // The outbox follows the state into localStorage, shared by this nickname's tabs. Saved
-    // again when another tab saved: two tabs' writes at once can leave in storage only one
-    // tab's (each tab's storage is a copy the browser syncs later), and the tab that pumps the
-    // outbox must still see the other's message.
+    // The outbox follows the state into localStorage, shared by this nickname's tabs.
     {
         let (me, store, done) = (props.me.clone(), props.store.clone(), state.done.clone());
-        use_effect_with(
-            (state.pending.clone(), *outbox_heard),
-            move |(pending, _)| {
-                store.save_outbox(&me.room, &me.nick, pending, &done);
-            },
-        );
+        use_effect_with(state.pending.clone(), move |pending| {
+            store.save_outbox(&me.room, &me.nick, pending, &done);
+        });
+    }
+    // Another tab's saves of the outbox, counted (the count in a cell: the listener's handle is
+    // from its first render). Two tabs' writes at once can leave in storage only one tab's (each
+    // tab's storage is a copy the browser syncs later), and the tab that pumps the outbox must
+    // still see the other's message: a tab that hears a save lacking one of its messages adds
+    // it back. It only adds (after what is stored, dropping nothing another tab stored), so
+    // tabs that answer each other's writes this way stop.
+    let outbox_heard = use_state(|| 0_u32);
+    let outbox_saves = use_mut_ref(|| 0_u32);
+    {
+        let (me, store, pending) = (props.me.clone(), props.store.clone(), state.pending.clone());
+        use_effect_with(*outbox_heard, move |_| {
+            store.add_missing_to_outbox(&me.room, &me.nick, &pending);
+        });
     }
     // Another tab saved the outbox: take in what it wrote (the leading tab sends it).
     {

@@ -136,11 +136,31 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Adds to the stored outbox the messages of `pending` that wait for their ack, fit in
+    /// storage and are not there (another tab's write, made at the same moment as this tab's,
+    /// replaced them); writes nothing if none is missing. It only adds, so tabs answering each
+    /// other's writes this way stop once every tab's messages are stored.
+    pub fn add_missing_to_outbox(&self, room: &str, nick: &str, pending: &[Pending]) {
+        let mut stored = self.load_outbox(room, nick);
+        let missing: Vec<Pending> = pending
+            .iter()
+            .filter(|p| p.acked.is_none() && p.persistable())
+            .filter(|p| !stored.iter().any(|s| s.client_msg_id == p.client_msg_id))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        stored.extend(missing);
+        if let Ok(json) = serde_json::to_string(&stored) {
+            self.set(&outbox_key(room, nick), &json);
+        }
+    }
+
     /// Saves the pending messages of a room, with those another tab saved that this one has
     /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing; when the
     /// uploads do not fit the browser's quota, saves the texts alone. False if even that was
-    /// refused. What is stored already is not written again: a write tells every other tab,
-    /// and a tab that hears one saves again (below), which must end.
+    /// refused. What is stored already is not written again: a write tells every other tab.
     pub fn save_outbox(
         &self,
         room: &str,

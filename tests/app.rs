@@ -330,7 +330,9 @@ fn credentials_are_made_once_and_a_welcome_never_replaces_a_kept_secret() {
 /// Two tabs writing the shared outbox at once can leave in storage only one tab's write (each
 /// tab's storage is a copy the browser syncs later): the other tab's pending message would then
 /// be in no tab but its own, and the tab that sends the outbox would never see it. A tab that
-/// hears another tab's save writes its own pending messages again if storage lacks them.
+/// hears another tab's save writes its own pending messages again if storage lacks them, and
+/// only then (two tabs listing the same messages in another order must not answer each other's
+/// writes for ever).
 #[wasm_bindgen_test]
 async fn an_outbox_another_tab_overwrote_is_saved_again() {
     use heartline_chat::storage::Store;
@@ -339,31 +341,51 @@ async fn an_outbox_another_tab_overwrote_is_saved_again() {
     let root = mount_in(&namespace).await;
     join(&root, &nick, &room).await;
     pending_while_disconnected(&root, "kept here").await;
+    pending_while_disconnected(&root, "and this").await;
     let store = Store::new(&namespace);
-    let texts = |store: &Store| -> Vec<String> {
-        store
-            .load_outbox(&room, &nick)
-            .iter()
-            .map(|p| format!("{:?}", p.body))
-            .collect()
-    };
-    assert!(texts(&store).concat().contains("kept here"));
-    // Another tab's write, made without this tab's message, and the event that tells of it.
     let key = store.outbox_storage_key(&room, &nick);
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    storage.set_item(&key, "[]").unwrap();
-    let init = web_sys::StorageEventInit::new();
-    init.set_key(Some(&key));
-    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
-    web_sys::window().unwrap().dispatch_event(&event).unwrap();
+    // Another tab's write, and the event that tells of it.
+    let written_by_another_tab = |json: &str| {
+        storage.set_item(&key, json).unwrap();
+        let init = web_sys::StorageEventInit::new();
+        init.set_key(Some(&key));
+        let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
+        web_sys::window().unwrap().dispatch_event(&event).unwrap();
+    };
+    // The same messages in another order: nothing to add, nothing written.
+    let ours = store.load_outbox(&room, &nick);
+    let mut reversed = ours.clone();
+    assert_eq!(reversed.len(), 2);
+    reversed.reverse();
+    let reversed = serde_json::to_string(&reversed).unwrap();
+    written_by_another_tab(&reversed);
+    for _ in 0..3 {
+        yew::scheduler::flush().await;
+        TimeoutFuture::new(20).await;
+    }
+    assert_eq!(storage.get_item(&key).unwrap(), Some(reversed));
+    // A write with another tab's message and without this tab's: they are stored again, and
+    // nothing the other tab stored is dropped.
+    let mut theirs = ours[0].clone();
+    theirs.client_msg_id = "m-from-another-tab".into();
+    written_by_another_tab(&serde_json::to_string(&[&theirs]).unwrap());
     let start = js_sys::Date::now();
-    while !texts(&store).concat().contains("kept here") {
+    while store.load_outbox(&room, &nick).len() < 3 {
         assert!(
             js_sys::Date::now() - start < 2_000.0,
             "never saved again: {:?}",
-            texts(&store)
+            storage.get_item(&key)
         );
         yew::scheduler::flush().await;
         TimeoutFuture::new(20).await;
     }
+    let ids = |list: &[heartline_chat::state::Pending]| {
+        let mut ids: Vec<String> = list.iter().map(|p| p.client_msg_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let mut expected = vec![theirs];
+    expected.extend(ours);
+    assert_eq!(ids(&store.load_outbox(&room, &nick)), ids(&expected));
 }
