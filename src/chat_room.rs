@@ -585,22 +585,27 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             store.add_missing_to_outbox(&me.room, &me.nick, &pending);
         });
     }
-    // Another tab saved the outbox: take in what it wrote (the leading tab sends it).
+    // Another tab saved the outbox: take in what it wrote (the leading tab sends it). Another
+    // tab's person deleted a message from it: drop it here too.
     {
         let (me, store, state) = (props.me.clone(), props.store.clone(), state.clone());
         let (heard, saves) = (outbox_heard.clone(), outbox_saves.clone());
         use_effect_with(shared_key.clone(), move |_| {
-            let key = store.outbox_storage_key(&me.room, &me.nick);
+            let outbox = store.outbox_storage_key(&me.room, &me.nick);
+            let deleted = store.deleted_storage_key(&me.room, &me.nick);
             let listener = web_sys::window().map(|window| {
                 EventListener::new(&window, "storage", move |event| {
-                    let ours = event
+                    let key = event
                         .dyn_ref::<web_sys::StorageEvent>()
-                        .is_some_and(|event| event.key().as_deref() == Some(key.as_str()));
-                    if ours {
+                        .and_then(|event| event.key());
+                    if key.as_deref() == Some(outbox.as_str()) {
                         state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
                         let count = saves.borrow().wrapping_add(1);
                         *saves.borrow_mut() = count;
                         heard.set(count);
+                    } else if key.as_deref() == Some(deleted.as_str()) {
+                        let ids = store.deleted(&me.room, &me.nick);
+                        state.dispatch(Action::DeletedElsewhere(ids));
                     }
                 })
             });
@@ -816,8 +821,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         Callback::from(move |id: String| state.dispatch(Action::Retry(id)))
     };
     let on_delete = {
-        let state = state.clone();
-        Callback::from(move |id: String| state.dispatch(Action::Delete(id)))
+        let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());
+        Callback::from(move |id: String| {
+            store.note_deleted(&me.room, &me.nick, &id);
+            state.dispatch(Action::Delete(id))
+        })
     };
     // Missed while away and kept by the server, but not in the welcome's page: fetched at once,
     // page by page (each page moves `older` down), so nothing is left out of the log unseen.

@@ -298,6 +298,9 @@ pub enum Action {
     Retry(String),
     /// Drop a message from the outbox.
     Delete(String),
+    /// Messages deleted in another tab of the same nickname and room: dropped here too (the
+    /// tab that sends the outbox may be this one).
+    DeletedElsewhere(Vec<String>),
     /// The outbox as another tab of the same nickname and room saved it: its messages that are
     /// new here join this tab's outbox (the leading tab sends them).
     Adopt(Vec<Pending>),
@@ -576,6 +579,21 @@ impl Reducible for ChatState {
                 }
             }
             Action::Delete(client_msg_id) => state.drop_pending(&client_msg_id),
+            Action::DeletedElsewhere(ids) => {
+                let new: Vec<String> = ids
+                    .into_iter()
+                    .filter(|id| {
+                        !state.done.contains(id)
+                            || state.pending.iter().any(|p| p.client_msg_id == *id)
+                    })
+                    .collect();
+                if new.is_empty() {
+                    return self;
+                }
+                for id in new {
+                    state.drop_pending(&id);
+                }
+            }
             Action::Adopt(saved) => {
                 let mut changed = false;
                 for pending in saved {
@@ -742,6 +760,28 @@ mod tests {
         let deleted = state.reduce(Action::Delete("m1".into()));
         assert_eq!(deleted.pending.len(), 1);
         assert_eq!(deleted.pending[0].client_msg_id, "m2");
+    }
+
+    #[test]
+    fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox_and_is_not_adopted_again() {
+        let state = joined()
+            .reduce(Action::Queue(text("m1")))
+            .reduce(Action::Queue(text("m2")))
+            .reduce(Action::DeletedElsewhere(vec!["m1".into()]));
+        let ids: Vec<&str> = state
+            .pending
+            .iter()
+            .map(|p| p.client_msg_id.as_str())
+            .collect();
+        assert_eq!(ids, ["m2"]);
+        // Heard again (every deletion event carries the whole list): the same state.
+        let again = state
+            .clone()
+            .reduce(Action::DeletedElsewhere(vec!["m1".into()]));
+        assert!(Rc::ptr_eq(&state, &again));
+        // A third tab's older save still lists it: not taken back.
+        let adopted = state.reduce(Action::Adopt(vec![text("m1")]));
+        assert_eq!(adopted.pending.len(), 1);
     }
 
     #[test]

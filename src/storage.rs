@@ -131,9 +131,39 @@ impl Store {
     /// The pending messages of a nickname in a room (two nicknames in one room, as in two tabs,
     /// keep their own).
     pub fn load_outbox(&self, room: &str, nick: &str) -> Vec<Pending> {
-        self.get(&outbox_key(room, nick))
+        let deleted = self.deleted(room, nick);
+        let mut pending: Vec<Pending> = self
+            .get(&outbox_key(room, nick))
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        pending.retain(|p| !deleted.contains(&p.client_msg_id));
+        pending
+    }
+
+    /// The key of the messages deleted from this nickname's outbox (for storage events).
+    pub fn deleted_storage_key(&self, room: &str, nick: &str) -> String {
+        format!("{}{}", self.prefix, deleted_key(room, nick))
+    }
+
+    /// The ids of the messages last deleted from this nickname's outbox in any tab, oldest
+    /// first: the other tabs drop them too, and no tab loads them again.
+    pub fn deleted(&self, room: &str, nick: &str) -> Vec<String> {
+        self.get(&deleted_key(room, nick))
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default()
+    }
+
+    /// Tells the other tabs that the person deleted this message from the outbox. The last
+    /// [`DELETED_KEPT`] are kept: enough for every tab to hear them, bounded.
+    pub fn note_deleted(&self, room: &str, nick: &str, client_msg_id: &str) {
+        let mut ids = self.deleted(room, nick);
+        ids.retain(|id| id != client_msg_id);
+        ids.push(client_msg_id.to_owned());
+        let over = ids.len().saturating_sub(DELETED_KEPT);
+        ids.drain(..over);
+        if let Ok(json) = serde_json::to_string(&ids) {
+            self.set(&deleted_key(room, nick), &json);
+        }
     }
 
     /// Adds to the stored outbox the messages of `pending` that wait for their ack, fit in
@@ -194,6 +224,13 @@ impl Store {
 /// The outbox's key: JSON of the pair, so no room or nickname can make two keys equal.
 fn outbox_key(room: &str, nick: &str) -> String {
     format!("outbox.{}", pair_key(room, nick))
+}
+
+/// How many deleted message ids a nickname's outbox remembers.
+pub const DELETED_KEPT: usize = 100;
+
+fn deleted_key(room: &str, nick: &str) -> String {
+    format!("deleted.{}", pair_key(room, nick))
 }
 
 /// A room and nickname as one key: JSON of the pair.

@@ -389,3 +389,57 @@ async fn an_outbox_another_tab_overwrote_is_saved_again() {
     expected.extend(ours);
     assert_eq!(ids(&store.load_outbox(&room, &nick)), ids(&expected));
 }
+
+/// A message the person deletes from the outbox in one tab leaves the others' too: the tab that
+/// sends the outbox may be another one, and must not send it.
+#[wasm_bindgen_test]
+async fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox() {
+    use heartline_chat::storage::Store;
+    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let (room, nick) = (unique("room"), unique("eve"));
+    let root = mount_in(&namespace).await;
+    join(&root, &nick, &room).await;
+    pending_while_disconnected(&root, "deleted elsewhere").await;
+    pending_while_disconnected(&root, "still wanted").await;
+    let store = Store::new(&namespace);
+    let ids: Vec<String> = store
+        .load_outbox(&room, &nick)
+        .iter()
+        .map(|p| p.client_msg_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    // Another tab of the person deletes the first: its note, and the event that tells of it.
+    let other_tab = Store::new(&namespace);
+    other_tab.note_deleted(&room, &nick, &ids[0]);
+    let init = web_sys::StorageEventInit::new();
+    init.set_key(Some(&store.deleted_storage_key(&room, &nick)));
+    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
+    web_sys::window().unwrap().dispatch_event(&event).unwrap();
+    let start = js_sys::Date::now();
+    loop {
+        yew::scheduler::flush().await;
+        let pending = root.query_selector_all("[role=log] li.pending").unwrap();
+        let texts: Vec<String> = (0..pending.length())
+            .filter_map(|i| pending.item(i).and_then(|n| n.text_content()))
+            .collect();
+        if !texts.iter().any(|t| t.contains("deleted elsewhere")) {
+            assert!(
+                texts.iter().any(|t| t.contains("still wanted")),
+                "{texts:?}"
+            );
+            break;
+        }
+        assert!(
+            js_sys::Date::now() - start < 2_000.0,
+            "still pending here: {texts:?}"
+        );
+        TimeoutFuture::new(20).await;
+    }
+    // Saved without it, and no tab loads it again.
+    let left: Vec<String> = store
+        .load_outbox(&room, &nick)
+        .iter()
+        .map(|p| p.client_msg_id.clone())
+        .collect();
+    assert_eq!(left, [ids[1].clone()]);
+}
