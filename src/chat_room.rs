@@ -473,8 +473,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             if resumed {
                                 state.dispatch(Action::System(t.reconnected.to_string()));
                             }
-                            // What other tabs of this nickname wrote while offline.
+                            // What other tabs of this nickname wrote, and deleted, while this
+                            // one was offline (or frozen, or in the back/forward cache).
                             state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
+                            let deleted = store.deleted(&me.room, &me.nick);
+                            state.dispatch(Action::DeletedElsewhere(deleted));
                             // The outbox pump resends what is unacknowledged, once this
                             // welcome is in the state (so nothing it confirmed goes again).
                         }
@@ -586,26 +589,36 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         });
     }
     // Another tab saved the outbox: take in what it wrote (the leading tab sends it). Another
-    // tab's person deleted a message from it: drop it here too.
+    // tab's person deleted a message from it, or asked to send a refused one again: the same
+    // here (the tab that sends the outbox may be this one).
     {
         let (me, store, state) = (props.me.clone(), props.store.clone(), state.clone());
         let (heard, saves) = (outbox_heard.clone(), outbox_saves.clone());
         use_effect_with(shared_key.clone(), move |_| {
             let outbox = store.outbox_storage_key(&me.room, &me.nick);
             let deleted = store.deleted_storage_key(&me.room, &me.nick);
+            let retried = store.retried_storage_key(&me.room, &me.nick);
             let listener = web_sys::window().map(|window| {
                 EventListener::new(&window, "storage", move |event| {
-                    let key = event
-                        .dyn_ref::<web_sys::StorageEvent>()
-                        .and_then(|event| event.key());
+                    let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
+                        return;
+                    };
+                    // What the event carries, not what is stored now: a write made just after
+                    // by another tab may have replaced it.
+                    let written = || event.new_value().unwrap_or_default();
+                    let key = event.key();
                     if key.as_deref() == Some(outbox.as_str()) {
                         state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
                         let count = saves.borrow().wrapping_add(1);
                         *saves.borrow_mut() = count;
                         heard.set(count);
                     } else if key.as_deref() == Some(deleted.as_str()) {
-                        let ids = store.deleted(&me.room, &me.nick);
+                        let ids = serde_json::from_str(&written()).unwrap_or_default();
                         state.dispatch(Action::DeletedElsewhere(ids));
+                    } else if key.as_deref() == Some(retried.as_str()) {
+                        if let Some(id) = crate::storage::retried_id(&written()) {
+                            state.dispatch(Action::Retry(id));
+                        }
                     }
                 })
             });
@@ -817,8 +830,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         Callback::from(move |()| socket.open())
     };
     let on_retry = {
-        let state = state.clone();
-        Callback::from(move |id: String| state.dispatch(Action::Retry(id)))
+        let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());
+        Callback::from(move |id: String| {
+            store.note_retried(&me.room, &me.nick, &id);
+            state.dispatch(Action::Retry(id))
+        })
     };
     let on_delete = {
         let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());

@@ -762,18 +762,21 @@ mod tests {
         assert_eq!(deleted.pending[0].client_msg_id, "m2");
     }
 
+    fn pending_ids(state: &ChatState) -> Vec<&str> {
+        state
+            .pending
+            .iter()
+            .map(|p| p.client_msg_id.as_str())
+            .collect()
+    }
+
     #[test]
     fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox_and_is_not_adopted_again() {
         let state = joined()
             .reduce(Action::Queue(text("m1")))
             .reduce(Action::Queue(text("m2")))
             .reduce(Action::DeletedElsewhere(vec!["m1".into()]));
-        let ids: Vec<&str> = state
-            .pending
-            .iter()
-            .map(|p| p.client_msg_id.as_str())
-            .collect();
-        assert_eq!(ids, ["m2"]);
+        assert_eq!(pending_ids(&state), ["m2"]);
         // Heard again (every deletion event carries the whole list): the same state.
         let again = state
             .clone()
@@ -851,12 +854,7 @@ mod tests {
         assert!(state.pending.is_empty());
         // A tab that saved before it saw m1 delivered, and has written m2 since.
         let state = state.reduce(Action::Adopt(vec![text("m1"), text("m2")]));
-        let ids: Vec<&str> = state
-            .pending
-            .iter()
-            .map(|p| p.client_msg_id.as_str())
-            .collect();
-        assert_eq!(ids, ["m2"]);
+        assert_eq!(pending_ids(&state), ["m2"]);
         // Adopting it again changes nothing (the same state, no re-render).
         let again = state.clone().reduce(Action::Adopt(vec![text("m2")]));
         assert!(Rc::ptr_eq(&state, &again));

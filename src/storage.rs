@@ -153,6 +153,21 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// The key of the last message the person asked, in any tab, to send again.
+    pub fn retried_storage_key(&self, room: &str, nick: &str) -> String {
+        format!("{}{}", self.prefix, retried_key(room, nick))
+    }
+
+    /// Tells the other tabs that the person asked to send this refused message again: the tab
+    /// that sends the outbox may be another one. Each ask is a new value (an id and a nonce),
+    /// so asking twice for one message tells the other tabs twice.
+    pub fn note_retried(&self, room: &str, nick: &str, client_msg_id: &str) {
+        let nonce = random_id("r");
+        if let Ok(json) = serde_json::to_string(&(client_msg_id, nonce)) {
+            self.set(&retried_key(room, nick), &json);
+        }
+    }
+
     /// Tells the other tabs that the person deleted this message from the outbox. The last
     /// [`DELETED_KEPT`] are kept: enough for every tab to hear them, bounded.
     pub fn note_deleted(&self, room: &str, nick: &str, client_msg_id: &str) {
@@ -172,9 +187,11 @@ impl Store {
     /// other's writes this way stop once every tab's messages are stored.
     pub fn add_missing_to_outbox(&self, room: &str, nick: &str, pending: &[Pending]) {
         let mut stored = self.load_outbox(room, nick);
+        let deleted = self.deleted(room, nick);
         let missing: Vec<Pending> = pending
             .iter()
             .filter(|p| p.acked.is_none() && p.persistable())
+            .filter(|p| !deleted.contains(&p.client_msg_id))
             .filter(|p| !stored.iter().any(|s| s.client_msg_id == p.client_msg_id))
             .cloned()
             .collect();
@@ -231,6 +248,17 @@ pub const DELETED_KEPT: usize = 100;
 
 fn deleted_key(room: &str, nick: &str) -> String {
     format!("deleted.{}", pair_key(room, nick))
+}
+
+fn retried_key(room: &str, nick: &str) -> String {
+    format!("retried.{}", pair_key(room, nick))
+}
+
+/// The message id of a [`Store::note_retried`] value.
+pub fn retried_id(value: &str) -> Option<String> {
+    serde_json::from_str::<(String, String)>(value)
+        .ok()
+        .map(|(id, _)| id)
 }
 
 /// A room and nickname as one key: JSON of the pair.

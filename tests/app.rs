@@ -91,6 +91,23 @@ async fn join(root: &Element, nick: &str, room: &str) {
     text_appears(root, "[role=status]", "Connected", 5_000.0).await;
 }
 
+/// Tells this page that another tab wrote `key` in localStorage (the event such a write fires
+/// in every other tab), with what is stored now.
+fn written_in_another_tab(key: &str) {
+    let window = web_sys::window().unwrap();
+    let stored = window
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item(key)
+        .unwrap();
+    let init = web_sys::StorageEventInit::new();
+    init.set_key(Some(key));
+    init.set_new_value(stored.as_deref());
+    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
+    window.dispatch_event(&event).unwrap();
+}
+
 fn unique(name: &str) -> String {
     format!("{name}{}", (js_sys::Math::random() * 1e6) as u32)
 }
@@ -348,10 +365,7 @@ async fn an_outbox_another_tab_overwrote_is_saved_again() {
     // Another tab's write, and the event that tells of it.
     let written_by_another_tab = |json: &str| {
         storage.set_item(&key, json).unwrap();
-        let init = web_sys::StorageEventInit::new();
-        init.set_key(Some(&key));
-        let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
-        web_sys::window().unwrap().dispatch_event(&event).unwrap();
+        written_in_another_tab(&key);
     };
     // The same messages in another order: nothing to add, nothing written.
     let ours = store.load_outbox(&room, &nick);
@@ -411,10 +425,7 @@ async fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox() {
     // Another tab of the person deletes the first: its note, and the event that tells of it.
     let other_tab = Store::new(&namespace);
     other_tab.note_deleted(&room, &nick, &ids[0]);
-    let init = web_sys::StorageEventInit::new();
-    init.set_key(Some(&store.deleted_storage_key(&room, &nick)));
-    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
-    web_sys::window().unwrap().dispatch_event(&event).unwrap();
+    written_in_another_tab(&store.deleted_storage_key(&room, &nick));
     let start = js_sys::Date::now();
     loop {
         yew::scheduler::flush().await;
@@ -442,4 +453,43 @@ async fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox() {
         .map(|p| p.client_msg_id.clone())
         .collect();
     assert_eq!(left, [ids[1].clone()]);
+}
+
+/// A refused message the person asks to send again in one tab is sent even when another tab
+/// sends the outbox: that tab hears the ask.
+#[wasm_bindgen_test]
+async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
+    use heartline_chat::state::{Pending, PendingBody};
+    use heartline_chat::storage::Store;
+    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let (room, nick) = (unique("room"), unique("fay"));
+    let store = Store::new(&namespace);
+    // Refused earlier: kept, marked, in the outbox this tab loads when it joins.
+    let refused = Pending {
+        client_msg_id: unique("m-retried-"),
+        body: PendingBody::Text {
+            text: "retried elsewhere".into(),
+        },
+        acked: None,
+        failed: Some("refused".into()),
+    };
+    assert!(store.save_outbox(
+        &room,
+        &nick,
+        std::slice::from_ref(&refused),
+        &Default::default()
+    ));
+    let root = mount_in(&namespace).await;
+    join(&root, &nick, &room).await;
+    text_appears(&root, "[role=log] li.failed", "retried elsewhere", 2_000.0).await;
+    // Retry pressed in another tab of the person.
+    Store::new(&namespace).note_retried(&room, &nick, &refused.client_msg_id);
+    written_in_another_tab(&store.retried_storage_key(&room, &nick));
+    text_appears(
+        &root,
+        "[role=log] li[data-seq]",
+        "retried elsewhere",
+        5_000.0,
+    )
+    .await;
 }
