@@ -671,8 +671,8 @@ impl<P: Payload> Machine<P> {
     /// Drops the frames queued with [`send`](Self::send), keeping those queued with
     /// [`send_behind`](Self::send_behind) and those [requeued](Self::requeue) (which may be
     /// either); returns how many were dropped. A shared connection's leading tab whose
-    /// application closes, while other tabs keep the connection, drops its own this way: they
-    /// must not go out on the next open.
+    /// application closes drops its own this way before it steps down: they must not go out
+    /// on the next leader's connection, nor at its own next open.
     ///
     /// ```
     /// use heartline::{Config, Machine};
