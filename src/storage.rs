@@ -131,7 +131,11 @@ impl Store {
     /// The pending messages of a nickname in a room (two nicknames in one room, as in two tabs,
     /// keep their own).
     pub fn load_outbox(&self, room: &str, nick: &str) -> Vec<Pending> {
-        let deleted = self.deleted(room, nick);
+        self.load_outbox_without(room, nick, &self.deleted(room, nick))
+    }
+
+    /// The stored outbox without the `deleted` ids.
+    fn load_outbox_without(&self, room: &str, nick: &str, deleted: &[String]) -> Vec<Pending> {
         let mut pending: Vec<Pending> = self
             .get(&outbox_key(room, nick))
             .and_then(|json| serde_json::from_str(&json).ok())
@@ -186,8 +190,8 @@ impl Store {
     /// replaced them); writes nothing if none is missing. It only adds, so tabs answering each
     /// other's writes this way stop once every tab's messages are stored.
     pub fn add_missing_to_outbox(&self, room: &str, nick: &str, pending: &[Pending]) {
-        let mut stored = self.load_outbox(room, nick);
         let deleted = self.deleted(room, nick);
+        let mut stored = self.load_outbox_without(room, nick, &deleted);
         let missing: Vec<Pending> = pending
             .iter()
             .filter(|p| p.acked.is_none() && p.persistable())

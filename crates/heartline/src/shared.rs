@@ -688,11 +688,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             return Ok(out);
         }
         let was_subscribed = self.subscribed;
-        self.subscribed = false;
-        self.started = true;
-        // A takeover planned or asked for is dropped with the lock's queue ([`Action::Withdraw`]).
-        self.stealing = false;
-        self.probe_at = None;
+        self.unsubscribe();
         if !self.keep_on_close {
             self.discard_unacked(&mut out);
         }
@@ -1557,10 +1553,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     fn on_close_all(&mut self, code: u16, reason: &str, out: &mut Actions<P, I>) {
         let before = self.status();
-        self.started = true;
-        self.subscribed = false;
-        self.stealing = false;
-        self.probe_at = None;
+        self.unsubscribe();
         self.discard_unacked(out);
         if self.leading {
             // Every tab closes: nothing is handed over.
@@ -1569,6 +1562,16 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
         out.push(Action::Withdraw);
         self.report_status_change(before, out);
+    }
+
+    /// This tab's application no longer wants the connection (closed, or closed for all): nor a
+    /// takeover of it, planned or asked for, which goes with the lock's queue
+    /// ([`Action::Withdraw`]).
+    fn unsubscribe(&mut self) {
+        self.subscribed = false;
+        self.started = true;
+        self.stealing = false;
+        self.probe_at = None;
     }
 
     /// Leader whose application closed: it stops leading, and hands what its connection holds

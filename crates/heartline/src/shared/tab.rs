@@ -4,7 +4,7 @@
 //! and, in the leader, the connection itself. It only translates: the rules are in
 //! [`SharedCore`]. Every closure, listener and timer is a field and goes away with its owner.
 
-use super::{Action, Role, SharedCore, Wire};
+use super::{Action, Role, SharedCore, TabId, Wire};
 use crate::driver::{browser_delay, now_ms, Heartline as Connection};
 use crate::frame::{Inbound, Notice, Outgoing, Text};
 use crate::machine::{CloseInfo, Event, Stats, Status};
@@ -483,11 +483,8 @@ impl TabInner {
         };
         if persisted && waiting == 0 {
             self.cached.set(true);
-            self.steal_timer.borrow_mut().take();
             self.run(|core, now| core.demote(now));
-            // A grant already on its way (a steal cannot be withdrawn) is then ignored.
-            self.election_id.set(self.election_id.get() + 1);
-            self.election.borrow_mut().take();
+            self.withdraw();
         }
         self.run(|core, _| core.page_hidden());
         if self.cached.get() {
@@ -653,16 +650,15 @@ impl TabInner {
             .connection()
             .map(|conn| conn.take_queued())
             .unwrap_or_default();
-        if !orphans.is_empty() {
-            post(
-                &self.channel.borrow(),
-                Wire::Orphans {
-                    tab,
-                    frames: orphans,
-                },
-            );
-        }
+        self.post_orphans(tab, orphans);
         post(&self.channel.borrow(), Wire::Resign { tab });
+    }
+
+    /// Posts what a leader going away (or stepping down) hands to the next leader, if anything.
+    fn post_orphans(&self, tab: TabId, frames: Vec<Outgoing>) {
+        if !frames.is_empty() {
+            post(&self.channel.borrow(), Wire::Orphans { tab, frames });
+        }
     }
 
     /// Leader whose application closed ([`Action::StepDown`]): what its connection still
@@ -679,15 +675,9 @@ impl TabInner {
         rest.extend(held);
         if !hand_over {
             self.run(|core, _| core.adopt_own(rest));
-        } else if !rest.is_empty() {
+        } else {
             let tab = self.core.borrow().tab();
-            post(
-                &self.channel.borrow(),
-                Wire::Orphans {
-                    tab,
-                    frames: rest.clone(),
-                },
-            );
+            self.post_orphans(tab, rest.clone());
             if let Ok(mut core) = self.core.try_borrow_mut() {
                 core.keep_handed_over(rest);
             }
