@@ -264,6 +264,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // This tab sent the join on the current connection: it sends the shared outbox and answers
     // late tabs (the leading tab, or a following one whose leading tab does not listen).
     let joined_here = use_mut_ref(|| false);
+    // This tab's waiting messages that localStorage does not hold, so no other tab sees them.
+    let unstored = use_mut_ref(Vec::<String>::new);
     let room_channel: Rc<RefCell<Option<RoomChannel>>> = use_mut_ref(|| None);
     let on_channel_text: Rc<RefCell<Option<Callback<String>>>> = use_mut_ref(|| None);
 
@@ -567,11 +569,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let socket = use_heartline((*config).clone(), on_notice.clone());
     *socket_slot.borrow_mut() = Some(socket.clone());
 
-    // The outbox follows the state into localStorage, shared by this nickname's tabs.
+    // The outbox follows the state into localStorage, shared by this nickname's tabs. What
+    // storage does not hold (an upload over its bound, or past the browser's quota) no other tab
+    // sees: this tab sends it itself (the pump reads the set this effect leaves).
     {
         let (me, store, done) = (props.me.clone(), props.store.clone(), state.done.clone());
+        let unstored = unstored.clone();
         use_effect_with(state.pending.clone(), move |pending| {
-            store.save_outbox(&me.room, &me.nick, pending, &done);
+            *unstored.borrow_mut() = store.save_outbox(&me.room, &me.nick, pending, &done);
         });
     }
     // Another tab's saves of the outbox, counted (the count in a cell: the listener's handle is
@@ -584,8 +589,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let outbox_saves = use_mut_ref(|| 0_u32);
     {
         let (me, store, pending) = (props.me.clone(), props.store.clone(), state.pending.clone());
+        let (unstored, tick) = (unstored.clone(), tick.clone());
         use_effect_with(*outbox_heard, move |_| {
-            store.add_missing_to_outbox(&me.room, &me.nick, &pending);
+            let lacking = store.add_missing_to_outbox(&me.room, &me.nick, &pending);
+            if lacking != *unstored.borrow() {
+                *unstored.borrow_mut() = lacking;
+                // The pump runs again: it may now have this tab's messages to send.
+                tick.set((*tick).wrapping_add(1));
+            }
         });
     }
     // Another tab saved the outbox: take in what it wrote (the leading tab sends it). Another
@@ -696,14 +707,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             tick.clone(),
         );
         // The tab that joined sends the shared outbox; another tab sends only what is not in
-        // localStorage (an upload too large for it), which no other tab has.
-        let joined_here = joined_here.clone();
+        // localStorage (an upload too large for it, or past the quota), which no other tab has.
+        let (joined_here, unstored) = (joined_here.clone(), unstored.clone());
         use_effect_with((outbox, state.welcomed, socket.status, *tick), move |_| {
             let open = socket.with(|h| h.status()) == Some(Status::Open);
             if !state.welcomed || !open {
                 return;
             }
             let pumps = *joined_here.borrow();
+            let unstored = unstored.borrow();
             let Some(limits) = state.limits else { return };
             let mut pacer = pacer.borrow_mut();
             let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, js_sys::Date::now()));
@@ -711,7 +723,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 .pending
                 .iter()
                 .filter(|p| p.acked.is_none() && p.failed.is_none())
-                .filter(|p| pumps || !p.persistable())
+                .filter(|p| pumps || !p.persistable() || unstored.contains(&p.client_msg_id))
             {
                 if in_flight
                     .borrow()

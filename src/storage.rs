@@ -188,8 +188,14 @@ impl Store {
     /// Adds to the stored outbox the messages of `pending` that wait for their ack, fit in
     /// storage and are not there (another tab's write, made at the same moment as this tab's,
     /// replaced them); writes nothing if none is missing. It only adds, so tabs answering each
-    /// other's writes this way stop once every tab's messages are stored.
-    pub fn add_missing_to_outbox(&self, room: &str, nick: &str, pending: &[Pending]) {
+    /// other's writes this way stop once every tab's messages are stored. Returns the ids of
+    /// `pending` storage still lacks (see [`Store::save_outbox`]).
+    pub fn add_missing_to_outbox(
+        &self,
+        room: &str,
+        nick: &str,
+        pending: &[Pending],
+    ) -> Vec<String> {
         let deleted = self.deleted(room, nick);
         let mut stored = self.load_outbox_without(room, nick, &deleted);
         let missing: Vec<Pending> = pending
@@ -199,47 +205,76 @@ impl Store {
             .filter(|p| !stored.iter().any(|s| s.client_msg_id == p.client_msg_id))
             .cloned()
             .collect();
-        if missing.is_empty() {
-            return;
+        if !missing.is_empty() {
+            let before = stored.len();
+            stored.extend(missing);
+            let written = serde_json::to_string(&stored)
+                .is_ok_and(|json| self.set(&outbox_key(room, nick), &json));
+            if !written {
+                stored.truncate(before);
+            }
         }
-        stored.extend(missing);
-        if let Ok(json) = serde_json::to_string(&stored) {
-            self.set(&outbox_key(room, nick), &json);
-        }
+        not_stored(pending, stored.iter())
     }
 
     /// Saves the pending messages of a room, with those another tab saved that this one has
-    /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing; when the
-    /// uploads do not fit the browser's quota, saves the texts alone. False if even that was
-    /// refused. What is stored already is not written again: a write tells every other tab.
+    /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing. When the
+    /// uploads do not all fit the browser's quota, the newest are left out one by one until the
+    /// rest fits. What is stored already is not written again: a write tells every other tab.
+    ///
+    /// Returns the ids of `pending` that wait for their ack and are not in storage after it (an
+    /// upload over [`crate::state::MAX_SAVED_UPLOAD`], or one the quota left out, or all of them
+    /// if even the texts were refused): no other tab can see them, so this tab sends them itself.
     pub fn save_outbox(
         &self,
         room: &str,
         nick: &str,
         pending: &[Pending],
         done: &crate::state::SortedSet<String>,
-    ) -> bool {
-        let others: Vec<Pending> = self
-            .load_outbox(room, nick)
-            .into_iter()
-            .filter(|saved| {
-                !done.contains(&saved.client_msg_id)
-                    && !pending
-                        .iter()
-                        .any(|p| p.client_msg_id == saved.client_msg_id)
-            })
+    ) -> Vec<String> {
+        let before = self.load_outbox(room, nick);
+        let others = before.iter().filter(|saved| {
+            !done.contains(&saved.client_msg_id)
+                && !pending
+                    .iter()
+                    .any(|p| p.client_msg_id == saved.client_msg_id)
+        });
+        let mut kept: Vec<&Pending> = pending
+            .iter()
+            .chain(others)
+            .filter(|p| p.persistable())
             .collect();
-        let pending: Vec<&Pending> = pending.iter().chain(&others).collect();
         let key = outbox_key(room, nick);
         let stored = self.get(&key);
-        let save = |keep: &dyn Fn(&Pending) -> bool| {
-            let kept: Vec<&Pending> = pending.iter().copied().filter(|p| keep(p)).collect();
-            let json = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".into());
-            stored.as_deref() == Some(json.as_str()) || self.set(&key, &json)
-        };
-        save(&|p| p.persistable())
-            || save(&|p| matches!(p.body, crate::state::PendingBody::Text { .. }))
+        loop {
+            let Ok(json) = serde_json::to_string(&kept) else {
+                break;
+            };
+            if stored.as_deref() == Some(json.as_str()) || self.set(&key, &json) {
+                return not_stored(pending, kept.into_iter());
+            }
+            let Some(newest_upload) = kept
+                .iter()
+                .rposition(|p| !matches!(p.body, crate::state::PendingBody::Text { .. }))
+            else {
+                break;
+            };
+            kept.remove(newest_upload);
+        }
+        // Nothing written: storage holds what it held.
+        not_stored(pending, before.iter())
     }
+}
+
+/// The ids of the messages of `pending` that wait for their ack and are not in `stored`.
+fn not_stored<'a>(pending: &[Pending], stored: impl Iterator<Item = &'a Pending>) -> Vec<String> {
+    let stored: Vec<&str> = stored.map(|s| s.client_msg_id.as_str()).collect();
+    pending
+        .iter()
+        .filter(|p| p.acked.is_none())
+        .filter(|p| !stored.contains(&p.client_msg_id.as_str()))
+        .map(|p| p.client_msg_id.clone())
+        .collect()
 }
 
 /// The outbox's key: JSON of the pair, so no room or nickname can make two keys equal.

@@ -288,7 +288,9 @@ fn a_pending_upload_survives_localstorage_byte_for_byte() {
         acked: None,
         failed: None,
     }];
-    assert!(store.save_outbox("room", "ada", &pending, &Default::default()));
+    assert!(store
+        .save_outbox("room", "ada", &pending, &Default::default())
+        .is_empty());
     assert_eq!(store.load_outbox("room", "ada"), pending);
     let saved = store
         .get(&format!(
@@ -300,6 +302,84 @@ fn a_pending_upload_survives_localstorage_byte_for_byte() {
         saved.contains(&heartline_protocol::to_base64(&frame)),
         "{saved}"
     );
+}
+
+/// Fills localStorage up to the browser's quota but for about `leave` characters; returns the
+/// filler's keys (the tests share one page's storage: remove them before anything can fail).
+fn fill_local_storage(leave: usize) -> Vec<String> {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage
+        .set_item("test-reserve", &"r".repeat(leave))
+        .unwrap();
+    let mut keys = Vec::new();
+    let mut size = 1 << 20;
+    while size >= 256 {
+        let piece = "f".repeat(size);
+        loop {
+            let key = format!("test-fill-{}", keys.len());
+            if storage.set_item(&key, &piece).is_err() {
+                break;
+            }
+            keys.push(key);
+        }
+        size /= 2;
+    }
+    storage.remove_item("test-reserve").unwrap();
+    keys
+}
+
+/// An outbox whose uploads do not all fit the browser's quota keeps those that fit (the newest
+/// are left out first) and names the rest: no other tab can read them, so the tab that holds
+/// them sends them itself (e2e tabs.test "a picture localStorage cannot hold").
+#[wasm_bindgen_test]
+fn an_outbox_past_the_quota_keeps_the_uploads_that_fit_and_names_the_rest() {
+    use heartline_chat::state::{Pending, PendingBody};
+    use heartline_chat::storage::Store;
+    use std::rc::Rc;
+    let store = Store::new(&unique("quota."));
+    let waiting = |id: &str, body: PendingBody| Pending {
+        client_msg_id: id.into(),
+        body,
+        acked: None,
+        failed: None,
+    };
+    // 100 KB each: about 133,000 characters of base64 in storage.
+    let picture = |id: &str| {
+        waiting(
+            id,
+            PendingBody::Image {
+                label: format!("[image {id}]"),
+                frame: Rc::new(vec![7; 100_000]),
+            },
+        )
+    };
+    let text = PendingBody::Text {
+        text: "a text".into(),
+    };
+    let pending = vec![
+        picture("m-1"),
+        waiting("m-2", text),
+        picture("m-3"),
+        picture("m-4"),
+    ];
+    // Room for two of the pictures, not three.
+    let filler = fill_local_storage(300_000);
+    let left_out = store.save_outbox("room", "ada", &pending, &Default::default());
+    let stored: Vec<String> = store
+        .load_outbox("room", "ada")
+        .into_iter()
+        .map(|p| p.client_msg_id)
+        .collect();
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    for key in &filler {
+        storage.remove_item(key).unwrap();
+    }
+    storage
+        .remove_item(&store.outbox_storage_key("room", "ada"))
+        .unwrap();
+    assert!(!filler.is_empty(), "the quota was never reached");
+    assert_eq!(left_out, ["m-4"]);
+    assert_eq!(stored, ["m-1", "m-2", "m-3"]);
 }
 
 /// The client id and its secret are made together once and then kept; an id kept without its
@@ -475,12 +555,14 @@ async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
         acked: None,
         failed: Some("refused".into()),
     };
-    assert!(store.save_outbox(
-        &room,
-        &nick,
-        std::slice::from_ref(&refused),
-        &Default::default()
-    ));
+    assert!(store
+        .save_outbox(
+            &room,
+            &nick,
+            std::slice::from_ref(&refused),
+            &Default::default()
+        )
+        .is_empty());
     let root = mount_in(&namespace).await;
     join(&root, &nick, &room).await;
     text_appears(&root, "[role=log] li.failed", "retried elsewhere", 2_000.0).await;

@@ -209,6 +209,29 @@ for (const name of BROWSERS) {
       assert.equal((await health()).connections, others + 1, 'still one connection for the two tabs');
     });
 
+    test('a picture localStorage cannot hold, sent in the following tab, goes out from that tab', async () => {
+      const { friend, context, first } = await friendAndPerson(browser, 'full');
+      const second = new Ui(await context.newPage(base));
+      await second.statusIs('Connected', 15_000);
+      // Storage nearly full (the person's other sites' data in a real browser is not counted,
+      // but this origin's own pending pictures are): room for a text, not for a 200 KB picture.
+      // Only the tab that joined sends the shared outbox; this one must send what no other tab
+      // can read.
+      const filler = await second.do('fillStorage', { leave: 16 * 1024 });
+      assert.ok(Array.isArray(filler), `filling localStorage: ${filler}`);
+      await second.must('setFile', { label: 'Image', size: 200_000, byte: 7, name: 'full.png', mime: 'image/png' });
+      await friend.until('logPictures', {}, (list) => list.some((p) => p.name === 'image'), 15_000, 'the picture at the friend').catch(async (error) => {
+        throw new Error(`${error.message}\n${await showPages({ first, second, friend })}`);
+      });
+      await second.say('after the picture');
+      for (const page of [first, second, friend]) {
+        await page.logHas('after the picture', 15_000);
+        assert.deepEqual(await page.delivered(), ['[image]', 'after the picture'], 'each once, in order');
+      }
+      await second.until('outbox', {}, (o) => o.length === 0, 10_000, 'nothing left pending');
+      assert.deepEqual(await first.do('outbox'), [], 'nothing pending in the other tab');
+    });
+
     test('a frozen leading tab: another takes over in time, nothing lost or doubled, and the thawed tab steps down', {
       skip: name === 'chromium' ? false : 'stopping a page takes the DevTools protocol (Chromium)',
     }, async () => {

@@ -140,6 +140,27 @@ export function inPage({ op, args }) {
     case 'removeStorage':
       for (const k of args.keys) localStorage.removeItem(k);
       return true;
+    case 'fillStorage': {
+      // Fills localStorage up to the browser's quota but for about `leave` characters: a
+      // reserve is set first, then filler in ever smaller pieces until none fits, then the
+      // reserve goes. Returns the filler's keys (to remove) or why it could not.
+      const fits = (key, value) => {
+        try {
+          localStorage.setItem(key, value);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      if (!fits('e2e-reserve', 'r'.repeat(args.leave))) return 'no room for the reserve';
+      const keys = [];
+      for (let size = 1 << 20; size >= 256; size >>= 1) {
+        const piece = 'f'.repeat(size);
+        while (fits(`e2e-fill-${keys.length}`, piece)) keys.push(`e2e-fill-${keys.length}`);
+      }
+      localStorage.removeItem('e2e-reserve');
+      return keys.length > 0 ? keys : 'the quota was never reached';
+    }
     case 'value': {
       const control = byLabel(args.label);
       return control ? control.value : `no control labelled ${args.label}`;
