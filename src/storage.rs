@@ -246,10 +246,7 @@ impl Store {
             .collect();
         let key = outbox_key(room, nick);
         let stored = self.get(&key);
-        loop {
-            let Ok(json) = serde_json::to_string(&kept) else {
-                break;
-            };
+        while let Ok(json) = serde_json::to_string(&kept) {
             if stored.as_deref() == Some(json.as_str()) || self.set(&key, &json) {
                 return not_stored(pending, kept.into_iter());
             }
