@@ -475,8 +475,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             if resumed {
                                 state.dispatch(Action::System(t.reconnected.to_string()));
                             }
-                            // What other tabs of this nickname wrote, and deleted, while this
-                            // one was offline (or frozen, or in the back/forward cache).
+                            // What other tabs of this nickname wrote, refused, retried and
+                            // deleted while this one was offline (or frozen, or in the
+                            // back/forward cache).
                             state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
                             let deleted = store.deleted(&me.room, &me.nick);
                             state.dispatch(Action::DeletedElsewhere(deleted));
@@ -599,16 +600,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             }
         });
     }
-    // Another tab saved the outbox: take in what it wrote (the leading tab sends it). Another
-    // tab's person deleted a message from it, or asked to send a refused one again: the same
-    // here (the tab that sends the outbox may be this one).
+    // Another tab saved the outbox: take in what it wrote (the leading tab sends it), and the
+    // refusals and asks to send again made there (the tab that sends the outbox may be this
+    // one). Another tab's person deleted a message from it: the same here.
     {
         let (me, store, state) = (props.me.clone(), props.store.clone(), state.clone());
         let (heard, saves) = (outbox_heard.clone(), outbox_saves.clone());
         use_effect_with(shared_key.clone(), move |_| {
             let outbox = store.outbox_storage_key(&me.room, &me.nick);
             let deleted = store.deleted_storage_key(&me.room, &me.nick);
-            let retried = store.retried_storage_key(&me.room, &me.nick);
             let listener = web_sys::window().map(|window| {
                 EventListener::new(&window, "storage", move |event| {
                     let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
@@ -626,10 +626,6 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     } else if key.as_deref() == Some(deleted.as_str()) {
                         let ids = serde_json::from_str(&written()).unwrap_or_default();
                         state.dispatch(Action::DeletedElsewhere(ids));
-                    } else if key.as_deref() == Some(retried.as_str()) {
-                        if let Some(id) = crate::storage::retried_id(&written()) {
-                            state.dispatch(Action::Retry(id));
-                        }
                     }
                 })
             });
@@ -763,12 +759,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             state.dispatch(Action::Problem(None));
         })
     };
-    let on_text = queue.reform(|text: String| Pending {
-        client_msg_id: random_id("m"),
-        body: PendingBody::Text { text },
-        acked: None,
-        failed: None,
-    });
+    let on_text =
+        queue.reform(|text: String| Pending::new(random_id("m"), PendingBody::Text { text }));
     let max_image_bytes = state
         .limits
         .map_or(MAX_IMAGE_BYTES, |l| l.max_binary_bytes.saturating_sub(1024));
@@ -841,12 +833,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let socket = socket.clone();
         Callback::from(move |()| socket.open())
     };
+    // Told to the other tabs by the outbox's save (its retry count).
     let on_retry = {
-        let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());
-        Callback::from(move |id: String| {
-            store.note_retried(&me.room, &me.nick, &id);
-            state.dispatch(Action::Retry(id))
-        })
+        let state = state.clone();
+        Callback::from(move |id: String| state.dispatch(Action::Retry(id)))
     };
     let on_delete = {
         let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());
@@ -919,10 +909,5 @@ fn upload(header: UploadHeader, payload: &[u8], label: String) -> Pending {
         UploadHeader::Image { .. } => PendingBody::Image { label, frame },
         UploadHeader::Sketch { .. } => PendingBody::Sketch { frame },
     };
-    Pending {
-        client_msg_id: id,
-        body,
-        acked: None,
-        failed: None,
-    }
+    Pending::new(id, body)
 }

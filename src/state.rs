@@ -163,9 +163,39 @@ pub struct Pending {
     /// the user retries or deletes it.
     #[serde(default)]
     pub failed: Option<String>,
+    /// How many times the person asked to send it again after a refusal, in any tab: the tabs
+    /// that share the outbox tell a later ask from an earlier refusal by it (see
+    /// [`Pending::take_later`]).
+    #[serde(default)]
+    pub retries: u32,
 }
 
 impl Pending {
+    /// A message waiting to be sent.
+    pub fn new(client_msg_id: String, body: PendingBody) -> Self {
+        Self {
+            client_msg_id,
+            body,
+            acked: None,
+            failed: None,
+            retries: 0,
+        }
+    }
+
+    /// Takes what another tab's copy of this message knows and this one does not: a later ask
+    /// to send it again (more retries), or a refusal of the same try. Either may have been
+    /// missed here (the tab was frozen or in the back/forward cache); an older copy (a write
+    /// made before the refusal, or before the retry) changes nothing. True if this copy changed.
+    pub fn take_later(&mut self, other: &Pending) -> bool {
+        let later = other.retries > self.retries
+            || (other.retries == self.retries && other.failed.is_some() && self.failed.is_none());
+        if later {
+            self.retries = other.retries;
+            self.failed.clone_from(&other.failed);
+        }
+        later
+    }
+
     /// Whether it should be saved to localStorage: text always, uploads up to
     /// [`MAX_SAVED_UPLOAD`].
     pub fn persistable(&self) -> bool {
@@ -294,7 +324,7 @@ pub enum Action {
     Problem(Option<String>),
     /// The server refused one of my messages (its id, and why).
     Refused(String, String),
-    /// Send a refused message again.
+    /// Send a refused message again (the person asked, in this tab).
     Retry(String),
     /// Drop a message from the outbox.
     Delete(String),
@@ -302,7 +332,8 @@ pub enum Action {
     /// tab that sends the outbox may be this one).
     DeletedElsewhere(Vec<String>),
     /// The outbox as another tab of the same nickname and room saved it: its messages that are
-    /// new here join this tab's outbox (the leading tab sends them).
+    /// new here join this tab's outbox (the leading tab sends them), and a refusal or an ask to
+    /// send again made there is taken here ([`Pending::take_later`]).
     Adopt(Vec<Pending>),
 }
 
@@ -576,6 +607,7 @@ impl Reducible for ChatState {
                     .find(|p| p.client_msg_id == client_msg_id)
                 {
                     pending.failed = None;
+                    pending.retries += 1;
                 }
             }
             Action::Delete(client_msg_id) => state.drop_pending(&client_msg_id),
@@ -597,14 +629,19 @@ impl Reducible for ChatState {
             Action::Adopt(saved) => {
                 let mut changed = false;
                 for pending in saved {
-                    let known = state.done.contains(&pending.client_msg_id)
-                        || state
-                            .pending
-                            .iter()
-                            .any(|p| p.client_msg_id == pending.client_msg_id);
-                    if !known {
-                        state.pending.push(pending);
-                        changed = true;
+                    if state.done.contains(&pending.client_msg_id) {
+                        continue;
+                    }
+                    match state
+                        .pending
+                        .iter_mut()
+                        .find(|p| p.client_msg_id == pending.client_msg_id)
+                    {
+                        Some(known) => changed |= known.take_later(&pending),
+                        None => {
+                            state.pending.push(pending);
+                            changed = true;
+                        }
                     }
                 }
                 if !changed {
@@ -701,12 +738,7 @@ mod tests {
     }
 
     fn text(id: &str) -> Pending {
-        Pending {
-            client_msg_id: id.into(),
-            body: PendingBody::Text { text: id.into() },
-            acked: None,
-            failed: None,
-        }
+        Pending::new(id.into(), PendingBody::Text { text: id.into() })
     }
 
     #[test]
@@ -819,12 +851,7 @@ mod tests {
 
     #[test]
     fn pending_until_my_message_arrives() {
-        let pending = Pending {
-            client_msg_id: "m1".into(),
-            body: PendingBody::Text { text: "hi".into() },
-            acked: None,
-            failed: None,
-        };
+        let pending = Pending::new("m1".into(), PendingBody::Text { text: "hi".into() });
         let state = joined().reduce(Action::Queue(pending));
         let state = state.reduce(Action::Ack {
             client_msg_id: "m1".into(),
@@ -842,12 +869,7 @@ mod tests {
 
     #[test]
     fn another_tabs_outbox_adds_what_is_new_and_never_brings_back_what_was_delivered() {
-        let text = |id: &str| Pending {
-            client_msg_id: id.into(),
-            body: PendingBody::Text { text: id.into() },
-            acked: None,
-            failed: None,
-        };
+        let text = |id: &str| Pending::new(id.into(), PendingBody::Text { text: id.into() });
         let state = joined()
             .reduce(Action::Queue(text("m1")))
             .reduce(Action::Message(message(1, "ada", "m1")));
@@ -861,6 +883,43 @@ mod tests {
     }
 
     #[test]
+    fn another_tabs_later_refusal_or_retry_is_taken_and_an_older_copy_changes_nothing() {
+        let refused = |id: &str, retries: u32| Pending {
+            failed: Some("refused".into()),
+            retries,
+            ..text(id)
+        };
+        let unrefused = |id: &str, retries: u32| Pending {
+            retries,
+            ..text(id)
+        };
+        let state = joined()
+            .reduce(Action::Queue(text("m1")))
+            .reduce(Action::Queue(refused("m2", 0)));
+        // Refused while this tab was away (m1), and a save from before the refusal (m2): only
+        // the refusal is taken.
+        let state = state.reduce(Action::Adopt(vec![refused("m1", 0), unrefused("m2", 0)]));
+        assert_eq!(state.pending[0].failed.as_deref(), Some("refused"));
+        assert_eq!(state.pending[1].failed.as_deref(), Some("refused"));
+        // Retried there (m2): sent again from here too. A save from before it changes nothing,
+        // and neither does the same copy again (no re-render).
+        let state = state.reduce(Action::Adopt(vec![unrefused("m2", 1)]));
+        assert_eq!(state.pending[1].failed, None);
+        let again = state
+            .clone()
+            .reduce(Action::Adopt(vec![refused("m2", 0), unrefused("m2", 1)]));
+        assert!(Rc::ptr_eq(&state, &again));
+        // Refused again after that retry, and retried here: each ask counts.
+        let state = state
+            .reduce(Action::Adopt(vec![refused("m2", 1)]))
+            .reduce(Action::Retry("m2".into()));
+        assert_eq!(
+            (state.pending[1].retries, &state.pending[1].failed),
+            (2, &None)
+        );
+    }
+
+    #[test]
     fn another_tabs_message_delivered_before_its_outbox_is_adopted_is_not_pending_here() {
         // Tab three wrote it; this tab sees it delivered before the storage event that brings
         // tab three's outbox.
@@ -871,12 +930,7 @@ mod tests {
 
     #[test]
     fn an_ack_for_a_message_already_shown_clears_it() {
-        let pending = Pending {
-            client_msg_id: "m1".into(),
-            body: PendingBody::Text { text: "hi".into() },
-            acked: None,
-            failed: None,
-        };
+        let pending = Pending::new("m1".into(), PendingBody::Text { text: "hi".into() });
         let state = joined().reduce(Action::Message(message(4, "ada", "m1")));
         let state = state.reduce(Action::Queue(pending)).reduce(Action::Ack {
             client_msg_id: "m1".into(),
@@ -887,29 +941,20 @@ mod tests {
 
     #[test]
     fn pendings_are_saved_but_huge_uploads_are_not() {
-        let text = Pending {
-            client_msg_id: "t".into(),
-            body: PendingBody::Text { text: "x".into() },
-            acked: None,
-            failed: None,
-        };
-        let sketch = Pending {
-            client_msg_id: "s".into(),
-            body: PendingBody::Sketch {
+        let text = Pending::new("t".into(), PendingBody::Text { text: "x".into() });
+        let sketch = Pending::new(
+            "s".into(),
+            PendingBody::Sketch {
                 frame: Rc::new(vec![0, 1, 255]),
             },
-            acked: None,
-            failed: None,
-        };
-        let huge = Pending {
-            client_msg_id: "i".into(),
-            body: PendingBody::Image {
+        );
+        let huge = Pending::new(
+            "i".into(),
+            PendingBody::Image {
                 label: "[image big.png]".into(),
                 frame: Rc::new(vec![0; MAX_SAVED_UPLOAD + 1]),
             },
-            acked: None,
-            failed: None,
-        };
+        );
         assert!(text.persistable() && sketch.persistable() && !huge.persistable());
         let saved = vec![text, sketch];
         let json = serde_json::to_string(&saved).unwrap();

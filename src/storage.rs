@@ -157,21 +157,6 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// The key of the last message the person asked, in any tab, to send again.
-    pub fn retried_storage_key(&self, room: &str, nick: &str) -> String {
-        format!("{}{}", self.prefix, retried_key(room, nick))
-    }
-
-    /// Tells the other tabs that the person asked to send this refused message again: the tab
-    /// that sends the outbox may be another one. Each ask is a new value (an id and a nonce),
-    /// so asking twice for one message tells the other tabs twice.
-    pub fn note_retried(&self, room: &str, nick: &str, client_msg_id: &str) {
-        let nonce = random_id("r");
-        if let Ok(json) = serde_json::to_string(&(client_msg_id, nonce)) {
-            self.set(&retried_key(room, nick), &json);
-        }
-    }
-
     /// Tells the other tabs that the person deleted this message from the outbox. The last
     /// [`DELETED_KEPT`] are kept: enough for every tab to hear them, bounded.
     pub fn note_deleted(&self, room: &str, nick: &str, client_msg_id: &str) {
@@ -187,9 +172,11 @@ impl Store {
 
     /// Adds to the stored outbox the messages of `pending` that wait for their ack, fit in
     /// storage and are not there (another tab's write, made at the same moment as this tab's,
-    /// replaced them); writes nothing if none is missing. It only adds, so tabs answering each
-    /// other's writes this way stop once every tab's messages are stored. Returns the ids of
-    /// `pending` storage still lacks (see [`Store::save_outbox`]).
+    /// replaced them), and brings a stored copy up to what this tab knows later (a refusal, an
+    /// ask to send again: [`Pending::take_later`]); writes nothing if nothing is missing or
+    /// behind. It only moves the stored outbox forward, so tabs answering each other's writes
+    /// this way stop. Returns the ids of `pending` storage still lacks (see
+    /// [`Store::save_outbox`]).
     pub fn add_missing_to_outbox(
         &self,
         room: &str,
@@ -198,21 +185,28 @@ impl Store {
     ) -> Vec<String> {
         let deleted = self.deleted(room, nick);
         let mut stored = self.load_outbox_without(room, nick, &deleted);
-        let missing: Vec<Pending> = pending
+        let mut changed = false;
+        for mine in pending
             .iter()
             .filter(|p| p.acked.is_none() && p.persistable())
             .filter(|p| !deleted.contains(&p.client_msg_id))
-            .filter(|p| !stored.iter().any(|s| s.client_msg_id == p.client_msg_id))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            let before = stored.len();
-            stored.extend(missing);
-            let written = serde_json::to_string(&stored)
-                .is_ok_and(|json| self.set(&outbox_key(room, nick), &json));
-            if !written {
-                stored.truncate(before);
+        {
+            match stored
+                .iter_mut()
+                .find(|s| s.client_msg_id == mine.client_msg_id)
+            {
+                Some(copy) => changed |= copy.take_later(mine),
+                None => {
+                    stored.push(mine.clone());
+                    changed = true;
+                }
             }
+        }
+        let written = !changed
+            || serde_json::to_string(&stored)
+                .is_ok_and(|json| self.set(&outbox_key(room, nick), &json));
+        if !written {
+            stored = self.load_outbox_without(room, nick, &deleted);
         }
         not_stored(pending, stored.iter())
     }
@@ -233,13 +227,25 @@ impl Store {
         done: &crate::state::SortedSet<String>,
     ) -> Vec<String> {
         let before = self.load_outbox(room, nick);
+        // This tab's copies, with what a stored copy knows later: a save made before this tab
+        // heard of another tab's retry, or of a refusal, must not undo it.
+        let mine: Vec<Pending> = pending
+            .iter()
+            .map(|p| {
+                let mut p = p.clone();
+                if let Some(stored) = before.iter().find(|s| s.client_msg_id == p.client_msg_id) {
+                    p.take_later(stored);
+                }
+                p
+            })
+            .collect();
         let others = before.iter().filter(|saved| {
             !done.contains(&saved.client_msg_id)
                 && !pending
                     .iter()
                     .any(|p| p.client_msg_id == saved.client_msg_id)
         });
-        let mut kept: Vec<&Pending> = pending
+        let mut kept: Vec<&Pending> = mine
             .iter()
             .chain(others)
             .filter(|p| p.persistable())
@@ -284,17 +290,6 @@ pub const DELETED_KEPT: usize = 100;
 
 fn deleted_key(room: &str, nick: &str) -> String {
     format!("deleted.{}", pair_key(room, nick))
-}
-
-fn retried_key(room: &str, nick: &str) -> String {
-    format!("retried.{}", pair_key(room, nick))
-}
-
-/// The message id of a [`Store::note_retried`] value.
-pub fn retried_id(value: &str) -> Option<String> {
-    serde_json::from_str::<(String, String)>(value)
-        .ok()
-        .map(|(id, _)| id)
 }
 
 /// A room and nickname as one key: JSON of the pair.

@@ -279,15 +279,13 @@ fn a_pending_upload_survives_localstorage_byte_for_byte() {
     use std::rc::Rc;
     let store = Store::new(&unique("upload."));
     let frame: Vec<u8> = (0..=255u8).chain([0, 0xff, 0x80, 0x7f]).collect();
-    let pending = vec![Pending {
-        client_msg_id: "m-1".into(),
-        body: PendingBody::Image {
+    let pending = vec![Pending::new(
+        "m-1".into(),
+        PendingBody::Image {
             label: "[image dot.png]".into(),
             frame: Rc::new(frame.clone()),
         },
-        acked: None,
-        failed: None,
-    }];
+    )];
     assert!(store
         .save_outbox("room", "ada", &pending, &Default::default())
         .is_empty());
@@ -337,12 +335,7 @@ fn an_outbox_past_the_quota_keeps_the_uploads_that_fit_and_names_the_rest() {
     use heartline_chat::storage::Store;
     use std::rc::Rc;
     let store = Store::new(&unique("quota."));
-    let waiting = |id: &str, body: PendingBody| Pending {
-        client_msg_id: id.into(),
-        body,
-        acked: None,
-        failed: None,
-    };
+    let waiting = |id: &str, body: PendingBody| Pending::new(id.into(), body);
     // 100 KB each: about 133,000 characters of base64 in storage.
     let picture = |id: &str| {
         waiting(
@@ -537,8 +530,10 @@ async fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox() {
     assert_eq!(left, [ids[1].as_str()]);
 }
 
-/// A refused message the person asks to send again in one tab is sent even when another tab
-/// sends the outbox: that tab hears the ask.
+/// A refused message the person asks to send again in another tab is sent by this one, if this
+/// tab sends the outbox: it hears the other tab's save (the message's retry count), or, frozen
+/// or in the back/forward cache then, reads it at its next welcome. A save made there before
+/// the refusal does not undo it here.
 #[wasm_bindgen_test]
 async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     use heartline_chat::state::{Pending, PendingBody};
@@ -547,33 +542,51 @@ async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     let (room, nick) = (unique("room"), unique("fay"));
     let store = Store::new(&namespace);
     // Refused earlier: kept, marked, in the outbox this tab loads when it joins.
-    let refused = Pending {
-        client_msg_id: unique("m-retried-"),
-        body: PendingBody::Text {
-            text: "retried elsewhere".into(),
-        },
-        acked: None,
+    let refused = |id: &str, text: &str| Pending {
         failed: Some("refused".into()),
+        ..Pending::new(unique(id), PendingBody::Text { text: text.into() })
     };
+    let heard = refused("m-heard-", "retried, heard");
+    let missed = refused("m-missed-", "retried, missed");
+    let both = [heard.clone(), missed.clone()];
     assert!(store
-        .save_outbox(
-            &room,
-            &nick,
-            std::slice::from_ref(&refused),
-            &Default::default()
-        )
+        .save_outbox(&room, &nick, &both, &Default::default())
         .is_empty());
     let root = mount_in(&namespace).await;
     join(&root, &nick, &room).await;
-    text_appears(&root, "[role=log] li.failed", "retried elsewhere", 2_000.0).await;
-    // Retry pressed in another tab of the person.
-    Store::new(&namespace).note_retried(&room, &nick, &refused.client_msg_id);
-    written_in_another_tab(&store.retried_storage_key(&room, &nick));
-    text_appears(
-        &root,
-        "[role=log] li[data-seq]",
-        "retried elsewhere",
-        5_000.0,
-    )
-    .await;
+    text_appears(&root, "[role=log] li.failed", "retried, heard", 2_000.0).await;
+    text_appears(&root, "[role=log] li.failed", "retried, missed", 2_000.0).await;
+    let key = store.outbox_storage_key(&room, &nick);
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let written_by_another_tab = |list: &[Pending], heard_here: bool| {
+        storage
+            .set_item(&key, &serde_json::to_string(list).unwrap())
+            .unwrap();
+        if heard_here {
+            written_in_another_tab(&key);
+        }
+    };
+    // Saved there before that tab heard the refusals: nothing changes here.
+    let unrefused = both.clone().map(|p| Pending { failed: None, ..p });
+    written_by_another_tab(&unrefused, true);
+    for _ in 0..3 {
+        yew::scheduler::flush().await;
+        TimeoutFuture::new(20).await;
+    }
+    let failed = root.query_selector_all("[role=log] li.failed").unwrap();
+    assert_eq!(failed.length(), 2, "an older save undid a refusal");
+    // Retry pressed there: its save tells this tab.
+    let retried = |p: &Pending| Pending {
+        failed: None,
+        retries: 1,
+        ..p.clone()
+    };
+    written_by_another_tab(&[retried(&heard), missed.clone()], true);
+    text_appears(&root, "[role=log] li[data-seq]", "retried, heard", 5_000.0).await;
+    // Retry pressed there while this tab heard nothing: taken at its next welcome.
+    written_by_another_tab(&[retried(&missed)], false);
+    click(&root, ".connection button:first-of-type");
+    text_appears(&root, "[role=status]", "Disconnected", 3_000.0).await;
+    click(&root, ".connection button:last-of-type");
+    text_appears(&root, "[role=log] li[data-seq]", "retried, missed", 5_000.0).await;
 }
