@@ -196,6 +196,55 @@ impl RoomChannel {
     }
 }
 
+/// Keeps what storage lacks of this tab's outbox (it sends those itself); the pump runs again
+/// when that changes.
+fn keep_unstored(
+    unstored: &RefCell<Vec<String>>,
+    lacking: Vec<String>,
+    tick: &UseStateHandle<u32>,
+) {
+    if lacking != *unstored.borrow() {
+        *unstored.borrow_mut() = lacking;
+        tick.set((**tick).wrapping_add(1));
+    }
+}
+
+/// One more save of the outbox heard, or a welcome (a tab frozen or in the back/forward cache
+/// heard no save): what storage lacks of this tab's outbox is written back.
+fn count_outbox_heard(saves: &RefCell<u32>, heard: &UseStateHandle<u32>) {
+    let count = saves.borrow().wrapping_add(1);
+    *saves.borrow_mut() = count;
+    heard.set(count);
+}
+
+/// A message this tab gave the current connection, not acknowledged yet.
+#[derive(Clone)]
+struct Sent {
+    id: String,
+    upload: bool,
+    /// Its retry count when sent: a refusal is of that try.
+    retries: u32,
+}
+
+impl Sent {
+    fn of(pending: &Pending) -> Self {
+        Self {
+            id: pending.client_msg_id.clone(),
+            upload: !matches!(pending.body, PendingBody::Text { .. }),
+            retries: pending.retries,
+        }
+    }
+
+    /// The refusal of this try.
+    fn refused(self, reason: String) -> Action {
+        Action::Refused {
+            client_msg_id: self.id,
+            reason,
+            retries: self.retries,
+        }
+    }
+}
+
 /// The welcome a leading tab gives a late tab: its members, the messages it shows, and the
 /// connection's limits (`None` before its own welcome).
 fn welcome_from(state: &ChatState, me: &Identity, store: &Store) -> Option<String> {
@@ -244,7 +293,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // What this connection was given and the server has not acked yet, in send order, each with
     // whether it is an upload: when the server refuses a frame by closing (1003, 1007, 1009,
     // 4007), it is the first of these, as the server acks each message before it reads the next.
-    let in_flight: Rc<RefCell<Vec<(String, bool)>>> = use_mut_ref(Vec::new);
+    let in_flight: Rc<RefCell<Vec<Sent>>> = use_mut_ref(Vec::new);
+
     // Paces sends under the server's flood guard; made from each welcome's limits.
     let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);
     // Wakes the outbox pump when the pacer has a token again.
@@ -266,6 +316,16 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let joined_here = use_mut_ref(|| false);
     // This tab's waiting messages that localStorage does not hold, so no other tab sees them.
     let unstored = use_mut_ref(Vec::<String>::new);
+    // Another tab's saves of the outbox, and this tab's welcomes, counted (the count in a cell:
+    // the storage listener's handle is from its first render). Two tabs' writes at once can
+    // leave in storage only one tab's (each tab's storage is a copy the browser syncs later),
+    // and the tab that pumps the outbox must still see the other's message: a tab that hears a
+    // save lacking one of its messages, or with a copy behind its own (a refusal, a retry),
+    // writes it back. It only moves storage forward (dropping nothing another tab stored), so
+    // tabs that answer each other's writes this way stop. A welcome counts too: a tab in the
+    // back/forward cache heard no save.
+    let outbox_heard = use_state(|| 0_u32);
+    let outbox_saves = use_mut_ref(|| 0_u32);
     let room_channel: Rc<RefCell<Option<RoomChannel>>> = use_mut_ref(|| None);
     let on_channel_text: Rc<RefCell<Option<Callback<String>>>> = use_mut_ref(|| None);
 
@@ -284,6 +344,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             sent_secret.clone(),
         );
         let (renewed_at, name_retry) = (renewed_at.clone(), name_retry.clone());
+        let (outbox_heard, outbox_saves) = (outbox_heard.clone(), outbox_saves.clone());
         let (role_state, follower_join, joined_here) =
             (role.clone(), follower_join.clone(), joined_here.clone());
         let store = props.store.clone();
@@ -417,10 +478,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         // unacked frame is a short text was not the one).
                         1003 | 1007 | 1009 | 4007 => {
                             let first = in_flight.borrow().first().cloned();
-                            let refused = first
-                                .filter(|(_, upload)| close.code != 4007 || *upload)
-                                .map(|(id, _)| id);
-                            if let Some(id) = refused {
+                            let refused = first.filter(|sent| close.code != 4007 || sent.upload);
+                            if let Some(sent) = refused {
                                 // An app code's reason repeats its name: its meaning says more.
                                 let why = if close.code >= 4000 {
                                     meaning
@@ -428,7 +487,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                     &close.reason
                                 };
                                 let reason = format!("{} {name}: {why}", close.code);
-                                state.dispatch(Action::Refused(id, reason));
+                                state.dispatch(sent.refused(reason));
                             }
                         }
                         _ => {}
@@ -481,6 +540,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
                             let deleted = store.deleted(&me.room, &me.nick);
                             state.dispatch(Action::DeletedElsewhere(deleted));
+                            // And what storage lost of this tab's meanwhile is written back.
+                            count_outbox_heard(&outbox_saves, &outbox_heard);
                             // The outbox pump resends what is unacknowledged, once this
                             // welcome is in the state (so nothing it confirmed goes again).
                         }
@@ -497,7 +558,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         ServerFrame::Ack { client_msg_id, seq } => {
                             in_flight
                                 .borrow_mut()
-                                .retain(|(id, _)| *id != client_msg_id);
+                                .retain(|sent| sent.id != client_msg_id);
                             state.dispatch(Action::Ack { client_msg_id, seq })
                         }
                         ServerFrame::Joined { nick } => {
@@ -527,8 +588,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             message,
                             client_msg_id: Some(id),
                         } => {
-                            in_flight.borrow_mut().retain(|(sent, _)| *sent != id);
-                            state.dispatch(Action::Refused(id, format!("{code}: {message}")));
+                            // Only the tab that sent it marks it (with the try it sent): the
+                            // others take the mark from its save of the outbox, in order with
+                            // any retry (a refusal heard late must not undo a later try).
+                            let mut in_flight = in_flight.borrow_mut();
+                            if let Some(at) = in_flight.iter().position(|sent| sent.id == id) {
+                                let sent = in_flight.remove(at);
+                                state.dispatch(sent.refused(format!("{code}: {message}")));
+                            }
                         }
                         // Two tabs joined the shared connection: the first join holds, and a
                         // leading tab joins first (at once), so a following tab's was refused.
@@ -575,29 +642,19 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // sees: this tab sends it itself (the pump reads the set this effect leaves).
     {
         let (me, store, done) = (props.me.clone(), props.store.clone(), state.done.clone());
-        let unstored = unstored.clone();
+        let (unstored, tick) = (unstored.clone(), tick.clone());
         use_effect_with(state.pending.clone(), move |pending| {
-            *unstored.borrow_mut() = store.save_outbox(&me.room, &me.nick, pending, &done);
+            let lacking = store.save_outbox(&me.room, &me.nick, pending, &done);
+            keep_unstored(&unstored, lacking, &tick);
         });
     }
-    // Another tab's saves of the outbox, counted (the count in a cell: the listener's handle is
-    // from its first render). Two tabs' writes at once can leave in storage only one tab's (each
-    // tab's storage is a copy the browser syncs later), and the tab that pumps the outbox must
-    // still see the other's message: a tab that hears a save lacking one of its messages adds
-    // it back. It only adds (after what is stored, dropping nothing another tab stored), so
-    // tabs that answer each other's writes this way stop.
-    let outbox_heard = use_state(|| 0_u32);
-    let outbox_saves = use_mut_ref(|| 0_u32);
     {
         let (me, store, pending) = (props.me.clone(), props.store.clone(), state.pending.clone());
         let (unstored, tick) = (unstored.clone(), tick.clone());
         use_effect_with(*outbox_heard, move |_| {
-            let lacking = store.add_missing_to_outbox(&me.room, &me.nick, &pending);
-            if lacking != *unstored.borrow() {
-                *unstored.borrow_mut() = lacking;
-                // The pump runs again: it may now have this tab's messages to send.
-                tick.set((*tick).wrapping_add(1));
-            }
+            let unfit = unstored.borrow().clone();
+            let lacking = store.add_missing_to_outbox(&me.room, &me.nick, &pending, &unfit);
+            keep_unstored(&unstored, lacking, &tick);
         });
     }
     // Another tab saved the outbox: take in what it wrote (the leading tab sends it), and the
@@ -620,9 +677,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     let key = event.key();
                     if key.as_deref() == Some(outbox.as_str()) {
                         state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
-                        let count = saves.borrow().wrapping_add(1);
-                        *saves.borrow_mut() = count;
-                        heard.set(count);
+                        count_outbox_heard(&saves, &heard);
                     } else if key.as_deref() == Some(deleted.as_str()) {
                         let ids = serde_json::from_str(&written()).unwrap_or_default();
                         state.dispatch(Action::DeletedElsewhere(ids));
@@ -724,12 +779,12 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 if in_flight
                     .borrow()
                     .iter()
-                    .any(|(id, _)| *id == pending.client_msg_id)
+                    .any(|sent| sent.id == pending.client_msg_id)
                 {
                     continue;
                 }
                 if let Some(why) = over_limit(pending, &limits, t) {
-                    state.dispatch(Action::Refused(pending.client_msg_id.clone(), why));
+                    state.dispatch(Sent::of(pending).refused(why));
                     continue;
                 }
                 let now = js_sys::Date::now();
@@ -744,10 +799,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 if transmit(&socket, pending).is_err() {
                     return;
                 }
-                let upload = !matches!(pending.body, PendingBody::Text { .. });
-                in_flight
-                    .borrow_mut()
-                    .push((pending.client_msg_id.clone(), upload));
+                in_flight.borrow_mut().push(Sent::of(pending));
             }
         });
     }
@@ -833,10 +885,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let socket = socket.clone();
         Callback::from(move |()| socket.open())
     };
-    // Told to the other tabs by the outbox's save (its retry count).
+    // Told to the other tabs by the outbox's save (its retry count). What storage knows of it
+    // first: a tab that missed a retry and a refusal made elsewhere counts from the last try.
     let on_retry = {
-        let state = state.clone();
-        Callback::from(move |id: String| state.dispatch(Action::Retry(id)))
+        let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());
+        Callback::from(move |id: String| {
+            state.dispatch(Action::Adopt(store.load_outbox(&me.room, &me.nick)));
+            state.dispatch(Action::Retry(id))
+        })
     };
     let on_delete = {
         let (state, store, me) = (state.clone(), props.store.clone(), props.me.clone());

@@ -322,8 +322,16 @@ pub enum Action {
     System(String),
     /// Show or clear a problem.
     Problem(Option<String>),
-    /// The server refused one of my messages (its id, and why).
-    Refused(String, String),
+    /// The server refused one of my messages: its id, why, and the try refused (its retry
+    /// count when sent; the refusal of an earlier try, heard late, changes nothing).
+    Refused {
+        /// The message.
+        client_msg_id: String,
+        /// Why, to show.
+        reason: String,
+        /// The try refused.
+        retries: u32,
+    },
     /// Send a refused message again (the person asked, in this tab).
     Retry(String),
     /// Drop a message from the outbox.
@@ -591,24 +599,28 @@ impl Reducible for ChatState {
             }
             Action::System(line) => state.entries.push(Entry::System(line)),
             Action::Problem(problem) => state.problem = problem,
-            Action::Refused(client_msg_id, reason) => {
-                if let Some(pending) = state
-                    .pending
-                    .iter_mut()
-                    .find(|p| p.client_msg_id == client_msg_id && p.acked.is_none())
-                {
-                    pending.failed = Some(reason);
-                }
+            Action::Refused {
+                client_msg_id,
+                reason,
+                retries,
+            } => {
+                let Some(pending) = state.pending.iter_mut().find(|p| {
+                    p.client_msg_id == client_msg_id && p.acked.is_none() && p.retries == retries
+                }) else {
+                    return self;
+                };
+                pending.failed = Some(reason);
             }
             Action::Retry(client_msg_id) => {
-                if let Some(pending) = state
+                let Some(pending) = state
                     .pending
                     .iter_mut()
-                    .find(|p| p.client_msg_id == client_msg_id)
-                {
-                    pending.failed = None;
-                    pending.retries += 1;
-                }
+                    .find(|p| p.client_msg_id == client_msg_id && p.failed.is_some())
+                else {
+                    return self;
+                };
+                pending.failed = None;
+                pending.retries += 1;
             }
             Action::Delete(client_msg_id) => state.drop_pending(&client_msg_id),
             Action::DeletedElsewhere(ids) => {
@@ -779,16 +791,30 @@ mod tests {
         );
     }
 
+    fn refused(id: &str, retries: u32) -> Action {
+        Action::Refused {
+            client_msg_id: id.into(),
+            reason: "too large".into(),
+            retries,
+        }
+    }
+
     #[test]
     fn a_refused_message_waits_for_retry_or_delete() {
         let state = joined()
             .reduce(Action::Queue(text("m1")))
             .reduce(Action::Queue(text("m2")))
-            .reduce(Action::Refused("m1".into(), "too large".into()));
+            .reduce(refused("m1", 0));
         assert_eq!(state.pending[0].failed.as_deref(), Some("too large"));
         assert_eq!(state.pending[1].failed, None);
         let retried = state.clone().reduce(Action::Retry("m1".into()));
         assert_eq!(retried.pending[0].failed, None);
+        // The first try's refusal heard again, late: the second try stands. Retry on a message
+        // not refused (a double click) asks nothing more.
+        let late = retried.clone().reduce(refused("m1", 0));
+        assert!(Rc::ptr_eq(&retried, &late));
+        let again = retried.clone().reduce(Action::Retry("m1".into()));
+        assert!(Rc::ptr_eq(&retried, &again));
         let deleted = state.reduce(Action::Delete("m1".into()));
         assert_eq!(deleted.pending.len(), 1);
         assert_eq!(deleted.pending[0].client_msg_id, "m2");

@@ -170,21 +170,24 @@ impl Store {
         }
     }
 
-    /// Adds to the stored outbox the messages of `pending` that wait for their ack, fit in
-    /// storage and are not there (another tab's write, made at the same moment as this tab's,
-    /// replaced them), and brings a stored copy up to what this tab knows later (a refusal, an
-    /// ask to send again: [`Pending::take_later`]); writes nothing if nothing is missing or
-    /// behind. It only moves the stored outbox forward, so tabs answering each other's writes
-    /// this way stop. Returns the ids of `pending` storage still lacks (see
-    /// [`Store::save_outbox`]).
+    /// Adds to the stored outbox the messages of `pending` that wait for their ack, may be
+    /// stored (see [`Pending::persistable`]) and are not there (another tab's write, made at the
+    /// same moment as this tab's, replaced them), and brings a stored copy up to what this tab
+    /// knows later (a refusal, an ask to send again: [`Pending::take_later`]); writes nothing if
+    /// nothing is missing or behind. It only moves the stored outbox forward, so tabs answering
+    /// each other's writes this way stop. The ids in `unfit` (storage had no room for them at
+    /// the last save) are not tried again here. Returns the ids of `pending` storage still
+    /// lacks (see [`Store::save_outbox`]).
     pub fn add_missing_to_outbox(
         &self,
         room: &str,
         nick: &str,
         pending: &[Pending],
+        unfit: &[String],
     ) -> Vec<String> {
         let deleted = self.deleted(room, nick);
         let mut stored = self.load_outbox_without(room, nick, &deleted);
+        let theirs = stored.len();
         let mut changed = false;
         for mine in pending
             .iter()
@@ -196,29 +199,32 @@ impl Store {
                 .find(|s| s.client_msg_id == mine.client_msg_id)
             {
                 Some(copy) => changed |= copy.take_later(mine),
-                None => {
+                None if !unfit.contains(&mine.client_msg_id) => {
                     stored.push(mine.clone());
                     changed = true;
                 }
+                None => {}
             }
         }
-        let written = !changed
-            || serde_json::to_string(&stored)
-                .is_ok_and(|json| self.set(&outbox_key(room, nick), &json));
-        if !written {
-            stored = self.load_outbox_without(room, nick, &deleted);
+        if !changed {
+            return not_stored(pending, stored.iter());
         }
-        not_stored(pending, stored.iter())
+        let entries = stored.iter().enumerate().map(|(i, p)| (p, i < theirs));
+        match self.write_fitting(&outbox_key(room, nick), entries.collect()) {
+            Some(written) => not_stored(pending, written.into_iter()),
+            None => not_stored(pending, self.load_outbox(room, nick).iter()),
+        }
     }
 
     /// Saves the pending messages of a room, with those another tab saved that this one has
-    /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing. When the
-    /// uploads do not all fit the browser's quota, the newest are left out one by one until the
-    /// rest fits. What is stored already is not written again: a write tells every other tab.
+    /// not seen leave the outbox (`done`), so two tabs writing at once lose nothing. Uploads the
+    /// browser's quota has no room for are left out (see [`Store::write_fitting`]). What is
+    /// stored already is not written again: a write tells every other tab.
     ///
     /// Returns the ids of `pending` that wait for their ack and are not in storage after it (an
-    /// upload over [`crate::state::MAX_SAVED_UPLOAD`], or one the quota left out, or all of them
-    /// if even the texts were refused): no other tab can see them, so this tab sends them itself.
+    /// upload over [`crate::state::MAX_SAVED_UPLOAD`], one the quota left out, or, if even the
+    /// texts were refused, every one storage did not hold already): no other tab can read them,
+    /// so this tab sends them itself.
     pub fn save_outbox(
         &self,
         room: &str,
@@ -245,27 +251,49 @@ impl Store {
                     .iter()
                     .any(|p| p.client_msg_id == saved.client_msg_id)
         });
-        let mut kept: Vec<&Pending> = mine
+        let entries = mine
             .iter()
-            .chain(others)
-            .filter(|p| p.persistable())
-            .collect();
-        let key = outbox_key(room, nick);
-        let stored = self.get(&key);
-        while let Ok(json) = serde_json::to_string(&kept) {
-            if stored.as_deref() == Some(json.as_str()) || self.set(&key, &json) {
-                return not_stored(pending, kept.into_iter());
-            }
-            let Some(newest_upload) = kept
-                .iter()
-                .rposition(|p| !matches!(p.body, crate::state::PendingBody::Text { .. }))
-            else {
-                break;
-            };
-            kept.remove(newest_upload);
+            .map(|p| (p, false))
+            .chain(others.map(|p| (p, true)))
+            .filter(|(p, _)| p.persistable());
+        match self.write_fitting(&outbox_key(room, nick), entries.collect()) {
+            Some(written) => not_stored(pending, written.into_iter()),
+            // Nothing written: storage holds what it held.
+            None => not_stored(pending, before.iter()),
         }
-        // Nothing written: storage holds what it held.
-        not_stored(pending, before.iter())
+    }
+
+    /// Writes `entries` (each with whether another tab holds it) as the JSON list at `key`,
+    /// unless it is stored already. When the browser's quota has no room, uploads are left out
+    /// one by one until the rest fits: first those already acknowledged (no tab sends them
+    /// again), then this tab's, newest first (it sends what it holds itself), and other tabs'
+    /// last (only they can send theirs, once they hear this write). Each entry is serialised
+    /// once. Returns the entries stored, or None if even the texts did not fit.
+    fn write_fitting<'a>(
+        &self,
+        key: &str,
+        entries: Vec<(&'a Pending, bool)>,
+    ) -> Option<Vec<&'a Pending>> {
+        let stored = self.get(key);
+        let mut parts: Vec<(&Pending, bool, String)> = entries
+            .into_iter()
+            .filter_map(|(p, theirs)| serde_json::to_string(p).ok().map(|json| (p, theirs, json)))
+            .collect();
+        loop {
+            let items: Vec<&str> = parts.iter().map(|(_, _, json)| json.as_str()).collect();
+            let json = format!("[{}]", items.join(","));
+            if stored.as_deref() == Some(json.as_str()) || self.set(key, &json) {
+                return Some(parts.into_iter().map(|(p, ..)| p).collect());
+            }
+            let (first_left_out, _) = parts
+                .iter()
+                .enumerate()
+                .filter(|(_, (p, ..))| !matches!(p.body, crate::state::PendingBody::Text { .. }))
+                .min_by_key(|(i, (p, theirs, _))| {
+                    (p.acked.is_none(), *theirs, std::cmp::Reverse(*i))
+                })?;
+            parts.remove(first_left_out);
+        }
     }
 }
 

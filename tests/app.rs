@@ -304,6 +304,7 @@ fn a_pending_upload_survives_localstorage_byte_for_byte() {
 
 /// Fills localStorage up to the browser's quota but for about `leave` characters; returns the
 /// filler's keys (the tests share one page's storage: remove them before anything can fail).
+/// At most 64 MiB are written, so a browser with no quota does not fill for ever.
 fn fill_local_storage(leave: usize) -> Vec<String> {
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
     storage
@@ -313,7 +314,7 @@ fn fill_local_storage(leave: usize) -> Vec<String> {
     let mut size = 1 << 20;
     while size >= 256 {
         let piece = "f".repeat(size);
-        loop {
+        while keys.len() < 64 {
             let key = format!("test-fill-{}", keys.len());
             if storage.set_item(&key, &piece).is_err() {
                 break;
@@ -326,37 +327,43 @@ fn fill_local_storage(leave: usize) -> Vec<String> {
     keys
 }
 
-/// An outbox whose uploads do not all fit the browser's quota keeps those that fit (the newest
-/// are left out first) and names the rest: no other tab can read them, so the tab that holds
-/// them sends them itself (e2e tabs.test "a picture localStorage cannot hold").
+/// An outbox whose uploads do not all fit the browser's quota keeps those that fit and names
+/// the rest: no other tab can read them, so the tab that holds them sends them itself (e2e
+/// tabs.test "a picture localStorage cannot hold"). Left out first: an upload already
+/// acknowledged (no tab sends it again), then this tab's newest; another tab's stays (only that
+/// tab can send it).
 #[wasm_bindgen_test]
 fn an_outbox_past_the_quota_keeps_the_uploads_that_fit_and_names_the_rest() {
     use heartline_chat::state::{Pending, PendingBody};
     use heartline_chat::storage::Store;
     use std::rc::Rc;
     let store = Store::new(&unique("quota."));
-    let waiting = |id: &str, body: PendingBody| Pending::new(id.into(), body);
     // 100 KB each: about 133,000 characters of base64 in storage.
     let picture = |id: &str| {
-        waiting(
-            id,
-            PendingBody::Image {
-                label: format!("[image {id}]"),
-                frame: Rc::new(vec![7; 100_000]),
-            },
-        )
+        let frame = Rc::new(vec![7; 100_000]);
+        let label = format!("[image {id}]");
+        Pending::new(id.into(), PendingBody::Image { label, frame })
     };
     let text = PendingBody::Text {
         text: "a text".into(),
     };
+    // Another tab's picture, stored before this tab heard of it.
+    let theirs = [picture("o-1")];
+    assert!(store
+        .save_outbox("room", "ada", &theirs, &Default::default())
+        .is_empty());
     let pending = vec![
+        Pending {
+            acked: Some(7),
+            ..picture("m-0")
+        },
         picture("m-1"),
-        waiting("m-2", text),
+        Pending::new("m-2".into(), text),
         picture("m-3"),
         picture("m-4"),
     ];
-    // Room for two of the pictures, not three.
-    let filler = fill_local_storage(300_000);
+    // Room for three of the pictures (what the stored outbox holds is room too), not four.
+    let filler = fill_local_storage(350_000);
     let left_out = store.save_outbox("room", "ada", &pending, &Default::default());
     let stored: Vec<String> = store
         .load_outbox("room", "ada")
@@ -370,9 +377,13 @@ fn an_outbox_past_the_quota_keeps_the_uploads_that_fit_and_names_the_rest() {
     storage
         .remove_item(&store.outbox_storage_key("room", "ada"))
         .unwrap();
-    assert!(!filler.is_empty(), "the quota was never reached");
+    assert!(
+        !filler.is_empty() && filler.len() < 64,
+        "storage was full before, or has no quota: {} pieces",
+        filler.len()
+    );
     assert_eq!(left_out, ["m-4"]);
-    assert_eq!(stored, ["m-1", "m-2", "m-3"]);
+    assert_eq!(stored, ["m-1", "m-2", "m-3", "o-1"]);
 }
 
 /// The client id and its secret are made together once and then kept; an id kept without its
@@ -575,6 +586,21 @@ async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     }
     let failed = root.query_selector_all("[role=log] li.failed").unwrap();
     assert_eq!(failed.length(), 2, "an older save undid a refusal");
+    // And storage gets the refusals back (the tab that sends the outbox may read them there).
+    let start = js_sys::Date::now();
+    while !store
+        .load_outbox(&room, &nick)
+        .iter()
+        .all(|p| p.failed.is_some())
+    {
+        assert!(
+            js_sys::Date::now() - start < 2_000.0,
+            "the refusals never written back: {:?}",
+            store.load_outbox(&room, &nick)
+        );
+        yew::scheduler::flush().await;
+        TimeoutFuture::new(20).await;
+    }
     // Retry pressed there: its save tells this tab.
     let retried = |p: &Pending| Pending {
         failed: None,
@@ -583,10 +609,26 @@ async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     };
     written_by_another_tab(&[retried(&heard), missed.clone()], true);
     text_appears(&root, "[role=log] li[data-seq]", "retried, heard", 5_000.0).await;
-    // Retry pressed there while this tab heard nothing: taken at its next welcome.
+    // Retry pressed there while this tab heard nothing: this tab's own save keeps it (its copy
+    // is behind), and the tab takes it at its next welcome.
     written_by_another_tab(&[retried(&missed)], false);
-    click(&root, ".connection button:first-of-type");
-    text_appears(&root, "[role=status]", "Disconnected", 3_000.0).await;
+    pending_while_disconnected(&root, "written here meanwhile").await;
+    let stored = store.load_outbox(&room, &nick);
+    let kept = stored
+        .iter()
+        .find(|p| p.client_msg_id == missed.client_msg_id);
+    assert_eq!(
+        kept.map(|p| (p.retries, p.failed.is_none())),
+        Some((1, true)),
+        "{stored:?}"
+    );
     click(&root, ".connection button:last-of-type");
     text_appears(&root, "[role=log] li[data-seq]", "retried, missed", 5_000.0).await;
+    text_appears(
+        &root,
+        "[role=log] li[data-seq]",
+        "written here meanwhile",
+        5_000.0,
+    )
+    .await;
 }

@@ -219,17 +219,21 @@ for (const name of BROWSERS) {
       // can read.
       const filler = await second.do('fillStorage', { leave: 16 * 1024 });
       assert.ok(Array.isArray(filler), `filling localStorage: ${filler}`);
-      await second.must('setFile', { label: 'Image', size: 200_000, byte: 7, name: 'full.png', mime: 'image/png' });
-      await friend.until('logPictures', {}, (list) => list.some((p) => p.name === 'image'), 15_000, 'the picture at the friend').catch(async (error) => {
-        throw new Error(`${error.message}\n${await showPages({ first, second, friend })}`);
-      });
-      await second.say('after the picture');
-      for (const page of [first, second, friend]) {
-        await page.logHas('after the picture', 15_000);
-        assert.deepEqual(await page.delivered(), ['[image]', 'after the picture'], 'each once, in order');
+      try {
+        await second.must('setFile', { label: 'Image', size: 200_000, byte: 7, name: 'full.png', mime: 'image/png' });
+        await friend.until('logPictures', {}, (list) => list.some((p) => p.name === 'image'), 15_000, 'the picture at the friend').catch(async (error) => {
+          throw new Error(`${error.message}\n${await showPages({ first, second, friend })}`);
+        });
+        await second.say('after the picture');
+        for (const page of [first, second, friend]) {
+          await page.logHas('after the picture', 15_000);
+          assert.deepEqual(await page.delivered(), ['[image]', 'after the picture'], 'each once, in order');
+        }
+        await second.until('outbox', {}, (o) => o.length === 0, 10_000, 'nothing left pending');
+        assert.deepEqual(await first.do('outbox'), [], 'nothing pending in the other tab');
+      } finally {
+        await second.do('removeStorage', { keys: filler });
       }
-      await second.until('outbox', {}, (o) => o.length === 0, 10_000, 'nothing left pending');
-      assert.deepEqual(await first.do('outbox'), [], 'nothing pending in the other tab');
     });
 
     test('a frozen leading tab: another takes over in time, nothing lost or doubled, and the thawed tab steps down', {

@@ -153,13 +153,18 @@ export function inPage({ op, args }) {
         }
       };
       if (!fits('e2e-reserve', 'r'.repeat(args.leave))) return 'no room for the reserve';
+      // At most 64 pieces (64 MiB), so a browser with no quota does not fill for ever.
       const keys = [];
       for (let size = 1 << 20; size >= 256; size >>= 1) {
         const piece = 'f'.repeat(size);
-        while (fits(`e2e-fill-${keys.length}`, piece)) keys.push(`e2e-fill-${keys.length}`);
+        while (keys.length < 64 && fits(`e2e-fill-${keys.length}`, piece)) keys.push(`e2e-fill-${keys.length}`);
       }
       localStorage.removeItem('e2e-reserve');
-      return keys.length > 0 ? keys : 'the quota was never reached';
+      if (keys.length === 0 || keys.length === 64) {
+        for (const key of keys) localStorage.removeItem(key);
+        return `storage was full before, or has no quota (${keys.length} pieces)`;
+      }
+      return keys;
     }
     case 'value': {
       const control = byLabel(args.label);
