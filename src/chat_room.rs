@@ -627,6 +627,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let config = use_memo((props.url.clone(), shared_key.clone()), |(url, key)| {
         Config::new(url.to_string())
             .with_shared(key.clone())
+            // The chat resends what the server has not acknowledged itself, after each welcome:
+            // the library's copies would go twice, and a refused upload again and again.
+            .with_unsent_requeued(false)
             .with_reconnect_delays(500, MAX_BACKOFF_MS, 2.0)
             // A chat left open through a long outage comes back by itself when the server does.
             .with_unreachable_after(None)

@@ -156,6 +156,10 @@ pub struct Config {
     /// Keep queued frames when the user closes, to send them after the next `open()`.
     /// Default false: a close drops them (reported as `Event::Discarded`).
     pub keep_outbox_on_close: bool,
+    /// Send again, on the next connection, the frames the browser still held unsent when a
+    /// connection ended (reported as `Event::Requeued`). Default true; false drops them
+    /// (reported as `Event::Discarded`). See [`with_unsent_requeued`](Config::with_unsent_requeued).
+    pub requeue_unsent: bool,
     /// Queue limits while not open.
     pub outbox: OutboxLimits,
     /// Per-code overrides of [`default_close_policy`], first match wins.
@@ -192,6 +196,7 @@ impl Config {
             close_timeout_ms: Some(2_000),
             unreachable_after: Some(10),
             keep_outbox_on_close: false,
+            requeue_unsent: true,
             outbox: OutboxLimits::default(),
             close_policy: Vec::new(),
             seed: None,
@@ -359,6 +364,23 @@ impl Config {
     /// ```
     pub fn with_outbox_kept_on_close(mut self, keep: bool) -> Self {
         self.keep_outbox_on_close = keep;
+        self
+    }
+
+    /// Whether frames the browser still held unsent when a connection ended (its
+    /// `bufferedAmount`: a slow uplink, a server that closed mid-upload) go out again on the
+    /// next connection, first (true, the default), or are dropped and reported as
+    /// `Event::Discarded`. Turn it off when the application resends whatever the server has
+    /// not acknowledged itself: the frames would otherwise go twice, and one the server
+    /// refuses for what it is (too large, too slow to arrive) would be sent again after every
+    /// reconnect, however the application marked it.
+    ///
+    /// ```
+    /// let config = heartline::Config::new("ws://host").with_unsent_requeued(false);
+    /// assert!(!config.requeue_unsent);
+    /// ```
+    pub fn with_unsent_requeued(mut self, requeue: bool) -> Self {
+        self.requeue_unsent = requeue;
         self
     }
 

@@ -690,7 +690,9 @@ impl<P: Payload> Machine<P> {
     /// its `bufferedAmount` when it ended), oldest first: they go back to the head of the
     /// outbox, ahead of anything queued since, whatever its limits (they were accepted
     /// already), and are reported as [`Event::Requeued`]. After a user close they are dropped
-    /// like the rest of the outbox ([`Event::Discarded`]) unless the config keeps it.
+    /// like the rest of the outbox ([`Event::Discarded`]) unless the config keeps it, and
+    /// always when the config does not requeue unsent frames
+    /// ([`Config::with_unsent_requeued`]).
     ///
     /// ```
     /// use heartline::{Command, Config, Event, Input, Machine};
@@ -706,7 +708,8 @@ impl<P: Payload> Machine<P> {
             return Vec::new();
         }
         self.stats.frames_out = self.stats.frames_out.saturating_sub(count as u64);
-        let event = if self.stopped && !self.config.keep_outbox_on_close {
+        let dropped = self.stopped && !self.config.keep_outbox_on_close;
+        let event = if dropped || !self.config.requeue_unsent {
             Event::Discarded { frames: count }
         } else {
             self.outbox

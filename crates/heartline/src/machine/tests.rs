@@ -726,6 +726,23 @@ fn discarding_its_own_keeps_frames_sent_behind_and_requeued_in_order() {
 }
 
 #[test]
+fn frames_the_socket_never_sent_are_dropped_as_reported_when_the_application_resends_itself() {
+    let mut h = Harness::new(Harness::config().with_unsent_requeued(false));
+    h.open();
+    h.machine.send("a".into()).unwrap();
+    h.machine.send("b".into()).unwrap();
+    // The browser still held "b" when the server's close came.
+    let out = h.machine.requeue(vec!["b".into()]);
+    assert_eq!(out, [Command::Report(Event::Discarded { frames: 1 })]);
+    assert_eq!(h.machine.queued(), 0);
+    assert_eq!(h.machine.stats().frames_out, 1, "not counted as sent");
+    h.lose(1012);
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    assert!(Harness::sent(&h.input(Input::Flush)).is_empty());
+}
+
+#[test]
 fn frames_never_sent_before_a_user_close_are_discarded_as_reported() {
     let mut h = Harness::new(Harness::config());
     h.open();
