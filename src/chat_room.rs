@@ -294,7 +294,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // whether it is an upload: when the server refuses a frame by closing (1003, 1007, 1009,
     // 4007), it is the first of these, as the server acks each message before it reads the next.
     let in_flight: Rc<RefCell<Vec<Sent>>> = use_mut_ref(Vec::new);
-
+    // The upload first in flight at the last loss of the connection, and how many losses in a
+    // row it was.
+    let lost_under: Rc<RefCell<Option<(String, u32)>>> = use_mut_ref(|| None);
     // Paces sends under the server's flood guard; made from each welcome's limits.
     let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);
     // Wakes the outbox pump when the pacer has a token again.
@@ -345,6 +347,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         );
         let (renewed_at, name_retry) = (renewed_at.clone(), name_retry.clone());
         let (outbox_heard, outbox_saves) = (outbox_heard.clone(), outbox_saves.clone());
+        let lost_under = lost_under.clone();
         let (role_state, follower_join, joined_here) =
             (role.clone(), follower_join.clone(), joined_here.clone());
         let store = props.store.clone();
@@ -492,6 +495,30 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         }
                         _ => {}
                     }
+                    // An upload the connection was lost under twice in a row, whatever the close
+                    // said (Chromium reports a refusal that cut an upload short as a 1006 when
+                    // the server's close frame is lost behind it): marked, so it is not sent
+                    // again and again while what comes after it waits.
+                    let refusing = matches!(close.code, 1003 | 1007 | 1009 | 4007);
+                    let first = in_flight.borrow().first().cloned();
+                    let mut lost = lost_under.borrow_mut();
+                    match first.filter(|sent| sent.upload && !refusing) {
+                        Some(sent) => {
+                            let times = match &*lost {
+                                Some((id, times)) if *id == sent.id => times + 1,
+                                _ => 1,
+                            };
+                            *lost = Some((sent.id.clone(), times));
+                            if times >= 2 {
+                                *lost = None;
+                                let reason =
+                                    format!("{} {name}: {}", close.code, t.lost_under_upload);
+                                state.dispatch(sent.refused(reason));
+                            }
+                        }
+                        None => *lost = None,
+                    }
+                    drop(lost);
                     in_flight.borrow_mut().clear();
                     state.dispatch(Action::Lost(Some(format!(
                         "{} ({} {name})",

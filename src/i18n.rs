@@ -60,6 +60,8 @@ pub struct Texts {
     /// "the limit is", before the limit.
     pub limit_is: &'static str,
     pub bytes: &'static str,
+    /// Why an upload the connection was lost under twice is not sent again by itself.
+    pub lost_under_upload: &'static str,
 }
 
 /// There are two tables, told apart by `zh`: components compare their `texts` prop on every
@@ -106,6 +108,7 @@ const EN: Texts = Texts {
     joined: "joined",
     left: "left",
     lost: "Connection lost",
+    lost_under_upload: "the connection was lost twice while it was being sent",
     reconnected: "Reconnected",
     gap: "Some older messages are no longer kept by the server.",
     messages: "Messages",
@@ -153,6 +156,7 @@ const ZH: Texts = Texts {
     joined: "加入了",
     left: "离开了",
     lost: "连接断开",
+    lost_under_upload: "发送过程中连接两次断开",
     reconnected: "已重新连接",
     gap: "服务器已不再保存部分较早的消息。",
     messages: "消息列表",

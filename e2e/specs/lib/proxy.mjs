@@ -82,6 +82,12 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
       }
       return cut.length;
     },
+    // Bytes the proxy has read from the browsers on the connections still up.
+    uplinkBytes() {
+      let total = 0;
+      for (const pair of pairs) total += pair.client.bytesRead;
+      return total;
+    },
     // Nothing from the server reaches the browsers any more (their frames still go out): acks
     // and broadcasts are lost in flight.
     muteServer() {
