@@ -120,6 +120,39 @@ async fn joining_shows_connected_and_my_name_in_members() {
     text_appears(&root, "ul[aria-label=Members] li", &nick, 2_000.0).await;
 }
 
+/// A nickname of 32 characters outside the Basic Multilingual Plane (64 UTF-16 units) is
+/// allowed, and the form lets it be typed; one more is refused by the form, in words.
+#[wasm_bindgen_test]
+async fn a_nickname_of_32_emoji_joins_and_33_are_refused_in_words() {
+    use heartline_protocol::names::MAX_NICK_CHARS;
+    let root = mount().await;
+    let input: HtmlInputElement = root
+        .query_selector("#nick")
+        .unwrap()
+        .unwrap()
+        .dyn_into()
+        .unwrap();
+    // A `maxlength` would stop the typing at that many UTF-16 units, silently.
+    assert!(
+        input.max_length() < 0 || input.max_length() as usize >= 2 * MAX_NICK_CHARS,
+        "maxlength {}",
+        input.max_length()
+    );
+    type_into(&root, "#nick", &"\u{1f600}".repeat(MAX_NICK_CHARS + 1));
+    type_into(&root, "#room", &unique("room"));
+    yew::scheduler::flush().await;
+    click(&root, ".join button[type=submit]");
+    text_appears(&root, ".join [role=alert]", "32", 2_000.0).await;
+    assert!(root.query_selector(".chat").unwrap().is_none());
+    // A random emoji each, so no other test's nickname clashes with it.
+    let emoji = |i: u32| {
+        char::from_u32(0x1f600 + (i + (js_sys::Math::random() * 50.0) as u32) % 80).unwrap()
+    };
+    let nick: String = (0..MAX_NICK_CHARS as u32).map(emoji).collect();
+    join(&root, &nick, &unique("room")).await;
+    text_appears(&root, "ul[aria-label=Members] li", &nick, 2_000.0).await;
+}
+
 #[wasm_bindgen_test]
 async fn the_form_refuses_invisible_names_and_shows_the_servers_refusal_of_a_look_alike() {
     // Caught in the browser, without the server's Unicode tables: nothing is sent.

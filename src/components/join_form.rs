@@ -3,7 +3,6 @@
 use crate::i18n::Texts;
 use crate::names::{clean_nick, clean_room};
 use crate::state::Identity;
-use heartline_protocol::names::MAX_NICK_CHARS;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
@@ -66,9 +65,11 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
     html! {
         <form class="join" onsubmit={on_submit}>
             <label for="nick">{ t.nickname }</label>
-            <input id="nick" value={(*nick).clone()} oninput={bind(&nick)} maxlength={MAX_NICK_CHARS.to_string()} autocomplete="nickname" required=true />
+            // No `maxlength`: it counts UTF-16 units, so a name of 32 emoji (allowed) could not be
+            // typed, and a longer paste would be cut without a word; the check on submit says why.
+            <input id="nick" value={(*nick).clone()} oninput={bind(&nick)} autocomplete="nickname" required=true />
             <label for="room">{ t.room }</label>
-            <input id="room" value={(*room).clone()} oninput={bind(&room)} maxlength="64" required=true />
+            <input id="room" value={(*room).clone()} oninput={bind(&room)} required=true />
             <button type="submit">{ t.join }</button>
             if let Some(problem) = shown {
                 <p role="alert" class="problem">{ problem }</p>
