@@ -247,6 +247,19 @@ impl ServerConfig {
             })?,
             (None, None) => StoreChoice(StoreKind::Sqlite, None),
         };
+        // An upload at the announced limit is held whole while it is read: a budget smaller
+        // than that would refuse every such upload (1013) after announcing it allowed.
+        let budget = flags.memory_budget_mb.saturating_mul(1 << 20);
+        if budget < flags.max_binary_bytes {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--memory-budget-mb {} is less than --max-binary-bytes {}: an upload the \
+                     server allows could never be read\n",
+                    flags.memory_budget_mb, flags.max_binary_bytes
+                ),
+            ));
+        }
         Ok(Self {
             addr: flags.addr,
             dist: flags.dist,
@@ -271,7 +284,7 @@ impl ServerConfig {
                 max_unsent_bytes: flags.max_unsent_kib.saturating_mul(1 << 10),
                 history_page_messages: flags.history_page_messages.max(1),
                 history_page_bytes: flags.history_page_kib.saturating_mul(1 << 10),
-                memory_budget_bytes: flags.memory_budget_mb.saturating_mul(1 << 20),
+                memory_budget_bytes: budget,
                 announce_max_text_bytes: flags.test_announce_max_text_bytes,
                 ..Limits::default()
             },
@@ -394,6 +407,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("--test-mode"), "{error}");
+        let error = ServerConfig::from_args(args(&["--memory-budget-mb", "4"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--max-binary-bytes 5242880"), "{error}");
+        assert!(ServerConfig::from_args(args(&["--memory-budget-mb", "5"])).is_ok());
         let error = ServerConfig::from_args(args(&["--store", "paper"]))
             .unwrap_err()
             .to_string();
