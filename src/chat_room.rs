@@ -294,9 +294,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // whether it is an upload: when the server refuses a frame by closing (1003, 1007, 1009,
     // 4007), it is the first of these, as the server acks each message before it reads the next.
     let in_flight: Rc<RefCell<Vec<Sent>>> = use_mut_ref(Vec::new);
-    // The upload first in flight at the last loss of the connection, and how many losses in a
-    // row it was.
-    let lost_under: Rc<RefCell<Option<(String, u32)>>> = use_mut_ref(|| None);
+    // The upload first in flight at the last loss of the connection (its id and try), and how
+    // many losses in a row it was.
+    let lost_under: Rc<RefCell<Option<(String, u32, u32)>>> = use_mut_ref(|| None);
     // Paces sends under the server's flood guard; made from each welcome's limits.
     let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);
     // Wakes the outbox pump when the pacer has a token again.
@@ -498,17 +498,32 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     // An upload the connection was lost under twice in a row, whatever the close
                     // said (Chromium reports a refusal that cut an upload short as a 1006 when
                     // the server's close frame is lost behind it): marked, so it is not sent
-                    // again and again while what comes after it waits.
+                    // again and again while what comes after it waits. Not a loss under it: a
+                    // refusal marked above, a close the page or the person asked for
+                    // (Disconnect, the page hidden), a normal close, the server going away or
+                    // restarting, this connection replaced.
                     let refusing = matches!(close.code, 1003 | 1007 | 1009 | 4007);
+                    let not_a_loss = matches!(close.code, 1000 | 1001 | 1012 | 4005)
+                        || socket
+                            .as_ref()
+                            .and_then(|s| s.with(|h| h.status()))
+                            .is_some_and(|status| {
+                                matches!(status, Status::Stopped | Status::Paused)
+                            });
                     let first = in_flight.borrow().first().cloned();
                     let mut lost = lost_under.borrow_mut();
-                    match first.filter(|sent| sent.upload && !refusing) {
+                    match first.filter(|sent| sent.upload && !refusing && !not_a_loss) {
                         Some(sent) => {
+                            // Counted per try: a Retry starts again from none.
                             let times = match &*lost {
-                                Some((id, times)) if *id == sent.id => times + 1,
+                                Some((id, retries, times))
+                                    if *id == sent.id && *retries == sent.retries =>
+                                {
+                                    times + 1
+                                }
                                 _ => 1,
                             };
-                            *lost = Some((sent.id.clone(), times));
+                            *lost = Some((sent.id.clone(), sent.retries, times));
                             if times >= 2 {
                                 *lost = None;
                                 let reason =

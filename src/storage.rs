@@ -209,6 +209,8 @@ impl Store {
         if !changed {
             return not_stored(pending, stored.iter());
         }
+        // What was stored before is not all another tab's (this tab's own stored copies are
+        // among it), but any of it may be: kept until last.
         let entries = stored.iter().enumerate().map(|(i, p)| (p, i < theirs));
         match self.write_fitting(&outbox_key(room, nick), entries.collect()) {
             Some(written) => not_stored(pending, written.into_iter()),
@@ -263,12 +265,13 @@ impl Store {
         }
     }
 
-    /// Writes `entries` (each with whether another tab holds it) as the JSON list at `key`,
-    /// unless it is stored already. When the browser's quota has no room, uploads are left out
-    /// one by one until the rest fits: first those already acknowledged (no tab sends them
-    /// again), then this tab's, newest first (it sends what it holds itself), and other tabs'
-    /// last (only they can send theirs, once they hear this write). Each entry is serialised
-    /// once. Returns the entries stored, or None if even the texts did not fit.
+    /// Writes `entries` (each with whether only another tab holds it) as the JSON list at
+    /// `key`, unless it is stored already. When the browser's quota has no room, uploads are
+    /// left out one by one until the rest fits: first those already acknowledged (no tab sends
+    /// them again), then those in this tab's state, newest first (it sends what it holds
+    /// itself), and the others last (only their tabs can send them, once they hear this
+    /// write). Each entry is serialised once. Returns the entries stored, or None if even the
+    /// texts did not fit.
     fn write_fitting<'a>(
         &self,
         key: &str,

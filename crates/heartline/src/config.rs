@@ -373,7 +373,9 @@ impl Config {
     /// `Event::Discarded`. Turn it off when the application resends whatever the server has
     /// not acknowledged itself: the frames would otherwise go twice, and one the server
     /// refuses for what it is (too large, too slow to arrive) would be sent again after every
-    /// reconnect, however the application marked it.
+    /// reconnect, however the application marked it. With [`with_shared`](Config::with_shared)
+    /// the leading tab's setting decides for every tab's frames on its socket (acknowledged to
+    /// their tabs already, which are not told): give every tab the same config.
     ///
     /// ```
     /// let config = heartline::Config::new("ws://host").with_unsent_requeued(false);

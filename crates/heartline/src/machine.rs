@@ -363,8 +363,9 @@ pub enum Event {
         /// Frames sent.
         frames: usize,
     },
-    /// The user closed the connection while frames were queued; they were dropped (see
-    /// [`Config::with_outbox_kept_on_close`]).
+    /// Frames were dropped: queued when the user closed the connection (see
+    /// [`Config::with_outbox_kept_on_close`]), or still held by the browser when a connection
+    /// ended, with [`Config::with_unsent_requeued`] off.
     Discarded {
         /// Frames dropped.
         frames: usize,
