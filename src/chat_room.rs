@@ -108,6 +108,10 @@ fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<Str
 /// view: then it no longer hears the connection open).
 const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 
+/// A following tab with missed history to fetch asks for a page itself only when no page came
+/// for this long (the tab that joined asks first; every tab sees the pages).
+const FOLLOWER_FETCH_AFTER_MS: u32 = 1_500;
+
 /// A nickname refused within this long of taking a new client id is asked for once more...
 const NAME_RETRY_WINDOW_MS: f64 = 15_000.0;
 /// ...this long after the refusal: once the server's grace for the old id's member has passed.
@@ -302,6 +306,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // Wakes the outbox pump when the pacer has a token again.
     let wake = use_mut_ref(|| None::<Timeout>);
     let tick = use_state(|| 0_u32);
+    // The page of missed history asked for on this connection (its `before`), and a following
+    // tab's wait before it asks itself.
+    let history_asked = use_mut_ref(|| None::<u64>);
+    let history_wait = use_mut_ref(|| None::<(u64, Timeout)>);
     // The secret sent in the last join: a 4006 with a newer one in storage is another tab's.
     let sent_secret = use_mut_ref(|| None::<String>);
     // When this tab last had to take a new client id (the server refused its old one: copied
@@ -339,6 +347,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             in_flight.clone(),
             pacer.clone(),
         );
+        let history_asked = history_asked.clone();
         let (me, on_rejected, typing_timers, sent_secret) = (
             props.me.clone(),
             props.on_rejected.clone(),
@@ -374,6 +383,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     state.dispatch(Action::Lost(None));
                     in_flight.borrow_mut().clear();
                     *pacer.borrow_mut() = None;
+                    *history_asked.borrow_mut() = None;
                     let (last_seq, epoch) = (state.last_seq, state.epoch.clone());
                     // One tab id for the shared connection: a new leader's join replaces the
                     // old leader's connection on the server at once.
@@ -948,12 +958,57 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     };
     // Missed while away and kept by the server, but not in the welcome's page: fetched at once,
     // page by page (each page moves `older` down), so nothing is left out of the log unseen.
+    // A request counts against the flood guard like a message: it takes a token from the
+    // pacer. Every tab sees every page: the tab that joined asks, another only when no page
+    // came for a while (its hole may be its own: it was away longer than that tab's log goes).
     {
-        let socket = socket.clone();
-        let wanted = (state.hole_after, state.older, state.welcomed);
-        use_effect_with(wanted, move |(hole, older, welcomed)| {
-            if let (Some(_), Some(before), true) = (hole, older, welcomed) {
-                let _ = send_frame(&socket, &ClientFrame::History { before: *before });
+        let (socket, pacer, joined_here) = (socket.clone(), pacer.clone(), joined_here.clone());
+        let (asked, wait, wake, tick_handle) = (
+            history_asked.clone(),
+            history_wait.clone(),
+            wake.clone(),
+            tick.clone(),
+        );
+        let (wanted, limits) = (
+            (state.hole_after, state.older, state.welcomed),
+            state.limits,
+        );
+        use_effect_with((wanted, *tick), move |((hole, older, welcomed), _)| {
+            let (Some(_), Some(before), true, Some(limits)) = (hole, older, welcomed, limits)
+            else {
+                wait.borrow_mut().take();
+                return;
+            };
+            let before = *before;
+            if *asked.borrow() == Some(before) {
+                return;
+            }
+            let ask = move |socket: &UseHeartline, asked: &RefCell<Option<u64>>| {
+                if send_frame(socket, &ClientFrame::History { before }).is_ok() {
+                    *asked.borrow_mut() = Some(before);
+                }
+            };
+            if !*joined_here.borrow() {
+                // Waiting for this page already (the pump's ticks re-run this effect).
+                if wait.borrow().as_ref().is_some_and(|(at, _)| *at == before) {
+                    return;
+                }
+                let (socket, asked) = (socket.clone(), asked.clone());
+                let timer = Timeout::new(FOLLOWER_FETCH_AFTER_MS, move || ask(&socket, &asked));
+                *wait.borrow_mut() = Some((before, timer));
+                return;
+            }
+            wait.borrow_mut().take();
+            let now = js_sys::Date::now();
+            let mut pacer = pacer.borrow_mut();
+            let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, now));
+            if pacer.take(now) {
+                ask(&socket, &asked);
+            } else {
+                let wait_ms = pacer.wait_ms(now).max(1);
+                *wake.borrow_mut() = Some(Timeout::new(wait_ms, move || {
+                    tick_handle.set((*tick_handle).wrapping_add(1))
+                }));
             }
         });
     }

@@ -127,6 +127,41 @@ for (const name of BROWSERS) {
       }
     });
 
+    test('a reconnect after missing pages, with a backlog of its own, stays under the flood guard: the page requests are paced with the messages', async () => {
+      const port = await freePort();
+      const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
+      try {
+        const room = uniqueRoom();
+        const a = await person(server.url, 'ann', room);
+        const b = await person(server.url, 'ben', room);
+        await b.clickWhenReady('Disconnect');
+        await b.statusIs('Disconnected', 10_000);
+        const missed = Array.from({ length: 12 }, (_, i) => `missed ${i}`);
+        for (const text of missed) {
+          await a.say(text);
+          await a.logHas(text);
+        }
+        // As many as the pacer sends at once (the burst of 20, less its margin of 3): with the
+        // join and three page requests beside them, more than the server's burst at once.
+        const backlog = Array.from({ length: 17 }, (_, i) => `backlog ${i}`);
+        for (const text of backlog) await b.say(text);
+        await b.until('outbox', {}, (items) => items.length === backlog.length, 5_000, 'the backlog pending');
+        await b.do('watchStatus');
+        await b.clickWhenReady('Reconnect now');
+        const all = [...missed, ...backlog];
+        await b.until('delivered', {}, (t) => t.length >= all.length, 20_000, 'every missed message and the backlog');
+        assert.deepEqual(await b.delivered(), all);
+        await a.until('delivered', {}, (t) => t.length >= all.length, 10_000, 'the backlog at the other end');
+        const statuses = await b.do('statuses');
+        const connected = statuses.findIndex((s) => s.startsWith('Connected'));
+        assert.ok(connected >= 0 && statuses.slice(connected).every((s) => s.startsWith('Connected')), `the connection dropped: ${statuses.join(' → ')}`);
+        assert.deepEqual(await b.do('alerts'), [], 'no flood warning');
+        noDialogs(a, b);
+      } finally {
+        await server.stop();
+      }
+    });
+
     test('messages sent while the server restarts arrive once each, in order', async () => {
       const port = await freePort();
       let server = await startServer(port);
