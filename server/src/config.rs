@@ -247,15 +247,16 @@ impl ServerConfig {
             })?,
             (None, None) => StoreChoice(StoreKind::Sqlite, None),
         };
-        // An upload at the announced limit is held whole while it is read: a budget smaller
-        // than that would refuse every such upload (1013) after announcing it allowed.
+        // An upload at the announced limit is held whole while it is read, and the budget holds
+        // other work meanwhile (outbound frames, pages, pictures served): one at least twice its
+        // size, or every such upload could be refused (1013) after being announced as allowed.
         let budget = flags.memory_budget_mb.saturating_mul(1 << 20);
-        if budget < flags.max_binary_bytes {
+        if budget < flags.max_binary_bytes.saturating_mul(2) {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 format!(
-                    "--memory-budget-mb {} is less than --max-binary-bytes {}: an upload the \
-                     server allows could never be read\n",
+                    "--memory-budget-mb {} is less than twice --max-binary-bytes {}: an upload \
+                     the server allows could be refused whenever anything else is held\n",
                     flags.memory_budget_mb, flags.max_binary_bytes
                 ),
             ));
@@ -411,7 +412,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("--max-binary-bytes 5242880"), "{error}");
-        assert!(ServerConfig::from_args(args(&["--memory-budget-mb", "5"])).is_ok());
+        assert!(ServerConfig::from_args(args(&["--memory-budget-mb", "9"])).is_err());
+        assert!(ServerConfig::from_args(args(&["--memory-budget-mb", "10"])).is_ok());
         let error = ServerConfig::from_args(args(&["--store", "paper"]))
             .unwrap_err()
             .to_string();
