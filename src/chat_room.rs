@@ -109,7 +109,8 @@ fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<Str
 const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 
 /// A following tab with missed history to fetch asks for a page itself only when no page came
-/// for this long (the tab that joined asks first; every tab sees the pages).
+/// for this long, and up to a second more (the tab that joined asks first; every tab sees the
+/// pages).
 const FOLLOWER_FETCH_AFTER_MS: u32 = 1_500;
 
 /// A nickname refused within this long of taking a new client id is asked for once more...
@@ -303,7 +304,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let lost_under: Rc<RefCell<Option<(String, u32, u32)>>> = use_mut_ref(|| None);
     // Paces sends under the server's flood guard; made from each welcome's limits.
     let pacer: Rc<RefCell<Option<Pacer>>> = use_mut_ref(|| None);
-    // Wakes the outbox pump when the pacer has a token again.
+    // Wakes the outbox pump and the history fetch when the pacer has a token again.
     let wake = use_mut_ref(|| None::<Timeout>);
     let tick = use_state(|| 0_u32);
     // The page of missed history asked for on this connection (its `before`), and a following
@@ -568,6 +569,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             ..
                         } => {
                             follower_join.borrow_mut().take();
+                            // A new hole, perhaps at a page asked for before (a tab back from
+                            // the back/forward cache is welcomed without a new connection).
+                            *history_asked.borrow_mut() = None;
                             // Welcomed: a later refusal may retry again.
                             name_retry.borrow_mut().take();
                             store.keep_server_secret(&secret);
@@ -789,6 +793,65 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         });
     }
 
+    // Missed while away and kept by the server, but not in the welcome's page: fetched page by
+    // page (each page moves `older` down), so nothing is left out of the log unseen. A request
+    // counts against the flood guard like a message: it takes a token from the pacer, before
+    // the outbox pump (registered after this, so run after it) takes any for the backlog.
+    // Every tab sees every page: the tab that joined asks, another only when no page came for
+    // a while (its hole may be its own: it was away longer than that tab's log goes).
+    {
+        let (socket, pacer, joined_here) = (socket.clone(), pacer.clone(), joined_here.clone());
+        let (asked, wait, wake, tick_handle) = (
+            history_asked.clone(),
+            history_wait.clone(),
+            wake.clone(),
+            tick.clone(),
+        );
+        let (wanted, limits) = (
+            (state.hole_after, state.older, state.welcomed),
+            state.limits,
+        );
+        use_effect_with((wanted, *tick), move |((hole, older, welcomed), _)| {
+            let (Some(_), Some(before), true, Some(limits)) = (hole, older, welcomed, limits)
+            else {
+                wait.borrow_mut().take();
+                return;
+            };
+            let before = *before;
+            if *asked.borrow() == Some(before) {
+                return;
+            }
+            let ask = move |socket: &UseHeartline, asked: &RefCell<Option<u64>>| {
+                if send_frame(socket, &ClientFrame::History { before }).is_ok() {
+                    *asked.borrow_mut() = Some(before);
+                }
+            };
+            if !*joined_here.borrow() {
+                // Waiting for this page already (the pump's ticks re-run this effect).
+                if wait.borrow().as_ref().is_some_and(|(at, _)| *at == before) {
+                    return;
+                }
+                let (socket, asked) = (socket.clone(), asked.clone());
+                // Spread out, so the person's other tabs do not all ask at the same moment.
+                let after = FOLLOWER_FETCH_AFTER_MS + (js_sys::Math::random() * 1_000.0) as u32;
+                let timer = Timeout::new(after, move || ask(&socket, &asked));
+                *wait.borrow_mut() = Some((before, timer));
+                return;
+            }
+            wait.borrow_mut().take();
+            let now = js_sys::Date::now();
+            let mut pacer = pacer.borrow_mut();
+            let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, now));
+            if pacer.take(now) {
+                ask(&socket, &asked);
+            } else {
+                let wait_ms = pacer.wait_ms(now).max(1);
+                *wake.borrow_mut() = Some(Timeout::new(wait_ms, move || {
+                    tick_handle.set((*tick_handle).wrapping_add(1))
+                }));
+            }
+        });
+    }
     // The outbox pump: after every render that changed the outbox, the welcome or the socket,
     // send what this connection has not been given yet, in order, at the pacer's pace. It reads
     // the state of this render and the socket's live status, never a snapshot from an earlier
@@ -956,69 +1019,18 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             state.dispatch(Action::Delete(id))
         })
     };
-    // Missed while away and kept by the server, but not in the welcome's page: fetched at once,
-    // page by page (each page moves `older` down), so nothing is left out of the log unseen.
-    // A request counts against the flood guard like a message: it takes a token from the
-    // pacer. Every tab sees every page: the tab that joined asks, another only when no page
-    // came for a while (its hole may be its own: it was away longer than that tab's log goes).
-    {
-        let (socket, pacer, joined_here) = (socket.clone(), pacer.clone(), joined_here.clone());
-        let (asked, wait, wake, tick_handle) = (
-            history_asked.clone(),
-            history_wait.clone(),
-            wake.clone(),
-            tick.clone(),
-        );
-        let (wanted, limits) = (
-            (state.hole_after, state.older, state.welcomed),
-            state.limits,
-        );
-        use_effect_with((wanted, *tick), move |((hole, older, welcomed), _)| {
-            let (Some(_), Some(before), true, Some(limits)) = (hole, older, welcomed, limits)
-            else {
-                wait.borrow_mut().take();
-                return;
-            };
-            let before = *before;
-            if *asked.borrow() == Some(before) {
-                return;
-            }
-            let ask = move |socket: &UseHeartline, asked: &RefCell<Option<u64>>| {
-                if send_frame(socket, &ClientFrame::History { before }).is_ok() {
-                    *asked.borrow_mut() = Some(before);
-                }
-            };
-            if !*joined_here.borrow() {
-                // Waiting for this page already (the pump's ticks re-run this effect).
-                if wait.borrow().as_ref().is_some_and(|(at, _)| *at == before) {
-                    return;
-                }
-                let (socket, asked) = (socket.clone(), asked.clone());
-                let timer = Timeout::new(FOLLOWER_FETCH_AFTER_MS, move || ask(&socket, &asked));
-                *wait.borrow_mut() = Some((before, timer));
-                return;
-            }
-            wait.borrow_mut().take();
-            let now = js_sys::Date::now();
-            let mut pacer = pacer.borrow_mut();
-            let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, now));
-            if pacer.take(now) {
-                ask(&socket, &asked);
-            } else {
-                let wait_ms = pacer.wait_ms(now).max(1);
-                *wake.borrow_mut() = Some(Timeout::new(wait_ms, move || {
-                    tick_handle.set((*tick_handle).wrapping_add(1))
-                }));
-            }
-        });
-    }
     // The page before the oldest message shown (the server pages its history, v3).
-    let on_load_older = state.older.filter(|_| state.welcomed).map(|before| {
-        let socket = socket.clone();
-        Callback::from(move |()| {
-            let _ = send_frame(&socket, &ClientFrame::History { before });
-        })
-    });
+    // Not while a hole is being fetched (paced, above): the same page would be asked twice.
+    let fetching = state.hole_after.is_some();
+    let on_load_older = state
+        .older
+        .filter(|_| state.welcomed && !fetching)
+        .map(|before| {
+            let socket = socket.clone();
+            Callback::from(move |()| {
+                let _ = send_frame(&socket, &ClientFrame::History { before });
+            })
+        });
 
     let typing_line = match state.typing.as_slice() {
         [] => String::new(),

@@ -103,7 +103,9 @@ for (const name of BROWSERS) {
       }
     });
 
-    test('a reconnect after missing more than a page shows every missed message, in order', async () => {
+    // A server whose history pages hold 3 messages, ann and ben in a room, and ben disconnected
+    // while ann says each of `said`; then `then(ann, ben)`.
+    async function benMisses(said, then) {
       const port = await freePort();
       const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
       try {
@@ -112,37 +114,33 @@ for (const name of BROWSERS) {
         const b = await person(server.url, 'ben', room);
         await b.clickWhenReady('Disconnect');
         await b.statusIs('Disconnected', 10_000);
-        const said = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
         for (const text of said) {
           await a.say(text);
           await a.logHas(text);
         }
+        await then(a, b);
+      } finally {
+        await server.stop();
+      }
+    }
+
+    test('a reconnect after missing more than a page shows every missed message, in order', async () => {
+      const said = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
+      await benMisses(said, async (a, b) => {
         // The welcome holds the newest 3; the 4 before them are fetched without a click.
         await b.clickWhenReady('Reconnect now');
         await b.until('delivered', {}, (t) => t.length === said.length, 10_000, 'every missed message');
         assert.deepEqual(await b.delivered(), said);
         noDialogs(a, b);
-      } finally {
-        await server.stop();
-      }
+      });
     });
 
     test('a reconnect after missing pages, with a backlog of its own, stays under the flood guard: the page requests are paced with the messages', async () => {
-      const port = await freePort();
-      const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
-      try {
-        const room = uniqueRoom();
-        const a = await person(server.url, 'ann', room);
-        const b = await person(server.url, 'ben', room);
-        await b.clickWhenReady('Disconnect');
-        await b.statusIs('Disconnected', 10_000);
-        const missed = Array.from({ length: 12 }, (_, i) => `missed ${i}`);
-        for (const text of missed) {
-          await a.say(text);
-          await a.logHas(text);
-        }
-        // As many as the pacer sends at once (the burst of 20, less its margin of 3): with the
-        // join and three page requests beside them, more than the server's burst at once.
+      const missed = Array.from({ length: 12 }, (_, i) => `missed ${i}`);
+      await benMisses(missed, async (a, b) => {
+        // About as many as the pacer sends at once (the burst of 20, less its margin of 3, less
+        // what the join took): with the join and three page requests beside them, more than
+        // the server's burst at once.
         const backlog = Array.from({ length: 17 }, (_, i) => `backlog ${i}`);
         for (const text of backlog) await b.say(text);
         await b.until('outbox', {}, (items) => items.length === backlog.length, 5_000, 'the backlog pending');
@@ -157,9 +155,7 @@ for (const name of BROWSERS) {
         assert.ok(connected >= 0 && statuses.slice(connected).every((s) => s.startsWith('Connected')), `the connection dropped: ${statuses.join(' → ')}`);
         assert.deepEqual(await b.do('alerts'), [], 'no flood warning');
         noDialogs(a, b);
-      } finally {
-        await server.stop();
-      }
+      });
     });
 
     test('messages sent while the server restarts arrive once each, in order', async () => {
