@@ -506,15 +506,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         }
                         _ => {}
                     }
-                    // An upload the connection was lost under twice in a row, whatever the close
-                    // said (Chromium reports a refusal that cut an upload short as a 1006 when
-                    // the server's close frame is lost behind it): marked, so it is not sent
-                    // again and again while what comes after it waits. Not a loss under it: a
-                    // refusal marked above, a close the page or the person asked for
-                    // (Disconnect, the page hidden), a normal close, the server going away or
-                    // restarting, this connection replaced.
+                    // An upload the connection was lost under twice in a row (1006: no close
+                    // frame came, as when Chromium loses the server's refusal of a big upload
+                    // behind it, or the network dropped): marked, so it is not sent again and
+                    // again while what comes after it waits. A close the page or the person
+                    // asked for (Disconnect, the page hidden) is no such loss, and neither is
+                    // a close the server explained (the refusals above, a restart, the flood
+                    // guard, a busy server: the next connection may take the upload).
                     let refusing = matches!(close.code, 1003 | 1007 | 1009 | 4007);
-                    let not_a_loss = matches!(close.code, 1000 | 1001 | 1012 | 4005)
+                    let not_a_loss = close.code != 1006
                         || socket
                             .as_ref()
                             .and_then(|s| s.with(|h| h.status()))
@@ -826,7 +826,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     *asked.borrow_mut() = Some(before);
                 }
             };
-            if !*joined_here.borrow() {
+            // A following tab that asked for a page of this hole itself goes on at once.
+            if !*joined_here.borrow() && asked.borrow().is_none() {
                 // Waiting for this page already (the pump's ticks re-run this effect).
                 if wait.borrow().as_ref().is_some_and(|(at, _)| *at == before) {
                     return;

@@ -265,8 +265,8 @@ impl Store {
         }
     }
 
-    /// Writes `entries` (each with whether it was stored before this write: it may be only
-    /// another tab's) as the JSON list at `key`, unless it is stored already. When the browser's quota has no room, uploads are
+    /// Writes `entries` (each with whether to keep it until last: it may be only another
+    /// tab's) as the JSON list at `key`, unless it is stored already. When the browser's quota has no room, uploads are
     /// left out one by one until the rest fits: first those already acknowledged (no tab sends
     /// them again), then those in this tab's state, newest first (it sends what it holds
     /// itself), and the others last (only their tabs can send them, once they hear this

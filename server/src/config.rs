@@ -185,7 +185,7 @@ struct Flags {
     #[arg(long, value_name = "KIB", default_value_t = Limits::default().max_unsent_bytes >> 10)]
     max_unsent_kib: usize,
     /// what clients may make the server hold in all (buffered input, outbound queues, history
-    /// pages); past it new work is refused with 1013
+    /// pages); past it new work is refused with 1013; at least twice --max-binary-bytes
     #[arg(long, env = "HEARTLINE_MEMORY_BUDGET_MB", value_name = "MIB",
           default_value_t = Limits::default().memory_budget_bytes >> 20)]
     memory_budget_mb: usize,
@@ -248,15 +248,15 @@ impl ServerConfig {
             (None, None) => StoreChoice(StoreKind::Sqlite, None),
         };
         // An upload at the announced limit is held whole while it is read, and the budget holds
-        // other work meanwhile (outbound frames, pages, pictures served): one at least twice its
-        // size, or every such upload could be refused (1013) after being announced as allowed.
+        // other work meanwhile (outbound frames, pages, pictures served): under twice its size,
+        // such an upload could be refused (1013) after being announced as allowed.
         let budget = flags.memory_budget_mb.saturating_mul(1 << 20);
         if budget < flags.max_binary_bytes.saturating_mul(2) {
             return Err(clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 format!(
                     "--memory-budget-mb {} is less than twice --max-binary-bytes {}: an upload \
-                     the server allows could be refused whenever anything else is held\n",
+                     the server allows could be refused while other work is held\n",
                     flags.memory_budget_mb, flags.max_binary_bytes
                 ),
             ));
