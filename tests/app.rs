@@ -17,9 +17,7 @@ fn server() -> &'static str {
 }
 
 async fn mount() -> Element {
-    // Each app gets its own localStorage namespace: the tests share one page, and an app that
-    // finds another test's remembered room would rejoin it instead of showing the join form.
-    mount_in(&format!("test{}.", (js_sys::Math::random() * 1e9) as u64)).await
+    mount_in(&new_namespace()).await
 }
 
 /// An app over the localStorage of `namespace` (two apps in one namespace are like two tabs).
@@ -106,6 +104,32 @@ fn written_in_another_tab(key: &str) {
     init.set_new_value(stored.as_deref());
     let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
     window.dispatch_event(&event).unwrap();
+}
+
+/// A localStorage namespace of its own: the tests share one page, and an app that finds another
+/// test's remembered room would rejoin it instead of showing the join form.
+fn new_namespace() -> String {
+    format!("test{}.", (js_sys::Math::random() * 1e9) as u64)
+}
+
+/// Another tab's write of `json` at `key`, and, if `heard_here`, the event that tells this page
+/// of it (a tab frozen or in the back/forward cache hears none).
+fn written_by_another_tab(key: &str, json: &str, heard_here: bool) {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.set_item(key, json).unwrap();
+    if heard_here {
+        written_in_another_tab(key);
+    }
+}
+
+/// Waits, up to 2 s, for `ok`, flushing renders between looks; fails with `what`'s words.
+async fn until(mut ok: impl FnMut() -> bool, what: impl Fn() -> String) {
+    let start = js_sys::Date::now();
+    while !ok() {
+        assert!(js_sys::Date::now() - start < 2_000.0, "{}", what());
+        yew::scheduler::flush().await;
+        TimeoutFuture::new(20).await;
+    }
 }
 
 fn unique(name: &str) -> String {
@@ -272,7 +296,7 @@ async fn pending_while_disconnected(root: &Element, text: &str) {
 
 #[wasm_bindgen_test]
 async fn two_nicknames_in_one_room_keep_their_own_outbox() {
-    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let namespace = new_namespace();
     let room = unique("room");
     let (ann, bea) = (unique("ann"), unique("bea"));
     let first = mount_in(&namespace).await;
@@ -470,7 +494,7 @@ fn credentials_are_made_once_and_a_welcome_never_replaces_a_kept_secret() {
 #[wasm_bindgen_test]
 async fn an_outbox_another_tab_overwrote_is_saved_again() {
     use heartline_chat::storage::Store;
-    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let namespace = new_namespace();
     let (room, nick) = (unique("room"), unique("dee"));
     let root = mount_in(&namespace).await;
     join(&root, &nick, &room).await;
@@ -479,18 +503,13 @@ async fn an_outbox_another_tab_overwrote_is_saved_again() {
     let store = Store::new(&namespace);
     let key = store.outbox_storage_key(&room, &nick);
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    // Another tab's write, and the event that tells of it.
-    let written_by_another_tab = |json: &str| {
-        storage.set_item(&key, json).unwrap();
-        written_in_another_tab(&key);
-    };
     // The same messages in another order: nothing to add, nothing written.
     let ours = store.load_outbox(&room, &nick);
     let mut reversed = ours.clone();
     assert_eq!(reversed.len(), 2);
     reversed.reverse();
     let reversed = serde_json::to_string(&reversed).unwrap();
-    written_by_another_tab(&reversed);
+    written_by_another_tab(&key, &reversed, true);
     for _ in 0..3 {
         yew::scheduler::flush().await;
         TimeoutFuture::new(20).await;
@@ -500,17 +519,12 @@ async fn an_outbox_another_tab_overwrote_is_saved_again() {
     // nothing the other tab stored is dropped.
     let mut theirs = ours[0].clone();
     theirs.client_msg_id = "m-from-another-tab".into();
-    written_by_another_tab(&serde_json::to_string(&[&theirs]).unwrap());
-    let start = js_sys::Date::now();
-    while store.load_outbox(&room, &nick).len() < 3 {
-        assert!(
-            js_sys::Date::now() - start < 2_000.0,
-            "never saved again: {:?}",
-            storage.get_item(&key)
-        );
-        yew::scheduler::flush().await;
-        TimeoutFuture::new(20).await;
-    }
+    written_by_another_tab(&key, &serde_json::to_string(&[&theirs]).unwrap(), true);
+    until(
+        || store.load_outbox(&room, &nick).len() >= 3,
+        || format!("never saved again: {:?}", storage.get_item(&key)),
+    )
+    .await;
     let ids = |list: &[heartline_chat::state::Pending]| {
         let mut ids: Vec<String> = list.iter().map(|p| p.client_msg_id.clone()).collect();
         ids.sort();
@@ -526,7 +540,7 @@ async fn an_outbox_another_tab_overwrote_is_saved_again() {
 #[wasm_bindgen_test]
 async fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox() {
     use heartline_chat::storage::Store;
-    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let namespace = new_namespace();
     let (room, nick) = (unique("room"), unique("eve"));
     let root = mount_in(&namespace).await;
     join(&root, &nick, &room).await;
@@ -582,7 +596,7 @@ async fn a_message_deleted_in_another_tab_leaves_this_tabs_outbox() {
 async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     use heartline_chat::state::{Pending, PendingBody};
     use heartline_chat::storage::Store;
-    let namespace = format!("test{}.", (js_sys::Math::random() * 1e9) as u64);
+    let namespace = new_namespace();
     let (room, nick) = (unique("room"), unique("fay"));
     let store = Store::new(&namespace);
     // Refused earlier: kept, marked, in the outbox this tab loads when it joins.
@@ -601,18 +615,12 @@ async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     text_appears(&root, "[role=log] li.failed", "retried, heard", 2_000.0).await;
     text_appears(&root, "[role=log] li.failed", "retried, missed", 2_000.0).await;
     let key = store.outbox_storage_key(&room, &nick);
-    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    let written_by_another_tab = |list: &[Pending], heard_here: bool| {
-        storage
-            .set_item(&key, &serde_json::to_string(list).unwrap())
-            .unwrap();
-        if heard_here {
-            written_in_another_tab(&key);
-        }
+    let written = |list: &[Pending], heard_here: bool| {
+        written_by_another_tab(&key, &serde_json::to_string(list).unwrap(), heard_here)
     };
     // Saved there before that tab heard the refusals: nothing changes here.
     let unrefused = both.clone().map(|p| Pending { failed: None, ..p });
-    written_by_another_tab(&unrefused, true);
+    written(&unrefused, true);
     for _ in 0..3 {
         yew::scheduler::flush().await;
         TimeoutFuture::new(20).await;
@@ -620,31 +628,30 @@ async fn a_message_retried_in_another_tab_is_sent_by_this_one() {
     let failed = root.query_selector_all("[role=log] li.failed").unwrap();
     assert_eq!(failed.length(), 2, "an older save undid a refusal");
     // And storage gets the refusals back (the tab that sends the outbox may read them there).
-    let start = js_sys::Date::now();
-    while !store
-        .load_outbox(&room, &nick)
-        .iter()
-        .all(|p| p.failed.is_some())
-    {
-        assert!(
-            js_sys::Date::now() - start < 2_000.0,
-            "the refusals never written back: {:?}",
-            store.load_outbox(&room, &nick)
-        );
-        yew::scheduler::flush().await;
-        TimeoutFuture::new(20).await;
-    }
+    until(
+        || {
+            store
+                .load_outbox(&room, &nick)
+                .iter()
+                .all(|p| p.failed.is_some())
+        },
+        || {
+            let stored = store.load_outbox(&room, &nick);
+            format!("the refusals never written back: {stored:?}")
+        },
+    )
+    .await;
     // Retry pressed there: its save tells this tab.
     let retried = |p: &Pending| Pending {
         failed: None,
         retries: 1,
         ..p.clone()
     };
-    written_by_another_tab(&[retried(&heard), missed.clone()], true);
+    written(&[retried(&heard), missed.clone()], true);
     text_appears(&root, "[role=log] li[data-seq]", "retried, heard", 5_000.0).await;
     // Retry pressed there while this tab heard nothing: this tab's own save keeps it (its copy
     // is behind), and the tab takes it at its next welcome.
-    written_by_another_tab(&[retried(&missed)], false);
+    written(&[retried(&missed)], false);
     pending_while_disconnected(&root, "written here meanwhile").await;
     let stored = store.load_outbox(&room, &nick);
     let kept = stored
