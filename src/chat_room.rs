@@ -235,7 +235,7 @@ impl Sent {
     fn of(pending: &Pending) -> Self {
         Self {
             id: pending.client_msg_id.clone(),
-            upload: !matches!(pending.body, PendingBody::Text { .. }),
+            upload: pending.is_upload(),
             retries: pending.retries,
         }
     }

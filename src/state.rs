@@ -207,6 +207,11 @@ impl Pending {
         }
     }
 
+    /// Whether it is an upload (an image or a sketch), not a text.
+    pub fn is_upload(&self) -> bool {
+        !matches!(self.body, PendingBody::Text { .. })
+    }
+
     /// What to show.
     pub fn preview(&self) -> &str {
         match &self.body {

@@ -266,12 +266,12 @@ impl Store {
     }
 
     /// Writes `entries` (each with whether to keep it until last: it may be only another
-    /// tab's) as the JSON list at `key`, unless it is stored already. When the browser's quota has no room, uploads are
-    /// left out one by one until the rest fits: first those already acknowledged (no tab sends
-    /// them again), then those in this tab's state, newest first (it sends what it holds
-    /// itself), and the others last (only their tabs can send them, once they hear this
-    /// write). Each entry is serialised once. Returns the entries stored, or None if even the
-    /// texts did not fit.
+    /// tab's) as the JSON list at `key`, unless it is stored already. When the browser's quota
+    /// has no room, uploads are left out one by one until the rest fits: first those already
+    /// acknowledged (no tab sends them again), then those in this tab's state, newest first (it
+    /// sends what it holds itself), and the others last (only their tabs can send them, once
+    /// they hear this write). Each entry is serialised once. Returns the entries stored, or None
+    /// if even the texts did not fit.
     fn write_fitting<'a>(
         &self,
         key: &str,
@@ -291,7 +291,7 @@ impl Store {
             let (first_left_out, _) = parts
                 .iter()
                 .enumerate()
-                .filter(|(_, (p, ..))| !matches!(p.body, crate::state::PendingBody::Text { .. }))
+                .filter(|(_, (p, ..))| p.is_upload())
                 .min_by_key(|(i, (p, theirs, _))| {
                     (p.acked.is_none(), *theirs, std::cmp::Reverse(*i))
                 })?;
