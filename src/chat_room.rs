@@ -325,6 +325,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // This tab sent the join on the current connection: it sends the shared outbox and answers
     // late tabs (the leading tab, or a following one whose leading tab does not listen).
     let joined_here = use_mut_ref(|| false);
+    // A following tab's own join, not yet known to have held: the ids in flight when it went.
+    // The leading tab's join may have gone first, its welcome only slow; the server then
+    // refuses this one (`already_joined`) right after that welcome, and both tabs would send
+    // the whole outbox meanwhile (the server drops the copies, but twice the messages at once
+    // trips its flood guard). So such a tab sends one message at a time until the answer to
+    // one it sent after its join comes: the refusal, if any, came before it.
+    let join_unconfirmed = use_mut_ref(|| None::<Vec<String>>);
     // This tab's waiting messages that localStorage does not hold, so no other tab sees them.
     let unstored = use_mut_ref(Vec::<String>::new);
     // Another tab's saves of the outbox, and this tab's welcomes, counted (the count in a cell:
@@ -360,7 +367,22 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         let lost_under = lost_under.clone();
         let (role_state, follower_join, joined_here) =
             (role.clone(), follower_join.clone(), joined_here.clone());
+        let join_unconfirmed = join_unconfirmed.clone();
         let store = props.store.clone();
+        // The server answered a message this tab sent: if it went after this tab's own join,
+        // the join held (its refusal would have come first).
+        let answered = {
+            let (in_flight, join_unconfirmed) = (in_flight.clone(), join_unconfirmed.clone());
+            move |id: &str| {
+                let mut unconfirmed = join_unconfirmed.borrow_mut();
+                let after_join = unconfirmed.as_ref().is_some_and(|before| {
+                    !before.iter().any(|b| b == id) && in_flight.borrow().iter().any(|s| s.id == id)
+                });
+                if after_join {
+                    *unconfirmed = None;
+                }
+            }
+        };
         Callback::from(move |notice: Notice| {
             let socket = socket_slot.borrow().clone();
             // Shared: Leader or Follower; `None` or `Alone`: this tab's own socket.
@@ -373,12 +395,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         // taken): its connection is not the one this tab joined, so the tab
                         // that joins it sends the shared outbox.
                         *joined_here.borrow_mut() = false;
+                        join_unconfirmed.borrow_mut().take();
                         follower_join.borrow_mut().take();
                     }
                     role_state.set(Some(now));
                 }
                 Notice::Event(Event::Opened) => {
                     *joined_here.borrow_mut() = false;
+                    join_unconfirmed.borrow_mut().take();
                     // Not welcomed on this connection yet, even if the last one's loss went
                     // unheard (a shared socket closed while this tab had let go of it).
                     state.dispatch(Action::Lost(None));
@@ -415,11 +439,16 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     if role == Some(Role::Follower) {
                         // The leading tab joins; this one only if no welcome comes in time.
                         let (socket, joined_here) = (socket.clone(), joined_here.clone());
+                        let (in_flight, join_unconfirmed) =
+                            (in_flight.clone(), join_unconfirmed.clone());
                         *follower_join.borrow_mut() =
                             Some(Timeout::new(FOLLOWER_JOIN_AFTER_MS, move || {
                                 if let Some(socket) = socket {
-                                    *joined_here.borrow_mut() =
-                                        send_frame(&socket, &join()).is_ok();
+                                    let sent = send_frame(&socket, &join()).is_ok();
+                                    *joined_here.borrow_mut() = sent;
+                                    *join_unconfirmed.borrow_mut() = sent.then(|| {
+                                        in_flight.borrow().iter().map(|s| s.id.clone()).collect()
+                                    });
                                 }
                             }));
                     } else if let Some(socket) = &socket {
@@ -435,6 +464,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 Notice::Event(Event::Status(status @ (Status::Paused | Status::Stopped))) => {
                     if status == Status::Stopped {
                         *joined_here.borrow_mut() = false;
+                        join_unconfirmed.borrow_mut().take();
                     }
                     follower_join.borrow_mut().take();
                     in_flight.borrow_mut().clear();
@@ -442,6 +472,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 }
                 Notice::Event(Event::Closed(close)) => {
                     *joined_here.borrow_mut() = false;
+                    join_unconfirmed.borrow_mut().take();
                     follower_join.borrow_mut().take();
                     let (name, meaning) = describe_close(&close, t.zh);
                     match close.code {
@@ -612,6 +643,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             more,
                         }),
                         ServerFrame::Ack { client_msg_id, seq } => {
+                            answered(&client_msg_id);
                             in_flight
                                 .borrow_mut()
                                 .retain(|sent| sent.id != client_msg_id);
@@ -647,6 +679,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             // Only the tab that sent it marks it (with the try it sent): the
                             // others take the mark from its save of the outbox, in order with
                             // any retry (a refusal heard late must not undo a later try).
+                            answered(&id);
                             let mut in_flight = in_flight.borrow_mut();
                             if let Some(at) = in_flight.iter().position(|sent| sent.id == id) {
                                 let sent = in_flight.remove(at);
@@ -658,6 +691,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         ServerFrame::Error { code, .. } if shared && code == "already_joined" => {
                             if role == Some(Role::Follower) {
                                 *joined_here.borrow_mut() = false;
+                                join_unconfirmed.borrow_mut().take();
                             }
                         }
                         ServerFrame::Error { code, message, .. } => {
@@ -879,6 +913,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         // The tab that joined sends the shared outbox; another tab sends only what is not in
         // localStorage (an upload too large for it, or past the quota), which no other tab has.
         let (joined_here, unstored) = (joined_here.clone(), unstored.clone());
+        let join_unconfirmed = join_unconfirmed.clone();
         use_effect_with((outbox, state.welcomed, socket.status, *tick), move |_| {
             let open = socket.with(|h| h.status()) == Some(Status::Open);
             if !state.welcomed || !open {
@@ -901,6 +936,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     .any(|sent| sent.id == pending.client_msg_id)
                 {
                     continue;
+                }
+                if join_unconfirmed.borrow().is_some() && !in_flight.borrow().is_empty() {
+                    return;
                 }
                 if let Some(why) = over_limit(pending, &limits, t) {
                     state.dispatch(Sent::of(pending).refused(why));

@@ -344,5 +344,55 @@ for (const name of BROWSERS) {
         await proxy.stop();
       }
     });
+
+    test('a welcome slower than the following tab waits: the backlog goes out once, under the flood guard', async () => {
+      const port = Number(new URL(base).port);
+      const proxy = await startProxy(port);
+      try {
+        const room = uniqueRoom();
+        const friendContext = await browser.newContext();
+        const friend = new Ui(await friendContext.newPage(base));
+        await friend.join('pal', room);
+        const context = await browser.newContext();
+        const leader = new Ui(await context.newPage(proxy.url));
+        await leader.join('far', room);
+        const follower = new Ui(await context.newPage(proxy.url));
+        await follower.statusIs('Connected', 15_000);
+        proxy.blockNew();
+        assert.ok(proxy.cutClients() >= 1);
+        for (const tab of [leader, follower]) {
+          await tab.until('status', {}, (s) => !s.startsWith('Connected'), 10_000, 'the loss');
+        }
+        // Near the server's burst (20) from one tab, which two tabs at once would exceed.
+        const backlog = Array.from({ length: 17 }, (_, i) => `backlog ${i}`);
+        for (const text of backlog) await follower.say(text);
+        for (const tab of [leader, follower]) {
+          await tab.until('outbox', {}, (o) => o.length === backlog.length, 5_000, 'the backlog pending in both tabs');
+        }
+        // The network comes back a long way round: the leading tab's welcome takes longer
+        // than the following tab waits before it sends a join of its own.
+        proxy.delayNew(2_500);
+        for (const tab of [leader, follower]) await tab.do('watchStatus');
+        const { deduplicated } = await health();
+        proxy.unblock();
+        await friend.until('delivered', {}, (texts) => texts.length >= backlog.length, 40_000, 'the backlog at the friend').catch(async (error) => {
+          throw new Error(`${error.message}\n${await showPages({ leader, follower, friend })}`);
+        });
+        assert.deepEqual(await friend.delivered(), backlog, 'each once, in order');
+        for (const tab of [leader, follower]) {
+          await tab.until('outbox', {}, (o) => o.length === 0, 15_000, 'nothing left pending');
+          assert.deepEqual(await tab.do('alerts'), [], 'no flood warning');
+          const statuses = await tab.do('statuses');
+          const connected = statuses.findIndex((s) => s.startsWith('Connected'));
+          assert.ok(connected >= 0 && statuses.slice(connected).every((s) => s.startsWith('Connected')), `the connection dropped: ${statuses.join(' → ')}`);
+        }
+        // The following tab's one message sent before its join was refused, at most.
+        const resent = (await health()).deduplicated - deduplicated;
+        assert.ok(resent <= 1, `${resent} copies sent by both tabs`);
+        console.log(`${name}: ${resent} message sent by both tabs while the following tab's join was unanswered`);
+      } finally {
+        await proxy.stop();
+      }
+    });
   });
 }

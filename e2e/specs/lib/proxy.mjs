@@ -3,7 +3,8 @@
 // open and silent, as when a laptop's network dies without a close (half-open TCP); `hold` makes
 // new connections wait the same way; `blockNew()` refuses new ones until `unblock()`;
 // `muteNew(true)` lets a new connection's handshake answer through and nothing the server sends
-// after it (a welcome lost on the way), until `muteNew(false)`. With
+// after it (a welcome lost on the way), until `muteNew(false)`; `delayNew(ms)` makes what the
+// server sends on new connections arrive that much later (a long way down). With
 // `uplinkBytesPerSecond`, what the browser sends reaches the server no faster than that: a slow
 // uplink (the server's answers are not slowed).
 import { createServer, connect } from 'node:net';
@@ -25,12 +26,27 @@ function throttle(bytesPerSecond) {
   });
 }
 
+// Passes each piece on `ms` after it came, in order, without holding back the next: latency,
+// not a lower rate.
+function latency(ms) {
+  return new Transform({
+    transform(chunk, _encoding, done) {
+      setTimeout(() => this.push(chunk), ms);
+      done();
+    },
+    flush(done) {
+      setTimeout(done, ms);
+    },
+  });
+}
+
 export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
   const pairs = new Set();
   // Every socket ever opened, cut ones included, so stop() can end them all.
   const sockets = new Set();
   let blocked = false;
   let muted = false;
+  let downDelayMs = 0;
   const server = createServer((client) => {
     if (blocked) {
       client.destroy();
@@ -52,6 +68,12 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
         if (handshake) client.write(chunk);
         handshake = false;
       });
+    } else if (downDelayMs > 0) {
+      const delayed = upstream.pipe(latency(downDelayMs));
+      delayed.pipe(client);
+      // Cut or muted, the server's side stops at the delay (pieces already in it still land).
+      pair.fromServer = delayed;
+      pair.delayMs = downDelayMs;
     } else {
       upstream.pipe(client);
     }
@@ -63,7 +85,8 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
       if (!pair.cut) upstream.end();
       forget();
     });
-    upstream.on('close', () => client.destroy());
+    // After what the server sent last has landed (its close frame, say).
+    upstream.on('close', () => setTimeout(() => client.destroy(), pair.delayMs ?? 0));
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
@@ -76,7 +99,7 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
       for (const pair of cut) {
         pair.cut = true;
         pair.toServer.unpipe(pair.upstream);
-        pair.upstream.unpipe(pair.client);
+        (pair.fromServer ?? pair.upstream).unpipe(pair.client);
         pair.upstream.pause();
         pair.client.destroy();
       }
@@ -91,7 +114,11 @@ export async function startProxy(targetPort, { uplinkBytesPerSecond } = {}) {
     // Nothing from the server reaches the browsers any more (their frames still go out): acks
     // and broadcasts are lost in flight.
     muteServer() {
-      for (const pair of pairs) pair.upstream.unpipe(pair.client);
+      for (const pair of pairs) (pair.fromServer ?? pair.upstream).unpipe(pair.client);
+    },
+    // What the server sends on connections made from now on arrives `ms` later (0: at once).
+    delayNew(ms) {
+      downDelayMs = ms;
     },
     // New connections get the server's answer to their upgrade and nothing after it (or, with
     // false, everything again).
