@@ -136,6 +136,9 @@ for (const name of BROWSERS) {
       // What was said while it was away shows in the restored tab, and its words go out once.
       await leader.logHas('while the first tab is away');
       await leader.say('after coming back');
+      // Sent through the other tab's connection: in the friend's log before the friend answers,
+      // so the two are in this order for everyone.
+      await friend.logHas('after coming back', 15_000);
       await friend.say('welcome back');
       for (const page of [leader, second, friend]) {
         await page.logHas('welcome back');
