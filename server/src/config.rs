@@ -181,7 +181,8 @@ struct Flags {
     /// about the most bytes of a history page (at least one message is sent)
     #[arg(long, value_name = "KIB", default_value_t = Limits::default().history_page_bytes >> 10)]
     history_page_kib: usize,
-    /// close a member with 1008 once this many KiB wait to be sent to it (it reads too slowly)
+    /// close a member with 1008 once this many KiB wait to be sent to it (it reads too slowly);
+    /// at least --history-page-kib
     #[arg(long, value_name = "KIB", default_value_t = Limits::default().max_unsent_bytes >> 10)]
     max_unsent_kib: usize,
     /// what clients may make the server hold in all (buffered input, outbound queues, history
@@ -258,6 +259,19 @@ impl ServerConfig {
                     "--memory-budget-mb {} is less than twice --max-binary-bytes {}: an upload \
                      the server allows could be refused while other work is held\n",
                     flags.memory_budget_mb, flags.max_binary_bytes
+                ),
+            ));
+        }
+        // A welcome carries a page of history: a bound on what waits for a member under a page
+        // would close every joiner whose link is slower than the page is long (1008, and again
+        // at each reconnect).
+        if flags.max_unsent_kib < flags.history_page_kib {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--max-unsent-kib {} is less than --history-page-kib {}: a member could be \
+                     closed as too slow for its welcome alone\n",
+                    flags.max_unsent_kib, flags.history_page_kib
                 ),
             ));
         }
@@ -414,6 +428,11 @@ mod tests {
         assert!(error.contains("--max-binary-bytes 5242880"), "{error}");
         assert!(ServerConfig::from_args(args(&["--memory-budget-mb", "9"])).is_err());
         assert!(ServerConfig::from_args(args(&["--memory-budget-mb", "10"])).is_ok());
+        let error = ServerConfig::from_args(args(&["--max-unsent-kib", "1023"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--history-page-kib 1024"), "{error}");
+        assert!(ServerConfig::from_args(args(&["--max-unsent-kib", "1024"])).is_ok());
         let error = ServerConfig::from_args(args(&["--store", "paper"]))
             .unwrap_err()
             .to_string();

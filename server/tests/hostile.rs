@@ -777,3 +777,44 @@ async fn ids_are_taken_up_to_64_bytes_and_refused_with_bad_id_past_it() {
     assert_eq!(code, 1003, "{reason}");
     assert!(reason.contains("client_msg_id"), "{reason}");
 }
+
+/// Texts of control characters, each written out six times longer than it is (`\u0001`), fill
+/// a history page by the bytes the page takes in its frame: a welcome stays within the page
+/// size the server announces, not six times over it (a joiner on a slow link was cut off as
+/// too slow for it, and again at every reconnect).
+#[tokio::test]
+async fn a_history_of_control_characters_is_paged_by_the_bytes_it_takes_written_out() {
+    let server = server_with(Limits {
+        burst: 1_000,
+        per_second: 1_000,
+        ..Limits::default()
+    })
+    .await;
+    let (mut ada, _) = join_as(&server, "escapes", "ada", None).await;
+    // Just under the text limit as a frame: about 10,900 characters each.
+    let text = "\u{1}".repeat(10_900);
+    for i in 0..30 {
+        say(&mut ada, &format!("m{i}"), &text).await;
+        next_ack(&mut ada).await;
+    }
+    let (_bob, welcome) = join_as(&server, "escapes", "bob", None).await;
+    let ServerFrame::Welcome {
+        history,
+        more,
+        limits,
+        ..
+    } = welcome
+    else {
+        unreachable!("join_as checked it")
+    };
+    let page = serde_json::to_string(&history)
+        .expect("a page serialises")
+        .len();
+    assert!(
+        page <= limits.history_page_bytes,
+        "{} messages, {page} bytes in a page announced as {} bytes",
+        history.len(),
+        limits.history_page_bytes
+    );
+    assert!(more, "older messages left for the next page");
+}

@@ -233,14 +233,29 @@ pub enum Body {
 }
 
 impl Body {
-    /// Bytes this body takes in memory (for history budgets).
+    /// Bytes this body's strings take in a JSON frame, escapes counted (history pages are
+    /// bounded by it: a text of control characters is six times longer written out).
     pub fn size(&self) -> usize {
         match self {
-            Body::Text { text } => text.len(),
-            Body::Image { mime, url } => mime.len() + url.len(),
-            Body::Sketch { url, .. } => url.len() + 8,
+            Body::Text { text } => json_len(text),
+            Body::Image { mime, url } => json_len(mime) + json_len(url),
+            Body::Sketch { url, .. } => json_len(url) + 8,
         }
     }
+}
+
+/// Bytes `text` takes inside a JSON string as serde_json writes it: `"` and `\\` and the
+/// short escapes (`\n`, `\t`...) take two, other control characters six (`\u0001`).
+pub fn json_len(text: &str) -> usize {
+    text.len()
+        + text
+            .bytes()
+            .map(|byte| match byte {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                0..=0x1f => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
 }
 
 /// A message as stored and delivered.
@@ -457,6 +472,22 @@ pub fn from_base64(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_len_is_the_length_serde_json_writes() {
+        let texts = [
+            "plain",
+            "quote \" and backslash \\",
+            "\n\r\t\u{8}\u{c}",
+            "\u{1}\u{1f}\u{7f}",
+            "émoji 🫶 and 中文",
+            "",
+        ];
+        for text in texts {
+            let written = serde_json::to_string(text).expect("a string serialises");
+            assert_eq!(json_len(text), written.len() - 2, "{text:?} as {written}");
+        }
+    }
 
     #[test]
     fn heartbeat_texts_differ() {

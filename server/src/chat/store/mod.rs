@@ -28,7 +28,7 @@ pub mod sqlite;
 mod contract;
 
 use async_trait::async_trait;
-use heartline_protocol::{Body, ChatMessage};
+use heartline_protocol::{json_len, Body, ChatMessage};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
@@ -151,10 +151,13 @@ pub struct PageLimit {
     pub bytes: usize,
 }
 
-/// About the bytes of a message's JSON in a frame.
+/// About the bytes of a message's JSON in a frame (escapes counted: what a page's bound is of).
 pub(super) fn message_bytes(message: &ChatMessage) -> usize {
-    // The fixed field names and numbers, plus what varies; JSON escaping may add a little.
-    96 + message.room.len() + message.from.len() + message.client_msg_id.len() + message.body.size()
+    // The fixed field names and numbers, plus what varies.
+    96 + json_len(&message.room)
+        + json_len(&message.from)
+        + json_len(&message.client_msg_id)
+        + message.body.size()
 }
 
 /// The first messages of `newest_first` (the newest of a range, newest first) that fit in
