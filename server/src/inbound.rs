@@ -22,6 +22,21 @@ pub struct Oversize {
     pub kind: &'static str,
 }
 
+/// The longest payload a control frame (close, ping, pong) may declare (RFC 6455 §5.5).
+const MAX_CONTROL: u64 = 125;
+
+impl Oversize {
+    /// The close code that refuses it: 1002 for a control frame (no valid one is that long),
+    /// 1009 for a message.
+    pub fn close_code(&self) -> u16 {
+        if self.kind == "control" {
+            1002
+        } else {
+            1009
+        }
+    }
+}
+
 impl std::fmt::Display for Oversize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -127,6 +142,17 @@ impl FrameMeter {
                 0 => self.message.map(|(kind, _)| kind),
                 _ => None,
             };
+            // The library would buffer a control frame's whole declared length before it
+            // found it too long, outside the memory budget (only data payloads are counted).
+            if !self.data_frame && length > MAX_CONTROL {
+                step.consumed = (at + 1).saturating_sub(needed);
+                step.oversize = Some(Oversize {
+                    declared: length,
+                    limit: MAX_CONTROL,
+                    kind: "control",
+                });
+                return step;
+            }
             if let Some(kind) = kind.filter(|_| self.data_frame) {
                 let before = match (opcode, self.message) {
                     (0, Some((_, so_far))) => so_far,
@@ -263,6 +289,24 @@ mod tests {
         assert_eq!(step.payload, 60);
         let step = meter.feed(&header(true, 0, 41));
         assert_eq!(step.oversize.map(|o| o.declared), Some(101));
+    }
+
+    #[test]
+    fn a_control_frame_longer_than_125_bytes_is_refused_at_its_header() {
+        let mut meter = FrameMeter::new(100, 1000);
+        let mut bytes = header(true, 9, 125);
+        bytes.extend([0; 125]);
+        let first = bytes.len();
+        bytes.extend(header(true, 9, 5 << 20));
+        let step = meter.feed(&bytes);
+        assert_eq!(step.consumed, first, "stopped at the header");
+        let oversize = step.oversize.expect("refused");
+        assert_eq!((oversize.kind, oversize.declared), ("control", 5 << 20));
+        assert_eq!(oversize.close_code(), 1002);
+        for opcode in [8, 10] {
+            let mut meter = FrameMeter::new(100, 1000);
+            assert!(meter.feed(&header(true, opcode, 126)).oversize.is_some());
+        }
     }
 
     #[test]

@@ -209,7 +209,10 @@ impl<S> Metered<S> {
         let step = meter.feed(bytes);
         let in_progress = meter.in_progress();
         if let Some(oversize) = step.oversize {
-            let error = self.refuse(1009, format!("frame too large: {oversize}"));
+            let error = self.refuse(
+                oversize.close_code(),
+                format!("frame too large: {oversize}"),
+            );
             return if step.consumed == 0 {
                 Err(error)
             } else {

@@ -356,6 +356,30 @@ async fn stalled_frames_are_closed_by_the_deadline_and_memory_stays_bounded() {
     eprintln!("after: {after:.1} MiB");
 }
 
+/// A ping (or close, or pong) whose header declares 5 MiB is refused with 1002 at its header:
+/// the library would hold the whole declared length, outside the memory budget (only messages
+/// are counted), until the payload came or the frame deadline passed, on as many connections
+/// as a client opens.
+#[tokio::test]
+async fn a_control_frame_declared_longer_than_125_bytes_is_refused_at_its_header() {
+    let server = Server::spawn(&[]).await;
+    for opcode in [9, 8, 10] {
+        let mut stream = server.raw().await;
+        let mut bytes = frame_header(opcode, 5 << 20);
+        bytes.extend(vec![0u8; 1 << 16]);
+        let _ = stream.write_all(&bytes).await;
+        let close = tokio::time::timeout(DEADLINE, close_of(&mut stream))
+            .await
+            .expect("answered without the payload");
+        let (code, reason) = close.expect("a close frame");
+        assert_eq!(code, 1002, "opcode {opcode}: {reason}");
+        assert!(
+            reason.contains("control frame of 5242880 bytes; the limit is 125"),
+            "{reason}"
+        );
+    }
+}
+
 /// A text frame whose header declares more than the text limit is refused with 1009 at its
 /// header: the server does not wait for (or buffer) a payload it would refuse anyway.
 #[tokio::test]
