@@ -105,7 +105,9 @@ fn over_limit(pending: &Pending, limits: &ServerLimits, t: &Texts) -> Option<Str
 
 /// How long a following tab waits, after the shared connection opened, for the leading tab's
 /// join to be welcomed before it sends one itself (the leading tab may have disconnected its own
-/// view: then it no longer hears the connection open).
+/// view: then it no longer hears the connection open), and up to a second more at random: two
+/// following tabs do not join at the same moment (the server refuses the second, and every
+/// tab hears that refusal, the one whose join held too).
 const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 
 /// A following tab with missed history to fetch asks for a page itself only when no page came
@@ -373,6 +375,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         // the join held (its refusal would have come first).
         let answered = {
             let (in_flight, join_unconfirmed) = (in_flight.clone(), join_unconfirmed.clone());
+            let tick = tick.clone();
             move |id: &str| {
                 let mut unconfirmed = join_unconfirmed.borrow_mut();
                 let after_join = unconfirmed.as_ref().is_some_and(|before| {
@@ -380,6 +383,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 });
                 if after_join {
                     *unconfirmed = None;
+                    // The pump goes on, even if the answer changes nothing in the outbox (another
+                    // tab's save told of it first).
+                    tick.set((*tick).wrapping_add(1));
                 }
             }
         };
@@ -390,6 +396,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             let shared = matches!(role, Some(Role::Leader | Role::Follower));
             match notice {
                 Notice::Role(now) => {
+                    // Whatever this tab was about to join as a follower is not its to join now.
+                    follower_join.borrow_mut().take();
                     if now == Role::Follower {
                         // A new leader (or this tab stepped down: a thawed leader whose lock was
                         // taken): its connection is not the one this tab joined, so the tab
@@ -441,17 +449,20 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         let (socket, joined_here) = (socket.clone(), joined_here.clone());
                         let (in_flight, join_unconfirmed) =
                             (in_flight.clone(), join_unconfirmed.clone());
-                        *follower_join.borrow_mut() =
-                            Some(Timeout::new(FOLLOWER_JOIN_AFTER_MS, move || {
-                                if let Some(socket) = socket {
-                                    let sent = send_frame(&socket, &join()).is_ok();
-                                    *joined_here.borrow_mut() = sent;
-                                    *join_unconfirmed.borrow_mut() = sent.then(|| {
-                                        in_flight.borrow().iter().map(|s| s.id.clone()).collect()
-                                    });
-                                }
-                            }));
+                        let after =
+                            FOLLOWER_JOIN_AFTER_MS + (js_sys::Math::random() * 1_000.0) as u32;
+                        *follower_join.borrow_mut() = Some(Timeout::new(after, move || {
+                            if let Some(socket) = socket {
+                                let sent = send_frame(&socket, &join()).is_ok();
+                                *joined_here.borrow_mut() = sent;
+                                *join_unconfirmed.borrow_mut() = sent.then(|| {
+                                    in_flight.borrow().iter().map(|s| s.id.clone()).collect()
+                                });
+                            }
+                        }));
                     } else if let Some(socket) = &socket {
+                        // A timer left from following an earlier connection would join again.
+                        follower_join.borrow_mut().take();
                         *joined_here.borrow_mut() = send_frame(socket, &join()).is_ok();
                     }
                 }
