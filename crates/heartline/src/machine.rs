@@ -495,6 +495,9 @@ pub struct Machine<P> {
     attempt: u32,
     /// Consecutive attempts that ended before `open`.
     failed_opens: u32,
+    /// The server asked to wait (a close under [`ClosePolicy::WaitMax`], such as 1013 Try
+    /// Again Later): the page coming back or the network does not cut the wait short.
+    server_asked_wait: bool,
     opened_at: Option<u64>,
     last_inbound_ms: u64,
     ping: PingClock,
@@ -531,6 +534,7 @@ impl<P: Payload> Machine<P> {
             flush_pending: false,
             attempt: 0,
             failed_opens: 0,
+            server_asked_wait: false,
             opened_at: None,
             last_inbound_ms: 0,
             ping: PingClock::default(),
@@ -893,6 +897,7 @@ impl<P: Payload> Machine<P> {
             Input::Online => {
                 self.offline = false;
                 match self.status {
+                    Status::Reconnecting { .. } if self.server_asked_wait => {}
                     Status::Offline | Status::Reconnecting { .. } => {
                         self.retry_now(now_ms, &mut out)
                     }
@@ -906,6 +911,8 @@ impl<P: Payload> Machine<P> {
                 }
             }
             Input::Visible | Input::PageShow => match self.status {
+                // The server's wait is not the page's to cut short.
+                Status::Reconnecting { .. } if self.server_asked_wait => {}
                 // Offline too: the `online` event may have been missed (bfcache, some VPNs).
                 Status::Reconnecting { .. } | Status::Offline | Status::Paused if !self.stopped => {
                     self.retry_now(now_ms, &mut out)
@@ -956,6 +963,7 @@ impl<P: Payload> Machine<P> {
     }
 
     fn open_socket(&mut self, now_ms: u64, out: &mut Commands<P>) {
+        self.server_asked_wait = false;
         self.peer_closing = false;
         self.flush_pending = false;
         out.push(Command::OpenSocket {
@@ -1252,6 +1260,7 @@ impl<P: Payload> Machine<P> {
             return;
         }
         self.attempt = self.attempt.saturating_add(1);
+        self.server_asked_wait = policy == ClosePolicy::WaitMax;
         let delay_ms = match policy {
             ClosePolicy::WaitMax => self.config.backoff.max_ms,
             _ => self.config.backoff.delay_ms(self.attempt, &mut self.rng),

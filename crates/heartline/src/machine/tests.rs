@@ -475,6 +475,20 @@ fn try_again_later_waits_the_maximum_delay() {
         delay_ms: 2_000
     })));
     assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_010));
+    // The page shown again, or the network back, does not cut the server's wait short.
+    for (input, name) in [
+        (Input::Visible, "visible"),
+        (Input::PageShow, "pageshow"),
+        (Input::Online, "online"),
+    ] {
+        assert_eq!(Harness::opens(&h.at(20).input(input)), 0, "{name}");
+    }
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_010));
+    h.fire(TimerKind::Reconnect);
+    h.input(Input::Opened);
+    // An ordinary loss after it: a resume retries at once again.
+    h.at(3_000).lose(1006);
+    assert_eq!(Harness::opens(&h.at(3_010).input(Input::Visible)), 1);
 }
 
 #[test]
