@@ -1,5 +1,11 @@
 //! Heartbeat settings and the bookkeeping of one outstanding ping.
 
+use std::collections::VecDeque;
+
+/// Pings whose send time is kept for their replies; past it the oldest is forgotten (a server
+/// that never replies must not grow the list).
+const TIMED_PINGS: usize = 4;
+
 /// Heartbeat settings: send `message` after `interval_ms` without inbound traffic; if no frame
 /// arrives within `pong_timeout_ms` of the ping, the connection is treated as lost. A frame equal
 /// to `reply` is swallowed (not delivered) and measured as the round-trip time.
@@ -36,9 +42,10 @@ impl Default for Heartbeat {
 /// The state of the heartbeat on one open connection.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PingClock {
-    /// When the last ping went out, until its reply arrives: the round-trip time is measured
-    /// from here to the reply itself, whatever arrives in between.
-    sent_at: Option<u64>,
+    /// When each ping still unreplied went out, oldest first: replies come in order, so the
+    /// round-trip time is measured from a ping to its own reply, whatever arrives in between
+    /// (another frame may prove the link alive and let a probe go before the first reply).
+    sent_at: VecDeque<u64>,
     /// A ping is waiting for any frame (proof of life).
     outstanding: bool,
     /// This ping was sent because a timer fired late; a second late timeout writes off.
@@ -50,7 +57,10 @@ pub(crate) struct PingClock {
 
 impl PingClock {
     pub(crate) fn sent(&mut self, now_ms: u64, buffered: u64, handed: u64) {
-        self.sent_at = Some(now_ms);
+        if self.sent_at.len() == TIMED_PINGS {
+            self.sent_at.pop_front();
+        }
+        self.sent_at.push_back(now_ms);
         self.outstanding = true;
         self.probe = false;
         self.set_buffered_mark(buffered, handed);
@@ -66,9 +76,11 @@ impl PingClock {
         std::mem::take(&mut self.outstanding)
     }
 
-    /// The reply itself arrived: the round-trip time, if a ping was out.
+    /// A reply arrived: the round-trip time of the oldest ping still unreplied, if any.
     pub(crate) fn replied(&mut self, now_ms: u64) -> Option<u64> {
-        self.sent_at.take().map(|sent| now_ms.saturating_sub(sent))
+        self.sent_at
+            .pop_front()
+            .map(|sent| now_ms.saturating_sub(sent))
     }
 
     pub(crate) fn probing(&self) -> bool {

@@ -1074,6 +1074,36 @@ fn rtt_is_measured_from_the_ping_to_its_own_reply() {
     // A reply with no ping out is swallowed and not reported.
     let out = h.at(1_100).input(Input::Frame(FrameRef::Text("pong")));
     assert!(out.is_empty(), "{out:?}");
+    // A frame proves the link alive before the reply, and a probe goes (the network back)
+    // while the first ping's reply is on its way: each reply is timed from its own ping.
+    let ping = Command::Ping("ping".to_string());
+    // The timer re-arms itself once from the last frame (the reply above) before it pings.
+    let mut fired = h.fire(TimerKind::Ping);
+    if !fired.contains(&ping) {
+        fired = h.fire(TimerKind::Ping);
+    }
+    assert!(fired.contains(&ping), "{fired:?}");
+    let pinged = h.now;
+    h.at(pinged + 5).input(Input::Frame(FrameRef::Text("chat")));
+    let probe = h.at(pinged + 10).input(Input::Online);
+    assert!(
+        probe.contains(&Command::Ping("ping".to_string())),
+        "{probe:?}"
+    );
+    let out = h
+        .at(pinged + 40)
+        .input(Input::Frame(FrameRef::Text("pong")));
+    assert!(
+        out.contains(&Command::Report(Event::HeartbeatReply { rtt_ms: 40 })),
+        "{out:?}"
+    );
+    let out = h
+        .at(pinged + 60)
+        .input(Input::Frame(FrameRef::Text("pong")));
+    assert!(
+        out.contains(&Command::Report(Event::HeartbeatReply { rtt_ms: 50 })),
+        "{out:?}"
+    );
 }
 
 #[test]
