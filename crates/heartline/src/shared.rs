@@ -815,7 +815,6 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.epoch = self.max_epoch;
         self.status = Status::Closed;
         out.push(Action::Lead);
-        out.push(Action::Role(Role::Leader));
         // A former leader's frames were sent before this tab's unacknowledged ones.
         if let Some(orphans) = self.orphans.take() {
             out.push(Action::Adopt(orphans.frames));
@@ -828,6 +827,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             out.push(Action::Open);
         }
         out.push(Action::Post(self.announcement()));
+        // Told last, once this tab leads in full: what its application does on hearing it (a
+        // send, a close) comes after the frames above, not between them.
+        out.push(Action::Role(Role::Leader));
         out
     }
 

@@ -1509,3 +1509,26 @@ fn a_tab_that_heard_a_handover_drops_it_when_the_tab_that_made_it_leads_again() 
     world.connect(1);
     assert_eq!(world.server, ["a1"], "sent once");
 }
+
+#[test]
+fn a_promoted_tab_hears_it_leads_after_its_own_frames_are_on_its_connection() {
+    // A follower whose frames were not acknowledged yet is promoted: its application hears
+    // `Role(Leader)` last, so a send or a close made on hearing it comes after those frames
+    // (a close made between them found no connection for the rest, and they were lost unsaid).
+    let mut tab = Core::new(8, OutboxLimits::default());
+    tab.open(0);
+    tab.send("first".into()).unwrap();
+    tab.send("second".into()).unwrap();
+    let out = tab.promote(0);
+    let told = out
+        .iter()
+        .position(|action| *action == Action::Role(Role::Leader))
+        .expect("told it leads");
+    assert_eq!(told, out.len() - 1, "{out:?}");
+    let own: Vec<_> = out
+        .iter()
+        .filter(|action| matches!(action, Action::SendOwn(_)))
+        .collect();
+    assert_eq!(own.len(), 2, "{out:?}");
+    assert!(out.contains(&Action::Open) && out.contains(&Action::Lead));
+}
