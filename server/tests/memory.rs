@@ -404,6 +404,66 @@ async fn an_oversize_text_frame_is_refused_at_its_header() {
     assert!(waited.is_err(), "a binary frame of 5 MiB is waited for");
 }
 
+/// A member that never reads but keeps sending frames the server answers (here frames it
+/// cannot parse: each gets an error frame) is held to the outbound bound too: once its
+/// connection is full, the server is writing it an answer when the room's messages pile up,
+/// and that write gives up as the bound is passed (1008, "too slow"), as a broadcast's does.
+/// It used to wait for the connection's write deadline, with no bound on the backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_never_reads_its_answers_is_closed_past_the_outbound_bound() {
+    let server = Server::spawn(&[
+        "--max-unsent-kib",
+        "1024",
+        "--flood-burst",
+        "10000000",
+        "--flood-per-second",
+        "10000000",
+    ])
+    .await;
+    let mute = server.raw_member("answers", "mute").await;
+    let (_, mut writer) = mute.into_split();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let progress = written.clone();
+    let writing = tokio::spawn(async move {
+        let mut chunk = Vec::new();
+        for _ in 0..1_000 {
+            chunk.extend(frame_header(1, 1));
+            chunk.push(b'x');
+        }
+        while writer.write_all(&chunk).await.is_ok() {
+            progress.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    // The server stops reading once it cannot write its answers: the writes stop going out.
+    let full = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut last = 0;
+        loop {
+            // Observing the writes, not waiting for them: a second without one is a stop.
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            let now = written.load(std::sync::atomic::Ordering::Relaxed);
+            if now > 0 && now == last {
+                break;
+            }
+            last = now;
+        }
+    })
+    .await;
+    assert!(full.is_ok(), "the server never stopped taking frames");
+    let mut too_slow = server.too_slow.clone();
+    assert_eq!(*too_slow.borrow(), 0);
+    let (mut ada, _) = server.join("answers", "ada").await;
+    let text = "x".repeat(60 * 1024);
+    for i in 0..40 {
+        support::say(&mut ada, &format!("m{i}"), &text).await;
+    }
+    let closed = tokio::time::timeout(DEADLINE, too_slow.wait_for(|closed| *closed >= 1)).await;
+    writing.abort();
+    assert!(
+        closed.is_ok(),
+        "2.4 MB waited for a member with a bound of 1 MiB, and it was not closed"
+    );
+}
+
 /// Ten members who never read and ten who read at 16 KB/s, in a room where 300 messages of
 /// 60 KiB are said: each is closed once more than 1 MiB waits for it (1008, "too slow"), the
 /// server's RSS stays under 64 MiB meanwhile and is under 40 MiB after they left, and

@@ -107,7 +107,7 @@ pub async fn run(
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
                 // What is in flight passed the gate before it closed, so it is stored: acks first.
-                let answered = answer_through(&mut socket, &state, id, &mut pipeline, u64::MAX).await;
+                let answered = answer_through(&mut socket, &mut outbound, &state, id, &mut pipeline, u64::MAX).await;
                 drain_feed(&mut socket, &state, joined.as_mut(), feed.as_mut(), &mut outbound, id).await;
                 break answered.err().unwrap_or(Some(Close(1012, "server restarting".into())));
             }
@@ -135,7 +135,7 @@ pub async fn run(
                 let Some(member) = joined.as_mut() else { continue };
                 if let Ok(Live::Message { seq, origin, .. }) = &live {
                     if *origin == id {
-                        if let Err(close) = answer_through(&mut socket, &state, id, &mut pipeline, *seq).await {
+                        if let Err(close) = answer_through(&mut socket, &mut outbound, &state, id, &mut pipeline, *seq).await {
                             break close;
                         }
                     }
@@ -146,7 +146,7 @@ pub async fn run(
                 }
             }
             posted = pipeline.next(), if !pipeline.is_empty() => {
-                if let Err(close) = answer(&mut socket, &state, id, posted).await {
+                if let Err(close) = answer(&mut socket, &mut outbound, &state, id, posted).await {
                     break close;
                 }
             }
@@ -175,7 +175,7 @@ pub async fn run(
             }
         }
     };
-    let close = answer_rest(&mut socket, &state, id, &mut pipeline, close).await;
+    let close = answer_rest(&mut socket, &mut outbound, &state, id, &mut pipeline, close).await;
 
     if let Some(member) = &joined {
         // Ended by its tab (a close, or the connection dropped): the member's other tab may be
@@ -298,10 +298,6 @@ fn close_for_error(error: &axum::Error) -> Option<Close> {
     }
 }
 
-async fn send(socket: &mut WebSocket, message: Message) -> Result<(), Option<Close>> {
-    socket.send(message).await.map_err(|_| None)
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     socket: &mut WebSocket,
@@ -323,7 +319,7 @@ async fn handle(
     }
     match message {
         Message::Text(text) if text.as_str() == PING => {
-            send(socket, Message::Text(PONG.into())).await
+            send_out(socket, links.outbound, Message::Text(PONG.into())).await
         }
         Message::Text(text) if text.len() > limits.max_text_bytes => Err(Some(Close(
             1009,
@@ -346,7 +342,9 @@ async fn handle(
         Message::Text(text) => {
             let frame = match parse(&text) {
                 Ok(frame) => frame,
-                Err((code, message)) => return send(socket, error_frame(code, message)).await,
+                Err((code, message)) => {
+                    return send_out(socket, links.outbound, error_frame(code, message)).await
+                }
             };
             match (frame, joined.as_mut()) {
                 (
@@ -450,8 +448,9 @@ async fn handle(
                     send_out(socket, links.outbound, Message::Text(json.into())).await
                 }
                 (ClientFrame::Join { .. }, Some(_)) => {
-                    send(
+                    send_out(
                         socket,
+                        links.outbound,
                         error_frame(
                             "already_joined",
                             "this connection has joined a room already",
@@ -459,7 +458,14 @@ async fn handle(
                     )
                     .await
                 }
-                (_, None) => send(socket, error_frame("not_joined", "send join first")).await,
+                (_, None) => {
+                    send_out(
+                        socket,
+                        links.outbound,
+                        error_frame("not_joined", "send join first"),
+                    )
+                    .await
+                }
                 (
                     ClientFrame::Say {
                         client_msg_id,
@@ -505,7 +511,12 @@ async fn handle(
             let (header, payload) =
                 decode_upload(&bytes).map_err(|error| Some(Close(1003, error.to_string())))?;
             let Some(member) = joined.as_mut() else {
-                return send(socket, error_frame("not_joined", "send join first")).await;
+                return send_out(
+                    socket,
+                    links.outbound,
+                    error_frame("not_joined", "send join first"),
+                )
+                .await;
             };
             let (client_msg_id, picture) = match header {
                 UploadHeader::Image {
@@ -652,6 +663,7 @@ fn post(
 /// it, or the close that ends the session.
 async fn answer(
     socket: &mut WebSocket,
+    outbound: &mut Outbound,
     state: &ChatState,
     id: u64,
     posted: Posted,
@@ -665,7 +677,14 @@ async fn answer(
             client_msg_id,
             code,
             message,
-        } => return send(socket, error_about(code, message, Some(client_msg_id))).await,
+        } => {
+            return send_out(
+                socket,
+                outbound,
+                error_about(code, message, Some(client_msg_id)),
+            )
+            .await
+        }
         // Shutting down: not stored, not acked; the client resends after reconnecting.
         Posted::ShuttingDown => {
             return Err(Some(Close(1012, "server restarting; not stored".into())))
@@ -684,8 +703,9 @@ async fn answer(
                 "client_msg_id {client_msg_id:?} was used for another message (seq {seq}); \
                  this one was not stored"
             );
-            return send(
+            return send_out(
                 socket,
+                outbound,
                 error_about("conflict", message, Some(client_msg_id)),
             )
             .await;
@@ -700,8 +720,9 @@ async fn answer(
             return Err(Some(storage_failed("your message was not saved")));
         }
     };
-    send(
+    send_out(
         socket,
+        outbound,
         Message::Text(
             to_json(&ServerFrame::Ack { client_msg_id, seq })
                 .to_string()
@@ -715,6 +736,7 @@ async fn answer(
 /// it, so the sender sees its ack first (the post's task broadcasts it just before it ends).
 async fn answer_through(
     socket: &mut WebSocket,
+    outbound: &mut Outbound,
     state: &ChatState,
     id: u64,
     pipeline: &mut Pipeline,
@@ -722,7 +744,7 @@ async fn answer_through(
 ) -> Result<(), Option<Close>> {
     while pipeline.answered_through() < seq && !pipeline.is_empty() {
         let posted = pipeline.next().await;
-        answer(socket, state, id, posted).await?;
+        answer(socket, outbound, state, id, posted).await?;
     }
     Ok(())
 }
@@ -737,6 +759,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// tasks either way.
 async fn answer_rest(
     socket: &mut WebSocket,
+    outbound: &mut Outbound,
     state: &ChatState,
     id: u64,
     pipeline: &mut Pipeline,
@@ -755,7 +778,7 @@ async fn answer_rest(
         return close;
     };
     for posted in outcomes {
-        if let Err(failed) = answer(socket, state, id, posted).await {
+        if let Err(failed) = answer(socket, outbound, state, id, posted).await {
             return failed;
         }
     }
