@@ -85,6 +85,13 @@ impl Held {
         }
     }
 
+    /// Takes `bytes` more even past the limit: what is in memory already (a message read
+    /// whole, on its way to the store) counts, so new work is refused until it is given back.
+    pub fn grow_anyway(&mut self, bytes: usize) {
+        self.budget.used.fetch_add(bytes, Ordering::AcqRel);
+        self.bytes += bytes;
+    }
+
     /// Holds exactly `bytes` (more or less than now); false when growing is refused.
     pub fn set(&mut self, bytes: usize) -> bool {
         if bytes >= self.bytes {
@@ -125,5 +132,11 @@ mod tests {
         assert_eq!(budget.used(), 50);
         drop(b);
         assert_eq!(budget.used(), 10);
+        // Past the limit when it must: then nothing more is let in until it is given back.
+        a.grow_anyway(150);
+        assert_eq!(budget.used(), 160);
+        assert!(!Held::new(&budget).grow(1));
+        drop(a);
+        assert_eq!(budget.used(), 0);
     }
 }

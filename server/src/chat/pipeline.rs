@@ -13,9 +13,11 @@
 //! until the oldest is answered, which pushes back on the client through TCP.
 
 use super::store::{Appended, StoreError};
+use crate::budget::{Held, MemoryBudget};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// Most messages one session has in flight, whatever the flood burst (the store commits up to
 /// 256 per transaction by default).
@@ -50,6 +52,9 @@ type InFlight = Pin<Box<dyn Future<Output = (usize, Posted)> + Send>>;
 pub struct Pipeline {
     in_flight: FuturesOrdered<InFlight>,
     bytes: usize,
+    /// The same bytes, held against the process's memory budget until answered: read whole,
+    /// they are in memory (and in the store's queue) until stored.
+    held: Held,
     max_count: usize,
     max_bytes: usize,
     /// The highest seq stored as new among the outcomes handed out.
@@ -58,11 +63,13 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// At most `max_count` messages (at least 1, at most [`MAX_IN_FLIGHT`]) and `max_bytes` of
-    /// content in flight; one message is always let through, however large.
-    pub fn new(max_count: usize, max_bytes: usize) -> Self {
+    /// content in flight; one message is always let through, however large. What is in flight
+    /// is held against `budget`.
+    pub fn new(max_count: usize, max_bytes: usize, budget: &Arc<MemoryBudget>) -> Self {
         Self {
             in_flight: FuturesOrdered::new(),
             bytes: 0,
+            held: Held::new(budget),
             max_count: max_count.clamp(1, MAX_IN_FLIGHT),
             max_bytes,
             answered_through: 0,
@@ -94,6 +101,7 @@ impl Pipeline {
         post: impl Future<Output = Result<Appended, StoreError>> + Send + 'static,
     ) {
         self.bytes += bytes;
+        self.held.grow_anyway(bytes);
         let task = tokio::spawn(post);
         self.in_flight.push_back(Box::pin(async move {
             let outcome = task.await.unwrap_or_else(|error| {
@@ -121,6 +129,7 @@ impl Pipeline {
         match self.in_flight.next().await {
             Some((bytes, posted)) => {
                 self.bytes -= bytes;
+                self.held.set(self.bytes);
                 if let Posted::Stored {
                     outcome: Ok(Appended::New(message)),
                     ..
@@ -139,6 +148,7 @@ impl Pipeline {
         let mut outcomes = Vec::with_capacity(self.in_flight.len());
         while let Some((bytes, posted)) = self.in_flight.next().await {
             self.bytes -= bytes;
+            self.held.set(self.bytes);
             outcomes.push(posted);
         }
         outcomes
@@ -165,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn outcomes_come_in_the_order_pushed_even_when_later_ones_finish_first() {
-        let mut pipeline = Pipeline::new(10, 1 << 20);
+        let mut pipeline = Pipeline::new(10, 1 << 20, &MemoryBudget::new(usize::MAX));
         let (first_tx, first_rx) = oneshot::channel::<()>();
         pipeline.push(1, "a".into(), async move {
             let _ = first_rx.await;
@@ -202,7 +212,7 @@ mod tests {
                 body: heartline_protocol::Body::Text { text: "hi".into() },
             }))
         };
-        let mut pipeline = Pipeline::new(10, 1 << 20);
+        let mut pipeline = Pipeline::new(10, 1 << 20, &MemoryBudget::new(usize::MAX));
         pipeline.push(1, "7".into(), new(7));
         pipeline.push(1, "old".into(), stored(3));
         pipeline.push(1, "8".into(), new(8));
@@ -221,12 +231,15 @@ mod tests {
 
     #[tokio::test]
     async fn full_by_count_or_by_bytes_but_one_always_passes() {
-        let mut pipeline = Pipeline::new(2, 100);
+        let budget = MemoryBudget::new(200);
+        let mut pipeline = Pipeline::new(2, 100, &budget);
         assert!(!pipeline.is_full());
         pipeline.push(500, "big".into(), stored(1));
         assert!(pipeline.is_full(), "over the bytes");
+        assert_eq!(budget.used(), 500, "held against the budget, past it");
         pipeline.next().await;
         assert!(!pipeline.is_full(), "bytes released once answered");
+        assert_eq!(budget.used(), 0, "and given back");
         pipeline.push(1, "a".into(), stored(2));
         pipeline.push(1, "b".into(), stored(3));
         assert!(pipeline.is_full(), "at the count");

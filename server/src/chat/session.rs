@@ -101,6 +101,7 @@ pub async fn run(
     let mut pipeline = Pipeline::new(
         state.limits.burst as usize,
         state.limits.max_binary_bytes + state.limits.max_text_bytes,
+        &state.budget,
     );
 
     let close = loop {
