@@ -2,7 +2,8 @@
 //! pings and pongs) takes a token from three buckets: its connection's, its client id's (shared
 //! by all its tabs: one person gets the announced rate, however many connections they open) and
 //! its IP address's (`ip_share` times the announced rate, so a few people behind one NAT fit,
-//! and fifty fresh client ids from one host do not).
+//! and fifty fresh client ids from one host do not). An IPv6 host is its /64: one host is
+//! usually given a whole /64, and could take a new address of it for every connection.
 
 use super::limits::{FloodGuard, Limits};
 use std::collections::HashMap;
@@ -90,7 +91,7 @@ impl Flood {
     pub fn new(limits: &Limits, address: IpAddr) -> Self {
         Self {
             connection: FloodGuard::new(limits),
-            address,
+            address: host_of(address),
         }
     }
 
@@ -125,9 +126,48 @@ impl Flood {
     }
 }
 
+/// The address whose share a connection takes: an IPv4 address (also written as IPv6), or an
+/// IPv6 address's /64.
+fn host_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::from(segments)
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_host_is_its_64_and_a_mapped_ipv4_address_is_itself() {
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(host_of(one), host_of(same));
+        assert_ne!(host_of(one), host_of(other));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(host_of(mapped), IpAddr::from([10, 0, 0, 1]));
+        // Two addresses of one /64 share one budget.
+        let limits = limits(2, 1);
+        let shared = SharedBuckets::new(&limits);
+        let now = Instant::now();
+        let mut first = Flood::new(&limits, one);
+        let mut second = Flood::new(&limits, same);
+        assert!(first.allow(&shared, None, now).is_ok());
+        assert!(second.allow(&shared, None, now).is_ok());
+        assert!(matches!(
+            Flood::new(&limits, same).allow(&shared, None, now),
+            Err(Over::Address)
+        ));
+    }
 
     fn limits(burst: u32, ip_share: u32) -> Limits {
         Limits {
