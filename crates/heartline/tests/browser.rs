@@ -8,6 +8,7 @@ use js_sys::{Array, Uint8Array};
 use support::{
     fast, is_firefox, opened, server_until, stats, test_url, unique_key, until_true, Probe,
 };
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
@@ -334,13 +335,102 @@ async fn outbox_overflow_returns_the_error() {
     assert_eq!(probe.socket().queued(), 2);
 }
 
+/// Counts, from now on, what the page registers: listeners added to `window` and `document`
+/// less those removed (by event type), timers and intervals set and not yet cleared or fired,
+/// and the `WebSocket`s made (to read their `on…` handlers). Returns the record.
+fn record_registrations() -> js_sys::Object {
+    let install = js_sys::Function::new_no_args(
+        r#"
+        const record = { listeners: {}, timers: new Set(), sockets: [] };
+        const counted = (target) => target === window || target === document;
+        const add = EventTarget.prototype.addEventListener;
+        const remove = EventTarget.prototype.removeEventListener;
+        EventTarget.prototype.addEventListener = function (type, listener, options) {
+          if (counted(this)) record.listeners[type] = (record.listeners[type] || 0) + 1;
+          return add.call(this, type, listener, options);
+        };
+        EventTarget.prototype.removeEventListener = function (type, listener, options) {
+          if (counted(this)) record.listeners[type] = (record.listeners[type] || 0) - 1;
+          return remove.call(this, type, listener, options);
+        };
+        const natives = {};
+        for (const [set, clear, repeats] of [['setTimeout', 'clearTimeout', false], ['setInterval', 'clearInterval', true]]) {
+          natives[set] = window[set];
+          natives[clear] = window[clear];
+          const setIt = window[set].bind(window);
+          const clearIt = window[clear].bind(window);
+          window[set] = (callback, ms, ...rest) => {
+            const id = setIt((...args) => {
+              if (!repeats) record.timers.delete(id);
+              return callback(...args);
+            }, ms, ...rest);
+            record.timers.add(id);
+            return id;
+          };
+          window[clear] = (id) => {
+            record.timers.delete(id);
+            return clearIt(id);
+          };
+        }
+        const Native = window.WebSocket;
+        window.WebSocket = new Proxy(Native, {
+          construct(target, args) {
+            const socket = Reflect.construct(target, args);
+            record.sockets.push(socket);
+            return socket;
+          },
+        });
+        record.restore = () => {
+          EventTarget.prototype.addEventListener = add;
+          EventTarget.prototype.removeEventListener = remove;
+          window.WebSocket = Native;
+          Object.assign(window, natives);
+        };
+        return record;
+        "#,
+    );
+    install
+        .call0(&JsValue::NULL)
+        .expect("instrumented")
+        .unchecked_into()
+}
+
+/// What `record` still counts: listeners left by type, timers left, handlers left on sockets.
+fn registrations_left(record: &js_sys::Object) -> String {
+    let read = js_sys::Function::new_with_args(
+        "record",
+        r#"
+        const listeners = Object.entries(record.listeners).filter(([, n]) => n !== 0);
+        const handlers = record.sockets.flatMap((socket) =>
+          ['onopen', 'onmessage', 'onclose', 'onerror'].filter((name) => socket[name] !== null));
+        return JSON.stringify({ listeners, timers: record.timers.size, handlers, sockets: record.sockets.length });
+        "#,
+    );
+    read.call1(&JsValue::NULL, record)
+        .ok()
+        .and_then(|left| left.as_string())
+        .unwrap_or_default()
+}
+
 #[wasm_bindgen_test]
 async fn dropping_the_handle_closes_and_no_timer_fires_afterwards() {
     let key = unique_key("drophandle");
     let config = fast(test_url(&key, "mode=echo")).with_heartbeat_timing(50, 50);
+    // Everything the connection registers on the page, from its first step to its drop.
+    let record = record_registrations();
     let mut probe = Probe::connect(config);
     probe.opened().await;
     probe.drop_socket();
+    let left = registrations_left(&record);
+    if let Ok(restore) = js_sys::Reflect::get(&record, &"restore".into()) {
+        let _ = restore
+            .unchecked_into::<js_sys::Function>()
+            .call0(&JsValue::NULL);
+    }
+    assert_eq!(
+        left, r#"{"listeners":[],"timers":0,"handlers":[],"sockets":1}"#,
+        "what the dropped connection left on the page"
+    );
     let closed = server_until(&key, 2_000, |s| s["open_now"] == 0).await;
     assert_eq!(closed["closes"][0]["code"], 1000);
     // Ten heartbeat intervals: a surviving timer or closure would send or notify.
