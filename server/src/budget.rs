@@ -22,6 +22,10 @@ pub fn return_large_allocations() {
 pub struct MemoryBudget {
     limit: usize,
     used: AtomicUsize,
+    /// Messages read whole and waiting to be stored: in memory, but only new input makes more
+    /// of them, so only new input is refused for them ([`Held::grow_input`]). Answers,
+    /// broadcasts and pages still go out, or nothing would drain.
+    waiting: AtomicUsize,
 }
 
 impl MemoryBudget {
@@ -30,6 +34,7 @@ impl MemoryBudget {
         Arc::new(Self {
             limit,
             used: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -43,10 +48,17 @@ impl MemoryBudget {
         self.used.load(Ordering::Relaxed)
     }
 
-    fn try_take(&self, bytes: usize) -> bool {
+    /// Bytes of messages waiting to be stored.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Takes `bytes` if they fit beside what is held and `also` more.
+    fn try_take(&self, bytes: usize, also: usize) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|total| *total <= self.limit)
+                used.checked_add(bytes)
+                    .filter(|total| total.saturating_add(also) <= self.limit)
             })
             .is_ok()
     }
@@ -74,22 +86,26 @@ impl Held {
 
     /// Takes `bytes` more; false (and nothing taken) when the budget has not got them.
     pub fn grow(&mut self, bytes: usize) -> bool {
+        self.grow_beside(bytes, 0)
+    }
+
+    /// Takes `bytes` more of input (a message being read): false also when messages waiting
+    /// to be stored fill the rest of the budget.
+    pub fn grow_input(&mut self, bytes: usize) -> bool {
+        let waiting = self.budget.waiting();
+        self.grow_beside(bytes, waiting)
+    }
+
+    fn grow_beside(&mut self, bytes: usize, also: usize) -> bool {
         if bytes == 0 {
             return true;
         }
-        if self.budget.try_take(bytes) {
+        if self.budget.try_take(bytes, also) {
             self.bytes += bytes;
             true
         } else {
             false
         }
-    }
-
-    /// Takes `bytes` more even past the limit: what is in memory already (a message read
-    /// whole, on its way to the store) counts, so new work is refused until it is given back.
-    pub fn grow_anyway(&mut self, bytes: usize) {
-        self.budget.used.fetch_add(bytes, Ordering::AcqRel);
-        self.bytes += bytes;
     }
 
     /// Holds exactly `bytes` (more or less than now); false when growing is refused.
@@ -115,6 +131,44 @@ impl Drop for Held {
     }
 }
 
+/// Messages read whole and waiting to be stored, counted in the budget's `waiting` (see
+/// [`MemoryBudget`]); given back when dropped.
+#[derive(Debug)]
+pub struct Waiting {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+}
+
+impl Waiting {
+    /// Nothing waiting yet.
+    pub fn new(budget: &Arc<MemoryBudget>) -> Self {
+        Self {
+            budget: budget.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Counts exactly `bytes` as waiting (never refused: they are in memory already).
+    pub fn set(&mut self, bytes: usize) {
+        if bytes >= self.bytes {
+            self.budget
+                .waiting
+                .fetch_add(bytes - self.bytes, Ordering::AcqRel);
+        } else {
+            self.budget
+                .waiting
+                .fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+        }
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,11 +186,17 @@ mod tests {
         assert_eq!(budget.used(), 50);
         drop(b);
         assert_eq!(budget.used(), 10);
-        // Past the limit when it must: then nothing more is let in until it is given back.
-        a.grow_anyway(150);
-        assert_eq!(budget.used(), 160);
-        assert!(!Held::new(&budget).grow(1));
-        drop(a);
-        assert_eq!(budget.used(), 0);
+        // Messages waiting to be stored refuse new input only, past the limit if they must.
+        let mut waiting = Waiting::new(&budget);
+        waiting.set(150);
+        assert!(!Held::new(&budget).grow_input(1), "input refused");
+        let mut answer = Held::new(&budget);
+        assert!(answer.grow(90), "answers still go out");
+        drop(answer);
+        waiting.set(80);
+        assert!(Held::new(&budget).grow_input(10));
+        assert!(!Held::new(&budget).grow_input(11));
+        drop(waiting);
+        assert_eq!((budget.used(), budget.waiting()), (10, 0));
     }
 }

@@ -222,7 +222,7 @@ impl<S> Metered<S> {
         if step.completed {
             self.held.set(0);
         }
-        if !self.held.grow(step.payload) {
+        if !self.held.grow_input(step.payload) {
             return Err(self.refuse(
                 1013,
                 "server busy: its memory budget is spent; try again later".into(),

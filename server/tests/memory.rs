@@ -7,6 +7,7 @@ mod support;
 use futures_util::SinkExt;
 use heartline_protocol::ServerFrame;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::DEADLINE;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -1090,6 +1091,30 @@ async fn pictures_waiting_to_be_stored_are_held_against_the_budget() {
         ],
     )
     .await;
+    // Someone in another room, idle: the pictures waiting for the store refuse new uploads,
+    // not this member's heartbeat.
+    let (mut idle, _) = server.join("elsewhere", "idle").await;
+    // It pings every 100 ms while the pictures go up and wait: each ping is answered.
+    let uploading = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let pinging = {
+        let uploading = uploading.clone();
+        tokio::spawn(async move {
+            let mut pongs = 0;
+            while uploading.load(std::sync::atomic::Ordering::Relaxed) {
+                idle.send(Message::Text("ping".into())).await.unwrap();
+                let answer =
+                    tokio::time::timeout(DEADLINE, futures_util::StreamExt::next(&mut idle))
+                        .await
+                        .expect("an answer in time");
+                match answer {
+                    Some(Ok(Message::Text(text))) if text.as_str() == "pong" => pongs += 1,
+                    other => return Err(format!("after {pongs} pongs: {other:?}")),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(pongs)
+        })
+    };
     let baseline = server.rss_mib();
     let sampler = server.sample();
     // At once: each new client id waits for the store's commit window.
@@ -1166,6 +1191,12 @@ async fn pictures_waiting_to_be_stored_are_held_against_the_budget() {
         );
     }
     assert!(refused > 0, "no member was told 1013: {outcomes:?}");
+    uploading.store(false, std::sync::atomic::Ordering::Relaxed);
+    let pongs = pinging.await.unwrap();
+    assert!(
+        pongs.as_ref().is_ok_and(|pongs| *pongs > 0),
+        "the idle member in another room: {pongs:?}"
+    );
     // The budget, and the copies of the frames being read and handled that it does not
     // count (about as much again): 300 MB of pictures waited in memory for the store before.
     assert!(peak < 200.0, "peak RSS {peak:.1} MiB");

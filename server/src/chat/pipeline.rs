@@ -13,7 +13,7 @@
 //! until the oldest is answered, which pushes back on the client through TCP.
 
 use super::store::{Appended, StoreError};
-use crate::budget::{Held, MemoryBudget};
+use crate::budget::{MemoryBudget, Waiting};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
@@ -52,9 +52,9 @@ type InFlight = Pin<Box<dyn Future<Output = (usize, Posted)> + Send>>;
 pub struct Pipeline {
     in_flight: FuturesOrdered<InFlight>,
     bytes: usize,
-    /// The same bytes, held against the process's memory budget until answered: read whole,
-    /// they are in memory (and in the store's queue) until stored.
-    held: Held,
+    /// The same bytes, counted in the process's memory budget until answered: read whole,
+    /// they are in memory (and in the store's queue) until stored, and new input waits.
+    waiting: Waiting,
     max_count: usize,
     max_bytes: usize,
     /// The highest seq stored as new among the outcomes handed out.
@@ -69,7 +69,7 @@ impl Pipeline {
         Self {
             in_flight: FuturesOrdered::new(),
             bytes: 0,
-            held: Held::new(budget),
+            waiting: Waiting::new(budget),
             max_count: max_count.clamp(1, MAX_IN_FLIGHT),
             max_bytes,
             answered_through: 0,
@@ -101,7 +101,7 @@ impl Pipeline {
         post: impl Future<Output = Result<Appended, StoreError>> + Send + 'static,
     ) {
         self.bytes += bytes;
-        self.held.grow_anyway(bytes);
+        self.waiting.set(self.bytes);
         let task = tokio::spawn(post);
         self.in_flight.push_back(Box::pin(async move {
             let outcome = task.await.unwrap_or_else(|error| {
@@ -129,7 +129,7 @@ impl Pipeline {
         match self.in_flight.next().await {
             Some((bytes, posted)) => {
                 self.bytes -= bytes;
-                self.held.set(self.bytes);
+                self.waiting.set(self.bytes);
                 if let Posted::Stored {
                     outcome: Ok(Appended::New(message)),
                     ..
@@ -148,7 +148,7 @@ impl Pipeline {
         let mut outcomes = Vec::with_capacity(self.in_flight.len());
         while let Some((bytes, posted)) = self.in_flight.next().await {
             self.bytes -= bytes;
-            self.held.set(self.bytes);
+            self.waiting.set(self.bytes);
             outcomes.push(posted);
         }
         outcomes
@@ -236,10 +236,10 @@ mod tests {
         assert!(!pipeline.is_full());
         pipeline.push(500, "big".into(), stored(1));
         assert!(pipeline.is_full(), "over the bytes");
-        assert_eq!(budget.used(), 500, "held against the budget, past it");
+        assert_eq!(budget.waiting(), 500, "counted in the budget, past it");
         pipeline.next().await;
         assert!(!pipeline.is_full(), "bytes released once answered");
-        assert_eq!(budget.used(), 0, "and given back");
+        assert_eq!(budget.waiting(), 0, "and given back");
         pipeline.push(1, "a".into(), stored(2));
         pipeline.push(1, "b".into(), stored(3));
         assert!(pipeline.is_full(), "at the count");
