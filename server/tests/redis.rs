@@ -848,3 +848,113 @@ async fn a_nickname_held_on_another_instance_is_taken_for_the_first_joiner_of_a_
         "at once on the other instance"
     );
 }
+
+/// A TCP proxy in front of Redis whose `freeze()` makes every connection made so far go
+/// silent both ways while it stays open (a NAT or firewall that forgot it, a network that
+/// drops its packets); connections made after it pass.
+struct FreezingProxy {
+    port: u16,
+    freezes: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl FreezingProxy {
+    async fn start(target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let freezes = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let watch = freezes.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)).await else {
+                    continue;
+                };
+                let born = *watch.borrow();
+                let (from_client, to_client) = client.into_split();
+                let (from_redis, to_redis) = upstream.into_split();
+                tokio::spawn(Self::pump(from_client, to_redis, watch.subscribe(), born));
+                tokio::spawn(Self::pump(from_redis, to_client, watch.subscribe(), born));
+            }
+        });
+        Self { port, freezes }
+    }
+
+    /// Copies until the connection ends, or holds both ends silent once frozen.
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut freezes: tokio::sync::watch::Receiver<u64>,
+        born: u64,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            tokio::select! {
+                read = from.read(&mut buffer) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if to.write_all(&buffer[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                },
+                () = async { drop(freezes.wait_for(|freezes| *freezes > born).await) } => break,
+            }
+        }
+        // Open, and silent: nothing read, nothing written, nothing closed.
+        let _held = (from, to);
+        std::future::pending::<()>().await;
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn freeze(&self) {
+        self.freezes.send_modify(|freezes| *freezes += 1);
+    }
+}
+
+/// Redis's connection goes silent without closing: the instance connects again once a command
+/// gets no answer in time, so posts are refused (1013) for a few seconds, not for as long as
+/// the kernel keeps the dead connection (about 15 minutes).
+#[tokio::test]
+async fn a_redis_connection_gone_silent_is_replaced_and_posts_are_acked_again() {
+    let redis = Redis::start().await;
+    let port = redis
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|tail| tail.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the URL");
+    let proxy = FreezingProxy::start(port).await;
+    let (_child, addr) = support::start_binary(instance_command(&proxy.url(), &[])).await;
+    let mut ada = Identity::new("ada");
+    let mut joined = join(addr, "silent", &mut ada).await.expect("joins");
+    let mut seen = Vec::new();
+    assert!(say(&mut joined.client, "before", "before").await);
+    ack_of(&mut joined.client, "before", &mut seen)
+        .await
+        .expect("acked before the freeze");
+    proxy.freeze();
+    let frozen_at = Instant::now();
+    // Each try: a join and a post, as the app does after a refusal.
+    let mut tries = 0;
+    let acked_after = loop {
+        tries += 1;
+        let id = format!("after-{tries}");
+        if let Ok(mut again) = join(addr, "silent", &mut ada).await {
+            if say(&mut again.client, &id, "after the freeze").await
+                && ack_of(&mut again.client, &id, &mut seen).await.is_ok()
+            {
+                break frozen_at.elapsed();
+            }
+        }
+        assert!(
+            frozen_at.elapsed() < Duration::from_secs(30),
+            "still refused {:?} after Redis's connection went silent ({tries} tries)",
+            frozen_at.elapsed()
+        );
+    };
+    eprintln!("acked again {acked_after:?} after the freeze, at try {tries}");
+}

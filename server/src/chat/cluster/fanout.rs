@@ -20,9 +20,9 @@
 
 use crate::chat::hub::Hub;
 use crate::chat::store::redis::{keys, read_log};
+use crate::chat::store::redis_link::Link;
 use futures_util::StreamExt;
 use heartline_protocol::{Body, ChatMessage};
-use redis::aio::ConnectionManager;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,12 +60,7 @@ impl Published {
 
 /// Follows the published messages for as long as the server runs, subscribing again after
 /// every loss of the connection.
-pub async fn follow(
-    client: redis::Client,
-    mut conn: ConnectionManager,
-    hub: Arc<Hub>,
-    instance: String,
-) {
+pub async fn follow(client: redis::Client, mut conn: Link, hub: Arc<Hub>, instance: String) {
     let mut backoff = Duration::from_millis(50);
     loop {
         match client.get_async_pubsub().await {
@@ -87,12 +82,7 @@ pub async fn follow(
 }
 
 /// Delivers what is heard until the subscription ends.
-async fn listen(
-    pubsub: redis::aio::PubSub,
-    conn: &mut ConnectionManager,
-    hub: &Hub,
-    instance: &str,
-) {
+async fn listen(pubsub: redis::aio::PubSub, conn: &mut Link, hub: &Hub, instance: &str) {
     let (mut sink, mut stream) = pubsub.split();
     let mut checks = tokio::time::interval(CHECK_EVERY);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -139,7 +129,7 @@ async fn listen(
 }
 
 /// Reads every served room from the seq it waits for: what was published unheard.
-async fn catch_up(conn: &mut ConnectionManager, hub: &Hub) {
+async fn catch_up(conn: &mut Link, hub: &Hub) {
     for (room, next) in hub.live_rooms() {
         if let Some(next) = next {
             fill(conn, hub, &room, next).await;
@@ -148,7 +138,7 @@ async fn catch_up(conn: &mut ConnectionManager, hub: &Hub) {
 }
 
 /// Reads a room's log from `from` on and delivers it.
-async fn fill(conn: &mut ConnectionManager, hub: &Hub, room: &str, from: u64) {
+async fn fill(conn: &mut Link, hub: &Hub, room: &str, from: u64) {
     match read_log(conn, room, Some(from.saturating_sub(1))).await {
         Ok((_, messages)) => {
             for message in messages {

@@ -12,8 +12,8 @@
 //! wrong. The price is up to a beat (1 s) before a member of another instance shows.
 
 use crate::chat::hub::{Hub, Presence};
+use crate::chat::store::redis_link::Link;
 use crate::chat::store::StoreError;
-use redis::aio::ConnectionManager;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ fn instance_key(instance: &str) -> String {
 pub type Claims = Arc<std::sync::Mutex<HashMap<String, HashMap<String, std::time::Instant>>>>;
 
 /// Beats until the server stops; a failed beat (Redis away) is retried on the next one.
-pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String, claims: Claims) {
+pub async fn run(mut conn: Link, hub: Arc<Hub>, instance: String, claims: Claims) {
     // What this instance wrote, per room: to remove members that left.
     let mut written: HashMap<String, HashSet<String>> = HashMap::new();
     let mut beats = tokio::time::interval(BEAT_EVERY);
@@ -67,7 +67,7 @@ pub async fn run(mut conn: ConnectionManager, hub: Arc<Hub>, instance: String, c
 }
 
 async fn beat(
-    conn: &mut ConnectionManager,
+    conn: &mut Link,
     hub: &Hub,
     instance: &str,
     written: &mut HashMap<String, HashSet<String>>,
@@ -115,7 +115,7 @@ async fn beat(
 /// Who is in `room` through the other live instances (nickname → client id); fields of dead
 /// instances are removed on the way.
 async fn remote_members(
-    conn: &mut ConnectionManager,
+    conn: &mut Link,
     instance: &str,
     room: &str,
 ) -> redis::RedisResult<BTreeMap<String, String>> {
@@ -170,7 +170,7 @@ async fn remote_members(
 /// each other (at worst both refuse it).
 pub struct RedisPresence {
     /// A connection of the instance's own.
-    pub conn: ConnectionManager,
+    pub conn: Link,
     /// This instance's id.
     pub instance: String,
     /// Shared with the beat ([`run`]).

@@ -22,6 +22,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod redis_link;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! operation fail with [`StoreError::unavailable`]: the session closes with 1013 (try again
 //! later), nothing is acked, and the connection manager reconnects by itself.
 
+use super::redis_link::Link;
 use super::{
     has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Page,
     PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
@@ -139,7 +140,7 @@ pub struct RedisStore {
     /// The URL without its password, for messages.
     shown: String,
     client: redis::Client,
-    conn: ConnectionManager,
+    conn: Link,
     retention: Retention,
     epoch: String,
     /// This process's name among the instances (in what it publishes, and its presence).
@@ -159,7 +160,7 @@ struct Job {
 /// numbered in the order it sent them (one round trip each; Redis runs scripts one at a time
 /// anyway).
 struct Appender {
-    conn: ConnectionManager,
+    conn: Link,
     retention: Retention,
     epoch: String,
     instance: String,
@@ -208,7 +209,7 @@ impl RedisStore {
         let cannot = |error: redis::RedisError| {
             format!("cannot reach Redis at {shown}: {error}; is redis-server running there?")
         };
-        let mut conn = connect(&client).await.map_err(cannot)?;
+        let mut conn = Link::new(client.clone(), connect(&client).await.map_err(cannot)?);
         let _: () = conn
             .set_nx(keys::EPOCH, new_epoch())
             .await
@@ -252,7 +253,7 @@ impl RedisStore {
     }
 
     /// A handle on the shared, self-reconnecting connection.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Link {
         self.conn.clone()
     }
 
@@ -305,7 +306,7 @@ pub fn decode_entry(room: &str, id: &str, fields: &[String]) -> Option<ChatMessa
 
 /// Reads a room's log after `after` with its latest seq, in one `MULTI` so they agree.
 pub async fn read_log(
-    conn: &mut ConnectionManager,
+    conn: &mut Link,
     room: &str,
     after: Option<u64>,
 ) -> redis::RedisResult<(u64, Vec<ChatMessage>)> {
