@@ -377,6 +377,33 @@ async fn bad_and_taken_nicknames_close_with_their_codes() {
     )
     .await;
     assert_eq!(closed(&mut again).await.0, 4002);
+    // A nickname as long as the rules allow (32 emoji, 128 bytes) is taken too: the reason is
+    // cut to fit a close frame (123 bytes), or the browser would see a protocol error (1006)
+    // instead of 4002, and reconnect to be refused again and again.
+    let long = "🫶".repeat(32);
+    let mut first = connect(&server).await;
+    send(
+        &mut first,
+        json!({"type": "join", "room": "r", "nick": long, "client_id": "first"}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut first).await,
+        ServerFrame::Welcome { .. }
+    ));
+    let mut second = connect(&server).await;
+    send(
+        &mut second,
+        json!({"type": "join", "room": "r", "nick": long, "client_id": "another"}),
+    )
+    .await;
+    let (code, reason) = closed(&mut second).await;
+    assert_eq!(code, 4002, "{reason}");
+    assert!(
+        reason.starts_with("Nickname Taken: \"🫶") && reason.len() <= 123,
+        "{} bytes: {reason}",
+        reason.len()
+    );
 }
 
 #[tokio::test]

@@ -204,7 +204,7 @@ pub async fn run(
             grace,
             socket.send(Message::Close(Some(CloseFrame {
                 code,
-                reason: reason.into(),
+                reason: fit_close_reason(&reason).into(),
             }))),
         )
         .await;
@@ -247,6 +247,22 @@ async fn send_page(
     })
     .unwrap_or_default();
     send_out(socket, outbound, Message::Text(json.into())).await
+}
+
+/// The most a close frame's reason may take (RFC 6455 §5.5: 125 bytes of payload, two of them
+/// the code). A longer one is a protocol error: the browser reports 1006 instead of the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// `reason` cut to fit a close frame, at a character boundary.
+fn fit_close_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason;
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 /// How long the close frame may take to be written (a peer that does not read never takes it).
@@ -401,7 +417,7 @@ async fn handle(
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
                                 AppCloseCode::NICK_TAKEN,
-                                &format!("{nick:?} is in the room"),
+                                &format!("\"{nick}\" is in the room"),
                             )))
                         }
                         Err(JoinError::Store(error)) => {
