@@ -509,11 +509,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         // A refused name: the server's reason says which rule (it has rules the
                         // form does not run, such as look-alike nicknames).
                         4001..=4003 => {
-                            let why = if close.reason.is_empty() {
-                                meaning
-                            } else {
-                                &close.reason
-                            };
+                            // The server's reason begins with the code's name too.
+                            let reason = close
+                                .reason
+                                .strip_prefix(name)
+                                .and_then(|rest| rest.strip_prefix(": "))
+                                .unwrap_or(&close.reason);
+                            let why = if reason.is_empty() { meaning } else { reason };
                             on_rejected.emit(format!("{name}: {why}"));
                             return;
                         }

@@ -173,8 +173,24 @@ async fn a_nickname_of_32_emoji_joins_and_33_are_refused_in_words() {
         char::from_u32(0x1f600 + (i + (js_sys::Math::random() * 50.0) as u32) % 80).unwrap()
     };
     let nick: String = (0..MAX_NICK_CHARS as u32).map(emoji).collect();
-    join(&root, &nick, &unique("room")).await;
+    let room = unique("room");
+    join(&root, &nick, &room).await;
     text_appears(&root, "ul[aria-label=Members] li", &nick, 2_000.0).await;
+    // Taken by someone else: refused in words on the join form, not lost in reconnects (its
+    // close's reason, with the 128-byte name in it, must fit a close frame).
+    let second = mount().await;
+    type_into(&second, "#nick", &nick);
+    type_into(&second, "#room", &room);
+    yew::scheduler::flush().await;
+    click(&second, ".join button[type=submit]");
+    text_appears(&second, ".join [role=alert]", "Nickname Taken", 5_000.0).await;
+    let alert = second
+        .query_selector(".join [role=alert]")
+        .ok()
+        .flatten()
+        .and_then(|alert| alert.text_content())
+        .unwrap_or_default();
+    assert_eq!(alert.matches("Nickname Taken").count(), 1, "{alert}");
 }
 
 #[wasm_bindgen_test]
