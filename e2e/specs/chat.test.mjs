@@ -103,6 +103,43 @@ for (const name of BROWSERS) {
       }
     });
 
+    test('the log stays where its reader scrolled: older pages load above, new lines do not pull it down', async () => {
+      const port = await freePort();
+      const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '15']);
+      try {
+        const room = uniqueRoom();
+        const a = await person(server.url, 'ann', room);
+        const said = Array.from({ length: 40 }, (_, i) => `line ${i + 1}`);
+        for (const text of said) await a.say(text);
+        await a.logHas('line 40', 20_000);
+        const b = await person(server.url, 'ben', room);
+        await b.until('delivered', {}, (t) => t.length === 15, 10_000, 'the newest page');
+        const atEnd = ({ top, height, client }) => top + client >= height - 16;
+        assert.ok(atEnd(await b.do('logScroll')), 'a new reader sees the newest lines');
+        // Ben reads up, and asks for the page before.
+        await b.do('scrollLog', { to: 'top' });
+        await b.until('logScroll', {}, (s) => s.top === 0, 5_000, 'scrolled to the top');
+        await b.clickWhenReady('Load older messages');
+        await b.until('delivered', {}, (t) => t.length === 30, 10_000, 'the page before');
+        const after = await b.do('logScroll');
+        assert.ok(!atEnd(after), `pulled to the newest lines after loading older ones: ${JSON.stringify(after)}`);
+        // A new message while he reads the older ones: it arrives, and he stays where he is.
+        await a.say('while ben reads back');
+        await b.logHas('while ben reads back');
+        const reading = await b.do('logScroll');
+        assert.ok(!atEnd(reading), `pulled down by a new message: ${JSON.stringify(reading)}`);
+        // Back at the end, the log follows again.
+        await b.do('scrollLog', { to: 'end' });
+        await b.until('logScroll', {}, atEnd, 5_000, 'at the end');
+        await a.say('ben follows again');
+        await b.logHas('ben follows again');
+        await b.until('logScroll', {}, atEnd, 5_000, 'still at the newest line');
+        noDialogs(a, b);
+      } finally {
+        await server.stop();
+      }
+    });
+
     // A server whose history pages hold 3 messages, ann and ben in a room, and ben disconnected
     // while ann says each of `said`; then `then(ann, ben)`.
     async function benMisses(said, then) {

@@ -33,22 +33,42 @@ fn time_of(ts: u64) -> String {
     format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
 }
 
-/// The message log (`role="log"`), kept scrolled to the newest line.
+/// How close to the end (in pixels) still counts as reading the newest lines.
+const AT_END_PX: i32 = 16;
+
+/// The message log (`role="log"`): it follows the newest line while the reader is at the end,
+/// and stays where the reader scrolled to otherwise (older pages loaded above, new messages
+/// below; the browser's scroll anchoring keeps the lines in view still).
 #[function_component]
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
+    let following = use_mut_ref(|| true);
     {
-        let list = list.clone();
+        let (list, following) = (list.clone(), following.clone());
         let count = props.entries.len() + props.pending.len();
         use_effect_with(count, move |_| {
             if let Some(element) = list.cast::<web_sys::Element>() {
-                element.set_scroll_top(element.scroll_height());
+                if *following.borrow() {
+                    element.set_scroll_top(element.scroll_height());
+                }
             }
         });
     }
+    let on_scroll = {
+        let (list, following) = (list.clone(), following.clone());
+        Callback::from(move |_: Event| {
+            if let Some(element) = list.cast::<web_sys::Element>() {
+                let end = element.scroll_top() + element.client_height();
+                *following.borrow_mut() = end >= element.scroll_height() - AT_END_PX;
+            }
+        })
+    };
     let t = props.texts;
     html! {
-        <ol class="log" role="log" aria-label={t.messages} aria-live="polite" ref={list}>
+        // The log region holds the list, so the list keeps its own role (a count and list
+        // navigation for screen readers).
+        <div class="log-region" role="log" aria-label={t.messages} aria-live="polite">
+        <ol class="log" ref={list} onscroll={on_scroll}>
             if let Some(load) = &props.on_load_older {
                 <li class="older">
                     <button type="button" onclick={load.reform(|_: MouseEvent| ())}>{ t.load_older }</button>
@@ -82,6 +102,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 }
             }) }
         </ol>
+        </div>
     }
 }
 

@@ -69,6 +69,18 @@ export function inPage({ op, args }) {
       b.click();
       return true;
     }
+    case 'composerSize':
+      return norm(document.querySelector('#composer-size')?.textContent);
+    case 'logScroll': {
+      // The log's scrolling list (the log region holds it).
+      const list = log()?.querySelector('ol') ?? log();
+      return { top: list.scrollTop, height: list.scrollHeight, client: list.clientHeight };
+    }
+    case 'scrollLog': {
+      const list = log()?.querySelector('ol') ?? log();
+      list.scrollTop = args.to === 'top' ? 0 : list.scrollHeight;
+      return true;
+    }
     case 'enabled':
       return Boolean(button(args.name) && !button(args.name).disabled);
     case 'status':
