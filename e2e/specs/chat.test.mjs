@@ -205,10 +205,16 @@ for (const name of BROWSERS) {
         await server.stop();
         await a.statusIs('Reconnecting', 10_000);
         await screenshot(a, 'reconnecting.png');
+        await a.do('watchStatus');
         for (const text of ['first', 'second', 'third']) {
           await a.say(text);
           await a.until('outbox', {}, (items) => items.some((n) => n.includes(`${text} (pending)`)), 10_000, `${text} pending`);
         }
+        // The countdown to the next try shows beside the status, not in its live region (a
+        // screen reader would read the whole status again at each of its ticks).
+        await a.until('countdown', {}, (text) => /next try in \d+\.\d s/.test(text), 10_000, 'the countdown');
+        const statuses = await a.do('statuses');
+        assert.ok(statuses.every((status) => !status.includes('next try')), `the status region ticked: ${statuses.join(' → ')}`);
         server = await startServer(port);
         await b.logHas('third', 30_000);
         await a.logHas('third', 10_000);

@@ -103,7 +103,9 @@ pub fn Composer(props: &ComposerProps) -> Html {
             <textarea id="composer-text" rows="2" value={(*draft).clone()} oninput={on_input} onkeydown={on_keydown} onpaste={on_paste} placeholder={t.message}
                 aria-invalid={too_large.is_some().to_string()} aria-describedby="composer-size" />
             <button type="submit" disabled={too_large.is_some()}>{ t.send }</button>
-            <p id="composer-size" class="size" role={too_large.as_ref().map(|_| "alert")}>
+            // Polite, and marked by `aria-invalid` on the text: an alert would interrupt at
+            // every key typed past the limit (the size in it changes with each).
+            <p id="composer-size" class="size" aria-live="polite" data-over={too_large.as_ref().map(|_| "")}>
                 { too_large.clone().or(near_limit).unwrap_or_default() }
             </p>
             <label class="file-button">

@@ -60,21 +60,8 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
         Status::Connecting { attempt } => format!("{} ({} {attempt})", t.connecting, t.attempt),
         Status::Open if !props.welcomed => t.joining.to_string(),
         Status::Open => t.connected.to_string(),
-        Status::Reconnecting {
-            attempt,
-            next_at_ms,
-        } => {
-            // Tenths of a second in integers: formatting an f64 would link core's float
-            // printing (about 15 KiB of wasm) for this one number.
-            let tenths = ((next_at_ms as f64 - *now).max(0.0) / 100.0).round() as u64;
-            format!(
-                "{}, {} {attempt}, {} {}.{} s",
-                t.reconnecting,
-                t.attempt,
-                t.reconnecting_in,
-                tenths / 10,
-                tenths % 10
-            )
+        Status::Reconnecting { attempt, .. } => {
+            format!("{}, {} {attempt}", t.reconnecting, t.attempt)
         }
         Status::Stopped | Status::Paused => t.disconnected.to_string(),
         Status::Offline => t.offline.to_string(),
@@ -97,6 +84,22 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
         }
         _ => html! { <p role="status" class="state bad">{ state }</p> },
     };
+    // Outside the status region: a screen reader would read the whole status again at every
+    // tick of it.
+    let countdown = match props.status {
+        Status::Reconnecting { next_at_ms, .. } => {
+            // Tenths of a second in integers: formatting an f64 would link core's float
+            // printing (about 15 KiB of wasm) for this one number.
+            let tenths = ((next_at_ms as f64 - *now).max(0.0) / 100.0).round() as u64;
+            Some(format!(
+                "{} {}.{} s",
+                t.reconnecting_in,
+                tenths / 10,
+                tenths % 10
+            ))
+        }
+        _ => None,
+    };
     let can_disconnect = !matches!(props.status, Status::Stopped | Status::Closing);
     let can_reconnect = !matches!(
         props.status,
@@ -107,6 +110,9 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
     html! {
         <section class="connection" aria-label="Connection">
             { state }
+            if let Some(countdown) = countdown {
+                <p class="countdown">{ countdown }</p>
+            }
             if let Some(rtt) = props.rtt_ms {
                 <p class="rtt">{ format!("{} {rtt} ms", t.rtt) }</p>
             }

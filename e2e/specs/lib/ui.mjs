@@ -69,6 +69,8 @@ export function inPage({ op, args }) {
       b.click();
       return true;
     }
+    case 'countdown':
+      return norm(document.querySelector('.countdown')?.textContent);
     case 'composerSize':
       return norm(document.querySelector('#composer-size')?.textContent);
     case 'logScroll': {
