@@ -495,9 +495,9 @@ pub struct Machine<P> {
     attempt: u32,
     /// Consecutive attempts that ended before `open`.
     failed_opens: u32,
-    /// The server asked to wait (a close under [`ClosePolicy::WaitMax`], such as 1013 Try
-    /// Again Later): the page coming back or the network does not cut the wait short.
-    server_asked_wait: bool,
+    /// Until when the server asked to wait (a close under [`ClosePolicy::WaitMax`], such as
+    /// 1013 Try Again Later): the page coming back or the network does not cut the wait short.
+    server_wait_until: Option<u64>,
     opened_at: Option<u64>,
     last_inbound_ms: u64,
     ping: PingClock,
@@ -534,7 +534,7 @@ impl<P: Payload> Machine<P> {
             flush_pending: false,
             attempt: 0,
             failed_opens: 0,
-            server_asked_wait: false,
+            server_wait_until: None,
             opened_at: None,
             last_inbound_ms: 0,
             ping: PingClock::default(),
@@ -897,7 +897,10 @@ impl<P: Payload> Machine<P> {
             Input::Online => {
                 self.offline = false;
                 match self.status {
-                    Status::Reconnecting { .. } if self.server_asked_wait => {}
+                    Status::Reconnecting { .. } if self.server_waits(now_ms) => {}
+                    Status::Offline if self.server_waits(now_ms) => {
+                        self.wait_for_server(now_ms, &mut out)
+                    }
                     Status::Offline | Status::Reconnecting { .. } => {
                         self.retry_now(now_ms, &mut out)
                     }
@@ -912,7 +915,10 @@ impl<P: Payload> Machine<P> {
             }
             Input::Visible | Input::PageShow => match self.status {
                 // The server's wait is not the page's to cut short.
-                Status::Reconnecting { .. } if self.server_asked_wait => {}
+                Status::Reconnecting { .. } if self.server_waits(now_ms) => {}
+                Status::Offline if !self.stopped && self.server_waits(now_ms) => {
+                    self.wait_for_server(now_ms, &mut out)
+                }
                 // Offline too: the `online` event may have been missed (bfcache, some VPNs).
                 Status::Reconnecting { .. } | Status::Offline | Status::Paused if !self.stopped => {
                     self.retry_now(now_ms, &mut out)
@@ -963,7 +969,7 @@ impl<P: Payload> Machine<P> {
     }
 
     fn open_socket(&mut self, now_ms: u64, out: &mut Commands<P>) {
-        self.server_asked_wait = false;
+        self.server_wait_until = None;
         self.peer_closing = false;
         self.flush_pending = false;
         out.push(Command::OpenSocket {
@@ -1260,12 +1266,12 @@ impl<P: Payload> Machine<P> {
             return;
         }
         self.attempt = self.attempt.saturating_add(1);
-        self.server_asked_wait = policy == ClosePolicy::WaitMax;
         let delay_ms = match policy {
             ClosePolicy::WaitMax => self.config.backoff.max_ms,
             _ => self.config.backoff.delay_ms(self.attempt, &mut self.rng),
         };
         let next_at_ms = now_ms.saturating_add(delay_ms);
+        self.server_wait_until = (policy == ClosePolicy::WaitMax).then_some(next_at_ms);
         self.arm(TimerKind::Reconnect, next_at_ms, out);
         out.push(Command::Report(Event::ReconnectScheduled {
             attempt: self.attempt,
@@ -1274,6 +1280,24 @@ impl<P: Payload> Machine<P> {
         self.set_status(
             Status::Reconnecting {
                 attempt: self.attempt,
+                next_at_ms,
+            },
+            out,
+        );
+    }
+
+    /// Whether the wait the server asked for is still running.
+    fn server_waits(&self, now_ms: u64) -> bool {
+        self.server_wait_until.is_some_and(|until| until > now_ms)
+    }
+
+    /// Back from `Offline` inside the server's wait: the rest of it, then the next try.
+    fn wait_for_server(&mut self, now_ms: u64, out: &mut Commands<P>) {
+        let next_at_ms = self.server_wait_until.unwrap_or(now_ms);
+        self.arm(TimerKind::Reconnect, next_at_ms, out);
+        self.set_status(
+            Status::Reconnecting {
+                attempt: self.attempt.max(1),
                 next_at_ms,
             },
             out,

@@ -484,6 +484,17 @@ fn try_again_later_waits_the_maximum_delay() {
         assert_eq!(Harness::opens(&h.at(20).input(input)), 0, "{name}");
     }
     assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_010));
+    // Nor does the network going and coming back meanwhile: the rest of the wait, then a try.
+    h.at(30).input(Input::Offline);
+    assert_eq!(h.machine.status(), Status::Offline);
+    assert_eq!(Harness::opens(&h.at(40).input(Input::Online)), 0);
+    assert_eq!(
+        h.machine.status(),
+        Status::Reconnecting {
+            attempt: 1,
+            next_at_ms: 2_010
+        }
+    );
     h.fire(TimerKind::Reconnect);
     h.input(Input::Opened);
     // An ordinary loss after it: a resume retries at once again.
