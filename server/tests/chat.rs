@@ -400,7 +400,9 @@ async fn bad_and_taken_nicknames_close_with_their_codes() {
     let (code, reason) = closed(&mut second).await;
     assert_eq!(code, 4002, "{reason}");
     assert!(
-        reason.starts_with("Nickname Taken: \"🫶") && reason.len() <= 123,
+        reason.starts_with("Nickname Taken: \"🫶")
+            && reason.ends_with("…\" is in the room")
+            && reason.len() <= 123,
         "{} bytes: {reason}",
         reason.len()
     );

@@ -253,6 +253,19 @@ async fn send_page(
 /// the code). A longer one is a protocol error: the browser reports 1006 instead of the code.
 const MAX_CLOSE_REASON: usize = 123;
 
+/// `text` cut to at most `max` bytes at a character boundary, ending with "…" when cut (so a
+/// close reason that quotes it still fits, sentence and all).
+fn shortened(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 /// `reason` cut to fit a close frame, at a character boundary.
 fn fit_close_reason(reason: &str) -> &str {
     if reason.len() <= MAX_CLOSE_REASON {
@@ -417,7 +430,7 @@ async fn handle(
                         Err(JoinError::NickTaken) => {
                             return Err(Some(Close::app(
                                 AppCloseCode::NICK_TAKEN,
-                                &format!("\"{nick}\" is in the room"),
+                                &format!("\"{}\" is in the room", shortened(&nick, 80)),
                             )))
                         }
                         Err(JoinError::Store(error)) => {
