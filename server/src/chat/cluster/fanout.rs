@@ -58,23 +58,33 @@ impl Published {
     }
 }
 
+/// How long connecting and subscribing may take together.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Follows the published messages for as long as the server runs, subscribing again after
 /// every loss of the connection.
 pub async fn follow(client: redis::Client, mut conn: Link, hub: Arc<Hub>, instance: String) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.subscribe(keys::MESSAGES).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(50);
-                    tracing::info!("following the other instances' messages");
-                    catch_up(&mut conn, &hub).await;
-                    listen(pubsub, &mut conn, &hub, &instance).await;
-                    tracing::warn!("lost the subscription to the other instances' messages");
-                }
-                Err(error) => tracing::warn!(%error, "cannot subscribe to the messages"),
-            },
-            Err(error) => tracing::warn!(%error, "cannot connect to Redis to follow messages"),
+        // Bounded: redis-rs sets no timeout on either, and a network gone silent during a
+        // reconnect would hold this loop (and every message from the other instances) for
+        // as long as the kernel keeps the connection.
+        let subscribed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(keys::MESSAGES).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(pubsub)) => {
+                backoff = Duration::from_millis(50);
+                tracing::info!("following the other instances' messages");
+                catch_up(&mut conn, &hub).await;
+                listen(pubsub, &mut conn, &hub, &instance).await;
+                tracing::warn!("lost the subscription to the other instances' messages");
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "cannot subscribe to the messages"),
+            Err(_) => tracing::warn!("no answer from Redis while subscribing to the messages"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);

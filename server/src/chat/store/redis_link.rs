@@ -53,7 +53,11 @@ impl Link {
     /// A command on connection `generation` failed with `error`: if Redis did not answer in
     /// time, a new connection replaces it (once, however many commands timed out on it).
     fn failed(&self, generation: u64, error: &RedisError) {
-        if !error.is_timeout() || self.shared.replacing.swap(true, Ordering::AcqRel) {
+        // A timeout on a connection already replaced says nothing of the current one.
+        if !error.is_timeout()
+            || generation != self.replaced()
+            || self.shared.replacing.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let shared = self.shared.clone();
