@@ -320,6 +320,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // retry of a nickname refused soon after.
     let renewed_at = use_mut_ref(|| None::<f64>);
     let name_retry = use_mut_ref(|| None::<Timeout>);
+    // The page asked for with Load older messages, until it comes.
+    let older_asked = use_mut_ref(|| None::<u64>);
+    let older_waiting = use_state_eq(|| None::<u64>);
     // This tab's part in the shared connection (None until told).
     let role = use_state_eq(|| None::<Role>);
     // A following tab's own join, if the leading tab's is not welcomed in time.
@@ -1074,13 +1077,30 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // The page before the oldest message shown (the server pages its history, v3).
     // Not while a hole is being fetched (paced, above): the same page would be asked twice.
     let fetching = state.hole_after.is_some();
+    // One page asked for at a time: a quick second click (or six) would ask again, each a
+    // frame against the flood guard. The cell for clicks within one task, the state for the
+    // button; both forgotten at each welcome (an answer lost with its connection).
+    {
+        let (older_asked, older_waiting) = (older_asked.clone(), older_waiting.clone());
+        use_effect_with(state.welcomed, move |_| {
+            older_asked.borrow_mut().take();
+            older_waiting.set(None);
+        });
+    }
     let on_load_older = state
         .older
-        .filter(|_| state.welcomed && !fetching)
+        .filter(|before| state.welcomed && !fetching && *older_waiting != Some(*before))
         .map(|before| {
-            let socket = socket.clone();
+            let (socket, asked, waiting) =
+                (socket.clone(), older_asked.clone(), older_waiting.clone());
             Callback::from(move |()| {
-                let _ = send_frame(&socket, &ClientFrame::History { before });
+                if *asked.borrow() == Some(before) {
+                    return;
+                }
+                if send_frame(&socket, &ClientFrame::History { before }).is_ok() {
+                    *asked.borrow_mut() = Some(before);
+                    waiting.set(Some(before));
+                }
             })
         });
 

@@ -191,6 +191,10 @@ async fn a_nickname_of_32_emoji_joins_and_33_are_refused_in_words() {
         .and_then(|alert| alert.text_content())
         .unwrap_or_default();
     assert_eq!(alert.matches("Nickname Taken").count(), 1, "{alert}");
+    assert!(
+        alert.contains("is in the room"),
+        "the whole sentence: {alert}"
+    );
 }
 
 #[wasm_bindgen_test]

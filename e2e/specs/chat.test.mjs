@@ -128,6 +128,11 @@ for (const name of BROWSERS) {
         await b.logHas('while ben reads back');
         const reading = await b.do('logScroll');
         assert.ok(!atEnd(reading), `pulled down by a new message: ${JSON.stringify(reading)}`);
+        // What he writes himself is shown: the log goes to the end for it.
+        await b.say('ben writes from up there');
+        await b.until('logScroll', {}, atEnd, 5_000, 'his own message in view');
+        await b.do('scrollLog', { to: 'top' });
+        await b.until('logScroll', {}, (s) => s.top === 0, 5_000, 'scrolled up again');
         // Back at the end, the log follows again.
         await b.do('scrollLog', { to: 'end' });
         await b.until('logScroll', {}, atEnd, 5_000, 'at the end');
@@ -291,6 +296,9 @@ for (const name of BROWSERS) {
       await a.statusIs('Disconnected', 5_000);
       await a.say('survives a reload');
       await a.until('outbox', {}, (items) => items.some((n) => n.includes('survives a reload (pending)')), 10_000, 'the pending mark');
+      // A picture too large for localStorage (over 1 MiB) is kept by this page only, and says so.
+      await a.must('setFile', { label: 'Image', size: 2 << 20, byte: 7, name: 'big.png', mime: 'image/png' });
+      await a.until('outbox', {}, (items) => items.some((n) => n.includes('(pending; not kept if this page is reloaded)')), 10_000, 'the picture marked as not kept');
       // The outbox is in localStorage; the reloaded page rejoins and sends it.
       await a.page.reload();
       await b.logHas('survives a reload', 15_000);

@@ -43,6 +43,12 @@ const AT_END_PX: i32 = 16;
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     let following = use_mut_ref(|| true);
+    // What the reader just wrote is shown, wherever they had scrolled to.
+    let pending_seen = use_mut_ref(|| 0_usize);
+    if props.pending.len() > *pending_seen.borrow() {
+        *following.borrow_mut() = true;
+    }
+    *pending_seen.borrow_mut() = props.pending.len();
     {
         let (list, following) = (list.clone(), following.clone());
         let count = props.entries.len() + props.pending.len();
@@ -93,7 +99,14 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                         </li>
                     };
                 }
-                let state = if pending.acked.is_some() { t.sent } else { t.pending };
+                // An upload too large for localStorage lives in this page only.
+                let state = if pending.acked.is_some() {
+                    t.sent
+                } else if pending.persistable() {
+                    t.pending
+                } else {
+                    t.pending_unkept
+                };
                 html! {
                     <li class="message mine pending" aria-label={format!("{}: {} ({state})", props.me, pending.preview())}>
                         <span class="text">{ pending.preview() }</span>
