@@ -92,6 +92,25 @@ async function friendAndPerson(browser, nick) {
   return { friend, others, context, first };
 }
 
+// A friend 'pal' joined directly, and a person's first tab joined as `nick` through a proxy
+// whose network can die: the proxy (the caller stops it), the room, the friend, the person's
+// browser context (its next pages are the person's other tabs) and first tab.
+async function behindProxy(browser, nick) {
+  const proxy = await startProxy(Number(new URL(base).port));
+  try {
+    const room = uniqueRoom();
+    const friend = new Ui(await (await browser.newContext()).newPage(base));
+    await friend.join('pal', room);
+    const context = await browser.newContext();
+    const leader = new Ui(await context.newPage(proxy.url));
+    await leader.join(nick, room);
+    return { proxy, room, friend, context, leader };
+  } catch (error) {
+    await proxy.stop();
+    throw error;
+  }
+}
+
 for (const name of BROWSERS) {
   describe(`three tabs share one connection (${name})`, () => {
     const browser = suiteBrowser(name);
@@ -300,17 +319,9 @@ for (const name of BROWSERS) {
     });
 
     test('written offline in two tabs, sent once when the network is back, by whichever tab leads then', async () => {
-      const port = Number(new URL(base).port);
-      const proxy = await startProxy(port);
+      // The three tabs reach the server through a proxy, whose network can die.
+      const { proxy, friend, context, leader } = await behindProxy(browser, 'duo');
       try {
-        const room = uniqueRoom();
-        const friendContext = await browser.newContext();
-        const friend = new Ui(await friendContext.newPage(base));
-        await friend.join('pal', room);
-        // The three tabs reach the server through a proxy, whose network can die.
-        const context = await browser.newContext();
-        const leader = new Ui(await context.newPage(proxy.url));
-        await leader.join('duo', room);
         const tab2 = new Ui(await context.newPage(proxy.url));
         const tab3 = new Ui(await context.newPage(proxy.url));
         for (const tab of [tab2, tab3]) await tab.statusIs('Connected', 15_000);
@@ -346,16 +357,8 @@ for (const name of BROWSERS) {
     });
 
     test('a welcome slower than the following tab waits: the backlog goes out once, under the flood guard', async () => {
-      const port = Number(new URL(base).port);
-      const proxy = await startProxy(port);
+      const { proxy, friend, context, leader } = await behindProxy(browser, 'far');
       try {
-        const room = uniqueRoom();
-        const friendContext = await browser.newContext();
-        const friend = new Ui(await friendContext.newPage(base));
-        await friend.join('pal', room);
-        const context = await browser.newContext();
-        const leader = new Ui(await context.newPage(proxy.url));
-        await leader.join('far', room);
         const follower = new Ui(await context.newPage(proxy.url));
         await follower.statusIs('Connected', 15_000);
         proxy.blockNew();

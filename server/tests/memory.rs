@@ -29,6 +29,12 @@ impl Server {
         Self::spawn_on(&["--store", "memory"], args).await
     }
 
+    /// The server on a SQLite file in `dir`, with `args`.
+    async fn spawn_sqlite(dir: &tempfile::TempDir, args: &[&str]) -> Self {
+        let data_dir = dir.path().to_str().expect("a UTF-8 temp dir");
+        Self::spawn_on(&["--store", "sqlite", "--data-dir", data_dir], args).await
+    }
+
     /// The server on the store `store` names (flags), with `args`.
     async fn spawn_on(store: &[&str], args: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_heartline-server"))
@@ -857,9 +863,8 @@ async fn probe(server: &Server, nick: &str) -> Result<(), (u16, String)> {
 async fn images_are_kept_apart_so_welcomes_stay_small_and_memory_bounded() {
     const IMAGE: usize = 5 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().to_str().unwrap();
-    let server = Server::spawn_on(
-        &["--store", "sqlite", "--data-dir", data_dir],
+    let server = Server::spawn_sqlite(
+        &dir,
         &[
             "--max-binary-bytes",
             &(6usize << 20).to_string(),
@@ -978,13 +983,8 @@ async fn pictures_nobody_reads_are_held_against_the_budget_and_cut_off_at_the_wr
     const LIVENESS: Duration = Duration::from_millis(1_500);
     let dir = tempfile::tempdir().unwrap();
     let liveness = LIVENESS.as_millis().to_string();
-    let server = Server::spawn_on(
-        &[
-            "--store",
-            "sqlite",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
+    let server = Server::spawn_sqlite(
+        &dir,
         &[
             "--max-binary-bytes",
             &(6usize << 20).to_string(),
@@ -1069,13 +1069,8 @@ async fn pictures_nobody_reads_are_held_against_the_budget_and_cut_off_at_the_wr
 async fn pictures_waiting_to_be_stored_are_held_against_the_budget() {
     const IMAGE: usize = 5 << 20;
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::spawn_on(
-        &[
-            "--store",
-            "sqlite",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
+    let server = Server::spawn_sqlite(
+        &dir,
         &[
             "--max-binary-bytes",
             &(6usize << 20).to_string(),
