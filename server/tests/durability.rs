@@ -1242,3 +1242,47 @@ async fn sigterm_closes_members_with_1012_and_acks_only_what_was_broadcast() {
     );
     server.kill().await;
 }
+
+/// The database file removed from the data dir while the server runs (an operator's `rm`, a
+/// restore that replaces it): nothing more is acked, as it would go to a file nobody reads
+/// again; the next post is closed with 1011, and a restart starts a new history (a new epoch).
+#[tokio::test]
+async fn a_database_file_removed_while_running_is_not_written_to_and_acks_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path(), &[])).await;
+    let mut ada = joined(server.addr, "r", "ada").await;
+    say(&mut ada, "before", "before the rm").await;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("heartline.db{suffix}"));
+        std::fs::remove_file(&file).unwrap_or_else(|error| {
+            assert_eq!(
+                error.kind(),
+                std::io::ErrorKind::NotFound,
+                "{}",
+                file.display()
+            )
+        });
+    }
+    send_json(
+        &mut ada,
+        json!({"type": "say", "client_msg_id": "after", "text": "after the rm"}),
+    )
+    .await;
+    // Read to the close: an ack on the way would be a text frame.
+    let closed = loop {
+        let message = tokio::time::timeout(DEADLINE, ada.next())
+            .await
+            .expect("an answer in time");
+        match message {
+            Some(Ok(Message::Text(text))) => assert!(
+                !text.contains("\"ack\""),
+                "acked into a removed file: {text}"
+            ),
+            Some(Ok(Message::Close(frame))) => break frame.map(|frame| u16::from(frame.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert_eq!(closed, Some(1011));
+    server.kill().await;
+}

@@ -321,9 +321,10 @@ impl SqliteStore {
 
         let (jobs, receiver) = mpsc::channel();
         let writer_epoch = epoch.clone();
+        let file = DbFile::at(&path);
         let writer = std::thread::Builder::new()
             .name("heartline-store-writer".into())
-            .spawn(move || Writer::new(conn, retention, commit, writer_epoch).run(receiver))
+            .spawn(move || Writer::new(conn, file, retention, commit, writer_epoch).run(receiver))
             .map_err(|error| OpenError(format!("cannot start the store's writer: {error}")))?;
         tracing::info!(path = %path.display(), %epoch, "store opened");
         Ok(Self {
@@ -459,6 +460,8 @@ fn prepare(conn: &mut Connection) -> Result<String, Prepared> {
 /// The writer thread's state.
 struct Writer {
     conn: Connection,
+    /// The database's path, and the file it named when opened.
+    file: DbFile,
     retention: Retention,
     commit: GroupCommit,
     epoch: String,
@@ -467,8 +470,49 @@ struct Writer {
     last_prune: Instant,
 }
 
+/// The database file by identity (device and inode): a file removed or replaced at the path
+/// while the server runs (a restore, an operator's `rm`) would take commits nobody will read
+/// again, and acked messages would be lost at the next start.
+struct DbFile {
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl DbFile {
+    fn at(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            identity: Self::identity(path),
+        }
+    }
+
+    fn identity(path: &Path) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()))
+    }
+
+    /// Why the path no longer names the file opened, if it does not.
+    fn gone(&self) -> Option<String> {
+        (Self::identity(&self.path) != self.identity).then(|| {
+            format!(
+                "the database file {} was removed or replaced while the server ran; nothing \
+                 more is stored until it is restarted",
+                self.path.display()
+            )
+        })
+    }
+}
+
 impl Writer {
-    fn new(conn: Connection, retention: Retention, commit: GroupCommit, epoch: String) -> Self {
+    fn new(
+        conn: Connection,
+        file: DbFile,
+        retention: Retention,
+        commit: GroupCommit,
+        epoch: String,
+    ) -> Self {
         // Every room may be over the count at start (the count may have been lowered).
         let crowded = conn
             .prepare("SELECT name FROM rooms")
@@ -480,6 +524,7 @@ impl Writer {
             .unwrap_or_default();
         Self {
             conn,
+            file,
             retention,
             commit,
             epoch,
@@ -540,6 +585,17 @@ impl Writer {
                 }
             })
             .collect();
+        if let Some(gone) = self.file.gone() {
+            tracing::error!(messages = batch.len(), "{gone}");
+            let error = StoreError(gone);
+            for job in batch {
+                let _ = job.reply.send(Err(error.clone()));
+            }
+            for job in identity {
+                job.answer(Err(error.clone()));
+            }
+            return;
+        }
         let result = (|| {
             let tx = self
                 .conn
