@@ -916,7 +916,8 @@ impl<P: Payload> Machine<P> {
             Input::Visible | Input::PageShow => match self.status {
                 // The server's wait is not the page's to cut short.
                 Status::Reconnecting { .. } if self.server_waits(now_ms) => {}
-                Status::Offline if !self.stopped && self.server_waits(now_ms) => {
+                // Back from the back/forward cache (or a hidden page) inside the wait too.
+                Status::Offline | Status::Paused if !self.stopped && self.server_waits(now_ms) => {
                     self.wait_for_server(now_ms, &mut out)
                 }
                 // Offline too: the `online` event may have been missed (bfcache, some VPNs).

@@ -495,6 +495,11 @@ fn try_again_later_waits_the_maximum_delay() {
             next_at_ms: 2_010
         }
     );
+    // Nor the page going into the back/forward cache and coming back.
+    h.at(50).input(Input::PageHide);
+    assert_eq!(h.machine.status(), Status::Paused);
+    assert_eq!(Harness::opens(&h.at(60).input(Input::PageShow)), 0);
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_010));
     h.fire(TimerKind::Reconnect);
     h.input(Input::Opened);
     // An ordinary loss after it: a resume retries at once again.
