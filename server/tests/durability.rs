@@ -1243,9 +1243,9 @@ async fn sigterm_closes_members_with_1012_and_acks_only_what_was_broadcast() {
     server.kill().await;
 }
 
-/// The database file removed from the data dir while the server runs (an operator's `rm`, a
-/// restore that replaces it): nothing more is acked, as it would go to a file nobody reads
-/// again; the next post is closed with 1011, and a restart starts a new history (a new epoch).
+/// The database file removed from the data dir while the server runs (an operator's `rm`):
+/// nothing more is acked, as it would go to a file nobody reads again; the next post is closed
+/// with 1011.
 #[tokio::test]
 async fn a_database_file_removed_while_running_is_not_written_to_and_acks_stop() {
     let dir = tempfile::tempdir().unwrap();

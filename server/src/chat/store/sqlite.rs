@@ -470,9 +470,10 @@ struct Writer {
     last_prune: Instant,
 }
 
-/// The database file by identity (device and inode): a file removed or replaced at the path
-/// while the server runs (a restore, an operator's `rm`) would take commits nobody will read
-/// again, and acked messages would be lost at the next start.
+/// The database file by identity (device and inode): a file removed, or replaced by another
+/// moved over its path, while the server runs (an operator's `rm` or `mv`) would take commits
+/// nobody will read again, and acked messages would be lost at the next start. (A copy over
+/// the open file keeps its inode and is not seen: restore a backup with the server stopped.)
 struct DbFile {
     path: PathBuf,
     identity: Option<(u64, u64)>,
@@ -486,11 +487,18 @@ impl DbFile {
         }
     }
 
+    #[cfg(unix)]
     fn identity(path: &Path) -> Option<(u64, u64)> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path)
             .ok()
             .map(|meta| (meta.dev(), meta.ino()))
+    }
+
+    /// Not checked where files have no inode.
+    #[cfg(not(unix))]
+    fn identity(_path: &Path) -> Option<(u64, u64)> {
+        None
     }
 
     /// Why the path no longer names the file opened, if it does not.
