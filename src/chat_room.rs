@@ -977,11 +977,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
         });
     }
 
+    // Counts what this person wrote here: the log shows each, wherever it was scrolled to.
+    let written = use_state(|| 0_u32);
     let queue = {
-        let state = state.clone();
+        let (state, written) = (state.clone(), written.clone());
         Callback::from(move |pending: Pending| {
             state.dispatch(Action::Queue(pending));
             state.dispatch(Action::Problem(None));
+            written.set(written.wrapping_add(1));
         })
     };
     let on_text =
@@ -1116,7 +1119,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 <section class="conversation">
                     <h2>{ format!("#{}", props.me.room) }</h2>
                     <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.me.nick.clone()}
-                        {on_retry} {on_delete} {on_load_older} texts={t} />
+                        written={*written} {on_retry} {on_delete} {on_load_older} texts={t} />
                     <p class="typing" aria-live="polite">{ typing_line }</p>
                     if let Some(problem) = &state.problem {
                         <p role="alert" class="problem">{ problem }</p>

@@ -24,6 +24,9 @@ pub struct MessageListProps {
     /// keeps nothing older (or the connection is not up).
     #[prop_or_default]
     pub on_load_older: Option<Callback<()>>,
+    /// How many messages this person wrote in this page: the log shows each new one.
+    #[prop_or_default]
+    pub written: u32,
     /// UI strings.
     pub texts: &'static Texts,
 }
@@ -43,12 +46,13 @@ const AT_END_PX: i32 = 16;
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     let following = use_mut_ref(|| true);
-    // What the reader just wrote is shown, wherever they had scrolled to.
-    let pending_seen = use_mut_ref(|| 0_usize);
-    if props.pending.len() > *pending_seen.borrow() {
+    // What the reader just wrote is shown, wherever they had scrolled to (not what another of
+    // their tabs wrote, taken from storage).
+    let written_seen = use_mut_ref(|| props.written);
+    if props.written != *written_seen.borrow() {
         *following.borrow_mut() = true;
+        *written_seen.borrow_mut() = props.written;
     }
-    *pending_seen.borrow_mut() = props.pending.len();
     {
         let (list, following) = (list.clone(), following.clone());
         let count = props.entries.len() + props.pending.len();
