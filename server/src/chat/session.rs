@@ -253,29 +253,31 @@ async fn send_page(
 /// the code). A longer one is a protocol error: the browser reports 1006 instead of the code.
 const MAX_CLOSE_REASON: usize = 123;
 
+/// The longest start of `text` within `max` bytes that ends at a character boundary.
+fn prefix_within(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// `text` cut to at most `max` bytes at a character boundary, ending with "…" when cut (so a
 /// close reason that quotes it still fits, sentence and all).
 fn shortened(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     if text.len() <= max {
         return text.into();
     }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end]).into()
+    format!(
+        "{}…",
+        prefix_within(text, max.saturating_sub('…'.len_utf8()))
+    )
+    .into()
 }
 
 /// `reason` cut to fit a close frame, at a character boundary.
 fn fit_close_reason(reason: &str) -> &str {
-    if reason.len() <= MAX_CLOSE_REASON {
-        return reason;
-    }
-    let mut end = MAX_CLOSE_REASON;
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
+    prefix_within(reason, MAX_CLOSE_REASON)
 }
 
 /// How long the close frame may take to be written (a peer that does not read never takes it).
