@@ -146,6 +146,8 @@ struct Joined {
     history: Vec<(u64, String)>,
     members: Vec<String>,
     last_seq: u64,
+    /// The welcome said messages this client missed are gone.
+    gap: bool,
 }
 
 /// Joins `room` on `addr`, resuming where `who` left off; updates `who` from the welcome.
@@ -176,6 +178,7 @@ async fn join(addr: SocketAddr, room: &str, who: &mut Identity) -> Result<Joined
             last_seq,
             epoch,
             secret,
+            gap,
             ..
         }) => {
             who.secret = Some(secret);
@@ -188,6 +191,7 @@ async fn join(addr: SocketAddr, room: &str, who: &mut Identity) -> Result<Joined
                 history: history.iter().map(|m| (m.seq, text_of(&m.body))).collect(),
                 members,
                 last_seq,
+                gap,
             })
         }
         Got::Closed(code) => Err(code),
@@ -594,6 +598,88 @@ async fn a_redis_restart_loses_nothing_acked_and_serving_resumes_by_itself() {
     let mut heard = Vec::new();
     messages(&mut on_two.client, 1, &mut heard).await;
     assert_eq!(heard, [(1, "across".to_string())]);
+}
+
+/// Says `text` as `who` until it is acked, joining again after a 1013 (the store was away);
+/// returns the seq.
+async fn say_until_acked(addr: SocketAddr, room: &str, who: &mut Identity, text: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "{text:?} never acked");
+        let Ok(mut joined) = join(addr, room, who).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut seen = Vec::new();
+        if !say(&mut joined.client, text, text).await {
+            continue;
+        }
+        match ack_of(&mut joined.client, text, &mut seen).await {
+            Ok(seq) => return seq,
+            Err(Got::Closed(Some(1013) | None)) => continue,
+            Err(other) => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+/// Redis back in an older state while the servers run (a crash, then a restart from the last
+/// snapshot): seqs the room gave and delivered are given again by Redis's counter. A new
+/// message is numbered past what was delivered, so the members get it (they dropped it as
+/// already seen), and a client resuming below the lost seqs is told it missed messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_back_from_an_older_snapshot_numbers_past_what_was_delivered() {
+    let mut redis = Redis::start_snapshots_only().await;
+    let one = Instance::start(&redis).await;
+    let mut ada = Identity::new("ada");
+    let mut bob = Identity::new("bob");
+    let mut on_bob = join(one.addr, "back", &mut bob).await.expect("joins");
+    let mut seqs = Vec::new();
+    for text in ["one", "two"] {
+        seqs.push(say_until_acked(one.addr, "back", &mut ada, text).await);
+    }
+    redis.snapshot();
+    for text in ["three", "four"] {
+        seqs.push(say_until_acked(one.addr, "back", &mut ada, text).await);
+    }
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let mut heard = Vec::new();
+    messages(&mut on_bob.client, 4, &mut heard).await;
+    redis.crash().await;
+    redis.launch().await;
+
+    let five = say_until_acked(one.addr, "back", &mut ada, "five").await;
+    assert_eq!(five, 5, "numbered past the 4 delivered, not 3 again");
+    messages(&mut on_bob.client, 5, &mut heard).await;
+    assert_eq!(
+        heard,
+        [
+            (1, "one"),
+            (2, "two"),
+            (3, "three"),
+            (4, "four"),
+            (5, "five")
+        ]
+        .map(|(seq, text)| (seq, text.to_owned()))
+    );
+    // Carol saw up to "two": "three" and "four" are gone, and she is told.
+    let epoch = bob.epoch.clone();
+    let mut carol = Identity {
+        last_seq: Some(2),
+        epoch: epoch.clone(),
+        ..Identity::new("carol")
+    };
+    let back = join(one.addr, "back", &mut carol).await.expect("joins");
+    assert!(back.gap, "a resume below the lost seqs is a gap");
+    assert_eq!(back.history, [(5, "five".to_owned())]);
+    // Dan saw up to "four": he missed nothing.
+    let mut dan = Identity {
+        last_seq: Some(4),
+        epoch,
+        ..Identity::new("dan")
+    };
+    let back = join(one.addr, "back", &mut dan).await.expect("joins");
+    assert!(!back.gap, "nothing lost after 4");
+    assert_eq!(back.history, [(5, "five".to_owned())]);
 }
 
 #[tokio::test]

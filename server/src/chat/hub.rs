@@ -513,7 +513,9 @@ impl Hub {
         now_ms: u64,
         origin: u64,
     ) -> impl Future<Output = Result<Appended, StoreError>> + Send + 'static {
-        let pending = self.store.enqueue(room, draft, now_ms);
+        let pending = self
+            .store
+            .enqueue(room, draft, now_ms, self.last_delivered(room));
         let hub = Arc::clone(self);
         let room = room.to_owned();
         async move {
@@ -538,6 +540,17 @@ impl Hub {
             }
             Ok(appended)
         }
+    }
+
+    /// The highest seq of `room` this instance broadcast or holds back (0 when none): a new
+    /// message must be numbered above it, whatever state the store came back in.
+    fn last_delivered(&self, room: &str) -> u64 {
+        self.lock().get(room).map_or(0, |live| {
+            let held = live.held.last_key_value().map_or(0, |(seq, _)| *seq);
+            live.next_seq
+                .map_or(0, |next| next.saturating_sub(1))
+                .max(held)
+        })
     }
 
     /// Whether the room has members here who have not been sent `seq` (nor is it held back).

@@ -285,14 +285,28 @@ pub struct Redis {
     child: Option<tokio::process::Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// Every write in the append-only file at once; otherwise only what [`Redis::snapshot`]
+    /// saved survives a crash (a Redis run on RDB snapshots).
+    aof: bool,
 }
 
 impl Redis {
     pub async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    /// A Redis that keeps only the snapshots the test takes ([`Redis::snapshot`]): after a
+    /// [`Redis::crash`] it comes back as it was at the last one.
+    pub async fn start_snapshots_only() -> Self {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(aof: bool) -> Self {
         let mut redis = Self {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("a temp dir"),
+            aof,
         };
         redis.launch().await;
         redis
@@ -301,14 +315,12 @@ impl Redis {
     pub async fn launch(&mut self) {
         let child = command(tool("redis-server"))
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
+            .args(["--save", ""])
+            .args(if self.aof {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "no"]
+            })
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(std::process::Stdio::null())
@@ -332,6 +344,21 @@ impl Redis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Writes the database's snapshot (`SAVE`), which a restart loads.
+    pub fn snapshot(&self) {
+        let client = redis::Client::open(self.url()).expect("a Redis URL");
+        let mut conn = client.get_connection().expect("connects to redis-server");
+        redis::cmd("SAVE")
+            .query::<()>(&mut conn)
+            .expect("SAVE succeeds");
+    }
+
+    /// SIGKILL, and waits: what it had not written to disk is gone.
+    pub async fn crash(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().await.expect("SIGKILL");
     }
 
     /// Stops it as an operator would (SIGTERM: it finishes the AOF and exits), and waits.

@@ -150,8 +150,8 @@ async fn catch_up(conn: &mut Link, hub: &Hub) {
 /// Reads a room's log from `from` on and delivers it.
 async fn fill(conn: &mut Link, hub: &Hub, room: &str, from: u64) {
     match read_log(conn, room, Some(from.saturating_sub(1))).await {
-        Ok((_, messages)) => {
-            for message in messages {
+        Ok(read) => {
+            for message in read.messages {
                 hub.deliver(message);
             }
         }

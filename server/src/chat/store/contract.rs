@@ -29,6 +29,7 @@ macro_rules! contract_suite {
             pictures_are_kept_apart_and_found_by_their_url,
             concurrent_appends_get_dense_seqs_each_once,
             enqueued_appends_are_stored_in_call_order,
+            a_message_is_numbered_above_what_the_caller_delivered,
             a_restart_keeps_epoch_seqs_and_dedup,
             a_claimed_secret_is_kept_and_survives_a_restart,
             a_secret_is_released_only_by_its_own_value,
@@ -388,7 +389,7 @@ pub async fn concurrent_appends_get_dense_seqs_each_once(mut backend: impl Backe
 pub async fn enqueued_appends_are_stored_in_call_order(mut backend: impl Backend) {
     let store = backend.open(Retention::default()).await;
     let pending: Vec<_> = (0..50)
-        .map(|n| store.enqueue("r", text("c", &n.to_string(), &n.to_string()), 1))
+        .map(|n| store.enqueue("r", text("c", &n.to_string(), &n.to_string()), 1, 0))
         .collect();
     let mut seqs_by_call = Vec::new();
     for outcome in pending.into_iter().rev() {
@@ -403,6 +404,36 @@ pub async fn enqueued_appends_are_stored_in_call_order(mut backend: impl Backend
         .map(|m| m.client_msg_id.clone())
         .collect();
     assert_eq!(ids, (0..50).map(|n| n.to_string()).collect::<Vec<_>>());
+}
+
+/// A store that went back to an older state (Redis from an older snapshot) still numbers a new
+/// message above the last seq the server delivered in the room, and goes on from there.
+pub async fn a_message_is_numbered_above_what_the_caller_delivered(mut backend: impl Backend) {
+    let store = backend.open(Retention::default()).await;
+    store.append("r", text("c", "1", "one"), 1).await.unwrap();
+    store.append("r", text("c", "2", "two"), 2).await.unwrap();
+    // The server delivered up to 5; the store says 2.
+    let jumped = store.enqueue("r", text("c", "3", "three"), 3, 5).await;
+    assert_eq!(new_seq(jumped.unwrap()), 6);
+    assert_eq!(
+        new_seq(store.append("r", text("c", "4", "four"), 4).await.unwrap()),
+        7
+    );
+    // Below the store's own last seq, `above` changes nothing.
+    let behind = store.enqueue("r", text("c", "5", "five"), 5, 3).await;
+    assert_eq!(new_seq(behind.unwrap()), 8);
+    assert_eq!(
+        seqs(&store.since("r", None).await.unwrap()),
+        [1, 2, 6, 7, 8]
+    );
+    // A resend is still its original seq, whatever `above` says.
+    assert_eq!(
+        store
+            .enqueue("r", text("c", "3", "three"), 6, 8)
+            .await
+            .unwrap(),
+        Appended::Duplicate(6)
+    );
 }
 
 pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {

@@ -79,7 +79,13 @@ impl MemoryStore {
     }
 
     /// Stores (or recognises) a message at once.
-    fn store_now(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+    fn store_now(
+        &self,
+        room: &str,
+        draft: Draft,
+        now_ms: u64,
+        above: u64,
+    ) -> Result<Appended, StoreError> {
         let fingerprint = draft.fingerprint();
         let mut state = self.lock();
         let state = &mut *state;
@@ -100,7 +106,7 @@ impl MemoryStore {
                 Appended::Conflict(seen.seq)
             });
         }
-        entry.last_seq += 1;
+        entry.last_seq = entry.last_seq.max(above) + 1;
         let body = match draft.content {
             Content::Text(text) => heartline_protocol::Body::Text { text },
             Content::Picture(picture) => {
@@ -186,9 +192,11 @@ impl RoomStore for MemoryStore {
         &self.epoch
     }
 
-    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64, above: u64) -> PendingAppend {
         // Stored before returning: call order is storing order.
-        Box::pin(std::future::ready(self.store_now(room, draft, now_ms)))
+        Box::pin(std::future::ready(
+            self.store_now(room, draft, now_ms, above),
+        ))
     }
 
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {

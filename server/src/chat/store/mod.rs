@@ -287,11 +287,16 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Takes a message in for storing, in call order, and returns at once (no await happens
     /// before it is in line): messages are stored, and numbered, in the order of the calls. The
     /// future resolves as [`RoomStore::append`] returns.
-    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend;
+    ///
+    /// A new message's seq is above `above`, the last seq the caller already delivered in the
+    /// room: a store that went back to an older state while the server ran (Redis restarted
+    /// from an older snapshot, a failover to a replica that lagged) would otherwise number new
+    /// messages with seqs clients hold for others, and every member would drop them as seen.
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64, above: u64) -> PendingAppend;
     /// Stores a message under the room's next seq, unless it is a resend or a conflict.
     /// Returns once the message is stored (durably, for a durable backend).
     async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
-        self.enqueue(room, draft, now_ms).await
+        self.enqueue(room, draft, now_ms, 0).await
     }
     /// The messages after `after` (all kept ones for `None`).
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError>;

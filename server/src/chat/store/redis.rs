@@ -19,6 +19,10 @@
 //! The epoch is a Redis key written once (`SET NX`): every instance and every restart of an
 //! instance names the same one. If it disappears (Redis restarted without persistence, or the
 //! database was flushed), appends fail instead of numbering a new history under the old epoch.
+//! If it stays while the rest goes back (Redis restarted from an older snapshot, a failover to
+//! a replica that lagged), the seq counter would give seqs already delivered: an append is
+//! numbered above the last seq its instance delivered in the room, and the lost range is kept
+//! (`hl:lost:<room>`) so a resume below it is a gap.
 //!
 //! A client id's secret is a key (`hl:secret:<client id>`) set once (`SET NX`) and renewed at
 //! each join for 30 days, so a client that moves to another instance is the same client there.
@@ -58,6 +62,11 @@ pub mod keys {
     pub fn log(room: &str) -> String {
         format!("hl:log:{room}")
     }
+    /// The highest seq a room's messages lost when Redis went back to an older state (see
+    /// the append): a client resuming below it missed messages nobody can send again.
+    pub fn lost(room: &str) -> String {
+        format!("hl:lost:{room}")
+    }
     /// The pictures of a room's messages, oldest first (`<seq>:<media id>`), to delete them when
     /// their message leaves the history.
     pub fn pictures(room: &str) -> String {
@@ -92,9 +101,10 @@ end
 return 0
 ";
 
-/// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media.
+/// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media, lost.
 /// ARGV: epoch, fingerprint, dedup window ms, history, from, ts, client_msg_id, body JSON,
-/// media id ('' for text), mime, bytes, room, channel, media key prefix, instance.
+/// media id ('' for text), mime, bytes, room, channel, media key prefix, instance, above (the
+/// last seq the instance delivered in the room).
 /// Returns {'new', seq} | {'dup', seq} | {'conflict', seq}, or an error when the epoch changed.
 const APPEND: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -108,6 +118,14 @@ if seen then
   return {'conflict', seq}
 end
 local seq = redis.call('INCR', KEYS[2])
+if seq <= tonumber(ARGV[16]) then
+  -- Redis went back to an older state (a restart from an older snapshot, a failover to a
+  -- replica that lagged): seqs up to ARGV[16] were given and delivered already. Number past
+  -- them, and keep the hole for clients that resume below it.
+  seq = tonumber(ARGV[16]) + 1
+  redis.call('SET', KEYS[2], seq)
+  redis.call('SET', KEYS[7], ARGV[16])
+end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0',
   'f', ARGV[5], 't', ARGV[6], 'm', ARGV[7], 'b', ARGV[8])
 redis.call('SET', KEYS[4], seq .. ':' .. ARGV[2], 'PX', ARGV[3])
@@ -153,6 +171,7 @@ struct Job {
     room: String,
     draft: Draft,
     now_ms: u64,
+    above: u64,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -304,19 +323,38 @@ pub fn decode_entry(room: &str, id: &str, fields: &[String]) -> Option<ChatMessa
     })
 }
 
+/// Stream entries as Redis returns them: (id, [field, value, …]).
+type Entries = Vec<(String, Vec<String>)>;
+
+/// What [`read_log`] read of a room.
+pub struct LogRead {
+    /// The room's latest seq (0 for a room this database never had).
+    pub last_seq: u64,
+    /// The highest seq the room lost when Redis went back to an older state (0: none).
+    pub lost: u64,
+    /// The messages after the seq asked for.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// Whether a client that resumes after `after` missed messages Redis lost (see [`keys::lost`]).
+fn resumes_below_lost(after: Option<u64>, lost: u64) -> bool {
+    after.is_some_and(|seq| seq < lost)
+}
+
 /// Reads a room's log after `after` with its latest seq, in one `MULTI` so they agree.
 pub async fn read_log(
     conn: &mut Link,
     room: &str,
     after: Option<u64>,
-) -> redis::RedisResult<(u64, Vec<ChatMessage>)> {
+) -> redis::RedisResult<LogRead> {
     let start = match after {
         Some(seq) => format!("{}-0", seq.saturating_add(1)),
         None => "-".to_owned(),
     };
-    let (last_seq, entries): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
+    let (last_seq, lost, entries): (Option<u64>, Option<u64>, Entries) = redis::pipe()
         .atomic()
         .get(keys::seq(room))
+        .get(keys::lost(room))
         .xrange(keys::log(room), start, "+")
         .query_async(conn)
         .await?;
@@ -330,18 +368,30 @@ pub async fn read_log(
             message
         })
         .collect();
-    Ok((last_seq.unwrap_or(0), messages))
+    Ok(LogRead {
+        last_seq: last_seq.unwrap_or(0),
+        lost: lost.unwrap_or(0),
+        messages,
+    })
 }
 
 impl Appender {
     async fn run(self, mut queue: mpsc::UnboundedReceiver<Job>) {
         while let Some(job) = queue.recv().await {
-            let outcome = self.append(&job.room, job.draft, job.now_ms).await;
+            let outcome = self
+                .append(&job.room, job.draft, job.now_ms, job.above)
+                .await;
             let _ = job.reply.send(outcome);
         }
     }
 
-    async fn append(&self, room: &str, draft: Draft, now_ms: u64) -> Result<Appended, StoreError> {
+    async fn append(
+        &self,
+        room: &str,
+        draft: Draft,
+        now_ms: u64,
+        above: u64,
+    ) -> Result<Appended, StoreError> {
         let fingerprint = hex(&draft.fingerprint());
         let (body, media) = match &draft.content {
             Content::Text(text) => (Body::Text { text: text.clone() }, None),
@@ -361,6 +411,7 @@ impl Appender {
             .key(keys::dedup(room, &draft.client_id, &draft.client_msg_id))
             .key(keys::pictures(room))
             .key(keys::media(&media_id))
+            .key(keys::lost(room))
             .arg(&self.epoch)
             .arg(&fingerprint)
             // `SET PX 0` is an error; a zero window keeps the key for a moment.
@@ -379,7 +430,8 @@ impl Appender {
             .arg(room)
             .arg(keys::MESSAGES)
             .arg(keys::MEDIA)
-            .arg(&self.instance);
+            .arg(&self.instance)
+            .arg(above);
         let mut conn = self.conn.clone();
         let (outcome, seq): (String, u64) =
             invocation
@@ -411,12 +463,13 @@ impl RoomStore for RedisStore {
         &self.epoch
     }
 
-    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64, above: u64) -> PendingAppend {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             room: room.to_owned(),
             draft,
             now_ms,
+            above,
             reply,
         };
         let queued = self.jobs.send(job).is_ok();
@@ -432,7 +485,11 @@ impl RoomStore for RedisStore {
 
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {
         let mut conn = self.conn.clone();
-        let (last_seq, mut messages) = read_log(&mut conn, room, after)
+        let LogRead {
+            last_seq,
+            lost,
+            mut messages,
+        } = read_log(&mut conn, room, after)
             .await
             .map_err(unavailable)?;
         if last_seq == 0 {
@@ -447,7 +504,7 @@ impl RoomStore for RedisStore {
         messages.retain(|message| kept(message));
         let oldest_kept = messages.first().map_or(last_seq + 1, |m| m.seq);
         Ok(History {
-            gap: has_gap(after, oldest_kept, last_seq),
+            gap: has_gap(after, oldest_kept, last_seq) || resumes_below_lost(after, lost),
             messages,
             last_seq,
         })
@@ -469,9 +526,10 @@ impl RoomStore for RedisStore {
         });
         // The room's last seq and the newest chunk in one atomic read, so the page never holds
         // a seq beyond the last seq it reports.
-        let (last_seq, mut chunk): (Option<u64>, Vec<(String, Vec<String>)>) = redis::pipe()
+        let (last_seq, lost, mut chunk): (Option<u64>, Option<u64>, Entries) = redis::pipe()
             .atomic()
             .get(keys::seq(room))
+            .get(keys::lost(room))
             .add_command(newest_entries(&keys::log(room), &top, CHUNK))
             .query_async(&mut conn)
             .await
@@ -547,7 +605,7 @@ impl RoomStore for RedisStore {
         Ok(Page {
             history: History {
                 messages,
-                gap,
+                gap: gap || resumes_below_lost(after, lost.unwrap_or(0)),
                 last_seq,
             },
             more,
@@ -763,6 +821,41 @@ pub mod tests {
     }
 
     crate::contract_suite!(backend());
+
+    #[tokio::test]
+    async fn a_resume_below_what_redis_lost_is_a_gap() {
+        use crate::chat::store::PageLimit;
+        let mut backend = backend();
+        let store = super::super::contract::Backend::open(&mut backend, Retention::default()).await;
+        let draft = |id: &str| Draft {
+            from: "ada".into(),
+            client_id: "c".into(),
+            client_msg_id: id.into(),
+            content: Content::Text(id.into()),
+        };
+        store.append("r", draft("1"), 0).await.unwrap();
+        store.append("r", draft("2"), 0).await.unwrap();
+        // Seqs 3 and 4 were delivered, then lost with Redis's state: 5 is next.
+        let Appended::New(next) = store.enqueue("r", draft("5"), 0, 4).await.unwrap() else {
+            panic!("a new message");
+        };
+        assert_eq!(next.seq, 5);
+        let page = PageLimit {
+            messages: 10,
+            bytes: 1 << 20,
+        };
+        for (after, gap) in [
+            (None, false),
+            (Some(2), true),
+            (Some(3), true),
+            (Some(4), false),
+        ] {
+            let since = store.since("r", after).await.unwrap();
+            assert_eq!(since.gap, gap, "since {after:?}");
+            let paged = store.page("r", after, None, page).await.unwrap();
+            assert_eq!(paged.history.gap, gap, "page after {after:?}");
+        }
+    }
 
     #[tokio::test]
     async fn a_run_of_entries_this_version_cannot_read_is_skipped_not_read_forever() {

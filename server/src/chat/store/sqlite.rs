@@ -109,6 +109,8 @@ struct AppendJob {
     draft: Draft,
     fingerprint: [u8; 32],
     now_ms: u64,
+    /// See [`RoomStore::enqueue`].
+    above: u64,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -804,7 +806,7 @@ fn append(
             .optional()?
             .unwrap_or(0),
     };
-    let seq = last_seq + 1;
+    let seq = last_seq.max(job.above) + 1;
     let (body, media) = match &draft.content {
         Content::Text(text) => (Body::Text { text: text.clone() }, None),
         Content::Picture(picture) => {
@@ -967,13 +969,14 @@ impl RoomStore for SqliteStore {
         &self.epoch
     }
 
-    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64) -> PendingAppend {
+    fn enqueue(&self, room: &str, draft: Draft, now_ms: u64, above: u64) -> PendingAppend {
         let (reply, answer) = oneshot::channel();
         let job = Job::Append(AppendJob {
             room: room.to_owned(),
             fingerprint: draft.fingerprint(),
             draft,
             now_ms,
+            above,
             reply,
         });
         // In the writer's queue before returning: the queue's order is the storing order.
