@@ -69,6 +69,9 @@ pub struct StoreConfig {
     pub max_age_secs: Option<u64>,
     /// `--dedup-window-secs`: how long a resend is recognised after its message was stored.
     pub dedup_window_secs: u64,
+    /// `--max-stored-mib` in bytes: about the most the store keeps of messages and pictures in
+    /// all rooms (see [`Retention::max_bytes`]).
+    pub max_stored_bytes: u64,
     /// `--commit-window-ms`, `--commit-batch`: group commit.
     pub commit: GroupCommit,
 }
@@ -80,6 +83,7 @@ impl StoreConfig {
             messages: limits.history,
             max_age_ms: self.max_age_secs.map(|secs| secs.saturating_mul(1000)),
             dedup_window_ms: self.dedup_window_secs.saturating_mul(1000),
+            max_bytes: self.max_stored_bytes,
         }
     }
 }
@@ -92,6 +96,7 @@ impl Default for StoreConfig {
             data_dir: PathBuf::from("data"),
             max_age_secs: None,
             dedup_window_secs: Retention::default().dedup_window_ms / 1000,
+            max_stored_bytes: Retention::default().max_bytes,
             commit: GroupCommit::default(),
         }
     }
@@ -217,6 +222,11 @@ struct Flags {
     /// how long a resent message is recognised as already stored, even after it left the history
     #[arg(long, value_name = "SECS", default_value_t = StoreConfig::default().dedup_window_secs)]
     dedup_window_secs: u64,
+    /// about the most MiB of messages and pictures kept in all rooms together; past it the
+    /// oldest messages leave first, whatever their room; at least twice --max-binary-bytes
+    #[arg(long, env = "HEARTLINE_MAX_STORED_MIB", value_name = "MIB",
+          default_value_t = StoreConfig::default().max_stored_bytes >> 20)]
+    max_stored_mib: u64,
     /// group commit: wait this long for more messages before a commit (0: take what is waiting)
     #[arg(long, value_name = "MS", default_value_t = GroupCommit::default().window_ms)]
     commit_window_ms: u64,
@@ -275,6 +285,18 @@ impl ServerConfig {
                 ),
             ));
         }
+        // Under that, the newest picture could push out every other message, itself included.
+        let max_stored = flags.max_stored_mib.saturating_mul(1 << 20);
+        if max_stored < (flags.max_binary_bytes as u64).saturating_mul(2) {
+            return Err(clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--max-stored-mib {} is less than twice --max-binary-bytes {}: one picture \
+                     could push the whole history out\n",
+                    flags.max_stored_mib, flags.max_binary_bytes
+                ),
+            ));
+        }
         Ok(Self {
             addr: flags.addr,
             dist: flags.dist,
@@ -309,6 +331,7 @@ impl ServerConfig {
                 data_dir: flags.data_dir,
                 max_age_secs: flags.retention_secs,
                 dedup_window_secs: flags.dedup_window_secs,
+                max_stored_bytes: max_stored,
                 commit: GroupCommit {
                     max_batch: flags.commit_batch.max(1),
                     window_ms: flags.commit_window_ms,
@@ -433,6 +456,12 @@ mod tests {
             .to_string();
         assert!(error.contains("--history-page-kib 1024"), "{error}");
         assert!(ServerConfig::from_args(args(&["--max-unsent-kib", "1024"])).is_ok());
+        let error = ServerConfig::from_args(args(&["--max-stored-mib", "9"]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--max-binary-bytes 5242880"), "{error}");
+        let config = ServerConfig::from_args(args(&["--max-stored-mib", "10"])).unwrap();
+        assert_eq!(config.store.max_stored_bytes, 10 << 20);
         let error = ServerConfig::from_args(args(&["--store", "paper"]))
             .unwrap_err()
             .to_string();

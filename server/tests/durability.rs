@@ -703,6 +703,62 @@ async fn a_newcomer_after_a_restart_sees_the_history_and_pictures() {
     assert!(body.ends_with(&png), "the picture survived the crash");
 }
 
+/// Rooms are as many as clients name, so a bound per room bounds nothing: 60 pictures of
+/// 500 kB, one per room, leave the database at about the store's bound (`--max-stored-mib 4`),
+/// not 30 MB. The oldest left first; the newest is still served.
+#[tokio::test]
+async fn pictures_spread_over_many_rooms_keep_the_database_about_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(
+        dir.path(),
+        &["--max-stored-mib", "4", "--max-binary-bytes", "1048576"],
+    ))
+    .await;
+    let mut picture = vec![137u8, 80, 78, 71, 13, 10, 26, 10];
+    picture.resize(500_000, 7);
+    let mut urls = Vec::new();
+    for n in 0..60 {
+        let (room, who) = (format!("room-{n}"), format!("ada-{n}"));
+        let (mut client, welcome) = join_as(server.addr, &room, &who, None).await;
+        welcome.expect("welcomed");
+        let upload = heartline_protocol::encode_upload(
+            &heartline_protocol::UploadHeader::Image {
+                client_msg_id: format!("p{n}"),
+                mime: "image/png".into(),
+            },
+            &picture,
+        );
+        client.send(Message::Binary(upload.into())).await.unwrap();
+        let (mut acked, mut url) = (false, None);
+        while !acked || url.is_none() {
+            match next(&mut client).await {
+                Some(ServerFrame::Ack { .. }) => acked = true,
+                Some(ServerFrame::Message(message)) => {
+                    if let Body::Image { url: u, .. } = message.body {
+                        url = Some(u);
+                    }
+                }
+                Some(_) => {}
+                None => panic!("picture {n}: no ack"),
+            }
+        }
+        urls.extend(url);
+    }
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+    let on_disk = size("heartline.db") + size("heartline.db-wal");
+    assert!(
+        on_disk < 12 << 20,
+        "30 MB of pictures left {on_disk} bytes in the database and its log"
+    );
+    let (head, _) = http_get(server.addr, &urls[0]).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "the oldest left: {head}");
+    let (head, body) = http_get(server.addr, &urls[59]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "the newest stays: {head}");
+    assert!(body.ends_with(&picture[picture.len() - 16..]));
+    assert!(history(server.addr, "room-0").await.1.is_empty());
+    server.kill().await;
+}
+
 /// Joins `room` as `client_id` (its nick too), with `secret` if given: the welcome's secret, or
 /// the close code when the join is refused.
 async fn join_as(

@@ -30,6 +30,7 @@ macro_rules! contract_suite {
             concurrent_appends_get_dense_seqs_each_once,
             enqueued_appends_are_stored_in_call_order,
             a_message_is_numbered_above_what_the_caller_delivered,
+            the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_first,
             a_restart_keeps_epoch_seqs_and_dedup,
             a_claimed_secret_is_kept_and_survives_a_restart,
             a_secret_is_released_only_by_its_own_value,
@@ -434,6 +435,91 @@ pub async fn a_message_is_numbered_above_what_the_caller_delivered(mut backend: 
             .unwrap(),
         Appended::Duplicate(6)
     );
+}
+
+/// Rooms are as many as clients name: the bound is on the whole store. The oldest messages of
+/// all rooms leave first, with their pictures, and a resume from before them is a gap.
+pub async fn the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_first(
+    mut backend: impl Backend,
+) {
+    let store = backend
+        .open(Retention {
+            max_bytes: 4096,
+            ..Retention::default()
+        })
+        .await;
+    let Appended::New(first) = store
+        .append(
+            "a",
+            Draft {
+                from: "ada".into(),
+                client_id: "c".into(),
+                client_msg_id: "picture".into(),
+                content: Content::Picture(Picture {
+                    mime: "image/png".into(),
+                    bytes: vec![7; 2000],
+                    sketch: None,
+                }),
+            },
+            1,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("stored")
+    };
+    let Body::Image { url, .. } = &first.body else {
+        panic!("an image body: {:?}", first.body)
+    };
+    let picture_id = url.strip_prefix(super::MEDIA_PATH).expect("a media URL");
+    // Ten texts of 1000 bytes, taking turns in two rooms: (room, seq) in storing order.
+    let mut order = vec![("a", 1)];
+    for n in 0..10 {
+        let room = if n % 2 == 0 { "b" } else { "a" };
+        let seq = new_seq(
+            store
+                .append(room, text("c", &format!("t{n}"), &"x".repeat(1000)), 2)
+                .await
+                .unwrap(),
+        );
+        order.push((room, seq));
+    }
+    let a = store.since("a", None).await.unwrap();
+    let b = store.since("b", None).await.unwrap();
+    let kept: Vec<(&str, u64)> = order
+        .iter()
+        .copied()
+        .filter(|(room, seq)| {
+            let history = if *room == "a" { &a } else { &b };
+            history.messages.iter().any(|m| m.seq == *seq)
+        })
+        .collect();
+    assert!(
+        (3..=4).contains(&kept.len()),
+        "about 4096 bytes of 1000-byte texts: {kept:?}"
+    );
+    assert_eq!(
+        kept,
+        order[order.len() - kept.len()..],
+        "the newest of all rooms stay"
+    );
+    assert_eq!(
+        store.media(picture_id).await.unwrap(),
+        None,
+        "the oldest picture left with its message"
+    );
+    assert!(
+        store.since("a", Some(1)).await.unwrap().gap,
+        "a resume from before what left is a gap"
+    );
+    // One message over the bound by itself is kept: the newest always stays.
+    let big = new_seq(
+        store
+            .append("c", text("c", "big", &"y".repeat(8000)), 3)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(seqs(&store.since("c", None).await.unwrap()), [big]);
 }
 
 pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {

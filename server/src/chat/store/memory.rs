@@ -7,7 +7,7 @@ use super::{
 };
 use async_trait::async_trait;
 use heartline_protocol::ChatMessage;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Rooms in memory, each keeping its messages by the [`Retention`] rules.
@@ -32,12 +32,22 @@ struct State {
     /// Pictures by id, kept while their message is (the log holds only their URL).
     media: HashMap<String, Media>,
     next_media: u64,
+    /// Every kept message's room, by when it was stored: the oldest of all rooms first (see
+    /// [`Retention::max_bytes`]).
+    stored_order: BTreeMap<u64, String>,
+    next_order: u64,
+    /// Bytes of the kept messages' bodies and pictures.
+    stored_bytes: u64,
 }
 
 #[derive(Debug)]
 struct Kept {
     message: ChatMessage,
     media: Option<String>,
+    /// Its body's JSON and its picture, in bytes.
+    bytes: u64,
+    /// Its key in [`State::stored_order`].
+    order: u64,
 }
 
 #[derive(Debug)]
@@ -122,6 +132,11 @@ impl MemoryStore {
                 body
             }
         };
+        let bytes = (body.size()
+            + media_id
+                .as_ref()
+                .and_then(|id| state.media.get(id))
+                .map_or(0, |media| media.bytes.len())) as u64;
         let message = ChatMessage {
             room: room.to_owned(),
             seq: entry.last_seq,
@@ -139,16 +154,51 @@ impl MemoryStore {
             },
         );
         entry.seen_order.push_back(key);
+        let order = state.next_order;
+        state.next_order += 1;
+        state.stored_order.insert(order, room.to_owned());
+        state.stored_bytes += bytes;
         entry.messages.push_back(Kept {
             message: message.clone(),
             media: media_id,
+            bytes,
+            order,
         });
         state.evict(room, &self.retention, now_ms);
+        state.evict_bytes(self.retention.max_bytes);
         Ok(Appended::New(message))
     }
 }
 
 impl State {
+    /// Takes a message that left its room out of the store's totals, with its picture.
+    fn forget(&mut self, kept: &Kept) {
+        if let Some(media) = &kept.media {
+            self.media.remove(media);
+        }
+        self.stored_order.remove(&kept.order);
+        self.stored_bytes = self.stored_bytes.saturating_sub(kept.bytes);
+    }
+
+    /// Drops the oldest messages of all rooms while the store holds over `max_bytes`; the
+    /// newest stays.
+    fn evict_bytes(&mut self, max_bytes: u64) {
+        while self.stored_bytes > max_bytes && self.stored_order.len() > 1 {
+            let Some((_, room)) = self.stored_order.pop_first() else {
+                return;
+            };
+            // A room's messages are in storing order: its oldest is the one named.
+            let Some(kept) = self
+                .rooms
+                .get_mut(&room)
+                .and_then(|room| room.messages.pop_front())
+            else {
+                continue;
+            };
+            self.forget(&kept);
+        }
+    }
+
     /// Drops what the retention rules no longer keep, and expired dedup keys.
     fn evict(&mut self, room: &str, retention: &Retention, now_ms: u64) {
         let Some(state) = self.rooms.get_mut(room) else {
@@ -159,13 +209,12 @@ impl State {
                 .max_age_ms
                 .is_some_and(|age| kept.message.ts.saturating_add(age) < now_ms)
         };
+        let mut gone = Vec::new();
         while let Some(front) = state.messages.front() {
             if state.messages.len() <= retention.messages && !too_old(front) {
                 break;
             }
-            if let Some(media) = state.messages.pop_front().and_then(|kept| kept.media) {
-                self.media.remove(&media);
-            }
+            gone.extend(state.messages.pop_front());
         }
         let oldest_kept = state
             .messages
@@ -182,6 +231,9 @@ impl State {
             if let Some(key) = state.seen_order.pop_front() {
                 state.seen.remove(&key);
             }
+        }
+        for kept in gone {
+            self.forget(&kept);
         }
     }
 }

@@ -242,6 +242,11 @@ pub struct Retention {
     /// A dedup key is kept at least this long after its message was stored, ms, even once the
     /// message has left the history, so that a late resend is still recognised.
     pub dedup_window_ms: u64,
+    /// About the most bytes of messages (their JSON bodies) and pictures the store keeps in
+    /// all rooms together: past it the oldest messages leave first, whatever their room, with
+    /// their pictures. Rooms are as many as clients name, so a count per room bounds nothing.
+    /// What one append stores stays, even when it alone is over.
+    pub max_bytes: u64,
 }
 
 impl Default for Retention {
@@ -250,6 +255,7 @@ impl Default for Retention {
             messages: 1_000,
             max_age_ms: None,
             dedup_window_ms: 24 * 60 * 60 * 1000,
+            max_bytes: 1 << 30,
         }
     }
 }

@@ -53,6 +53,13 @@ pub mod keys {
     pub const MESSAGES: &str = "hl:messages";
     /// Prefix of picture keys (`hl:media:<id>`: a hash of `mime` and `bytes`).
     pub const MEDIA: &str = "hl:media:";
+    /// Prefix of rooms' logs.
+    pub const LOG: &str = "hl:log:";
+    /// The bytes counted against the store's bound (see `Retention::max_bytes`).
+    pub const STORED_BYTES: &str = "hl:stored:bytes";
+    /// Every counted message, oldest first (`<bytes>|<seq>|<media id>|<room>`): what leaves
+    /// first when the store is over its bound.
+    pub const STORED_ORDER: &str = "hl:stored:order";
 
     /// A room's seq counter.
     pub fn seq(room: &str) -> String {
@@ -60,7 +67,7 @@ pub mod keys {
     }
     /// A room's log (a stream).
     pub fn log(room: &str) -> String {
-        format!("hl:log:{room}")
+        format!("{LOG}{room}")
     }
     /// The highest seq a room's messages lost when Redis went back to an older state (see
     /// the append): a client resuming below it missed messages nobody can send again.
@@ -101,10 +108,11 @@ end
 return 0
 ";
 
-/// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media, lost.
+/// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media, lost, stored
+/// bytes, stored order.
 /// ARGV: epoch, fingerprint, dedup window ms, history, from, ts, client_msg_id, body JSON,
 /// media id ('' for text), mime, bytes, room, channel, media key prefix, instance, above (the
-/// last seq the instance delivered in the room).
+/// last seq the instance delivered in the room), the store's byte bound, log key prefix.
 /// Returns {'new', seq} | {'dup', seq} | {'conflict', seq}, or an error when the epoch changed.
 const APPEND: &str = r#"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
@@ -142,6 +150,20 @@ while true do
   if tonumber(string.sub(head, 1, sep - 1)) >= oldest then break end
   redis.call('LPOP', KEYS[5])
   redis.call('DEL', ARGV[14] .. string.sub(head, sep + 1))
+end
+-- The bound over all rooms: each message counts its body, its picture and its entry in the
+-- order list (so the list is bounded too; a message that already left by count stays counted
+-- until its entry comes up: the count errs high). The oldest leave first, whatever their room.
+local entry = (#ARGV[8] + #ARGV[11]) .. '|' .. seq .. '|' .. ARGV[9] .. '|' .. ARGV[12]
+redis.call('RPUSH', KEYS[9], entry)
+local total = redis.call('INCRBY', KEYS[8], #ARGV[8] + #ARGV[11] + #entry + 64)
+while total > tonumber(ARGV[17]) and redis.call('LLEN', KEYS[9]) > 1 do
+  local old = redis.call('LPOP', KEYS[9])
+  local bytes, old_seq, media, room = string.match(old, '^(%d+)|(%d+)|([^|]*)|(.*)$')
+  if not bytes then break end
+  redis.call('XDEL', ARGV[18] .. room, old_seq .. '-0')
+  if media ~= '' then redis.call('DEL', ARGV[14] .. media) end
+  total = redis.call('DECRBY', KEYS[8], tonumber(bytes) + #old + 64)
 end
 redis.call('PUBLISH', ARGV[13], cjson.encode({r = ARGV[12], s = tostring(seq), f = ARGV[5],
   t = ARGV[6], m = ARGV[7], b = ARGV[8], i = ARGV[15]}))
@@ -412,6 +434,8 @@ impl Appender {
             .key(keys::pictures(room))
             .key(keys::media(&media_id))
             .key(keys::lost(room))
+            .key(keys::STORED_BYTES)
+            .key(keys::STORED_ORDER)
             .arg(&self.epoch)
             .arg(&fingerprint)
             // `SET PX 0` is an error; a zero window keeps the key for a moment.
@@ -431,7 +455,9 @@ impl Appender {
             .arg(keys::MESSAGES)
             .arg(keys::MEDIA)
             .arg(&self.instance)
-            .arg(above);
+            .arg(above)
+            .arg(self.retention.max_bytes)
+            .arg(keys::LOG);
         let mut conn = self.conn.clone();
         let (outcome, seq): (String, u64) =
             invocation

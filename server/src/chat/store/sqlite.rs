@@ -470,6 +470,8 @@ struct Writer {
     /// Rooms that may hold more messages than the count allows.
     crowded: HashSet<String>,
     last_prune: Instant,
+    /// The bytes of bodies and pictures stored (see [`Retention::max_bytes`]).
+    stored_bytes: u64,
 }
 
 /// The database file by identity (device and inode): a file removed, or replaced by another
@@ -532,6 +534,15 @@ impl Writer {
                     .collect::<rusqlite::Result<HashSet<_>>>()
             })
             .unwrap_or_default();
+        // length() of a blob reads its size from the row's header, not its pages.
+        let stored_bytes = conn
+            .query_row(
+                "SELECT (SELECT IFNULL(SUM(length(body)), 0) FROM messages)
+                      + (SELECT IFNULL(SUM(length(bytes)), 0) FROM media)",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_or(0, |bytes| u64::try_from(bytes).unwrap_or(0));
         Self {
             conn,
             file,
@@ -540,6 +551,7 @@ impl Writer {
             epoch,
             crowded,
             last_prune: Instant::now(),
+            stored_bytes,
         }
     }
 
@@ -611,11 +623,23 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut outcomes = Vec::with_capacity(batch.len());
+            // Rows up to here are older than this batch: the byte bound takes only from them.
+            let before_batch: i64 =
+                tx.query_row("SELECT IFNULL(MAX(rowid), 0) FROM messages", [], |row| {
+                    row.get(0)
+                })?;
             // Each room's last seq is read once per batch and written once at its end: fewer
             // statements per message on the writer, which shares the cores with the fan-out.
             let mut last_seqs: HashMap<String, u64> = HashMap::new();
+            let mut stored = self.stored_bytes;
             for job in &batch {
-                outcomes.push(append(&tx, job, &self.epoch, &mut last_seqs)?);
+                let (outcome, added) = append(&tx, job, &self.epoch, &mut last_seqs)?;
+                stored = stored.saturating_add(added);
+                outcomes.push(outcome);
+            }
+            let over = stored.saturating_sub(self.retention.max_bytes);
+            if over > 0 {
+                stored = stored.saturating_sub(drop_oldest(&tx, before_batch, over, usize::MAX)?);
             }
             for (room, last_seq) in &last_seqs {
                 tx.prepare_cached(
@@ -658,10 +682,11 @@ impl Writer {
                 .execute([MAX_CLIENT_IDS as i64])?;
             }
             tx.commit()?;
-            Ok::<_, rusqlite::Error>((outcomes, secrets))
+            Ok::<_, rusqlite::Error>((outcomes, secrets, stored))
         })();
         match result {
-            Ok((outcomes, secrets)) => {
+            Ok((outcomes, secrets, stored)) => {
+                self.stored_bytes = stored;
                 for (job, secret) in identity.into_iter().zip(secrets) {
                     job.answer(Ok(secret));
                 }
@@ -703,7 +728,7 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut doomed: Vec<(i64, Option<i64>)> = Vec::new();
+        let mut doomed: Vec<(i64, Option<i64>, u64)> = Vec::new();
         let mut settled = Vec::new();
         for room in &self.crowded {
             let last_seq: u64 = tx
@@ -716,12 +741,10 @@ impl Writer {
                 .unwrap_or(0);
             let floor = last_seq.saturating_sub(self.retention.messages as u64);
             let before = doomed.len();
-            let mut rows = tx.prepare_cached(
-                "SELECT rowid, media FROM messages WHERE room = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            for row in rows.query_map(params![room, floor, PRUNE_CHUNK], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })? {
+            let mut rows = tx.prepare_cached(&format!(
+                "SELECT {ROW_AND_SIZE} FROM messages WHERE room = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"
+            ))?;
+            for row in rows.query_map(params![room, floor, PRUNE_CHUNK], row_and_size)? {
                 doomed.push(row?);
             }
             if doomed.len() - before < PRUNE_CHUNK {
@@ -733,24 +756,29 @@ impl Writer {
         }
         let mut more = doomed.len() >= PRUNE_CHUNK;
         if let Some(age) = self.retention.max_age_ms {
-            let mut rows = tx.prepare_cached(
-                "SELECT rowid, media FROM messages WHERE ts < ?1 ORDER BY ts LIMIT ?2",
-            )?;
+            let mut rows = tx.prepare_cached(&format!(
+                "SELECT {ROW_AND_SIZE} FROM messages WHERE ts < ?1 ORDER BY ts LIMIT ?2"
+            ))?;
             let before = doomed.len();
-            for row in rows.query_map(params![now.saturating_sub(age), PRUNE_CHUNK], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })? {
+            for row in
+                rows.query_map(params![now.saturating_sub(age), PRUNE_CHUNK], row_and_size)?
+            {
                 doomed.push(row?);
             }
             more |= doomed.len() - before >= PRUNE_CHUNK;
         }
-        for (rowid, media) in &doomed {
-            tx.prepare_cached("DELETE FROM messages WHERE rowid = ?1")?
-                .execute([rowid])?;
-            if let Some(media) = media {
-                tx.prepare_cached("DELETE FROM media WHERE id = ?1")?
-                    .execute([media])?;
-            }
+        // A row both too old and past the count is deleted (and counted) once.
+        doomed.sort_unstable_by_key(|(rowid, ..)| *rowid);
+        doomed.dedup_by_key(|(rowid, ..)| *rowid);
+        let mut freed = delete_rows(&tx, &doomed)?;
+        // A bound lowered since the last start.
+        let over = self
+            .stored_bytes
+            .saturating_sub(freed)
+            .saturating_sub(self.retention.max_bytes);
+        if over > 0 {
+            freed += drop_oldest(&tx, i64::MAX, over, PRUNE_CHUNK)?;
+            more = true;
         }
         // A dedup key goes once its window has passed and its message is gone.
         let expired = tx
@@ -766,6 +794,7 @@ impl Writer {
             ])?;
         more |= expired >= PRUNE_CHUNK;
         tx.commit()?;
+        self.stored_bytes = self.stored_bytes.saturating_sub(freed);
         for room in settled {
             self.crowded.remove(&room);
         }
@@ -773,14 +802,68 @@ impl Writer {
     }
 }
 
-/// Stores one message in the batch's transaction, unless it is a resend or a conflict.
-/// `last_seqs` holds the rooms' last seqs as this batch left them; the caller writes them back.
+/// A message row's id, its picture's id, and the bytes of both (see [`row_and_size`]).
+const ROW_AND_SIZE: &str = "rowid, media, length(body)
+    + IFNULL((SELECT length(bytes) FROM media WHERE media.id = messages.media), 0)";
+
+fn row_and_size(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Option<i64>, u64)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+/// Deletes message rows with their pictures; returns the bytes freed.
+fn delete_rows(tx: &Transaction<'_>, rows: &[(i64, Option<i64>, u64)]) -> rusqlite::Result<u64> {
+    let mut freed = 0u64;
+    for (rowid, media, bytes) in rows {
+        tx.prepare_cached("DELETE FROM messages WHERE rowid = ?1")?
+            .execute([rowid])?;
+        if let Some(media) = media {
+            tx.prepare_cached("DELETE FROM media WHERE id = ?1")?
+                .execute([media])?;
+        }
+        freed = freed.saturating_add(*bytes);
+    }
+    Ok(freed)
+}
+
+/// The byte bound: deletes the oldest messages stored (of any room, rowid up to `up_to`), at
+/// most `limit` of them, until `over` bytes are freed; returns the bytes freed.
+fn drop_oldest(tx: &Transaction<'_>, up_to: i64, over: u64, limit: usize) -> rusqlite::Result<u64> {
+    let mut freed = 0u64;
+    let mut taken = 0usize;
+    while freed < over && taken < limit {
+        let chunk = PRUNE_CHUNK.min(limit - taken);
+        let mut oldest = Vec::with_capacity(chunk);
+        {
+            let mut rows = tx.prepare_cached(&format!(
+                "SELECT {ROW_AND_SIZE} FROM messages WHERE rowid <= ?1 ORDER BY rowid LIMIT ?2"
+            ))?;
+            for row in rows.query_map(params![up_to, chunk], row_and_size)? {
+                let row = row?;
+                if freed >= over {
+                    break;
+                }
+                freed = freed.saturating_add(row.2);
+                oldest.push(row);
+            }
+        }
+        if oldest.is_empty() {
+            break;
+        }
+        taken += oldest.len();
+        delete_rows(tx, &oldest)?;
+    }
+    Ok(freed)
+}
+
+/// Stores one message in the batch's transaction, unless it is a resend or a conflict; with
+/// the bytes it stored. `last_seqs` holds the rooms' last seqs as this batch left them; the
+/// caller writes them back.
 fn append(
     tx: &Transaction<'_>,
     job: &AppendJob,
     epoch: &str,
     last_seqs: &mut HashMap<String, u64>,
-) -> rusqlite::Result<Appended> {
+) -> rusqlite::Result<(Appended, u64)> {
     let draft = &job.draft;
     let seen: Option<(u64, Vec<u8>)> = tx
         .prepare_cached(
@@ -792,11 +875,12 @@ fn append(
         )
         .optional()?;
     if let Some((seq, fingerprint)) = seen {
-        return Ok(if fingerprint == job.fingerprint {
+        let outcome = if fingerprint == job.fingerprint {
             Appended::Duplicate(seq)
         } else {
             Appended::Conflict(seq)
-        });
+        };
+        return Ok((outcome, 0));
     }
     let last_seq = match last_seqs.get(&job.room) {
         Some(seq) => *seq,
@@ -844,14 +928,19 @@ fn append(
         job.now_ms
     ])?;
     last_seqs.insert(job.room.clone(), seq);
-    Ok(Appended::New(ChatMessage {
+    let picture_bytes = match &draft.content {
+        Content::Picture(picture) => picture.bytes.len(),
+        Content::Text(_) => 0,
+    };
+    let message = Appended::New(ChatMessage {
         room: job.room.clone(),
         seq,
         from: draft.from.clone(),
         ts: job.now_ms,
         client_msg_id: draft.client_msg_id.clone(),
         body,
-    }))
+    });
+    Ok((message, (json.len() + picture_bytes) as u64))
 }
 
 fn read_since(
