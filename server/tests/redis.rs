@@ -623,13 +623,15 @@ async fn say_until_acked(addr: SocketAddr, room: &str, who: &mut Identity, text:
 }
 
 /// Redis back in an older state while the servers run (a crash, then a restart from the last
-/// snapshot): seqs the room gave and delivered are given again by Redis's counter. A new
-/// message is numbered past what was delivered, so the members get it (they dropped it as
-/// already seen), and a client resuming below the lost seqs is told it missed messages.
+/// snapshot): seqs the room gave and delivered are given again by Redis's counter. New messages
+/// are numbered past what was delivered, also on an instance where the room had nobody before
+/// (a witness raised the counter), so the members get them (they dropped them as already seen),
+/// and a client resuming below the lost seqs is told it missed messages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_back_from_an_older_snapshot_numbers_past_what_was_delivered() {
     let mut redis = Redis::start_snapshots_only().await;
     let one = Instance::start(&redis).await;
+    let two = Instance::start(&redis).await;
     let mut ada = Identity::new("ada");
     let mut bob = Identity::new("bob");
     let mut on_bob = join(one.addr, "back", &mut bob).await.expect("joins");
@@ -647,9 +649,23 @@ async fn redis_back_from_an_older_snapshot_numbers_past_what_was_delivered() {
     redis.crash().await;
     redis.launch().await;
 
-    let five = say_until_acked(one.addr, "back", &mut ada, "five").await;
+    // The instance that delivered 4 raises the counter once it follows Redis again.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let seq = redis.get("hl:seq:back").await;
+        if seq.as_deref() == Some("4") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the counter stayed at {seq:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Erin is the room's first member on the other instance.
+    let mut erin = Identity::new("erin");
+    let five = say_until_acked(two.addr, "back", &mut erin, "five").await;
     assert_eq!(five, 5, "numbered past the 4 delivered, not 3 again");
-    messages(&mut on_bob.client, 5, &mut heard).await;
+    let six = say_until_acked(one.addr, "back", &mut ada, "six").await;
+    assert_eq!(six, 6);
+    messages(&mut on_bob.client, 6, &mut heard).await;
     assert_eq!(
         heard,
         [
@@ -657,20 +673,22 @@ async fn redis_back_from_an_older_snapshot_numbers_past_what_was_delivered() {
             (2, "two"),
             (3, "three"),
             (4, "four"),
-            (5, "five")
+            (5, "five"),
+            (6, "six")
         ]
         .map(|(seq, text)| (seq, text.to_owned()))
     );
-    // Carol saw up to "two": "three" and "four" are gone, and she is told.
+    // Carol saw only "one": "two" is still kept, "three" and "four" are gone, and she is told.
     let epoch = bob.epoch.clone();
     let mut carol = Identity {
-        last_seq: Some(2),
+        last_seq: Some(1),
         epoch: epoch.clone(),
         ..Identity::new("carol")
     };
-    let back = join(one.addr, "back", &mut carol).await.expect("joins");
+    let back = join(two.addr, "back", &mut carol).await.expect("joins");
     assert!(back.gap, "a resume below the lost seqs is a gap");
-    assert_eq!(back.history, [(5, "five".to_owned())]);
+    let kept: Vec<u64> = back.history.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(kept, [2, 5, 6]);
     // Dan saw up to "four": he missed nothing.
     let mut dan = Identity {
         last_seq: Some(4),
@@ -679,7 +697,10 @@ async fn redis_back_from_an_older_snapshot_numbers_past_what_was_delivered() {
     };
     let back = join(one.addr, "back", &mut dan).await.expect("joins");
     assert!(!back.gap, "nothing lost after 4");
-    assert_eq!(back.history, [(5, "five".to_owned())]);
+    assert_eq!(
+        back.history,
+        [(5, "five".to_owned()), (6, "six".to_owned())]
+    );
 }
 
 #[tokio::test]

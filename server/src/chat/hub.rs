@@ -213,6 +213,29 @@ fn broadcast(sender: &broadcast::Sender<Live>, feed: &Feed, mut live: Live) {
 }
 
 impl RoomLive {
+    /// Stops waiting for seqs below `seq` (the store lost them): what is held below it goes
+    /// out as it is, in order, then what follows it.
+    fn skip_to(&mut self, seq: u64) {
+        let Some(next) = self.next_seq.as_mut() else {
+            return;
+        };
+        if *next >= seq {
+            return;
+        }
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() >= seq {
+                break;
+            }
+            let (message, origin) = entry.remove();
+            broadcast(&self.sender, &self.feed, live_message(&message, origin));
+        }
+        *next = seq;
+        while let Some((message, origin)) = self.held.remove(next) {
+            broadcast(&self.sender, &self.feed, live_message(&message, origin));
+            *next += 1;
+        }
+    }
+
     /// When later messages are held back for a missing one: (the seq waited for, the first held).
     fn waiting(&self) -> Option<(u64, u64)> {
         let first_held = *self.held.keys().next()?;
@@ -582,6 +605,15 @@ impl Hub {
         live.waiting()
     }
 
+    /// The store lost `room`'s seqs up to `lost` (it went back to an older state, see
+    /// [`RoomStore::enqueue`]): a member here waiting for one of them would wait for ever, and
+    /// every later message with it.
+    pub fn skip_lost(&self, room: &str, lost: u64) {
+        if let Some(live) = self.lock().get_mut(room) {
+            live.skip_to(lost.saturating_add(1));
+        }
+    }
+
     /// The rooms with members here, with the next seq each will broadcast (`None` while its
     /// first join reads the history): what a shared store's follower catches up on.
     pub fn live_rooms(&self) -> Vec<(String, Option<u64>)> {
@@ -782,6 +814,45 @@ mod tests {
         tokio::time::sleep(DEPARTURE_GRACE + Duration::from_millis(10)).await;
         assert!(!claimed(&hub), "gone once the grace settled");
         assert!(hub.live_rooms().is_empty(), "and the room with her");
+    }
+
+    #[tokio::test]
+    async fn seqs_the_store_lost_are_not_waited_for() {
+        let hub = Arc::new(Hub::new(Arc::new(MemoryStore::new(Retention::default()))));
+        let (replaced, _keep) = oneshot::channel();
+        let joiner = Joiner {
+            id: 1,
+            nick: "bob",
+            client_id: "c2",
+            tab_id: None,
+            replaced,
+        };
+        let page = PageLimit {
+            messages: 10,
+            bytes: 1 << 20,
+        };
+        let mut member = hub.join("r", joiner, None, page).await.unwrap();
+        let message = |seq: u64| ChatMessage {
+            room: "r".into(),
+            seq,
+            from: "ada".into(),
+            ts: 0,
+            client_msg_id: seq.to_string(),
+            body: heartline_protocol::Body::Text { text: "hi".into() },
+        };
+        for seq in [1, 3, 5] {
+            hub.deliver(message(seq));
+        }
+        assert_eq!(
+            delivered(&mut member.receiver),
+            vec![(1, 0)],
+            "3 and 5 wait for 2"
+        );
+        // 2 to 4 were lost: 3, stored before, goes out as it is, and 5 after it.
+        hub.skip_lost("r", 4);
+        assert_eq!(delivered(&mut member.receiver), vec![(3, 0), (5, 0)]);
+        hub.deliver(message(6));
+        assert_eq!(delivered(&mut member.receiver), vec![(6, 0)]);
     }
 
     #[tokio::test]

@@ -355,6 +355,17 @@ impl Redis {
             .expect("SAVE succeeds");
     }
 
+    /// A key's value (`None` when missing, or Redis cannot be reached yet).
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let client = redis::Client::open(self.url()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .ok()?
+    }
+
     /// SIGKILL, and waits: what it had not written to disk is gone.
     pub async fn crash(&mut self) {
         let mut child = self.child.take().expect("running");

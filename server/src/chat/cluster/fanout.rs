@@ -19,7 +19,7 @@
 //! messages of other rooms on the wire to each instance.
 
 use crate::chat::hub::Hub;
-use crate::chat::store::redis::{keys, read_log};
+use crate::chat::store::redis::{keys, raise_seq, read_log};
 use crate::chat::store::redis_link::Link;
 use futures_util::StreamExt;
 use heartline_protocol::{Body, ChatMessage};
@@ -31,6 +31,9 @@ use std::time::Duration;
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait between attempts to subscribe again.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often a room's catch-up after a (re)subscription is tried, and how long apart.
+const CATCH_UP_ATTEMPTS: u32 = 5;
+const CATCH_UP_RETRY: Duration = Duration::from_millis(200);
 
 /// What the append script publishes (all strings: Lua's JSON numbers are doubles).
 #[derive(Deserialize)]
@@ -116,7 +119,7 @@ async fn listen(pubsub: redis::aio::PubSub, conn: &mut Link, hub: &Hub, instance
                 };
                 let room = message.room.clone();
                 if let Some((missing, _)) = hub.deliver(message) {
-                    fill(conn, hub, &room, missing).await;
+                    let _ = fill(conn, hub, &room, missing).await;
                 }
             }
             _ = checks.tick() => {
@@ -129,7 +132,7 @@ async fn listen(pubsub: redis::aio::PubSub, conn: &mut Link, hub: &Hub, instance
                 for (room, next) in hub.live_rooms() {
                     if let Some(next) = next {
                         if hub.has_held(&room) {
-                            fill(conn, hub, &room, next).await;
+                            let _ = fill(conn, hub, &room, next).await;
                         }
                     }
                 }
@@ -138,23 +141,56 @@ async fn listen(pubsub: redis::aio::PubSub, conn: &mut Link, hub: &Hub, instance
     }
 }
 
-/// Reads every served room from the seq it waits for: what was published unheard.
+/// Reads every served room from the seq it waits for: what was published unheard. First,
+/// if Redis came back in an older state (a restart from an older snapshot, a failover), its
+/// seq counter is raised past what this instance delivered in each room: an instance whose
+/// room had nobody in it before would otherwise number posts with seqs already delivered here.
+/// Each room is tried a few times: after a Redis restart the first command on the shared
+/// connection fails (its socket died with Redis) and the connection manager reconnects.
 async fn catch_up(conn: &mut Link, hub: &Hub) {
     for (room, next) in hub.live_rooms() {
-        if let Some(next) = next {
-            fill(conn, hub, &room, next).await;
+        let Some(next) = next else { continue };
+        let mut attempts = 0;
+        loop {
+            let caught_up =
+                match raise_seq(conn, &room, next.saturating_sub(1), hub.store().epoch()).await {
+                    Ok(()) => fill(conn, hub, &room, next).await,
+                    Err(error) => {
+                        tracing::warn!(%room, %error, "cannot check the room's seq counter");
+                        false
+                    }
+                };
+            attempts += 1;
+            if caught_up || attempts == CATCH_UP_ATTEMPTS {
+                break;
+            }
+            tokio::time::sleep(CATCH_UP_RETRY).await;
         }
     }
 }
 
-/// Reads a room's log from `from` on and delivers it.
-async fn fill(conn: &mut Link, hub: &Hub, room: &str, from: u64) {
+/// Reads a room's log from `from` on and delivers it; false when it could not be read.
+async fn fill(conn: &mut Link, hub: &Hub, room: &str, from: u64) -> bool {
     match read_log(conn, room, Some(from.saturating_sub(1))).await {
         Ok(read) => {
-            for message in read.messages {
+            // What the store still has below its lost seqs goes first, then the wait for the
+            // lost ones ends, then what came after them.
+            let (below, after): (Vec<_>, Vec<_>) =
+                read.messages.into_iter().partition(|m| m.seq <= read.lost);
+            for message in below {
+                hub.deliver(message);
+            }
+            if read.lost >= from {
+                hub.skip_lost(room, read.lost);
+            }
+            for message in after {
                 hub.deliver(message);
             }
         }
-        Err(error) => tracing::warn!(%room, %error, "cannot read the room's log to fill a gap"),
+        Err(error) => {
+            tracing::warn!(%room, %error, "cannot read the room's log to fill a gap");
+            return false;
+        }
     }
+    true
 }

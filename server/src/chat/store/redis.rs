@@ -170,6 +170,52 @@ redis.call('PUBLISH', ARGV[13], cjson.encode({r = ARGV[12], s = tostring(seq), f
 return {'new', tostring(seq)}
 "#;
 
+/// Raises a room's seq counter to ARGV[1] (a seq its instance delivered) if it is below, and
+/// keeps the lost range; nothing when the epoch is not ARGV[2] (a flushed database fails the
+/// appends instead). KEYS: seq, lost, epoch. Returns 1 when it raised.
+const RAISE_SEQ: &str = r"
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 0 end
+local delivered = tonumber(ARGV[1])
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= delivered then return 0 end
+redis.call('SET', KEYS[1], delivered)
+if tonumber(redis.call('GET', KEYS[2]) or '0') < delivered then
+  redis.call('SET', KEYS[2], delivered)
+end
+return 1
+";
+
+/// After Redis came back in an older state: raises `room`'s seq counter past `delivered` (the
+/// last seq this instance delivered there), so that no instance numbers a post with a seq
+/// already delivered; the seqs it skips are lost (see [`keys::lost`]).
+pub async fn raise_seq(
+    conn: &mut Link,
+    room: &str,
+    delivered: u64,
+    epoch: &str,
+) -> redis::RedisResult<()> {
+    static RAISE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(RAISE_SEQ));
+    if delivered == 0 {
+        return Ok(());
+    }
+    let raised: i64 = RAISE
+        .key(keys::seq(room))
+        .key(keys::lost(room))
+        .key(keys::EPOCH)
+        .arg(delivered)
+        .arg(epoch)
+        .invoke_async(conn)
+        .await?;
+    if raised == 1 {
+        tracing::warn!(
+            %room,
+            delivered,
+            "Redis's seq counter was behind what this instance delivered (Redis came back in an \
+             older state): raised; the messages in between are lost"
+        );
+    }
+    Ok(())
+}
+
 /// How long one Redis command may take before it counts as failed (and is not acked).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long connecting may take.
@@ -870,8 +916,10 @@ pub mod tests {
             messages: 10,
             bytes: 1 << 20,
         };
+        // After 1: 2 is there and next, so only the kept lost range tells the gap.
         for (after, gap) in [
             (None, false),
+            (Some(1), true),
             (Some(2), true),
             (Some(3), true),
             (Some(4), false),
