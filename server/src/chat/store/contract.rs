@@ -472,13 +472,14 @@ pub async fn the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_fir
         panic!("an image body: {:?}", first.body)
     };
     let picture_id = url.strip_prefix(super::MEDIA_PATH).expect("a media URL");
-    // Ten texts of 1000 bytes, taking turns in two rooms: (room, seq) in storing order.
+    // Ten texts of 1000 bytes (500 characters: bytes are counted, not characters), taking
+    // turns in two rooms: (room, seq) in storing order.
     let mut order = vec![("a", 1)];
     for n in 0..10 {
         let room = if n % 2 == 0 { "b" } else { "a" };
         let seq = new_seq(
             store
-                .append(room, text("c", &format!("t{n}"), &"x".repeat(1000)), 2)
+                .append(room, text("c", &format!("t{n}"), &"é".repeat(500)), 2)
                 .await
                 .unwrap(),
         );

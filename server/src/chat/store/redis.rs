@@ -4,17 +4,22 @@
 //! Each room's log is a Redis Stream whose entry ids are `<seq>-0`, so `since` is one `XRANGE`
 //! and seqs are the same on every instance. An append is one Lua script, atomic in Redis: it
 //! checks the dedup key (client id, message id → seq and content fingerprint, kept for the dedup
-//! window), assigns the next seq (`INCR`), `XADD`s with `MAXLEN ~ history`, stores the picture
-//! if there is one, and `PUBLISH`es the message for the other instances' members (see
-//! `chat::cluster::fanout`). The stream is trimmed approximately (whole radix-tree nodes, cheap);
-//! `since` applies the exact count and age rules, so clients see the same history and gaps as
-//! with the other stores.
+//! window), assigns the next seq (`INCR`), `XADD`s, stores the picture if there is one, trims
+//! the room to its history count and the store to its byte bound, and `PUBLISH`es the message
+//! for the other instances' members (see `chat::cluster::fanout`). `since` applies the exact
+//! count and age rules, so clients see the same history and gaps as with the other stores.
 //!
 //! A dedup key expires with the dedup window (`PEXPIRE`), not later: with a window shorter than
 //! a quiet room keeps its messages, a resend after the window is stored again (the other stores
-//! also keep the key while its message is kept). Pictures leave with their message by count;
-//! by age (`--retention-secs`) only `since` hides old messages, the stream keeps up to
-//! `MAXLEN ~ history` of them.
+//! also keep the key while its message is kept). Pictures leave with their message, by count or
+//! by the byte bound; by age (`--retention-secs`) only `since` hides old messages, the stream
+//! keeps up to `history` of them.
+//!
+//! The byte bound (`--max-stored-mib`, over all rooms): each entry carries the bytes it counts
+//! and its place in the store's clock, and a sorted set ranks the rooms by their oldest entry,
+//! so the oldest entry of all is found in one step. An append evicts at most 1024 entries (a
+//! Lua script holds Redis); the next appends go on where it stopped. Entries written before
+//! this bound existed count nothing and rank first.
 //!
 //! The epoch is a Redis key written once (`SET NX`): every instance and every restart of an
 //! instance names the same one. If it disappears (Redis restarted without persistence, or the
@@ -57,9 +62,11 @@ pub mod keys {
     pub const LOG: &str = "hl:log:";
     /// The bytes counted against the store's bound (see `Retention::max_bytes`).
     pub const STORED_BYTES: &str = "hl:stored:bytes";
-    /// Every counted message, oldest first (`<bytes>|<seq>|<media id>|<room>`): what leaves
-    /// first when the store is over its bound.
-    pub const STORED_ORDER: &str = "hl:stored:order";
+    /// Rooms by when their oldest entry was stored (a sorted set): the first leaves first when
+    /// the store is over its bound.
+    pub const STORED_ROOMS: &str = "hl:stored:rooms";
+    /// The store's clock: each append's place among all rooms' (an entry's `o`).
+    pub const STORED_CLOCK: &str = "hl:stored:clock";
 
     /// A room's seq counter.
     pub fn seq(room: &str) -> String {
@@ -109,7 +116,7 @@ return 0
 ";
 
 /// The append, atomic in Redis. KEYS: epoch, seq, log, dedup, pictures, media, lost, stored
-/// bytes, stored order.
+/// bytes, rooms by their oldest entry, the store's clock.
 /// ARGV: epoch, fingerprint, dedup window ms, history, from, ts, client_msg_id, body JSON,
 /// media id ('' for text), mime, bytes, room, channel, media key prefix, instance, above (the
 /// last seq the instance delivered in the room), the store's byte bound, log key prefix.
@@ -134,15 +141,51 @@ if seq <= tonumber(ARGV[16]) then
   redis.call('SET', KEYS[2], seq)
   redis.call('SET', KEYS[7], ARGV[16])
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], seq .. '-0',
-  'f', ARGV[5], 't', ARGV[6], 'm', ARGV[7], 'b', ARGV[8])
+-- Each entry keeps its picture's id (p), the bytes it counts against the store's bound (z:
+-- body, picture and some overhead) and when it was stored among all rooms (o).
+local size = #ARGV[8] + #ARGV[11] + 64
+local clock = redis.call('INCR', KEYS[10])
+redis.call('XADD', KEYS[3], seq .. '-0', 'f', ARGV[5], 't', ARGV[6], 'm', ARGV[7], 'b', ARGV[8],
+  'p', ARGV[9], 'z', size, 'o', clock)
 redis.call('SET', KEYS[4], seq .. ':' .. ARGV[2], 'PX', ARGV[3])
 if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[6], 'mime', ARGV[10], 'bytes', ARGV[11])
   redis.call('RPUSH', KEYS[5], seq .. ':' .. ARGV[9])
 end
--- Pictures leave with their message (by count; the history keeps the last ARGV[4]).
+local total = redis.call('INCRBY', KEYS[8], size)
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+end
+local function first(log)
+  return redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+end
+-- A room's oldest entry leaves, with its picture and its bytes.
+local function leave(log, entry)
+  redis.call('XDEL', log, entry[1])
+  local picture = field(entry[2], 'p')
+  if picture and picture ~= '' then redis.call('DEL', ARGV[14] .. picture) end
+  total = redis.call('DECRBY', KEYS[8], tonumber(field(entry[2], 'z') or '0'))
+end
+-- Where a room stands among all rooms: by its oldest entry (entries written before the byte
+-- bound have no 'o': oldest of all).
+local function rank(room)
+  local oldest = first(ARGV[18] .. room)
+  if oldest then
+    redis.call('ZADD', KEYS[9], tonumber(field(oldest[2], 'o') or '0'), room)
+  else
+    redis.call('ZREM', KEYS[9], room)
+  end
+end
+-- The count: the history keeps the last ARGV[4] (one entry leaves per append, once full).
 local oldest = seq - tonumber(ARGV[4]) + 1
+while true do
+  local entry = first(KEYS[3])
+  if not entry or tonumber(string.match(entry[1], '^(%d+)')) >= oldest then break end
+  leave(KEYS[3], entry)
+end
+-- Pictures of entries written before entries named theirs (by count, as above).
 while true do
   local head = redis.call('LINDEX', KEYS[5], 0)
   if not head then break end
@@ -151,19 +194,19 @@ while true do
   redis.call('LPOP', KEYS[5])
   redis.call('DEL', ARGV[14] .. string.sub(head, sep + 1))
 end
--- The bound over all rooms: each message counts its body, its picture and its entry in the
--- order list (so the list is bounded too; a message that already left by count stays counted
--- until its entry comes up: the count errs high). The oldest leave first, whatever their room.
-local entry = (#ARGV[8] + #ARGV[11]) .. '|' .. seq .. '|' .. ARGV[9] .. '|' .. ARGV[12]
-redis.call('RPUSH', KEYS[9], entry)
-local total = redis.call('INCRBY', KEYS[8], #ARGV[8] + #ARGV[11] + #entry + 64)
-while total > tonumber(ARGV[17]) and redis.call('LLEN', KEYS[9]) > 1 do
-  local old = redis.call('LPOP', KEYS[9])
-  local bytes, old_seq, media, room = string.match(old, '^(%d+)|(%d+)|([^|]*)|(.*)$')
-  if not bytes then break end
-  redis.call('XDEL', ARGV[18] .. room, old_seq .. '-0')
-  if media ~= '' then redis.call('DEL', ARGV[14] .. media) end
-  total = redis.call('DECRBY', KEYS[8], tonumber(bytes) + #old + 64)
+rank(ARGV[12])
+-- The bound over all rooms: the oldest entries of all leave first, whatever their room, a
+-- bounded number per append (Redis runs nothing else meanwhile); the next appends go on.
+local evictions = 0
+while total > tonumber(ARGV[17]) and evictions < 1024 do
+  local room = redis.call('ZRANGE', KEYS[9], 0, 0)[1]
+  if not room then break end
+  local entry = first(ARGV[18] .. room)
+  -- The newest stays, even alone over the bound.
+  if room == ARGV[12] and entry and entry[1] == seq .. '-0' then break end
+  if entry then leave(ARGV[18] .. room, entry) end
+  rank(room)
+  evictions = evictions + 1
 end
 redis.call('PUBLISH', ARGV[13], cjson.encode({r = ARGV[12], s = tostring(seq), f = ARGV[5],
   t = ARGV[6], m = ARGV[7], b = ARGV[8], i = ARGV[15]}))
@@ -481,7 +524,8 @@ impl Appender {
             .key(keys::media(&media_id))
             .key(keys::lost(room))
             .key(keys::STORED_BYTES)
-            .key(keys::STORED_ORDER)
+            .key(keys::STORED_ROOMS)
+            .key(keys::STORED_CLOCK)
             .arg(&self.epoch)
             .arg(&fingerprint)
             // `SET PX 0` is an error; a zero window keeps the key for a moment.

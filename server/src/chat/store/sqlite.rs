@@ -472,6 +472,9 @@ struct Writer {
     last_prune: Instant,
     /// The bytes of bodies and pictures stored (see [`Retention::max_bytes`]).
     stored_bytes: u64,
+    /// The last message row of the batch before the last one: the byte bound takes only rows
+    /// up to it (what one batch stores stays, even when it alone is over).
+    evictable_up_to: i64,
 }
 
 /// The database file by identity (device and inode): a file removed, or replaced by another
@@ -534,15 +537,26 @@ impl Writer {
                     .collect::<rusqlite::Result<HashSet<_>>>()
             })
             .unwrap_or_default();
-        // length() of a blob reads its size from the row's header, not its pages.
-        let stored_bytes = conn
-            .query_row(
-                "SELECT (SELECT IFNULL(SUM(length(body)), 0) FROM messages)
-                      + (SELECT IFNULL(SUM(length(bytes)), 0) FROM media)",
-                [],
-                |row| row.get::<_, i64>(0),
-            )
-            .map_or(0, |bytes| u64::try_from(bytes).unwrap_or(0));
+        // Bytes, not characters: the body as a blob. length() of a picture's blob reads its
+        // size from the row's header, not its pages.
+        let stored_bytes = match conn.query_row(
+            "SELECT (SELECT IFNULL(SUM(length(CAST(body AS BLOB))), 0) FROM messages)
+                  + (SELECT IFNULL(SUM(length(bytes)), 0) FROM media)",
+            [],
+            |row| row.get::<_, i64>(0),
+        ) {
+            Ok(bytes) => u64::try_from(bytes).unwrap_or(0),
+            Err(error) => {
+                // Counted from zero: the bound holds for what is stored from now on.
+                tracing::warn!(%error, "cannot sum the stored bytes");
+                0
+            }
+        };
+        let evictable_up_to = conn
+            .query_row("SELECT IFNULL(MAX(rowid), 0) FROM messages", [], |row| {
+                row.get(0)
+            })
+            .unwrap_or(0);
         Self {
             conn,
             file,
@@ -552,6 +566,7 @@ impl Writer {
             crowded,
             last_prune: Instant::now(),
             stored_bytes,
+            evictable_up_to,
         }
     }
 
@@ -587,6 +602,8 @@ impl Writer {
             if self.last_prune.elapsed() >= PRUNE_EVERY {
                 more_to_prune = self.prune();
             }
+            // A commit evicts a bounded number: the rest at once, between appends.
+            more_to_prune |= self.stored_bytes > self.retention.max_bytes;
         }
     }
 
@@ -637,9 +654,12 @@ impl Writer {
                 stored = stored.saturating_add(added);
                 outcomes.push(outcome);
             }
+            // A bounded number per commit, so its acks do not wait on a bound just lowered;
+            // retention goes on with the rest.
             let over = stored.saturating_sub(self.retention.max_bytes);
             if over > 0 {
-                stored = stored.saturating_sub(drop_oldest(&tx, before_batch, over, usize::MAX)?);
+                stored =
+                    stored.saturating_sub(drop_oldest(&tx, before_batch, over, 4 * PRUNE_CHUNK)?);
             }
             for (room, last_seq) in &last_seqs {
                 tx.prepare_cached(
@@ -682,11 +702,12 @@ impl Writer {
                 .execute([MAX_CLIENT_IDS as i64])?;
             }
             tx.commit()?;
-            Ok::<_, rusqlite::Error>((outcomes, secrets, stored))
+            Ok::<_, rusqlite::Error>((outcomes, secrets, stored, before_batch))
         })();
         match result {
-            Ok((outcomes, secrets, stored)) => {
+            Ok((outcomes, secrets, stored, before_batch)) => {
                 self.stored_bytes = stored;
+                self.evictable_up_to = before_batch;
                 for (job, secret) in identity.into_iter().zip(secrets) {
                     job.answer(Ok(secret));
                 }
@@ -777,8 +798,9 @@ impl Writer {
             .saturating_sub(freed)
             .saturating_sub(self.retention.max_bytes);
         if over > 0 {
-            freed += drop_oldest(&tx, i64::MAX, over, PRUNE_CHUNK)?;
-            more = true;
+            let dropped = drop_oldest(&tx, self.evictable_up_to, over, PRUNE_CHUNK)?;
+            more |= dropped > 0 && dropped < over;
+            freed += dropped;
         }
         // A dedup key goes once its window has passed and its message is gone.
         let expired = tx
@@ -803,7 +825,7 @@ impl Writer {
 }
 
 /// A message row's id, its picture's id, and the bytes of both (see [`row_and_size`]).
-const ROW_AND_SIZE: &str = "rowid, media, length(body)
+const ROW_AND_SIZE: &str = "rowid, media, length(CAST(body AS BLOB))
     + IFNULL((SELECT length(bytes) FROM media WHERE media.id = messages.media), 0)";
 
 fn row_and_size(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Option<i64>, u64)> {
