@@ -136,6 +136,47 @@ fn unique(name: &str) -> String {
     format!("{name}{}", (js_sys::Math::random() * 1e6) as u32)
 }
 
+/// A picture whose URL no longer answers (the server's store dropped it; the message was shown
+/// before) is said in words, not left as a broken-image icon.
+#[wasm_bindgen_test]
+async fn a_picture_the_server_no_longer_has_is_said_in_words() {
+    use heartline_chat::components::message_list::{MessageList, MessageListProps};
+    use heartline_chat::i18n::Lang;
+    use heartline_chat::state::Entry;
+    use heartline_protocol::{Body, ChatMessage};
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    let picture = ChatMessage {
+        room: "r".into(),
+        seq: 1,
+        from: "ada".into(),
+        ts: 0,
+        client_msg_id: "m-1".into(),
+        body: Body::Image {
+            mime: "image/png".into(),
+            url: format!("http://{}/media/no-such-picture", server()),
+        },
+    };
+    let props = MessageListProps {
+        entries: vec![Entry::Message(std::rc::Rc::new(picture))],
+        pending: Vec::new(),
+        me: "bob".into(),
+        on_retry: yew::Callback::noop(),
+        on_delete: yew::Callback::noop(),
+        on_load_older: None,
+        written: 0,
+        texts: Lang::En.texts(),
+    };
+    yew::Renderer::<MessageList>::with_root_and_props(root.clone(), props).render();
+    yew::scheduler::flush().await;
+    text_appears(&root, ".picture-gone", "no longer keeps it", 10_000.0).await;
+    assert!(
+        root.query_selector("img").unwrap().is_none(),
+        "no broken image left"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn joining_shows_connected_and_my_name_in_members() {
     let root = mount().await;

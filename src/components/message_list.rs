@@ -86,7 +86,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             }
             { for props.entries.iter().map(|entry| match entry {
                 Entry::System(line) => html! { <li class="system">{ line }</li> },
-                Entry::Message(message) => html! { <MessageItem message={message.clone()} mine={message.from == props.me} /> },
+                Entry::Message(message) => html! { <MessageItem message={message.clone()} mine={message.from == props.me} texts={t} /> },
             }) }
             { for props.pending.iter().map(|pending| {
                 if let Some(why) = &pending.failed {
@@ -127,22 +127,33 @@ pub fn MessageList(props: &MessageListProps) -> Html {
 struct MessageItemProps {
     message: Rc<ChatMessage>,
     mine: bool,
+    texts: &'static Texts,
 }
 
 #[function_component]
 fn MessageItem(props: &MessageItemProps) -> Html {
     let message = &props.message;
+    // A picture that did not load: the server keeps a bounded store and drops the oldest (or
+    // it is unreachable). Said in words, not a broken-image icon.
+    let gone = use_state(|| false);
+    let on_error = {
+        let gone = gone.clone();
+        Callback::from(move |_: Event| gone.set(true))
+    };
     let body = match &message.body {
         // Yew renders strings as text nodes: no markup from a message is ever interpreted.
         Body::Text { text } => html! { <span class="text">{ text }</span> },
+        Body::Image { .. } | Body::Sketch { .. } if *gone => html! {
+            <span class="picture-gone" role="note">{ props.texts.picture_gone }</span>
+        },
         // Pictures come over HTTP from the chat server that served this page (`/media/<id>`),
         // so the browser's cache keeps them; their URLs never change content.
         Body::Image { url, .. } => html! {
-            <img class="picture" src={url.clone()} alt="image" loading="lazy" />
+            <img class="picture" src={url.clone()} alt="image" loading="lazy" onerror={on_error} />
         },
         Body::Sketch { width, height, url } => html! {
             <img class="sketch" src={url.clone()} width={width.to_string()} height={height.to_string()}
-                alt="sketch" loading="lazy" />
+                alt="sketch" loading="lazy" onerror={on_error} />
         },
     };
     let seq = message.seq.to_string();
