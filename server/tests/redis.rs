@@ -75,6 +75,14 @@ impl Instance {
     async fn kill(mut self) {
         self.child.kill().await.expect("SIGKILL");
     }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`): a frozen process, as under a debugger or swap.
+    fn freeze(&self, frozen: bool) {
+        let pid = self.child.id().expect("running") as i32;
+        let signal = if frozen { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid, signal) };
+    }
 }
 
 /// A frame, the end of the connection (with its close code, if any), or nothing in time.
@@ -701,6 +709,49 @@ async fn redis_back_from_an_older_snapshot_numbers_past_what_was_delivered() {
         back.history,
         [(5, "five".to_owned()), (6, "six".to_owned())]
     );
+}
+
+/// An instance that stopped hearing the others (frozen, and its subscription cut) while a room's
+/// oldest messages left the history (`--history 5`): once back it stops waiting for those, and
+/// its member gets the rest, told what it missed with a `gap`; before, every later message was
+/// held back for the first missing one, until 1024 more came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_that_missed_what_the_history_no_longer_has_goes_on_with_a_gap() {
+    let redis = Redis::start().await;
+    let one = Instance::start_with(&redis, &["--history", "5"]).await;
+    let two = Instance::start_with(&redis, &["--history", "5"]).await;
+    let mut ada = Identity::new("ada");
+    let mut bob = Identity::new("bob");
+    let mut on_bob = join(two.addr, "lag", &mut bob).await.expect("joins");
+    say_until_acked(one.addr, "lag", &mut ada, "m1").await;
+    let mut heard = Vec::new();
+    messages(&mut on_bob.client, 1, &mut heard).await;
+    two.freeze(true);
+    redis.kill_subscribers().await;
+    for n in 2..=9 {
+        say_until_acked(one.addr, "lag", &mut ada, &format!("m{n}")).await;
+    }
+    two.freeze(false);
+    let mut gaps = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while heard.len() < 6 {
+        match read(
+            &mut on_bob.client,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+        {
+            Got::Frame(ServerFrame::Message(message)) => {
+                heard.push((message.seq, text_of(&message.body)))
+            }
+            Got::Frame(ServerFrame::Gap { from, to }) => gaps.push((from, to)),
+            Got::Frame(_) => {}
+            other => panic!("after {heard:?}: {other:?}"),
+        }
+    }
+    assert_eq!(gaps, [(2, 4)], "told what the history no longer has");
+    let seqs: Vec<u64> = heard.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [1, 5, 6, 7, 8, 9]);
 }
 
 #[tokio::test]

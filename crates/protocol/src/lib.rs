@@ -24,7 +24,7 @@
 //! | ack | `{"type":"ack","client_msg_id":"m-1","seq":42}` |
 //! | joined / left | `{"type":"joined","nick":"bob"}`, `{"type":"left","nick":"bob"}` |
 //! | typing | `{"type":"typing","nick":"bob"}` |
-//! | gap (v2) | `{"type":"gap","from":120,"to":310}`: seqs `from..=to` were skipped while you lagged behind and are no longer kept |
+//! | gap (v2) | `{"type":"gap","from":120,"to":310}`: seqs `from..=to` were skipped (you lagged behind, or the server's instance did) and are no longer kept |
 //! | error | `{"type":"error","code":"bad_json","message":"expected value at line 1 column 1"}`; about one message: `{"type":"error","code":"empty_text","message":"the message is empty","client_msg_id":"m-1"}` |
 //! | error: conflict | `{"type":"error","code":"conflict","message":"client_msg_id \"m-1\" was used for another message (seq 41); this one was not stored","client_msg_id":"m-1"}`: a `say` or upload reusing an id with different content (no `ack`) |
 //! | heartbeat reply | the text `pong` |
@@ -343,8 +343,9 @@ pub enum ServerFrame {
         /// Their nickname.
         nick: String,
     },
-    /// Messages you skipped while lagging behind the live feed that the history no longer
-    /// holds (since protocol v2). Live messages continue after `to`.
+    /// Messages you did not get live that the history no longer holds (since protocol v2):
+    /// you lagged behind the live feed, or the server did (an instance that stopped hearing the
+    /// others meanwhile, or a store that lost them). Live messages continue after `to`.
     Gap {
         /// The first lost seq.
         from: u64,

@@ -605,12 +605,13 @@ impl Hub {
         live.waiting()
     }
 
-    /// The store lost `room`'s seqs up to `lost` (it went back to an older state, see
+    /// `room`'s seqs up to `gone` will never be heard (they left the store by count or by its
+    /// bound before this instance read them, or the store went back to an older state, see
     /// [`RoomStore::enqueue`]): a member here waiting for one of them would wait for ever, and
-    /// every later message with it.
-    pub fn skip_lost(&self, room: &str, lost: u64) {
+    /// every later message with it. Members are told the hole (see the session's `forward`).
+    pub fn skip_gone(&self, room: &str, gone: u64) {
         if let Some(live) = self.lock().get_mut(room) {
-            live.skip_to(lost.saturating_add(1));
+            live.skip_to(gone.saturating_add(1));
         }
     }
 
@@ -849,7 +850,7 @@ mod tests {
             "3 and 5 wait for 2"
         );
         // 2 to 4 were lost: 3, stored before, goes out as it is, and 5 after it.
-        hub.skip_lost("r", 4);
+        hub.skip_gone("r", 4);
         assert_eq!(delivered(&mut member.receiver), vec![(3, 0), (5, 0)]);
         hub.deliver(message(6));
         assert_eq!(delivered(&mut member.receiver), vec![(6, 0)]);

@@ -864,6 +864,15 @@ async fn forward(
     match live {
         Ok(Live::Message { seq, json, .. }) => {
             if seq > member.delivered {
+                // The feed skipped seqs the store no longer has (see `Hub::skip_gone`): said,
+                // as a lagging member's are.
+                if seq > member.delivered + 1 {
+                    let frame = to_json(&ServerFrame::Gap {
+                        from: member.delivered + 1,
+                        to: seq - 1,
+                    });
+                    send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
+                }
                 member.delivered = seq;
                 send_out(socket, outbound, Message::Text(json.to_string().into())).await?;
             }

@@ -366,6 +366,22 @@ impl Redis {
             .ok()?
     }
 
+    /// Closes every subscriber's connection (`CLIENT KILL TYPE pubsub`), as a network cut would.
+    pub async fn kill_subscribers(&self) {
+        let client = redis::Client::open(self.url()).expect("a Redis URL");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects to redis-server");
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async::<i64>(&mut conn)
+            .await
+            .expect("CLIENT KILL succeeds");
+    }
+
     /// SIGKILL, and waits: what it had not written to disk is gone.
     pub async fn crash(&mut self) {
         let mut child = self.child.take().expect("running");

@@ -173,15 +173,22 @@ async fn catch_up(conn: &mut Link, hub: &Hub) {
 async fn fill(conn: &mut Link, hub: &Hub, room: &str, from: u64) -> bool {
     match read_log(conn, room, Some(from.saturating_sub(1))).await {
         Ok(read) => {
-            // What the store still has below its lost seqs goes first, then the wait for the
-            // lost ones ends, then what came after them.
+            // Seqs from `from` on that the log does not have will never come: they left by
+            // count or by the store's bound while this instance was not listening, or Redis
+            // lost them (read with the log, atomically). What the log has below the lost ones
+            // goes first, then the wait ends, then what came after.
+            let first_read = read
+                .messages
+                .first()
+                .map_or(read.last_seq.saturating_add(1), |m| m.seq);
+            let gone = read.lost.max(first_read.saturating_sub(1));
             let (below, after): (Vec<_>, Vec<_>) =
                 read.messages.into_iter().partition(|m| m.seq <= read.lost);
             for message in below {
                 hub.deliver(message);
             }
-            if read.lost >= from {
-                hub.skip_lost(room, read.lost);
+            if gone >= from {
+                hub.skip_gone(room, gone);
             }
             for message in after {
                 hub.deliver(message);
