@@ -31,6 +31,7 @@ macro_rules! contract_suite {
             enqueued_appends_are_stored_in_call_order,
             a_message_is_numbered_above_what_the_caller_delivered,
             the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_first,
+            messages_that_leave_by_count_no_longer_count_against_the_bytes,
             a_restart_keeps_epoch_seqs_and_dedup,
             a_claimed_secret_is_kept_and_survives_a_restart,
             a_secret_is_released_only_by_its_own_value,
@@ -521,6 +522,34 @@ pub async fn the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_fir
             .unwrap(),
     );
     assert_eq!(seqs(&store.since("c", None).await.unwrap()), [big]);
+}
+
+/// A message that left its room by count frees its bytes: a busy room that keeps only its last
+/// two does not push a quiet room's message out of a store with room for both.
+pub async fn messages_that_leave_by_count_no_longer_count_against_the_bytes(
+    mut backend: impl Backend,
+) {
+    let store = backend
+        .open(Retention {
+            messages: 2,
+            max_bytes: 4096,
+            ..Retention::default()
+        })
+        .await;
+    let quiet = new_seq(
+        store
+            .append("quiet", text("c", "q", &"é".repeat(500)), 1)
+            .await
+            .unwrap(),
+    );
+    for n in 0..10 {
+        store
+            .append("busy", text("c", &n.to_string(), &"é".repeat(500)), 2)
+            .await
+            .unwrap();
+    }
+    assert_eq!(seqs(&store.since("quiet", None).await.unwrap()), [quiet]);
+    assert_eq!(seqs(&store.since("busy", None).await.unwrap()), [9, 10]);
 }
 
 pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {

@@ -202,8 +202,12 @@ while total > tonumber(ARGV[17]) and evictions < 1024 do
   local room = redis.call('ZRANGE', KEYS[9], 0, 0)[1]
   if not room then break end
   local entry = first(ARGV[18] .. room)
-  -- The newest stays, even alone over the bound.
-  if room == ARGV[12] and entry and entry[1] == seq .. '-0' then break end
+  -- The newest stays, even alone over the bound. It is then all the store counts (every other
+  -- room ranks before it): a count that drifted (entries removed by other means) starts over.
+  if room == ARGV[12] and entry and entry[1] == seq .. '-0' then
+    redis.call('SET', KEYS[8], size)
+    break
+  end
   if entry then leave(ARGV[18] .. room, entry) end
   rank(room)
   evictions = evictions + 1
@@ -937,6 +941,38 @@ pub mod tests {
     }
 
     crate::contract_suite!(backend());
+
+    /// Bytes counted for entries removed by other means (an older instance's trimming during
+    /// an upgrade, an operator's `DEL`) would make every append empty the store; once only the
+    /// newest is left, the count starts over from it.
+    #[tokio::test]
+    async fn a_byte_count_that_drifted_starts_over() {
+        let mut backend = backend();
+        let store = super::super::contract::Backend::open(
+            &mut backend,
+            Retention {
+                max_bytes: 4096,
+                ..Retention::default()
+            },
+        )
+        .await;
+        let draft = |id: &str| Draft {
+            from: "ada".into(),
+            client_id: "c".into(),
+            client_msg_id: id.into(),
+            content: Content::Text("x".repeat(1000)),
+        };
+        store.append("a", draft("a1"), 0).await.unwrap();
+        let client = redis::Client::open(backend.url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: i64 = conn.incr(keys::STORED_BYTES, 1_000_000).await.unwrap();
+        for id in ["b1", "b2", "b3"] {
+            store.append("b", draft(id), 0).await.unwrap();
+        }
+        let kept = store.since("b", None).await.unwrap();
+        let seqs: Vec<u64> = kept.messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+    }
 
     #[tokio::test]
     async fn a_resume_below_what_redis_lost_is_a_gap() {

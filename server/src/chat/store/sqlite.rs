@@ -656,6 +656,29 @@ impl Writer {
             }
             // A bounded number per commit, so its acks do not wait on a bound just lowered;
             // retention goes on with the rest.
+            if stored > self.retention.max_bytes {
+                // What is over its room's count goes first (retention would take it within a
+                // second anyway), not another room's messages in its place.
+                for room in self.crowded.iter().chain(last_seqs.keys()) {
+                    let last_seq = match last_seqs.get(room) {
+                        Some(seq) => *seq,
+                        None => tx
+                            .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
+                            .query_row([room], |row| row.get(0))
+                            .optional()?
+                            .unwrap_or(0),
+                    };
+                    let floor = last_seq.saturating_sub(self.retention.messages as u64);
+                    let over_count = tx
+                        .prepare_cached(&format!(
+                            "SELECT {ROW_AND_SIZE} FROM messages WHERE room = ?1 AND seq <= ?2 \
+                             ORDER BY seq LIMIT ?3"
+                        ))?
+                        .query_map(params![room, floor, 4 * PRUNE_CHUNK], row_and_size)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    stored = stored.saturating_sub(delete_rows(&tx, &over_count)?);
+                }
+            }
             let over = stored.saturating_sub(self.retention.max_bytes);
             if over > 0 {
                 stored =
