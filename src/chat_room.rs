@@ -1119,6 +1119,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 <section class="conversation">
                     <h2>{ format!("#{}", props.me.room) }</h2>
                     <MessageList entries={state.entries.clone()} pending={state.pending.clone()} me={props.me.nick.clone()}
+                        unkept={unstored.borrow().clone()}
                         written={*written} {on_retry} {on_delete} {on_load_older} texts={t} />
                     <p class="typing" aria-live="polite">{ typing_line }</p>
                     if let Some(problem) = &state.problem {

@@ -161,6 +161,7 @@ async fn a_picture_the_server_no_longer_has_is_said_in_words() {
     let props = MessageListProps {
         entries: vec![Entry::Message(std::rc::Rc::new(picture))],
         pending: Vec::new(),
+        unkept: Vec::new(),
         me: "bob".into(),
         on_retry: yew::Callback::noop(),
         on_delete: yew::Callback::noop(),

@@ -312,6 +312,24 @@ for (const name of BROWSERS) {
       noDialogs(a, b);
     });
 
+    test('a picture past the browser\'s storage quota is marked as not kept on a reload', async () => {
+      const a = await person(base, 'uma', uniqueRoom());
+      await a.click('Disconnect');
+      await a.statusIs('Disconnected', 5_000);
+      // Room for a text, not for a 200 KB picture: under the 1 MiB stored bound, yet not kept.
+      const filler = await a.do('fillStorage', { leave: 16 * 1024 });
+      assert.ok(Array.isArray(filler), `filling localStorage: ${filler}`);
+      try {
+        await a.must('setFile', { label: 'Image', size: 200_000, byte: 7, name: 'quota.png', mime: 'image/png' });
+        await a.until('outbox', {}, (items) => items.some((n) => n.includes('(pending; not kept if this page is reloaded)')), 10_000, 'the picture marked as not kept');
+      } finally {
+        await a.do('removeStorage', { keys: filler });
+      }
+      await a.click('Reconnect now');
+      await a.until('outbox', {}, (items) => items.length === 0, 15_000, 'the picture sent once connected');
+      noDialogs(a);
+    });
+
     test('an image and a sketch reach the other page', async () => {
       const room = uniqueRoom();
       const a = await person(base, 'pia', room);

@@ -14,6 +14,10 @@ pub struct MessageListProps {
     pub entries: Vec<Entry>,
     /// My pending messages.
     pub pending: Vec<Pending>,
+    /// The ids of those localStorage does not hold (past the browser's quota): lost if the
+    /// page is reloaded, as an upload over the stored bound is.
+    #[prop_or_default]
+    pub unkept: Vec<String>,
     /// My nickname.
     pub me: String,
     /// Send a refused message again (its id).
@@ -106,7 +110,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 // An upload too large for localStorage lives in this page only.
                 let state = if pending.acked.is_some() {
                     t.sent
-                } else if pending.persistable() {
+                } else if pending.persistable() && !props.unkept.contains(&pending.client_msg_id) {
                     t.pending
                 } else {
                     t.pending_unkept
