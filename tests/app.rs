@@ -137,7 +137,8 @@ fn unique(name: &str) -> String {
 }
 
 /// A picture whose URL no longer answers (the server's store dropped it; the message was shown
-/// before) is said in words, not left as a broken-image icon.
+/// before) is said in words, not left as a broken-image icon; and only that picture: the next
+/// message shown (the log's items are reused from the end) is not taken for it.
 #[wasm_bindgen_test]
 async fn a_picture_the_server_no_longer_has_is_said_in_words() {
     use heartline_chat::components::message_list::{MessageList, MessageListProps};
@@ -147,19 +148,21 @@ async fn a_picture_the_server_no_longer_has_is_said_in_words() {
     let document = web_sys::window().unwrap().document().unwrap();
     let root = document.create_element("div").unwrap();
     document.body().unwrap().append_child(&root).unwrap();
-    let picture = ChatMessage {
-        room: "r".into(),
-        seq: 1,
-        from: "ada".into(),
-        ts: 0,
-        client_msg_id: "m-1".into(),
-        body: Body::Image {
-            mime: "image/png".into(),
-            url: format!("http://{}/media/no-such-picture", server()),
-        },
+    let picture = |seq: u64| {
+        Entry::Message(std::rc::Rc::new(ChatMessage {
+            room: "r".into(),
+            seq,
+            from: "ada".into(),
+            ts: 0,
+            client_msg_id: format!("m-{seq}"),
+            body: Body::Image {
+                mime: "image/png".into(),
+                url: format!("http://{}/media/no-such-picture-{seq}", server()),
+            },
+        }))
     };
-    let props = MessageListProps {
-        entries: vec![Entry::Message(std::rc::Rc::new(picture))],
+    let props = |entries: Vec<Entry>| MessageListProps {
+        entries,
         pending: Vec::new(),
         unkept: Vec::new(),
         me: "bob".into(),
@@ -169,12 +172,26 @@ async fn a_picture_the_server_no_longer_has_is_said_in_words() {
         written: 0,
         texts: Lang::En.texts(),
     };
-    yew::Renderer::<MessageList>::with_root_and_props(root.clone(), props).render();
+    let mut app =
+        yew::Renderer::<MessageList>::with_root_and_props(root.clone(), props(vec![picture(1)]))
+            .render();
     yew::scheduler::flush().await;
     text_appears(&root, ".picture-gone", "no longer keeps it", 10_000.0).await;
     assert!(
         root.query_selector("img").unwrap().is_none(),
         "no broken image left"
+    );
+    // The next picture arrives: shown as a picture (until its own load says otherwise).
+    app.update(props(vec![picture(1), picture(2)]));
+    yew::scheduler::flush().await;
+    let second = root
+        .query_selector("li[data-seq='2']")
+        .unwrap()
+        .expect("the second message");
+    assert!(
+        second.query_selector("img").unwrap().is_some(),
+        "the second picture is not taken for the first: {}",
+        second.inner_html()
     );
 }
 

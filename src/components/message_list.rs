@@ -138,16 +138,22 @@ struct MessageItemProps {
 fn MessageItem(props: &MessageItemProps) -> Html {
     let message = &props.message;
     // A picture that did not load: the server keeps a bounded store and drops the oldest (or
-    // it is unreachable). Said in words, not a broken-image icon.
-    let gone = use_state(|| false);
+    // it is unreachable). Said in words, not a broken-image icon. Kept by its URL: the list is
+    // not keyed, so this component may show another message after the next render.
+    let failed = use_state(|| None::<String>);
+    let url = match &message.body {
+        Body::Image { url, .. } | Body::Sketch { url, .. } => Some(url.clone()),
+        Body::Text { .. } => None,
+    };
+    let gone = url.is_some() && *failed == url;
     let on_error = {
-        let gone = gone.clone();
-        Callback::from(move |_: Event| gone.set(true))
+        let failed = failed.clone();
+        Callback::from(move |_: Event| failed.set(url.clone()))
     };
     let body = match &message.body {
         // Yew renders strings as text nodes: no markup from a message is ever interpreted.
         Body::Text { text } => html! { <span class="text">{ text }</span> },
-        Body::Image { .. } | Body::Sketch { .. } if *gone => html! {
+        Body::Image { .. } | Body::Sketch { .. } if gone => html! {
             <span class="picture-gone" role="note">{ props.texts.picture_gone }</span>
         },
         // Pictures come over HTTP from the chat server that served this page (`/media/<id>`),

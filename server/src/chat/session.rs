@@ -905,6 +905,8 @@ async fn forward(
                 tracing::warn!(conn = id, from, to, "lagged past the history: gap");
                 let frame = to_json(&ServerFrame::Gap { from, to });
                 send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
+                // Said once: the next live message is not a hole of its own.
+                member.delivered = member.delivered.max(to);
             }
             for message in history.messages {
                 member.delivered = message.seq;

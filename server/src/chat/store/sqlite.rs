@@ -658,8 +658,13 @@ impl Writer {
             // retention goes on with the rest.
             if stored > self.retention.max_bytes {
                 // What is over its room's count goes first (retention would take it within a
-                // second anyway), not another room's messages in its place.
-                for room in self.crowded.iter().chain(last_seqs.keys()) {
+                // second anyway), not another room's messages in its place; bounded in all,
+                // as below (at start every room counts as crowded).
+                let mut trimmed = 0;
+                for room in last_seqs.keys().chain(self.crowded.iter()) {
+                    if trimmed >= 4 * PRUNE_CHUNK {
+                        break;
+                    }
                     let last_seq = match last_seqs.get(room) {
                         Some(seq) => *seq,
                         None => tx
@@ -674,8 +679,13 @@ impl Writer {
                             "SELECT {ROW_AND_SIZE} FROM messages WHERE room = ?1 AND seq <= ?2 \
                              ORDER BY seq LIMIT ?3"
                         ))?
-                        .query_map(params![room, floor, 4 * PRUNE_CHUNK], row_and_size)?
+                        .query_map(
+                            params![room, floor, 4 * PRUNE_CHUNK - trimmed],
+                            row_and_size,
+                        )?
                         .collect::<rusqlite::Result<Vec<_>>>()?;
+                    // A room looked at counts too: at most so many queries as well.
+                    trimmed += over_count.len().max(1);
                     stored = stored.saturating_sub(delete_rows(&tx, &over_count)?);
                 }
             }
