@@ -23,7 +23,8 @@ pub struct Texts {
     pub disconnect: &'static str,
     pub reconnect_now: &'static str,
     pub pending: &'static str,
-    /// Pending, and lost if the page is reloaded (an upload too large to keep).
+    /// Pending, and lost if the page is reloaded: localStorage does not hold it (an upload over
+    /// the stored bound, or past the browser's quota).
     pub pending_unkept: &'static str,
     pub sent: &'static str,
     pub image: &'static str,
@@ -50,7 +51,8 @@ pub struct Texts {
     pub lost: &'static str,
     pub reconnected: &'static str,
     pub gap: &'static str,
-    /// In place of a picture that did not load (the server dropped it, or is unreachable).
+    /// In place of a picture that did not load (the server dropped it or is unreachable, or the
+    /// browser cannot show the file).
     pub picture_gone: &'static str,
     pub messages: &'static str,
     pub switch: &'static str,
@@ -116,7 +118,8 @@ const EN: Texts = Texts {
     lost_under_upload: "the connection was lost twice while it was being sent",
     reconnected: "Reconnected",
     gap: "Some older messages are no longer kept by the server.",
-    picture_gone: "Picture not available: the server no longer keeps it, or cannot be reached.",
+    picture_gone:
+        "Picture not available: it could not be loaded (the server may no longer keep it).",
     messages: "Messages",
     switch: "中文",
     not_sent: "not sent",
@@ -166,7 +169,7 @@ const ZH: Texts = Texts {
     lost_under_upload: "发送过程中连接两次断开",
     reconnected: "已重新连接",
     gap: "服务器已不再保存部分较早的消息。",
-    picture_gone: "图片无法显示：服务器已不再保存，或暂时无法连接。",
+    picture_gone: "图片无法显示：无法加载（服务器可能已不再保存）。",
     messages: "消息列表",
     switch: "English",
     not_sent: "未发送",

@@ -107,7 +107,8 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                         </li>
                     };
                 }
-                // An upload too large for localStorage lives in this page only.
+                // A message localStorage does not hold (too large, or past the quota) lives in
+                // this page only.
                 let state = if pending.acked.is_some() {
                     t.sent
                 } else if pending.persistable() && !props.unkept.contains(&pending.client_msg_id) {
@@ -137,9 +138,10 @@ struct MessageItemProps {
 #[function_component]
 fn MessageItem(props: &MessageItemProps) -> Html {
     let message = &props.message;
-    // A picture that did not load: the server keeps a bounded store and drops the oldest (or
-    // it is unreachable). Said in words, not a broken-image icon. Kept by its URL: the list is
-    // not keyed, so this component may show another message after the next render.
+    // A picture that did not load (the server keeps a bounded store and drops the oldest, or
+    // it is unreachable, or the file is not one the browser can show): said in words, the
+    // broken image hidden. Kept by its URL: the list is not keyed, so this component may show
+    // another message after the next render.
     let failed = use_state(|| None::<String>);
     let url = match &message.body {
         Body::Image { url, .. } | Body::Sketch { url, .. } => Some(url.clone()),
@@ -153,17 +155,20 @@ fn MessageItem(props: &MessageItemProps) -> Html {
     let body = match &message.body {
         // Yew renders strings as text nodes: no markup from a message is ever interpreted.
         Body::Text { text } => html! { <span class="text">{ text }</span> },
-        Body::Image { .. } | Body::Sketch { .. } if gone => html! {
-            <span class="picture-gone" role="note">{ props.texts.picture_gone }</span>
-        },
         // Pictures come over HTTP from the chat server that served this page (`/media/<id>`),
         // so the browser's cache keeps them; their URLs never change content.
         Body::Image { url, .. } => html! {
-            <img class="picture" src={url.clone()} alt="image" loading="lazy" onerror={on_error} />
+            <>
+                <img class="picture" src={url.clone()} alt="image" loading="lazy" onerror={on_error} hidden={gone} />
+                if gone { <span class="picture-gone" role="note">{ props.texts.picture_gone }</span> }
+            </>
         },
         Body::Sketch { width, height, url } => html! {
-            <img class="sketch" src={url.clone()} width={width.to_string()} height={height.to_string()}
-                alt="sketch" loading="lazy" onerror={on_error} />
+            <>
+                <img class="sketch" src={url.clone()} width={width.to_string()} height={height.to_string()}
+                    alt="sketch" loading="lazy" onerror={on_error} hidden={gone} />
+                if gone { <span class="picture-gone" role="note">{ props.texts.picture_gone }</span> }
+            </>
         },
     };
     let seq = message.seq.to_string();
