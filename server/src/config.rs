@@ -65,7 +65,8 @@ pub struct StoreConfig {
     pub redis_url: Option<String>,
     /// `--data-dir`, `HEARTLINE_DATA_DIR`, default `data` (created if missing).
     pub data_dir: PathBuf,
-    /// `--retention-secs`: messages older than this are dropped (default: kept by count only).
+    /// `--retention-secs`: messages older than this are dropped (default: kept by count and
+    /// bytes only).
     pub max_age_secs: Option<u64>,
     /// `--dedup-window-secs`: how long a resend is recognised after its message was stored.
     pub dedup_window_secs: u64,
@@ -151,7 +152,7 @@ struct Flags {
     /// localhost always work, other names get 421 (against DNS rebinding)
     #[arg(long = "public-host", value_name = "NAME")]
     public_hosts: Vec<String>,
-    /// messages kept per room
+    /// most messages kept per room (fewer once --max-stored-mib is spent)
     #[arg(long, env = "HEARTLINE_HISTORY", value_name = "N", default_value_t = Limits::default().history)]
     history: usize,
     /// largest text frame
@@ -216,7 +217,8 @@ struct Flags {
         default_value = "data"
     )]
     data_dir: PathBuf,
-    /// also drop messages older than this many seconds (default: kept by --history only)
+    /// also drop messages older than this many seconds (default: kept by --history and
+    /// --max-stored-mib only)
     #[arg(long, env = "HEARTLINE_RETENTION_SECS", value_name = "SECS")]
     retention_secs: Option<u64>,
     /// how long a resent message is recognised as already stored, even after it left the history

@@ -36,7 +36,8 @@
 //! Every message gets a per-room `seq` that only grows. A `join` with `last_seq` receives exactly
 //! the messages after it in `history`, then live ones; `gap: true` says older ones were dropped from
 //! the history the server keeps (the lost range is your `last_seq + 1` up to the first seq in
-//! `history`). A `last_seq` beyond the room's last seq (seqs this room never gave) is clamped to
+//! `history`, or a range inside it when the server's store went back to an older state and
+//! lost messages it had sent). A `last_seq` beyond the room's last seq (seqs this room never gave) is clamped to
 //! the room's end and flagged `gap: true`; live messages follow as usual.
 //! Seqs belong to the store's `epoch`: a durable store (the default:
 //! SQLite) keeps its epoch and continues its seqs across restarts; an in-memory store starts a

@@ -113,7 +113,9 @@ struct RoomLive {
 }
 
 /// Most messages held back waiting for an earlier seq; past it they go out as they are (an
-/// append whose task was cancelled after storing would otherwise hold the room forever).
+/// append whose task was cancelled after storing would otherwise hold the room forever). The
+/// members are then told a `gap` for the seq skipped, though the store may still have it (a
+/// resume from before it gets it back).
 const MAX_HELD: usize = 1024;
 
 impl RoomLive {
@@ -757,11 +759,6 @@ impl Hub {
     }
 }
 
-/// Messages from history a member has not seen, for catching up after lag.
-pub async fn missed(hub: &Hub, room: &str, after: u64) -> Result<Vec<ChatMessage>, StoreError> {
-    Ok(hub.store().since(room, Some(after)).await?.messages)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -773,6 +770,26 @@ mod tests {
             client_id: "c1".into(),
             client_msg_id: "m1".into(),
             content: Content::Text("hello".into()),
+        }
+    }
+
+    /// Connection 1 joins room "r" as `nick` of `client_id`.
+    async fn join_r(hub: &Hub, nick: &str, client_id: &str, tab_id: Option<&str>) -> Membership {
+        let (replaced, _) = oneshot::channel();
+        let joiner = Joiner {
+            id: 1,
+            nick,
+            client_id,
+            tab_id,
+            replaced,
+        };
+        let page = PageLimit {
+            messages: 10,
+            bytes: 1 << 20,
+        };
+        match hub.join("r", joiner, None, page).await {
+            Ok(membership) => membership,
+            Err(error) => panic!("{nick} joins: {error:?}"),
         }
     }
 
@@ -790,19 +807,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_member_departing_alone_on_this_instance_stays_claimed_until_the_grace_settles() {
         let hub = Arc::new(Hub::new(Arc::new(MemoryStore::new(Retention::default()))));
-        let (replaced, _keep) = oneshot::channel();
-        let joiner = Joiner {
-            id: 1,
-            nick: "ada",
-            client_id: "c1",
-            tab_id: Some("t1"),
-            replaced,
-        };
-        let page = PageLimit {
-            messages: 10,
-            bytes: 1 << 20,
-        };
-        hub.join("r", joiner, None, page).await.unwrap();
+        join_r(&hub, "ada", "c1", Some("t1")).await;
         // Her tab ends its connection, the room's last here: the others (on other instances)
         // must still see her claimed while her next tab may take over.
         hub.leave_held("r", 1);
@@ -820,19 +825,7 @@ mod tests {
     #[tokio::test]
     async fn seqs_the_store_lost_are_not_waited_for() {
         let hub = Arc::new(Hub::new(Arc::new(MemoryStore::new(Retention::default()))));
-        let (replaced, _keep) = oneshot::channel();
-        let joiner = Joiner {
-            id: 1,
-            nick: "bob",
-            client_id: "c2",
-            tab_id: None,
-            replaced,
-        };
-        let page = PageLimit {
-            messages: 10,
-            bytes: 1 << 20,
-        };
-        let mut member = hub.join("r", joiner, None, page).await.unwrap();
+        let mut member = join_r(&hub, "bob", "c2", None).await;
         let message = |seq: u64| ChatMessage {
             room: "r".into(),
             seq,
@@ -860,19 +853,7 @@ mod tests {
     async fn a_resend_of_a_message_stored_but_never_delivered_here_is_delivered_once() {
         let store = Arc::new(MemoryStore::new(Retention::default()));
         let hub = Arc::new(Hub::new(store.clone()));
-        let (replaced, _keep) = oneshot::channel();
-        let joiner = Joiner {
-            id: 1,
-            nick: "bob",
-            client_id: "c2",
-            tab_id: None,
-            replaced,
-        };
-        let page = PageLimit {
-            messages: 10,
-            bytes: 1 << 20,
-        };
-        let mut member = hub.join("r", joiner, None, page).await.unwrap();
+        let mut member = join_r(&hub, "bob", "c2", None).await;
         // Stored, but its post's reply was lost (as with a shared store): the hub never saw it.
         let first = store.append("r", draft(), 1).await.unwrap();
         assert!(matches!(first, Appended::New(_)));

@@ -18,7 +18,7 @@ pub struct Limits {
     /// Flood guard: an IP address may send this many clients' worth of frames (default 32;
     /// 0 turns the per-address budget off, e.g. behind a reverse proxy).
     pub ip_share: u32,
-    /// Messages kept per room (default 1 000).
+    /// Most messages kept per room (default 1 000; fewer once the store's bytes are spent).
     pub history: usize,
     /// How long a connection may take to send its HTTP request head (the WebSocket handshake
     /// included), ms (default 10 000). Over → the TCP connection is closed.

@@ -12,7 +12,11 @@
 //! the seq it waits for, and whenever a room holds messages back for a missing one (heard out
 //! of turn, or posted here before the other instances' earlier seq arrived) that one is read
 //! from the stream (`XRANGE`). The hub orders by seq and drops what already went out, so a
-//! message heard twice (published, and read back) is delivered once.
+//! message heard twice (published, and read back) is delivered once. Seqs the stream no longer
+//! has (they left by count or by the byte bound meanwhile, or Redis lost them) are not waited
+//! for ([`Hub::skip_gone`]); the members are told with a `gap` frame. Each (re)subscription
+//! first raises Redis's seq counter past what this instance delivered ([`raise_seq`]), in case
+//! Redis came back in an older state.
 //!
 //! Every instance hears every room's messages and drops those of rooms it does not serve, as
 //! Socket.IO's Redis adapter does: one channel, no subscription bookkeeping; the cost is the

@@ -44,7 +44,8 @@ struct State {
 struct Kept {
     message: ChatMessage,
     media: Option<String>,
-    /// Its body's JSON and its picture, in bytes.
+    /// Its body's strings as written in JSON ([`heartline_protocol::Body::size`]) and its
+    /// picture, in bytes.
     bytes: u64,
     /// Its key in [`State::stored_order`].
     order: u64,

@@ -8,8 +8,9 @@
 //! - messages are stored in the order they were taken in ([`RoomStore::enqueue`] takes one in at
 //!   once, before any await), so a session can keep several in flight and still see them stored,
 //!   numbered and acked in the order its client sent them;
-//! - seqs per room start at 1 and grow by one per stored message, and continue across restarts
-//!   for a durable backend (whose [`RoomStore::epoch`] then stays the same);
+//! - seqs per room start at 1 and grow by one per stored message (or jump past the `above` of
+//!   [`RoomStore::enqueue`], after a store went back), and continue across restarts for a
+//!   durable backend (whose [`RoomStore::epoch`] then stays the same);
 //! - `since` never hides a gap: when a message right after the asked seq is no longer kept,
 //!   it says so;
 //! - a resend (same client id and message id, same content) is not stored twice for as long as
@@ -235,9 +236,9 @@ pub const MAX_CLIENT_IDS: usize = 100_000;
 /// How long rooms keep messages, and dedup keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Messages kept per room (at least 1).
+    /// Most messages kept per room (at least 1; fewer once the store's bytes are spent).
     pub messages: usize,
-    /// Messages older than this are dropped, ms (`None`: kept by count only).
+    /// Messages older than this are dropped, ms (`None`: kept by count and bytes only).
     pub max_age_ms: Option<u64>,
     /// A dedup key is kept at least this long after its message was stored, ms, even once the
     /// message has left the history, so that a late resend is still recognised.

@@ -9,7 +9,7 @@
 //! for the other instances' members (see `chat::cluster::fanout`). `since` applies the exact
 //! count and age rules, so clients see the same history and gaps as with the other stores.
 //!
-//! A dedup key expires with the dedup window (`PEXPIRE`), not later: with a window shorter than
+//! A dedup key expires with the dedup window (`SET … PX`), not later: with a window shorter than
 //! a quiet room keeps its messages, a resend after the window is stored again (the other stores
 //! also keep the key while its message is kept). Pictures leave with their message, by count or
 //! by the byte bound; by age (`--retention-secs`) only `since` hides old messages, the stream
@@ -19,7 +19,8 @@
 //! and its place in the store's clock, and a sorted set ranks the rooms by their oldest entry,
 //! so the oldest entry of all is found in one step. An append evicts at most 1024 entries (a
 //! Lua script holds Redis); the next appends go on where it stopped. Entries written before
-//! this bound existed count nothing and rank first.
+//! this bound existed count nothing; their room ranks first once ranked, at its next append
+//! (a room nobody posts in again is not evicted by bytes).
 //!
 //! The epoch is a Redis key written once (`SET NX`): every instance and every restart of an
 //! instance names the same one. If it disappears (Redis restarted without persistence, or the
@@ -811,8 +812,9 @@ impl RoomStore for RedisStore {
 }
 
 impl RedisStore {
-    /// The exact retention rules, by count then by age, over the approximately trimmed stream
-    /// (a room whose last seq is `last_seq`, at `now`).
+    /// The retention rules, by count then by age, over the stream (which the append trims by
+    /// count and by the byte bound, not by age), for a room whose last seq is `last_seq`, at
+    /// `now`.
     fn kept(&self, last_seq: u64, now: u64) -> impl Fn(&ChatMessage) -> bool + '_ {
         let oldest_by_count = last_seq.saturating_sub(self.retention.messages as u64) + 1;
         move |message| {

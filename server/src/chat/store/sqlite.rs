@@ -7,7 +7,9 @@
 //! shared by everything that arrived while the previous one ran (group commit). Reads run on
 //! tokio's blocking pool over a small set of read connections; WAL lets them read while the
 //! writer writes. Retention runs on the writer thread too, in small chunks between batches, so
-//! it never holds an append up by more than one chunk. A client id's secret (table `identities`)
+//! it never holds an append up by more than one chunk; a batch that takes the store over its
+//! byte bound deletes, in its own transaction, at most 1024 rows over their rooms' count and
+//! 1024 of the oldest (the rest between batches). A client id's secret (table `identities`)
 //! is claimed on the writer thread too, in a batch's transaction: it is synced before the join
 //! that claimed it is answered, so after a restart the id still needs that secret.
 //!
