@@ -73,10 +73,22 @@ impl Server {
 
 /// Runs the server expecting it to refuse to start: its exit code and what it printed.
 async fn refused(mut command: Command) -> (i32, String) {
-    let output = tokio::time::timeout(DEADLINE, command.output())
-        .await
-        .expect("the server gives up in time")
-        .expect("the server binary runs");
+    let mut busy = 0;
+    let output = loop {
+        match tokio::time::timeout(DEADLINE, command.output())
+            .await
+            .expect("the server gives up in time")
+        {
+            Ok(output) => break output,
+            // A copy of the binary just written (`unprivileged`) is still open for writing in
+            // a child another test forked meanwhile, until that child's exec closes it.
+            Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy && busy < 20 => {
+                busy += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the server binary runs: {error}"),
+        }
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
