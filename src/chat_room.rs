@@ -488,7 +488,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     *joined_here.borrow_mut() = false;
                     join_unconfirmed.borrow_mut().take();
                     follower_join.borrow_mut().take();
-                    let (name, meaning) = describe_close(&close, t.zh);
+                    let (name, meaning) = describe_close(&close, t);
                     match close.code {
                         // Refused just after this tab took a new client id: the name may be
                         // held by its old id, departing for the server's grace. Asked once more
@@ -518,7 +518,12 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                 .strip_prefix(name)
                                 .and_then(|rest| rest.strip_prefix(": "))
                                 .unwrap_or(&close.reason);
-                            let why = if reason.is_empty() { meaning } else { reason };
+                            // The server's reason is English: in Chinese, the code's meaning.
+                            let why = if reason.is_empty() || t.zh {
+                                meaning
+                            } else {
+                                reason
+                            };
                             on_rejected.emit(format!("{name}: {why}"));
                             return;
                         }
@@ -998,10 +1003,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             let size = file.size() as usize;
             let mime = file.type_();
             if !IMAGE_TYPES.contains(&mime.as_str()) {
-                state.dispatch(Action::Problem(Some(format!(
-                    "not sent: \"{mime}\" is not one of {}",
-                    IMAGE_TYPES.join(", ")
-                ))));
+                state.dispatch(Action::Problem(Some(t.not_a_picture(&mime, IMAGE_TYPES))));
                 return;
             }
             if size > max_image_bytes {
@@ -1012,9 +1014,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 let Ok(buffer) = wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await
                 else {
-                    state.dispatch(Action::Problem(Some(
-                        "not sent: the file could not be read".into(),
-                    )));
+                    state.dispatch(Action::Problem(Some(t.unreadable_file().into())));
                     return;
                 };
                 let bytes = Uint8Array::new(&buffer).to_vec();

@@ -1,5 +1,8 @@
 //! The UI's words in English and Chinese.
 
+use heartline_protocol::names::NameProblem;
+use heartline_protocol::AppCloseCode;
+
 /// The UI language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -182,6 +185,72 @@ const ZH: Texts = Texts {
 };
 
 impl Texts {
+    /// Why a nickname or room name is refused (the English is the protocol's own).
+    ///
+    /// ```
+    /// use heartline_chat::i18n::Lang;
+    /// use heartline_protocol::names::NameProblem;
+    /// let too_long = NameProblem::TooLong { max: 32 };
+    /// assert_eq!(Lang::En.texts().name_problem(&too_long), "the name is longer than 32 characters");
+    /// assert_eq!(Lang::Zh.texts().name_problem(&too_long), "名字超过 32 个字符");
+    /// ```
+    pub fn name_problem(&self, problem: &NameProblem) -> String {
+        if !self.zh {
+            return problem.to_string();
+        }
+        match problem {
+            NameProblem::Empty => "名字为空".into(),
+            NameProblem::TooLong { max } => format!("名字超过 {max} 个字符"),
+            NameProblem::Control => "名字包含控制字符".into(),
+            NameProblem::Invisible(c) => format!("名字包含不可见字符（U+{:04X}）", *c as u32),
+            NameProblem::LineBreak => "名字包含换行".into(),
+        }
+    }
+
+    /// What one of the chat server's own close codes (4001–4007) means (the English is the
+    /// protocol's own).
+    ///
+    /// ```
+    /// use heartline_chat::i18n::Lang;
+    /// use heartline_protocol::AppCloseCode;
+    /// let taken = AppCloseCode::NICK_TAKEN;
+    /// assert_eq!(Lang::En.texts().app_close_meaning(&taken), taken.meaning);
+    /// assert_eq!(Lang::Zh.texts().app_close_meaning(&taken), "房间里已有人使用这个昵称，请换一个。");
+    /// ```
+    pub fn app_close_meaning(&self, app: &AppCloseCode) -> &'static str {
+        if !self.zh {
+            return app.meaning;
+        }
+        match app.code {
+            4001 => "昵称为空、超过 32 个字符，或包含控制字符。",
+            4002 => "房间里已有人使用这个昵称，请换一个。",
+            4003 => "房间名为空、超过 64 个字符，或包含控制字符。",
+            4004 => "连接后没有及时发送加入请求。",
+            4005 => "同一标签页的新连接取代了这个连接。",
+            4006 => "这个客户端 ID 属于另一个客户端；应用会换一个新的。",
+            4007 => "一条消息传输的时间超过了服务器的上限：网络太慢，传不完这么大的内容。",
+            _ => app.meaning,
+        }
+    }
+
+    /// A file refused before sending: not one of the picture types the chat sends.
+    pub fn not_a_picture(&self, mime: &str, types: &[&str]) -> String {
+        if self.zh {
+            format!("未发送：“{mime}”不是 {} 之一", types.join("、"))
+        } else {
+            format!("not sent: \"{mime}\" is not one of {}", types.join(", "))
+        }
+    }
+
+    /// A file the browser could not read.
+    pub fn unreadable_file(&self) -> &'static str {
+        if self.zh {
+            "未发送：无法读取该文件"
+        } else {
+            "not sent: the file could not be read"
+        }
+    }
+
     /// Says that `size` bytes are over `limit`, in words and in KiB.
     ///
     /// ```

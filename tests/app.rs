@@ -286,6 +286,40 @@ async fn the_form_refuses_invisible_names_and_shows_the_servers_refusal_of_a_loo
     text_appears(&second, ".join [role=alert]", "is in the room", 5_000.0).await;
 }
 
+/// In Chinese, the form's refusal of a name and the server's refusal of a taken nickname are
+/// in Chinese too (they were the protocol's English).
+#[wasm_bindgen_test]
+async fn in_chinese_the_refusals_of_a_name_are_in_chinese() {
+    let root = mount().await;
+    click(&root, "button.lang");
+    yew::scheduler::flush().await;
+    type_into(&root, "#nick", "ada\u{200b}");
+    type_into(&root, "#room", &unique("room"));
+    yew::scheduler::flush().await;
+    click(&root, ".join button[type=submit]");
+    text_appears(
+        &root,
+        ".join [role=alert]",
+        "名字包含不可见字符（U+200B）",
+        2_000.0,
+    )
+    .await;
+    let (nick, room) = (unique("ada"), unique("room"));
+    let first = mount().await;
+    join(&first, &nick, &room).await;
+    type_into(&root, "#nick", &nick);
+    type_into(&root, "#room", &room);
+    yew::scheduler::flush().await;
+    click(&root, ".join button[type=submit]");
+    text_appears(
+        &root,
+        ".join [role=alert]",
+        "Nickname Taken: 房间里已有人使用这个昵称，请换一个。",
+        5_000.0,
+    )
+    .await;
+}
+
 #[wasm_bindgen_test]
 async fn a_message_is_pending_until_the_server_has_it_then_shows_once() {
     let root = mount().await;

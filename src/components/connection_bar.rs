@@ -28,10 +28,10 @@ pub struct ConnectionBarProps {
 
 /// The name and meaning of a close code: the app's own 4xxx codes first, then the standard
 /// table; the standard meanings in Chinese when `zh`.
-pub fn describe_close(close: &CloseInfo, zh: bool) -> (&'static str, &'static str) {
+pub fn describe_close(close: &CloseInfo, t: &Texts) -> (&'static str, &'static str) {
     match AppCloseCode::find(close.code) {
-        Some(app) => (app.name, app.meaning),
-        None if zh => (close.code_name(), close.close_code().meaning_zh()),
+        Some(app) => (app.name, t.app_close_meaning(&app)),
+        None if t.zh => (close.code_name(), close.close_code().meaning_zh()),
         None => (close.code_name(), close.close_code().meaning()),
     }
 }
@@ -119,7 +119,7 @@ pub fn ConnectionBar(props: &ConnectionBarProps) -> Html {
             if let Some(close) = &props.last_close {
                 <p class="last-close">
                     {{
-                        let (name, meaning) = describe_close(close, t.zh);
+                        let (name, meaning) = describe_close(close, t);
                         format!("{}: {} {name} — {meaning}", t.last_close, close.code)
                     }}
                     if !close.reason.is_empty() { { format!(" ({})", close.reason) } }

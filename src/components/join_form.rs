@@ -40,6 +40,7 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
             state.set(event.target_unchecked_into::<HtmlInputElement>().value())
         })
     };
+    let t = props.texts;
     let on_submit = {
         let (nick, room, error, on_join) = (
             nick.clone(),
@@ -51,8 +52,10 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
             event.prevent_default();
             // Joined under the names the server keeps (NFC, trimmed), so "mine" matches.
             match (clean_nick(&nick), clean_room(&room)) {
-                (Err(problem), _) => error.set(Some(problem.to_string())),
-                (_, Err(problem)) => error.set(Some(format!("room: {problem}"))),
+                (Err(problem), _) => error.set(Some(t.name_problem(&problem))),
+                (_, Err(problem)) => {
+                    error.set(Some(format!("{}: {}", t.room, t.name_problem(&problem))))
+                }
                 (Ok(nick), Ok(room)) => {
                     error.set(None);
                     on_join.emit(Identity { nick, room });
@@ -60,7 +63,6 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
             }
         })
     };
-    let t = props.texts;
     let shown = (*error).clone().or_else(|| props.problem.clone());
     html! {
         <form class="join" onsubmit={on_submit}>
