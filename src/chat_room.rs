@@ -518,11 +518,13 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                 .strip_prefix(name)
                                 .and_then(|rest| rest.strip_prefix(": "))
                                 .unwrap_or(&close.reason);
-                            // The server's reason is English: in Chinese, the code's meaning.
-                            let why = if reason.is_empty() || t.zh {
-                                meaning
-                            } else {
-                                reason
+                            // The server's reason is English: in Chinese, the code's meaning, with
+                            // the reason's detail after it (the rule the form's check missed).
+                            let why = match (reason.is_empty(), t.zh) {
+                                (true, _) => meaning.to_owned(),
+                                (false, false) => reason.to_owned(),
+                                (false, true) if close.code == 4002 => meaning.to_owned(),
+                                (false, true) => format!("{meaning}（{reason}）"),
                             };
                             on_rejected.emit(format!("{name}: {why}"));
                             return;

@@ -185,25 +185,35 @@ const ZH: Texts = Texts {
 };
 
 impl Texts {
-    /// Why a nickname or room name is refused (the English is the protocol's own).
+    /// Why a nickname (or, with `room`, a room name) is refused (the English is the
+    /// protocol's own).
     ///
     /// ```
     /// use heartline_chat::i18n::Lang;
     /// use heartline_protocol::names::NameProblem;
     /// let too_long = NameProblem::TooLong { max: 32 };
-    /// assert_eq!(Lang::En.texts().name_problem(&too_long), "the name is longer than 32 characters");
-    /// assert_eq!(Lang::Zh.texts().name_problem(&too_long), "名字超过 32 个字符");
+    /// assert_eq!(Lang::En.texts().name_problem(&too_long, false), "the name is longer than 32 characters");
+    /// assert_eq!(Lang::En.texts().name_problem(&too_long, true), "room: the name is longer than 32 characters");
+    /// assert_eq!(Lang::Zh.texts().name_problem(&too_long, false), "昵称超过 32 个字符");
+    /// assert_eq!(Lang::Zh.texts().name_problem(&too_long, true), "房间名超过 32 个字符");
     /// ```
-    pub fn name_problem(&self, problem: &NameProblem) -> String {
+    pub fn name_problem(&self, problem: &NameProblem, room: bool) -> String {
         if !self.zh {
-            return problem.to_string();
+            return if room {
+                format!("room: {problem}")
+            } else {
+                problem.to_string()
+            };
         }
+        let name = if room { "房间名" } else { "昵称" };
         match problem {
-            NameProblem::Empty => "名字为空".into(),
-            NameProblem::TooLong { max } => format!("名字超过 {max} 个字符"),
-            NameProblem::Control => "名字包含控制字符".into(),
-            NameProblem::Invisible(c) => format!("名字包含不可见字符（U+{:04X}）", *c as u32),
-            NameProblem::LineBreak => "名字包含换行".into(),
+            NameProblem::Empty => format!("{name}为空"),
+            NameProblem::TooLong { max } => format!("{name}超过 {max} 个字符"),
+            NameProblem::Control => format!("{name}包含控制字符"),
+            NameProblem::Invisible(c) => {
+                format!("{name}包含不可见字符（U+{:04X}）", *c as u32)
+            }
+            NameProblem::LineBreak => format!("{name}包含换行符"),
         }
     }
 
@@ -222,13 +232,13 @@ impl Texts {
             return app.meaning;
         }
         match app.code {
-            4001 => "昵称为空、超过 32 个字符，或包含控制字符。",
+            4001 => "昵称为空、超过 32 个字符，或包含控制字符或不可见字符。",
             4002 => "房间里已有人使用这个昵称，请换一个。",
-            4003 => "房间名为空、超过 64 个字符，或包含控制字符。",
+            4003 => "房间名为空、超过 64 个字符，或包含控制字符或不可见字符。",
             4004 => "连接后没有及时发送加入请求。",
             4005 => "同一标签页的新连接取代了这个连接。",
-            4006 => "这个客户端 ID 属于另一个客户端；应用会换一个新的。",
-            4007 => "一条消息传输的时间超过了服务器的上限：网络太慢，传不完这么大的内容。",
+            4006 => "此客户端 ID 已被另一个客户端占用；应用将改用新的 ID。",
+            4007 => "一条消息的传输时间超过了服务器允许的上限：网速太慢，无法传完这么大的消息。",
             _ => app.meaning,
         }
     }
@@ -236,7 +246,7 @@ impl Texts {
     /// A file refused before sending: not one of the picture types the chat sends.
     pub fn not_a_picture(&self, mime: &str, types: &[&str]) -> String {
         if self.zh {
-            format!("未发送：“{mime}”不是 {} 之一", types.join("、"))
+            format!("未发送：不支持“{mime}”类型（仅支持 {}）", types.join("、"))
         } else {
             format!("not sent: \"{mime}\" is not one of {}", types.join(", "))
         }

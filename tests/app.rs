@@ -300,7 +300,7 @@ async fn in_chinese_the_refusals_of_a_name_are_in_chinese() {
     text_appears(
         &root,
         ".join [role=alert]",
-        "名字包含不可见字符（U+200B）",
+        "昵称包含不可见字符（U+200B）",
         2_000.0,
     )
     .await;

@@ -52,10 +52,8 @@ pub fn JoinForm(props: &JoinFormProps) -> Html {
             event.prevent_default();
             // Joined under the names the server keeps (NFC, trimmed), so "mine" matches.
             match (clean_nick(&nick), clean_room(&room)) {
-                (Err(problem), _) => error.set(Some(t.name_problem(&problem))),
-                (_, Err(problem)) => {
-                    error.set(Some(format!("{}: {}", t.room, t.name_problem(&problem))))
-                }
+                (Err(problem), _) => error.set(Some(t.name_problem(&problem, false))),
+                (_, Err(problem)) => error.set(Some(t.name_problem(&problem, true))),
                 (Ok(nick), Ok(room)) => {
                     error.set(None);
                     on_join.emit(Identity { nick, room });
