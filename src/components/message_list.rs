@@ -152,6 +152,9 @@ fn MessageItem(props: &MessageItemProps) -> Html {
         let failed = failed.clone();
         Callback::from(move |_: Event| failed.set(url.clone()))
     };
+    let note = gone.then(|| {
+        html! { <span class="picture-gone" role="note">{ props.texts.picture_gone }</span> }
+    });
     let body = match &message.body {
         // Yew renders strings as text nodes: no markup from a message is ever interpreted.
         Body::Text { text } => html! { <span class="text">{ text }</span> },
@@ -160,14 +163,14 @@ fn MessageItem(props: &MessageItemProps) -> Html {
         Body::Image { url, .. } => html! {
             <>
                 <img class="picture" src={url.clone()} alt="image" loading="lazy" onerror={on_error} hidden={gone} />
-                if gone { <span class="picture-gone" role="note">{ props.texts.picture_gone }</span> }
+                { note }
             </>
         },
         Body::Sketch { width, height, url } => html! {
             <>
                 <img class="sketch" src={url.clone()} width={width.to_string()} height={height.to_string()}
                     alt="sketch" loading="lazy" onerror={on_error} hidden={gone} />
-                if gone { <span class="picture-gone" role="note">{ props.texts.picture_gone }</span> }
+                { note }
             </>
         },
     };
