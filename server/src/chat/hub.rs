@@ -190,10 +190,7 @@ impl RoomLive {
             return;
         }
         self.held.insert(message.seq, (message, origin));
-        while let Some((message, origin)) = self.held.remove(next) {
-            broadcast(&self.sender, &self.feed, live_message(&message, origin));
-            *next += 1;
-        }
+        release_held(&mut self.held, &self.sender, &self.feed, next);
         if self.held.len() > MAX_HELD {
             tracing::warn!(
                 waiting_for = *next,
@@ -204,6 +201,19 @@ impl RoomLive {
                 *next = seq + 1;
             }
         }
+    }
+}
+
+/// Broadcasts the held messages that follow on from `next`, in order, moving it past them.
+fn release_held(
+    held: &mut BTreeMap<u64, (ChatMessage, u64)>,
+    sender: &broadcast::Sender<Live>,
+    feed: &Feed,
+    next: &mut u64,
+) {
+    while let Some((message, origin)) = held.remove(next) {
+        broadcast(sender, feed, live_message(&message, origin));
+        *next += 1;
     }
 }
 
@@ -232,10 +242,7 @@ impl RoomLive {
             broadcast(&self.sender, &self.feed, live_message(&message, origin));
         }
         *next = seq;
-        while let Some((message, origin)) = self.held.remove(next) {
-            broadcast(&self.sender, &self.feed, live_message(&message, origin));
-            *next += 1;
-        }
+        release_held(&mut self.held, &self.sender, &self.feed, next);
     }
 
     /// When later messages are held back for a missing one: (the seq waited for, the first held).

@@ -32,6 +32,7 @@ macro_rules! contract_suite {
             a_message_is_numbered_above_what_the_caller_delivered,
             the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_first,
             messages_that_leave_by_count_no_longer_count_against_the_bytes,
+            a_picture_leaves_with_its_message_by_count,
             a_restart_keeps_epoch_seqs_and_dedup,
             a_claimed_secret_is_kept_and_survives_a_restart,
             a_secret_is_released_only_by_its_own_value,
@@ -550,6 +551,47 @@ pub async fn messages_that_leave_by_count_no_longer_count_against_the_bytes(
     }
     assert_eq!(seqs(&store.since("quiet", None).await.unwrap()), [quiet]);
     assert_eq!(seqs(&store.since("busy", None).await.unwrap()), [9, 10]);
+}
+
+/// A picture is not kept once its message has left the history by count (SQLite's retention
+/// takes it between batches, within a second or so).
+pub async fn a_picture_leaves_with_its_message_by_count(mut backend: impl Backend) {
+    let store = backend
+        .open(Retention {
+            messages: 1,
+            ..Retention::default()
+        })
+        .await;
+    let picture = Draft {
+        from: "ada".into(),
+        client_id: "c".into(),
+        client_msg_id: "p".into(),
+        content: Content::Picture(Picture {
+            mime: "image/png".into(),
+            bytes: vec![7; 100],
+            sketch: None,
+        }),
+    };
+    let Appended::New(stored) = store.append("r", picture, 1).await.unwrap() else {
+        panic!("stored")
+    };
+    let Body::Image { url, .. } = &stored.body else {
+        panic!("an image body: {:?}", stored.body)
+    };
+    let id = url.strip_prefix(super::MEDIA_PATH).expect("a media URL");
+    assert!(
+        store.media(id).await.unwrap().is_some(),
+        "kept while its message is"
+    );
+    store.append("r", text("c", "t", "after"), 2).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.media(id).await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still kept 5 s after its message left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 pub async fn a_restart_keeps_epoch_seqs_and_dedup(mut backend: impl Backend) {

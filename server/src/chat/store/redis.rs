@@ -82,8 +82,8 @@ pub mod keys {
     pub fn lost(room: &str) -> String {
         format!("hl:lost:{room}")
     }
-    /// The pictures of a room's messages, oldest first (`<seq>:<media id>`), to delete them when
-    /// their message leaves the history.
+    /// The pictures of a room's messages written before entries named their own (`p`), oldest
+    /// first (`<seq>:<media id>`), to delete them when their message leaves the history.
     pub fn pictures(room: &str) -> String {
         format!("hl:pictures:{room}")
     }
@@ -151,7 +151,6 @@ redis.call('XADD', KEYS[3], seq .. '-0', 'f', ARGV[5], 't', ARGV[6], 'm', ARGV[7
 redis.call('SET', KEYS[4], seq .. ':' .. ARGV[2], 'PX', ARGV[3])
 if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[6], 'mime', ARGV[10], 'bytes', ARGV[11])
-  redis.call('RPUSH', KEYS[5], seq .. ':' .. ARGV[9])
 end
 local total = redis.call('INCRBY', KEYS[8], size)
 local function field(fields, name)
@@ -186,7 +185,8 @@ while true do
   if not entry or tonumber(string.match(entry[1], '^(%d+)')) >= oldest then break end
   leave(KEYS[3], entry)
 end
--- Pictures of entries written before entries named theirs (by count, as above).
+-- Pictures of entries written before entries named theirs (p): listed apart then, and still
+-- deleted by count from that list (a new entry's picture leaves with it, above).
 while true do
   local head = redis.call('LINDEX', KEYS[5], 0)
   if not head then break end

@@ -667,25 +667,13 @@ impl Writer {
                     if trimmed >= 4 * PRUNE_CHUNK {
                         break;
                     }
-                    let last_seq = match last_seqs.get(room) {
-                        Some(seq) => *seq,
-                        None => tx
-                            .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
-                            .query_row([room], |row| row.get(0))
-                            .optional()?
-                            .unwrap_or(0),
-                    };
-                    let floor = last_seq.saturating_sub(self.retention.messages as u64);
-                    let over_count = tx
-                        .prepare_cached(&format!(
-                            "SELECT {ROW_AND_SIZE} FROM messages WHERE room = ?1 AND seq <= ?2 \
-                             ORDER BY seq LIMIT ?3"
-                        ))?
-                        .query_map(
-                            params![room, floor, 4 * PRUNE_CHUNK - trimmed],
-                            row_and_size,
-                        )?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let over_count = over_count(
+                        &tx,
+                        room,
+                        last_seqs.get(room).copied(),
+                        self.retention.messages,
+                        4 * PRUNE_CHUNK - trimmed,
+                    )?;
                     // A room looked at counts too: at most so many queries as well.
                     trimmed += over_count.len().max(1);
                     stored = stored.saturating_sub(delete_rows(&tx, &over_count)?);
@@ -787,22 +775,14 @@ impl Writer {
         let mut doomed: Vec<(i64, Option<i64>, u64)> = Vec::new();
         let mut settled = Vec::new();
         for room in &self.crowded {
-            let last_seq: u64 = tx
-                .query_row(
-                    "SELECT last_seq FROM rooms WHERE name = ?1",
-                    [room],
-                    |row| row.get(0),
-                )
-                .optional()?
-                .unwrap_or(0);
-            let floor = last_seq.saturating_sub(self.retention.messages as u64);
             let before = doomed.len();
-            let mut rows = tx.prepare_cached(&format!(
-                "SELECT {ROW_AND_SIZE} FROM messages WHERE room = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"
-            ))?;
-            for row in rows.query_map(params![room, floor, PRUNE_CHUNK], row_and_size)? {
-                doomed.push(row?);
-            }
+            doomed.extend(over_count(
+                &tx,
+                room,
+                None,
+                self.retention.messages,
+                PRUNE_CHUNK,
+            )?);
             if doomed.len() - before < PRUNE_CHUNK {
                 settled.push(room.clone());
             }
@@ -865,6 +845,31 @@ const ROW_AND_SIZE: &str = "rowid, media, length(CAST(body AS BLOB))
 
 fn row_and_size(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, Option<i64>, u64)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+/// A room's oldest rows beyond the last `keep` by seq, at most `limit` (see [`ROW_AND_SIZE`]);
+/// `last_seq` when the caller knows it (this batch's), else read from `rooms`.
+fn over_count(
+    tx: &Transaction<'_>,
+    room: &str,
+    last_seq: Option<u64>,
+    keep: usize,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, Option<i64>, u64)>> {
+    let last_seq = match last_seq {
+        Some(seq) => seq,
+        None => tx
+            .prepare_cached("SELECT last_seq FROM rooms WHERE name = ?1")?
+            .query_row([room], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0),
+    };
+    let floor = last_seq.saturating_sub(keep as u64);
+    tx.prepare_cached(&format!(
+        "SELECT {ROW_AND_SIZE} FROM messages WHERE room = ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"
+    ))?
+    .query_map(params![room, floor, limit], row_and_size)?
+    .collect()
 }
 
 /// Deletes message rows with their pictures; returns the bytes freed.
