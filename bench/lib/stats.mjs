@@ -81,6 +81,34 @@ export async function interleaved(contenders, { rounds, warmup = 1, seed = 7, lo
   return results;
 }
 
+/**
+ * Like {@link interleaved}, but each contender's run in a round is split into `chunks` parts that
+ * take turns with the other contenders' parts: part k of the round runs the round's order
+ * rotated by k. A swing of the machine shorter than a round (on these 2-core machines a 2 s run
+ * of one client could differ from the next one's by 20 %) then falls on every contender alike.
+ * `contenders` map a name to `measure(part)`, which resolves with a number (ms); a contender's
+ * value for a round is the sum of its parts. Returns { [name]: [sum per kept round] }.
+ */
+export async function interleavedChunks(contenders, { chunks, rounds, warmup = 1, seed = 7, log = () => {} }) {
+  const next = random(seed);
+  const names = Object.keys(contenders);
+  const results = Object.fromEntries(names.map((name) => [name, []]));
+  const orders = [...Array.from({ length: warmup }, () => shuffle(names, next)), ...balancedOrders(names, rounds, next)];
+  for (let round = 0; round < warmup + rounds; round++) {
+    const order = orders[round];
+    const sums = Object.fromEntries(names.map((name) => [name, 0]));
+    for (let part = 0; part < chunks; part++) {
+      for (let i = 0; i < order.length; i++) {
+        const name = order[(i + part) % order.length];
+        sums[name] += await contenders[name](part);
+      }
+    }
+    if (round >= warmup) for (const name of names) results[name].push(sums[name]);
+    log(`round ${round + 1}/${warmup + rounds}${round < warmup ? ' (warm-up, discarded)' : ''}: ${chunks} parts each, first order ${order.join(', ')}`);
+  }
+  return results;
+}
+
 /** Per-round ratios of `values` to `baseline` (same rounds), their median and 95 % interval. */
 export function ratioToBaseline(values, baseline, seed = 1) {
   const ratios = values.map((value, i) => value / baseline[i]);
