@@ -60,25 +60,34 @@ export function balancedOrders(names, count, next) {
 }
 
 /**
+ * Runs `rounds` + `warmup` rounds in balanced orders ({@link balancedOrders}, the warm-up first,
+ * shuffled); `runRound(order)` runs one and resolves with { [name]: value }. The warm-up rounds
+ * are discarded. Returns { [name]: [value per kept round] }.
+ */
+async function inRounds(names, { rounds, warmup = 1, seed = 7, log = () => {} }, runRound, what = (order) => order.join(', ')) {
+  const next = random(seed);
+  const results = Object.fromEntries(names.map((name) => [name, []]));
+  const orders = [...Array.from({ length: warmup }, () => shuffle(names, next)), ...balancedOrders(names, rounds, next)];
+  for (let round = 0; round < warmup + rounds; round++) {
+    const values = await runRound(orders[round]);
+    if (round >= warmup) for (const name of names) results[name].push(values[name]);
+    log(`round ${round + 1}/${warmup + rounds}${round < warmup ? ' (warm-up, discarded)' : ''}: ${what(orders[round])}`);
+  }
+  return results;
+}
+
+/**
  * Runs `rounds` + `warmup` rounds; each round runs every contender once, in a balanced order
  * ({@link balancedOrders}, the warm-up first), and records what its `measure` resolves with.
  * The warm-up rounds are discarded. Returns { [name]: [value per kept round] } (values may be
  * objects).
  */
-export async function interleaved(contenders, { rounds, warmup = 1, seed = 7, log = () => {} }) {
-  const next = random(seed);
-  const names = Object.keys(contenders);
-  const results = Object.fromEntries(names.map((name) => [name, []]));
-  const orders = [...Array.from({ length: warmup }, () => shuffle(names, next)), ...balancedOrders(names, rounds, next)];
-  for (let round = 0; round < warmup + rounds; round++) {
-    const order = orders[round];
-    for (const name of order) {
-      const value = await contenders[name]();
-      if (round >= warmup) results[name].push(value);
-    }
-    log(`round ${round + 1}/${warmup + rounds}${round < warmup ? ' (warm-up, discarded)' : ''}: ${order.join(', ')}`);
-  }
-  return results;
+export function interleaved(contenders, options) {
+  return inRounds(Object.keys(contenders), options, async (order) => {
+    const values = {};
+    for (const name of order) values[name] = await contenders[name]();
+    return values;
+  });
 }
 
 /**
@@ -89,13 +98,9 @@ export async function interleaved(contenders, { rounds, warmup = 1, seed = 7, lo
  * `contenders` map a name to `measure(part)`, which resolves with a number (ms); a contender's
  * value for a round is the sum of its parts. Returns { [name]: [sum per kept round] }.
  */
-export async function interleavedChunks(contenders, { chunks, rounds, warmup = 1, seed = 7, log = () => {} }) {
-  const next = random(seed);
+export function interleavedChunks(contenders, { chunks, ...options }) {
   const names = Object.keys(contenders);
-  const results = Object.fromEntries(names.map((name) => [name, []]));
-  const orders = [...Array.from({ length: warmup }, () => shuffle(names, next)), ...balancedOrders(names, rounds, next)];
-  for (let round = 0; round < warmup + rounds; round++) {
-    const order = orders[round];
+  return inRounds(names, options, async (order) => {
     const sums = Object.fromEntries(names.map((name) => [name, 0]));
     for (let part = 0; part < chunks; part++) {
       for (let i = 0; i < order.length; i++) {
@@ -103,10 +108,8 @@ export async function interleavedChunks(contenders, { chunks, rounds, warmup = 1
         sums[name] += await contenders[name](part);
       }
     }
-    if (round >= warmup) for (const name of names) results[name].push(sums[name]);
-    log(`round ${round + 1}/${warmup + rounds}${round < warmup ? ' (warm-up, discarded)' : ''}: ${chunks} parts each, first order ${order.join(', ')}`);
-  }
-  return results;
+    return sums;
+  }, (order) => `${chunks} parts each, first order ${order.join(', ')}`);
 }
 
 /** Per-round ratios of `values` to `baseline` (same rounds), their median and 95 % interval. */
