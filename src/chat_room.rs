@@ -12,15 +12,15 @@ use crate::components::sketch_pad::SketchPad;
 use crate::i18n::Texts;
 use crate::pacer::Pacer;
 use crate::state::{Action, ChatState, Entry, Identity, Pending, PendingBody};
-use crate::storage::{random_id, Store};
+use crate::storage::{random_id, Store, MESSAGE_ID_SHAPE};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use heartline::{
     use_heartline, ClosePolicy, Config, Event, Inbound, Notice, Role, Status, Text, UseHeartline,
 };
 use heartline_protocol::{
-    encode_upload, say_frame_bytes, ClientFrame, ServerFrame, ServerLimits, UploadHeader,
-    IMAGE_TYPES, PROTOCOL_VERSION,
+    encode_upload, say_frame_bytes, upload_frame_bytes, ClientFrame, ServerFrame, ServerLimits,
+    UploadHeader, IMAGE_TYPES, PROTOCOL_VERSION,
 };
 use js_sys::{Array, Uint8Array};
 use std::cell::RefCell;
@@ -31,8 +31,18 @@ use yew::prelude::*;
 /// The longest wait between reconnect attempts, ms.
 pub const MAX_BACKOFF_MS: u64 = 8_000;
 
-/// Largest image the server takes (its binary limit, less room for the header).
-pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024 - 1024;
+/// The server's binary limit until its welcome announces its own: the server's default.
+const UNANNOUNCED_MAX_BINARY_BYTES: usize = 5 * 1024 * 1024;
+
+/// The largest picture of this type whose upload frame (the header, then the file) fits the
+/// server's binary limit: exact, since every message id has the same length.
+fn max_image_bytes(max_binary_bytes: usize, mime: &str) -> usize {
+    let header = UploadHeader::Image {
+        client_msg_id: MESSAGE_ID_SHAPE.to_owned(),
+        mime: mime.to_owned(),
+    };
+    max_binary_bytes.saturating_sub(upload_frame_bytes(&header, 0))
+}
 
 /// Props of [`ChatRoom`].
 #[derive(Properties, PartialEq)]
@@ -996,9 +1006,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     };
     let on_text =
         queue.reform(|text: String| Pending::new(random_id("m"), PendingBody::Text { text }));
-    let max_image_bytes = state
+    let max_binary_bytes = state
         .limits
-        .map_or(MAX_IMAGE_BYTES, |l| l.max_binary_bytes.saturating_sub(1024));
+        .map_or(UNANNOUNCED_MAX_BINARY_BYTES, |l| l.max_binary_bytes);
     let on_image = {
         let (queue, state) = (queue.clone(), state.clone());
         Callback::from(move |file: web_sys::File| {
@@ -1008,8 +1018,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 state.dispatch(Action::Problem(Some(t.not_a_picture(&mime, IMAGE_TYPES))));
                 return;
             }
-            if size > max_image_bytes {
-                state.dispatch(Action::Problem(Some(t.too_large(size, max_image_bytes))));
+            let most = max_image_bytes(max_binary_bytes, &mime);
+            if size > most {
+                state.dispatch(Action::Problem(Some(t.too_large(size, most))));
                 return;
             }
             let (queue, state) = (queue.clone(), state.clone());

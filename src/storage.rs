@@ -341,9 +341,14 @@ fn new_secret() -> Option<String> {
     Some(format!("s-{hex}"))
 }
 
-/// A random id with a prefix, e.g. `m-5f3a9c1e2b`.
+/// As long as every id `random_id("m")` makes: the size checks of a message and of a picture
+/// count its frame with this id before the real one is drawn, and are exact.
+pub const MESSAGE_ID_SHAPE: &str = "m-ffffffffffffffff";
+
+/// A random id with a prefix, e.g. `m-05f3a9c1e2b4d6f8`: always 16 hex digits (see
+/// [`MESSAGE_ID_SHAPE`]).
 pub fn random_id(prefix: &str) -> String {
     let a = (js_sys::Math::random() * 4_294_967_296.0) as u64;
     let b = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-    format!("{prefix}-{:x}", (a << 32) | b)
+    format!("{prefix}-{:016x}", (a << 32) | b)
 }

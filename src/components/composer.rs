@@ -1,6 +1,7 @@
 //! The composer: Enter sends, Shift+Enter adds a line; an image can be picked or pasted.
 
 use crate::i18n::Texts;
+use crate::storage::MESSAGE_ID_SHAPE;
 use heartline_protocol::{say_frame_bytes, ServerLimits};
 use web_sys::{File, HtmlInputElement, HtmlTextAreaElement};
 use yew::prelude::*;
@@ -21,16 +22,13 @@ pub struct ComposerProps {
     pub texts: &'static Texts,
 }
 
-/// As long as any id `random_id("m")` makes, so the size check never undercounts.
-const LONGEST_ID: &str = "m-ffffffffffffffff";
-
 /// The message box and its buttons.
 #[function_component]
 pub fn Composer(props: &ComposerProps) -> Html {
     let draft = use_state(String::new);
     let t = props.texts;
     // The frame's size as it will go on the wire (JSON escapes count), with the longest id.
-    let size = say_frame_bytes(LONGEST_ID, draft.trim());
+    let size = say_frame_bytes(MESSAGE_ID_SHAPE, draft.trim());
     let too_large = props
         .limits
         .filter(|limits| size > limits.max_text_bytes)

@@ -66,6 +66,22 @@ impl fmt::Display for BinaryError {
 
 impl std::error::Error for BinaryError {}
 
+/// The header's length, before the header: a big-endian `u32`.
+const UPLOAD_LENGTH_BYTES: usize = 4;
+
+/// The length of the upload frame [`encode_upload`] builds for this header and a payload of
+/// `payload_len` bytes: what the server's binary limit applies to.
+///
+/// ```
+/// use heartline_protocol::{encode_upload, upload_frame_bytes, UploadHeader};
+/// let header = UploadHeader::Image { client_msg_id: "m-1".into(), mime: "image/png".into() };
+/// assert_eq!(upload_frame_bytes(&header, 3), encode_upload(&header, &[1, 2, 3]).len());
+/// ```
+pub fn upload_frame_bytes(header: &UploadHeader, payload_len: usize) -> usize {
+    let header = serde_json::to_vec(header).map_or(0, |header| header.len());
+    UPLOAD_LENGTH_BYTES + header + payload_len
+}
+
 /// Builds a binary upload frame.
 ///
 /// ```
@@ -77,7 +93,7 @@ impl std::error::Error for BinaryError {}
 /// ```
 pub fn encode_upload(header: &UploadHeader, payload: &[u8]) -> Vec<u8> {
     let header = serde_json::to_vec(header).unwrap_or_default();
-    let mut frame = Vec::with_capacity(4 + header.len() + payload.len());
+    let mut frame = Vec::with_capacity(UPLOAD_LENGTH_BYTES + header.len() + payload.len());
     frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
     frame.extend_from_slice(&header);
     frame.extend_from_slice(payload);
@@ -87,7 +103,7 @@ pub fn encode_upload(header: &UploadHeader, payload: &[u8]) -> Vec<u8> {
 /// Splits and checks a binary upload frame.
 pub fn decode_upload(frame: &[u8]) -> Result<(UploadHeader, &[u8]), BinaryError> {
     let (length, rest) = frame
-        .split_first_chunk::<4>()
+        .split_first_chunk::<UPLOAD_LENGTH_BYTES>()
         .ok_or(BinaryError::Truncated)?;
     let length = u32::from_be_bytes(*length) as usize;
     if rest.len() < length {

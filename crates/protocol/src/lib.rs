@@ -87,7 +87,7 @@ mod close_codes;
 mod flat;
 pub mod names;
 
-pub use binary::{decode_upload, encode_upload, BinaryError, UploadHeader};
+pub use binary::{decode_upload, encode_upload, upload_frame_bytes, BinaryError, UploadHeader};
 pub use close_codes::{AppCloseCode, APP_CLOSE_CODES};
 pub use names::{MAX_NICK_CHARS, MAX_ROOM_CHARS};
 
