@@ -103,9 +103,11 @@ Produced by \`bash scripts/bench.sh\`.
 **Method.** The echo and binary benchmarks run in interleaved rounds: each round runs every client
 once, so a slow moment of the machine falls on all of them alike, in balanced orders (in each block
 of as many rounds as there are clients, every client runs once in each position, a last shorter
-block only partly; the blocks' orders are shuffled, seed ${ctx.seed}). Within a round a client's
-run is split into bursts that take turns with the other clients' bursts (burst k runs the round's
-order rotated by k), since on these machines the swings last less than one client's whole run.
+block only partly; the blocks' orders are shuffled, seed ${ctx.seed}). In the echo and binary
+benchmarks a client's run in a round is split into bursts on one connection (opened and closed
+outside the timed bursts) that take turns with the other clients' bursts (burst k runs the round's
+order rotated by k), since on these machines the swings last less than one client's whole run;
+the echo's round trips run whole, in interleaved rounds of their own.
 ${ctx.rounds} rounds are kept after a warm-up round that is discarded. A client's ratio to raw JS is computed per round
 (against the raw \`WebSocket\` of the same round and browser), and the report gives the median of
 those ratios with a 95 % bootstrap interval (10,000 resamples of the rounds). The echo benchmark runs

@@ -93,8 +93,9 @@ export function interleaved(contenders, options) {
 /**
  * Like {@link interleaved}, but each contender's run in a round is split into `chunks` parts that
  * take turns with the other contenders' parts: part k of the round runs the round's order
- * rotated by k. A swing of the machine shorter than a round (on these 2-core machines a 2 s run
- * of one client could differ from the next one's by 20 %) then falls on every contender alike.
+ * rotated by k. A swing of the machine shorter than a round (on these 2-core machines one
+ * client's whole run was up to a quarter slower or faster than the next one's, with nothing
+ * different) then falls on every contender alike.
  * `contenders` map a name to `measure(part)`, which resolves with a number (ms); a contender's
  * value for a round is the sum of its parts. Returns { [name]: [sum per kept round] }.
  */

@@ -1,7 +1,7 @@
 // The benchmark's statistics (run by the lint stage of scripts/test.sh: `node --test`).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { balancedOrders, interleaved, median, medianInterval, random, ratioToBaseline, verdict } from './stats.mjs';
+import { balancedOrders, interleaved, interleavedChunks, median, medianInterval, random, ratioToBaseline, verdict } from './stats.mjs';
 
 test('the median of an odd count is the middle value, of an even count the mean of the two', () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -54,4 +54,27 @@ test('interleaved rounds run every contender once a round and discard the warm-u
   assert.deepEqual(runs, { a: 16, b: 16 });
   assert.deepEqual(results.a, Array.from({ length: 15 }, (_, i) => i + 2), 'the first run is the discarded warm-up');
   assert.equal(results.b.length, 15);
+});
+
+test('bursts in turn: a round sums each contender\'s parts, and every contender takes every place', async () => {
+  const calls = [];
+  const measure = (name, ms) => async (part) => {
+    calls.push([name, part]);
+    return ms;
+  };
+  const results = await interleavedChunks(
+    { a: measure('a', 1), b: measure('b', 10), c: measure('c', 100) },
+    { chunks: 3, rounds: 15, warmup: 1, seed: 4 },
+  );
+  assert.deepEqual(results, { a: Array(15).fill(3), b: Array(15).fill(30), c: Array(15).fill(300) });
+  assert.equal(calls.length, 16 * 3 * 3);
+  // Within a round the parts go in order for each contender, and part k's turn is the round's
+  // order rotated by k: each contender is first once.
+  for (let round = 0; round < 16; round++) {
+    const turns = calls.slice(round * 9, round * 9 + 9);
+    for (const name of ['a', 'b', 'c']) {
+      assert.deepEqual(turns.filter(([n]) => n === name).map(([, part]) => part), [0, 1, 2]);
+    }
+    assert.deepEqual(new Set([0, 3, 6].map((i) => turns[i][0])), new Set(['a', 'b', 'c']));
+  }
 });

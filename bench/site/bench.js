@@ -14,7 +14,15 @@ const peers = {
       ws.onopen = resolve;
       ws.onerror = reject;
     });
-    return { send: (d) => ws.send(d), onMessage: (fn) => (ws.onmessage = fn), close: () => ws.close() };
+    return {
+      send: (d) => ws.send(d),
+      onMessage: (fn) => (ws.onmessage = fn),
+      close: () => ws.close(),
+      closed: () => new Promise((resolve) => {
+        ws.onclose = resolve;
+        ws.close();
+      }),
+    };
   },
   async rws(url) {
     const ws = new ReconnectingWebSocket(url, [], { maxEnqueuedMessages: Infinity });
@@ -22,7 +30,15 @@ const peers = {
     await new Promise((resolve) => ws.addEventListener('open', resolve, { once: true }));
     let handler = () => {};
     ws.addEventListener('message', (e) => handler(e));
-    return { send: (d) => ws.send(d), onMessage: (fn) => (handler = fn), close: () => ws.close() };
+    return {
+      send: (d) => ws.send(d),
+      onMessage: (fn) => (handler = fn),
+      close: () => ws.close(),
+      closed: () => new Promise((resolve) => {
+        ws.addEventListener('close', resolve, { once: true });
+        ws.close();
+      }),
+    };
   },
   async vueuse(url) {
     const scope = effectScope();
@@ -51,6 +67,11 @@ const peers = {
         socket.close();
         scope.stop();
       },
+      closed: () => new Promise((resolve) => {
+        socket.ws.value.addEventListener('close', resolve, { once: true });
+        socket.close();
+        scope.stop();
+      }),
     };
   },
 };
@@ -80,6 +101,32 @@ async function pipelined(peer, url, count, payload) {
   return { sent: sent - start, echoed: echoed - start };
 }
 
+// Connections kept open through a round's bursts (bench/modules/echo.mjs and binary.mjs), by
+// handle: opening and closing stay outside every timed burst.
+const bursting = new Map();
+let nextHandle = 0;
+let burstBytes = 0;
+
+async function openBursts(peer, url) {
+  const handle = ++nextHandle;
+  bursting.set(handle, peer === 'heartline' ? await heartline.open_burst_socket(url) : await peers[peer](url));
+  return handle;
+}
+
+// Sends `count` copies of `payload` without waiting; resolves with the ms until the last echo.
+async function burst(socket, count, payload) {
+  let seen = 0;
+  const done = new Promise((resolve) =>
+    socket.onMessage((event) => {
+      burstBytes += event.data.length ?? event.data.byteLength;
+      if (++seen === count) resolve(performance.now());
+    }),
+  );
+  const start = performance.now();
+  for (let i = 0; i < count; i++) socket.send(payload);
+  return (await done) - start;
+}
+
 async function roundTrips(peer, url, count) {
   const socket = await peers[peer](url);
   const times = [];
@@ -104,10 +151,29 @@ async function roundTrips(peer, url, count) {
 const collect = () => globalThis.gc?.();
 
 window.bench = {
-  async textThroughput(peer, url, frames, size) {
+  openBursts,
+  async textBurst(handle, frames, size) {
+    const socket = bursting.get(handle);
     collect();
-    if (peer === 'heartline') return heartline.heartline_text_throughput(url, frames, size);
-    return (await pipelined(peer, url, frames, 'x'.repeat(size))).echoed;
+    if (socket instanceof heartline.BurstSocket) return socket.text_burst(frames, size);
+    return burst(socket, frames, 'x'.repeat(size));
+  },
+  async binaryBurst(handle, count, bytes) {
+    const socket = bursting.get(handle);
+    collect();
+    if (socket instanceof heartline.BurstSocket) return socket.binary_burst(count, bytes);
+    return burst(socket, count, new ArrayBuffer(bytes));
+  },
+  // Resolves once the connection's close handshake is over.
+  async closeBursts(handle) {
+    const socket = bursting.get(handle);
+    bursting.delete(handle);
+    if (socket instanceof heartline.BurstSocket) {
+      await socket.close();
+      socket.free();
+    } else {
+      await socket.closed();
+    }
   },
   // The synchronous loop of sends alone (bench/modules/sendcost.mjs); then the echoes are awaited.
   async sendLoop(peer, url, frames, size) {
@@ -121,11 +187,6 @@ window.bench = {
     collect();
     if (peer === 'heartline') return Array.from(await heartline.heartline_round_trips(url, count));
     return roundTrips(peer, url, count);
-  },
-  async binary(peer, url, count, bytes) {
-    collect();
-    if (peer === 'heartline') return heartline.heartline_binary(url, count, bytes);
-    return (await pipelined(peer, url, count, new ArrayBuffer(bytes))).echoed;
   },
   detection: (url, interval, timeout) => heartline.heartline_detection(url, interval, timeout),
   reconnect: async (url) => Array.from(await heartline.heartline_reconnect(url)),

@@ -98,6 +98,114 @@ async fn counting(
     Ok((socket, done_rx))
 }
 
+/// A connection kept open through a round's bursts (the echo and binary benchmarks take turns
+/// in bursts on one connection per client and round): opening and closing stay outside every
+/// timed burst, its own and the other clients'.
+#[wasm_bindgen]
+pub struct BurstSocket {
+    socket: Rc<Heartline>,
+    burst: Rc<Burst>,
+}
+
+/// What the notice callback needs to time a burst and to tell the close.
+#[derive(Default)]
+struct Burst {
+    seen: Cell<u32>,
+    expected: Cell<u32>,
+    opened: RefCell<Option<futures::channel::oneshot::Sender<()>>>,
+    done: RefCell<Option<futures::channel::oneshot::Sender<f64>>>,
+    closed: RefCell<Option<futures::channel::oneshot::Sender<()>>>,
+}
+
+/// Connects a [`BurstSocket`]; resolves with it once open.
+#[wasm_bindgen]
+pub async fn open_burst_socket(url: String) -> Result<BurstSocket, JsValue> {
+    let burst = Rc::new(Burst::default());
+    let (opened_tx, opened_rx) = futures::channel::oneshot::channel();
+    burst.opened.replace(Some(opened_tx));
+    let inner = burst.clone();
+    let socket = Heartline::connect(config(&url), move |notice| match notice {
+        Notice::Event(Event::Opened) => {
+            if let Some(tx) = inner.opened.take() {
+                let _ = tx.send(());
+            }
+        }
+        // Counted in the callback, as the JS peers count in `onmessage`.
+        Notice::Message(_) => {
+            inner.seen.set(inner.seen.get() + 1);
+            if inner.seen.get() == inner.expected.get() {
+                if let Some(tx) = inner.done.take() {
+                    let _ = tx.send(now());
+                }
+            }
+        }
+        Notice::Event(Event::Closed(_)) => {
+            if let Some(tx) = inner.closed.take() {
+                let _ = tx.send(());
+            }
+        }
+        _ => {}
+    });
+    opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
+    Ok(BurstSocket {
+        socket: Rc::new(socket),
+        burst,
+    })
+}
+
+#[wasm_bindgen]
+impl BurstSocket {
+    /// Sends `frames` text frames of `size` bytes without waiting; resolves with the ms until
+    /// the last echo.
+    pub fn text_burst(&self, frames: u32, size: u32) -> Promise {
+        let text = "x".repeat(size as usize);
+        self.run(frames, move |socket| {
+            socket.send_text(text.as_str()).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Sends `count` binary frames of `bytes` each without waiting; resolves with the ms until
+    /// the last echo.
+    pub fn binary_burst(&self, count: u32, bytes: u32) -> Promise {
+        let buffer = Uint8Array::new_with_length(bytes).buffer();
+        self.run(count, move |socket| {
+            socket.send_array_buffer(&buffer).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Closes; resolves once the close handshake is over.
+    pub fn close(&self) -> Promise {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.burst.closed.replace(Some(tx));
+        let result = self.socket.close(1000, "done");
+        wasm_bindgen_futures::future_to_promise(async move {
+            result.map_err(|e| JsValue::from(e.to_string()))?;
+            rx.await.map_err(|_| JsValue::from("no close event"))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    fn run(
+        &self,
+        count: u32,
+        send: impl Fn(&Heartline) -> Result<(), String> + 'static,
+    ) -> Promise {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.burst.seen.set(0);
+        self.burst.expected.set(count);
+        self.burst.done.replace(Some(tx));
+        let socket = self.socket.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let start = now();
+            for _ in 0..count {
+                send(&socket).map_err(JsValue::from)?;
+            }
+            let end = rx.await.map_err(|_| JsValue::from("closed early"))?;
+            Ok(JsValue::from(end - start))
+        })
+    }
+}
+
 /// Sends `frames` text frames of `size` bytes without waiting; the ms until the send loop ended
 /// and until the last echo arrived.
 async fn pipelined_texts(url: &str, frames: u32, size: u32) -> Result<(f64, f64), JsValue> {
@@ -110,17 +218,6 @@ async fn pipelined_texts(url: &str, frames: u32, size: u32) -> Result<(f64, f64)
     let sent = now();
     let echoed = done.await.map_err(|_| JsValue::from("closed early"))?;
     Ok((sent - start, echoed - start))
-}
-
-/// Sends `frames` text frames of `size` bytes without waiting, and resolves with the ms until
-/// the last echo arrived.
-#[wasm_bindgen]
-pub async fn heartline_text_throughput(
-    url: String,
-    frames: u32,
-    size: u32,
-) -> Result<f64, JsValue> {
-    Ok(pipelined_texts(&url, frames, size).await?.1)
 }
 
 /// `count` sequential round trips; resolves with each one's ms.
@@ -139,21 +236,6 @@ pub async fn heartline_round_trips(url: String, count: u32) -> Result<Vec<f64>, 
         times.push(end - start);
     }
     Ok(times)
-}
-
-/// `count` binary echoes of `bytes` each, pipelined; resolves with the ms until the last.
-#[wasm_bindgen]
-pub async fn heartline_binary(url: String, count: u32, bytes: u32) -> Result<f64, JsValue> {
-    let (socket, done) = counting(&url, count).await?;
-    let buffer = Uint8Array::new_with_length(bytes).buffer();
-    let start = now();
-    for _ in 0..count {
-        socket
-            .send_array_buffer(&buffer)
-            .map_err(|e| e.to_string())?;
-    }
-    let end = done.await.map_err(|_| JsValue::from("closed early"))?;
-    Ok(end - start)
 }
 
 /// Against a silent server: ms from open to the loss being reported.
