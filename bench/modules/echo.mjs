@@ -8,7 +8,8 @@ const FRAMES = 20_000;
 // A client's 20,000 frames in a round go as 40 bursts of 500 that take turns with the other
 // clients' bursts: with whole runs (2 s each in Chromium), raw JS against itself gave per-round
 // ratios from 0.75 to 1.29 from the machine alone, and 0.91 to 1.08 with bursts in turn (a
-// 16-round trial); at 40 rounds the A/A interval narrowed 2.4-fold in Chromium, 4-fold in Firefox.
+// 16-round trial); the A/A interval went from 0.094 to 0.037 wide in Chromium, 0.129 to 0.024
+// in Firefox (BENCHMARKS.md's runs, 40 rounds whole against 30 in bursts).
 const PARTS = 40;
 if (FRAMES % PARTS) throw new Error('PARTS must divide FRAMES');
 const TARGET = 0.97;

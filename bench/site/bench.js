@@ -81,24 +81,13 @@ const peers = {
 // browser making it at all (Chromium makes the string only when asked), which no real client
 // of a socket does.
 
-// Sends `count` copies of `payload` without waiting; resolves with the ms until the send loop
-// ended (`sent`) and until the last echo (`echoed`).
+// On a new connection: sends `count` copies of `payload` without waiting; resolves with the ms
+// until the send loop ended (`sent`) and until the last echo (`echoed`).
 async function pipelined(peer, url, count, payload) {
   const socket = await peers[peer](url);
-  let seen = 0;
-  let size = 0;
-  const done = new Promise((resolve) =>
-    socket.onMessage((event) => {
-      size += event.data.length ?? event.data.byteLength;
-      if (++seen === count) resolve(performance.now());
-    }),
-  );
-  const start = performance.now();
-  for (let i = 0; i < count; i++) socket.send(payload);
-  const sent = performance.now();
-  const echoed = await done;
+  const times = await burst(socket, count, payload);
   socket.close();
-  return { sent: sent - start, echoed: echoed - start };
+  return times;
 }
 
 // Connections kept open through a round's bursts (bench/modules/echo.mjs and binary.mjs), by
@@ -113,7 +102,8 @@ async function openBursts(peer, url) {
   return handle;
 }
 
-// Sends `count` copies of `payload` without waiting; resolves with the ms until the last echo.
+// Sends `count` copies of `payload` without waiting; resolves with the ms until the send loop
+// ended (`sent`) and until the last echo (`echoed`).
 async function burst(socket, count, payload) {
   let seen = 0;
   const done = new Promise((resolve) =>
@@ -124,7 +114,9 @@ async function burst(socket, count, payload) {
   );
   const start = performance.now();
   for (let i = 0; i < count; i++) socket.send(payload);
-  return (await done) - start;
+  const sent = performance.now();
+  const echoed = await done;
+  return { sent: sent - start, echoed: echoed - start };
 }
 
 async function roundTrips(peer, url, count) {
@@ -156,13 +148,13 @@ window.bench = {
     const socket = bursting.get(handle);
     collect();
     if (socket instanceof heartline.BurstSocket) return socket.text_burst(frames, size);
-    return burst(socket, frames, 'x'.repeat(size));
+    return (await burst(socket, frames, 'x'.repeat(size))).echoed;
   },
   async binaryBurst(handle, count, bytes) {
     const socket = bursting.get(handle);
     collect();
     if (socket instanceof heartline.BurstSocket) return socket.binary_burst(count, bytes);
-    return burst(socket, count, new ArrayBuffer(bytes));
+    return (await burst(socket, count, new ArrayBuffer(bytes))).echoed;
   },
   // Resolves once the connection's close handshake is over.
   async closeBursts(handle) {
