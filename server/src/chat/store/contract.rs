@@ -61,6 +61,36 @@ fn text(client: &str, id: &str, text: &str) -> Draft {
     }
 }
 
+fn picture(id: &str, bytes: Vec<u8>, sketch: Option<(u32, u32)>) -> Draft {
+    Draft {
+        from: "ada".into(),
+        client_id: "c".into(),
+        client_msg_id: id.into(),
+        content: Content::Picture(Picture {
+            mime: "image/png".into(),
+            bytes,
+            sketch,
+        }),
+    }
+}
+
+/// Stores a picture of `bytes` bytes as message `id` in `room`; its media id.
+async fn store_picture(store: &impl RoomStore, room: &str, id: &str, bytes: usize) -> String {
+    let Appended::New(stored) = store
+        .append(room, picture(id, vec![7; bytes], None), 1)
+        .await
+        .unwrap()
+    else {
+        panic!("stored")
+    };
+    let Body::Image { url, .. } = &stored.body else {
+        panic!("an image body: {:?}", stored.body)
+    };
+    url.strip_prefix(super::MEDIA_PATH)
+        .expect("a media URL")
+        .to_owned()
+}
+
 fn seqs(history: &super::History) -> Vec<u64> {
     history.messages.iter().map(|m| m.seq).collect()
 }
@@ -301,16 +331,7 @@ pub async fn pictures_are_kept_apart_and_found_by_their_url(mut backend: impl Ba
         })
         .await;
     let png = vec![137, 80, 78, 71, 1, 2, 3];
-    let picture = |id: &str, sketch| Draft {
-        from: "ada".into(),
-        client_id: "c".into(),
-        client_msg_id: id.into(),
-        content: Content::Picture(Picture {
-            mime: "image/png".into(),
-            bytes: png.clone(),
-            sketch,
-        }),
-    };
+    let picture = |id: &str, sketch| picture(id, png.clone(), sketch);
     let Appended::New(image) = store.append("r", picture("i", None), 1).await.unwrap() else {
         panic!("stored")
     };
@@ -450,30 +471,7 @@ pub async fn the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_fir
             ..Retention::default()
         })
         .await;
-    let Appended::New(first) = store
-        .append(
-            "a",
-            Draft {
-                from: "ada".into(),
-                client_id: "c".into(),
-                client_msg_id: "picture".into(),
-                content: Content::Picture(Picture {
-                    mime: "image/png".into(),
-                    bytes: vec![7; 2000],
-                    sketch: None,
-                }),
-            },
-            1,
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("stored")
-    };
-    let Body::Image { url, .. } = &first.body else {
-        panic!("an image body: {:?}", first.body)
-    };
-    let picture_id = url.strip_prefix(super::MEDIA_PATH).expect("a media URL");
+    let picture_id = store_picture(&store, "a", "picture", 2000).await;
     // Ten texts of 1000 bytes (500 characters: bytes are counted, not characters), taking
     // turns in two rooms: (room, seq) in storing order.
     let mut order = vec![("a", 1)];
@@ -507,7 +505,7 @@ pub async fn the_store_keeps_about_its_bytes_in_all_rooms_the_oldest_leaving_fir
         "the newest of all rooms stay"
     );
     assert_eq!(
-        store.media(picture_id).await.unwrap(),
+        store.media(&picture_id).await.unwrap(),
         None,
         "the oldest picture left with its message"
     );
@@ -562,30 +560,14 @@ pub async fn a_picture_leaves_with_its_message_by_count(mut backend: impl Backen
             ..Retention::default()
         })
         .await;
-    let picture = Draft {
-        from: "ada".into(),
-        client_id: "c".into(),
-        client_msg_id: "p".into(),
-        content: Content::Picture(Picture {
-            mime: "image/png".into(),
-            bytes: vec![7; 100],
-            sketch: None,
-        }),
-    };
-    let Appended::New(stored) = store.append("r", picture, 1).await.unwrap() else {
-        panic!("stored")
-    };
-    let Body::Image { url, .. } = &stored.body else {
-        panic!("an image body: {:?}", stored.body)
-    };
-    let id = url.strip_prefix(super::MEDIA_PATH).expect("a media URL");
+    let id = store_picture(&store, "r", "p", 100).await;
     assert!(
-        store.media(id).await.unwrap().is_some(),
+        store.media(&id).await.unwrap().is_some(),
         "kept while its message is"
     );
     store.append("r", text("c", "t", "after"), 2).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while store.media(id).await.unwrap().is_some() {
+    while store.media(&id).await.unwrap().is_some() {
         assert!(
             std::time::Instant::now() < deadline,
             "still kept 5 s after its message left"
