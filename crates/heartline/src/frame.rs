@@ -6,6 +6,7 @@ use js_sys::{ArrayBuffer, JsString, Uint8Array};
 use std::cell::OnceCell;
 use std::fmt;
 use std::ops::Deref;
+use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::Blob;
 
 /// A frame to send. Text and bytes are counted in bytes against the outbox limit, a `Blob` by
@@ -19,6 +20,15 @@ use web_sys::Blob;
 pub enum Outgoing {
     /// A text frame.
     Text(String),
+    /// A text frame from a JavaScript string, handed to the browser as it is: a `Text(String)`
+    /// is made into a new JavaScript string on every send (about 1 µs for 64 bytes), this one
+    /// never crosses wasm memory. For text the page already holds as a JavaScript string (a
+    /// received [`Text`], `JSON.stringify`'s result, an input's value) or sends many times.
+    ///
+    /// ```no_run
+    /// let frame = heartline::Outgoing::from(js_sys::JsString::from("hi"));
+    /// ```
+    JsText(JsText),
     /// A binary frame from bytes.
     Bytes(Vec<u8>),
     /// A binary frame from an `ArrayBuffer` (e.g. canvas `ImageData`'s buffer). Like the
@@ -43,6 +53,7 @@ impl Payload for Outgoing {
     fn byte_len(&self) -> usize {
         match self {
             Outgoing::Text(text) => text.len(),
+            Outgoing::JsText(text) => text.utf8_len(),
             Outgoing::Bytes(bytes) => bytes.len(),
             Outgoing::ArrayBuffer(buffer) => buffer.byte_length() as usize,
             Outgoing::Blob(blob) => blob.size() as usize,
@@ -61,6 +72,80 @@ impl Payload for Outgoing {
             other => other,
         }
     }
+}
+
+impl From<JsString> for Outgoing {
+    fn from(js: JsString) -> Self {
+        Outgoing::JsText(JsText::from(js))
+    }
+}
+
+/// A JavaScript string to send as a text frame ([`Outgoing::JsText`]), with its length in
+/// UTF-8 bytes (what the browser sends, and counts in `bufferedAmount` and the outbox limits)
+/// counted once, when it is made. Cloning it does not copy the string.
+///
+/// ```no_run
+/// use heartline::JsText;
+/// let text = JsText::from(js_sys::JsString::from("héllo"));
+/// assert_eq!(text.utf8_len(), 6);
+/// ```
+#[derive(Debug, Clone)]
+pub struct JsText {
+    js: JsString,
+    utf8_len: usize,
+}
+
+impl JsText {
+    /// The JavaScript string.
+    ///
+    /// ```no_run
+    /// let text = heartline::JsText::from(js_sys::JsString::from("hi"));
+    /// assert_eq!(text.as_js_string().length(), 2);
+    /// ```
+    pub fn as_js_string(&self) -> &JsString {
+        &self.js
+    }
+
+    /// Its length in UTF-8 bytes; an unpaired surrogate counts 3, as the browser sends it
+    /// (U+FFFD).
+    ///
+    /// ```no_run
+    /// let text = heartline::JsText::from(js_sys::JsString::from("a\u{1F600}"));
+    /// assert_eq!(text.utf8_len(), 5);
+    /// ```
+    pub fn utf8_len(&self) -> usize {
+        self.utf8_len
+    }
+}
+
+impl From<JsString> for JsText {
+    fn from(js: JsString) -> Self {
+        let utf8_len = utf8_length(&js) as usize;
+        Self { js, utf8_len }
+    }
+}
+
+// Counted in JavaScript: from Rust it would take a call per UTF-16 unit, or a copy.
+#[wasm_bindgen(inline_js = r#"
+export function utf8_length(text) {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) {
+      bytes += 1;
+    } else if (unit < 0xdc00 && unit >= 0xd800 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a pair: two units, four bytes
+      i++;
+    } else {
+      bytes += 2; // three bytes, an unpaired surrogate too (sent as U+FFFD)
+    }
+  }
+  return bytes;
+}
+"#)]
+extern "C" {
+    fn utf8_length(text: &JsString) -> u32;
 }
 
 /// The text of a text frame. It stays a JavaScript string until the application reads it, so a

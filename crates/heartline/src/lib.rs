@@ -43,7 +43,7 @@ pub use backoff::{Backoff, Rng};
 pub use close_code::{validate_close, CloseCode, CloseError, CloseRange, MAX_REASON_BYTES};
 pub use config::{default_close_policy, BinaryType, ClosePolicy, Config, OutboxLimits, UrlSource};
 pub use driver::now_ms;
-pub use frame::{Inbound, Notice, Outgoing, Text};
+pub use frame::{Inbound, JsText, Notice, Outgoing, Text};
 pub use handle::Heartline;
 pub use heartbeat::Heartbeat;
 #[cfg(feature = "yew")]

@@ -49,6 +49,74 @@ async fn text_round_trip() {
 }
 
 #[wasm_bindgen_test]
+async fn a_javascript_string_is_sent_as_it_is_and_counted_in_utf8_bytes() {
+    let key = unique_key("js-text");
+    // UTF-16 units: ASCII, two- and three-byte characters, a pair (four bytes), and unpaired
+    // surrogates, which the browser sends as U+FFFD (three bytes).
+    let texts: [&[u16]; 6] = [
+        &[],
+        &[0x61, 0xe9, 0x4e16],
+        &[0x61, 0xd83d, 0xde00, 0x62],
+        &[0xd800, 0x78],
+        &[0x78, 0xdc00],
+        &[0xd83d],
+    ];
+    let expected: Vec<String> = texts
+        .iter()
+        .map(|units| String::from_utf16_lossy(units))
+        .collect();
+    let js: Vec<heartline::JsText> = texts
+        .iter()
+        .map(|units| heartline::JsText::from(js_sys::JsString::from_char_code(units)))
+        .collect();
+    for (text, expected) in js.iter().zip(&expected) {
+        assert_eq!(text.utf8_len(), expected.len(), "{expected:?}");
+    }
+    // The outbox counts them by those bytes: 0 + 6 + 6 fill a 12-byte outbox exactly.
+    let config = fast(test_url(&key, "mode=echo"))
+        .with_heartbeat(None)
+        .with_outbox_limits(10, 12);
+    let mut probe = Probe::new(config);
+    for text in &js[..3] {
+        probe
+            .socket()
+            .send(heartline::Outgoing::JsText(text.clone()))
+            .unwrap();
+    }
+    assert_eq!(
+        probe
+            .socket()
+            .send(heartline::Outgoing::JsText(js[3].clone())),
+        Err(SendError::OutboxBytes {
+            max_bytes: 12,
+            queued_bytes: 12,
+            frame_bytes: 4
+        })
+    );
+    probe.socket().open();
+    probe.opened().await;
+    for text in &js[3..] {
+        probe
+            .socket()
+            .send(heartline::Outgoing::JsText(text.clone()))
+            .unwrap();
+    }
+    let mut echoed = Vec::new();
+    while echoed.len() < expected.len() {
+        let (_, notice) = probe.until(3_000, "echo", is_message).await;
+        echoed.push(notice);
+    }
+    let sent: Vec<Notice> = expected
+        .iter()
+        .map(|text| Notice::Message(Inbound::Text(text.as_str().into())))
+        .collect();
+    assert_eq!(
+        echoed, sent,
+        "each once, in order, as the browser encodes it"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn json_is_sent_as_text() {
     let key = unique_key("json");
     let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")));

@@ -811,6 +811,7 @@ fn post(channel: &BroadcastChannel, wire: Wire<Outgoing, Inbound>) {
 fn payload_to_js(payload: Outgoing) -> JsValue {
     match payload {
         Outgoing::Text(text) => text.into(),
+        Outgoing::JsText(text) => text.as_js_string().into(),
         Outgoing::Bytes(bytes) => js_sys::Uint8Array::from(&bytes[..]).buffer().into(),
         Outgoing::ArrayBuffer(buffer) => buffer.into(),
         Outgoing::Blob(blob) => blob.into(),
@@ -818,8 +819,9 @@ fn payload_to_js(payload: Outgoing) -> JsValue {
 }
 
 fn payload_from_js(payload: JsValue) -> Option<Outgoing> {
-    Some(if let Some(text) = payload.as_string() {
-        Outgoing::Text(text)
+    // Text stays a JavaScript string: the leader sends another tab's text without a copy.
+    Some(if payload.is_string() {
+        Outgoing::from(payload.unchecked_into::<js_sys::JsString>())
     } else if let Some(buffer) = payload.dyn_ref::<ArrayBuffer>() {
         Outgoing::ArrayBuffer(buffer.clone())
     } else {
