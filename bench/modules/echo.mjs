@@ -1,4 +1,5 @@
-// 1. Echo: text throughput and round trips through the four clients (and an A/A control), in
+// 1. Echo: text throughput and round trips through heartline (sending Rust text, and one
+// JavaScript string), a bare web-sys client, the three JS clients and an A/A control, in
 // Chromium and Firefox, in interleaved rounds; each browser's ratios are to its own raw WebSocket.
 import { fmt, interleaved, interleavedChunks, median, quantile, ratio, ratioToBaseline, verdict } from '../lib/stats.mjs';
 import { PEERS, PEER_NAMES } from '../lib/peers.mjs';
@@ -19,8 +20,23 @@ const TARGET = 0.97;
 // when nothing differs, so how close to a target a client's true ratio must be before a run can
 // show it met.
 const AGAIN = 'rawAgain';
-const ROWS = [...PEERS, AGAIN];
-const NAMES = { ...PEER_NAMES, [AGAIN]: 'raw WebSocket (JS) again: the A/A control' };
+// heartline sending one JavaScript string, as the JS clients do (`Outgoing::JsText`); the
+// `heartline` row sends a Rust `&str`, made into a new JavaScript string at every send.
+const JS_TEXT = 'heartlineJs';
+// A bare web-sys `WebSocket` from Rust (no library), sending one JavaScript string: what any
+// Rust client pays at least (the page's calls into and out of wasm), to tell that from
+// heartline's own cost.
+const WEB_SYS = 'webSys';
+const ROWS = [PEERS[0], JS_TEXT, WEB_SYS, ...PEERS.slice(1), AGAIN];
+// Rows with no round-trip run of their own (their text is made per trip as heartline's is).
+const NO_TRIPS = [JS_TEXT, WEB_SYS];
+const NAMES = {
+  ...PEER_NAMES,
+  heartline: 'heartline (Rust/wasm), a Rust `&str` each send',
+  [JS_TEXT]: 'heartline (Rust/wasm), one JavaScript string (`Outgoing::JsText`)',
+  [WEB_SYS]: 'web-sys `WebSocket` from Rust, no library, one JavaScript string: the floor of a Rust client',
+  [AGAIN]: 'raw WebSocket (JS) again: the A/A control',
+};
 
 async function rounds(ctx, browserName) {
   const browser = await ctx.browser(browserName);
@@ -38,12 +54,12 @@ async function rounds(ctx, browserName) {
     return ms;
   }]));
   const ms = await interleavedChunks(bursts, { chunks: PARTS, rounds: ctx.rounds, warmup: ctx.warmup, seed, log: ctx.log });
-  const trips = Object.fromEntries(ROWS.map((row) => [row, async () => {
+  const trips = Object.fromEntries(ROWS.filter((row) => !NO_TRIPS.includes(row)).map((row) => [row, async () => {
     const times = await browser.eval(([p, u]) => window.bench.roundTrips(p, u, 1_000), [peerOf(row), url]);
     return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
   }]));
   const rtt = await interleaved(trips, { rounds: ctx.rounds, warmup: ctx.warmup, seed: seed + 100, log: ctx.log });
-  return Object.fromEntries(ROWS.map((row) => [row, ms[row].map((total, i) => ({ rate: FRAMES / (total / 1000), ...rtt[row][i] }))]));
+  return Object.fromEntries(ROWS.map((row) => [row, ms[row].map((total, i) => ({ rate: FRAMES / (total / 1000), ...rtt[row]?.[i] }))]));
 }
 
 export async function run(ctx) {
@@ -56,24 +72,25 @@ export async function run(ctx) {
     return {
       rate: median(rates),
       ratio: ratioToBaseline(rates, runs.raw.map((r) => r.rate)),
-      p50: median(runs[peer].map((r) => r.p50)),
-      p99: median(runs[peer].map((r) => r.p99)),
+      rtt: NO_TRIPS.includes(peer) ? '—' : `${fmt(median(runs[peer].map((r) => r.p50)))} / ${fmt(median(runs[peer].map((r) => r.p99)))}`,
     };
   };
   const rows = ROWS.map((peer) => {
     const [c, f] = browsers.map((name) => stats(name, peer));
-    return `| ${NAMES[peer]} | ${fmt(c.rate)} | ${ratio(c.ratio)} | ${fmt(c.p50)} / ${fmt(c.p99)} | ${fmt(f.rate)} | ${ratio(f.ratio)} | ${fmt(f.p50)} / ${fmt(f.p99)} |`;
+    return `| ${NAMES[peer]} | ${fmt(c.rate)} | ${ratio(c.ratio)} | ${c.rtt} | ${fmt(f.rate)} | ${ratio(f.ratio)} | ${f.rtt} |`;
   });
-  const targets = browsers.map((name) => {
-    const { ratio: r } = stats(name, 'heartline');
+  // Both of heartline's rows, the JavaScript string's first: it sends what the JS clients send.
+  const judged = [[JS_TEXT, 'one JavaScript string'], ['heartline', 'a Rust `&str` each send']];
+  const targets = judged.flatMap(([row, how]) => browsers.map((name) => {
+    const { ratio: r } = stats(name, row);
     const browser = name === 'chromium' ? 'Chromium' : 'Firefox';
-    return { what: `text echo, heartline / raw JS (${browser})`, target: `≥ ${TARGET}×`, measured: ratio(r), verdict: verdict(r, TARGET) };
-  });
+    return { what: `text echo, heartline sending ${how} / raw JS (${browser})`, target: `≥ ${TARGET}×`, measured: ratio(r), verdict: verdict(r, TARGET) };
+  }));
   return {
     table: `| client | Chromium frames/s | Chromium ratio to raw [95 % CI] | Chromium RTT p50 / p99 ms | Firefox frames/s | Firefox ratio to raw [95 % CI] | Firefox RTT p50 / p99 ms |
 |---|---|---|---|---|---|---|
 ${rows.join('\n')}`,
-    notes: `Each round sends every client's ${FRAMES.toLocaleString('en')} frames as ${PARTS} pipelined bursts of ${FRAMES / PARTS} (timed from the first send to the last echo, on one connection per client and round, opened and closed outside the timed bursts), the clients' bursts taking turns (burst k runs the round's order rotated by k); frames/s is ${FRAMES.toLocaleString('en')} over the sum of a client's ${PARTS} bursts, so it includes each burst's start and end (lower than one run of ${FRAMES.toLocaleString('en')} gives). The 1,000 round trips run once per client per round, in interleaved rounds of their own. Frames/s and RTT: medians over the ${ctx.rounds} kept rounds. Ratio: median of the per-round ratios to that browser's raw \`WebSocket\`, with its 95 % bootstrap interval. The A/A control is the raw \`WebSocket\` run a second time in each round (its own place in the round's order): its interval is how wide this method's intervals are when nothing differs.`,
+    notes: `Each round sends every client's ${FRAMES.toLocaleString('en')} frames as ${PARTS} pipelined bursts of ${FRAMES / PARTS} (timed from the first send to the last echo, on one connection per client and round, opened and closed outside the timed bursts), the clients' bursts taking turns (burst k runs the round's order rotated by k); frames/s is ${FRAMES.toLocaleString('en')} over the sum of a client's ${PARTS} bursts, so it includes each burst's start and end (lower than one run of ${FRAMES.toLocaleString('en')} gives). The 1,000 round trips run once per client per round, in interleaved rounds of their own (not for the rows sending one JavaScript string: a round trip's text is made per trip). Frames/s and RTT: medians over the ${ctx.rounds} kept rounds. Ratio: median of the per-round ratios to that browser's raw \`WebSocket\`, with its 95 % bootstrap interval. The A/A control is the raw \`WebSocket\` run a second time in each round (its own place in the round's order): its interval is how wide this method's intervals are when nothing differs.`,
     targets,
   };
 }

@@ -6,12 +6,13 @@ import { fmt, interleaved, median, ratio, ratioToBaseline } from '../lib/stats.m
 
 export const title = 'Send cost: 20,000 × 64 B text sends, the synchronous loop alone';
 const FRAMES = 20_000;
-const ROWS = ['raw', 'webSysJs', 'webSysStr', 'heartline'];
+const ROWS = ['raw', 'webSysJs', 'webSysStr', 'heartline', 'heartlineJs'];
 const NAMES = {
   raw: 'raw WebSocket (JS)',
   webSysJs: 'web-sys WebSocket from Rust, one JavaScript string made before the loop',
   webSysStr: 'web-sys WebSocket from Rust, a Rust `&str` each send (decoded by the glue)',
   heartline: 'heartline `send_text(&str)`',
+  heartlineJs: 'heartline `send(Outgoing::JsText)`, one JavaScript string made before the loop',
 };
 
 async function rounds(ctx, browserName) {
@@ -37,6 +38,6 @@ export async function run(ctx) {
     table: `| send | Chromium µs per send | Chromium time × raw JS [95 % CI] | Firefox µs per send | Firefox time × raw JS [95 % CI] |
 |---|---|---|---|---|
 ${rows.join('\n')}`,
-    notes: `µs per send: the median loop time over the ${ctx.rounds} kept rounds, divided by the sends. Time × raw JS: median of the per-round ratios of loop times (above 1 is slower), with its 95 % bootstrap interval. The rows add one step each: the call from wasm, the string made from Rust's bytes, heartline's own bookkeeping (the machine's step, the copy it keeps until the browser has sent the frame).`,
+    notes: `µs per send: the median loop time over the ${ctx.rounds} kept rounds, divided by the sends. Time × raw JS: median of the per-round ratios of loop times (above 1 is slower), with its 95 % bootstrap interval. The first four rows add one step each: the call from wasm, the string made from Rust's bytes, heartline's own bookkeeping (the machine's step, the copy it keeps until the browser has sent the frame); the last is heartline's bookkeeping on a JavaScript string (\`Outgoing::JsText\`), to compare with the second row.`,
   };
 }

@@ -96,11 +96,23 @@ const bursting = new Map();
 let nextHandle = 0;
 let burstBytes = 0;
 
+// The Rust clients' handles that send their text as one JavaScript string made before the
+// burst (`heartlineJs`, `webSys`), as the JS clients send theirs.
+const jsText = new Set();
+
 async function openBursts(peer, url) {
   const handle = ++nextHandle;
-  bursting.set(handle, peer === 'heartline' ? await heartline.open_burst_socket(url) : await peers[peer](url));
+  const open = {
+    heartline: heartline.open_burst_socket,
+    heartlineJs: heartline.open_burst_socket,
+    webSys: heartline.open_web_sys_socket,
+  }[peer] ?? peers[peer];
+  bursting.set(handle, await open(url));
+  if (peer === 'heartlineJs' || peer === 'webSys') jsText.add(handle);
   return handle;
 }
+
+const rust = (socket) => socket instanceof heartline.BurstSocket || socket instanceof heartline.WebSysSocket;
 
 // Sends `count` copies of `payload` without waiting; resolves with the ms until the send loop
 // ended (`sent`) and until the last echo (`echoed`).
@@ -147,7 +159,7 @@ window.bench = {
   async textBurst(handle, frames, size) {
     const socket = bursting.get(handle);
     collect();
-    if (socket instanceof heartline.BurstSocket) return socket.text_burst(frames, size);
+    if (rust(socket)) return jsText.has(handle) ? socket.text_burst_js(frames, size) : socket.text_burst(frames, size);
     return (await burst(socket, frames, 'x'.repeat(size))).echoed;
   },
   async binaryBurst(handle, count, bytes) {
@@ -160,7 +172,8 @@ window.bench = {
   async closeBursts(handle) {
     const socket = bursting.get(handle);
     bursting.delete(handle);
-    if (socket instanceof heartline.BurstSocket) {
+    jsText.delete(handle);
+    if (rust(socket)) {
       await socket.close();
       socket.free();
     } else {
@@ -170,7 +183,7 @@ window.bench = {
   // The synchronous loop of sends alone (bench/modules/sendcost.mjs); then the echoes are awaited.
   async sendLoop(peer, url, frames, size) {
     collect();
-    if (peer === 'heartline') return heartline.heartline_send_loop(url, frames, size);
+    if (peer === 'heartline' || peer === 'heartlineJs') return heartline.heartline_send_loop(url, frames, size, peer === 'heartlineJs');
     if (peer === 'webSysStr') return heartline.web_sys_send_loop(url, frames, size, true);
     if (peer === 'webSysJs') return heartline.web_sys_send_loop(url, frames, size, false);
     return (await pipelined(peer, url, frames, 'x'.repeat(size))).sent;

@@ -4,8 +4,8 @@
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use heartline::{Config, Event, Heartline, Notice, Role, Status};
-use js_sys::{Promise, Uint8Array};
+use heartline::{Config, Event, Heartline, JsText, Notice, Outgoing, Role, Status};
+use js_sys::{JsString, Promise, Uint8Array};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -68,36 +68,6 @@ fn config(url: &str) -> Config {
     Config::new(url).with_outbox_limits(1 << 20, 1 << 30)
 }
 
-/// Opens a connection that counts inbound messages in its callback (as the JS peers do in
-/// `onmessage`) and resolves `done` with the time the `expected`-th arrives.
-async fn counting(
-    url: &str,
-    expected: u32,
-) -> Result<(Heartline, futures::channel::oneshot::Receiver<f64>), JsValue> {
-    let (opened_tx, opened_rx) = futures::channel::oneshot::channel();
-    let (done_tx, done_rx) = futures::channel::oneshot::channel();
-    let seen = std::cell::Cell::new(0u32);
-    let state = std::cell::RefCell::new((Some(opened_tx), Some(done_tx)));
-    let socket = Heartline::connect(config(url), move |notice| match notice {
-        Notice::Event(Event::Opened) => {
-            if let Some(tx) = state.borrow_mut().0.take() {
-                let _ = tx.send(());
-            }
-        }
-        Notice::Message(_) => {
-            seen.set(seen.get() + 1);
-            if seen.get() == expected {
-                if let Some(tx) = state.borrow_mut().1.take() {
-                    let _ = tx.send(now());
-                }
-            }
-        }
-        _ => {}
-    });
-    opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
-    Ok((socket, done_rx))
-}
-
 /// A connection kept open through a round's bursts (the echo and binary benchmarks take turns
 /// in bursts on one connection per client and round): opening and closing stay outside every
 /// timed burst, its own and the other clients'.
@@ -112,9 +82,64 @@ pub struct BurstSocket {
 struct Burst {
     seen: Cell<u32>,
     expected: Cell<u32>,
+    /// The last burst's synchronous loop of sends, ms.
+    send_loop_ms: Cell<f64>,
     opened: RefCell<Option<futures::channel::oneshot::Sender<()>>>,
     done: RefCell<Option<futures::channel::oneshot::Sender<f64>>>,
     closed: RefCell<Option<futures::channel::oneshot::Sender<()>>>,
+}
+
+impl Burst {
+    fn tell(slot: &RefCell<Option<futures::channel::oneshot::Sender<()>>>) {
+        if let Some(tx) = slot.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// A message arrived: counted in the callback, as the JS peers count in `onmessage`.
+    fn heard_message(&self) {
+        self.seen.set(self.seen.get() + 1);
+        if self.seen.get() == self.expected.get() {
+            if let Some(tx) = self.done.take() {
+                let _ = tx.send(now());
+            }
+        }
+    }
+
+    /// Runs `send` `count` times without waiting; resolves with the ms until the `count`-th
+    /// message (the last echo). The send loop's own ms are kept in `send_loop_ms`.
+    fn run(
+        self: &Rc<Self>,
+        count: u32,
+        send: impl Fn() -> Result<(), String> + 'static,
+    ) -> Promise {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.seen.set(0);
+        self.expected.set(count);
+        self.done.replace(Some(tx));
+        let burst = self.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let start = now();
+            for _ in 0..count {
+                send().map_err(JsValue::from)?;
+            }
+            burst.send_loop_ms.set(now() - start);
+            let end = rx.await.map_err(|_| JsValue::from("closed early"))?;
+            Ok(JsValue::from(end - start))
+        })
+    }
+
+    /// Resolves once the close event came, after `close` (the request) succeeded.
+    fn closing(&self, close: impl FnOnce() -> Result<(), String>) -> Promise {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.closed.replace(Some(tx));
+        let result = close();
+        wasm_bindgen_futures::future_to_promise(async move {
+            result.map_err(JsValue::from)?;
+            rx.await.map_err(|_| JsValue::from("no close event"))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
 }
 
 /// Connects a [`BurstSocket`]; resolves with it once open.
@@ -125,25 +150,9 @@ pub async fn open_burst_socket(url: String) -> Result<BurstSocket, JsValue> {
     burst.opened.replace(Some(opened_tx));
     let inner = burst.clone();
     let socket = Heartline::connect(config(&url), move |notice| match notice {
-        Notice::Event(Event::Opened) => {
-            if let Some(tx) = inner.opened.take() {
-                let _ = tx.send(());
-            }
-        }
-        // Counted in the callback, as the JS peers count in `onmessage`.
-        Notice::Message(_) => {
-            inner.seen.set(inner.seen.get() + 1);
-            if inner.seen.get() == inner.expected.get() {
-                if let Some(tx) = inner.done.take() {
-                    let _ = tx.send(now());
-                }
-            }
-        }
-        Notice::Event(Event::Closed(_)) => {
-            if let Some(tx) = inner.closed.take() {
-                let _ = tx.send(());
-            }
-        }
+        Notice::Event(Event::Opened) => Burst::tell(&inner.opened),
+        Notice::Message(_) => inner.heard_message(),
+        Notice::Event(Event::Closed(_)) => Burst::tell(&inner.closed),
         _ => {}
     });
     opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
@@ -164,6 +173,18 @@ impl BurstSocket {
         })
     }
 
+    /// Like [`text_burst`](Self::text_burst), with the text made into one JavaScript string
+    /// before the burst and sent as such ([`heartline::Outgoing::JsText`]), as the JS clients
+    /// send one string.
+    pub fn text_burst_js(&self, frames: u32, size: u32) -> Promise {
+        let text = JsText::from(JsString::from("x".repeat(size as usize)));
+        self.run(frames, move |socket| {
+            socket
+                .send(Outgoing::JsText(text.clone()))
+                .map_err(|e| e.to_string())
+        })
+    }
+
     /// Sends `count` binary frames of `bytes` each without waiting; resolves with the ms until
     /// the last echo.
     pub fn binary_burst(&self, count: u32, bytes: u32) -> Promise {
@@ -175,14 +196,9 @@ impl BurstSocket {
 
     /// Closes; resolves once the close handshake is over.
     pub fn close(&self) -> Promise {
-        let (tx, rx) = futures::channel::oneshot::channel();
-        self.burst.closed.replace(Some(tx));
-        let result = self.socket.close(1000, "done");
-        wasm_bindgen_futures::future_to_promise(async move {
-            result.map_err(|e| JsValue::from(e.to_string()))?;
-            rx.await.map_err(|_| JsValue::from("no close event"))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let socket = self.socket.clone();
+        self.burst
+            .closing(move || socket.close(1000, "done").map_err(|e| e.to_string()))
     }
 
     fn run(
@@ -190,34 +206,9 @@ impl BurstSocket {
         count: u32,
         send: impl Fn(&Heartline) -> Result<(), String> + 'static,
     ) -> Promise {
-        let (tx, rx) = futures::channel::oneshot::channel();
-        self.burst.seen.set(0);
-        self.burst.expected.set(count);
-        self.burst.done.replace(Some(tx));
         let socket = self.socket.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            let start = now();
-            for _ in 0..count {
-                send(&socket).map_err(JsValue::from)?;
-            }
-            let end = rx.await.map_err(|_| JsValue::from("closed early"))?;
-            Ok(JsValue::from(end - start))
-        })
+        self.burst.run(count, move || send(&socket))
     }
-}
-
-/// Sends `frames` text frames of `size` bytes without waiting; the ms until the send loop ended
-/// and until the last echo arrived.
-async fn pipelined_texts(url: &str, frames: u32, size: u32) -> Result<(f64, f64), JsValue> {
-    let (socket, done) = counting(url, frames).await?;
-    let text = "x".repeat(size as usize);
-    let start = now();
-    for _ in 0..frames {
-        socket.send_text(text.as_str()).map_err(|e| e.to_string())?;
-    }
-    let sent = now();
-    let echoed = done.await.map_err(|_| JsValue::from("closed early"))?;
-    Ok((sent - start, echoed - start))
 }
 
 /// `count` sequential round trips; resolves with each one's ms.
@@ -439,11 +430,91 @@ pub fn wasm_memory_bytes() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The synchronous loop of `frames` text sends of `size` bytes through heartline, alone: its ms
-/// (then it waits for the echoes, so the next run starts from a quiet socket).
+/// A bare web-sys `WebSocket` from Rust, no library: a Rust closure counts each message (after
+/// reading its data, as every client does), and a burst sends one JavaScript string. What any
+/// Rust client's text echo costs at least: the page's calls into and out of wasm.
 #[wasm_bindgen]
-pub async fn heartline_send_loop(url: String, frames: u32, size: u32) -> Result<f64, JsValue> {
-    Ok(pipelined_texts(&url, frames, size).await?.0)
+pub struct WebSysSocket {
+    ws: web_sys::WebSocket,
+    burst: Rc<Burst>,
+    _on_open: Closure<dyn FnMut(JsValue)>,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_close: Closure<dyn FnMut(JsValue)>,
+}
+
+/// Connects a [`WebSysSocket`]; resolves with it once open.
+#[wasm_bindgen]
+pub async fn open_web_sys_socket(url: String) -> Result<WebSysSocket, JsValue> {
+    let ws = web_sys::WebSocket::new(&url)?;
+    let burst = Rc::new(Burst::default());
+    let (opened_tx, opened_rx) = futures::channel::oneshot::channel();
+    burst.opened.replace(Some(opened_tx));
+    let inner = burst.clone();
+    let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| Burst::tell(&inner.opened));
+    let inner = burst.clone();
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let _ = event.data();
+            inner.heard_message();
+        });
+    let inner = burst.clone();
+    let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_| Burst::tell(&inner.closed));
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
+    Ok(WebSysSocket {
+        ws,
+        burst,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_close: on_close,
+    })
+}
+
+#[wasm_bindgen]
+impl WebSysSocket {
+    /// Sends `frames` copies of one JavaScript string of `size` bytes without waiting; resolves
+    /// with the ms until the last echo.
+    pub fn text_burst_js(&self, frames: u32, size: u32) -> Promise {
+        let text = JsString::from("x".repeat(size as usize));
+        let ws: JsStringSocket = self.ws.clone().unchecked_into();
+        self.burst.run(frames, move || {
+            ws.send_js_string(&text);
+            Ok(())
+        })
+    }
+
+    /// Closes; resolves once the close handshake is over.
+    pub fn close(&self) -> Promise {
+        let ws = self.ws.clone();
+        self.burst.closing(move || {
+            ws.close_with_code(1000)
+                .map_err(|_| "close refused".to_string())
+        })
+    }
+}
+
+/// The synchronous loop of `frames` text sends of `size` bytes through heartline, alone: its ms
+/// (then it waits for the echoes and the close, so the next run starts from a quiet page). With
+/// `js_string`, the text is one JavaScript string made before the loop (`Outgoing::JsText`).
+#[wasm_bindgen]
+pub async fn heartline_send_loop(
+    url: String,
+    frames: u32,
+    size: u32,
+    js_string: bool,
+) -> Result<f64, JsValue> {
+    let socket = open_burst_socket(url).await?;
+    let burst = if js_string {
+        socket.text_burst_js(frames, size)
+    } else {
+        socket.text_burst(frames, size)
+    };
+    wasm_bindgen_futures::JsFuture::from(burst).await?;
+    let sent = socket.burst.send_loop_ms.get();
+    wasm_bindgen_futures::JsFuture::from(socket.close()).await?;
+    Ok(sent)
 }
 
 #[wasm_bindgen]
