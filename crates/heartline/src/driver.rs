@@ -88,6 +88,8 @@ struct Shared {
 
 struct Inner {
     machine: Machine<Outgoing>,
+    /// The latest time a step gave the machine.
+    latest_ms: u64,
     socket: Option<Socket>,
     timers: [Option<Timeout>; 5],
     _window_listeners: Vec<EventListener>,
@@ -328,8 +330,16 @@ fn step_on<E>(
         let Ok(mut inner) = shared.state.try_borrow_mut() else {
             return Err(StepError::Busy);
         };
+        // A frame's stamp can be older than a time the machine has seen (events the browser
+        // held while the page was paused): its clock never goes back.
+        if let Some(at) = clock.0.get() {
+            clock.0.set(Some(at.max(inner.latest_ms)));
+        }
         let commands = change(&mut inner, frame.as_ref(), &clock).map_err(StepError::Refused)?;
         let send_errors = inner.execute(commands, frame, &clock, &shared.notices);
+        if let Some(now) = clock.0.get() {
+            inner.latest_ms = inner.latest_ms.max(now);
+        }
         shared.status.set(inner.machine.status());
         send_errors
     };
@@ -672,6 +682,7 @@ impl Heartline {
         let shared = Rc::new_cyclic(|this: &Weak<Shared>| Shared {
             state: RefCell::new(Inner {
                 machine,
+                latest_ms: 0,
                 socket: None,
                 timers: Default::default(),
                 _window_listeners: window_listeners(this),

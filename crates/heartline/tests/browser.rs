@@ -53,13 +53,15 @@ async fn a_javascript_string_is_sent_as_it_is_and_counted_in_utf8_bytes() {
     let key = unique_key("js-text");
     // UTF-16 units: ASCII, two- and three-byte characters, a pair (four bytes), and unpaired
     // surrogates, which the browser sends as U+FFFD (three bytes).
-    let texts: [&[u16]; 6] = [
+    let texts: [&[u16]; 8] = [
         &[],
         &[0x61, 0xe9, 0x4e16],
         &[0x61, 0xd83d, 0xde00, 0x62],
         &[0xd800, 0x78],
         &[0x78, 0xdc00],
         &[0xd83d],
+        &[0xd800, 0xd83d, 0xde00],
+        &[0xdc00, 0xd800],
     ];
     let expected: Vec<String> = texts
         .iter()
@@ -1061,6 +1063,7 @@ async fn a_timed_server_close_mid_burst_loses_no_frame_the_browser_still_held() 
         "close-burst",
         "mode=close&code=1012&reason=restart&after_ms=100&then=echo",
         20,
+        Sent::RustText,
     )
     .await;
 }
@@ -1411,11 +1414,46 @@ mod hook {
 }
 
 /// Sends `count` numbered frames of 5 bytes in this task; returns the numbers `send` accepted.
-fn burst(socket: &heartline::Heartline, next: &mut u32, count: u32, accepted: &mut Vec<String>) {
+/// How a burst sends its numbered frames.
+#[derive(Clone, Copy)]
+enum Sent {
+    /// `send_text`: five ASCII digits, 5 bytes.
+    RustText,
+    /// `Outgoing::JsText`: the digits and an "é", 7 UTF-8 bytes in 6 UTF-16 units, so a count of
+    /// units instead of bytes would take back the wrong frames.
+    JsText,
+}
+
+impl Sent {
+    fn bytes(self) -> usize {
+        match self {
+            Sent::RustText => 5,
+            Sent::JsText => 7,
+        }
+    }
+}
+
+fn burst(
+    socket: &heartline::Heartline,
+    next: &mut u32,
+    count: u32,
+    accepted: &mut Vec<String>,
+    sent: Sent,
+) {
     for _ in 0..count {
         *next += 1;
-        let text = format!("{:05}", *next);
-        if socket.send_text(text.clone()).is_ok() {
+        let result = match sent {
+            Sent::RustText => {
+                let text = format!("{:05}", *next);
+                socket.send_text(text.clone()).map(|()| text)
+            }
+            Sent::JsText => {
+                let text = format!("{:05}é", *next);
+                let js = js_sys::JsString::from(text.as_str());
+                socket.send(heartline::Outgoing::from(js)).map(|()| text)
+            }
+        };
+        if let Ok(text) = result {
             accepted.push(text);
         }
     }
@@ -1429,6 +1467,20 @@ async fn a_burst_into_a_server_close_loses_no_frame_the_browser_still_held() {
         "close-mid-burst",
         "mode=close&code=1012&reason=restart&after_frames=300&then=echo",
         250,
+        Sent::RustText,
+    )
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn a_burst_of_javascript_strings_into_a_server_close_loses_no_frame_the_browser_still_held() {
+    // As above, with `Outgoing::JsText`: the frames the browser still held are found by their
+    // UTF-8 bytes, counted once in JavaScript.
+    burst_across_a_server_close(
+        "close-mid-burst-js",
+        "mode=close&code=1012&reason=restart&after_frames=300&then=echo",
+        250,
+        Sent::JsText,
     )
     .await;
 }
@@ -1436,7 +1488,7 @@ async fn a_burst_into_a_server_close_loses_no_frame_the_browser_still_held() {
 /// Sends numbered frames, `per_task` in each task, across a server close (`close_mode`) and
 /// the reconnect; then checks what arrived: once, in order, every frame the browser still held
 /// at the close and every one sent after it; in Firefox every frame accepted.
-async fn burst_across_a_server_close(label: &str, close_mode: &str, per_task: u32) {
+async fn burst_across_a_server_close(label: &str, close_mode: &str, per_task: u32, sent: Sent) {
     let key = unique_key(label);
     let url = test_url(&key, close_mode);
     // When the page hears of the close: how many frames it had accepted, and how many bytes
@@ -1459,7 +1511,7 @@ async fn burst_across_a_server_close(label: &str, close_mode: &str, per_task: u3
     let start = js_sys::Date::now();
     let (mut left_open, mut reopened) = (false, false);
     while !reopened || next < 3_000 {
-        burst(probe.socket(), &mut next, per_task, &mut accepted);
+        burst(probe.socket(), &mut next, per_task, &mut accepted, sent);
         accepted_so_far.set(accepted.len());
         gloo_timers::future::TimeoutFuture::new(0).await;
         let open = probe.socket().status() == Status::Open;
@@ -1475,7 +1527,7 @@ async fn burst_across_a_server_close(label: &str, close_mode: &str, per_task: u3
     // keep; the point is the ones that were accepted.
     assert!(accepted.len() >= 500, "accepted: {}", accepted.len());
     let (before_close, held_bytes) = at_close.get().expect("the server's close was heard");
-    let held = held_bytes as usize / 5;
+    let held = held_bytes as usize / sent.bytes();
     assert!(held <= before_close, "{held} held of {before_close}");
     let deadline = js_sys::Date::now() + 10_000.0;
     let received = loop {
