@@ -38,6 +38,6 @@ export async function run(ctx) {
     table: `| send | Chromium µs per send | Chromium time × raw JS [95 % CI] | Firefox µs per send | Firefox time × raw JS [95 % CI] |
 |---|---|---|---|---|
 ${rows.join('\n')}`,
-    notes: `µs per send: the median loop time over the ${ctx.rounds} kept rounds, divided by the sends. Time × raw JS: median of the per-round ratios of loop times (above 1 is slower), with its 95 % bootstrap interval. The first four rows add one step each: the call from wasm, the string made from Rust's bytes, heartline's own bookkeeping (the machine's step, the copy it keeps until the browser has sent the frame); the last is heartline's bookkeeping on a JavaScript string (\`Outgoing::JsText\`), to compare with the second row.`,
+    notes: `µs per send: the median loop time over the ${ctx.rounds} kept rounds, divided by the sends. Time × raw JS: median of the per-round ratios of loop times (above 1 is slower), with its 95 % bootstrap interval. The first four rows add one step each: the call from wasm, the string made from Rust's bytes, heartline's own bookkeeping (the machine's send, the copy it keeps until the browser has sent the frame); the last is heartline's bookkeeping on a JavaScript string (\`Outgoing::JsText\`), to compare with the second row. Every row's connection is opened before its loop and closed (the close awaited) after its echoes.`,
   };
 }

@@ -82,11 +82,12 @@ const peers = {
 // of a socket does.
 
 // On a new connection: sends `count` copies of `payload` without waiting; resolves with the ms
-// until the send loop ended (`sent`) and until the last echo (`echoed`).
+// until the send loop ended (`sent`) and until the last echo (`echoed`), once the connection's
+// close is over (as the Rust clients' send loops do).
 async function pipelined(peer, url, count, payload) {
   const socket = await peers[peer](url);
   const times = await burst(socket, count, payload);
-  socket.close();
+  await socket.closed();
   return times;
 }
 

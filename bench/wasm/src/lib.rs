@@ -485,6 +485,17 @@ impl WebSysSocket {
         })
     }
 
+    /// Like [`text_burst_js`](Self::text_burst_js), passing a Rust `&str` at each send (made
+    /// into a new JavaScript string by the glue).
+    pub fn text_burst_str(&self, frames: u32, size: u32) -> Promise {
+        let text = "x".repeat(size as usize);
+        let ws = self.ws.clone();
+        self.burst.run(frames, move || {
+            ws.send_with_str(&text)
+                .map_err(|_| "send refused".to_string())
+        })
+    }
+
     /// Closes; resolves once the close handshake is over.
     pub fn close(&self) -> Promise {
         let ws = self.ws.clone();
@@ -526,9 +537,10 @@ extern "C" {
     fn send_js_string(this: &JsStringSocket, data: &js_sys::JsString);
 }
 
-/// The same loop on a bare web-sys `WebSocket` from Rust: with `convert`, each send passes a
-/// Rust `&str` (decoded into a JavaScript string by the glue, as every Rust client's send is);
-/// without, one JavaScript string made before the loop (the call from wasm alone).
+/// The same loop on a bare web-sys `WebSocket` from Rust ([`WebSysSocket`]): with `convert`,
+/// each send passes a Rust `&str` (decoded into a JavaScript string by the glue, as every Rust
+/// client's send is); without, one JavaScript string made before the loop (the call from wasm
+/// alone).
 #[wasm_bindgen]
 pub async fn web_sys_send_loop(
     url: String,
@@ -536,46 +548,14 @@ pub async fn web_sys_send_loop(
     size: u32,
     convert: bool,
 ) -> Result<f64, JsValue> {
-    let ws = web_sys::WebSocket::new(&url)?;
-    let (opened_tx, opened_rx) = futures::channel::oneshot::channel::<()>();
-    let opened_tx = RefCell::new(Some(opened_tx));
-    let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-        if let Some(tx) = opened_tx.borrow_mut().take() {
-            let _ = tx.send(());
-        }
-    });
-    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-    opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
-    let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
-    let done_tx = RefCell::new(Some(done_tx));
-    let seen = Cell::new(0u32);
-    // Reads each message's data, as the other clients' handlers do.
-    let on_message =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let _ = event.data();
-            seen.set(seen.get() + 1);
-            if seen.get() == frames {
-                if let Some(tx) = done_tx.borrow_mut().take() {
-                    let _ = tx.send(());
-                }
-            }
-        });
-    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    let text = "x".repeat(size as usize);
-    let made_once = js_sys::JsString::from(text.as_str());
-    let start = now();
-    for _ in 0..frames {
-        if convert {
-            ws.send_with_str(&text)?;
-        } else {
-            ws.unchecked_ref::<JsStringSocket>()
-                .send_js_string(&made_once);
-        }
-    }
-    let end = now();
-    done_rx.await.map_err(|_| JsValue::from("closed early"))?;
-    ws.set_onopen(None);
-    ws.set_onmessage(None);
-    ws.close()?;
-    Ok(end - start)
+    let socket = open_web_sys_socket(url).await?;
+    let burst = if convert {
+        socket.text_burst_str(frames, size)
+    } else {
+        socket.text_burst_js(frames, size)
+    };
+    wasm_bindgen_futures::JsFuture::from(burst).await?;
+    let sent = socket.burst.send_loop_ms.get();
+    wasm_bindgen_futures::JsFuture::from(socket.close()).await?;
+    Ok(sent)
 }
