@@ -522,9 +522,18 @@ pub async fn heartline_send_loop(
     } else {
         socket.text_burst(frames, size)
     };
+    send_loop_then_close(burst, &socket.burst, || socket.close()).await
+}
+
+/// Awaits a burst, then the close: the burst's send loop, ms.
+async fn send_loop_then_close(
+    burst: Promise,
+    state: &Burst,
+    close: impl FnOnce() -> Promise,
+) -> Result<f64, JsValue> {
     wasm_bindgen_futures::JsFuture::from(burst).await?;
-    let sent = socket.burst.send_loop_ms.get();
-    wasm_bindgen_futures::JsFuture::from(socket.close()).await?;
+    let sent = state.send_loop_ms.get();
+    wasm_bindgen_futures::JsFuture::from(close()).await?;
     Ok(sent)
 }
 
@@ -554,8 +563,5 @@ pub async fn web_sys_send_loop(
     } else {
         socket.text_burst_js(frames, size)
     };
-    wasm_bindgen_futures::JsFuture::from(burst).await?;
-    let sent = socket.burst.send_loop_ms.get();
-    wasm_bindgen_futures::JsFuture::from(socket.close()).await?;
-    Ok(sent)
+    send_loop_then_close(burst, &socket.burst, || socket.close()).await
 }

@@ -802,8 +802,7 @@ impl Heartline {
     fn send_with(&self, payload: Outgoing, send: MachineSend) -> Result<(), SendError> {
         let result = match self.shared.state.try_borrow_mut() {
             // The usual send, a frame straight to an open socket, skips the general step's
-            // queues: nothing is told of it and the status stays. They were most of heartline's
-            // own cost per send (BENCHMARKS.md, send cost).
+            // queues, which it does not need: nothing is told of it and the status stays.
             Ok(mut inner) if inner.socket_open() => {
                 let sent = send(&mut inner.machine, payload)?;
                 if let [Command::Send(_)] = sent[..] {
