@@ -716,7 +716,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             let mut in_flight = in_flight.borrow_mut();
                             if let Some(at) = in_flight.iter().position(|sent| sent.id == id) {
                                 let sent = in_flight.remove(at);
-                                state.dispatch(sent.refused(format!("{code}: {message}")));
+                                state.dispatch(sent.refused(t.server_error(&code, &message)));
                             }
                         }
                         // Two tabs joined the shared connection: the first join holds, and a
@@ -728,7 +728,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                             }
                         }
                         ServerFrame::Error { code, message, .. } => {
-                            state.dispatch(Action::Problem(Some(format!("{code}: {message}"))));
+                            state.dispatch(Action::Problem(Some(t.server_error(&code, &message))));
                         }
                     }
                 }

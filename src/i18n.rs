@@ -243,6 +243,37 @@ impl Texts {
         }
     }
 
+    /// A server `error` frame as the reader sees it: `code: message` (the protocol's English),
+    /// and in Chinese the code's meaning first, the server's words after it in brackets (they
+    /// may carry a detail the meaning has not: the server refuses only what the app's own checks
+    /// missed).
+    ///
+    /// ```
+    /// use heartline_chat::i18n::Lang;
+    /// let (en, zh) = (Lang::En.texts(), Lang::Zh.texts());
+    /// assert_eq!(en.server_error("flood", "too many messages; slow down"), "flood: too many messages; slow down");
+    /// assert_eq!(zh.server_error("flood", "too many messages; slow down"), "发送太频繁，请稍后再试（flood: too many messages; slow down）");
+    /// assert_eq!(zh.server_error("new_code", "x"), "new_code: x", "a code the app does not know stays as it came");
+    /// ```
+    pub fn server_error(&self, code: &str, message: &str) -> String {
+        let meaning = match code {
+            _ if !self.zh => None,
+            "flood" => Some("发送太频繁，请稍后再试"),
+            "empty_text" => Some("消息为空"),
+            "bad_sketch" => Some("草图无效"),
+            "conflict" => Some("这条消息的 ID 已被另一条消息使用，未保存"),
+            "not_joined" => Some("尚未加入房间"),
+            "already_joined" => Some("这个连接已经加入了房间"),
+            "bad_id" => Some("ID 过长"),
+            "bad_json" | "bad_frame" | "unknown_type" => Some("服务器无法理解应用发送的内容"),
+            _ => None,
+        };
+        match meaning {
+            Some(meaning) => format!("{meaning}（{code}: {message}）"),
+            None => format!("{code}: {message}"),
+        }
+    }
+
     /// A file refused before sending: not one of the picture types the chat sends.
     pub fn not_a_picture(&self, mime: &str, types: &[&str]) -> String {
         if self.zh {
