@@ -591,15 +591,6 @@ impl Inner {
         })
     }
 
-    /// Whether the machine and the browser's socket are both open (so a send needs no check).
-    fn socket_open(&self) -> bool {
-        self.machine.status() == Status::Open
-            && self
-                .socket
-                .as_ref()
-                .is_some_and(|socket| socket.ws.ready_state() == WebSocket::OPEN)
-    }
-
     /// The machine thinks the socket is open, but the server began the closing handshake
     /// (`readyState` CLOSING): the browser would accept a frame and discard it.
     fn check_ready_state(&mut self, clock: &Clock) -> Vec<Command<Outgoing>> {
@@ -800,40 +791,16 @@ impl Heartline {
     }
 
     fn send_with(&self, payload: Outgoing, send: MachineSend) -> Result<(), SendError> {
-        let result = match self.shared.state.try_borrow_mut() {
-            // The usual send, a frame straight to an open socket, skips the general step's
-            // queues, which it does not need: nothing is told of it and the status stays.
-            Ok(mut inner) if inner.socket_open() => {
-                let sent = send(&mut inner.machine, payload)?;
-                if let [Command::Send(_)] = sent[..] {
-                    let mut errors = Vec::new();
-                    for command in sent {
-                        if let Command::Send(payload) = command {
-                            inner.send(payload, true, &mut errors);
-                        }
-                    }
-                    Ok(errors)
-                } else {
-                    drop(inner);
-                    step(&self.shared, None, |_, _, _| Ok(sent))
-                }
+        match step(&self.shared, None, |inner, _, clock| {
+            let mut commands = inner.check_ready_state(clock);
+            let sent = send(&mut inner.machine, payload)?;
+            // Usually nothing came before: the send's own list, not a second allocation.
+            if commands.is_empty() {
+                return Ok(sent);
             }
-            Ok(inner) => {
-                drop(inner);
-                step(&self.shared, None, |inner, _, clock| {
-                    let mut commands = inner.check_ready_state(clock);
-                    let sent = send(&mut inner.machine, payload)?;
-                    // Usually nothing came before: the send's own list, not a second allocation.
-                    if commands.is_empty() {
-                        return Ok(sent);
-                    }
-                    commands.extend(sent);
-                    Ok(commands)
-                })
-            }
-            Err(_) => Err(StepError::Busy),
-        };
-        match result {
+            commands.extend(sent);
+            Ok(commands)
+        }) {
             Ok(errors) => match errors.into_iter().next() {
                 None => Ok(()),
                 Some(error) => Err(SendError::Browser(error)),
