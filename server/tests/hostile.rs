@@ -203,32 +203,7 @@ async fn a_member_who_lags_past_the_history_is_told_the_range_it_lost() {
     let (ada, _) = join_as(&server, "r", "ada", None).await;
     // More than the feed holds (1 024) after the slow member's socket buffers are full.
     const COUNT: u64 = 1_300;
-    let (mut to_ada, mut from_ada) = ada.split();
-    let acks = tokio::spawn(async move {
-        let mut last = 0;
-        while last < COUNT {
-            match from_ada.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
-                        last = seq;
-                    }
-                }
-                other => panic!("ada: {other:?}"),
-            }
-        }
-    });
-    let text = "x".repeat(60 * 1024);
-    for i in 1..=COUNT {
-        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
-        to_ada
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .unwrap();
-    }
-    tokio::time::timeout(Duration::from_secs(60), acks)
-        .await
-        .expect("every message acked")
-        .unwrap();
+    support::say_60_kib(ada, COUNT).await;
 
     // Now the slow member reads: every seq is either delivered or inside an announced gap.
     let mut accounted = vec![false; COUNT as usize + 1];

@@ -599,34 +599,7 @@ async fn history_is_paged_on(store: &[&str]) {
         ],
     )
     .await;
-    let (ada, _) = server.join("big", "ada").await;
-    let (mut to_ada, mut from_ada) = futures_util::StreamExt::split(ada);
-    let acks = tokio::spawn(async move {
-        let mut last = 0;
-        while last < 1_000 {
-            match futures_util::StreamExt::next(&mut from_ada).await {
-                Some(Ok(Message::Text(text))) => {
-                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
-                        last = seq;
-                    }
-                }
-                Some(Ok(_)) => {}
-                other => panic!("ada: {other:?}"),
-            }
-        }
-    });
-    let text = "x".repeat(60 * 1024);
-    for i in 1..=1_000 {
-        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
-        to_ada
-            .send(Message::Text(frame.to_string().into()))
-            .await
-            .unwrap();
-    }
-    tokio::time::timeout(Duration::from_secs(120), acks)
-        .await
-        .expect("every message acked")
-        .unwrap();
+    support::say_60_kib(server.join("big", "ada").await.0, 1_000).await;
     let (mut quiet_a, _) = server.join("quiet", "qa").await;
     let (mut quiet_b, _) = server.join("quiet", "qb").await;
     let filled = server.rss_mib();
@@ -707,6 +680,84 @@ async fn history_is_paged_on(store: &[&str]) {
         "another room's latency: {worst:?}"
     );
     drop(joiners);
+}
+
+/// Four members who stopped reading while 1 300 messages of 60 KiB went by (more than the live
+/// feed holds, and under a raised outbound bound, so they are caught up rather than closed):
+/// the server catches each one up from the store a page at a time (about 1 MiB), not with all
+/// the history it missed at once (about 60 MB each). The server grows by less than 32 MiB
+/// while they read, and each gets every seq once, in order, or inside a `gap`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_lagged_are_caught_up_a_page_at_a_time() {
+    const COUNT: u64 = 1_300;
+    let server = Server::spawn(&[
+        "--history",
+        "1000",
+        "--history-page-kib",
+        "1024",
+        "--max-unsent-kib",
+        "1048576",
+        "--flood-burst",
+        "100000",
+        "--flood-per-second",
+        "100000",
+    ])
+    .await;
+    let mut lagging = Vec::new();
+    for i in 0..4 {
+        // A 4 KiB receive buffer: the server's sends block at once.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(server.addr.parse().unwrap()).await.unwrap();
+        let url = format!("ws://{}/ws", server.addr);
+        let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+        let (mut client, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+        let join = json!({"type": "join", "room": "big", "nick": format!("lag{i}"), "client_id": format!("c-lag{i}")});
+        client
+            .send(Message::Text(join.to_string().into()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            support::next(&mut client).await,
+            ServerFrame::Welcome { .. }
+        ));
+        lagging.push(client);
+    }
+    support::say_60_kib(server.join("big", "ada").await.0, COUNT).await;
+    let filled = server.rss_mib();
+    let sampler = server.sample();
+    let readers = lagging.into_iter().map(|mut client| {
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut gaps = 0;
+            while last < COUNT {
+                match support::next(&mut client).await {
+                    ServerFrame::Message(message) => {
+                        assert_eq!(message.seq, last + 1, "in order, each once");
+                        last = message.seq;
+                    }
+                    ServerFrame::Gap { from, to } => {
+                        assert_eq!(from, last + 1, "a gap follows what came before");
+                        last = to;
+                        gaps += 1;
+                    }
+                    _ => {}
+                }
+            }
+            gaps
+        })
+    });
+    let gaps: Vec<u32> = futures_util::future::try_join_all(readers).await.unwrap();
+    let peak = sampler.peak_mib();
+    eprintln!("filled {filled:.1} MiB, peak {peak:.1} MiB, gaps {gaps:?}");
+    assert!(
+        gaps.iter().all(|&gaps| gaps >= 1),
+        "each lagged past the history of 1 000: {gaps:?}"
+    );
+    assert!(
+        peak - filled < 32.0,
+        "four catch-ups grew the server from {filled:.1} to {peak:.1} MiB"
+    );
 }
 
 /// One budget for the process: welcomes stuck on members who never read hold their pages

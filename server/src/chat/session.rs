@@ -817,6 +817,50 @@ async fn answer_rest(
     close
 }
 
+/// A member too slow for the feed is caught up from the store, oldest first, a page at a time
+/// (each read holds one page, not all it missed: up to the history's count of 64 KiB messages),
+/// and told what the store no longer holds.
+async fn catch_up(
+    socket: &mut WebSocket,
+    state: &ChatState,
+    member: &mut Joined,
+    outbound: &mut Outbound,
+    id: u64,
+) -> Result<(), Option<Close>> {
+    loop {
+        let page = match state
+            .hub
+            .store()
+            .page_after(&member.room, member.delivered, state.limits.page())
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(conn = id, %error, "catching up: history unreadable");
+                if error.is_unavailable() {
+                    return Err(Some(try_again_later("the history")));
+                }
+                return Err(Some(storage_failed("the history could not be read")));
+            }
+        };
+        if let Some((from, to)) = lag_gap(member.delivered, &page.history) {
+            tracing::warn!(conn = id, from, to, "lagged past the history: gap");
+            let frame = to_json(&ServerFrame::Gap { from, to });
+            send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
+            // Said once: the next live message is not a hole of its own.
+            member.delivered = member.delivered.max(to);
+        }
+        for message in page.history.messages {
+            member.delivered = message.seq;
+            let frame = to_json(&ServerFrame::Message(message));
+            send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
+        }
+        if !page.more {
+            return Ok(());
+        }
+    }
+}
+
 /// At shutdown: forwards what the feed already holds (everything acked before the post gate
 /// closed), within a bound, before the 1012 close.
 async fn drain_feed(
@@ -884,35 +928,8 @@ async fn forward(
             }
         }
         Err(RecvError::Lagged(skipped)) => {
-            // Too slow for the feed: catch up from the store, and say what it no longer holds.
             tracing::warn!(conn = id, skipped, "lagged; catching up from history");
-            let history = match state
-                .hub
-                .store()
-                .since(&member.room, Some(member.delivered))
-                .await
-            {
-                Ok(history) => history,
-                Err(error) => {
-                    tracing::error!(conn = id, %error, "catching up: history unreadable");
-                    if error.is_unavailable() {
-                        return Err(Some(try_again_later("the history")));
-                    }
-                    return Err(Some(storage_failed("the history could not be read")));
-                }
-            };
-            if let Some((from, to)) = lag_gap(member.delivered, &history) {
-                tracing::warn!(conn = id, from, to, "lagged past the history: gap");
-                let frame = to_json(&ServerFrame::Gap { from, to });
-                send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
-                // Said once: the next live message is not a hole of its own.
-                member.delivered = member.delivered.max(to);
-            }
-            for message in history.messages {
-                member.delivered = message.seq;
-                let frame = to_json(&ServerFrame::Message(message));
-                send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
-            }
+            catch_up(socket, state, member, outbound, id).await?;
         }
         Err(RecvError::Closed) => return Err(None),
     }

@@ -155,6 +155,39 @@ pub async fn say(client: &mut Client, id: &str, text: &str) {
     .await;
 }
 
+/// Says `count` messages of 60 KiB (ids "1" to `count`) as fast as the server takes them (its
+/// flood limits raised by the caller), reading the answers meanwhile; returns once every one is
+/// acked.
+pub async fn say_60_kib(client: Client, count: u64) {
+    let (mut to_server, mut from_server) = client.split();
+    let acks = tokio::spawn(async move {
+        let mut last = 0;
+        while last < count {
+            match from_server.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Ack { seq, .. }) = serde_json::from_str(&text) {
+                        last = seq;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the sender's connection: {other:?}"),
+            }
+        }
+    });
+    let text = "x".repeat(60 * 1024);
+    for i in 1..=count {
+        let frame = json!({"type": "say", "client_msg_id": i.to_string(), "text": text});
+        to_server
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(120), acks)
+        .await
+        .expect("every message acked")
+        .unwrap();
+}
+
 /// Reads frames until a message; returns (seq, text).
 pub async fn next_message(client: &mut Client) -> (u64, String) {
     loop {

@@ -24,6 +24,7 @@ macro_rules! contract_suite {
             since_returns_exactly_what_came_after,
             history_is_bounded_by_count_and_reports_the_gap,
             a_page_is_the_newest_that_fits_and_says_whether_more_are_kept,
+            a_page_after_a_seq_is_the_oldest_that_fits_and_says_whether_more_follow,
             old_messages_leave_by_age_and_the_gap_says_so,
             dedup_outlives_the_history_for_its_window,
             pictures_are_kept_apart_and_found_by_their_url,
@@ -261,6 +262,56 @@ pub async fn a_page_is_the_newest_that_fits_and_says_whether_more_are_kept(
     assert_eq!(unknown.history.last_seq, 0);
 }
 
+/// What a member that lagged behind the feed is caught up with, a page at a time.
+pub async fn a_page_after_a_seq_is_the_oldest_that_fits_and_says_whether_more_follow(
+    mut backend: impl Backend,
+) {
+    use super::PageLimit;
+    let store = backend
+        .open(Retention {
+            messages: 50,
+            dedup_window_ms: 0,
+            ..Retention::default()
+        })
+        .await;
+    for n in 1..=90 {
+        let id = n.to_string();
+        store.append("r", text("c", &id, &id), 0).await.unwrap();
+    }
+    let limit = |messages| PageLimit {
+        messages,
+        bytes: 1 << 20,
+    };
+    let page = |after, limit| {
+        let store = &store;
+        async move { store.page_after("r", after, limit).await.unwrap() }
+    };
+    // Kept: 41..=90. From a seq no longer kept: a gap, then the oldest kept, over more than one
+    // of a backend's reads (Redis reads 32 entries at a time).
+    let lagged = page(20, limit(45)).await;
+    assert_eq!(seqs(&lagged.history), (41..=85).collect::<Vec<_>>());
+    assert!(lagged.history.gap && lagged.more, "21..=40 are gone");
+    assert_eq!(lagged.history.last_seq, 90);
+    let next = page(85, limit(4)).await;
+    assert_eq!(seqs(&next.history), [86, 87, 88, 89]);
+    assert!(next.more && !next.history.gap);
+    let last = page(89, limit(4)).await;
+    assert_eq!((seqs(&last.history), last.more), (vec![90], false));
+    let current = page(90, limit(4)).await;
+    assert!(current.history.messages.is_empty() && !current.history.gap && !current.more);
+    // The byte bound keeps at least one message.
+    let tight = PageLimit {
+        messages: 100,
+        bytes: 1,
+    };
+    let one = page(60, tight).await;
+    assert_eq!((seqs(&one.history), one.more), (vec![61], true));
+    // A room never written: nothing, and a gap for a seq in it.
+    let unknown = store.page_after("nowhere", 3, limit(4)).await.unwrap();
+    assert!(unknown.history.messages.is_empty() && unknown.history.gap);
+    assert_eq!(unknown.history.last_seq, 0);
+}
+
 pub async fn old_messages_leave_by_age_and_the_gap_says_so(mut backend: impl Backend) {
     let store = backend
         .open(Retention {
@@ -281,6 +332,13 @@ pub async fn old_messages_leave_by_age_and_the_gap_says_so(mut backend: impl Bac
     assert_eq!(seqs(&history), [2]);
     assert!(history.gap, "seq 1 aged out");
     assert_eq!(history.last_seq, 2);
+    let limit = super::PageLimit {
+        messages: 10,
+        bytes: 1 << 20,
+    };
+    let caught_up = store.page_after("r", 0, limit).await.unwrap();
+    assert_eq!(seqs(&caught_up.history), [2]);
+    assert!(caught_up.history.gap && !caught_up.more, "seq 1 aged out");
 }
 
 pub async fn dedup_outlives_the_history_for_its_window(mut backend: impl Backend) {

@@ -2,8 +2,9 @@
 //! want no disk, and the reference the durable backends are held to.
 
 use super::{
-    has_gap, media_url, new_epoch, newest_page, unix_ms, Appended, Content, Draft, History, Media,
-    Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
+    has_gap, media_url, new_epoch, newest_page, oldest_page, unix_ms, Appended, Content, Draft,
+    History, Media, Page, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
+    MAX_CLIENT_IDS,
 };
 use async_trait::async_trait;
 use heartline_protocol::ChatMessage;
@@ -87,6 +88,42 @@ impl MemoryStore {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// One page of `room`'s kept messages, which `take` picks from all of them (oldest first),
+    /// with the gap flag for `after`. Only the page is copied out: a room of 1 000 large
+    /// messages is not.
+    fn read_page(
+        &self,
+        room: &str,
+        after: Option<u64>,
+        take: impl FnOnce(&mut dyn DoubleEndedIterator<Item = &ChatMessage>) -> (Vec<ChatMessage>, bool),
+    ) -> Page {
+        let mut state = self.lock();
+        state.evict(room, &self.retention, unix_ms());
+        let Some(kept) = state.rooms.get(room) else {
+            return Page {
+                history: History {
+                    messages: Vec::new(),
+                    gap: after.is_some_and(|seq| seq > 0),
+                    last_seq: 0,
+                },
+                more: false,
+            };
+        };
+        let oldest_kept = kept
+            .messages
+            .front()
+            .map_or(kept.last_seq + 1, |kept| kept.message.seq);
+        let (messages, more) = take(&mut kept.messages.iter().map(|kept| &kept.message));
+        Page {
+            history: History {
+                messages,
+                gap: has_gap(after, oldest_kept, kept.last_seq),
+                last_seq: kept.last_seq,
+            },
+            more,
+        }
     }
 
     /// Stores (or recognises) a message at once.
@@ -253,30 +290,11 @@ impl RoomStore for MemoryStore {
     }
 
     async fn since(&self, room: &str, after: Option<u64>) -> Result<History, StoreError> {
-        let mut state = self.lock();
-        state.evict(room, &self.retention, unix_ms());
-        let Some(room) = state.rooms.get(room) else {
-            return Ok(History {
-                messages: Vec::new(),
-                gap: after.is_some_and(|seq| seq > 0),
-                last_seq: 0,
-            });
-        };
-        let oldest_kept = room
-            .messages
-            .front()
-            .map_or(room.last_seq + 1, |kept| kept.message.seq);
         let from = after.unwrap_or(0);
-        Ok(History {
-            messages: room
-                .messages
-                .iter()
-                .filter(|kept| kept.message.seq > from)
-                .map(|kept| kept.message.clone())
-                .collect(),
-            gap: has_gap(after, oldest_kept, room.last_seq),
-            last_seq: room.last_seq,
-        })
+        let page = self.read_page(room, after, |kept| {
+            (kept.filter(|m| m.seq > from).cloned().collect(), false)
+        });
+        Ok(page.history)
     }
 
     async fn page(
@@ -286,40 +304,21 @@ impl RoomStore for MemoryStore {
         before: Option<u64>,
         limit: PageLimit,
     ) -> Result<Page, StoreError> {
-        // Only the page is copied out (a room of 1 000 large messages is not).
-        let mut state = self.lock();
-        state.evict(room, &self.retention, unix_ms());
-        let Some(kept) = state.rooms.get(room) else {
-            return Ok(Page {
-                history: History {
-                    messages: Vec::new(),
-                    gap: after.is_some_and(|seq| seq > 0),
-                    last_seq: 0,
-                },
-                more: false,
-            });
-        };
-        let oldest_kept = kept
-            .messages
-            .front()
-            .map_or(kept.last_seq + 1, |kept| kept.message.seq);
         let (from, before) = (after.unwrap_or(0), before.unwrap_or(u64::MAX));
-        let (messages, more) = newest_page(
-            kept.messages
-                .iter()
-                .rev()
-                .map(|kept| &kept.message)
-                .filter(|m| m.seq > from && m.seq < before),
-            limit,
-        );
-        Ok(Page {
-            history: History {
-                messages,
-                gap: has_gap(after, oldest_kept, kept.last_seq),
-                last_seq: kept.last_seq,
-            },
-            more,
-        })
+        Ok(self.read_page(room, after, |kept| {
+            newest_page(kept.rev().filter(|m| m.seq > from && m.seq < before), limit)
+        }))
+    }
+
+    async fn page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        Ok(self.read_page(room, Some(after), |kept| {
+            oldest_page(kept.filter(|m| m.seq > after), limit)
+        }))
     }
 
     async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError> {

@@ -168,8 +168,23 @@ pub fn newest_page<'a>(
     newest_first: impl Iterator<Item = &'a ChatMessage>,
     limit: PageLimit,
 ) -> (Vec<ChatMessage>, bool) {
-    let mut page = PageFill::new(limit);
-    for message in newest_first {
+    fill_page(newest_first, PageFill::new(limit, PageEnd::Newest))
+}
+
+/// The first messages of `oldest_first` (the oldest of a range, oldest first) that fit in
+/// `limit`, in seq order, and whether any were left out.
+pub fn oldest_page<'a>(
+    oldest_first: impl Iterator<Item = &'a ChatMessage>,
+    limit: PageLimit,
+) -> (Vec<ChatMessage>, bool) {
+    fill_page(oldest_first, PageFill::new(limit, PageEnd::Oldest))
+}
+
+fn fill_page<'a>(
+    messages: impl Iterator<Item = &'a ChatMessage>,
+    mut page: PageFill,
+) -> (Vec<ChatMessage>, bool) {
+    for message in messages {
         if !page.push(message.clone()) {
             break;
         }
@@ -177,45 +192,59 @@ pub fn newest_page<'a>(
     page.finish()
 }
 
-/// A page being filled from the newest message of a range back: each backend reads its
-/// messages its own way, and fills the page by the same rule.
+/// Which end of a range a page is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PageEnd {
+    /// The newest messages ([`RoomStore::page`]): pushed newest first.
+    Newest,
+    /// The oldest messages ([`RoomStore::page_after`]): pushed oldest first.
+    Oldest,
+}
+
+/// A page being filled from one end of a range: each backend reads its messages its own way,
+/// and fills the page by the same rule.
 pub(super) struct PageFill {
     limit: PageLimit,
-    newest_first: Vec<ChatMessage>,
+    end: PageEnd,
+    /// In the order they were pushed.
+    messages: Vec<ChatMessage>,
     bytes: usize,
     more: bool,
 }
 
 impl PageFill {
-    pub(super) fn new(limit: PageLimit) -> Self {
+    pub(super) fn new(limit: PageLimit, end: PageEnd) -> Self {
         Self {
             limit,
-            newest_first: Vec::new(),
+            end,
+            messages: Vec::new(),
             bytes: 0,
             more: false,
         }
     }
 
-    /// Adds the next older message if it fits (a page holds at least one); false, and the
-    /// page says there is more, once it does not.
+    /// Adds the next message if it fits (a page holds at least one); false, and the page says
+    /// there is more, once it does not.
     pub(super) fn push(&mut self, message: ChatMessage) -> bool {
         let size = message_bytes(&message);
-        let full = !self.newest_first.is_empty()
-            && (self.newest_first.len() >= self.limit.messages
+        let full = !self.messages.is_empty()
+            && (self.messages.len() >= self.limit.messages
                 || self.bytes.saturating_add(size) > self.limit.bytes);
         if full {
             self.more = true;
             return false;
         }
         self.bytes += size;
-        self.newest_first.push(message);
+        self.messages.push(message);
         true
     }
 
-    /// The page in seq order, and whether older messages of the range were left out.
+    /// The page in seq order, and whether messages of the range were left out.
     pub(super) fn finish(mut self) -> (Vec<ChatMessage>, bool) {
-        self.newest_first.reverse();
-        (self.newest_first, self.more)
+        if self.end == PageEnd::Newest {
+            self.messages.reverse();
+        }
+        (self.messages, self.more)
     }
 }
 
@@ -224,7 +253,8 @@ impl PageFill {
 pub struct Page {
     /// The messages (in seq order), the gap flag and the room's last seq, as for `since`.
     pub history: History,
-    /// Older messages of the range are kept but were left out.
+    /// Messages of the range are kept but were left out: older ones for [`RoomStore::page`],
+    /// newer ones for [`RoomStore::page_after`].
     pub more: bool,
 }
 
@@ -323,6 +353,22 @@ pub trait RoomStore: Send + Sync + 'static {
             history.messages.iter().rev().filter(|m| m.seq < before),
             limit,
         );
+        history.messages = messages;
+        Ok(Page { history, more })
+    }
+    /// The oldest messages after `after` that fit in `limit`, with `since`'s gap flag and last
+    /// seq: a member that lagged behind the live feed is caught up a page at a time, so the
+    /// read holds a page, not all the history it missed (up to the history's count of 64 KiB
+    /// messages). Backends override this to read only the page; the default reads all of
+    /// `since` first.
+    async fn page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        let mut history = self.since(room, Some(after)).await?;
+        let (messages, more) = oldest_page(history.messages.iter(), limit);
         history.messages = messages;
         Ok(Page { history, more })
     }

@@ -41,7 +41,7 @@
 use super::redis_link::Link;
 use super::{
     has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Page,
-    PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
+    PageEnd, PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -640,7 +640,6 @@ impl RoomStore for RedisStore {
         before: Option<u64>,
         limit: PageLimit,
     ) -> Result<Page, StoreError> {
-        const CHUNK: usize = 32;
         let mut conn = self.conn.clone();
         let top = before.map_or("+".to_owned(), |before| {
             before.saturating_sub(1).to_string()
@@ -670,7 +669,7 @@ impl RoomStore for RedisStore {
         }
         let kept = self.kept(last_seq, unix_ms());
         let floor = after.map_or(1, |seq| seq.saturating_add(1));
-        let mut page = PageFill::new(limit);
+        let mut page = PageFill::new(limit, PageEnd::Newest);
         'read: loop {
             let fetched = chunk.len();
             for (id, fields) in &chunk {
@@ -727,6 +726,87 @@ impl RoomStore for RedisStore {
             history: History {
                 messages,
                 gap: gap || resumes_below_lost(after, lost.unwrap_or(0)),
+                last_seq,
+            },
+            more,
+        })
+    }
+
+    /// Reads only the page, oldest first, a chunk at a time: a member caught up after lagging
+    /// behind the feed does not make the server read the whole log it missed.
+    async fn page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        let mut conn = self.conn.clone();
+        let log = keys::log(room);
+        // The room's last seq and the oldest chunk in one atomic read; later chunks stop at
+        // that seq, so the page never holds a seq beyond the last seq it reports.
+        let (last_seq, lost, mut chunk): (Option<u64>, Option<u64>, Entries) = redis::pipe()
+            .atomic()
+            .get(keys::seq(room))
+            .get(keys::lost(room))
+            .add_command(oldest_entries(
+                &log,
+                &format!("{}-0", after.saturating_add(1)),
+                CHUNK,
+            ))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let last_seq = last_seq.unwrap_or(0);
+        if last_seq == 0 {
+            // A room this database never had: any seq the client names is missing here.
+            return Ok(Page {
+                history: History {
+                    messages: Vec::new(),
+                    gap: after > 0,
+                    last_seq,
+                },
+                more: false,
+            });
+        }
+        let kept = self.kept(last_seq, unix_ms());
+        let mut page = PageFill::new(limit, PageEnd::Oldest);
+        let mut oldest_kept = None;
+        'read: loop {
+            for (id, fields) in &chunk {
+                let Some(message) = decode_entry(room, id, fields) else {
+                    tracing::warn!(%room, %id, "an unreadable entry in the room's log; skipped");
+                    continue;
+                };
+                if message.seq > last_seq {
+                    break 'read;
+                }
+                // Past retention but not trimmed yet: gone for readers (seqs and times only grow,
+                // so these come first).
+                if !kept(&message) {
+                    continue;
+                }
+                oldest_kept.get_or_insert(message.seq);
+                if !page.push(message) {
+                    break 'read;
+                }
+            }
+            // On from the newest entry fetched, read or not (see `page`).
+            let newest = match chunk.last() {
+                Some((id, _)) if chunk.len() == CHUNK => id.clone(),
+                _ => break,
+            };
+            chunk = oldest_entries(&log, &format!("({newest}"), CHUNK)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        let (messages, more) = page.finish();
+        let after = Some(after);
+        Ok(Page {
+            history: History {
+                messages,
+                gap: has_gap(after, oldest_kept.unwrap_or(last_seq + 1), last_seq)
+                    || resumes_below_lost(after, lost.unwrap_or(0)),
                 last_seq,
             },
             more,
@@ -825,6 +905,16 @@ impl RedisStore {
                     .is_none_or(|age| message.ts.saturating_add(age) >= now)
         }
     }
+}
+
+/// How many log entries a page read fetches at a time.
+const CHUNK: usize = 32;
+
+/// `XRANGE log start + COUNT count`: the oldest `count` entries from `start`.
+fn oldest_entries(log: &str, start: &str, count: usize) -> redis::Cmd {
+    let mut cmd = redis::cmd("XRANGE");
+    cmd.arg(log).arg(start).arg("+").arg("COUNT").arg(count);
+    cmd
 }
 
 /// `XREVRANGE log end - COUNT count`: the newest `count` entries up to `end`.

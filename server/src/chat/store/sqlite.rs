@@ -20,7 +20,7 @@
 
 use super::{
     has_gap, media_url, new_epoch, unix_ms, Appended, Content, Draft, History, Media, Page,
-    PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
+    PageEnd, PageFill, PageLimit, PendingAppend, Retention, RoomStore, StoreError, MAX_CLIENT_IDS,
 };
 use async_trait::async_trait;
 use heartline_protocol::{Body, ChatMessage};
@@ -1016,17 +1016,27 @@ fn read_since(
         messages: usize::MAX,
         bytes: usize::MAX,
     };
-    read_page(conn, room, after, None, everything, retention, now).map(|page| page.history)
+    let range = (after, None);
+    read_page(
+        conn,
+        room,
+        range,
+        everything,
+        PageEnd::Oldest,
+        retention,
+        now,
+    )
+    .map(|page| page.history)
 }
 
-/// The newest messages with `after < seq < before` that fit in `limit`: rows are read newest
-/// first and only until the page is full.
+/// The newest (or oldest, by `end`) messages with `after < seq < before` that fit in `limit`:
+/// rows are read from that end and only until the page is full.
 fn read_page(
     conn: &Connection,
     room: &str,
-    after: Option<u64>,
-    before: Option<u64>,
+    (after, before): (Option<u64>, Option<u64>),
     limit: PageLimit,
+    end: PageEnd,
     retention: Retention,
     now: u64,
 ) -> rusqlite::Result<Page> {
@@ -1058,10 +1068,16 @@ fn read_page(
     // Clamped to the room's end: a `last_seq` past it (up to u64::MAX) does not fit SQLite's i64.
     let from = floor.max(after.unwrap_or(0)).min(last_seq);
     let until = before.unwrap_or(u64::MAX).min(last_seq.saturating_add(1));
-    let mut rows = tx.prepare_cached(
-        "SELECT seq, sender, ts, client_msg_id, body FROM messages
-         WHERE room = ?1 AND seq > ?2 AND ts >= ?3 AND seq < ?4 ORDER BY seq DESC",
-    )?;
+    let mut rows = tx.prepare_cached(match end {
+        PageEnd::Newest => {
+            "SELECT seq, sender, ts, client_msg_id, body FROM messages
+             WHERE room = ?1 AND seq > ?2 AND ts >= ?3 AND seq < ?4 ORDER BY seq DESC"
+        }
+        PageEnd::Oldest => {
+            "SELECT seq, sender, ts, client_msg_id, body FROM messages
+             WHERE room = ?1 AND seq > ?2 AND ts >= ?3 AND seq < ?4 ORDER BY seq ASC"
+        }
+    })?;
     let rows = rows.query_map(params![room, from, cutoff, until], |row| {
         let body: String = row.get(4)?;
         let body: Body = serde_json::from_str(&body).map_err(|error| {
@@ -1076,7 +1092,7 @@ fn read_page(
             body,
         })
     })?;
-    let mut page = PageFill::new(limit);
+    let mut page = PageFill::new(limit, end);
     for message in rows {
         if !page.push(message?) {
             break;
@@ -1157,8 +1173,42 @@ impl RoomStore for SqliteStore {
     ) -> Result<Page, StoreError> {
         let room = room.to_owned();
         let retention = self.retention;
-        self.read(move |conn| read_page(conn, &room, after, before, limit, retention, unix_ms()))
-            .await
+        self.read(move |conn| {
+            let range = (after, before);
+            read_page(
+                conn,
+                &room,
+                range,
+                limit,
+                PageEnd::Newest,
+                retention,
+                unix_ms(),
+            )
+        })
+        .await
+    }
+
+    async fn page_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: PageLimit,
+    ) -> Result<Page, StoreError> {
+        let room = room.to_owned();
+        let retention = self.retention;
+        self.read(move |conn| {
+            let range = (Some(after), None);
+            read_page(
+                conn,
+                &room,
+                range,
+                limit,
+                PageEnd::Oldest,
+                retention,
+                unix_ms(),
+            )
+        })
+        .await
     }
 
     async fn claim_identity(&self, client_id: &str, candidate: &str) -> Result<String, StoreError> {
