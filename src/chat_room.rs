@@ -125,6 +125,12 @@ const FOLLOWER_JOIN_AFTER_MS: u32 = 1_500;
 /// pages).
 const FOLLOWER_FETCH_AFTER_MS: u32 = 1_500;
 
+/// Load older messages comes back this long after its page was asked for, if no answer came
+/// while the connection stayed up: the answer was lost (a following tab, frozen in the
+/// background, missed the leading tab's relay of it), and the page is asked for again. A page
+/// that comes twice is harmless (its messages are skipped by seq).
+const OLDER_ANSWER_WAIT_MS: u32 = 10_000;
+
 /// A nickname refused within this long of taking a new client id is asked for once more...
 const NAME_RETRY_WINDOW_MS: f64 = 15_000.0;
 /// ...this long after the refusal: once the server's grace for the old id's member has passed.
@@ -330,9 +336,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // retry of a nickname refused soon after.
     let renewed_at = use_mut_ref(|| None::<f64>);
     let name_retry = use_mut_ref(|| None::<Timeout>);
-    // The page asked for with Load older messages, until it comes.
+    // The page asked for with Load older messages, until it comes (or is given up for lost).
     let older_asked = use_mut_ref(|| None::<u64>);
     let older_waiting = use_state_eq(|| None::<u64>);
+    let older_lost = use_mut_ref(|| None::<Timeout>);
     // This tab's part in the shared connection (None until told).
     let role = use_state_eq(|| None::<Role>);
     // A following tab's own join, if the leading tab's is not welcomed in time.
@@ -1095,20 +1102,27 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let fetching = state.hole_after.is_some();
     // One page asked for at a time: a quick second click (or six) would ask again, each a
     // frame against the flood guard. The cell for clicks within one task, the state for the
-    // button; both forgotten at each welcome (an answer lost with its connection).
+    // button; both forgotten at each welcome (an answer lost with its connection), and when no
+    // answer came in OLDER_ANSWER_WAIT_MS (an answer lost on a connection that stayed up).
     {
-        let (older_asked, older_waiting) = (older_asked.clone(), older_waiting.clone());
+        let (older_asked, older_waiting, older_lost) =
+            (older_asked.clone(), older_waiting.clone(), older_lost.clone());
         use_effect_with(state.welcomed, move |_| {
             older_asked.borrow_mut().take();
             older_waiting.set(None);
+            older_lost.borrow_mut().take();
         });
     }
     let on_load_older = state
         .older
         .filter(|before| state.welcomed && !fetching && *older_waiting != Some(*before))
         .map(|before| {
-            let (socket, asked, waiting) =
-                (socket.clone(), older_asked.clone(), older_waiting.clone());
+            let (socket, asked, waiting, lost) = (
+                socket.clone(),
+                older_asked.clone(),
+                older_waiting.clone(),
+                older_lost.clone(),
+            );
             Callback::from(move |()| {
                 if *asked.borrow() == Some(before) {
                     return;
@@ -1116,6 +1130,15 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 if send_frame(&socket, &ClientFrame::History { before }).is_ok() {
                     *asked.borrow_mut() = Some(before);
                     waiting.set(Some(before));
+                    let (asked, waiting) = (asked.clone(), waiting.clone());
+                    let given_up = Timeout::new(OLDER_ANSWER_WAIT_MS, move || {
+                        // Still the page asked for: its answer never came.
+                        if *asked.borrow() == Some(before) {
+                            asked.borrow_mut().take();
+                            waiting.set(None);
+                        }
+                    });
+                    *lost.borrow_mut() = Some(given_up);
                 }
             })
         });

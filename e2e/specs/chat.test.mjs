@@ -4,7 +4,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { BROWSERS, suiteBrowser } from './lib/drivers.mjs';
-import { Ui } from './lib/ui.mjs';
+import { Ui, pollUntil } from './lib/ui.mjs';
 import { freePort, startServer } from './server.mjs';
 
 const base = process.env.HEARTLINE_URL;
@@ -97,6 +97,49 @@ for (const name of BROWSERS) {
         await b.logHas('m1');
         assert.deepEqual(await b.delivered(), said);
         await b.until('enabled', { name: 'Load older messages' }, (v) => v === false, 10_000, 'no button once all is shown');
+        noDialogs(a, b);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    test('Load older messages comes back when its answer is lost on a connection that stays up', async () => {
+      const port = await freePort();
+      const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
+      try {
+        const room = uniqueRoom();
+        const a = await person(server.url, 'ann', room);
+        const said = ['m1', 'm2', 'm3', 'm4', 'm5'];
+        for (const text of said) {
+          await a.say(text);
+          await a.logHas(text);
+        }
+        const b = await person(server.url, 'ben', room);
+        await b.until('delivered', {}, (t) => t.length === 3, 10_000, 'the newest page');
+        // The next `page` frame never reaches the app: it reads a heartbeat reply instead (as a
+        // following tab, frozen while its leading tab relayed the answer, never hears it).
+        await b.page.eval(() => {
+          const data = Object.getOwnPropertyDescriptor(MessageEvent.prototype, 'data');
+          Object.defineProperty(MessageEvent.prototype, 'data', {
+            configurable: true,
+            get() {
+              const value = data.get.call(this);
+              if (!window.pageDropped && typeof value === 'string' && value.includes('"type":"page"')) {
+                window.pageDropped = true;
+                return 'pong';
+              }
+              return value;
+            },
+          });
+        });
+        await b.clickWhenReady('Load older messages');
+        await pollUntil(() => b.page.eval(() => window.pageDropped === true), (v) => v, 10_000, 'the page answer dropped');
+        assert.equal(await b.do('enabled', { name: 'Load older messages' }), false, 'hidden while its page is awaited');
+        // Given up for lost after its wait: the button is back, and asks again.
+        await b.clickWhenReady('Load older messages', 20_000);
+        await b.until('delivered', {}, (t) => t.length === 5, 10_000, 'the page before the newest');
+        assert.deepEqual(await b.delivered(), said);
+        assert.equal(await b.do('lastClose'), '', 'the same connection all along: no close shown');
         noDialogs(a, b);
       } finally {
         await server.stop();
