@@ -1105,8 +1105,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // button; both forgotten at each welcome (an answer lost with its connection), and when no
     // answer came in OLDER_ANSWER_WAIT_MS (an answer lost on a connection that stayed up).
     {
-        let (older_asked, older_waiting, older_lost) =
-            (older_asked.clone(), older_waiting.clone(), older_lost.clone());
+        let (older_asked, older_waiting, older_lost) = (
+            older_asked.clone(),
+            older_waiting.clone(),
+            older_lost.clone(),
+        );
         use_effect_with(state.welcomed, move |_| {
             older_asked.borrow_mut().take();
             older_waiting.set(None);

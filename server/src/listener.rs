@@ -38,6 +38,12 @@ impl Running {
         self.chat.hub.store().epoch()
     }
 
+    /// The rooms' hub, for tests that act on the live feed itself (a seq it skips).
+    #[doc(hidden)]
+    pub fn hub(&self) -> &crate::chat::hub::Hub {
+        &self.chat.hub
+    }
+
     /// Closes every chat connection with 1012 (Service Restart) and stops, within 2 seconds.
     pub async fn shutdown(self) -> io::Result<()> {
         self.chat.posting.close().await;

@@ -5,7 +5,7 @@
 mod support;
 
 use futures_util::{SinkExt, StreamExt};
-use heartline_protocol::ServerFrame;
+use heartline_protocol::{Body, ServerFrame};
 use heartline_server::chat::limits::Limits;
 use heartline_server::{start, Running, ServerConfig, StoreConfig, StoreKind};
 use serde_json::json;
@@ -234,6 +234,44 @@ async fn a_member_who_lags_past_the_history_is_told_the_range_it_lost() {
         silent.last()
     );
     assert!(!gaps.is_empty(), "the member lagged past the history");
+}
+
+/// A message stored and never broadcast (an append whose task was cancelled after storing, once
+/// `MAX_HELD` later ones stop the room waiting for it) reaches the members from the store, in
+/// its place: they were told a `gap` for it, though the store had it.
+#[tokio::test]
+async fn a_stored_message_the_feed_skipped_comes_from_the_store_not_as_a_gap() {
+    use heartline_server::chat::store::{Content, Draft};
+    let server = server().await;
+    let (mut ada, _) = join(&server, "r", "ada", None).await;
+    let (mut bob, _) = join(&server, "r", "bob", None).await;
+    say(&mut ada, "1", "one").await;
+    assert_eq!(next_message(&mut bob).await, 1);
+    // Stored behind the feed's back, and the feed told not to wait for it (as past MAX_HELD).
+    let draft = Draft {
+        from: "ada".into(),
+        client_id: "client-ada".into(),
+        client_msg_id: "2".into(),
+        content: Content::Text("two".into()),
+    };
+    let now = heartline_server::chat::store::unix_ms();
+    server.hub().store().append("r", draft, now).await.unwrap();
+    server.hub().skip_gone("r", 2);
+    say(&mut ada, "3", "three").await;
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match next(&mut bob).await {
+            ServerFrame::Message(message) => {
+                let Body::Text { text } = message.body else {
+                    panic!("a text")
+                };
+                got.push((message.seq, text));
+            }
+            ServerFrame::Gap { from, to } => panic!("a gap {from}..={to} for a stored message"),
+            _ => {}
+        }
+    }
+    assert_eq!(got, [(2, "two".to_owned()), (3, "three".to_owned())]);
 }
 
 #[tokio::test]

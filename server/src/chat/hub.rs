@@ -113,9 +113,9 @@ struct RoomLive {
 }
 
 /// Most messages held back waiting for an earlier seq; past it they go out as they are (an
-/// append whose task was cancelled after storing would otherwise hold the room forever). The
-/// members are then told a `gap` for the seq skipped, though the store may still have it (a
-/// resume from before it gets it back).
+/// append whose task was cancelled after storing would otherwise hold the room forever). Each
+/// member's session then reads the skipped seq from the store, and says a `gap` only if the
+/// store does not have it.
 const MAX_HELD: usize = 1024;
 
 impl RoomLive {

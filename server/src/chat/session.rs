@@ -817,9 +817,10 @@ async fn answer_rest(
     close
 }
 
-/// A member too slow for the feed is caught up from the store, oldest first, a page at a time
-/// (each read holds one page, not all it missed: up to the history's count of 64 KiB messages),
-/// and told what the store no longer holds.
+/// Sends the member what the store has after the last seq it was sent, oldest first, a page at a
+/// time (each read holds one page, not all it missed: up to the history's count of 64 KiB
+/// messages), and a `gap` for what the store no longer holds: for a member too slow for the
+/// feed, or one whose feed skipped seqs.
 async fn catch_up(
     socket: &mut WebSocket,
     state: &ChatState,
@@ -844,7 +845,7 @@ async fn catch_up(
             }
         };
         if let Some((from, to)) = lag_gap(member.delivered, &page.history) {
-            tracing::warn!(conn = id, from, to, "lagged past the history: gap");
+            tracing::warn!(conn = id, from, to, "not in the history: gap");
             let frame = to_json(&ServerFrame::Gap { from, to });
             send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
             // Said once: the next live message is not a hole of its own.
@@ -907,16 +908,14 @@ async fn forward(
     }
     match live {
         Ok(Live::Message { seq, json, .. }) => {
+            // The feed skipped seqs: ones the store lost (`Hub::skip_gone`), or one stored and
+            // never broadcast (past `MAX_HELD`). What the store still has comes from it, and a
+            // `gap` says only the rest, as for a member that lagged; this message then came
+            // with them.
+            if seq > member.delivered + 1 {
+                catch_up(socket, state, member, outbound, id).await?;
+            }
             if seq > member.delivered {
-                // The feed skipped seqs the store no longer has (see `Hub::skip_gone`): said,
-                // as a lagging member's are.
-                if seq > member.delivered + 1 {
-                    let frame = to_json(&ServerFrame::Gap {
-                        from: member.delivered + 1,
-                        to: seq - 1,
-                    });
-                    send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
-                }
                 member.delivered = seq;
                 send_out(socket, outbound, Message::Text(json.to_string().into())).await?;
             }
