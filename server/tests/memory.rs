@@ -697,6 +697,9 @@ async fn members_who_lagged_are_caught_up_a_page_at_a_time() {
         "1024",
         "--max-unsent-kib",
         "1048576",
+        // They read nothing while the room fills: not cut off for that meanwhile.
+        "--liveness-timeout-ms",
+        "600000",
         "--flood-burst",
         "100000",
         "--flood-per-second",

@@ -1,8 +1,10 @@
 //! Where a joining client resumes, and whether its welcome must say that it missed messages.
 //! A gap is always reported, never hidden: the client cannot tell a quiet room from a hole.
-//! A live member who lags behind the feed is told with a `gap` frame ([`lag_gap`]).
+//! A live member caught up from the store (it lagged behind the feed, or the feed skipped
+//! seqs) is told what the store no longer has with `gap` frames ([`catch_up_page`]).
 
-use super::store::History;
+use super::store::{History, Page};
+use heartline_protocol::ChatMessage;
 
 /// A join's `last_seq`, checked against what the room holds.
 #[derive(Debug, Clone, Copy)]
@@ -38,15 +40,64 @@ impl Resume {
     }
 }
 
-/// The seqs a lagging member skipped that history no longer holds, as `(from, to)`: after
-/// `delivered`, up to the first message history still has (or the room's end).
-pub fn lag_gap(delivered: u64, history: &History) -> Option<(u64, u64)> {
-    let first_kept = history
-        .messages
-        .first()
-        .map_or(history.last_seq.saturating_add(1), |m| m.seq);
-    let from = delivered.saturating_add(1);
-    (first_kept > from).then(|| (from, first_kept - 1))
+/// One frame of a catch-up, in the order it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Seqs `from..=to` the store no longer has.
+    Gap {
+        /// First seq missing.
+        from: u64,
+        /// Last seq missing.
+        to: u64,
+    },
+    /// A message, in seq order.
+    Message(ChatMessage),
+}
+
+/// What to send of one page of the store read after `delivered` (oldest first), up to seq
+/// `until`: each message, after a `gap` for the seqs before it that the page skips (at its
+/// start: the store no longer has them; inside it: entries the store could not read or that
+/// left while it was read), and, on the last page, a `gap` for the seqs after it up to `until`
+/// or the room's last seq. Also whether to read the next page.
+pub fn catch_up_page(delivered: u64, until: u64, page: Page) -> (Vec<CatchUp>, bool) {
+    let mut sent = delivered;
+    let mut frames = Vec::new();
+    // The store has a seq past `until`: everything up to it is in this page, or gone.
+    let mut past_until = false;
+    for message in page.history.messages {
+        if message.seq > until {
+            past_until = true;
+            break;
+        }
+        if message.seq <= sent {
+            continue;
+        }
+        if message.seq > sent + 1 {
+            frames.push(CatchUp::Gap {
+                from: sent + 1,
+                to: message.seq - 1,
+            });
+        }
+        sent = message.seq;
+        frames.push(CatchUp::Message(message));
+    }
+    // On from the last message sent (a page after `delivered` holds only later seqs, so a page
+    // read again is never the same one).
+    if page.more && !past_until && sent < until && sent > delivered {
+        return (frames, true);
+    }
+    let end = if past_until {
+        until
+    } else {
+        until.min(page.history.last_seq)
+    };
+    if end > sent {
+        frames.push(CatchUp::Gap {
+            from: sent + 1,
+            to: end,
+        });
+    }
+    (frames, false)
 }
 
 #[cfg(test)]
@@ -74,26 +125,71 @@ mod tests {
         assert_eq!(Resume::delivered(&at(5)), 5);
     }
 
+    fn page(seqs: &[u64], last_seq: u64, more: bool) -> Page {
+        Page {
+            history: History {
+                messages: seqs
+                    .iter()
+                    .map(|&seq| ChatMessage {
+                        room: "r".into(),
+                        seq,
+                        from: "a".into(),
+                        ts: 0,
+                        client_msg_id: seq.to_string(),
+                        body: heartline_protocol::Body::Text { text: "t".into() },
+                    })
+                    .collect(),
+                gap: false,
+                last_seq,
+            },
+            more,
+        }
+    }
+
+    /// The frames as `"gap 4-7"` and `"6"` (a message's seq).
+    fn sent(frames: &[CatchUp]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|frame| match frame {
+                CatchUp::Gap { from, to } => format!("gap {from}-{to}"),
+                CatchUp::Message(message) => message.seq.to_string(),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_lag_gap_is_what_history_lost_after_the_delivered_seq() {
-        let kept = |seqs: &[u64], last_seq| History {
-            messages: seqs
-                .iter()
-                .map(|&seq| heartline_protocol::ChatMessage {
-                    room: "r".into(),
-                    seq,
-                    from: "a".into(),
-                    ts: 0,
-                    client_msg_id: seq.to_string(),
-                    body: heartline_protocol::Body::Text { text: "t".into() },
-                })
-                .collect(),
-            gap: false,
-            last_seq,
-        };
-        assert_eq!(lag_gap(3, &kept(&[8, 9], 9)), Some((4, 7)));
-        assert_eq!(lag_gap(3, &kept(&[4, 5], 5)), None);
-        assert_eq!(lag_gap(9, &kept(&[], 9)), None);
+    fn a_catch_up_says_every_seq_the_store_lacks_and_sends_the_rest_once_in_order() {
+        let all = u64::MAX;
+        // Gone before the page: one gap, then the messages.
+        let (frames, more) = catch_up_page(3, all, page(&[8, 9], 9, false));
+        assert_eq!(
+            (sent(&frames), more),
+            (vec!["gap 4-7".into(), "8".into(), "9".into()], false)
+        );
+        // Holes inside a page (entries unreadable, or gone while it was read).
+        let (frames, _) = catch_up_page(3, all, page(&[4, 6, 9], 9, false));
+        assert_eq!(sent(&frames), ["4", "gap 5-5", "6", "gap 7-8", "9"]);
+        // Nothing after the last page up to the room's last seq: a gap to it.
+        let (frames, _) = catch_up_page(3, all, page(&[4], 7, false));
+        assert_eq!(sent(&frames), ["4", "gap 5-7"]);
+        let (frames, _) = catch_up_page(9, all, page(&[], 9, false));
+        assert!(frames.is_empty());
+        // More pages: read on from the last message, no gap after it yet.
+        let (frames, more) = catch_up_page(3, all, page(&[4, 5], 20, true));
+        assert_eq!((sent(&frames), more), (vec!["4".into(), "5".into()], true));
+        // Up to `until` (the feed goes on after it): no further, and a gap for what is gone.
+        let (frames, more) = catch_up_page(3, 5, page(&[4, 5, 6, 7], 20, true));
+        assert_eq!((sent(&frames), more), (vec!["4".into(), "5".into()], false));
+        let (frames, more) = catch_up_page(3, 5, page(&[4, 7], 20, true));
+        assert_eq!(
+            (sent(&frames), more),
+            (vec!["4".into(), "gap 5-5".into()], false)
+        );
+        let (frames, _) = catch_up_page(3, 5, page(&[], 20, false));
+        assert_eq!(sent(&frames), ["gap 4-5"]);
+        // What was sent already is not sent again.
+        let (frames, _) = catch_up_page(5, all, page(&[5, 6], 6, false));
+        assert_eq!(sent(&frames), ["6"]);
     }
 
     #[test]

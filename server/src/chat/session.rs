@@ -8,7 +8,7 @@ use super::identity::Refusal;
 use super::media::sketch_png;
 use super::outbound::{Outbound, Overflow};
 use super::pipeline::{Pipeline, Posted};
-use super::resume::{lag_gap, Resume};
+use super::resume::{catch_up_page, CatchUp, Resume};
 use super::store::{Appended, Content, Draft, Picture};
 use super::ChatState;
 use crate::metered::Watch;
@@ -817,16 +817,17 @@ async fn answer_rest(
     close
 }
 
-/// Sends the member what the store has after the last seq it was sent, oldest first, a page at a
-/// time (each read holds one page, not all it missed: up to the history's count of 64 KiB
-/// messages), and a `gap` for what the store no longer holds: for a member too slow for the
-/// feed, or one whose feed skipped seqs.
+/// Sends the member what the store has after the last seq it was sent, up to seq `until`,
+/// oldest first, a page at a time (each read holds one page, not all it missed: up to the
+/// history's count of 64 KiB messages), with a `gap` for each run of seqs the store no longer
+/// has: for a member too slow for the feed, or one whose feed skipped seqs.
 async fn catch_up(
     socket: &mut WebSocket,
     state: &ChatState,
     member: &mut Joined,
     outbound: &mut Outbound,
     id: u64,
+    until: u64,
 ) -> Result<(), Option<Close>> {
     loop {
         let page = match state
@@ -844,19 +845,23 @@ async fn catch_up(
                 return Err(Some(storage_failed("the history could not be read")));
             }
         };
-        if let Some((from, to)) = lag_gap(member.delivered, &page.history) {
-            tracing::warn!(conn = id, from, to, "not in the history: gap");
-            let frame = to_json(&ServerFrame::Gap { from, to });
+        let (frames, more) = catch_up_page(member.delivered, until, page);
+        for frame in frames {
+            let frame = match frame {
+                CatchUp::Gap { from, to } => {
+                    tracing::warn!(conn = id, from, to, "not in the history: gap");
+                    member.delivered = to;
+                    ServerFrame::Gap { from, to }
+                }
+                CatchUp::Message(message) => {
+                    member.delivered = message.seq;
+                    ServerFrame::Message(message)
+                }
+            };
+            let frame = to_json(&frame);
             send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
-            // Said once: the next live message is not a hole of its own.
-            member.delivered = member.delivered.max(to);
         }
-        for message in page.history.messages {
-            member.delivered = message.seq;
-            let frame = to_json(&ServerFrame::Message(message));
-            send_out(socket, outbound, Message::Text(frame.to_string().into())).await?;
-        }
-        if !page.more {
+        if !more {
             return Ok(());
         }
     }
@@ -909,11 +914,10 @@ async fn forward(
     match live {
         Ok(Live::Message { seq, json, .. }) => {
             // The feed skipped seqs: ones the store lost (`Hub::skip_gone`), or one stored and
-            // never broadcast (past `MAX_HELD`). What the store still has comes from it, and a
-            // `gap` says only the rest, as for a member that lagged; this message then came
-            // with them.
+            // never broadcast (past `MAX_HELD`). What the store still has of them comes from
+            // it, and a `gap` says the rest, as for a member that lagged.
             if seq > member.delivered + 1 {
-                catch_up(socket, state, member, outbound, id).await?;
+                catch_up(socket, state, member, outbound, id, seq - 1).await?;
             }
             if seq > member.delivered {
                 member.delivered = seq;
@@ -928,7 +932,7 @@ async fn forward(
         }
         Err(RecvError::Lagged(skipped)) => {
             tracing::warn!(conn = id, skipped, "lagged; catching up from history");
-            catch_up(socket, state, member, outbound, id).await?;
+            catch_up(socket, state, member, outbound, id, u64::MAX).await?;
         }
         Err(RecvError::Closed) => return Err(None),
     }
