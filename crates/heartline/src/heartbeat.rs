@@ -45,7 +45,8 @@ pub(crate) struct PingClock {
     /// When each ping still unreplied went out, oldest first: replies come in order, so the
     /// round-trip time is measured from a ping to its own reply, whatever arrives in between
     /// (another frame may prove the link alive and let a probe go before the first reply).
-    sent_at: VecDeque<u64>,
+    /// `None` for a ping whose reply cannot be timed (it went before the page slept).
+    sent_at: VecDeque<Option<u64>>,
     /// A ping is waiting for any frame (proof of life).
     outstanding: bool,
     /// This ping was sent because a timer fired late; a second late timeout writes off.
@@ -60,7 +61,7 @@ impl PingClock {
         if self.sent_at.len() == TIMED_PINGS {
             self.sent_at.pop_front();
         }
-        self.sent_at.push_back(now_ms);
+        self.sent_at.push_back(Some(now_ms));
         self.outstanding = true;
         self.probe = false;
         self.set_buffered_mark(buffered, handed);
@@ -76,11 +77,23 @@ impl PingClock {
         std::mem::take(&mut self.outstanding)
     }
 
-    /// A reply arrived: the round-trip time of the oldest ping still unreplied, if any.
+    /// A reply arrived: the round-trip time of the oldest ping still unreplied, if any and if
+    /// it can be timed.
     pub(crate) fn replied(&mut self, now_ms: u64) -> Option<u64> {
         self.sent_at
             .pop_front()
+            .flatten()
             .map(|sent| now_ms.saturating_sub(sent))
+    }
+
+    /// The page slept past the pong timeout: the pings out are no longer waited for, so a probe
+    /// can go. Their replies still come first (the browser may have held one while the page
+    /// slept, and its time is then when the page woke), so they are kept in line, untimed: the
+    /// probe's reply is timed from the probe, and nothing from it.
+    pub(crate) fn slept(&mut self) {
+        self.sent_at.iter_mut().for_each(|sent| *sent = None);
+        self.outstanding = false;
+        self.probe = false;
     }
 
     pub(crate) fn probing(&self) -> bool {

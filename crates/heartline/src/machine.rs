@@ -1120,7 +1120,7 @@ impl<P: Payload> Machine<P> {
                 if late && !self.ping.probing() {
                     // The page slept past the deadline (laptop lid, throttled tab): silence
                     // proves nothing yet. Ask again and wait one pong timeout from now.
-                    self.ping.reset();
+                    self.ping.slept();
                     self.ping_now(now_ms, out);
                     self.ping.mark_probe();
                     return;

@@ -1596,10 +1596,12 @@ export function refuse_sends_of(marker) {
   const send = WebSocket.prototype.send;
   // What a browser does with a send it cannot take: throw a DOMException.
   WebSocket.prototype.send = function (data) {
-    // Text equal to the marker, or bytes that spell it.
+    // Text equal to the marker, or bytes that spell it (a Blob's cannot be read here: one of
+    // the marker's length).
     const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : data instanceof ArrayBuffer ? new Uint8Array(data) : null;
-    if (data === marker || (bytes && new TextDecoder().decode(bytes) === marker)) {
+    const blob = data instanceof Blob && data.size === marker.length;
+    if (data === marker || blob || (bytes && new TextDecoder().decode(bytes) === marker)) {
       throw new DOMException('refused by the test', 'InvalidStateError');
     }
     return send.call(this, data);
@@ -1627,8 +1629,8 @@ export function leap_date_now(step) {
 }
 "#)]
 extern "C" {
-    /// Makes every socket's `send` throw for this one text (or its UTF-8 bytes); call the returned
-    /// function to undo.
+    /// Makes every socket's `send` throw for this one text (or its UTF-8 bytes, or a Blob of its
+    /// length); call the returned function to undo.
     fn refuse_sends_of(marker: &str) -> js_sys::Function;
     /// Counts calls of the function at `path` from the global object (`"setTimeout"`,
     /// `"TextEncoder.prototype.encodeInto"`) from now; the returned function undoes that and
@@ -1654,7 +1656,8 @@ async fn a_send_the_browser_throws_on_is_an_error_to_the_caller() {
     let _restore = Restore(refuse_sends_of("refuse me"));
     let mut probe = Probe::connect(fast(test_url(&key, "mode=echo")).with_heartbeat(None));
     probe.opened().await;
-    // Each way a frame goes to the browser: Rust text, a JavaScript string, bytes, a buffer.
+    // Each way a frame goes to the browser: Rust text, a JavaScript string, bytes, a buffer, a
+    // Blob.
     let refused = Err(SendError::Browser(
         "InvalidStateError: refused by the test".into(),
     ));
@@ -1664,6 +1667,9 @@ async fn a_send_the_browser_throws_on_is_an_error_to_the_caller() {
     assert_eq!(probe.socket().send_bytes(b"refuse me"), refused);
     let buffer = Uint8Array::from(&b"refuse me"[..]).buffer();
     assert_eq!(probe.socket().send_array_buffer(&buffer), refused);
+    let parts = Array::of1(&Uint8Array::from(&b"refuse me"[..]));
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).unwrap();
+    assert_eq!(probe.socket().send_blob(&blob), refused);
     assert_eq!(probe.socket().stats().frames_out, 0, "not counted as sent");
     probe.socket().send_text("taken").unwrap();
     probe.until(3_000, "echo", is_message).await;

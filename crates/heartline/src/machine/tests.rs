@@ -1018,6 +1018,32 @@ fn a_late_pong_timeout_probes_once_before_writing_off() {
 }
 
 #[test]
+fn after_a_late_pong_timeout_each_reply_is_timed_from_its_own_ping_or_not_at_all() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.fire(TimerKind::Ping); // ping at 1 000
+                             // The laptop slept; the probe goes at 61 500.
+    let out = h.at(61_500).input(Input::Timer(TimerKind::PongTimeout));
+    assert_eq!(Harness::sent(&out), ["ping"]);
+    // The first ping's reply (held by the browser while the page slept) comes first: proof of
+    // life, but its time is the wake's, so no round trip is told.
+    let out = h.at(61_502).input(Input::Frame(FrameRef::Text("pong")));
+    assert!(
+        !out.iter()
+            .any(|c| matches!(c, Command::Report(Event::HeartbeatReply { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(h.machine.stats().rtt_ms, None);
+    // The probe's reply is timed from the probe.
+    let out = h.at(61_530).input(Input::Frame(FrameRef::Text("pong")));
+    assert!(
+        out.contains(&Command::Report(Event::HeartbeatReply { rtt_ms: 30 })),
+        "{out:?}"
+    );
+    assert_eq!(h.machine.stats().rtt_ms, Some(30));
+}
+
+#[test]
 fn a_draining_send_buffer_extends_the_pong_timeout() {
     let mut h = Harness::new(Harness::config());
     h.open();
