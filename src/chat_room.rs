@@ -329,6 +329,10 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     // tab's wait before it asks itself.
     let history_asked = use_mut_ref(|| None::<u64>);
     let history_wait = use_mut_ref(|| None::<(u64, Timeout)>);
+    // The wait for that page's answer (OLDER_ANSWER_WAIT_MS), and how many times one ran out:
+    // bumped only by that wait, so the fetch below runs again with the page asked for anew.
+    let history_lost = use_mut_ref(|| None::<Timeout>);
+    let history_retry = use_state(|| 0_u32);
     // The secret sent in the last join: a 4006 with a newer one in storage is another tab's.
     let sent_secret = use_mut_ref(|| None::<String>);
     // When this tab last had to take a new client id (the server refused its old one: copied
@@ -881,51 +885,64 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             wake.clone(),
             tick.clone(),
         );
+        let (lost, retry) = (history_lost.clone(), history_retry.clone());
         let (wanted, limits) = (
             (state.hole_after, state.older, state.welcomed),
             state.limits,
         );
-        use_effect_with((wanted, *tick), move |((hole, older, welcomed), _)| {
-            let (Some(_), Some(before), true, Some(limits)) = (hole, older, welcomed, limits)
-            else {
-                wait.borrow_mut().take();
-                return;
-            };
-            let before = *before;
-            if *asked.borrow() == Some(before) {
-                return;
-            }
-            let ask = move |socket: &UseHeartline, asked: &RefCell<Option<u64>>| {
-                if send_frame(socket, &ClientFrame::History { before }).is_ok() {
-                    *asked.borrow_mut() = Some(before);
-                }
-            };
-            // A following tab that asked for a page of this hole itself goes on at once.
-            if !*joined_here.borrow() && asked.borrow().is_none() {
-                // Waiting for this page already (the pump's ticks re-run this effect).
-                if wait.borrow().as_ref().is_some_and(|(at, _)| *at == before) {
+        use_effect_with(
+            (wanted, *tick, *retry),
+            move |((hole, older, welcomed), _, _)| {
+                let (Some(_), Some(before), true, Some(limits)) = (hole, older, welcomed, limits)
+                else {
+                    wait.borrow_mut().take();
+                    return;
+                };
+                let before = *before;
+                if *asked.borrow() == Some(before) {
                     return;
                 }
-                let (socket, asked) = (socket.clone(), asked.clone());
-                // Spread out, so the person's other tabs do not all ask at the same moment.
-                let after = FOLLOWER_FETCH_AFTER_MS + (js_sys::Math::random() * 1_000.0) as u32;
-                let timer = Timeout::new(after, move || ask(&socket, &asked));
-                *wait.borrow_mut() = Some((before, timer));
-                return;
-            }
-            wait.borrow_mut().take();
-            let now = js_sys::Date::now();
-            let mut pacer = pacer.borrow_mut();
-            let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, now));
-            if pacer.take(now) {
-                ask(&socket, &asked);
-            } else {
-                let wait_ms = pacer.wait_ms(now).max(1);
-                *wake.borrow_mut() = Some(Timeout::new(wait_ms, move || {
-                    tick_handle.set((*tick_handle).wrapping_add(1))
-                }));
-            }
-        });
+                let ask = move |socket: &UseHeartline, asked: &Rc<RefCell<Option<u64>>>| {
+                    if send_frame(socket, &ClientFrame::History { before }).is_ok() {
+                        *asked.borrow_mut() = Some(before);
+                        // No answer while the connection stayed up: lost (as for Load older
+                        // messages), so it is asked for again.
+                        let asked = asked.clone();
+                        *lost.borrow_mut() = Some(Timeout::new(OLDER_ANSWER_WAIT_MS, move || {
+                            if *asked.borrow() == Some(before) {
+                                asked.borrow_mut().take();
+                                retry.set(*retry + 1);
+                            }
+                        }));
+                    }
+                };
+                // A following tab that asked for a page of this hole itself goes on at once.
+                if !*joined_here.borrow() && asked.borrow().is_none() {
+                    // Waiting for this page already (the pump's ticks re-run this effect).
+                    if wait.borrow().as_ref().is_some_and(|(at, _)| *at == before) {
+                        return;
+                    }
+                    let (socket, asked) = (socket.clone(), asked.clone());
+                    // Spread out, so the person's other tabs do not all ask at the same moment.
+                    let after = FOLLOWER_FETCH_AFTER_MS + (js_sys::Math::random() * 1_000.0) as u32;
+                    let timer = Timeout::new(after, move || ask(&socket, &asked));
+                    *wait.borrow_mut() = Some((before, timer));
+                    return;
+                }
+                wait.borrow_mut().take();
+                let now = js_sys::Date::now();
+                let mut pacer = pacer.borrow_mut();
+                let pacer = pacer.get_or_insert_with(|| Pacer::new(&limits, now));
+                if pacer.take(now) {
+                    ask(&socket, &asked);
+                } else {
+                    let wait_ms = pacer.wait_ms(now).max(1);
+                    *wake.borrow_mut() = Some(Timeout::new(wait_ms, move || {
+                        tick_handle.set((*tick_handle).wrapping_add(1))
+                    }));
+                }
+            },
+        );
     }
     // The outbox pump: after every render that changed the outbox, the welcome or the socket,
     // send what this connection has not been given yet, in order, at the pacer's pace. It reads

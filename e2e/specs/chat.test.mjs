@@ -103,6 +103,24 @@ for (const name of BROWSERS) {
       }
     });
 
+    // The next `page` frame never reaches the app: it reads a heartbeat reply instead (as a
+    // following tab, frozen while its leading tab relayed the answer, never hears it).
+    const dropNextPage = (ui) => ui.page.eval(() => {
+      const data = Object.getOwnPropertyDescriptor(MessageEvent.prototype, 'data');
+      Object.defineProperty(MessageEvent.prototype, 'data', {
+        configurable: true,
+        get() {
+          const value = data.get.call(this);
+          if (!window.pageDropped && typeof value === 'string' && value.includes('"type":"page"')) {
+            window.pageDropped = true;
+            return 'pong';
+          }
+          return value;
+        },
+      });
+    });
+    const pageDropped = (ui) => pollUntil(() => ui.page.eval(() => window.pageDropped === true), (v) => v, 10_000, 'the page answer dropped');
+
     test('Load older messages comes back when its answer is lost on a connection that stays up', async () => {
       const port = await freePort();
       const server = await startServer(port, ['--store', 'memory', '--history-page-messages', '3']);
@@ -116,24 +134,9 @@ for (const name of BROWSERS) {
         }
         const b = await person(server.url, 'ben', room);
         await b.until('delivered', {}, (t) => t.length === 3, 10_000, 'the newest page');
-        // The next `page` frame never reaches the app: it reads a heartbeat reply instead (as a
-        // following tab, frozen while its leading tab relayed the answer, never hears it).
-        await b.page.eval(() => {
-          const data = Object.getOwnPropertyDescriptor(MessageEvent.prototype, 'data');
-          Object.defineProperty(MessageEvent.prototype, 'data', {
-            configurable: true,
-            get() {
-              const value = data.get.call(this);
-              if (!window.pageDropped && typeof value === 'string' && value.includes('"type":"page"')) {
-                window.pageDropped = true;
-                return 'pong';
-              }
-              return value;
-            },
-          });
-        });
+        await dropNextPage(b);
         await b.clickWhenReady('Load older messages');
-        await pollUntil(() => b.page.eval(() => window.pageDropped === true), (v) => v, 10_000, 'the page answer dropped');
+        await pageDropped(b);
         assert.equal(await b.do('enabled', { name: 'Load older messages' }), false, 'hidden while its page is awaited');
         // Given up for lost after its wait: the button is back, and asks again.
         await b.clickWhenReady('Load older messages', 20_000);
@@ -215,6 +218,19 @@ for (const name of BROWSERS) {
         // The welcome holds the newest 3; the 4 before them are fetched without a click.
         await b.clickWhenReady('Reconnect now');
         await b.until('delivered', {}, (t) => t.length === said.length, 10_000, 'every missed message');
+        assert.deepEqual(await b.delivered(), said);
+        noDialogs(a, b);
+      });
+    });
+
+    test('a missed page fetched after a reconnect is asked again when its answer is lost', async () => {
+      const said = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6', 'm7'];
+      await benMisses(said, async (a, b) => {
+        await dropNextPage(b);
+        await b.clickWhenReady('Reconnect now');
+        await pageDropped(b);
+        // Asked again after its wait, on the same connection.
+        await b.until('delivered', {}, (t) => t.length === said.length, 25_000, 'every missed message');
         assert.deepEqual(await b.delivered(), said);
         noDialogs(a, b);
       });
