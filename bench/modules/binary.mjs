@@ -1,5 +1,6 @@
 // 2. Binary: 256 KiB ArrayBuffer echoes through the four clients, in interleaved rounds.
 import { fmt, interleavedChunks, median, ratio, ratioToBaseline, verdict } from '../lib/stats.mjs';
+import { burstsOnOneConnection } from '../lib/bursts.mjs';
 import { PEERS, PEER_NAMES } from '../lib/peers.mjs';
 
 export const title = 'Binary: 200 × 256 KiB ArrayBuffer echoes (Chromium)';
@@ -15,13 +16,11 @@ if (COUNT % PARTS) throw new Error('PARTS must divide COUNT');
 export async function run(ctx) {
   const browser = await ctx.browser('chromium');
   const url = `${ctx.ws}/echo`;
-  const handles = {};
-  const bursts = Object.fromEntries(PEERS.map((peer) => [peer, async (part) => {
-    if (part === 0) handles[peer] = await browser.eval(([p, u]) => window.bench.openBursts(p, u), [peer, url]);
-    const ms = await browser.eval(([h, n, b]) => window.bench.binaryBurst(h, n, b), [handles[peer], COUNT / PARTS, BYTES]);
-    if (part === PARTS - 1) await browser.eval((h) => window.bench.closeBursts(h), handles[peer]);
-    return ms;
-  }]));
+  const bursts = burstsOnOneConnection(browser, PEERS, {
+    url,
+    parts: PARTS,
+    burst: (handle) => browser.eval(([h, n, b]) => window.bench.binaryBurst(h, n, b), [handle, COUNT / PARTS, BYTES]),
+  });
   const ms = await interleavedChunks(bursts, { chunks: PARTS, rounds: ctx.rounds, warmup: ctx.warmup, seed: ctx.seed + 13, log: ctx.log });
   const runs = Object.fromEntries(PEERS.map((peer) => [peer, ms[peer].map((total) => (COUNT * BYTES) / 1e6 / (total / 1000))]));
   const ratios = Object.fromEntries(PEERS.map((peer) => [peer, ratioToBaseline(runs[peer], runs.raw)]));

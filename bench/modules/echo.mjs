@@ -2,6 +2,7 @@
 // JavaScript string), a bare web-sys client, the three JS clients and an A/A control, in
 // Chromium and Firefox, in interleaved rounds; each browser's ratios are to its own raw WebSocket.
 import { fmt, interleaved, interleavedChunks, median, quantile, ratio, ratioToBaseline, verdict } from '../lib/stats.mjs';
+import { burstsOnOneConnection } from '../lib/bursts.mjs';
 import { PEERS, PEER_NAMES } from '../lib/peers.mjs';
 
 export const title = 'Echo: 20,000 × 64 B text frames pipelined; 1,000 sequential round trips';
@@ -44,15 +45,12 @@ async function rounds(ctx, browserName) {
   const peerOf = (row) => (row === AGAIN ? 'raw' : row);
   const seed = ctx.seed + (browserName === 'firefox' ? 12 : 11);
   ctx.log(`echo in ${browser.name}`);
-  // One connection per client and round, opened before its first burst and closed (the
-  // handshake awaited) after its last, outside every timed burst.
-  const handles = {};
-  const bursts = Object.fromEntries(ROWS.map((row) => [row, async (part) => {
-    if (part === 0) handles[row] = await browser.eval(([p, u]) => window.bench.openBursts(p, u), [peerOf(row), url]);
-    const ms = await browser.eval(([h, n]) => window.bench.textBurst(h, n, 64), [handles[row], FRAMES / PARTS]);
-    if (part === PARTS - 1) await browser.eval((h) => window.bench.closeBursts(h), handles[row]);
-    return ms;
-  }]));
+  const bursts = burstsOnOneConnection(browser, ROWS, {
+    url,
+    parts: PARTS,
+    peerOf,
+    burst: (handle) => browser.eval(([h, n]) => window.bench.textBurst(h, n, 64), [handle, FRAMES / PARTS]),
+  });
   const ms = await interleavedChunks(bursts, { chunks: PARTS, rounds: ctx.rounds, warmup: ctx.warmup, seed, log: ctx.log });
   const trips = Object.fromEntries(ROWS.filter((row) => !NO_TRIPS.includes(row)).map((row) => [row, async () => {
     const times = await browser.eval(([p, u]) => window.bench.roundTrips(p, u, 1_000), [peerOf(row), url]);

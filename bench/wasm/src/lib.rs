@@ -440,9 +440,10 @@ pub struct WebSysSocket {
     _on_open: Closure<dyn FnMut(JsValue)>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     _on_close: Closure<dyn FnMut(JsValue)>,
+    _on_error: Closure<dyn FnMut(JsValue)>,
 }
 
-/// Connects a [`WebSysSocket`]; resolves with it once open.
+/// Connects a [`WebSysSocket`]; resolves with it once open, or fails if it errs first.
 #[wasm_bindgen]
 pub async fn open_web_sys_socket(url: String) -> Result<WebSysSocket, JsValue> {
     let ws = web_sys::WebSocket::new(&url)?;
@@ -459,9 +460,13 @@ pub async fn open_web_sys_socket(url: String) -> Result<WebSysSocket, JsValue> {
         });
     let inner = burst.clone();
     let on_close = Closure::<dyn FnMut(JsValue)>::new(move |_| Burst::tell(&inner.closed));
+    let inner = burst.clone();
+    // An error before the open drops the open's sender, so the wait below fails at once.
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| drop(inner.opened.take()));
     ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     opened_rx.await.map_err(|_| JsValue::from("never opened"))?;
     Ok(WebSysSocket {
         ws,
@@ -469,7 +474,18 @@ pub async fn open_web_sys_socket(url: String) -> Result<WebSysSocket, JsValue> {
         _on_open: on_open,
         _on_message: on_message,
         _on_close: on_close,
+        _on_error: on_error,
     })
+}
+
+impl Drop for WebSysSocket {
+    fn drop(&mut self) {
+        // Detached before its closures go, so no late event calls a dropped one.
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+    }
 }
 
 #[wasm_bindgen]
