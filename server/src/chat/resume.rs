@@ -55,17 +55,20 @@ pub enum CatchUp {
 }
 
 /// What to send of one page of the store read after `delivered` (oldest first), up to seq
-/// `until`: each message, after a `gap` for the seqs before it that the page skips (at its
-/// start: the store no longer has them; inside it: entries the store could not read or that
-/// left while it was read), and, on the last page, a `gap` for the seqs after it up to `until`
-/// or the room's last seq. Also whether to read the next page.
-pub fn catch_up_page(delivered: u64, until: u64, page: Page) -> (Vec<CatchUp>, bool) {
+/// `until` (`None`: to the room's end): each message, after a `gap` for the seqs before it
+/// that the page skips (at its start: the store no longer has them; inside it: entries the
+/// store could not read or that left while it was read), and, on the last page, a `gap` for the
+/// seqs after it up to `until` (the live feed holds the seq after it, so every seq up to it
+/// was given) or the room's last seq. Also whether to read the next page.
+pub fn catch_up_page(delivered: u64, until: Option<u64>, page: Page) -> (Vec<CatchUp>, bool) {
+    let last = until.unwrap_or(u64::MAX);
     let mut sent = delivered;
     let mut frames = Vec::new();
-    // The store has a seq past `until`: everything up to it is in this page, or gone.
+    // The store has a seq past `until`: every one up to it was in this page, or is gone.
     let mut past_until = false;
     for message in page.history.messages {
-        if message.seq > until {
+        if message.seq > last {
+            // The rest comes from the feed.
             past_until = true;
             break;
         }
@@ -83,14 +86,10 @@ pub fn catch_up_page(delivered: u64, until: u64, page: Page) -> (Vec<CatchUp>, b
     }
     // On from the last message sent (a page after `delivered` holds only later seqs, so a page
     // read again is never the same one).
-    if page.more && !past_until && sent < until && sent > delivered {
+    if page.more && !past_until && sent < last && sent > delivered {
         return (frames, true);
     }
-    let end = if past_until {
-        until
-    } else {
-        until.min(page.history.last_seq)
-    };
+    let end = until.unwrap_or(page.history.last_seq);
     if end > sent {
         frames.push(CatchUp::Gap {
             from: sent + 1,
@@ -159,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_catch_up_says_every_seq_the_store_lacks_and_sends_the_rest_once_in_order() {
-        let all = u64::MAX;
+        let all = None;
         // Gone before the page: one gap, then the messages.
         let (frames, more) = catch_up_page(3, all, page(&[8, 9], 9, false));
         assert_eq!(
@@ -178,15 +177,18 @@ mod tests {
         let (frames, more) = catch_up_page(3, all, page(&[4, 5], 20, true));
         assert_eq!((sent(&frames), more), (vec!["4".into(), "5".into()], true));
         // Up to `until` (the feed goes on after it): no further, and a gap for what is gone.
-        let (frames, more) = catch_up_page(3, 5, page(&[4, 5, 6, 7], 20, true));
+        let (frames, more) = catch_up_page(3, Some(5), page(&[4, 5, 6, 7], 20, true));
         assert_eq!((sent(&frames), more), (vec!["4".into(), "5".into()], false));
-        let (frames, more) = catch_up_page(3, 5, page(&[4, 7], 20, true));
+        let (frames, more) = catch_up_page(3, Some(5), page(&[4, 7], 20, true));
         assert_eq!(
             (sent(&frames), more),
             (vec!["4".into(), "gap 5-5".into()], false)
         );
-        let (frames, _) = catch_up_page(3, 5, page(&[], 20, false));
+        let (frames, _) = catch_up_page(3, Some(5), page(&[], 20, false));
         assert_eq!(sent(&frames), ["gap 4-5"]);
+        // A store whose last seq is below it (gone back to an older state): still said.
+        let (frames, _) = catch_up_page(3, Some(5), page(&[4], 4, false));
+        assert_eq!(sent(&frames), ["4", "gap 5-5"]);
         // What was sent already is not sent again.
         let (frames, _) = catch_up_page(5, all, page(&[5, 6], 6, false));
         assert_eq!(sent(&frames), ["6"]);

@@ -817,8 +817,8 @@ async fn answer_rest(
     close
 }
 
-/// Sends the member what the store has after the last seq it was sent, up to seq `until`,
-/// oldest first, a page at a time (each read holds one page, not all it missed: up to the
+/// Sends the member what the store has after the last seq it was sent, up to seq `until` (`None`:
+/// to the room's end), oldest first, a page at a time (each read holds one page, not all it missed: up to the
 /// history's count of 64 KiB messages), with a `gap` for each run of seqs the store no longer
 /// has: for a member too slow for the feed, or one whose feed skipped seqs.
 async fn catch_up(
@@ -827,7 +827,7 @@ async fn catch_up(
     member: &mut Joined,
     outbound: &mut Outbound,
     id: u64,
-    until: u64,
+    until: Option<u64>,
 ) -> Result<(), Option<Close>> {
     loop {
         let page = match state
@@ -917,7 +917,7 @@ async fn forward(
             // never broadcast (past `MAX_HELD`). What the store still has of them comes from
             // it, and a `gap` says the rest, as for a member that lagged.
             if seq > member.delivered + 1 {
-                catch_up(socket, state, member, outbound, id, seq - 1).await?;
+                catch_up(socket, state, member, outbound, id, Some(seq - 1)).await?;
             }
             if seq > member.delivered {
                 member.delivered = seq;
@@ -932,7 +932,7 @@ async fn forward(
         }
         Err(RecvError::Lagged(skipped)) => {
             tracing::warn!(conn = id, skipped, "lagged; catching up from history");
-            catch_up(socket, state, member, outbound, id, u64::MAX).await?;
+            catch_up(socket, state, member, outbound, id, None).await?;
         }
         Err(RecvError::Closed) => return Err(None),
     }
