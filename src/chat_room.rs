@@ -885,7 +885,11 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
             wake.clone(),
             tick.clone(),
         );
-        let (lost, retry) = (history_lost.clone(), history_retry.clone());
+        let (lost, retry, waited) = (
+            history_lost.clone(),
+            history_retry.clone(),
+            history_wait.clone(),
+        );
         let (wanted, limits) = (
             (state.hole_after, state.older, state.welcomed),
             state.limits,
@@ -911,6 +915,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                         *lost.borrow_mut() = Some(Timeout::new(OLDER_ANSWER_WAIT_MS, move || {
                             if *asked.borrow() == Some(before) {
                                 asked.borrow_mut().take();
+                                // A following tab's wait for this page is over too (it ran):
+                                // else the fetch takes it for one to come and never asks.
+                                waited.borrow_mut().take();
                                 retry.set(*retry + 1);
                             }
                         }));
