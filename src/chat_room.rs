@@ -70,6 +70,31 @@ fn send_frame(socket: &UseHeartline, frame: &ClientFrame) -> Result<(), heartlin
     socket.send(heartline::Outgoing::Text(text))
 }
 
+/// Asks for the page of history before `before` and marks it `asked`. If it is still the page
+/// asked for after OLDER_ANSWER_WAIT_MS, its answer was lost: the mark is cleared and
+/// `given_up` runs. The wait is kept in `lost` (a new ask replaces, so cancels, the last one).
+/// False when the frame could not be sent.
+fn ask_page(
+    socket: &UseHeartline,
+    before: u64,
+    asked: &Rc<RefCell<Option<u64>>>,
+    lost: &RefCell<Option<Timeout>>,
+    given_up: impl FnOnce() + 'static,
+) -> bool {
+    if send_frame(socket, &ClientFrame::History { before }).is_err() {
+        return false;
+    }
+    *asked.borrow_mut() = Some(before);
+    let asked = asked.clone();
+    *lost.borrow_mut() = Some(Timeout::new(OLDER_ANSWER_WAIT_MS, move || {
+        if *asked.borrow() == Some(before) {
+            asked.borrow_mut().take();
+            given_up();
+        }
+    }));
+    true
+}
+
 /// Sends one pending message on the socket (text as JSON, uploads as binary).
 fn transmit(socket: &UseHeartline, pending: &Pending) -> Result<(), heartline::SendError> {
     let result = match &pending.body {
@@ -906,22 +931,14 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 if *asked.borrow() == Some(before) {
                     return;
                 }
+                // An answer lost while the connection stayed up: asked for again.
                 let ask = move |socket: &UseHeartline, asked: &Rc<RefCell<Option<u64>>>| {
-                    if send_frame(socket, &ClientFrame::History { before }).is_ok() {
-                        *asked.borrow_mut() = Some(before);
-                        // No answer while the connection stayed up: lost (as for Load older
-                        // messages), so it is asked for again.
-                        let asked = asked.clone();
-                        *lost.borrow_mut() = Some(Timeout::new(OLDER_ANSWER_WAIT_MS, move || {
-                            if *asked.borrow() == Some(before) {
-                                asked.borrow_mut().take();
-                                // A following tab's wait for this page is over too (it ran):
-                                // else the fetch takes it for one to come and never asks.
-                                waited.borrow_mut().take();
-                                retry.set(*retry + 1);
-                            }
-                        }));
-                    }
+                    ask_page(socket, before, asked, &lost, move || {
+                        // A following tab's wait for this page is over too (it ran): else the
+                        // fetch takes it for one to come and never asks.
+                        waited.borrow_mut().take();
+                        retry.set(*retry + 1);
+                    });
                 };
                 // A following tab that asked for a page of this hole itself goes on at once.
                 if !*joined_here.borrow() && asked.borrow().is_none() {
@@ -1154,18 +1171,9 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 if *asked.borrow() == Some(before) {
                     return;
                 }
-                if send_frame(&socket, &ClientFrame::History { before }).is_ok() {
-                    *asked.borrow_mut() = Some(before);
+                let shown = waiting.clone();
+                if ask_page(&socket, before, &asked, &lost, move || shown.set(None)) {
                     waiting.set(Some(before));
-                    let (asked, waiting) = (asked.clone(), waiting.clone());
-                    let given_up = Timeout::new(OLDER_ANSWER_WAIT_MS, move || {
-                        // Still the page asked for: its answer never came.
-                        if *asked.borrow() == Some(before) {
-                            asked.borrow_mut().take();
-                            waiting.set(None);
-                        }
-                    });
-                    *lost.borrow_mut() = Some(given_up);
                 }
             })
         });

@@ -817,10 +817,11 @@ async fn answer_rest(
     close
 }
 
-/// Sends the member what the store has after the last seq it was sent, up to seq `until` (`None`:
-/// to the room's end), oldest first, a page at a time (each read holds one page, not all it missed: up to the
-/// history's count of 64 KiB messages), with a `gap` for each run of seqs the store no longer
-/// has: for a member too slow for the feed, or one whose feed skipped seqs.
+/// Sends the member what the store has after the last seq it was sent, up to seq `until`
+/// (`None`: to the room's end), oldest first, a page at a time (each read holds one page, not
+/// all it missed: up to the history's count of 64 KiB messages), with a `gap` for each run of
+/// seqs the store no longer has: for a member too slow for the feed, or one whose feed skipped
+/// seqs.
 async fn catch_up(
     socket: &mut WebSocket,
     state: &ChatState,

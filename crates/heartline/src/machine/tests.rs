@@ -1021,8 +1021,8 @@ fn a_late_pong_timeout_probes_once_before_writing_off() {
 fn after_a_late_pong_timeout_each_reply_is_timed_from_its_own_ping_or_not_at_all() {
     let mut h = Harness::new(Harness::config());
     h.open();
-    h.fire(TimerKind::Ping); // ping at 1 000
-                             // The laptop slept; the probe goes at 61 500.
+    // A ping at 1 000; the laptop slept, and the probe goes at 61 500.
+    h.fire(TimerKind::Ping);
     let out = h.at(61_500).input(Input::Timer(TimerKind::PongTimeout));
     assert_eq!(Harness::sent(&out), ["ping"]);
     // The first ping's reply (held by the browser while the page slept) comes first: proof of
