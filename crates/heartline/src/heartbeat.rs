@@ -2,8 +2,8 @@
 
 use std::collections::VecDeque;
 
-/// Pings whose send time is kept for their replies; past it the oldest is forgotten (a server
-/// that never replies must not grow the list).
+/// Pings whose send time is kept for their replies; past it the oldest's time is let go (a
+/// server that never replies must not grow the list), and its reply, if it comes, is not timed.
 const TIMED_PINGS: usize = 4;
 
 /// Heartbeat settings: send `message` after `interval_ms` without inbound traffic; if no frame
@@ -47,6 +47,9 @@ pub(crate) struct PingClock {
     /// (another frame may prove the link alive and let a probe go before the first reply).
     /// `None` for a ping whose reply cannot be timed (it went before the page slept).
     sent_at: VecDeque<Option<u64>>,
+    /// Pings out before those in `sent_at`, whose times were let go to keep it bounded: their
+    /// replies come first, and are not timed.
+    untimed_ahead: u64,
     /// A ping is waiting for any frame (proof of life).
     outstanding: bool,
     /// This ping was sent because a timer fired late; a second late timeout writes off.
@@ -60,6 +63,7 @@ impl PingClock {
     pub(crate) fn sent(&mut self, now_ms: u64, buffered: u64, handed: u64) {
         if self.sent_at.len() == TIMED_PINGS {
             self.sent_at.pop_front();
+            self.untimed_ahead += 1;
         }
         self.sent_at.push_back(Some(now_ms));
         self.outstanding = true;
@@ -80,6 +84,10 @@ impl PingClock {
     /// A reply arrived: the round-trip time of the oldest ping still unreplied, if any and if
     /// it can be timed.
     pub(crate) fn replied(&mut self, now_ms: u64) -> Option<u64> {
+        if self.untimed_ahead > 0 {
+            self.untimed_ahead -= 1;
+            return None;
+        }
         self.sent_at
             .pop_front()
             .flatten()

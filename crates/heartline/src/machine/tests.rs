@@ -1044,6 +1044,39 @@ fn after_a_late_pong_timeout_each_reply_is_timed_from_its_own_ping_or_not_at_all
 }
 
 #[test]
+fn a_reply_to_a_ping_whose_time_was_not_kept_is_not_timed_and_later_ones_are_timed_from_their_own()
+{
+    // Other traffic keeps proving the link alive, so pings go on while their replies lag: more
+    // pings are out than the heartbeat keeps times for.
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    let mut pinged_at = Vec::new();
+    for _ in 0..6 {
+        let out = h.fire(TimerKind::Ping);
+        assert_eq!(Harness::sent(&out), ["ping"]);
+        pinged_at.push(h.now);
+        let now = h.now + 10;
+        h.at(now).input(Input::Frame(FrameRef::Text("traffic")));
+    }
+    let mut told = Vec::new();
+    for _ in 0..6 {
+        let now = h.now + 7;
+        let out = h.at(now).input(Input::Frame(FrameRef::Text("pong")));
+        told.push(out.iter().find_map(|c| match c {
+            Command::Report(Event::HeartbeatReply { rtt_ms }) => Some(*rtt_ms),
+            _ => None,
+        }));
+    }
+    // The first two pings' times were let go: their replies prove life only. Each later reply
+    // is timed from its own ping, not from the one before it.
+    let start = h.now - 6 * 7;
+    let expected: Vec<Option<u64>> = (0..6)
+        .map(|i| (i >= 2).then(|| start + 7 * (i as u64 + 1) - pinged_at[i]))
+        .collect();
+    assert_eq!(told, expected);
+}
+
+#[test]
 fn a_draining_send_buffer_extends_the_pong_timeout() {
     let mut h = Harness::new(Harness::config());
     h.open();
