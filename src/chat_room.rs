@@ -686,6 +686,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                                 epoch,
                                 last_seq,
                                 limits,
+                                texts: t,
                             });
                             if resumed {
                                 state.dispatch(Action::System(t.reconnected.to_string()));
@@ -1084,7 +1085,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                     mime,
                 };
                 // Only queued: the pump decides when to send, by the state at that moment.
-                queue.emit(upload(header, &bytes, format!("[image {}]", file.name())));
+                queue.emit(upload(header, &bytes, file.name()));
             });
         })
     };
@@ -1096,7 +1097,7 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
                 height,
             },
             &pixels,
-            "[sketch]".into(),
+            String::new(),
         )
     });
     let last_typing = use_mut_ref(|| 0.0);
@@ -1206,7 +1207,8 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
 }
 
 /// A pending upload: the header gets the message id, then the frame is built once.
-fn upload(header: UploadHeader, payload: &[u8], label: String) -> Pending {
+/// `name`: an image's file name (a sketch has none).
+fn upload(header: UploadHeader, payload: &[u8], name: String) -> Pending {
     let id = random_id("m");
     let header = match header {
         UploadHeader::Image { mime, .. } => UploadHeader::Image {
@@ -1221,7 +1223,7 @@ fn upload(header: UploadHeader, payload: &[u8], label: String) -> Pending {
     };
     let frame = Rc::new(encode_upload(&header, payload));
     let body = match header {
-        UploadHeader::Image { .. } => PendingBody::Image { label, frame },
+        UploadHeader::Image { .. } => PendingBody::Image { name, frame },
         UploadHeader::Sketch { .. } => PendingBody::Sketch { frame },
     };
     Pending::new(id, body)

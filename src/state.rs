@@ -1,8 +1,9 @@
 //! The chat's state and its reducer: pure (no clock, no IO); the hook feeds it.
 
+use crate::i18n::Texts;
 use heartline_protocol::{ChatMessage, ServerLimits};
 use serde::{Deserialize, Serialize};
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -66,8 +67,8 @@ pub enum PendingBody {
     },
     /// An image's upload frame, ready to send (as a `Blob`).
     Image {
-        /// What to show while pending.
-        label: String,
+        /// The file's name, shown while pending.
+        name: String,
         /// The binary frame (header and file bytes).
         #[serde(serialize_with = "base64_frame::serialize")]
         frame: Rc<Vec<u8>>,
@@ -123,6 +124,9 @@ mod base64 {
 struct StoredBody {
     kind: String,
     text: Option<String>,
+    name: Option<String>,
+    /// What an image's pending line said, as stored before the name was kept alone:
+    /// `[image NAME]`, in English whatever the UI's language.
     label: Option<String>,
     frame: Option<String>,
 }
@@ -140,7 +144,13 @@ impl TryFrom<StoredBody> for PendingBody {
                 text: stored.text.clone().ok_or("no text")?,
             },
             "image" => PendingBody::Image {
-                label: stored.label.clone().unwrap_or_default(),
+                name: stored.name.clone().unwrap_or_else(|| {
+                    let label = stored.label.as_deref().unwrap_or_default();
+                    let name = label
+                        .strip_prefix("[image ")
+                        .and_then(|l| l.strip_suffix(']'));
+                    name.unwrap_or(label).to_string()
+                }),
                 frame: frame()?,
             },
             "sketch" => PendingBody::Sketch { frame: frame()? },
@@ -212,12 +222,12 @@ impl Pending {
         !matches!(self.body, PendingBody::Text { .. })
     }
 
-    /// What to show.
-    pub fn preview(&self) -> &str {
+    /// What to show, in the UI's language.
+    pub fn preview(&self, t: &Texts) -> Cow<'_, str> {
         match &self.body {
-            PendingBody::Text { text } => text,
-            PendingBody::Image { label, .. } => label,
-            PendingBody::Sketch { .. } => "[sketch]",
+            PendingBody::Text { text } => Cow::Borrowed(text),
+            PendingBody::Image { name, .. } => Cow::Owned(format!("[{} {name}]", t.image)),
+            PendingBody::Sketch { .. } => Cow::Owned(format!("[{}]", t.sketch)),
         }
     }
 }
@@ -301,6 +311,8 @@ pub enum Action {
         last_seq: u64,
         /// The server's limits.
         limits: ServerLimits,
+        /// The UI's words, for the lines the welcome adds.
+        texts: &'static Texts,
     },
     /// A message arrived.
     Message(ChatMessage),
@@ -462,6 +474,7 @@ impl Reducible for ChatState {
                 epoch,
                 last_seq,
                 limits,
+                texts,
             } => {
                 state.members = members;
                 state.limits = Some(limits);
@@ -549,7 +562,7 @@ impl Reducible for ChatState {
                     state.entries.push(Entry::System(format!(
                         "#{}: {}",
                         pending.acked.unwrap_or_default(),
-                        pending.preview()
+                        pending.preview(texts)
                     )));
                 }
             }
@@ -673,6 +686,7 @@ impl Reducible for ChatState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
     use heartline_protocol::Body;
 
     fn message(seq: u64, from: &str, id: &str) -> ChatMessage {
@@ -737,6 +751,7 @@ mod tests {
             epoch: epoch.into(),
             last_seq,
             limits: LIMITS,
+            texts: Lang::En.texts(),
         }
     }
 
@@ -751,6 +766,7 @@ mod tests {
             epoch: epoch.into(),
             last_seq,
             limits: LIMITS,
+            texts: Lang::En.texts(),
         }
     }
 
@@ -982,7 +998,7 @@ mod tests {
         let huge = Pending::new(
             "i".into(),
             PendingBody::Image {
-                label: "[image big.png]".into(),
+                name: "big.png".into(),
                 frame: Rc::new(vec![0; MAX_SAVED_UPLOAD + 1]),
             },
         );
@@ -990,6 +1006,30 @@ mod tests {
         let saved = vec![text, sketch];
         let json = serde_json::to_string(&saved).unwrap();
         assert_eq!(serde_json::from_str::<Vec<Pending>>(&json).unwrap(), saved);
+    }
+
+    #[test]
+    fn a_pending_upload_is_shown_in_the_ui_language_also_as_stored_before() {
+        let image = Pending::new(
+            "i".into(),
+            PendingBody::Image {
+                name: "猫.png".into(),
+                frame: Rc::new(vec![1]),
+            },
+        );
+        let sketch = Pending::new(
+            "s".into(),
+            PendingBody::Sketch {
+                frame: Rc::new(vec![1]),
+            },
+        );
+        assert_eq!(image.preview(Lang::Zh.texts()), "[图片 猫.png]");
+        assert_eq!(image.preview(Lang::En.texts()), "[Image 猫.png]");
+        assert_eq!(sketch.preview(Lang::Zh.texts()), "[涂鸦]");
+        // Saved by an earlier version: the English label around the name.
+        let old = r#"[{"client_msg_id":"i","body":{"kind":"image","label":"[image 猫.png]","frame":"AQ=="}}]"#;
+        let read: Vec<Pending> = serde_json::from_str(old).unwrap();
+        assert_eq!(read, vec![image]);
     }
 
     #[test]

@@ -459,7 +459,7 @@ fn a_pending_upload_survives_localstorage_byte_for_byte() {
     let pending = vec![Pending::new(
         "m-1".into(),
         PendingBody::Image {
-            label: "[image dot.png]".into(),
+            name: "dot.png".into(),
             frame: Rc::new(frame.clone()),
         },
     )];
@@ -518,8 +518,8 @@ fn an_outbox_past_the_quota_keeps_the_uploads_that_fit_and_names_the_rest() {
     // 100 KB each: about 133,000 characters of base64 in storage.
     let picture = |id: &str| {
         let frame = Rc::new(vec![7; 100_000]);
-        let label = format!("[image {id}]");
-        Pending::new(id.into(), PendingBody::Image { label, frame })
+        let name = format!("{id}.png");
+        Pending::new(id.into(), PendingBody::Image { name, frame })
     };
     let text = PendingBody::Text {
         text: "a text".into(),

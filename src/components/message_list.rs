@@ -93,14 +93,15 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 Entry::Message(message) => html! { <MessageItem message={message.clone()} mine={message.from == props.me} texts={t} /> },
             }) }
             { for props.pending.iter().map(|pending| {
+                let preview = pending.preview(t).into_owned();
                 if let Some(why) = &pending.failed {
                     let id = pending.client_msg_id.clone();
                     let retry = props.on_retry.reform({ let id = id.clone(); move |_: MouseEvent| id.clone() });
                     let delete = props.on_delete.reform(move |_: MouseEvent| id.clone());
                     let state = format!("{}: {why}", t.not_sent);
                     return html! {
-                        <li class="message mine failed" aria-label={format!("{}: {} ({state})", props.me, pending.preview())}>
-                            <span class="text">{ pending.preview() }</span>
+                        <li class="message mine failed" aria-label={format!("{}: {preview} ({state})", props.me)}>
+                            <span class="text">{ preview }</span>
                             <span class="meta" role="note">{ state }</span>
                             <button type="button" onclick={retry}>{ t.retry }</button>
                             <button type="button" onclick={delete}>{ t.delete }</button>
@@ -117,8 +118,8 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                     t.pending_unkept
                 };
                 html! {
-                    <li class="message mine pending" aria-label={format!("{}: {} ({state})", props.me, pending.preview())}>
-                        <span class="text">{ pending.preview() }</span>
+                    <li class="message mine pending" aria-label={format!("{}: {preview} ({state})", props.me)}>
+                        <span class="text">{ preview }</span>
                         <span class="meta">{ state }</span>
                     </li>
                 }
