@@ -825,8 +825,11 @@ impl<P: Payload> Machine<P> {
         validate_close(code, reason)?;
         let mut out = Vec::new();
         self.stopped = true;
-        self.disarm_all(&mut out);
-        self.ping.reset();
+        // A second close while closing (a double click) leaves the first's timeout running.
+        if self.status != Status::Closing {
+            self.disarm_all(&mut out);
+            self.ping.reset();
+        }
         if !self.config.keep_outbox_on_close && self.outbox.len() > 0 {
             let frames = self.outbox.drain().count();
             out.push(Command::Report(Event::Discarded { frames }));
@@ -895,7 +898,10 @@ impl<P: Payload> Machine<P> {
                 }
             }
             Input::Online => {
-                self.offline = false;
+                // Tries that failed while offline say nothing of the server: a fresh run.
+                if std::mem::take(&mut self.offline) {
+                    self.failed_opens = 0;
+                }
                 match self.status {
                     Status::Reconnecting { .. } if self.server_waits(now_ms) => {}
                     Status::Offline if self.server_waits(now_ms) => {
@@ -927,11 +933,15 @@ impl<P: Payload> Machine<P> {
                 Status::Open => self.ping_now(now_ms, &mut out),
                 _ => {}
             },
-            Input::PageHide => self.pause("page hidden", None, &mut out),
-            // If the page is still here after the grace delay, the unload was cancelled.
+            Input::PageHide => self.pause("page hidden", None, now_ms, &mut out),
+            // If the page is still here after the grace delay, the unload was cancelled; a
+            // wait the server asked for (1013) still runs to its end.
             Input::Unload => {
-                let resume_at = now_ms.saturating_add(UNLOAD_GRACE_MS);
-                self.pause("page unload", Some(resume_at), &mut out)
+                let grace_over = now_ms.saturating_add(UNLOAD_GRACE_MS);
+                let resume_at = self
+                    .server_wait_until
+                    .map_or(grace_over, |until| until.max(grace_over));
+                self.pause("page unload", Some(resume_at), now_ms, &mut out)
             }
         }
         out
@@ -994,6 +1004,9 @@ impl<P: Payload> Machine<P> {
         self.disarm(TimerKind::OpenTimeout, out);
         self.opened_at = Some(now_ms);
         self.failed_opens = 0;
+        // A socket opened: the browser is online, though an `online` event may have been
+        // missed (the back/forward cache, some VPNs), or `navigator.onLine` was wrong.
+        self.offline = false;
         self.last_inbound_ms = now_ms;
         self.ping.reset();
         self.set_status(Status::Open, out);
@@ -1168,14 +1181,14 @@ impl<P: Payload> Machine<P> {
     }
 
     /// The page goes away (for now): close without waiting, and come back on `PageShow`.
-    fn pause(&mut self, why: &str, resume_at: Option<u64>, out: &mut Commands<P>) {
+    fn pause(&mut self, why: &str, resume_at: Option<u64>, now_ms: u64, out: &mut Commands<P>) {
         if self.stopped || !self.started {
             return;
         }
         let had_socket = matches!(self.status, Status::Connecting { .. } | Status::Open);
         self.disarm_all(out);
         self.ping.reset();
-        self.opened_at = None;
+        self.forget_open(now_ms);
         if had_socket {
             // A clean close: the browser sends what it holds first.
             out.push(Command::AbandonSocket {
@@ -1233,11 +1246,7 @@ impl<P: Payload> Machine<P> {
         if never_opened {
             self.failed_opens = self.failed_opens.saturating_add(1);
         }
-        if let Some(opened_at) = self.opened_at.take() {
-            if now_ms.saturating_sub(opened_at) >= self.config.min_uptime_ms {
-                self.attempt = 0;
-            }
-        }
+        self.forget_open(now_ms);
         let policy = self.config.policy_for(info.code);
         self.stats.last_close = Some(info.clone());
         out.push(Command::Report(Event::Closed(info)));
@@ -1285,6 +1294,15 @@ impl<P: Payload> Machine<P> {
             },
             out,
         );
+    }
+
+    /// The connection is over: one that stayed up `min_uptime_ms` starts the backoff afresh.
+    fn forget_open(&mut self, now_ms: u64) {
+        if let Some(opened_at) = self.opened_at.take() {
+            if now_ms.saturating_sub(opened_at) >= self.config.min_uptime_ms {
+                self.attempt = 0;
+            }
+        }
     }
 
     /// Whether the wait the server asked for is still running.

@@ -873,6 +873,101 @@ fn a_close_the_server_never_answers_ends_stopped_after_the_close_timeout() {
 }
 
 #[test]
+fn a_second_close_while_closing_keeps_the_first_closes_timeout() {
+    // A double click on Disconnect, on a dead link.
+    let mut h = Harness::new(Harness::config().with_close_timeout(Some(1_500)));
+    h.open();
+    h.at(100);
+    h.machine.close(1000, "bye", h.now).unwrap();
+    h.at(200);
+    h.machine.close(1000, "bye", h.now).unwrap();
+    assert_eq!(h.machine.timer_due(TimerKind::CloseTimeout), Some(1_600));
+    h.fire(TimerKind::CloseTimeout);
+    assert_eq!(h.machine.status(), Status::Stopped);
+}
+
+#[test]
+fn a_socket_that_opens_proves_the_browser_online_though_online_was_never_heard() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    h.input(Input::Offline);
+    h.input(Input::PageHide);
+    // The network came back while the page was in the back/forward cache: no `online` event.
+    h.at(10_000).input(Input::PageShow);
+    h.input(Input::Opened);
+    h.input(Input::Flush);
+    // A server restart, much later: retried, not parked until an `online` that never comes.
+    h.at(20_000).lose(1012);
+    assert!(
+        matches!(h.machine.status(), Status::Reconnecting { .. }),
+        "{:?}",
+        h.machine.status()
+    );
+}
+
+#[test]
+fn attempts_that_failed_while_offline_do_not_count_once_online() {
+    let mut h = Harness::new(Harness::config().with_unreachable_after(Some(3)));
+    h.input(Input::Connect);
+    h.input(Input::Offline);
+    h.lose(1006);
+    assert_eq!(h.machine.status(), Status::Offline);
+    // The tab shown twice while offline: a try each time, failing.
+    for at in [1_000, 2_000] {
+        assert_eq!(Harness::opens(&h.at(at).input(Input::Visible)), 1);
+        h.lose(1006);
+    }
+    // Online: the first try fails (common just after the network is back), and a fresh run
+    // of tries follows.
+    assert_eq!(Harness::opens(&h.at(3_000).input(Input::Online)), 1);
+    h.lose(1006);
+    assert!(
+        matches!(h.machine.status(), Status::Reconnecting { .. }),
+        "{:?}",
+        h.machine.status()
+    );
+}
+
+#[test]
+fn a_connection_up_past_min_uptime_then_hidden_starts_its_backoff_afresh() {
+    let mut h = Harness::new(Harness::config().with_max_retries(Some(2)));
+    h.input(Input::Connect);
+    // Two quick losses: attempt 2.
+    for _ in 0..2 {
+        h.lose(1006);
+        h.fire(TimerKind::Reconnect);
+    }
+    h.input(Input::Opened);
+    h.input(Input::Flush);
+    // Up an hour, then the page is hidden and shown again.
+    h.at(3_600_000).input(Input::PageHide);
+    h.at(3_700_000).input(Input::PageShow);
+    // The reopen is the first try of a fresh run, and a quick loss after it is retried (with
+    // the old count, two tries were spent: given up).
+    assert_eq!(h.machine.status(), Status::Connecting { attempt: 1 });
+    h.lose(1006);
+    assert!(
+        matches!(h.machine.status(), Status::Reconnecting { attempt: 2, .. }),
+        "{:?}",
+        h.machine.status()
+    );
+}
+
+#[test]
+fn a_cancelled_unload_does_not_cut_short_the_wait_the_server_asked_for() {
+    let mut h = Harness::new(Harness::config());
+    h.open();
+    // 1013, try again later: the longest delay (2 000).
+    h.lose(1013);
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_000));
+    h.at(100).input(Input::Unload);
+    // The unload was cancelled; the page resumes when the server's wait is over, not before.
+    assert_eq!(h.machine.timer_due(TimerKind::Reconnect), Some(2_000));
+    let out = h.fire(TimerKind::Reconnect);
+    assert_eq!((Harness::opens(&out), h.now), (1, 2_000));
+}
+
+#[test]
 fn pagehide_closes_and_pageshow_reopens() {
     let mut h = Harness::new(Harness::config());
     h.open();
