@@ -40,6 +40,11 @@ struct Slot {
     /// `close()` (or `close_all()`, the `bool`) before the first effect, with its code and
     /// reason, and no `open()` since: the connection starts closed with it.
     closed: Option<(u16, String, bool)>,
+    /// The application's close (code and reason), until its `open()`: the connection made for
+    /// a new config starts closed too, not reopened behind the application's back. In a cell
+    /// of its own: set and read while the slot is borrowed (a notice handler that calls
+    /// `open()` during the close).
+    stopped: RefCell<Option<(u16, String)>>,
     /// Frames such a close dropped (unless the config keeps them), to report as `Discarded`
     /// once the connection exists to report it.
     discarded: usize,
@@ -55,6 +60,7 @@ impl Slot {
             socket: None,
             waiting: Outbox::new(config.outbox),
             closed: None,
+            stopped: RefCell::new(None),
             discarded: 0,
             keep_on_close: config.keep_outbox_on_close,
             gone: false,
@@ -160,6 +166,7 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn open(&self) {
+        self.slot.borrow().stopped.replace(None);
         if let Some(socket) = &self.slot.borrow().socket {
             return socket.open();
         }
@@ -174,10 +181,33 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn close(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        if let Some(socket) = &self.slot.borrow().socket {
-            return socket.close(code, reason);
+        self.close_with(code, reason, false)
+    }
+
+    /// The close, remembered until `open()`: set first, so an `open()` from a notice handler
+    /// during the close wins; taken back if the close is refused.
+    fn close_with(&self, code: u16, reason: &str, all: bool) -> Result<(), CloseError> {
+        crate::validate_close(code, reason)?;
+        let before = self
+            .slot
+            .borrow()
+            .stopped
+            .replace(Some((code, reason.to_owned())));
+        let started = self.slot.borrow().socket.is_some();
+        let closed = if started {
+            let slot = self.slot.borrow();
+            match (&slot.socket, all) {
+                (Some(socket), false) => socket.close(code, reason),
+                (Some(socket), true) => socket.close_all(code, reason),
+                (None, _) => Ok(()),
+            }
+        } else {
+            self.close_unstarted(code, reason, all)
+        };
+        if closed.is_err() {
+            self.slot.borrow().stopped.replace(before);
         }
-        self.close_unstarted(code, reason, false)
+        closed
     }
 
     /// A close before the first effect: what waited is dropped now (reported once the
@@ -203,10 +233,7 @@ impl UseHeartline {
     /// # }
     /// ```
     pub fn close_all(&self, code: u16, reason: &str) -> Result<(), CloseError> {
-        if let Some(socket) = &self.slot.borrow().socket {
-            return socket.close_all(code, reason);
-        }
-        self.close_unstarted(code, reason, true)
+        self.close_with(code, reason, true)
     }
 
     /// The status now, not as of the last render (for callbacks that outlive a render, e.g.
@@ -335,13 +362,15 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
             });
             // In the slot before anything can tell the application: a notice handler that
             // sends through the handle reaches this connection, not the waiting queue.
-            let (waiting, closed, discarded) = {
+            let (waiting, closed, stopped, discarded) = {
                 let mut slot = slot.borrow_mut();
                 slot.socket = Some(connection);
                 let waiting: Vec<Outgoing> = slot.waiting.drain().collect();
+                let stopped = slot.stopped.borrow().clone();
                 (
                     waiting,
                     slot.closed.take(),
+                    stopped,
                     std::mem::take(&mut slot.discarded),
                 )
             };
@@ -373,7 +402,13 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                     // Validated when it was asked for.
                     Some((code, reason, false)) => drop(socket.close(code, &reason)),
                     Some((code, reason, true)) => drop(socket.close_all(code, &reason)),
-                    None => socket.open(),
+                    // Closed by the application on the last config's connection: this tab's
+                    // connection only (the other tabs heard a `close_all` then, and may have
+                    // opened since).
+                    None => match stopped {
+                        Some((code, reason)) => drop(socket.close(code, &reason)),
+                        None => socket.open(),
+                    },
                 }
             }
             move || {

@@ -1147,6 +1147,45 @@ mod hook {
         app.destroy();
     }
 
+    #[wasm_bindgen_test]
+    async fn a_config_change_after_the_users_close_keeps_it_closed_until_open() {
+        let (first, second) = (unique_key("hook-closed-a"), unique_key("hook-closed-b"));
+        let document = web_sys::window().unwrap().document().unwrap();
+        let root = document.create_element("div").unwrap();
+        document.body().unwrap().append_child(&root).unwrap();
+        let handle = Rc::new(RefCell::new(None::<heartline::UseHeartline>));
+        let props = |url: String| UrlProps {
+            url,
+            handle: handle.clone(),
+        };
+        let mut app = yew::Renderer::<ByUrl>::with_root_and_props(
+            root.clone(),
+            props(test_url(&first, "mode=echo")),
+        )
+        .render();
+        until_true(3_000, "rendered", || handle.borrow().is_some()).await;
+        let socket = || handle.borrow().clone().unwrap();
+        until_true(3_000, "open", || socket().live_status() == Status::Open).await;
+        socket().close(1000, "bye").unwrap();
+        until_true(3_000, "stopped", || {
+            socket().live_status() == Status::Stopped
+        })
+        .await;
+        // A new URL (a token refreshed): the hook makes a new connection, which stays closed.
+        app.update(props(test_url(&second, "mode=echo")));
+        let fresh = || socket().with(|h| h.stats().last_close.is_none()) == Some(true);
+        until_true(3_000, "the new config's connection", fresh).await;
+        assert_eq!(
+            socket().live_status(),
+            Status::Stopped,
+            "reopened by a config change"
+        );
+        // The application's own open() does open it.
+        socket().open();
+        server_until(&second, 3_000, |s| s["opened"].as_u64() >= Some(1)).await;
+        app.destroy();
+    }
+
     /// What a child component does to the hook's handle in its first effect.
     type Script = Rc<dyn Fn(&heartline::UseHeartline)>;
     /// What the hook's notice handler does with each notice, through the handle.
