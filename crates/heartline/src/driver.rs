@@ -937,6 +937,15 @@ impl Heartline {
             .unwrap_or_default()
     }
 
+    /// The handle is going: the frames still queued will never be sent, and the application
+    /// is told how many ([`Event::Discarded`]), as a shared handle's drop tells it.
+    pub(crate) fn discard_queued(&self) {
+        let frames = self.take_queued().len();
+        if frames > 0 {
+            (self.shared.notify)(Notice::Event(Event::Discarded { frames }));
+        }
+    }
+
     fn with_socket<R>(&self, f: impl FnOnce(&WebSocket) -> R) -> Option<R> {
         let inner = self.shared.state.try_borrow().ok()?;
         inner.socket.as_ref().map(|socket| f(&socket.ws))

@@ -16,9 +16,9 @@ use web_sys::Blob;
 ///
 /// Keep it: dropping it closes the socket with 1000 and removes every handler, listener and
 /// timer (in a shared connection, it ends this tab's part; the socket closes with the last
-/// tab). A shared handle dropped with frames not acknowledged yet tells `on_notice`
-/// ([`Event::Discarded`](crate::Event::Discarded)) before `drop` returns: a handler must not
-/// need a borrow that the code dropping the handle still holds. Delivery is at most once:
+/// tab). A handle dropped with frames still queued (or, shared, not acknowledged yet) tells
+/// `on_notice` ([`Event::Discarded`](crate::Event::Discarded)) before `drop` returns: a
+/// handler must not need a borrow that the code dropping the handle still holds. Delivery is at most once:
 /// frames already handed to the browser when a connection is lost are gone (an application
 /// that needs more acknowledges and resends, as the chat does).
 ///
@@ -33,6 +33,15 @@ pub struct Heartline {
     kind: Kind,
     /// Why a connection meant to be shared is this tab's own.
     alone: Option<String>,
+}
+
+impl Drop for Heartline {
+    fn drop(&mut self) {
+        // A shared tab's own drop reports what it leaves.
+        if let Kind::Own(conn) = &self.kind {
+            conn.discard_queued();
+        }
+    }
 }
 
 enum Kind {

@@ -483,6 +483,24 @@ fn registrations_left(record: &js_sys::Object) -> String {
 }
 
 #[wasm_bindgen_test]
+async fn a_handle_dropped_with_frames_queued_reports_them_discarded() {
+    // Every upgrade refused, and retried for ever: what is sent stays queued.
+    let key = unique_key("own-drop-queued");
+    let config = fast(test_url(&key, "mode=reject")).with_unreachable_after(None);
+    let mut probe = Probe::connect(config);
+    server_until(&key, 3_000, |s| s["rejected"].as_u64() >= Some(1)).await;
+    for text in ["never sent", "nor this"] {
+        probe.socket().send_text(text).unwrap();
+    }
+    probe.drop_socket();
+    probe
+        .until(2_000, "the dropped frames reported", |n| {
+            *n == Notice::Event(Event::Discarded { frames: 2 })
+        })
+        .await;
+}
+
+#[wasm_bindgen_test]
 async fn dropping_the_handle_closes_and_no_timer_fires_afterwards() {
     let key = unique_key("drophandle");
     let config = fast(test_url(&key, "mode=echo")).with_heartbeat_timing(50, 50);
@@ -1144,7 +1162,7 @@ mod hook {
             stats["received"],
             serde_json::json!(["carried-1", "carried-2"])
         );
-        app.destroy();
+        unmount(app, &handle).await;
     }
 
     #[wasm_bindgen_test]
@@ -1183,7 +1201,7 @@ mod hook {
         // The application's own open() does open it.
         socket().open();
         server_until(&second, 3_000, |s| s["opened"].as_u64() >= Some(1)).await;
-        app.destroy();
+        unmount(app, &handle).await;
     }
 
     /// What a child component does to the hook's handle in its first effect.
@@ -1277,6 +1295,23 @@ mod hook {
         }
     }
 
+    /// Unmounts, then waits until the hook has dropped its connection (Yew runs the cleanup on
+    /// its scheduler, later): else the next test would see it go, in its own count of what the
+    /// page holds.
+    async fn unmount<C: BaseComponent>(
+        app: yew::AppHandle<C>,
+        handle: &Rc<RefCell<Option<heartline::UseHeartline>>>,
+    ) {
+        app.destroy();
+        let gone = || {
+            handle
+                .borrow()
+                .as_ref()
+                .is_some_and(|socket| socket.with(|_| ()).is_none())
+        };
+        until_true(2_000, "the hook's connection dropped", gone).await;
+    }
+
     fn no_notice_script() -> NoticeScript {
         Rc::new(|_, _| {})
     }
@@ -1338,7 +1373,7 @@ mod hook {
         })
         .await;
         assert_eq!(stats["received"], serde_json::json!(["hello"]));
-        hosted.app.destroy();
+        unmount(hosted.app, &hosted.handle).await;
     }
 
     #[wasm_bindgen_test]
@@ -1388,7 +1423,7 @@ mod hook {
                 serde_json::json!(["after the open"]),
                 "shared: {shared}"
             );
-            hosted.app.destroy();
+            unmount(hosted.app, &hosted.handle).await;
         }
     }
 
@@ -1422,7 +1457,7 @@ mod hook {
                 _ => None,
             });
         assert_eq!(echo, Some(vec![1, 2, 3]));
-        hosted.app.destroy();
+        unmount(hosted.app, &hosted.handle).await;
     }
 
     #[wasm_bindgen_test]
