@@ -1118,6 +1118,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         out
     }
 
+    /// Leader: other tabs are subscribed (or counted until their lease ends), so frames it
+    /// hands over have a tab to go to.
+    pub(crate) fn has_followers(&self) -> bool {
+        !self.subscribers.is_empty()
+    }
+
     /// Follower: drops a former leader's [`Wire::Orphans`] it keeps (its page goes into the
     /// back/forward cache, deaf to the announcement that would tell it another tab sent them).
     pub(crate) fn forget_orphans(&mut self) {

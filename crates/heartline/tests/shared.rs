@@ -460,6 +460,32 @@ async fn a_leader_closed_before_its_next_open_hands_what_its_dead_socket_held_to
 }
 
 #[wasm_bindgen_test]
+async fn a_lone_leader_dropped_with_what_its_dead_socket_held_reports_it_discarded() {
+    // No other tab: the frames its written-off socket gave back have nobody to go to.
+    let key = unique_key("shared-lone-orphans");
+    let mut tabs = tabs_with(&key, 1, held_by_a_deaf_socket).await;
+    send_until_written_off(
+        |text| tabs[0].socket().send_text(text).expect("accepted"),
+        || tabs[0].socket().status() == Status::Open,
+    )
+    .await;
+    let (_, notice) = tabs[0]
+        .until(5_000, "the frames the dead socket held put back", |n| {
+            matches!(n, Notice::Event(Event::Requeued { .. }))
+        })
+        .await;
+    let Notice::Event(Event::Requeued { frames: requeued }) = notice else {
+        unreachable!()
+    };
+    tabs[0].drop_socket();
+    tabs[0]
+        .until(2_000, "the frames reported discarded", |n| {
+            *n == Notice::Event(Event::Discarded { frames: requeued })
+        })
+        .await;
+}
+
+#[wasm_bindgen_test]
 async fn a_leading_frame_navigated_from_before_its_next_open_hands_what_its_dead_socket_held_on() {
     // As above, but the leading tab's page goes (the frame navigates: `pagehide`, and no
     // destructor runs): the handover is made from `pagehide`.

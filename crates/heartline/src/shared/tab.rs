@@ -641,8 +641,8 @@ impl TabInner {
     /// Leader going away (its handle dropped, or its page: no destructor runs then): what its
     /// application queued goes with it, said, not silent; what is left came back from a socket
     /// that never sent it (other tabs' frames, acknowledged already, among them) and goes to
-    /// the next leader, to send first; then the followers stop handing it frames, before the
-    /// next leader is granted the lock.
+    /// the next leader, to send first (with no other tab, it is reported `Discarded`); then the
+    /// followers stop handing it frames, before the next leader is granted the lock.
     fn hand_over(&self) {
         let tab = self.core.borrow().tab();
         self.discard_own();
@@ -650,7 +650,19 @@ impl TabInner {
             .connection()
             .map(|conn| conn.take_queued())
             .unwrap_or_default();
-        self.post_orphans(tab, orphans);
+        // No other tab to take them (its own frames, back from a dead socket): said, not
+        // posted to nobody.
+        let followed = self
+            .core
+            .try_borrow()
+            .map_or(true, |core| core.has_followers());
+        if followed || orphans.is_empty() {
+            self.post_orphans(tab, orphans);
+        } else {
+            (self.notify)(Notice::Event(Event::Discarded {
+                frames: orphans.len(),
+            }));
+        }
         post(&self.channel.borrow(), Wire::Resign { tab });
     }
 
