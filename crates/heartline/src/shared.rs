@@ -650,10 +650,11 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.started = true;
         self.subscribed = true;
         if self.leading {
-            out.push(Action::Open);
+            self.open_connection(&mut out);
         } else {
             out.push(Action::Post(Wire::Open { tab: self.tab }));
-            if self.leader.is_none() {
+            // The leader opens for it, as a tab of its own would now.
+            if self.leader.is_none() || self.connection_stopped() {
                 self.status = Status::Connecting { attempt: 0 };
             }
             self.post_unacked(&mut out);
@@ -760,7 +761,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
         // As a connection of its own refuses: nothing sends until an `open()` (or, offline,
         // the network's return), so the frame would wait with no end in sight.
-        if !self.leading && matches!(self.status, Status::Failed | Status::Unreachable { .. }) {
+        if !self.leading && self.connection_stopped() {
             return Err(SendError::NotOpen {
                 status: self.status,
             });
@@ -789,6 +790,30 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         }
         self.enqueue(payload, &mut out);
         Ok(out)
+    }
+
+    /// Leader: opens its connection. Its status until the connection tells is `Connecting`, not
+    /// a resting one (what the followers hear in the same announcement would otherwise refuse
+    /// their sends, or say the connection is closed when it is opening).
+    fn open_connection(&mut self, out: &mut Actions<P, I>) {
+        out.push(Action::Open);
+        if matches!(
+            self.status,
+            Status::Closed | Status::Stopped | Status::Failed | Status::Unreachable { .. }
+        ) {
+            self.status = Status::Connecting { attempt: 0 };
+        }
+    }
+
+    /// Follower: the leader's connection waits for an `open()`: given up (`Failed`,
+    /// `Unreachable`), or closed by the server's close code (`Closed` after a close; a leader
+    /// that never opened is `Closed` with no close, and opens for a follower's hello).
+    fn connection_stopped(&self) -> bool {
+        match self.status {
+            Status::Failed | Status::Unreachable { .. } => true,
+            Status::Closed => self.leader.is_some() && self.last_close.is_some(),
+            _ => false,
+        }
     }
 
     /// The election made this tab the leader (its lock was granted). Its own unacknowledged
@@ -824,7 +849,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             out.push(Action::SendOwn(payload));
         }
         if self.subscribed {
-            out.push(Action::Open);
+            self.open_connection(&mut out);
         }
         out.push(Action::Post(self.announcement()));
         // Told last, once this tab leads in full: what its application does on hearing it (a
@@ -1371,13 +1396,13 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                 let idle = self.status == Status::Stopped
                     || (self.status == Status::Closed && self.last_close.is_none());
                 if new || idle {
-                    out.push(Action::Open);
+                    self.open_connection(&mut out);
                 }
                 out.push(Action::Post(self.announcement()));
             }
             Wire::Open { tab } => {
                 self.subscribers.entry(tab, now).last_seen = now;
-                out.push(Action::Open);
+                self.open_connection(&mut out);
                 out.push(Action::Post(self.announcement()));
             }
             Wire::Alive { tab } => {

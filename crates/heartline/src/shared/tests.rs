@@ -1366,6 +1366,31 @@ fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
 }
 
 #[test]
+fn a_followers_send_is_refused_while_the_servers_close_code_keeps_the_connection_closed() {
+    let mut world = World::started(2);
+    world.tab(0).conn.as_mut().expect("a connection").open = false;
+    let close = CloseInfo {
+        code: 4001,
+        reason: "go away".into(),
+        was_clean: true,
+    };
+    world.event(0, Event::Closed(close));
+    world.event(0, Event::Status(Status::Closed));
+    world.run();
+    // Nothing would send it until an open(): refused, as in a tab of its own.
+    assert_eq!(
+        world.tab(1).core.send("x".into()).err(),
+        Some(SendError::NotOpen {
+            status: Status::Closed
+        })
+    );
+    // The follower's own open() reopens the connection, and its sends are taken again.
+    world.open(1);
+    world.run();
+    assert!(world.tab(1).core.send("y".into()).is_ok());
+}
+
+#[test]
 fn a_followers_close_keeps_its_unsent_frames_for_its_next_open_when_configured_so() {
     for keep in [false, true] {
         let mut world = World::started(2);
