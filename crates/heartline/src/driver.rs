@@ -650,7 +650,7 @@ extern "C" {
     fn send_u8(socket: &WebSocket, bytes: &[u8]) -> Option<wasm_bindgen::JsValue>;
 }
 
-fn describe_js_error(error: &wasm_bindgen::JsValue) -> String {
+pub(crate) fn describe_js_error(error: &wasm_bindgen::JsValue) -> String {
     match error.dyn_ref::<js_sys::Error>() {
         Some(error) => format!(
             "{}: {}",

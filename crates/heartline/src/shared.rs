@@ -81,9 +81,10 @@ pub enum Role {
     Leader,
     /// Another tab owns the socket; this one talks to it.
     Follower,
-    /// Sharing is not possible in this browser: this tab has its own socket.
+    /// Sharing is not possible in this browser (no Web Locks or `BroadcastChannel`, or the
+    /// browser refuses the lock: an opaque origin, storage denied): this tab has its own socket.
     Alone {
-        /// What is missing.
+        /// What is missing, or the browser's refusal.
         reason: String,
     },
 }

@@ -1019,6 +1019,12 @@ struct FrameTab {
 
 impl FrameTab {
     fn open(key: &str, deaf: bool) -> Self {
+        Self::open_after(key, deaf, "")
+    }
+
+    /// Like [`open`](Self::open), with `prelude` run in the frame first (to take something from
+    /// its browser).
+    fn open_after(key: &str, deaf: bool, prelude: &str) -> Self {
         let window = web_sys::window().expect("a window");
         let document = window.document().expect("a document");
         let origin = Reflect::get(&window, &"location".into())
@@ -1029,7 +1035,7 @@ impl FrameTab {
         let frame = document.create_element("iframe").expect("an iframe");
         // The runner serves this module's glue at /wasm-bindgen-test.js.
         let page = format!(
-            "<script type=module>import('{origin}/wasm-bindgen-test.js')\
+            "<script>{prelude}</script><script type=module>import('{origin}/wasm-bindgen-test.js')\
              .then(async (glue) => {{ await glue.default('{origin}/wasm-bindgen-test_bg.wasm'); glue.frame_tab('{key}', {deaf}); }})\
              .catch((error) => {{ window.tabError = String((error && error.stack) || error); }});</script>"
         );
@@ -1128,6 +1134,46 @@ async fn frame_tabs_with(key: &str, count: usize, deaf: bool) -> Vec<FrameTab> {
         gloo_timers::future::TimeoutFuture::new(10).await;
     }
     tabs
+}
+
+#[wasm_bindgen_test]
+async fn tabs_whose_browser_refuses_the_lock_each_connect_on_their_own() {
+    // As in an opaque origin (a sandboxed frame): `navigator.locks` is there, and refuses.
+    let key = unique_key("shared-no-locks");
+    let refuse = "Object.defineProperty(navigator, 'locks', { value: { request: () => \
+                  Promise.reject(new DOMException('denied here', 'SecurityError')) } });";
+    let tabs: Vec<FrameTab> = (0..2)
+        .map(|_| FrameTab::open_after(&key, false, refuse))
+        .collect();
+    until_true(30_000, "each frame open", || {
+        tabs.iter().all(FrameTab::is_open)
+    })
+    .await;
+    for tab in &tabs {
+        let role = tab.role().unwrap_or_default();
+        assert!(
+            role.starts_with("Alone") && role.contains("SecurityError"),
+            "told why it does not share: {role}"
+        );
+    }
+    // Each its own connection, each frame's text on it.
+    tabs[0].send("one");
+    tabs[1].send("two");
+    let stats = server_until(&key, 5_000, |s| {
+        s["received"].as_array().is_some_and(|r| r.len() >= 2)
+    })
+    .await;
+    assert_eq!(stats["opened"], 2, "{stats}");
+    let mut received: Vec<String> = stats["received"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    received.sort();
+    assert_eq!(received, ["one", "two"]);
 }
 
 fn frame_leader(tabs: &[FrameTab]) -> usize {

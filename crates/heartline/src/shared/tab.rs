@@ -72,6 +72,10 @@ struct TabInner {
     /// The document's `freeze` (Page Lifecycle): a leader with followers steps down; the
     /// window's `pagehide` and `pageshow`: a follower says goodbye, and hello again.
     lifecycle: RefCell<Vec<EventListener>>,
+    /// The browser refused the lock (an opaque origin: a sandboxed frame; storage denied): the
+    /// tab cannot agree with the others who leads, so it leads a connection of its own, deaf
+    /// and mute to them. Why, for [`Role::Alone`].
+    alone: RefCell<Option<String>>,
 }
 
 /// This tab's place in the lock's queue (or its steal); once granted, the lock is held by a
@@ -182,6 +186,7 @@ impl SharedTab {
             crashed: Cell::new(false),
             cached: Cell::new(false),
             lifecycle: RefCell::new(Vec::new()),
+            alone: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -336,6 +341,9 @@ impl SharedTab {
     }
 
     pub(crate) fn role(&self) -> Role {
+        if let Some(reason) = self.inner.alone.borrow().clone() {
+            return Role::Alone { reason };
+        }
         match self.inner.core.try_borrow() {
             Ok(core) if core.is_leader() => Role::Leader,
             _ => Role::Follower,
@@ -454,6 +462,29 @@ impl TabInner {
         Ok(())
     }
 
+    /// The browser refused the lock request itself (not an abort, not a steal): no tab of this
+    /// page can agree with the others who leads. It leads alone, on a connection of its own,
+    /// its channel swapped for one nobody else listens to (a tab that led and heard the others
+    /// would fight them for the lead, each refused the lock in turn).
+    fn locks_refused(self: &Rc<Self>, reason: String) {
+        if self.alone.borrow().is_none() {
+            web_sys::console::warn_1(
+                &format!("heartline: not sharing the connection: {reason}").into(),
+            );
+            *self.alone.borrow_mut() = Some(reason);
+            let private = format!("heartline/alone/{}", self.core.borrow().tab());
+            match BroadcastChannel::new(&private) {
+                Ok(channel) => {
+                    let old = self.channel.replace(channel);
+                    old.set_onmessage(None);
+                    old.close();
+                }
+                Err(_) => self.channel.borrow().set_onmessage(None),
+            }
+        }
+        self.run(|core, now| core.promote(now));
+    }
+
     /// A steal that could not be made: wait for the lock in the queue, and watch again.
     fn steal_failed(self: &Rc<Self>) {
         if let Ok(mut core) = self.core.try_borrow_mut() {
@@ -502,7 +533,12 @@ impl TabInner {
     /// and follows whoever leads meanwhile.
     fn page_shown(self: &Rc<Self>) {
         if self.cached.replace(false) {
-            match BroadcastChannel::new(&self.lock_name) {
+            // A tab alone keeps its private channel.
+            let name = match self.alone.borrow().as_ref() {
+                Some(_) => format!("heartline/alone/{}", self.core.borrow().tab()),
+                None => self.lock_name.clone(),
+            };
+            match BroadcastChannel::new(&name) {
                 Ok(channel) => {
                     if let Some(on_message) = self.on_message.borrow().as_ref() {
                         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -602,7 +638,13 @@ impl TabInner {
                 }
                 Action::Report(event) => (self.notify)(Notice::Event(event)),
                 Action::Deliver(frame) => (self.notify)(Notice::Message(frame)),
-                Action::Role(role) => (self.notify)(Notice::Role(role)),
+                Action::Role(role) => {
+                    let role = match (role, self.alone.borrow().clone()) {
+                        (Role::Leader, Some(reason)) => Role::Alone { reason },
+                        (role, _) => role,
+                    };
+                    (self.notify)(Notice::Role(role))
+                }
                 Action::StealIn { after_ms } => {
                     let weak = Rc::downgrade(self);
                     let wait = browser_delay(after_ms);
@@ -795,12 +837,17 @@ fn elect(inner: &Rc<TabInner>, id: u64, steal: bool) -> Result<Election, String>
         // Settled: the browser will not call the grant callback any more.
         drop(callable);
         let Some(inner) = weak.upgrade() else { return };
-        if settled.is_err() && inner.election_id.get() == id {
-            if was_granted.borrow().is_some() {
-                inner.lock_lost(id);
-            } else if steal {
-                inner.steal_failed();
-            }
+        let Err(error) = settled else { return };
+        if inner.election_id.get() != id {
+            return;
+        }
+        if was_granted.borrow().is_some() {
+            inner.lock_lost(id);
+        } else if steal {
+            inner.steal_failed();
+        } else if error_name(&error) != "AbortError" {
+            // Refused outright: an opaque origin, or storage denied to the page.
+            inner.locks_refused(crate::driver::describe_js_error(&error));
         }
     });
     Ok(Election {
@@ -808,6 +855,14 @@ fn elect(inner: &Rc<TabInner>, id: u64, steal: bool) -> Result<Election, String>
         _granted: granted,
         release,
     })
+}
+
+/// A thrown `DOMException`'s name ("AbortError"), or "".
+fn error_name(error: &JsValue) -> String {
+    Reflect::get(error, &"name".into())
+        .ok()
+        .and_then(|name| name.as_string())
+        .unwrap_or_default()
 }
 
 fn post(channel: &BroadcastChannel, wire: Wire<Outgoing, Inbound>) {
