@@ -304,8 +304,14 @@ pub enum Action<P, I> {
     Steal,
     /// Leader: this tab no longer leads: take back the frames its connection has not sent (give
     /// them to [`SharedCore::adopt_own`]), drop the connection, let the lock go and queue for
-    /// it again if its application wants the connection ([`SharedCore::wants_lead`]).
-    Resign,
+    /// it again if its application wants the connection ([`SharedCore::wants_lead`]). With
+    /// `hand_over` (the page is about to freeze, and may be discarded without running again),
+    /// post them as [`Wire::Orphans`] for the next leader instead, and give them to
+    /// [`SharedCore::keep_handed_over`].
+    Resign {
+        /// The frames go to the next leader now, not to this tab's own queue.
+        hand_over: bool,
+    },
 }
 
 /// What the leader keeps per follower.
@@ -1082,10 +1088,16 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// let mut tab: SharedCore<String, String> = SharedCore::new(1, Default::default());
     /// tab.promote(0);
     /// let out = tab.demote(5);
-    /// assert!(out.contains(&Action::Resign) && out.contains(&Action::Post(Wire::Resign { tab: 1 })));
+    /// assert!(out.contains(&Action::Resign { hand_over: false }));
+    /// assert!(out.contains(&Action::Post(Wire::Resign { tab: 1 })));
     /// assert!(!tab.is_leader());
     /// ```
     pub fn demote(&mut self, now: u64) -> Actions<P, I> {
+        self.step_aside(now, false)
+    }
+
+    /// [`demote`](Self::demote), the frames its connection has not sent handed over or not.
+    fn step_aside(&mut self, now: u64, hand_over: bool) -> Actions<P, I> {
         let mut out = Vec::new();
         if !self.leading {
             return out;
@@ -1094,7 +1106,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.stop_leading();
         self.heard(now);
         self.status = Status::Connecting { attempt: 0 };
-        out.push(Action::Resign);
+        out.push(Action::Resign { hand_over });
         out.push(Action::Post(Wire::Resign { tab: self.tab }));
         if self.subscribed {
             out.push(Action::Post(Wire::Hello { tab: self.tab }));
@@ -1231,12 +1243,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     /// tab.promote(0);
     /// assert!(tab.freezing(5).is_empty(), "alone: nobody could take over");
     /// tab.handle(Wire::Hello { tab: 2 }, 10);
-    /// assert!(tab.freezing(20).contains(&Action::Resign));
+    /// assert!(tab.freezing(20).contains(&Action::Resign { hand_over: true }));
     /// assert!(!tab.is_leader());
     /// ```
     pub fn freezing(&mut self, now: u64) -> Actions<P, I> {
         if self.leading && !self.subscribers.is_empty() {
-            self.demote(now)
+            // What its connection never sent (other tabs' frames among them, acknowledged to
+            // them) goes to the next leader now: the page may never run again to hand it on.
+            self.step_aside(now, true)
         } else {
             Vec::new()
         }

@@ -571,11 +571,19 @@ impl TabInner {
 
     /// This tab no longer leads: its unsent frames go to the next leader, its socket closes,
     /// and it queues for the lock again.
-    fn resign(self: &Rc<Self>) {
+    fn resign(self: &Rc<Self>, hand_over: bool) {
         let (conn, unsent) = self.take_connection();
         drop(conn);
         self.requeue();
-        self.run(|core, _| core.adopt_own(unsent));
+        if hand_over {
+            let tab = self.core.borrow().tab();
+            self.post_orphans(tab, unsent.clone());
+            if let Ok(mut core) = self.core.try_borrow_mut() {
+                core.keep_handed_over(unsent);
+            }
+        } else {
+            self.run(|core, _| core.adopt_own(unsent));
+        }
     }
 
     /// Runs one change of the core, then its actions, with no borrow held while they run (they
@@ -663,7 +671,7 @@ impl TabInner {
                         self.steal_failed();
                     }
                 }
-                Action::Resign => self.resign(),
+                Action::Resign { hand_over } => self.resign(hand_over),
                 Action::StepDown {
                     code,
                     reason,

@@ -176,15 +176,24 @@ impl World {
                     }
                     self.tab(i).withdrawn = true;
                 }
-                Action::Resign => {
+                Action::Resign { hand_over } => {
                     let unsent: Vec<String> = self
                         .tab(i)
                         .conn
                         .take()
                         .map(|conn| conn.outbox.into_iter().map(|(frame, _)| frame).collect())
                         .unwrap_or_default();
-                    let more = self.tab(i).core.adopt_own(unsent);
-                    self.execute(i, more);
+                    if hand_over {
+                        let tab = self.tab(i).core.tab();
+                        if !unsent.is_empty() {
+                            let frames = unsent.clone();
+                            self.bus.push_back((i, Wire::Orphans { tab, frames }));
+                        }
+                        self.tab(i).core.keep_handed_over(unsent);
+                    } else {
+                        let more = self.tab(i).core.adopt_own(unsent);
+                        self.execute(i, more);
+                    }
                 }
             }
         }
@@ -1090,6 +1099,27 @@ fn freezing_hands_the_lead_over_only_when_another_tab_could_take_it() {
     assert_eq!(sent_by(&world.server, "a"), ["a1"]);
     assert_eq!(sent_by(&world.server, "b"), ["b1"]);
     assert_eq!(world.leaders(), [1]);
+}
+
+#[test]
+fn a_leader_about_to_freeze_hands_what_its_dead_socket_held_to_the_next_leader() {
+    let mut world = World::started(3);
+    world.send(2, "b0");
+    // The socket dies holding the follower's frame (acknowledged already), and the leader
+    // queues one of its own.
+    world.lose_holding(0, 1);
+    world.send(0, "own1");
+    let now = world.now;
+    let actions = world.tab(0).core.freezing(now);
+    world.execute(0, actions);
+    // Frozen from here on (and perhaps discarded by the browser): it sends nothing more.
+    world.freeze(0);
+    world.run();
+    world.promote(1);
+    world.connect(1);
+    world.run();
+    assert_eq!(sent_by(&world.server, "b"), ["b0"]);
+    assert_eq!(sent_by(&world.server, "own"), ["own1"]);
 }
 
 #[test]
