@@ -103,8 +103,10 @@ browser_suite() {
 }
 
 if wants build; then
-  # The library without Yew, and the plain wasm-bindgen page that uses it with no framework.
-  step "build heartline --no-default-features (wasm32)" cargo build --locked --target wasm32-unknown-unknown -p heartline --no-default-features
+  # The library without Yew (and each feature alone), warnings refused as in the full build's
+  # clippy, and the plain wasm-bindgen page that uses it with no framework.
+  step "build heartline --no-default-features (wasm32)" cargo clippy --locked --target wasm32-unknown-unknown -p heartline --no-default-features -- -D warnings
+  step "build heartline, one feature at a time (wasm32)" bash -c 'for feature in shared yew; do cargo clippy --locked --target wasm32-unknown-unknown -p heartline --no-default-features --features "$feature" -- -D warnings || exit 1; done'
   step "build examples/plain (wasm32, no framework)" cargo build --locked --target wasm32-unknown-unknown -p heartline-example-plain
 fi
 

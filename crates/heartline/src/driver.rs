@@ -908,7 +908,6 @@ impl Heartline {
     }
 
     /// Takes the frames still queued (not handed to a socket) out of this connection.
-    #[cfg(any(feature = "shared", feature = "yew"))]
     pub(crate) fn take_queued(&self) -> Vec<Outgoing> {
         self.shared
             .state

@@ -37,9 +37,11 @@ pub struct Heartline {
 
 impl Drop for Heartline {
     fn drop(&mut self) {
-        // A shared tab's own drop reports what it leaves.
-        if let Kind::Own(conn) = &self.kind {
-            conn.discard_queued();
+        match &self.kind {
+            Kind::Own(conn) => conn.discard_queued(),
+            // A shared tab's own drop reports what it leaves.
+            #[cfg(feature = "shared")]
+            Kind::Shared(_) => {}
         }
     }
 }
