@@ -657,7 +657,8 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.started = true;
         self.subscribed = true;
         if self.leading {
-            self.open_connection(&mut out);
+            // Its connection tells this tab its status itself (`relay_event`).
+            out.push(Action::Open);
         } else {
             out.push(Action::Post(Wire::Open { tab: self.tab }));
             // The leader opens for it, as a tab of its own would now.
@@ -813,12 +814,12 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
     }
 
     /// Follower: the leader's connection waits for an `open()`: given up (`Failed`,
-    /// `Unreachable`), or closed by the server's close code (`Closed` after a close; a leader
-    /// that never opened is `Closed` with no close, and opens for a follower's hello).
+    /// `Unreachable`), or closed by the server's close code (`Closed`: a leader with no
+    /// connection open yet is `Stopped`, and opens for a follower's hello).
     fn connection_stopped(&self) -> bool {
         match self.status {
             Status::Failed | Status::Unreachable { .. } => true,
-            Status::Closed => self.leader.is_some() && self.last_close.is_some(),
+            Status::Closed => self.leader.is_some(),
             _ => false,
         }
     }
@@ -845,7 +846,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.suspect_until = None;
         self.max_epoch = self.max_epoch.saturating_add(1);
         self.epoch = self.max_epoch;
-        self.status = Status::Closed;
+        // Idle until a tab wants the connection (a hello opens it); `Closed` would read, to
+        // the followers, as stopped by the server's close code.
+        self.status = Status::Stopped;
         out.push(Action::Lead);
         // A former leader's frames were sent before this tab's unacknowledged ones.
         if let Some(orphans) = self.orphans.take() {
@@ -1158,12 +1161,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// Leader: other tabs are subscribed (or counted until their lease ends), so frames it
     /// hands over have a tab to go to.
+    #[cfg(feature = "shared")]
     pub(crate) fn has_followers(&self) -> bool {
         !self.subscribers.is_empty()
     }
 
     /// Follower: drops a former leader's [`Wire::Orphans`] it keeps (its page goes into the
     /// back/forward cache, deaf to the announcement that would tell it another tab sent them).
+    #[cfg(feature = "shared")]
     pub(crate) fn forget_orphans(&mut self) {
         self.orphans = None;
     }

@@ -1365,10 +1365,10 @@ fn a_followers_open_reconnects_now_whatever_the_state_as_in_a_tab_of_its_own() {
     assert_eq!(open_requests(&mut world, 0), before + 2);
 }
 
-#[test]
-fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
+/// Two tabs whose connection (tab 0's) the server closed with a code the policy does not retry
+/// (4001: application-defined).
+fn stopped_by_the_servers_close_code() -> World {
     let mut world = World::started(2);
-    // The server closed with a code the policy does not retry (4001: application-defined).
     world.tab(0).conn.as_mut().expect("a connection").open = false;
     let close = CloseInfo {
         code: 4001,
@@ -1377,6 +1377,12 @@ fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
     };
     world.event(0, Event::Closed(close));
     world.event(0, Event::Status(Status::Closed));
+    world
+}
+
+#[test]
+fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
+    let mut world = stopped_by_the_servers_close_code();
     let before = open_requests(&mut world, 0);
     // A follower whose leader seems quiet asks it (every half takeover time while the
     // leader's beats are throttled).
@@ -1397,15 +1403,7 @@ fn a_followers_question_does_not_reopen_what_the_servers_close_code_stopped() {
 
 #[test]
 fn a_followers_send_is_refused_while_the_servers_close_code_keeps_the_connection_closed() {
-    let mut world = World::started(2);
-    world.tab(0).conn.as_mut().expect("a connection").open = false;
-    let close = CloseInfo {
-        code: 4001,
-        reason: "go away".into(),
-        was_clean: true,
-    };
-    world.event(0, Event::Closed(close));
-    world.event(0, Event::Status(Status::Closed));
+    let mut world = stopped_by_the_servers_close_code();
     world.run();
     // Nothing would send it until an open(): refused, as in a tab of its own.
     assert_eq!(
@@ -1418,6 +1416,42 @@ fn a_followers_send_is_refused_while_the_servers_close_code_keeps_the_connection
     world.open(1);
     world.run();
     assert!(world.tab(1).core.send("y".into()).is_ok());
+}
+
+#[test]
+fn a_follower_sends_on_while_a_tab_that_never_opened_takes_the_lead() {
+    let mut world = World::new(3);
+    world.promote(0);
+    world.open(0);
+    // Tab 1 is made and never opened; tab 2 follows.
+    world.open(2);
+    world.connect(0);
+    // A loss and a reconnect: every tab has heard of a close.
+    let lost = CloseInfo {
+        code: 1006,
+        reason: String::new(),
+        was_clean: false,
+    };
+    world.event(0, Event::Closed(lost));
+    world.lose(0);
+    world.connect(0);
+    world.close(0, 1000);
+    // Tab 1 is granted the lock; tab 2 hears its announcement before tab 1 hears its hello.
+    world.lock = Some(1);
+    let now = world.now;
+    let actions = world.tab(1).core.promote(now);
+    let announcement = actions.iter().find_map(|action| match action {
+        Action::Post(wire @ Wire::Leader { .. }) => Some(wire.clone()),
+        _ => None,
+    });
+    let announcement = announcement.expect("the new leader announces itself");
+    let heard = world.tab(2).core.handle(announcement, now);
+    world.execute(2, heard);
+    assert!(
+        world.tab(2).core.send("x".into()).is_ok(),
+        "refused while the new leader waits for a hello: {:?}",
+        world.tab(2).core.status()
+    );
 }
 
 #[test]
