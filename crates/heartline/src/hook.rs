@@ -285,7 +285,9 @@ impl PartialEq for ConnectionKey {
     }
 }
 
-/// Connects while the component is mounted; a new `config` reconnects, unmounting closes.
+/// Connects while the component is mounted; a new `config` reconnects (unless the application
+/// closed it: it stays closed until `open()`), unmounting closes, reporting the frames still
+/// queued as [`Event::Discarded`].
 /// Every [`Notice`] goes to `on_notice`. A URL provider may be built inline: a new closure
 /// does not reconnect, and the newest one is asked before each attempt.
 ///
@@ -335,9 +337,22 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
     *latest_config.borrow_mut() = config.clone();
 
     {
-        // Its cleanup runs only when the component goes.
-        let slot = slot.clone();
-        use_effect_with((), move |()| move || slot.borrow_mut().gone = true);
+        // Its cleanup runs only when the component goes: what still waits for a connection
+        // (the last one's queue, moved here if its cleanup ran first) will never be sent.
+        let (slot, tell) = (slot.clone(), on_notice_ref.clone());
+        use_effect_with((), move |()| {
+            move || {
+                let frames = {
+                    let mut slot = slot.borrow_mut();
+                    slot.gone = true;
+                    slot.waiting.drain().count()
+                };
+                if frames > 0 {
+                    let callback = tell.borrow().clone();
+                    callback.emit(Notice::Event(Event::Discarded { frames }));
+                }
+            }
+        });
     }
     {
         let slot = slot.clone();
@@ -362,15 +377,13 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
             });
             // In the slot before anything can tell the application: a notice handler that
             // sends through the handle reaches this connection, not the waiting queue.
-            let (waiting, closed, stopped, discarded) = {
+            let (waiting, closed, discarded) = {
                 let mut slot = slot.borrow_mut();
                 slot.socket = Some(connection);
                 let waiting: Vec<Outgoing> = slot.waiting.drain().collect();
-                let stopped = slot.stopped.borrow().clone();
                 (
                     waiting,
                     slot.closed.take(),
-                    stopped,
                     std::mem::take(&mut slot.discarded),
                 )
             };
@@ -397,6 +410,8 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
                     error: error.to_string(),
                 });
             }
+            // Read now, after the notices above: an `open()` from one of them counts.
+            let stopped = slot.borrow().stopped.borrow().clone();
             if let Some(socket) = &slot.borrow().socket {
                 match closed {
                     // Validated when it was asked for.
@@ -414,9 +429,14 @@ pub fn use_heartline(config: Config, on_notice: Callback<Notice>) -> UseHeartlin
             move || {
                 // Dropping the connection closes it and removes every handler and timer; what it
                 // still queued waits, ahead of anything sent since, for the next config's
-                // connection (on unmount, it goes with the component).
+                // connection. On unmount it is dropped with the connection, reported (here if
+                // the component's own cleanup ran first, else by that cleanup).
                 let old = slot.borrow_mut().socket.take();
                 if let Some(old) = old {
+                    if slot.borrow().gone {
+                        drop(old);
+                        return;
+                    }
                     let queued = old.take_queued();
                     drop(old);
                     let mut slot = slot.borrow_mut();

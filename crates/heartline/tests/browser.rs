@@ -1129,24 +1129,32 @@ mod hook {
         html! { <p>{ socket.status.label() }</p> }
     }
 
-    #[wasm_bindgen_test]
-    async fn frames_queued_when_the_config_changes_go_on_the_new_connection() {
-        let (refused, accepted) = (unique_key("hook-old"), unique_key("hook-new"));
+    type HandleSlot = Rc<RefCell<Option<heartline::UseHeartline>>>;
+
+    /// Mounts [`ByUrl`] on `url`; returns it once rendered, with where it leaves its handle.
+    async fn mount_by_url(url: String) -> (yew::AppHandle<ByUrl>, HandleSlot) {
         let document = web_sys::window().unwrap().document().unwrap();
         let root = document.create_element("div").unwrap();
         document.body().unwrap().append_child(&root).unwrap();
-        let handle = Rc::new(RefCell::new(None::<heartline::UseHeartline>));
+        let handle: HandleSlot = Rc::default();
+        let props = UrlProps {
+            url,
+            handle: handle.clone(),
+        };
+        let app = yew::Renderer::<ByUrl>::with_root_and_props(root, props).render();
+        until_true(3_000, "rendered", || handle.borrow().is_some()).await;
+        (app, handle)
+    }
+
+    #[wasm_bindgen_test]
+    async fn frames_queued_when_the_config_changes_go_on_the_new_connection() {
+        let (refused, accepted) = (unique_key("hook-old"), unique_key("hook-new"));
         // The old token is refused (the upgrade answered 401): the frames wait in the outbox.
+        let (mut app, handle) = mount_by_url(test_url(&refused, "mode=reject")).await;
         let props = |url: String| UrlProps {
             url,
             handle: handle.clone(),
         };
-        let mut app = yew::Renderer::<ByUrl>::with_root_and_props(
-            root.clone(),
-            props(test_url(&refused, "mode=reject")),
-        )
-        .render();
-        until_true(3_000, "rendered", || handle.borrow().is_some()).await;
         server_until(&refused, 3_000, |s| s["rejected"].as_u64() >= Some(1)).await;
         for text in ["carried-1", "carried-2"] {
             let socket = handle.borrow().clone().unwrap();
@@ -1168,20 +1176,11 @@ mod hook {
     #[wasm_bindgen_test]
     async fn a_config_change_after_the_users_close_keeps_it_closed_until_open() {
         let (first, second) = (unique_key("hook-closed-a"), unique_key("hook-closed-b"));
-        let document = web_sys::window().unwrap().document().unwrap();
-        let root = document.create_element("div").unwrap();
-        document.body().unwrap().append_child(&root).unwrap();
-        let handle = Rc::new(RefCell::new(None::<heartline::UseHeartline>));
+        let (mut app, handle) = mount_by_url(test_url(&first, "mode=echo")).await;
         let props = |url: String| UrlProps {
             url,
             handle: handle.clone(),
         };
-        let mut app = yew::Renderer::<ByUrl>::with_root_and_props(
-            root.clone(),
-            props(test_url(&first, "mode=echo")),
-        )
-        .render();
-        until_true(3_000, "rendered", || handle.borrow().is_some()).await;
         let socket = || handle.borrow().clone().unwrap();
         until_true(3_000, "open", || socket().live_status() == Status::Open).await;
         socket().close(1000, "bye").unwrap();
@@ -1298,10 +1297,7 @@ mod hook {
     /// Unmounts, then waits until the hook has dropped its connection (Yew runs the cleanup on
     /// its scheduler, later): else the next test would see it go, in its own count of what the
     /// page holds.
-    async fn unmount<C: BaseComponent>(
-        app: yew::AppHandle<C>,
-        handle: &Rc<RefCell<Option<heartline::UseHeartline>>>,
-    ) {
+    async fn unmount<C: BaseComponent>(app: yew::AppHandle<C>, handle: &HandleSlot) {
         app.destroy();
         let gone = || {
             handle
@@ -1310,6 +1306,26 @@ mod hook {
                 .is_some_and(|socket| socket.with(|_| ()).is_none())
         };
         until_true(2_000, "the hook's connection dropped", gone).await;
+    }
+
+    #[wasm_bindgen_test]
+    async fn frames_still_queued_when_the_component_goes_are_reported_discarded() {
+        // Every upgrade refused, and retried for ever: what is sent stays queued.
+        let key = unique_key("hook-unmount-queued");
+        let config = fast(test_url(&key, "mode=reject")).with_unreachable_after(None);
+        let hosted = Hosted::new(config, Rc::new(|_| {}), no_notice_script());
+        server_until(&key, 3_000, |s| s["rejected"].as_u64() >= Some(1)).await;
+        for text in ["never sent", "nor this"] {
+            hosted.socket().send_text(text).unwrap();
+        }
+        let notices = hosted.notices.clone();
+        unmount(hosted.app, &hosted.handle).await;
+        until_true(2_000, "the queued frames reported", || {
+            notices
+                .borrow()
+                .contains(&Notice::Event(Event::Discarded { frames: 2 }))
+        })
+        .await;
     }
 
     fn no_notice_script() -> NoticeScript {
