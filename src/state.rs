@@ -67,7 +67,9 @@ pub enum PendingBody {
     },
     /// An image's upload frame, ready to send (as a `Blob`).
     Image {
-        /// The file's name, shown while pending.
+        /// The file's name, shown while pending. Stored as `label`, the field's name before:
+        /// a tab still running an older build shows it as the line's text.
+        #[serde(rename = "label")]
         name: String,
         /// The binary frame (header and file bytes).
         #[serde(serialize_with = "base64_frame::serialize")]
@@ -124,9 +126,7 @@ mod base64 {
 struct StoredBody {
     kind: String,
     text: Option<String>,
-    name: Option<String>,
-    /// What an image's pending line said, as stored before the name was kept alone:
-    /// `[image NAME]`, in English whatever the UI's language.
+    /// An image's file name; stored by an older build as its pending line, `[image NAME]`.
     label: Option<String>,
     frame: Option<String>,
 }
@@ -144,13 +144,13 @@ impl TryFrom<StoredBody> for PendingBody {
                 text: stored.text.clone().ok_or("no text")?,
             },
             "image" => PendingBody::Image {
-                name: stored.name.clone().unwrap_or_else(|| {
+                name: {
                     let label = stored.label.as_deref().unwrap_or_default();
                     let name = label
                         .strip_prefix("[image ")
                         .and_then(|l| l.strip_suffix(']'));
                     name.unwrap_or(label).to_string()
-                }),
+                },
                 frame: frame()?,
             },
             "sketch" => PendingBody::Sketch { frame: frame()? },
@@ -1026,9 +1026,14 @@ mod tests {
         assert_eq!(image.preview(Lang::Zh.texts()), "[图片 猫.png]");
         assert_eq!(image.preview(Lang::En.texts()), "[Image 猫.png]");
         assert_eq!(sketch.preview(Lang::Zh.texts()), "[涂鸦]");
-        // Saved by an earlier version: the English label around the name.
+        // Saved by an earlier build: the English label around the name.
         let old = r#"[{"client_msg_id":"i","body":{"kind":"image","label":"[image 猫.png]","frame":"AQ=="}}]"#;
         let read: Vec<Pending> = serde_json::from_str(old).unwrap();
+        assert_eq!(read, vec![image.clone()]);
+        // Stored under the same field, so an earlier build still shows the name.
+        let saved = serde_json::to_string(&[&image]).unwrap();
+        assert!(saved.contains(r#""label":"猫.png""#), "{saved}");
+        let read: Vec<Pending> = serde_json::from_str(&saved).unwrap();
         assert_eq!(read, vec![image]);
     }
 
