@@ -657,16 +657,24 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.started = true;
         self.subscribed = true;
         if self.leading {
-            // Its connection tells this tab its status itself (`relay_event`).
-            out.push(Action::Open);
-        } else {
-            out.push(Action::Post(Wire::Open { tab: self.tab }));
-            // The leader opens for it, as a tab of its own would now.
-            if self.leader.is_none() || self.connection_stopped() {
-                self.status = Status::Connecting { attempt: 0 };
+            let resting = matches!(
+                self.status,
+                Status::Closed | Status::Stopped | Status::Failed | Status::Unreachable { .. }
+            );
+            self.open_connection(&mut out);
+            // A connection that opens now tells this tab its status itself (`relay_event`);
+            // one already open for the other tabs says nothing new, so its status is told here.
+            if !resting {
+                self.report_status_change(before, &mut out);
             }
-            self.post_unacked(&mut out);
+            return out;
         }
+        out.push(Action::Post(Wire::Open { tab: self.tab }));
+        // The leader opens for it, as a tab of its own would now.
+        if self.leader.is_none() || self.connection_stopped() {
+            self.status = Status::Connecting { attempt: 0 };
+        }
+        self.post_unacked(&mut out);
         self.report_status_change(before, &mut out);
         out
     }
@@ -809,6 +817,14 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             self.status,
             Status::Closed | Status::Stopped | Status::Failed | Status::Unreachable { .. }
         ) {
+            self.status = Status::Connecting { attempt: 0 };
+        }
+    }
+
+    /// Follower: a leader with no connection (`Stopped`: no tab wanted one) opens it for this
+    /// tab's hello, so a subscribed follower is `Connecting`, not stopped as by its own close.
+    fn see_idle_leader_opening(&mut self) {
+        if self.subscribed && !self.leading && self.status == Status::Stopped {
             self.status = Status::Connecting { attempt: 0 };
         }
     }
@@ -1505,6 +1521,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
                     self.heard(now);
                     let before = self.status();
                     self.mirror(&event);
+                    self.see_idle_leader_opening();
                     if self.subscribed {
                         match event {
                             // Told once, from the mirrored status below.
@@ -1686,6 +1703,7 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
             self.orphans = None;
         }
         self.status = status;
+        self.see_idle_leader_opening();
         self.rtt_ms = rtt_ms.or(self.rtt_ms);
         self.last_close = last_close.or(self.last_close.take());
         if new_leader {

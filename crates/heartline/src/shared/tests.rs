@@ -1419,6 +1419,37 @@ fn a_followers_send_is_refused_while_the_servers_close_code_keeps_the_connection
 }
 
 #[test]
+fn a_leading_tab_opened_by_its_application_after_it_was_granted_the_lock_is_told_connecting() {
+    let mut world = World::new(2);
+    world.promote(0);
+    let now = world.now;
+    let actions = world.tab(0).core.open(now);
+    assert!(actions.contains(&Action::Open), "{actions:?}");
+    // Its connection reports the status as it opens; nothing stale is told after it.
+    let told: Vec<&Action<String, String>> = actions
+        .iter()
+        .filter(|action| matches!(action, Action::Report(Event::Status(_))))
+        .collect();
+    assert!(told.is_empty(), "{told:?}");
+    assert_eq!(
+        world.tab(0).core.status(),
+        Status::Connecting { attempt: 0 }
+    );
+
+    // Opened for a follower first: the application that opens then is told it is open.
+    let mut world = World::new(2);
+    world.promote(0);
+    world.open(1);
+    world.connect(0);
+    let now = world.now;
+    let actions = world.tab(0).core.open(now);
+    assert!(
+        actions.contains(&Action::Report(Event::Status(Status::Open))),
+        "{actions:?}"
+    );
+}
+
+#[test]
 fn a_follower_sends_on_while_a_tab_that_never_opened_takes_the_lead() {
     let mut world = World::new(3);
     world.promote(0);
@@ -1446,6 +1477,15 @@ fn a_follower_sends_on_while_a_tab_that_never_opened_takes_the_lead() {
     });
     let announcement = announcement.expect("the new leader announces itself");
     let heard = world.tab(2).core.handle(announcement, now);
+    // Its hello opens the connection: connecting, not stopped as by its own close.
+    assert!(
+        !heard.contains(&Action::Report(Event::Status(Status::Stopped))),
+        "{heard:?}"
+    );
+    assert_eq!(
+        world.tab(2).core.status(),
+        Status::Connecting { attempt: 0 }
+    );
     world.execute(2, heard);
     assert!(
         world.tab(2).core.send("x".into()).is_ok(),
