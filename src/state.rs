@@ -2,7 +2,8 @@
 
 use crate::i18n::Texts;
 use heartline_protocol::{ChatMessage, ServerLimits};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 use std::borrow::{Borrow, Cow};
 use std::rc::Rc;
 use yew::Reducible;
@@ -57,8 +58,8 @@ pub struct Identity {
 }
 
 /// What a pending message carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", try_from = "StoredBody")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "StoredBody")]
 pub enum PendingBody {
     /// Text.
     Text {
@@ -67,35 +68,47 @@ pub enum PendingBody {
     },
     /// An image's upload frame, ready to send (as a `Blob`).
     Image {
-        /// The file's name, shown while pending. Stored as `label`, the field's name before:
-        /// a tab still running an older build shows it as the line's text.
-        #[serde(rename = "label")]
+        /// The file's name, shown while pending.
         name: String,
         /// The binary frame (header and file bytes).
-        #[serde(serialize_with = "base64_frame::serialize")]
         frame: Rc<Vec<u8>>,
     },
     /// A sketch's upload frame, ready to send (as an `ArrayBuffer`).
     Sketch {
         /// The binary frame (header and RGBA pixels).
-        #[serde(serialize_with = "base64_frame::serialize")]
         frame: Rc<Vec<u8>>,
     },
+}
+
+/// Stored flat, as [`StoredBody`] reads it back, frames as base64 text. A picture keeps its
+/// name, and also its pending line as builds from before the name was kept alone wrote and
+/// read it (`label`, "[image NAME]"), for a tab still running one of them.
+impl Serialize for PendingBody {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("PendingBody", 4)?;
+        match self {
+            PendingBody::Text { text } => {
+                out.serialize_field("kind", "text")?;
+                out.serialize_field("text", text)?;
+            }
+            PendingBody::Image { name, frame } => {
+                out.serialize_field("kind", "image")?;
+                out.serialize_field("name", name)?;
+                out.serialize_field("label", &format!("[image {name}]"))?;
+                out.serialize_field("frame", &base64::encode(frame))?;
+            }
+            PendingBody::Sketch { frame } => {
+                out.serialize_field("kind", "sketch")?;
+                out.serialize_field("frame", &base64::encode(frame))?;
+            }
+        }
+        out.end()
+    }
 }
 
 /// Largest upload kept in localStorage while pending (larger ones stay in memory only, as
 /// localStorage holds a few MiB per origin).
 pub const MAX_SAVED_UPLOAD: usize = 1024 * 1024;
-
-/// Upload frames are saved as base64 text (read back by [`StoredBody`]).
-mod base64_frame {
-    use serde::Serializer;
-    use std::rc::Rc;
-
-    pub fn serialize<S: Serializer>(frame: &Rc<Vec<u8>>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&super::base64::encode(frame))
-    }
-}
 
 /// Standard base64 (with padding). In the browser it is the page's own `btoa`/`atob`, so the
 /// bundle carries no base64 code; on the host (the state's unit tests) the `base64` crate, through
@@ -126,7 +139,10 @@ mod base64 {
 struct StoredBody {
     kind: String,
     text: Option<String>,
-    /// An image's file name; stored by an older build as its pending line, `[image NAME]`.
+    /// An image's file name.
+    name: Option<String>,
+    /// An image's pending line, "[image NAME]", all that builds before `name` stored (one
+    /// stored the bare name here).
     label: Option<String>,
     frame: Option<String>,
 }
@@ -144,13 +160,13 @@ impl TryFrom<StoredBody> for PendingBody {
                 text: stored.text.clone().ok_or("no text")?,
             },
             "image" => PendingBody::Image {
-                name: {
+                name: stored.name.clone().unwrap_or_else(|| {
                     let label = stored.label.as_deref().unwrap_or_default();
                     let name = label
                         .strip_prefix("[image ")
                         .and_then(|l| l.strip_suffix(']'));
                     name.unwrap_or(label).to_string()
-                },
+                }),
                 frame: frame()?,
             },
             "sketch" => PendingBody::Sketch { frame: frame()? },
@@ -1030,11 +1046,36 @@ mod tests {
         let old = r#"[{"client_msg_id":"i","body":{"kind":"image","label":"[image 猫.png]","frame":"AQ=="}}]"#;
         let read: Vec<Pending> = serde_json::from_str(old).unwrap();
         assert_eq!(read, vec![image.clone()]);
-        // Stored under the same field, so an earlier build still shows the name.
+        // Stored with the line an earlier build shows, and the name as it is: a file whose
+        // name looks like such a line keeps it.
         let saved = serde_json::to_string(&[&image]).unwrap();
-        assert!(saved.contains(r#""label":"猫.png""#), "{saved}");
+        assert!(saved.contains(r#""label":"[image 猫.png]""#), "{saved}");
         let read: Vec<Pending> = serde_json::from_str(&saved).unwrap();
         assert_eq!(read, vec![image]);
+        let odd = Pending::new(
+            "j".into(),
+            PendingBody::Image {
+                name: "[image x]".into(),
+                frame: Rc::new(vec![1]),
+            },
+        );
+        let saved = serde_json::to_string(&[&odd]).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<Pending>>(&saved).unwrap(),
+            vec![odd]
+        );
+        // Stored by the build that kept the bare name under `label`, or under `name`.
+        for stored in [r#""label":"猫.png""#, r#""name":"猫.png""#] {
+            let json = format!(
+                r#"[{{"client_msg_id":"i","body":{{"kind":"image",{stored},"frame":"AQ=="}}}}]"#
+            );
+            let read: Vec<Pending> = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                read[0].preview(Lang::En.texts()),
+                "[Image 猫.png]",
+                "{stored}"
+            );
+        }
     }
 
     #[test]
