@@ -1144,15 +1144,16 @@ pub fn ChatRoom(props: &ChatRoomProps) -> Html {
     let fetching = state.hole_after.is_some();
     // One page asked for at a time: a quick second click (or six) would ask again, each a
     // frame against the flood guard. The cell for clicks within one task, the state for the
-    // button; both forgotten at each welcome (an answer lost with its connection), and when no
-    // answer came in OLDER_ANSWER_WAIT_MS (an answer lost on a connection that stayed up).
+    // button; both forgotten at each welcome (an answer lost with its connection), when a page
+    // comes (the oldest shown moves: the wait for its answer is over), and when no answer came
+    // in OLDER_ANSWER_WAIT_MS (an answer lost on a connection that stayed up).
     {
         let (older_asked, older_waiting, older_lost) = (
             older_asked.clone(),
             older_waiting.clone(),
             older_lost.clone(),
         );
-        use_effect_with(state.welcomed, move |_| {
+        use_effect_with((state.welcomed, state.older), move |_| {
             older_asked.borrow_mut().take();
             older_waiting.set(None);
             older_lost.borrow_mut().take();
