@@ -193,17 +193,12 @@ impl UseHeartline {
             .borrow()
             .stopped
             .replace(Some((code, reason.to_owned())));
-        let started = self.slot.borrow().socket.is_some();
-        let closed = if started {
-            let slot = self.slot.borrow();
-            match (&slot.socket, all) {
-                (Some(socket), false) => socket.close(code, reason),
-                (Some(socket), true) => socket.close_all(code, reason),
-                (None, _) => Ok(()),
-            }
-        } else {
-            self.close_unstarted(code, reason, all)
-        };
+        // The borrow ends before `close_unstarted`, which takes the slot mutably.
+        let started = self.slot.borrow().socket.as_ref().map(|socket| match all {
+            false => socket.close(code, reason),
+            true => socket.close_all(code, reason),
+        });
+        let closed = started.unwrap_or_else(|| self.close_unstarted(code, reason, all));
         if closed.is_err() {
             self.slot.borrow().stopped.replace(before);
         }

@@ -657,14 +657,9 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
         self.started = true;
         self.subscribed = true;
         if self.leading {
-            let resting = matches!(
-                self.status,
-                Status::Closed | Status::Stopped | Status::Failed | Status::Unreachable { .. }
-            );
-            self.open_connection(&mut out);
             // A connection that opens now tells this tab its status itself (`relay_event`);
             // one already open for the other tabs says nothing new, so its status is told here.
-            if !resting {
+            if !self.open_connection(&mut out) {
                 self.report_status_change(before, &mut out);
             }
             return out;
@@ -810,15 +805,18 @@ impl<P: Payload + Clone, I> SharedCore<P, I> {
 
     /// Leader: opens its connection. Its status until the connection tells is `Connecting`, not
     /// a resting one (what the followers hear in the same announcement would otherwise refuse
-    /// their sends, or say the connection is closed when it is opening).
-    fn open_connection(&mut self, out: &mut Actions<P, I>) {
+    /// their sends, or say the connection is closed when it is opening). Whether it was resting
+    /// (the connection reports its opening; one already open or opening says nothing new).
+    fn open_connection(&mut self, out: &mut Actions<P, I>) -> bool {
         out.push(Action::Open);
-        if matches!(
+        let resting = matches!(
             self.status,
             Status::Closed | Status::Stopped | Status::Failed | Status::Unreachable { .. }
-        ) {
+        );
+        if resting {
             self.status = Status::Connecting { attempt: 0 };
         }
+        resting
     }
 
     /// Follower: a leader with no connection (`Stopped`: no tab wanted one) opens it for this

@@ -472,8 +472,7 @@ impl TabInner {
                 &format!("heartline: not sharing the connection: {reason}").into(),
             );
             *self.alone.borrow_mut() = Some(reason);
-            let private = format!("heartline/alone/{}", self.core.borrow().tab());
-            match BroadcastChannel::new(&private) {
+            match BroadcastChannel::new(&self.channel_name()) {
                 Ok(channel) => {
                     let old = self.channel.replace(channel);
                     old.set_onmessage(None);
@@ -483,6 +482,14 @@ impl TabInner {
             }
         }
         self.run(|core, now| core.promote(now));
+    }
+
+    /// The channel this tab listens on: the other tabs', or, alone, one of its own.
+    fn channel_name(&self) -> String {
+        match self.alone.borrow().as_ref() {
+            Some(_) => format!("heartline/alone/{}", self.core.borrow().tab()),
+            None => self.lock_name.clone(),
+        }
     }
 
     /// A steal that could not be made: wait for the lock in the queue, and watch again.
@@ -533,12 +540,7 @@ impl TabInner {
     /// and follows whoever leads meanwhile.
     fn page_shown(self: &Rc<Self>) {
         if self.cached.replace(false) {
-            // A tab alone keeps its private channel.
-            let name = match self.alone.borrow().as_ref() {
-                Some(_) => format!("heartline/alone/{}", self.core.borrow().tab()),
-                None => self.lock_name.clone(),
-            };
-            match BroadcastChannel::new(&name) {
+            match BroadcastChannel::new(&self.channel_name()) {
                 Ok(channel) => {
                     if let Some(on_message) = self.on_message.borrow().as_ref() {
                         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -575,15 +577,7 @@ impl TabInner {
         let (conn, unsent) = self.take_connection();
         drop(conn);
         self.requeue();
-        if hand_over {
-            let tab = self.core.borrow().tab();
-            self.post_orphans(tab, unsent.clone());
-            if let Ok(mut core) = self.core.try_borrow_mut() {
-                core.keep_handed_over(unsent);
-            }
-        } else {
-            self.run(|core, _| core.adopt_own(unsent));
-        }
+        self.pass_on(unsent, hand_over);
     }
 
     /// Runs one change of the core, then its actions, with no borrow held while they run (they
@@ -735,14 +729,20 @@ impl TabInner {
             }
         }
         rest.extend(held);
-        if !hand_over {
-            self.run(|core, _| core.adopt_own(rest));
-        } else {
+        self.pass_on(rest, hand_over);
+    }
+
+    /// What a leader stepping aside still held: to the next leader (`hand_over`, a copy kept
+    /// in case this tab leads again first), or back to this tab's core as its own.
+    fn pass_on(self: &Rc<Self>, frames: Vec<Outgoing>, hand_over: bool) {
+        if hand_over {
             let tab = self.core.borrow().tab();
-            self.post_orphans(tab, rest.clone());
+            self.post_orphans(tab, frames.clone());
             if let Ok(mut core) = self.core.try_borrow_mut() {
-                core.keep_handed_over(rest);
+                core.keep_handed_over(frames);
             }
+        } else {
+            self.run(|core, _| core.adopt_own(frames));
         }
     }
 

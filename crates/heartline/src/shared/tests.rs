@@ -154,21 +154,10 @@ impl World {
                     hand_over,
                     held,
                 } => {
-                    let conn = self.tab(i).conn.take();
-                    let mut rest: Vec<String> = conn
-                        .map(|conn| conn.outbox.into_iter().map(|(frame, _)| frame).collect())
-                        .unwrap_or_default();
+                    let mut rest = self.take_conn(i);
                     rest.extend(held);
                     self.tab(i).closed_with = Some((code, reason));
-                    if !hand_over {
-                        let more = self.tab(i).core.adopt_own(rest);
-                        self.execute(i, more);
-                    } else if !rest.is_empty() {
-                        let tab = self.tab(i).core.tab();
-                        let frames = rest.clone();
-                        self.bus.push_back((i, Wire::Orphans { tab, frames }));
-                        self.tab(i).core.keep_handed_over(rest);
-                    }
+                    self.pass_on(i, rest, hand_over);
                 }
                 Action::Withdraw => {
                     if self.lock == Some(i) {
@@ -177,25 +166,38 @@ impl World {
                     self.tab(i).withdrawn = true;
                 }
                 Action::Resign { hand_over } => {
-                    let unsent: Vec<String> = self
-                        .tab(i)
-                        .conn
-                        .take()
-                        .map(|conn| conn.outbox.into_iter().map(|(frame, _)| frame).collect())
-                        .unwrap_or_default();
-                    if hand_over {
-                        let tab = self.tab(i).core.tab();
-                        if !unsent.is_empty() {
-                            let frames = unsent.clone();
-                            self.bus.push_back((i, Wire::Orphans { tab, frames }));
-                        }
-                        self.tab(i).core.keep_handed_over(unsent);
-                    } else {
-                        let more = self.tab(i).core.adopt_own(unsent);
-                        self.execute(i, more);
-                    }
+                    let unsent = self.take_conn(i);
+                    self.pass_on(i, unsent, hand_over);
                 }
             }
+        }
+    }
+
+    /// Takes tab `i`'s connection away; what its outbox still held, oldest first.
+    fn take_conn(&mut self, i: usize) -> Vec<String> {
+        self.tab(i)
+            .conn
+            .take()
+            .map(|conn| conn.outbox.into_iter().map(|(frame, _)| frame).collect())
+            .unwrap_or_default()
+    }
+
+    /// As the driver does: what a leader stepping aside held goes to the next leader (a copy
+    /// kept) or back to its own core.
+    fn pass_on(&mut self, i: usize, frames: Vec<String>, hand_over: bool) {
+        if !hand_over {
+            let more = self.tab(i).core.adopt_own(frames);
+            self.execute(i, more);
+        } else if !frames.is_empty() {
+            let tab = self.tab(i).core.tab();
+            self.bus.push_back((
+                i,
+                Wire::Orphans {
+                    tab,
+                    frames: frames.clone(),
+                },
+            ));
+            self.tab(i).core.keep_handed_over(frames);
         }
     }
 
