@@ -94,7 +94,7 @@ impl Serialize for PendingBody {
             PendingBody::Image { name, frame } => {
                 out.serialize_field("kind", "image")?;
                 out.serialize_field("name", name)?;
-                out.serialize_field("label", &format!("[image {name}]"))?;
+                out.serialize_field("label", &old_image_line::of(name))?;
                 out.serialize_field("frame", &base64::encode(frame))?;
             }
             PendingBody::Sketch { frame } => {
@@ -103,6 +103,21 @@ impl Serialize for PendingBody {
             }
         }
         out.end()
+    }
+}
+
+/// A pending picture's line as builds before its name was kept alone stored and showed it,
+/// "[image NAME]", both ways.
+mod old_image_line {
+    pub fn of(name: &str) -> String {
+        format!("[image {name}]")
+    }
+
+    /// The name in such a line; one build stored the bare name, taken as it is.
+    pub fn name(line: &str) -> &str {
+        line.strip_prefix("[image ")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .unwrap_or(line)
     }
 }
 
@@ -161,11 +176,7 @@ impl TryFrom<StoredBody> for PendingBody {
             },
             "image" => PendingBody::Image {
                 name: stored.name.clone().unwrap_or_else(|| {
-                    let label = stored.label.as_deref().unwrap_or_default();
-                    let name = label
-                        .strip_prefix("[image ")
-                        .and_then(|l| l.strip_suffix(']'));
-                    name.unwrap_or(label).to_string()
+                    old_image_line::name(stored.label.as_deref().unwrap_or_default()).to_string()
                 }),
                 frame: frame()?,
             },
